@@ -1,0 +1,133 @@
+"""Running one job inside a worker: encode, decode, check, measure. Returns a store row."""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import time
+import traceback
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import Sequence, SequenceSpec, load_sequence
+from ..errors import CodecError, DatasetError, GvcbenchError, MetricError
+from ..metrics import METRICS
+from .plan import Job, make_codec
+
+
+@lru_cache(maxsize=4)
+def _cached_sequence(spec: SequenceSpec) -> Sequence:
+    return load_sequence(spec)
+
+
+def _check_reconstruction(source: Sequence, recon: Sequence) -> None:
+    if recon.num_frames != source.num_frames:
+        raise CodecError(f"decoded {recon.num_frames} frames, the input has {source.num_frames}")
+    if (recon.width, recon.height) != (source.width, source.height):
+        raise CodecError(f"decoded frames are {recon.width}x{recon.height}, the input is "
+                         f"{source.width}x{source.height}")
+    if recon.bit_depth != source.bit_depth:
+        raise CodecError(f"decoded {recon.bit_depth}-bit samples, the input is {source.bit_depth}-bit")
+
+
+def measure(job: Job, source: Sequence, recon: Sequence) -> dict:
+    means, frames, errors, provenance = {}, {}, {}, {}
+    for name in job.metrics:
+        metric = METRICS.get(name)()
+        reason = metric.availability()
+        if reason:
+            errors[name] = reason
+            continue
+        try:
+            values = np.asarray(metric.frame_values(source, recon), dtype=np.float64)
+        except MetricError as exc:
+            errors[name] = str(exc)
+            continue
+        frames[name] = [float(v) for v in values]
+        means[name] = float(values.mean())
+        provenance[name] = metric.provenance() | {"spec": metric.spec.to_dict()}
+    return {"metrics": means, "frame_metrics": frames, "metric_errors": errors, "provenance": provenance}
+
+
+def base_row(job: Job) -> dict:
+    return {"job_key": job.key, "codec": job.codec_label, "codec_name": job.codec_name,
+            "codec_version": job.codec_version, "codec_params": job.codec_params, "sequence": job.sequence,
+            "sequence_hash": job.sequence_hash, "sequence_spec": _spec_dict(job.spec),
+            "point": job.point.label, "qp": job.point.qp, "target_kbps": job.point.kbps,
+            "config_hash": job.config_hash, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+
+
+def _spec_dict(spec: SequenceSpec) -> dict:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(spec).items() if v not in (None, {}, 0) or k == "start"}
+
+
+def execute_job(job: Job) -> dict:
+    """Never raises for the job's own failures: they come back as a row with status 'failed'."""
+    start = time.perf_counter()
+    row = base_row(job)
+    workdir = Path(job.workdir)
+    try:
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        source = _cached_sequence(job.spec)
+        if source.content_hash() != job.sequence_hash:
+            raise DatasetError(f"{job.spec.path} changed since the run was planned; re-run to plan again")
+        codec = make_codec(job.codec_name, job.codec_params)
+        t0 = time.perf_counter()
+        bitstream = codec.encode(source, job.point, workdir, job.timeout)
+        t1 = time.perf_counter()
+        decoded = codec.decode(bitstream, workdir, job.timeout)
+        t2 = time.perf_counter()
+        _check_reconstruction(source, decoded.sequence)
+        scores = measure(job, source, decoded.sequence)
+        t3 = time.perf_counter()
+        n_bytes = decoded.bytes_read
+        seconds = source.num_frames / float(source.fps)
+        row.update(scores)
+        row.update({
+            "status": "done", "bytes": n_bytes, "parts": bitstream.parts or None, "frames": source.num_frames,
+            "width": source.width, "height": source.height, "fps": float(source.fps),
+            "kbps": n_bytes * 8 / seconds / 1000.0,
+            "bpp": n_bytes * 8 / (source.width * source.height * source.num_frames),
+            "encode_seconds": t1 - t0, "decode_seconds": t2 - t1, "metric_seconds": t3 - t2,
+            "tool_seconds": bitstream.tool_seconds + decoded.tool_seconds})
+        for leftover in ("decoded.yuv", "decoded.y4m"):
+            (workdir / leftover).unlink(missing_ok=True)
+        if not job.keep_bitstream and bitstream.path.is_file():
+            bitstream.path.unlink()
+    except GvcbenchError as exc:
+        row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    except Exception as exc:  # a bug or an unexpected library error: keep the traceback's tail
+        tb = "".join(traceback.format_exception(exc)[-6:])
+        row.update({"status": "failed", "error": f"unexpected {type(exc).__name__}: {exc}\n{tb}"})
+    row["job_seconds"] = time.perf_counter() - start
+    row["finished_at"] = time.time()
+    return row
+
+
+def environment() -> dict:
+    """Versions and machine facts recorded with each run."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+    from ..tools import ffmpeg_version
+
+    packages = {}
+    for dist in ("numpy", "torch", "av", "piq", "imageio-ffmpeg", "scipy"):
+        try:
+            packages[dist] = version(dist)
+        except PackageNotFoundError:
+            packages[dist] = None
+    try:
+        ffmpeg = ffmpeg_version()
+    except GvcbenchError:
+        ffmpeg = None
+    return {"gvcbench": __version__, "python": platform.python_version(), "platform": platform.platform(),
+            "machine": platform.machine(), "cpu_count": os.cpu_count(), "host": socket.gethostname(),
+            "ffmpeg": ffmpeg, "packages": packages}

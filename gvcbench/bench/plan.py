@@ -1,0 +1,112 @@
+"""Planning a run: codecs x sequences x rate points -> jobs with content-addressed keys."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..codecs import CODECS, Codec, RatePoint
+from ..datasets import SequenceSpec, load_sequence, resolve_dataset
+from ..errors import ConfigError, GvcbenchError
+from ..metrics import DEFAULT_METRICS, METRICS
+from .config import RunConfig
+from .store import SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs to run one encode/decode/measure; picklable."""
+
+    key: str
+    codec_label: str
+    codec_name: str
+    codec_params: dict
+    codec_version: str
+    spec: SequenceSpec
+    sequence: str
+    sequence_hash: str
+    point: RatePoint
+    metrics: tuple[str, ...]
+    workdir: str
+    timeout: float
+    keep_bitstream: bool
+    config_hash: str
+
+
+@dataclass
+class Plan:
+    jobs: list[Job]
+    skipped_codecs: dict[str, str] = field(default_factory=dict)  # label -> reason
+    bad_sequences: dict[str, str] = field(default_factory=dict)  # name -> reason
+    codecs: dict[str, Codec] = field(default_factory=dict)
+
+
+def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint) -> str:
+    payload = {"schema": SCHEMA_VERSION, "codec": codec_identity, "sequence": sequence_hash,
+               "point": point.to_dict()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def make_codec(name: str, params: dict) -> Codec:
+    cls = CODECS.get(name)
+    return cls(**params)
+
+
+def resolve_metrics(config: RunConfig) -> tuple[str, ...]:
+    names = tuple(config.metrics) if config.metrics is not None else DEFAULT_METRICS
+    for name in names:
+        METRICS.get(name)  # raises with suggestions on an unknown name
+    if len(set(names)) != len(names):
+        raise ConfigError(f"metrics listed twice: {', '.join(names)}")
+    return names
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def plan_run(config: RunConfig, on_warning=print) -> Plan:
+    metrics = resolve_metrics(config)
+    ds = config.dataset
+    dataset = resolve_dataset(ds.source, start=ds.start, frames=ds.frames, crop=ds.crop, size=ds.size)
+    codecs: dict[str, Codec] = {}
+    plan = Plan([])
+    for cc in config.codecs:
+        codec = make_codec(cc.name, cc.params)
+        reason = codec.availability()
+        if reason:
+            plan.skipped_codecs[cc.display] = reason
+            on_warning(f"skipping codec {cc.display}: {reason}")
+            continue
+        qps = cc.qps or codec.default_qps
+        if not qps:
+            raise ConfigError(f"codec {cc.display!r} has no default QP ladder; give 'qps' in its [[codec]] entry")
+        for qp in qps:
+            codec.check_point(RatePoint(qp=qp))
+        codecs[cc.display] = (cc, codec, [RatePoint(qp=q) for q in qps], codec.identity())
+    sequences = []
+    for spec in dataset.specs:
+        try:
+            seq = load_sequence(spec)
+        except GvcbenchError as exc:
+            plan.bad_sequences[spec.display_name] = str(exc)
+            on_warning(f"skipping sequence {spec.display_name}: {exc}")
+            continue
+        sequences.append((spec, seq.name, seq.content_hash()))
+    root = Path(config.output) / "jobs"
+    for label, (cc, codec, points, identity) in codecs.items():
+        plan.codecs[label] = codec
+        for spec, name, seq_hash in sequences:
+            for point in points:
+                plan.jobs.append(Job(
+                    key=job_key(identity, seq_hash, point), codec_label=label, codec_name=cc.name,
+                    codec_params=dict(cc.params), codec_version=identity["version"], spec=spec,
+                    sequence=name, sequence_hash=seq_hash, point=point, metrics=metrics,
+                    workdir=str(root / _safe(label) / _safe(name) / point.label), timeout=config.timeout,
+                    keep_bitstream=config.keep_bitstreams, config_hash=config.config_hash()))
+    keys = [j.key for j in plan.jobs]
+    if len(set(keys)) != len(keys):
+        raise ConfigError("two jobs of this run are identical (same codec settings, sequence content and "
+                          "rate point); remove the duplicate codec entry or sequence")
+    return plan

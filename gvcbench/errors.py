@@ -1,0 +1,53 @@
+"""One small exception hierarchy. Every message says what was wrong and what to do."""
+
+
+class GvcbenchError(Exception):
+    """Base class of every error gvcbench raises on purpose."""
+
+
+class ConfigError(GvcbenchError):
+    """A configuration file or command-line option is invalid."""
+
+
+class DatasetError(GvcbenchError):
+    """A sequence or dataset cannot be read or is inconsistent."""
+
+
+class CodecError(GvcbenchError):
+    """A codec failed while encoding or decoding one job."""
+
+
+class CodecUnavailable(GvcbenchError):
+    """A codec cannot run on this machine (binary or model missing)."""
+
+
+class ToolError(CodecError):
+    """An external program exited badly or timed out."""
+
+    def __init__(self, program: str, status: int | None, log_tail: str, *, timed_out: bool = False,
+                 timeout: float | None = None):
+        self.program = program
+        self.status = status
+        self.log_tail = log_tail
+        self.timed_out = timed_out
+        if timed_out:
+            head = f"{program} timed out after {timeout:g} s"
+        else:
+            head = f"{program} exited with status {status}"
+        tail = log_tail.strip()
+        super().__init__(f"{head}; last lines of its log:\n{tail}" if tail else head)
+
+
+class MetricError(GvcbenchError):
+    """A metric cannot be computed on the given input."""
+
+
+class StoreError(GvcbenchError):
+    """The results store is unreadable or of an unknown schema."""
+
+
+class UnknownNameError(GvcbenchError, KeyError):
+    """A registry lookup failed; the message lists close matches."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])

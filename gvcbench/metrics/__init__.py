@@ -1,0 +1,17 @@
+"""Quality metrics and their registry."""
+from __future__ import annotations
+
+from ..registry import Registry
+from .base import Metric, MetricSpec
+
+__all__ = ["Metric", "MetricSpec", "METRICS", "DEFAULT_METRICS"]
+
+METRICS: Registry = Registry("metric", "gvcbench.metrics", base=Metric)
+for _name, _target in {
+    "psnr-y": "gvcbench.metrics.psnr:PsnrY",
+    "psnr-yuv": "gvcbench.metrics.psnr:PsnrYUV",
+    "ms-ssim": "gvcbench.metrics.msssim:MsSsim",
+}.items():
+    METRICS.register(_name, _target)
+
+DEFAULT_METRICS = ("psnr-y", "psnr-yuv", "ms-ssim")

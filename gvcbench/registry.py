@@ -1,0 +1,82 @@
+"""A generic registry of named, lazily imported entries (codecs, metrics, datasets).
+
+Built-ins are registered as ``"module:attr"`` strings so heavy dependencies load only
+when an entry is used; third-party entries come from an entry-point group scanned once.
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Generic, Iterator, TypeVar
+
+from .errors import GvcbenchError, UnknownNameError
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Entry:
+    target: Any  # "module:attr" string or the loaded object
+    origin: str  # "built-in" or "plugin <dist>"
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str, group: str, base: type | None = None):
+        self.kind = kind
+        self.group = group
+        self.base = base
+        self._entries: dict[str, _Entry] = {}
+        self._plugins_loaded = False
+
+    def register(self, name: str, target: Any, origin: str = "built-in") -> None:
+        if name in self._entries:
+            raise GvcbenchError(f"{self.kind} {name!r} is registered twice "
+                                f"({self._entries[name].origin} and {origin})")
+        self._entries[name] = _Entry(target, origin)
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=self.group):
+            if ep.name in self._entries:
+                continue  # a built-in name wins; the plugin is reported by `origin`
+            dist = getattr(ep, "dist", None)
+            self.register(ep.name, ep, origin=f"plugin {dist.name if dist else ep.value}")
+
+    def names(self) -> list[str]:
+        self._load_plugins()
+        return sorted(self._entries)
+
+    def origin(self, name: str) -> str:
+        self._load_plugins()
+        return self._entries[name].origin
+
+    def get(self, name: str) -> T:
+        self._load_plugins()
+        entry = self._entries.get(name)
+        if entry is None:
+            close = difflib.get_close_matches(name, self._entries, n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}.")
+        if not isinstance(entry.target, (str,)) and not hasattr(entry.target, "load"):
+            return entry.target
+        if isinstance(entry.target, str):
+            module, _, attr = entry.target.partition(":")
+            obj = getattr(importlib.import_module(module), attr)
+        else:
+            obj = entry.target.load()
+        if self.base is not None and isinstance(obj, type) and not issubclass(obj, self.base):
+            raise GvcbenchError(f"{self.kind} {name!r} ({entry.origin}) is not a {self.base.__name__}")
+        entry.target = obj
+        return obj
+
+    def __contains__(self, name: str) -> bool:
+        self._load_plugins()
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

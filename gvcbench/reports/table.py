@@ -1,0 +1,45 @@
+"""Tables of a store's results: per codec and rate point, averaged over sequences."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+
+def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[list[str], list[dict]]:
+    """Mean kbps and metric values over sequences, per (codec, rate point), done jobs only."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["status"] == "done":
+            groups[(row["codec"], row["qp"] if row["qp"] is not None else row["target_kbps"], row["point"])].append(row)
+    names = metrics or sorted({m for r in rows if r["status"] == "done" for m in (r["metrics"] or {})})
+    out = []
+    for (codec, _, point), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        entry = {"codec": codec, "point": point, "sequences": len(members),
+                 "kbps": float(np.mean([m["kbps"] for m in members])),
+                 "encode_s": float(np.mean([m["encode_seconds"] for m in members]))}
+        for name in names:
+            vals = [m["metrics"][name] for m in members if name in (m["metrics"] or {})]
+            entry[name] = float(np.mean(vals)) if len(vals) == len(members) else None
+        out.append(entry)
+    return names, out
+
+
+def frame_table(rows: list[dict]):
+    """One row per job, metrics as columns (for CSV/JSON/Parquet export)."""
+    import pandas as pd
+
+    flat = []
+    for row in rows:
+        base = {k: v for k, v in row.items() if k not in ("metrics", "frame_metrics", "provenance",
+                                                         "metric_errors", "packages", "parts",
+                                                         "codec_params", "sequence_spec")}
+        for name, value in (row.get("metrics") or {}).items():
+            base[name] = value
+        for name, value in (row.get("parts") or {}).items():
+            base[f"bytes_{name}"] = value
+        for name, reason in (row.get("metric_errors") or {}).items():
+            base[f"{name}_unavailable"] = reason
+        base["codec_params"] = str(row.get("codec_params"))
+        flat.append(base)
+    return pd.DataFrame(flat)

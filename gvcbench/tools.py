@@ -1,0 +1,104 @@
+"""Running external programs: argument lists only, a timeout, a log file kept per call."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .errors import CodecUnavailable, ToolError
+
+LOG_TAIL_LINES = 20
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    argv: tuple[str, ...]
+    seconds: float  # wall time of the child process
+    cpu_seconds: float  # user + system CPU time of the child process
+    log: Path
+
+
+def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def run_tool(argv: list[str | os.PathLike], log: Path, timeout: float, cwd: Path | None = None,
+             stdout: Path | None = None) -> ToolRun:
+    """Run ``argv`` (no shell), append its output to ``log``, raise ToolError on failure.
+
+    ``stdout`` sends the program's standard output to a file instead of the log (for
+    programs that write data there).
+    """
+    args = [str(a) for a in argv]
+    program = Path(args[0]).name
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    before = os.times()
+    with open(log, "ab") as log_file:
+        log_file.write(("$ " + " ".join(args) + "\n").encode())
+        log_file.flush()
+        out = open(stdout, "wb") if stdout is not None else log_file
+        try:
+            proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out, stderr=log_file,
+                                  cwd=cwd, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ToolError(program, None, _tail(log), timed_out=True, timeout=timeout) from None
+        except FileNotFoundError:
+            raise CodecUnavailable(f"program {args[0]!r} not found") from None
+        finally:
+            if stdout is not None:
+                out.close()
+    seconds = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    if proc.returncode != 0:
+        raise ToolError(program, proc.returncode, _tail(log))
+    return ToolRun(tuple(args), seconds, cpu, log)
+
+
+def capture(argv: list[str], timeout: float = 30) -> str:
+    """Run a short query command (a version probe) and return stdout+stderr."""
+    proc = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL, capture_output=True,
+                          timeout=timeout, check=False)
+    return (proc.stdout + proc.stderr).decode(errors="replace")
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """The FFmpeg binary: ``GVCBENCH_FFMPEG`` if set, else the one imageio-ffmpeg ships."""
+    override = os.environ.get("GVCBENCH_FFMPEG")
+    if override:
+        if not (shutil.which(override) or Path(override).is_file()):
+            raise CodecUnavailable(f"GVCBENCH_FFMPEG={override!r} does not name an executable")
+        return override
+    try:
+        import imageio_ffmpeg
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise CodecUnavailable("the PyPI package imageio-ffmpeg is not installed; "
+                               "`pip install imageio-ffmpeg`") from None
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_version() -> str:
+    first = capture([ffmpeg_exe(), "-hide_banner", "-version"]).splitlines()
+    return first[0].removeprefix("ffmpeg version ").split(" ")[0] if first else "unknown"
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_encoders() -> frozenset[str]:
+    text = capture([ffmpeg_exe(), "-hide_banner", "-encoders"])
+    names = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and len(parts[0]) == 6 and parts[0][0] in "VAS":
+            names.add(parts[1])
+    return frozenset(names)
