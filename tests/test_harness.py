@@ -1,0 +1,167 @@
+"""The run as a whole: planning, execution in worker processes, the store, resume."""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from gvcbench.bench.config import config_from_mapping
+from gvcbench.bench.runner import run_benchmark
+from gvcbench.bench.store import ResultStore
+from gvcbench.datasets.y4m import write_y4m
+from gvcbench.tools import ffmpeg_exe
+
+from .conftest import real_clip
+
+FF = ffmpeg_exe()
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    for i, (clip, start) in enumerate((("bigbuckbunny.mp4", 0), ("bikes.mp4", 10))):
+        seq = real_clip(frames=3, size="64x64", clip=clip, start=start)
+        write_y4m(seq, folder / f"{clip.split('.')[0]}.y4m")
+    return folder
+
+
+def _config(clips, out, codecs, **extra):
+    return config_from_mapping({"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2,
+                                "metrics": ["psnr-y", "psnr-yuv"], "codec": codecs, **extra})
+
+
+def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
+    cfg = _config(clips, tmp_path / "run", [{"name": "x264", "qps": [30, 40], "params": {"preset": "ultrafast"}},
+                                            {"name": "x265", "qps": [35], "params": {"preset": "ultrafast"}}])
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    assert (summary.planned, summary.done, summary.failed) == (6, 6, 0)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = store.rows()
+        runs = store.runs()
+    assert len(rows) == 6 and len({r["job_key"] for r in rows}) == 6
+    for r in rows:
+        bitstream = next(Path(cfg.output, "jobs", r["codec"], r["sequence"], r["point"]).glob("bitstream.*"))
+        assert r["bytes"] == bitstream.stat().st_size
+        assert r["kbps"] == pytest.approx(r["bytes"] * 8 / (3 / 25) / 1000)
+        assert r["bpp"] == pytest.approx(r["bytes"] * 8 / (64 * 64 * 3))
+        assert len(r["frame_metrics"]["psnr-y"]) == 3 and r["metrics"]["psnr-y"] > 20
+        assert r["codec_version"].startswith(("libx264", "libx265")) and r["packages"]["numpy"]
+    assert runs[0]["environment"]["ffmpeg"] and runs[0]["config_hash"] == cfg.config_hash()
+    # Same command again: nothing redone.
+    again = run_benchmark(cfg, on_warning=lambda m: None)
+    assert (again.skipped, again.done) == (6, 0)
+    forced = run_benchmark(cfg, force=True, on_warning=lambda m: None)
+    assert forced.done == 6
+
+
+def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
+    dropper = [FF, "-y", "-loglevel", "error", "-i", "{bitstream}", "-frames:v", "2", "-f", "rawvideo",
+               "-pix_fmt", "yuv420p", "{output}"]
+    enc = [FF, "-y", "-loglevel", "error", "-i", "{input}", "-c:v", "libx264", "-qp", "{qp}", "-f", "h264",
+           "{bitstream}"]
+    cfg = _config(clips, tmp_path / "run", [
+        {"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}},
+        {"name": "external", "label": "drops-frames", "qps": [30],
+         "params": {"encode": enc, "decode": dropper, "version": "t"}},
+        {"name": "external", "label": "crashes", "qps": [30],
+         "params": {"encode": [sys.executable, "-c", "import sys; sys.exit(9)"], "decode": dropper}},
+        {"name": "vtm-ldb", "params": {"vtm_dir": str(tmp_path / "no-vtm")}},
+    ])
+    warnings = []
+    old = os.environ.pop("VTM_DIR", None)
+    try:
+        summary = run_benchmark(cfg, on_warning=warnings.append)
+    finally:
+        if old:
+            os.environ["VTM_DIR"] = old
+    assert summary.done == 2 and summary.failed == 4 and not summary.ok
+    assert "vtm-ldb" in summary.skipped_codecs and any("skipping codec vtm-ldb" in w for w in warnings)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        by = {(r["codec"], r["sequence"]): r for r in store.rows()}
+    assert "decoded 2 frames, the input has 3" in by[("drops-frames", "bikes")]["error"]
+    assert "exited with status 9" in by[("crashes", "bikes")]["error"]
+    assert by[("x264", "bikes")]["status"] == "done"
+
+
+def test_unavailable_metric_is_recorded_not_dropped(clips, tmp_path):
+    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"),
+                               "metrics": ["psnr-y", "ms-ssim"], "codec": [{"name": "x264", "qps": [30]}]})
+    run_benchmark(cfg, on_warning=lambda m: None)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        row = store.rows()[0]
+    assert row["status"] == "done" and "psnr-y" in row["metrics"]
+    assert "at least 161x161" in row["metric_errors"]["ms-ssim"]
+
+
+def _cli(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "gvcbench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, **kw)
+
+
+def test_killed_run_resumes_without_redoing_finished_jobs(clips, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "--dataset", str(clips), "--codecs", "vvenc-ldb", "--qps", "30,34,38,42,46,50",
+            "--metrics", "psnr-y", "--jobs", "1", "--output", str(out)]
+    proc = _cli(*args)
+    db = out / "results.sqlite"
+    deadline = time.time() + 120
+    count = 0
+    while time.time() < deadline:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    count = con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+            except sqlite3.OperationalError:
+                count = 0
+            if count >= 3:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with sqlite3.connect(db) as con:
+        first = dict(con.execute("SELECT job_key, finished_at FROM jobs").fetchall())
+    assert 3 <= len(first) < 12, "the kill came too late to test resuming"
+    result = subprocess.run([sys.executable, "-m", "gvcbench", *args], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{len(first)} already in the store" in result.stdout
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT job_key, finished_at, status FROM jobs").fetchall()
+    assert len(rows) == 12 and len({r[0] for r in rows}) == 12
+    assert all(r[2] == "done" for r in rows)
+    after = {r[0]: r[1] for r in rows}
+    assert all(after[k] == t for k, t in first.items()), "a finished job was redone"
+
+
+def test_cli_results_exports(clips, tmp_path):
+    out = tmp_path / "run"
+    cfg = _config(clips, out, [{"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}}])
+    run_benchmark(cfg, on_warning=lambda m: None)
+    for fmt in ("csv", "json", "parquet"):
+        target = tmp_path / f"r.{fmt}"
+        r = subprocess.run([sys.executable, "-m", "gvcbench", "results", str(out), "-f", fmt, "-o", str(target)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 2
+    assert len(json.loads((tmp_path / "r.json").read_text())) == 2
+    assert set(pd.read_parquet(tmp_path / "r.parquet")["psnr-y"].round(3)) == set(
+        pd.read_csv(tmp_path / "r.csv")["psnr-y"].round(3))
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "results", str(tmp_path / "missing")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no results store" in r.stderr
+
+
+def test_cli_bad_inputs_exit_2_with_a_message(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "run", "--codecs", "vvenc", "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown codec 'vvenc'" in r.stderr and "vvenc-ldb" in r.stderr
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('outptu = "x"\n')
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "run", "-c", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown key 'outptu'" in r.stderr
