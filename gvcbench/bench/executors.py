@@ -16,8 +16,10 @@ from .plan import Job
 MAX_WORKER_DEATHS = 2  # a job whose worker process died this often is recorded as failed
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Worker side: exit when the driver is gone, so a killed run leaves no encoders behind."""
+def _init_worker(parent_pid: int, threads: int) -> None:
+    """Worker side: share the cores fairly, and exit when the driver is gone so that a
+    killed run leaves no encoders behind."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read by torch when a metric imports it
     try:  # Linux: our own children (encoders) get SIGKILL when this worker dies
         import ctypes
 
@@ -42,6 +44,10 @@ class LocalPool:
     def __init__(self, workers: int):
         self.workers = max(1, workers)
 
+    @property
+    def threads_per_worker(self) -> int:
+        return max(1, (os.cpu_count() or 1) // self.workers)
+
     def describe(self) -> str:
         return f"local process pool, {self.workers} worker(s); inputs read by path"
 
@@ -65,7 +71,7 @@ class LocalPool:
         """Run what is pending; return the keys whose worker died (the pool broke)."""
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx,
-                                 initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+                                 initializer=_init_worker, initargs=(os.getpid(), self.threads_per_worker)) as pool:
             futures = {pool.submit(execute_job, job): key for key, job in pending.items()}
             lost = []
             while futures:
