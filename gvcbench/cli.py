@@ -209,6 +209,48 @@ def results(
         _fail(exc)
 
 
+@app.command("bdrate")
+def bdrate(
+    store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
+    anchor: str = typer.Option(..., help="The codec every other codec is compared with."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
+    method: str = typer.Option("pchip", help="pchip (JVET CTC), cubic (VCEG-M33) or both."),
+    rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
+    min_points: int = typer.Option(4, help="Fewest rate points a curve may have."),
+):
+    """BD-rate of every codec against an anchor: of the curve averaged over sequences
+    (the paper's number) and the mean of per-sequence BD-rates."""
+    from .bench.store import ResultStore
+    from .reports.bdrate import METHODS
+    from .reports.curves import bd_table
+
+    try:
+        methods = METHODS if method == "both" else (method,)
+        if any(m not in METHODS for m in methods):
+            raise GvcbenchError(f"unknown method {method!r}; use pchip, cubic or both")
+        with ResultStore(store, create=False) as st:
+            entries = bd_table(st.rows(), anchor, _csv(metrics), methods, rate, min_points)
+    except GvcbenchError as exc:
+        _fail(exc)
+    table = Table(title=f"BD-rate against {anchor} (negative: fewer bits for the same quality)")
+    for col in ("codec", "axis", "method", "BD-rate (avg curve)", "mean per-seq", "BD-metric", "seqs", "notes"):
+        table.add_column(col, justify="right" if col.startswith(("BD", "mean", "seqs")) else "left")
+    fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
+    notes: list[str] = []
+    for e in entries:
+        refs = []
+        for note in e.notes:
+            notes.append(note)
+            refs.append(f"[{len(notes)}]")
+        table.add_row(e.codec, e.axis, e.method, fmt(e.avg_curve), fmt(e.per_sequence_mean),
+                      fmt(e.bd_metric, ""), str(e.sequences), " ".join(refs))
+    console.print(table)
+    console.print(f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
+                  f"(as the Dynamics-Codec paper does); the axis column names the transform.", highlight=False)
+    for i, note in enumerate(notes, 1):
+        console.print(f"[{i}] {note}", highlight=False, markup=False)
+
+
 def main() -> None:
     app()
 

@@ -17,6 +17,9 @@ class MetricSpec:
     ``lower_better`` is required: it decides the direction of RD curves, BD-rate
     transforms and regression checks. ``granularity`` is 'frame' (a value per frame,
     averaged per sequence) or 'set' (one value over a set of videos, e.g. FVD).
+    ``bd_axis`` is how RD curves and BD computations see the metric so that higher is
+    better: 'x' as it is, or 'C-x' (the Dynamics-Codec paper uses 1-LPIPS, 1-DISTS,
+    5000-FVD); a lower-is-better metric must name one.
     """
 
     name: str
@@ -26,6 +29,14 @@ class MetricSpec:
     granularity: str
     value_range: tuple[float, float]
     description: str
+    bd_axis: str = "x"
+
+    def __post_init__(self):
+        from ..reports.axes import parse_axis
+
+        parse_axis(self.bd_axis)
+        if self.lower_better and self.bd_axis == "x":
+            raise ValueError(f"metric {self.name}: lower is better, so bd_axis must flip it, e.g. '1-x'")
 
     def to_dict(self) -> dict:
         return asdict(self)

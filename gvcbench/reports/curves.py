@@ -1,0 +1,143 @@
+"""RD curves from store rows: per sequence, and averaged over sequences (as the paper does)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import GvcbenchError
+from .axes import Axis, axis_from_spec
+from .bdrate import BDError, Curve, bd_metric, bd_rate
+
+RATE_UNITS = ("kbps", "bpp")
+
+
+def metric_axes(rows: list[dict]) -> dict[str, Axis]:
+    """The axis of every metric in the store, from the spec stored with its values."""
+    specs: dict[str, dict] = {}
+    for row in rows:
+        for name, prov in (row.get("provenance") or {}).items():
+            spec = prov.get("spec")
+            if spec is None:
+                continue
+            if name in specs and specs[name].get("lower_better") != spec.get("lower_better"):
+                raise GvcbenchError(f"metric {name}: rows of this store disagree on its direction")
+            specs[name] = spec
+    return {name: axis_from_spec(name, spec) for name, spec in sorted(specs.items())}
+
+
+def _point_order(row: dict) -> float:
+    return row["qp"] if row["qp"] is not None else -row["target_kbps"]
+
+
+def rd_points(rows: list[dict], metric: str) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
+    """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric."""
+    out: dict = defaultdict(lambda: defaultdict(dict))
+    for row in sorted(rows, key=_point_order):
+        if row["status"] == "done" and metric in (row.get("metrics") or {}):
+            out[row["codec"]][row["sequence"]][row["point"]] = (row["kbps"], row["bpp"], row["metrics"][metric])
+    return out
+
+
+def sequence_curve(points: dict[str, tuple], axis: Axis, rate: str, label: str) -> Curve:
+    col = RATE_UNITS.index(rate)
+    vals = list(points.values())
+    return Curve.of(label, [v[col] for v in vals], axis.apply([v[2] for v in vals]))
+
+
+@dataclass
+class AveragedCurve:
+    curve: Curve
+    sequences: list[str]
+    points: list[str]
+
+
+def averaged_curve(per_seq: dict[str, dict[str, tuple]], axis: Axis, rate: str, label: str,
+                   sequences: list[str] | None = None) -> AveragedCurve:
+    """Mean rate and mean metric over sequences at each rate point.
+
+    Only sequences with every rate point, and only points every such sequence has, take
+    part, so each averaged point is over the same clips.
+    """
+    seqs = sorted(sequences if sequences is not None else per_seq)
+    if not seqs:
+        raise BDError(f"{label}: no sequence has results for this metric")
+    common = set.intersection(*(set(per_seq[s]) for s in seqs))
+    points = [p for p in per_seq[seqs[0]] if p in common]
+    col = RATE_UNITS.index(rate)
+    rates = [np.mean([per_seq[s][p][col] for s in seqs]) for p in points]
+    values = [np.mean(axis.apply([per_seq[s][p][2] for s in seqs])) for p in points]
+    return AveragedCurve(Curve.of(label, rates, values), seqs, points)
+
+
+@dataclass
+class BDEntry:
+    codec: str
+    metric: str
+    axis: str  # label of the transform, e.g. "1-lpips"
+    method: str
+    rate: str
+    avg_curve: float | None = None  # BD-rate of the curve averaged over sequences (%)
+    per_sequence_mean: float | None = None  # mean of per-sequence BD-rates (%)
+    bd_metric: float | None = None  # BD-metric of the averaged curve, on the axis
+    sequences: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, methods=("pchip",),
+             rate: str = "kbps", min_points: int = 4) -> list[BDEntry]:
+    if rate not in RATE_UNITS:
+        raise GvcbenchError(f"rate unit must be one of {', '.join(RATE_UNITS)}, got {rate!r}")
+    axes = metric_axes(rows)
+    codecs = sorted({r["codec"] for r in rows})
+    if anchor not in codecs:
+        raise GvcbenchError(f"anchor codec {anchor!r} is not in the store; it holds {', '.join(codecs) or 'nothing'}")
+    names = metrics or list(axes)
+    for name in names:
+        if name not in axes:
+            raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(axes)}")
+    entries = []
+    for name in names:
+        axis = axes[name]
+        pts = rd_points(rows, name)
+        for codec in codecs:
+            if codec == anchor:
+                continue
+            for method in methods:
+                entries.append(_entry(pts, anchor, codec, name, axis, method, rate, min_points))
+    return entries
+
+
+def _entry(pts, anchor, codec, metric, axis, method, rate, min_points) -> BDEntry:
+    entry = BDEntry(codec, metric, axis.label, method, rate)
+    shared = sorted(set(pts.get(anchor, {})) & set(pts.get(codec, {})))
+    entry.sequences = len(shared)
+    if not shared:
+        entry.notes.append(f"no sequence has {metric} results for both {codec} and {anchor}")
+        return entry
+    per_seq = []
+    for seq in shared:
+        try:
+            a = sequence_curve(pts[anchor][seq], axis, rate, f"{anchor} / {seq} / {axis.label}")
+            t = sequence_curve(pts[codec][seq], axis, rate, f"{codec} / {seq} / {axis.label}")
+            per_seq.append(bd_rate(a, t, method, min_points).value)
+        except BDError as exc:
+            entry.notes.append(str(exc))
+    if per_seq:
+        entry.per_sequence_mean = float(np.mean(per_seq))
+        if len(per_seq) < len(shared):
+            entry.notes.append(f"mean of per-sequence BD-rates over {len(per_seq)} of {len(shared)} sequences")
+    try:
+        a = averaged_curve(pts[anchor], axis, rate, f"{anchor} (mean of {len(shared)}) / {axis.label}", shared)
+        t = averaged_curve(pts[codec], axis, rate, f"{codec} (mean of {len(shared)}) / {axis.label}", shared)
+        result = bd_rate(a.curve, t.curve, method, min_points)
+        entry.avg_curve = result.value
+        entry.bd_metric = bd_metric(a.curve, t.curve, method, min_points).value
+        if result.partial:
+            lo, hi = result.interval
+            entry.notes.append(f"averaged curves overlap only on {axis.label} {lo:.4g}..{hi:.4g} "
+                               f"({100 * result.overlap:.0f} % of the shorter range)")
+    except BDError as exc:
+        entry.notes.append(str(exc))
+    return entry

@@ -1,0 +1,90 @@
+import bjontegaard
+import numpy as np
+import pytest
+
+from gvcbench.reports.axes import axis_from_spec, parse_axis
+from gvcbench.reports.bdrate import BDError, Curve, bd_metric, bd_rate
+from gvcbench.reports.curves import averaged_curve, bd_table
+
+# Measured on the built-in run (vvenc-ldb anchor, x265 test), mean PSNR-Y over 3 clips.
+ANCHOR = ([67.7, 38.4, 22.2, 13.8], [36.03, 33.03, 30.15, 27.41])
+TEST = ([162.6, 91.8, 56.3, 36.7], [39.34, 36.35, 33.25, 30.21])
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_bd_rate_and_metric_match_the_bjontegaard_package(method):
+    ours = bd_rate(Curve.of("a", *ANCHOR), Curve.of("t", *TEST), method)
+    ref = bjontegaard.bd_rate(*ANCHOR, *TEST, method=method, min_overlap=0)
+    assert ours.value == pytest.approx(ref, abs=1e-9)
+    ours_m = bd_metric(Curve.of("a", *ANCHOR), Curve.of("t", *TEST), method)
+    assert ours_m.value == pytest.approx(bjontegaard.bd_psnr(*ANCHOR, *TEST, method=method, min_overlap=0), abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_textbook_case_half_the_rate_is_minus_fifty_percent(method):
+    # Quality linear in log-rate: both interpolations are exact, and the answer is known by hand.
+    rates = np.array([100.0, 200.0, 400.0, 800.0])
+    q = 30 + 3 * np.log2(rates / 100)
+    r = bd_rate(Curve.of("a", rates, q), Curve.of("t", rates / 2, q), method)
+    assert r.value == pytest.approx(-50.0, abs=1e-9) and not r.partial
+    # At equal rate the test is one halving ahead: +3 quality units.
+    assert bd_metric(Curve.of("a", rates, q), Curve.of("t", rates / 2, q), method).value == pytest.approx(3.0)
+
+
+def test_partial_overlap_is_reported_with_its_extent():
+    rates = np.array([100.0, 200.0, 400.0, 800.0])
+    q = 30 + 3 * np.log2(rates / 100)
+    r = bd_rate(Curve.of("a", rates, q), Curve.of("t", rates, q + 4.5))
+    assert r.partial and r.overlap == pytest.approx(0.5) and r.interval == (34.5, 39.0)
+
+
+def test_bad_curves_give_messages_naming_the_curve():
+    good = Curve.of("vvenc / clip / psnr", *ANCHOR)
+    with pytest.raises(BDError, match="x265 / clip / psnr: 3 rate points, BD needs at least 4"):
+        bd_rate(good, Curve.of("x265 / clip / psnr", [1, 2, 3], [30, 31, 32]))
+    with pytest.raises(BDError, match="not monotonic"):
+        bd_rate(good, Curve.of("x265 / clip / psnr", [1, 2, 3, 4], [30, 32, 31, 33]))
+    with pytest.raises(BDError, match="NaN"):
+        bd_rate(good, Curve.of("t", [1, 2, 3, 4], [30, np.nan, 31, 33]))
+    with pytest.raises(BDError, match="do not overlap"):
+        bd_rate(good, Curve.of("t", [1, 2, 3, 4], [50, 51, 52, 53]))
+    assert bd_rate(good, Curve.of("t", [1, 2, 3], [28, 30, 33]), min_points=3).value < 0
+
+
+def test_axes_follow_the_paper():
+    assert parse_axis("1-x", "lpips").apply([0.25]).tolist() == [0.75]
+    assert parse_axis("5000-x", "fvd").label == "5000-fvd"
+    assert axis_from_spec("psnr-y", {"lower_better": False}).label == "psnr-y"
+    assert axis_from_spec("mse", {"lower_better": True}).apply([2.0]).tolist() == [-2.0]
+    with pytest.raises(Exception, match="invalid BD axis"):
+        parse_axis("log(x)")
+
+
+def _row(codec, seq, qp, kbps, value, metric="lpips", lower=True, axis="1-x"):
+    return {"codec": codec, "sequence": seq, "point": f"qp{qp}", "qp": qp, "target_kbps": None, "status": "done",
+            "kbps": kbps, "bpp": kbps / 1000, "metrics": {metric: value},
+            "provenance": {metric: {"spec": {"lower_better": lower, "bd_axis": axis}}}}
+
+
+def test_table_uses_transform_and_both_aggregations():
+    rows = []
+    rates = np.array([10.0, 20.0, 40.0, 80.0])
+    for seq, shift in (("a", 0.0), ("b", 0.05)):
+        lp = 0.5 - 0.05 * np.log2(rates / 10) + shift
+        rows += [_row("anchor", seq, q, r, v) for q, r, v in zip((52, 47, 42, 37), rates, lp)]
+        rows += [_row("test", seq, q, r / 2, v) for q, r, v in zip((52, 47, 42, 37), rates, lp)]
+    (entry,) = bd_table(rows, "anchor")
+    assert entry.axis == "1-lpips" and entry.sequences == 2
+    assert entry.avg_curve == pytest.approx(-50.0) and entry.per_sequence_mean == pytest.approx(-50.0)
+    curve = averaged_curve({"a": {"qp52": (10, 0, 0.5)}, "b": {"qp52": (30, 0, 0.7)}}, parse_axis("1-x"),
+                           "kbps", "x")
+    assert curve.curve.rates.tolist() == [20.0] and curve.curve.values.tolist() == pytest.approx([0.4])
+
+
+def test_table_reports_instead_of_crashing_on_short_curves():
+    rows = [_row("anchor", "a", q, r, v) for q, r, v in ((52, 10, 0.5), (47, 20, 0.4), (42, 40, 0.3))]
+    rows += [_row("test", "a", q, r, v) for q, r, v in ((52, 9, 0.5), (47, 18, 0.4), (42, 36, 0.3))]
+    (entry,) = bd_table(rows, "anchor")
+    assert entry.avg_curve is None and any("at least 4" in n for n in entry.notes)
+    with pytest.raises(Exception, match="anchor codec 'vvc' is not in the store"):
+        bd_table(rows, "vvc")
