@@ -251,6 +251,75 @@ def bdrate(
         console.print(f"[{i}] {note}", highlight=False, markup=False)
 
 
+@app.command("report")
+def report(
+    store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
+    anchor: str = typer.Option(..., help="The anchor codec of the BD-rate table."),
+    output: Path = typer.Option(Path("gvcbench-report"), "--output", "-o", help="Folder for the report files."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
+    sequences: Optional[str] = typer.Option(None, help="Sequences for visual comparison (default: first 3)."),
+    rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
+    target_kbps: Optional[float] = typer.Option(None, help="Rate to match in visual comparisons."),
+):
+    """Write report.html (self-contained), report.md, results.csv and report.json."""
+    from .reports.report import write_report
+
+    try:
+        files = write_report(store, anchor, output, _csv(metrics), _csv(sequences), rate, target_kbps)
+    except GvcbenchError as exc:
+        _fail(exc)
+    for note in files.notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"wrote {files.html}, {files.markdown}, {files.csv}, {files.json} "
+                  f"and {len(files.images)} figures", highlight=False)
+
+
+@app.command("regress")
+def regress(
+    store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder of the candidate run."),
+    baseline: Path = typer.Option(..., help="Baseline JSON to compare with (or to write, with --save)."),
+    save: bool = typer.Option(False, "--save", help="Write the store's results as the new baseline."),
+    anchor: Optional[str] = typer.Option(None, help="With --save: also keep BD-rates against this codec."),
+    tolerances: Optional[Path] = typer.Option(None, help="TOML: [default], [metric.NAME] abs/rel, [bd] abs."),
+    junit: Optional[Path] = typer.Option(None, help="Write the outcome as JUnit XML for CI systems."),
+):
+    """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance."""
+    from .bench.store import ResultStore
+    from .reports.regress import compare, failed, load_baseline, load_tolerances, save_baseline, write_junit
+
+    try:
+        with ResultStore(store, create=False) as st:
+            rows = st.rows()
+        if save:
+            base = save_baseline(rows, baseline, anchor)
+            console.print(f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}",
+                          highlight=False)
+            return
+        findings = compare(rows, load_baseline(baseline), load_tolerances(tolerances))
+        if junit:
+            write_junit(findings, junit)
+    except GvcbenchError as exc:
+        _fail(exc)
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.outcome] = counts.get(f.outcome, 0) + 1
+    moved = [f for f in findings if f.outcome != "ok"]
+    if moved:
+        table = Table(title="what moved")
+        for col in ("outcome", "where", "check", "detail"):
+            table.add_column(col)
+        for f in moved:
+            colour = "red" if f.outcome in ("regressed", "new failure", "missing") else "green" \
+                if f.outcome == "improved" else "yellow"
+            table.add_row(f"[{colour}]{f.outcome}[/]", f.subject, f.check, f.message)
+        console.print(table)
+    console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())), highlight=False)
+    if failed(findings):
+        console.print("[red]regression against the baseline[/]")
+        raise typer.Exit(1)
+    console.print("[green]no regression against the baseline[/]")
+
+
 def main() -> None:
     app()
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import Sequence, SequenceSpec, load_sequence
+from ..datasets.container import write_container
 from ..errors import CodecError, DatasetError, GvcbenchError, MetricError
 from ..metrics import METRICS
 from .plan import Job, make_codec
@@ -99,8 +100,13 @@ def execute_job(job: Job) -> dict:
             "tool_seconds": bitstream.tool_seconds + decoded.tool_seconds})
         for leftover in ("decoded.yuv", "decoded.y4m"):
             (workdir / leftover).unlink(missing_ok=True)
-        if not job.keep_bitstream and bitstream.path.is_file():
-            bitstream.path.unlink()
+        if job.keep_reconstruction:
+            recon = write_container(decoded.sequence, workdir / "reconstruction.mkv")
+            row["reconstruction"] = os.path.relpath(recon, job.run_folder)
+        if job.keep_bitstream and bitstream.path.is_file() and bitstream.path.is_relative_to(workdir):
+            row["bitstream"] = os.path.relpath(bitstream.path, job.run_folder)
+        elif bitstream.path.is_relative_to(workdir):
+            bitstream.path.unlink(missing_ok=True)
     except GvcbenchError as exc:
         row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except Exception as exc:  # a bug or an unexpected library error: keep the traceback's tail

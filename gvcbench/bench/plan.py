@@ -31,7 +31,9 @@ class Job:
     workdir: str
     timeout: float
     keep_bitstream: bool
+    keep_reconstruction: bool
     config_hash: str
+    run_folder: str
 
 
 @dataclass
@@ -104,7 +106,8 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
                     codec_params=dict(cc.params), codec_version=identity["version"], spec=spec,
                     sequence=name, sequence_hash=seq_hash, point=point, metrics=metrics,
                     workdir=str(root / _safe(label) / _safe(name) / point.label), timeout=config.timeout,
-                    keep_bitstream=config.keep_bitstreams, config_hash=config.config_hash()))
+                    keep_bitstream=config.keep_bitstreams, keep_reconstruction=config.keep_reconstructions,
+                    config_hash=config.config_hash(), run_folder=str(config.output)))
     keys = [j.key for j in plan.jobs]
     if len(set(keys)) != len(keys):
         raise ConfigError("two jobs of this run are identical (same codec settings, sequence content and "

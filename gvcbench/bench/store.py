@@ -33,6 +33,8 @@ JOB_COLUMNS = {
     "target_kbps": "REAL",
     "bytes": "INTEGER",
     "parts": "TEXT",  # JSON: named parts of the bitstream size
+    "bitstream": "TEXT",  # path of the bitstream file, relative to the run folder
+    "reconstruction": "TEXT",  # lossless FFV1 .mkv of the decoded video, relative to the run folder
     "frames": "INTEGER",
     "width": "INTEGER",
     "height": "INTEGER",

@@ -1,0 +1,104 @@
+"""RD figures (matplotlib): one per metric with every codec, and per-sequence small multiples."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .axes import Axis
+from .bdrate import BDError
+from .curves import averaged_curve, rd_points, sequence_curve
+
+MARKERS = "osD^vP*Xh<>"
+
+
+def _figure(*args, **kw):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kw)
+
+
+def _style(codec: str, anchor: str | None, index: int) -> dict:
+    style = {"marker": MARKERS[index % len(MARKERS)], "linewidth": 1.6, "markersize": 5, "label": codec}
+    if codec == anchor:
+        style.update(linestyle="--", color="black", linewidth=2.2, label=f"{codec} (anchor)")
+    return style
+
+
+def _log_rate_axis(ax, minor_labels: bool = True) -> None:
+    """Log rate axis with plain numbers (20, 50, 100) instead of 2x10^1."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    if minor_labels:
+        leading = lambda v: int(round(v / 10 ** np.floor(np.log10(v)))) if v > 0 else 0
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if leading(v) in (2, 5) else ""))
+    else:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps",
+              log_rate: bool = True):
+    """The curve averaged over the sequences each codec completed, every codec in one plot."""
+    pts = rd_points(rows, metric)
+    fig, ax = _figure(figsize=(6.4, 4.4), dpi=110)
+    for i, codec in enumerate(sorted(pts)):
+        try:
+            avg = averaged_curve(pts[codec], axis, rate, codec)
+        except BDError:
+            continue
+        curve = avg.curve
+        ax.plot(curve.rates, curve.values, **_style(codec, anchor, i))
+    ax.set_xlabel(f"rate ({rate}{', log scale' if log_rate else ''})")
+    ax.set_ylabel(axis.label)
+    ax.set_title(f"{axis.label} vs rate, mean over sequences")
+    if log_rate:
+        _log_rate_axis(ax)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps"):
+    pts = rd_points(rows, metric)
+    sequences = sorted({s for per in pts.values() for s in per})
+    cols = min(4, max(1, len(sequences)))
+    nrows = max(1, math.ceil(len(sequences) / cols))
+    fig, axes = _figure(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), dpi=100, squeeze=False)
+    for k, seq in enumerate(sequences):
+        ax = axes[k // cols][k % cols]
+        for i, codec in enumerate(sorted(pts)):
+            if seq in pts[codec]:
+                c = sequence_curve(pts[codec][seq], axis, rate, codec)
+                order = c.rates.argsort()
+                ax.plot(c.rates[order], c.values[order], **_style(codec, anchor, i))
+        ax.set_title(seq, fontsize=9)
+        _log_rate_axis(ax, minor_labels=False)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    for k in range(len(sequences), nrows * cols):
+        axes[k // cols][k % cols].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    fig.suptitle(f"{axis.label} vs rate ({rate}) per sequence", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    return fig
+
+
+def save(fig, stem: Path) -> list[Path]:
+    """PNG and SVG beside each other; returns both paths."""
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for suffix in (".png", ".svg"):
+        path = stem.with_suffix(suffix)
+        fig.savefig(path)
+        paths.append(path)
+    plt.close(fig)
+    return paths

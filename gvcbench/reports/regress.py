@@ -1,0 +1,209 @@
+"""The CI regression gate: compare a run's store with a saved baseline.
+
+Per (codec, sequence, rate point): every metric and the rate, direction-aware, with
+per-metric absolute and relative tolerances; per codec and metric: the BD-rate against
+the baseline's anchor. Outcomes: ok, improved, regressed, new failure (counts as
+regressed), missing (in the baseline, not in the run; counts as regressed), new (not in
+the baseline), not comparable (the sequence content or the metric's implementation
+changed).
+"""
+from __future__ import annotations
+
+import json
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from ..errors import ConfigError, GvcbenchError
+from .curves import bd_table, metric_axes
+
+BASELINE_SCHEMA = 1
+RATE = "kbps"  # the rate is checked like a metric where lower is better
+DEFAULT_TOLERANCE = {"abs": 1e-4, "rel": 1e-3}
+DEFAULT_BD_TOLERANCE = 0.25  # percentage points of BD-rate
+FAILING = ("regressed", "new failure", "missing")
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    default: dict = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
+    metric: dict = field(default_factory=dict)  # name -> {"abs": .., "rel": ..}
+    bd_abs: float = DEFAULT_BD_TOLERANCE
+
+    def of(self, name: str) -> tuple[float, float]:
+        t = {**self.default, **self.metric.get(name, {})}
+        return float(t.get("abs", 0.0)), float(t.get("rel", 0.0))
+
+
+def load_tolerances(path: Path | None) -> Tolerances:
+    """TOML: ``[default] abs/rel``, ``[metric."psnr-y"] abs/rel`` (``kbps`` for the rate), ``[bd] abs``."""
+    if path is None:
+        return Tolerances()
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"tolerances file {path}: {exc}") from None
+    unknown = set(data) - {"default", "metric", "bd"}
+    if unknown:
+        raise ConfigError(f"tolerances file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
+                          f"use [default], [metric.NAME] and [bd]")
+    for where, table in [("default", data.get("default", {})), ("bd", data.get("bd", {}))] + \
+            [(f"metric.{k}", v) for k, v in data.get("metric", {}).items()]:
+        bad = set(table) - {"abs", "rel"}
+        if bad or (where == "bd" and "rel" in table):
+            raise ConfigError(f"tolerances file {path}: [{where}] takes only abs{'' if where == 'bd' else ' and rel'}")
+    return Tolerances({**DEFAULT_TOLERANCE, **data.get("default", {})}, data.get("metric", {}),
+                      float(data.get("bd", {}).get("abs", DEFAULT_BD_TOLERANCE)))
+
+
+def _key(row) -> str:
+    return f"{row['codec']} / {row['sequence']} / {row['point']}"
+
+
+def make_baseline(rows: list[dict], anchor: str | None = None) -> dict:
+    axes = metric_axes(rows)
+    points = []
+    for r in rows:
+        versions = {m: (r.get("provenance") or {}).get(m, {}).get("version") for m in (r.get("metrics") or {})}
+        points.append({"codec": r["codec"], "sequence": r["sequence"], "point": r["point"], "status": r["status"],
+                       "codec_version": r["codec_version"], "sequence_hash": r["sequence_hash"],
+                       RATE: r["kbps"], "metrics": r.get("metrics") or {}, "metric_versions": versions})
+    bd = []
+    if anchor:
+        for e in bd_table(rows, anchor):
+            bd.append({"codec": e.codec, "metric": e.metric, "method": e.method, "value": e.avg_curve})
+    return {"schema": BASELINE_SCHEMA, "created": time.time(), "anchor": anchor,
+            "directions": {m: a.flipped for m, a in axes.items()}, "points": points, "bd": bd}
+
+
+def save_baseline(rows: list[dict], path: Path, anchor: str | None) -> dict:
+    base = make_baseline(rows, anchor)
+    Path(path).write_text(json.dumps(base, indent=1, sort_keys=True))
+    return base
+
+
+def load_baseline(path: Path) -> dict:
+    try:
+        base = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise GvcbenchError(f"baseline {path} cannot be read: {exc}; write one with `gvcbench regress --save`") from None
+    if base.get("schema") != BASELINE_SCHEMA:
+        raise GvcbenchError(f"baseline {path} has schema {base.get('schema')}, this gvcbench reads {BASELINE_SCHEMA}")
+    return base
+
+
+@dataclass
+class Finding:
+    subject: str  # "codec / sequence / point" or "BD-rate codec vs anchor"
+    check: str  # metric name, "kbps", "status" or "bd-rate:metric"
+    outcome: str
+    baseline: float | None = None
+    candidate: float | None = None
+    message: str = ""
+
+    @property
+    def delta(self) -> float | None:
+        if self.baseline is None or self.candidate is None:
+            return None
+        return self.candidate - self.baseline
+
+
+def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
+    abs_tol, rel_tol = tol
+    delta = cand - base
+    limit = abs_tol + rel_tol * abs(base)
+    if abs(delta) <= limit:
+        return Finding(subject, check, "ok", base, cand)
+    worse = delta > 0 if lower_better else delta < 0
+    rel = f" ({100 * delta / base:+.2f} %)" if base else ""
+    return Finding(subject, check, "regressed" if worse else "improved", base, cand,
+                   f"{base:.6g} -> {cand:.6g}, change {delta:+.4g}{rel}, tolerance {limit:.3g}")
+
+
+def compare(rows: list[dict], baseline: dict, tolerances: Tolerances) -> list[Finding]:
+    directions = baseline.get("directions", {})
+    now = {_key(r): r for r in rows}
+    findings = []
+    seen = set()
+    for b in baseline["points"]:
+        subject = _key(b)
+        seen.add(subject)
+        r = now.get(subject)
+        if r is None:
+            findings.append(Finding(subject, "status", "missing", message="in the baseline, not in this run"))
+            continue
+        if b["status"] != "done":
+            continue
+        if r["status"] != "done":
+            first = (r.get("error") or "").splitlines()[0] if r.get("error") else ""
+            findings.append(Finding(subject, "status", "new failure", message=first))
+            continue
+        if r["sequence_hash"] != b["sequence_hash"]:
+            findings.append(Finding(subject, "sequence", "not comparable",
+                                    message="the sequence content differs from the baseline's"))
+            continue
+        findings.append(_compare_value(subject, RATE, b[RATE], r["kbps"], True, tolerances.of(RATE)))
+        for metric, value in b["metrics"].items():
+            version = (r.get("provenance") or {}).get(metric, {}).get("version")
+            if metric not in (r.get("metrics") or {}):
+                findings.append(Finding(subject, metric, "missing", value, None, "metric not measured in this run"))
+            elif b.get("metric_versions", {}).get(metric) not in (None, version):
+                findings.append(Finding(subject, metric, "not comparable", value, r["metrics"][metric],
+                                        f"metric version {b['metric_versions'][metric]} -> {version}"))
+            else:
+                findings.append(_compare_value(subject, metric, value, r["metrics"][metric],
+                                               directions.get(metric, False), tolerances.of(metric)))
+    for subject, r in now.items():
+        if subject not in seen:
+            findings.append(Finding(subject, "status", "new", message="not in the baseline"))
+    findings += _compare_bd(rows, baseline, tolerances)
+    return findings
+
+
+def _compare_bd(rows, baseline, tolerances) -> list[Finding]:
+    if not baseline.get("bd"):
+        return []
+    anchor = baseline["anchor"]
+    try:
+        current = {(e.codec, e.metric): e for e in bd_table(rows, anchor)}
+    except GvcbenchError as exc:
+        return [Finding(f"BD-rate vs {anchor}", "bd-rate", "missing", message=str(exc))]
+    out = []
+    for b in baseline["bd"]:
+        subject = f"BD-rate {b['codec']} vs {anchor}"
+        e = current.get((b["codec"], b["metric"]))
+        check = f"bd-rate:{b['metric']}"
+        if e is None or e.avg_curve is None:
+            if b["value"] is not None:
+                why = "; ".join(e.notes) if e else "codec or metric absent"
+                out.append(Finding(subject, check, "missing", b["value"], None, why))
+            continue
+        if b["value"] is None:
+            out.append(Finding(subject, check, "new", None, e.avg_curve))
+            continue
+        # A higher BD-rate means more bits for the same quality: worse.
+        out.append(_compare_value(subject, check, b["value"], e.avg_curve, True, (tolerances.bd_abs, 0.0)))
+    return out
+
+
+def failed(findings: list[Finding]) -> bool:
+    return any(f.outcome in FAILING for f in findings)
+
+
+def write_junit(findings: list[Finding], path: Path) -> Path:
+    suite = ET.Element("testsuite", name="gvcbench-regress", tests=str(len(findings)),
+                       failures=str(sum(f.outcome in FAILING for f in findings)),
+                       skipped=str(sum(f.outcome in ("new", "not comparable") for f in findings)))
+    for f in findings:
+        case = ET.SubElement(suite, "testcase", classname=f.subject, name=f.check)
+        if f.outcome in FAILING:
+            ET.SubElement(case, "failure", message=f"{f.outcome}: {f.message}", type=f.outcome).text = \
+                json.dumps(asdict(f))
+        elif f.outcome in ("new", "not comparable"):
+            ET.SubElement(case, "skipped", message=f"{f.outcome}: {f.message}")
+        else:
+            ET.SubElement(case, "system-out").text = f"{f.outcome}: {f.message}".strip()
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+    return Path(path)

@@ -1,0 +1,236 @@
+"""`gvcbench report`: one self-contained HTML page plus Markdown, CSV and JSON, from a store.
+
+Everything comes from the store (and, for visual comparisons, the original clips and
+the reconstructions the run kept). All text that comes from results or file names is
+escaped; images are embedded as data URIs so the page makes no network requests.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..bench.store import ResultStore
+from ..errors import GvcbenchError
+from . import plots, visual
+from .bdrate import METHODS
+from .curves import BDEntry, averaged_curve, bd_table, metric_axes, rd_points
+from .table import frame_table
+
+E = html.escape
+
+
+@dataclass
+class ReportFiles:
+    html: Path
+    markdown: Path
+    csv: Path
+    json: Path
+    images: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _data_uri(path: Path) -> str:
+    mime = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp", ".gif": "image/gif"}[path.suffix]
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def _fmt(v, unit="%") -> str:
+    return "n/a" if v is None else f"{v:+.2f}{unit}"
+
+
+def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> str:
+    codecs = sorted({e.codec for e in entries})
+    head = "".join(f"<th>BD-rate on {E(axes[m].label)}</th>" for m in metrics)
+    body, notes = [], []
+    for codec in codecs:
+        cells = []
+        for m in metrics:
+            e = next((x for x in entries if x.codec == codec and x.metric == m), None)
+            if e is None:
+                cells.append("<td>n/a</td>")
+                continue
+            refs = []
+            for n in e.notes:
+                notes.append(n)
+                refs.append(f"<sup>[{len(notes)}]</sup>")
+            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b><br><small>mean per-seq {E(_fmt(e.per_sequence_mean))}"
+                         f"</small>{''.join(refs)}</td>")
+        body.append(f"<tr><th>{E(codec)}</th>{''.join(cells)}</tr>")
+    note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
+    return (f"<table class='bd'><tr><th>codec vs {E(anchor)}</th>{head}</tr>{''.join(body)}</table>"
+            f"<p class='hint'>Bold: BD-rate of the RD curve averaged over sequences (rate and metric averaged "
+            f"at each rate point, as the Dynamics-Codec paper does); small: mean of per-sequence BD-rates. "
+            f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality.</p>"
+            + (f"<ol class='notes'>{note_html}</ol>" if notes else ""))
+
+
+def _rows_html(rows: list[dict], metrics: list[str]) -> str:
+    head = "".join(f"<th>{E(m)}</th>" for m in metrics)
+    body = []
+    for r in rows:
+        if r["status"] != "done":
+            body.append(f"<tr class='failed'><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(r['point'])}</td>"
+                        f"<td colspan='{len(metrics) + 2}'>failed: {E((r['error'] or '').splitlines()[0])}</td></tr>")
+            continue
+        vals = "".join(f"<td>{(r['metrics'] or {}).get(m, float('nan')):.4f}</td>" for m in metrics)
+        body.append(f"<tr><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(r['point'])}</td>"
+                    f"<td>{r['kbps']:.2f}</td><td>{r['bpp']:.5f}</td>{vals}</tr>")
+    return (f"<table class='rows'><tr><th>codec</th><th>sequence</th><th>point</th><th>kbps</th><th>bpp</th>{head}"
+            f"</tr>{''.join(body)}</table>")
+
+
+def _provenance(rows: list[dict]) -> dict:
+    prov: dict = {}
+    for r in rows:
+        for name, p in (r.get("provenance") or {}).items():
+            prov.setdefault(name, p)
+    return prov
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}tr.failed td{color:#a00;text-align:left}.hint{color:#555;font-size:90%}
+img{max-width:100%;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:85%}
+figure{margin:1em 0}figcaption{color:#555;font-size:90%}"""
+
+
+def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str] | None = None,
+                 sequences: list[str] | None = None, rate: str = "kbps", target_kbps: float | None = None,
+                 max_visual: int = 3) -> ReportFiles:
+    with ResultStore(store_location, create=False) as store:
+        rows = store.rows()
+        runs = store.runs()
+        run_folder = store.path.parent
+    if not rows:
+        raise GvcbenchError(f"{store_location}: the store holds no jobs")
+    axes = metric_axes(rows)
+    metrics = metrics or list(axes)
+    entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate)
+    out.mkdir(parents=True, exist_ok=True)
+    figdir = out / "figures"
+    figdir.mkdir(exist_ok=True)
+    files = ReportFiles(out / "report.html", out / "report.md", out / "results.csv", out / "report.json")
+
+    rd_imgs = []
+    for m in metrics:
+        paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate), figdir / f"rd_{_safe(m)}")
+        multi = plots.save(plots.small_multiples(rows, m, axes[m], anchor, rate), figdir / f"rd_{_safe(m)}_per_sequence")
+        rd_imgs.append((m, paths[0], multi[0]))
+        files.images += paths + multi
+
+    seq_names = sequences or sorted({r["sequence"] for r in rows if r["status"] == "done"})[:max_visual]
+    visuals = []
+    for seq in seq_names:
+        try:
+            comp = visual.build_comparison(rows, seq, anchor, run_folder, target_kbps)
+        except GvcbenchError as exc:
+            files.notes.append(f"visual comparison of {seq}: {exc}")
+            continue
+        files.notes += [f"{seq}: {n}" for n in comp.notes]
+        if len(comp.panels) < 2:
+            continue
+        grid = figdir / f"frames_{_safe(seq)}.png"
+        visual.frames_grid(comp).save(grid)
+        slices, column = visual.yt_slices(comp)
+        yt = figdir / f"yt_{_safe(seq)}.png"
+        slices.save(yt)
+        fps = next(r["fps"] for r in rows if r["sequence"] == seq and r["status"] == "done")
+        anim = visual.save_animation(visual.animation_frames(comp), figdir / f"strip_{_safe(seq)}.webp", fps)
+        files.images += [grid, yt, anim]
+        visuals.append((comp, grid, yt, column, anim))
+
+    frame_table(rows).to_csv(files.csv, index=False)
+    prov = _provenance(rows)
+    curves = {}
+    for m in metrics:
+        pts = rd_points(rows, m)
+        curves[m] = {}
+        for codec in pts:
+            try:
+                avg = averaged_curve(pts[codec], axes[m], rate, codec)
+            except GvcbenchError:
+                continue
+            curves[m][codec] = {"rate": avg.curve.rates.tolist(), "axis_values": avg.curve.values.tolist(),
+                                "points": avg.points, "sequences": avg.sequences}
+    payload = {"anchor": anchor, "rate_unit": rate, "generated": time.time(),
+               "axes": {m: axes[m].label for m in metrics}, "bd": [asdict(e) for e in entries],
+               "curves": curves, "runs": runs, "provenance": prov, "notes": files.notes}
+    files.json.write_text(json.dumps(payload, indent=1, default=str))
+    pchip = [e for e in entries if e.method == "pchip"]
+    files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, rows, prov, files.notes))
+    files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes))
+    return files
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes) -> str:
+    env = runs[-1]["environment"] if runs else {}
+    meta = {"runs": len(runs), "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
+            if runs else "", "gvcbench": env.get("gvcbench"), "python": env.get("python"), "ffmpeg": env.get("ffmpeg"),
+            "machine": env.get("platform"), "codec versions": "; ".join(f"{k}: {v}" for k, v in
+                                                                        (env.get("codecs") or {}).items())}
+    meta_html = "".join(f"<tr><th>{E(str(k))}</th><td style='text-align:left'>{E(str(v))}</td></tr>"
+                        for k, v in meta.items())
+    rd_html = "".join(
+        f"<figure><img alt='RD curve {E(m)}' src='{_data_uri(main)}'><figcaption>{E(axes[m].label)} "
+        f"against rate, averaged over sequences</figcaption></figure>"
+        f"<figure><img alt='RD curves per sequence {E(m)}' src='{_data_uri(multi)}'></figure>"
+        for m, main, multi in rd_imgs)
+    vis_html = "".join(
+        f"<h3>{E(c.sequence)} (closest points to {c.target_kbps:.1f} kbps)</h3>"
+        f"<figure><img alt='frames {E(c.sequence)}' src='{_data_uri(grid)}'><figcaption>original and each codec "
+        f"at the rate point closest to {c.target_kbps:.1f} kbps; rate under each row</figcaption></figure>"
+        f"<figure><img alt='y-t slices {E(c.sequence)}' src='{_data_uri(yt)}'><figcaption>y-t space-time slices: "
+        f"columns {col}..{col + visual.SLICE_WIDTH - 1} of every frame, time running left to right</figcaption></figure>"
+        f"<figure><img alt='animation {E(c.sequence)}' src='{_data_uri(anim)}'><figcaption>animated strip "
+        f"(lossless WebP)</figcaption></figure>"
+        for c, grid, yt, col, anim in visuals)
+    note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>gvcbench report</title>
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<style>{CSS}</style></head><body>
+<h1>gvcbench report</h1>
+<table>{meta_html}</table>
+<h2>BD-rate against {E(anchor)}</h2>
+{_bd_html(entries, anchor, metrics, axes)}
+<h2>Rate-distortion curves</h2>
+{rd_html}
+<h2>Visual comparison</h2>
+{vis_html or "<p>No visual comparison could be drawn (see notes).</p>"}
+{f"<h3>Notes</h3><ul>{note_html}</ul>" if notes else ""}
+<h2>Per-sequence results</h2>
+{_rows_html(rows, metrics)}
+<h2>Metric provenance</h2>
+<pre>{E(json.dumps(prov, indent=1, sort_keys=True))}</pre>
+</body></html>
+"""
+
+
+def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes) -> str:
+    lines = [f"# gvcbench report", "", f"## BD-rate against {anchor}", "",
+             "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | BD-metric |",
+             "| --- | --- | --- | ---: | ---: | ---: |"]
+    for e in entries:
+        lines.append(f"| {e.codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
+                     f"{_fmt(e.bd_metric, '')} |")
+    lines += ["", "Averaged curve: rate and metric averaged over sequences at each rate point.", ""]
+    for e in entries:
+        lines += [f"- {e.codec} / {e.axis} / {e.method}: {n}" for n in e.notes]
+    lines += ["", "## RD curves", ""]
+    for m, main, multi in rd_imgs:
+        lines += [f"![{axes[m].label}]({main.relative_to(out)})", f"![{axes[m].label} per sequence]({multi.relative_to(out)})", ""]
+    lines += ["## Visual comparison", ""]
+    for c, grid, yt, col, anim in visuals:
+        lines += [f"### {c.sequence}", "", f"![frames]({grid.relative_to(out)})", f"![y-t]({yt.relative_to(out)})",
+                  f"![strip]({anim.relative_to(out)})", ""]
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"

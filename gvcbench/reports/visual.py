@@ -1,0 +1,167 @@
+"""Visual comparisons as in the Dynamics-Codec paper's Fig. 5: frames side by side at a
+matching rate, y-t space-time slices, and an animated strip per sequence.
+
+They need the original clip (found through the sequence's spec in the store) and the
+reconstructions that a run keeps (``keep_reconstructions``); where either is missing,
+the comparison says so instead of being drawn.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets import SequenceSpec, load_sequence
+from ..datasets.container import read_container
+from ..errors import GvcbenchError
+
+SLICE_WIDTH = 5  # pixels per frame in a y-t slice, as in the paper
+FRAMES_SHOWN = 5
+ANIMATION_SIDE = 192
+CAPTION_HEIGHT = 22
+
+
+@dataclass
+class Panel:
+    label: str  # "original" or the codec
+    caption: str  # rate and point written under it
+    rgb: np.ndarray  # (T, H, W, 3) uint8
+
+
+@dataclass
+class Comparison:
+    sequence: str
+    target_kbps: float
+    panels: list[Panel] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _uint8_rgb(seq) -> np.ndarray:
+    return np.rint(seq.rgb() * 255).astype(np.uint8)
+
+
+def _spec(row: dict) -> SequenceSpec:
+    spec = dict(row["sequence_spec"])
+    spec.pop("meta", None)
+    return SequenceSpec(**spec)
+
+
+def build_comparison(rows: list[dict], sequence: str, anchor: str, run_folder: Path,
+                     target_kbps: float | None = None) -> Comparison:
+    """Original and, per codec, the rate point whose rate is closest to ``target_kbps``
+    (default: the anchor's median rate point on this sequence)."""
+    mine = [r for r in rows if r["sequence"] == sequence and r["status"] == "done"]
+    if not mine:
+        raise GvcbenchError(f"no finished job for sequence {sequence!r}")
+    if target_kbps is None:
+        anchor_rates = sorted(r["kbps"] for r in mine if r["codec"] == anchor) or sorted(r["kbps"] for r in mine)
+        target_kbps = anchor_rates[len(anchor_rates) // 2]
+    comp = Comparison(sequence, target_kbps)
+    try:
+        original = load_sequence(_spec(mine[0]))
+        if original.content_hash() != mine[0]["sequence_hash"]:
+            raise GvcbenchError(f"{original.name}: the file changed since the run")
+        comp.panels.append(Panel("original", f"{original.width}x{original.height}, "
+                                             f"{original.num_frames} frames", _uint8_rgb(original)))
+    except GvcbenchError as exc:
+        comp.notes.append(f"original unavailable: {exc}")
+        return comp
+    codecs = [anchor] + sorted({r["codec"] for r in mine} - {anchor})
+    for codec in codecs:
+        candidates = [r for r in mine if r["codec"] == codec]
+        if not candidates:
+            continue
+        row = min(candidates, key=lambda r: abs(np.log(r["kbps"] / target_kbps)))
+        if not row.get("reconstruction"):
+            comp.notes.append(f"{codec}: the run kept no reconstruction (keep_reconstructions = false)")
+            continue
+        path = run_folder / row["reconstruction"]
+        if not path.is_file():
+            comp.notes.append(f"{codec}: reconstruction {path} is missing")
+            continue
+        recon = read_container(path)
+        comp.panels.append(Panel(codec, f"{row['point']}, {row['kbps']:.1f} kbps", _uint8_rgb(recon)))
+    return comp
+
+
+def _font():
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=14)  # scalable when Pillow has FreeType
+    except TypeError:  # older Pillow
+        return ImageFont.load_default()
+
+
+def _captioned(image: np.ndarray, caption: str, above: bool = False):
+    from PIL import Image, ImageDraw
+
+    h, w = image.shape[:2]
+    canvas = Image.new("RGB", (w, h + CAPTION_HEIGHT), "white")
+    canvas.paste(Image.fromarray(image), (0, CAPTION_HEIGHT if above else 0))
+    ImageDraw.Draw(canvas).text((4, 4 if above else h + 4), caption, fill="black", font=_font())
+    return canvas
+
+
+def _stack(images, horizontal: bool, gap: int = 6):
+    from PIL import Image
+
+    w = sum(i.width for i in images) + gap * (len(images) - 1) if horizontal else max(i.width for i in images)
+    h = max(i.height for i in images) if horizontal else sum(i.height for i in images) + gap * (len(images) - 1)
+    out = Image.new("RGB", (w, h), "white")
+    pos = 0
+    for img in images:
+        out.paste(img, (pos, 0) if horizontal else (0, pos))
+        pos += (img.width if horizontal else img.height) + gap
+    return out
+
+
+def frames_grid(comp: Comparison):
+    """Rows: original and each codec; columns: frames spread over the clip."""
+    t = comp.panels[0].rgb.shape[0]
+    picks = np.unique(np.linspace(0, t - 1, min(FRAMES_SHOWN, t)).round().astype(int))
+    rows = []
+    for panel in comp.panels:
+        strip = np.concatenate([panel.rgb[i] for i in picks], axis=1)
+        rows.append(_captioned(strip, f"{panel.label}: {panel.caption}  (frames {', '.join(map(str, picks))})"))
+    return _stack(rows, horizontal=False)
+
+
+def yt_slices(comp: Comparison, column: int | None = None):
+    """A ``SLICE_WIDTH``-pixel column of every frame, stacked left to right over time."""
+    w = comp.panels[0].rgb.shape[2]
+    x = (w // 2 if column is None else column) - SLICE_WIDTH // 2
+    x = int(np.clip(x, 0, w - SLICE_WIDTH))
+    images = []
+    for panel in comp.panels:
+        cut = panel.rgb[:, :, x:x + SLICE_WIDTH]  # (T, H, 5, 3)
+        slab = np.concatenate(list(cut), axis=1)  # (H, T*5, 3)
+        images.append(_captioned(slab, panel.label, above=True))
+    return _stack(images, horizontal=True, gap=10), x
+
+
+def animation_frames(comp: Comparison):
+    """Frames of an animated strip: every panel side by side, each scaled to ANIMATION_SIDE."""
+    from PIL import Image
+
+    t = comp.panels[0].rgb.shape[0]
+    frames = []
+    for i in range(t):
+        tiles = []
+        for panel in comp.panels:
+            img = Image.fromarray(panel.rgb[i])
+            scale = ANIMATION_SIDE / max(img.size)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                             Image.Resampling.LANCZOS)
+            tiles.append(_captioned(np.asarray(img), panel.label, above=True))
+        frames.append(_stack(tiles, horizontal=True))
+    return frames
+
+
+def save_animation(frames, path: Path, fps: float) -> Path:
+    """Animated WebP (lossless, so codec artefacts are shown as they are)."""
+    duration = int(round(1000 / fps))
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration, loop=0, lossless=True,
+                   quality=80, method=4)
+    return path

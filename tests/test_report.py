@@ -1,0 +1,102 @@
+"""The report from a real run: files, escaping, and the page in a real headless Chromium."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gvcbench.bench.config import config_from_mapping
+from gvcbench.bench.runner import run_benchmark
+from gvcbench.datasets.y4m import write_y4m
+from gvcbench.reports.report import write_report
+
+from .conftest import real_clip
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+ODD_NAME = "<img src=x onerror=alert(1)>&amp"
+
+
+@pytest.fixture(scope="module")
+def run_folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    clips = root / "clips"
+    clips.mkdir()
+    write_y4m(real_clip(frames=4, size="64x64"), clips / "bunny.y4m")
+    write_y4m(real_clip(frames=4, size="64x64", clip="bikes.mp4", start=20), clips / f"{ODD_NAME}.y4m")
+    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(root / "run"), "jobs": 2,
+                               "metrics": ["psnr-y", "psnr-yuv"],
+                               "codec": [{"name": "x264", "qps": [26, 32, 38, 44], "params": {"preset": "ultrafast"}},
+                                         {"name": "x265", "qps": [26, 32, 38, 44], "params": {"preset": "ultrafast"}}]})
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    assert summary.failed == 0
+    return root / "run"
+
+
+@pytest.fixture(scope="module")
+def report(run_folder, tmp_path_factory):
+    return write_report(run_folder, "x264", tmp_path_factory.mktemp("out"))
+
+
+def test_report_files_and_content(report):
+    page = report.html.read_text()
+    assert "BD-rate on psnr-y" in page and "x265" in page
+    assert ODD_NAME not in page and "&lt;img src=x onerror=alert(1)&gt;&amp;amp" in page  # escaped everywhere
+    assert "http://" not in page and "https://" not in page  # nothing fetched from the network
+    data = json.loads(report.json.read_text())
+    assert {e["method"] for e in data["bd"]} == {"pchip", "cubic"}
+    assert set(data["curves"]["psnr-y"]) == {"x264", "x265"}
+    md = report.markdown.read_text()
+    assert "| x265 | psnr-y | pchip |" in md
+    assert report.csv.read_text().count("\n") == 17  # header + 16 jobs
+    kinds = {p.suffix for p in report.images}
+    assert {".png", ".svg", ".webp"} <= kinds
+
+
+def test_missing_reconstructions_are_a_note_not_a_crash(run_folder, tmp_path):
+    shutil.copytree(run_folder, tmp_path / "copy")
+    for mkv in (tmp_path / "copy").rglob("reconstruction.mkv"):
+        mkv.unlink()
+    files = write_report(tmp_path / "copy", "x264", tmp_path / "out")
+    assert any("reconstruction" in n and "missing" in n for n in files.notes)
+    assert "No visual comparison could be drawn" in files.html.read_text()
+
+
+def test_report_cli(run_folder, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "report", str(run_folder), "--anchor", "x264",
+                        "-o", str(tmp_path / "rep"), "--sequences", "bunny"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "rep" / "report.html").is_file()
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "bdrate", str(run_folder), "--anchor", "x264"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "x265" in r.stdout and "psnr-y" in r.stdout
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium and chromium-driver are not installed")
+def test_report_in_headless_chromium(report, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000"):
+        opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.get(report.html.as_uri())
+        state = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);")
+        assert len(state) >= 9
+        broken = [s for s in state if not (s[1] and s[2] > 0 and s[3] > 0)]
+        assert not broken, f"images not decoded: {broken}"
+        errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+        assert not errors, errors
+        shot = tmp_path / "report.png"
+        assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10000
+    finally:
+        driver.quit()
