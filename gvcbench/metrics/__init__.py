@@ -11,6 +11,10 @@ for _name, _target in {
     "psnr-y": "gvcbench.metrics.psnr:PsnrY",
     "psnr-yuv": "gvcbench.metrics.psnr:PsnrYUV",
     "ms-ssim": "gvcbench.metrics.msssim:MsSsim",
+    "lpips": "gvcbench.metrics.lpips_metric:Lpips",
+    "lpips-vgg": "gvcbench.metrics.lpips_metric:LpipsVgg",
+    "dists": "gvcbench.metrics.dists_metric:Dists",
+    "dists-256": "gvcbench.metrics.dists_metric:Dists256",
 }.items():
     METRICS.register(_name, _target)
 

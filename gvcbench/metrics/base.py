@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..datasets.sequence import Sequence
+from ..errors import GvcbenchError
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,44 @@ class MetricSpec:
 
 
 class Metric(ABC):
+    """A quality metric. ``weights`` names the pretrained files it needs (see weights.py);
+    ``device`` is 'cpu' or a torch device string; ``batch_size`` frames go through a
+    network at once, so memory stays bounded for long clips."""
+
     spec: ClassVar[MetricSpec]
+    weights: ClassVar[tuple[str, ...]] = ()
+    default_batch_size: ClassVar[int] = 8
+
+    def __init__(self, device: str = "cpu", batch_size: int | None = None):
+        self.device = device
+        self.batch_size = batch_size or self.default_batch_size
 
     def availability(self) -> str | None:
-        """None when the metric can run here, else why not (missing weights, say)."""
+        """None when the metric can run here, else why not (missing weights, say).
+
+        Looks only at this machine; ``prepare`` is what downloads."""
+        from .weights import KNOWN, MissingWeights, find_local, missing_message
+
+        for name in self.weights:
+            try:
+                if find_local(KNOWN[name]) is None:
+                    return missing_message(KNOWN[name])
+            except MissingWeights as exc:
+                return str(exc)
+            except GvcbenchError as exc:
+                return str(exc)
         return None
+
+    def prepare(self) -> None:
+        """Fetch missing pretrained files (once, in the driver, before jobs start)."""
+        from .weights import resolve
+
+        for name in self.weights:
+            resolve(name)
 
     def provenance(self) -> dict:
         """Implementation, versions, inputs and preprocessing behind every stored value."""
-        return {"metric": self.spec.name, "version": self.spec.version}
+        return {"metric": self.spec.name, "version": self.spec.version, "device": self.device}
 
     @abstractmethod
     def frame_values(self, reference: Sequence, distorted: Sequence) -> np.ndarray:

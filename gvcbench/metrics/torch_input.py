@@ -1,0 +1,48 @@
+"""Feeding sequences to torch networks: the one RGB conversion all perceptual metrics use.
+
+Frames are converted with the sequence's own matrix and range (``Sequence.rgb``) and
+quantised to 8-bit RGB, as if written to PNG, then scaled to [0, 1]. Frames go in
+batches, so memory stays bounded whatever the clip's length.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ..datasets.sequence import Sequence
+
+INPUT_DESCRIPTION = "8-bit RGB from the sequence's YUV (its matrix and range), scaled to [0, 1]"
+
+
+def rgb_uint8(seq: Sequence, start: int, stop: int) -> np.ndarray:
+    """(T, H, W, 3) uint8."""
+    return np.rint(seq.rgb(start, stop) * 255.0).astype(np.uint8)
+
+
+def to_tensor(rgb: np.ndarray, device: str):
+    import torch
+
+    return torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def paired_batches(ref: Sequence, dist: Sequence, batch_size: int, device: str) -> Iterator[tuple]:
+    """(reference, distorted) float tensors (B, 3, H, W) in [0, 1]."""
+    for start in range(0, ref.num_frames, batch_size):
+        stop = min(start + batch_size, ref.num_frames)
+        yield to_tensor(rgb_uint8(ref, start, stop), device), to_tensor(rgb_uint8(dist, start, stop), device)
+
+
+def torch_device(name: str) -> str:
+    """Validate a device name early, with a clear message."""
+    import torch
+
+    from ..errors import ConfigError
+
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but torch sees no CUDA GPU here; use --device cpu")
+    return str(dev)
