@@ -320,6 +320,30 @@ def regress(
     console.print("[green]no regression against the baseline[/]")
 
 
+@app.command("weights")
+def weights_cmd(download: bool = typer.Option(False, help="Fetch what is missing from the official addresses.")):
+    """List the pretrained files each metric needs and whether each is on this machine."""
+    from .metrics.weights import KNOWN, download as fetch, find_local, hub_dir, weights_dir
+
+    console.print(f"Looked up in $GVCBENCH_WEIGHTS ({weights_dir() or 'unset'}), then {hub_dir()}, "
+                  f"then the package that ships the file.", highlight=False)
+    failed = False
+    for w in KNOWN.values():
+        try:
+            path = find_local(w)
+            if path is None and download:
+                path = fetch(w)
+            state = "[green]present[/]" if path else "[red]missing[/]"
+            lines = [f"at {path}"] if path else [f"sha256 {w.sha256 or 'not published'}", f"from {w.url}"]
+        except GvcbenchError as exc:
+            state, lines, failed = "[red]bad[/]", [str(exc)], True
+        console.print(f"{w.name}  {state}  (used by {', '.join(w.used_by)})", highlight=False)
+        for line in lines:
+            console.print(f"    {line}", highlight=False, markup=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

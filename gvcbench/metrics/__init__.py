@@ -15,6 +15,11 @@ for _name, _target in {
     "lpips-vgg": "gvcbench.metrics.lpips_metric:LpipsVgg",
     "dists": "gvcbench.metrics.dists_metric:Dists",
     "dists-256": "gvcbench.metrics.dists_metric:Dists256",
+    "vmaf": "gvcbench.metrics.vmaf:Vmaf",
+    "ms-gmsd": "gvcbench.metrics.piq_metrics:MsGmsd",
+    "haarpsi": "gvcbench.metrics.piq_metrics:HaarPsi",
+    "vif-p": "gvcbench.metrics.piq_metrics:VifP",
+    "flow-epe": "gvcbench.metrics.temporal:FlowEpe",
 }.items():
     METRICS.register(_name, _target)
 

@@ -137,7 +137,7 @@ def find_local(w: WeightFile) -> Path | None:
 
 
 def missing_message(w: WeightFile, reason: str = "") -> str:
-    where = [f"$GVCBENCH_WEIGHTS/{w.name}" + (f" (now {weights_dir()})" if weights_dir() else " (unset)"),
+    where = [str(weights_dir() / w.name) if weights_dir() else f"$GVCBENCH_WEIGHTS/{w.name}",
              str(hub_dir() / w.name)]
     hash_text = w.sha256 or "not published (any copy is accepted and its hash recorded)"
     return (f"pretrained file {w.name} is not on this machine{': ' + reason if reason else ''}. "

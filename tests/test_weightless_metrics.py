@@ -1,0 +1,66 @@
+"""VMAF, the piq metrics and flow-epe on real clips, against the tools called directly."""
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from gvcbench.datasets.y4m import write_y4m
+from gvcbench.metrics import METRICS
+from gvcbench.metrics.temporal import FlowEpe, farneback, luma8
+from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
+from gvcbench.metrics.vmaf import Vmaf
+from gvcbench.tools import ffmpeg_exe
+
+from .conftest import real_clip
+
+
+@pytest.fixture(scope="module")
+def pair():
+    ref = real_clip(frames=4, size="128x128", clip="bikes.mp4")
+    dist = ref.with_planes((ref.y // 8 * 8).astype(np.uint8), ref.u, ref.v)  # a real distortion: coarse luma
+    return ref, dist
+
+
+def test_vmaf_equals_ffmpeg_libvmaf_called_directly(pair, tmp_path):
+    ref, dist = pair
+    ours = Vmaf().frame_values(ref, dist)
+    write_y4m(ref, tmp_path / "r.y4m")
+    write_y4m(dist, tmp_path / "d.y4m")
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", "d.y4m", "-i", "r.y4m", "-lavfi",
+                    "libvmaf=log_fmt=json:log_path=direct.json", "-f", "null", "-"], cwd=tmp_path, check=True)
+    direct = json.loads((tmp_path / "direct.json").read_text())
+    expected = [f["metrics"]["vmaf"] for f in sorted(direct["frames"], key=lambda f: f["frameNum"])]
+    assert np.allclose(ours, expected, atol=1e-6)
+    assert 0 < ours.mean() < 100
+    assert Vmaf().frame_values(ref, ref).mean() > 95
+
+
+@pytest.mark.parametrize("name,fn", [("ms-gmsd", "multi_scale_gmsd"), ("haarpsi", "haarpsi"), ("vif-p", "vif_p")])
+def test_piq_metrics_equal_piq_called_frame_by_frame(name, fn, pair):
+    import piq
+
+    ref, dist = pair
+    ours = METRICS.get(name)(batch_size=3).frame_values(ref, dist)
+    for i in range(ref.num_frames):
+        x = to_tensor(rgb_uint8(ref, i, i + 1), "cpu")
+        y = to_tensor(rgb_uint8(dist, i, i + 1), "cpu")
+        assert abs(ours[i] - getattr(piq, fn)(y, x, data_range=1.0).item()) <= 1e-6
+
+
+def test_flow_epe_zero_for_identical_and_large_for_frozen_video():
+    ref = real_clip(frames=4, size="128x128", clip="bikes.mp4")
+    metric = FlowEpe()
+    assert np.allclose(metric.frame_values(ref, ref), 0.0)
+    frozen = ref.with_planes(np.repeat(ref.y[:1], 4, 0), np.repeat(ref.u[:1], 4, 0), np.repeat(ref.v[:1], 4, 0))
+    values = metric.frame_values(ref, frozen)
+    motion = [np.linalg.norm(farneback(luma8(ref, t - 1), luma8(ref, t)), axis=-1).mean() for t in (1, 2, 3)]
+    assert len(values) == 3 and np.allclose(values, motion, atol=0.01)  # frozen output misses all the motion
+    assert values.mean() > 0.5
+
+
+def test_every_metric_has_direction_and_axis():
+    for name in METRICS.names():
+        spec = METRICS.get(name).spec
+        assert (spec.bd_axis != "x") == spec.lower_better, name
