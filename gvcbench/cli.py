@@ -229,7 +229,7 @@ def bdrate(
         if any(m not in METHODS for m in methods):
             raise GvcbenchError(f"unknown method {method!r}; use pchip, cubic or both")
         with ResultStore(store, create=False) as st:
-            entries = bd_table(st.rows(), anchor, _csv(metrics), methods, rate, min_points)
+            entries = bd_table(st.rows(), anchor, _csv(metrics), methods, rate, min_points, st.set_values())
     except GvcbenchError as exc:
         _fail(exc)
     table = Table(title=f"BD-rate against {anchor} (negative: fewer bits for the same quality)")
@@ -289,13 +289,13 @@ def regress(
 
     try:
         with ResultStore(store, create=False) as st:
-            rows = st.rows()
+            rows, set_values = st.rows(), st.set_values()
         if save:
-            base = save_baseline(rows, baseline, anchor)
+            base = save_baseline(rows, baseline, anchor, set_values)
             console.print(f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}",
                           highlight=False)
             return
-        findings = compare(rows, load_baseline(baseline), load_tolerances(tolerances))
+        findings = compare(rows, load_baseline(baseline), load_tolerances(tolerances), set_values)
         if junit:
             write_junit(findings, junit)
     except GvcbenchError as exc:

@@ -88,3 +88,21 @@ def test_table_reports_instead_of_crashing_on_short_curves():
     assert entry.avg_curve is None and any("at least 4" in n for n in entry.notes)
     with pytest.raises(Exception, match="anchor codec 'vvc' is not in the store"):
         bd_table(rows, "vvc")
+
+
+def test_set_level_metric_uses_the_set_curve():
+    rows, sets = [], []
+    rates = np.array([10.0, 20.0, 40.0, 80.0])
+    fvd = 400 - 100 * np.log2(rates / 10)
+    for codec, scale in (("anchor", 1.0), ("test", 0.5)):
+        for q, r, v in zip((52, 47, 42, 37), rates, fvd):
+            for seq in ("a", "b"):
+                row = _row(codec, seq, q, r * scale, v + 50, metric="fvd", axis="5000-x")
+                row["provenance"]["fvd"]["spec"]["granularity"] = "set"
+                rows.append(row)
+            sets.append({"codec": codec, "point": f"qp{q}", "metric": "fvd", "value": v, "sequences": ["a", "b"]})
+    (entry,) = bd_table(rows, "anchor", set_values=sets)
+    assert entry.axis == "5000-fvd" and entry.avg_curve == pytest.approx(-50.0)
+    assert any("set-level fvd" in n for n in entry.notes)
+    (plain,) = bd_table(rows, "anchor")  # without set values: mean of per-sequence values
+    assert plain.avg_curve == pytest.approx(-50.0)

@@ -47,11 +47,12 @@ class RunConfig:
     timeout: float = 3600.0  # seconds, for each program run
     keep_bitstreams: bool = True
     keep_reconstructions: bool = True  # lossless .mkv per job, for visual comparisons in reports
+    device: str = "cpu"  # where metric networks run: cpu, cuda, cuda:N
 
     def identity(self) -> dict:
         """What decides the results (not where they go or how many processes make them)."""
         d = asdict(self)
-        for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions"):
+        for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device"):
             d.pop(key)
         return d
 
@@ -109,7 +110,7 @@ def config_from_mapping(data: dict, where: str = "config") -> RunConfig:
             raise ConfigError(f"codec label(s) {', '.join(dupes)} used twice; give each entry a distinct 'label'")
     if "metrics" in top:
         kwargs["metrics"] = tuple(top["metrics"])
-    for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions"):
+    for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device"):
         if key in top:
             kwargs[key] = top[key]
     if "jobs" in kwargs and (not isinstance(kwargs["jobs"], int) or kwargs["jobs"] < 0):

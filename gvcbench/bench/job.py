@@ -16,6 +16,7 @@ from ..datasets import Sequence, SequenceSpec, load_sequence
 from ..datasets.container import write_container
 from ..errors import CodecError, DatasetError, GvcbenchError, MetricError
 from ..metrics import METRICS
+from ..metrics.fvd import encode_features
 from .plan import Job, make_codec
 
 
@@ -34,23 +35,36 @@ def _check_reconstruction(source: Sequence, recon: Sequence) -> None:
         raise CodecError(f"decoded {recon.bit_depth}-bit samples, the input is {source.bit_depth}-bit")
 
 
+@lru_cache(maxsize=None)
+def metric_instance(name: str, device: str):
+    """One instance per worker process, so networks load once, not once per job."""
+    return METRICS.get(name)(device=device)
+
+
 def measure(job: Job, source: Sequence, recon: Sequence) -> dict:
-    means, frames, errors, provenance = {}, {}, {}, {}
+    means, frames, errors, provenance, features = {}, {}, {}, {}, {}
     for name in job.metrics:
-        metric = METRICS.get(name)()
+        metric = metric_instance(name, job.device)
         reason = metric.availability()
         if reason:
             errors[name] = reason
             continue
         try:
-            values = np.asarray(metric.frame_values(source, recon), dtype=np.float64)
+            if metric.spec.granularity == "set":
+                ref_f, dist_f = metric.features(source), metric.features(recon)
+                features[name] = {"reference": encode_features(ref_f), "distorted": encode_features(dist_f)}
+                means[name] = metric.sequence_value(ref_f, dist_f)
+            else:
+                values = np.asarray(metric.frame_values(source, recon), dtype=np.float64)
+                frames[name] = [float(v) for v in values]
+                means[name] = float(values.mean())
         except MetricError as exc:
-            errors[name] = str(exc)
-            continue
-        frames[name] = [float(v) for v in values]
-        means[name] = float(values.mean())
-        provenance[name] = metric.provenance() | {"spec": metric.spec.to_dict()}
-    return {"metrics": means, "frame_metrics": frames, "metric_errors": errors, "provenance": provenance}
+            kept = " (its features are kept for the set-level value)" if name in features else ""
+            errors[name] = f"{exc}{kept}"
+        if name in means or name in features:
+            provenance[name] = metric.provenance() | {"spec": metric.spec.to_dict()}
+    return {"metrics": means, "frame_metrics": frames, "metric_errors": errors, "provenance": provenance,
+            "features": features or None}
 
 
 def base_row(job: Job) -> dict:

@@ -32,6 +32,7 @@ class Job:
     timeout: float
     keep_bitstream: bool
     keep_reconstruction: bool
+    device: str
     config_hash: str
     run_folder: str
 
@@ -42,6 +43,8 @@ class Plan:
     skipped_codecs: dict[str, str] = field(default_factory=dict)  # label -> reason
     bad_sequences: dict[str, str] = field(default_factory=dict)  # name -> reason
     codecs: dict[str, Codec] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()
+    unavailable_metrics: dict[str, str] = field(default_factory=dict)  # name -> reason
 
 
 def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint) -> str:
@@ -68,12 +71,31 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
+def prepare_metrics(names: tuple[str, ...], device: str, on_warning) -> dict[str, str]:
+    """Fetch missing pretrained files once, here in the driver; report what stays unavailable."""
+    unavailable = {}
+    for name in names:
+        metric = METRICS.get(name)(device=device)
+        if metric.availability() is None:
+            continue
+        try:
+            metric.prepare()
+        except GvcbenchError as exc:
+            unavailable[name] = str(exc)
+            on_warning(f"metric {name} is unavailable and will be recorded so in every job: {exc}")
+    return unavailable
+
+
 def plan_run(config: RunConfig, on_warning=print) -> Plan:
     metrics = resolve_metrics(config)
+    if config.device != "cpu":
+        from ..metrics.torch_input import torch_device
+
+        torch_device(config.device)
     ds = config.dataset
     dataset = resolve_dataset(ds.source, start=ds.start, frames=ds.frames, crop=ds.crop, size=ds.size)
     codecs: dict[str, Codec] = {}
-    plan = Plan([])
+    plan = Plan([], metrics=metrics, unavailable_metrics=prepare_metrics(metrics, config.device, on_warning))
     for cc in config.codecs:
         codec = make_codec(cc.name, cc.params)
         reason = codec.availability()
@@ -107,7 +129,7 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
                     sequence=name, sequence_hash=seq_hash, point=point, metrics=metrics,
                     workdir=str(root / _safe(label) / _safe(name) / point.label), timeout=config.timeout,
                     keep_bitstream=config.keep_bitstreams, keep_reconstruction=config.keep_reconstructions,
-                    config_hash=config.config_hash(), run_folder=str(config.output)))
+                    device=config.device, config_hash=config.config_hash(), run_folder=str(config.output)))
     keys = [j.key for j in plan.jobs]
     if len(set(keys)) != len(keys):
         raise ConfigError("two jobs of this run are identical (same codec settings, sequence content and "

@@ -10,6 +10,7 @@ from .config import RunConfig
 from .executors import make_executor
 from .job import environment
 from .plan import Plan, plan_run
+from .setlevel import compute_set_metrics
 from .store import ResultStore
 
 
@@ -79,6 +80,7 @@ def run_benchmark(config: RunConfig, force: bool = False, executor: str = "local
 
         if todo:
             make_executor(executor, config.workers).run(todo, commit)
+        compute_set_metrics(store, {j.key for j in plan.jobs}, plan.metrics)
         store.finish_run(run_id)
     summary.wall_seconds = time.perf_counter() - started
     return summary

@@ -50,13 +50,20 @@ JOB_COLUMNS = {
     "frame_metrics": "TEXT",  # JSON: name -> list per frame
     "metric_errors": "TEXT",  # JSON: name -> why it is unavailable
     "provenance": "TEXT",  # JSON: name -> provenance record
+    "features": "TEXT",  # JSON: set metric -> reference/distorted feature vectors (for set-level values)
     "config_hash": "TEXT",
     "packages": "TEXT",  # JSON
     "worker": "TEXT",
     "finished_at": "REAL",
 }
 JSON_COLUMNS = ("codec_params", "sequence_spec", "parts", "metrics", "frame_metrics", "metric_errors",
-                "provenance", "packages")
+                "provenance", "packages", "features")
+SET_COLUMNS = {
+    "codec": "TEXT NOT NULL", "point": "TEXT NOT NULL", "metric": "TEXT NOT NULL", "value": "REAL",
+    "sequences": "TEXT",  # JSON list of the sequences pooled
+    "features": "INTEGER",  # feature vectors per side
+    "note": "TEXT", "provenance": "TEXT", "computed_at": "REAL",
+}
 
 
 def store_path(location: str | Path) -> Path:
@@ -98,6 +105,8 @@ class ResultStore:
                 self.db.execute(f"CREATE TABLE jobs ({cols})")
                 self.db.execute("CREATE TABLE runs (run_id TEXT PRIMARY KEY, started REAL, finished REAL, "
                                 "config TEXT, config_hash TEXT, environment TEXT)")
+                cols = ", ".join(f"{k} {v}" for k, v in SET_COLUMNS.items())
+                self.db.execute(f"CREATE TABLE set_metrics ({cols}, PRIMARY KEY (codec, point, metric))")
                 self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             elif int(row[0]) > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} has schema version {row[0]}, newer than this gvcbench "
@@ -153,6 +162,24 @@ class ResultStore:
             for k in JSON_COLUMNS:
                 if row.get(k) is not None:
                     row[k] = json.loads(row[k])
+            out.append(row)
+        return out
+
+    def put_set_value(self, codec: str, point: str, metric: str, value: float | None, sequences: list[str],
+                      features: int, note: str | None, provenance: dict) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO set_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (codec, point, metric, value, json.dumps(sequences), features, note,
+                             json.dumps(provenance, sort_keys=True), time.time()))
+
+    def set_values(self) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM set_metrics ORDER BY codec, metric, point")
+        names = [d[0] for d in cur.description]
+        out = []
+        for values in cur:
+            row = dict(zip(names, values))
+            row["sequences"] = json.loads(row["sequences"])
+            row["provenance"] = json.loads(row["provenance"] or "{}")
             out.append(row)
         return out
 

@@ -20,7 +20,11 @@ for _name, _target in {
     "haarpsi": "gvcbench.metrics.piq_metrics:HaarPsi",
     "vif-p": "gvcbench.metrics.piq_metrics:VifP",
     "flow-epe": "gvcbench.metrics.temporal:FlowEpe",
+    "fvd": "gvcbench.metrics.fvd:Fvd",
+    "fvd-videogpt": "gvcbench.metrics.fvd:FvdVideoGpt",
 }.items():
     METRICS.register(_name, _target)
 
-DEFAULT_METRICS = ("psnr-y", "psnr-yuv", "ms-ssim")
+# The paper's perceptual metrics are in the default set: where their weights are missing
+# they are recorded as unavailable (with the reason) and the run goes on.
+DEFAULT_METRICS = ("psnr-y", "psnr-yuv", "ms-ssim", "vmaf", "lpips", "dists", "fvd")

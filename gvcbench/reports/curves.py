@@ -15,6 +15,11 @@ RATE_UNITS = ("kbps", "bpp")
 
 def metric_axes(rows: list[dict]) -> dict[str, Axis]:
     """The axis of every metric in the store, from the spec stored with its values."""
+    return {name: axis_from_spec(name, spec) for name, spec in metric_specs(rows).items()}
+
+
+def metric_specs(rows: list[dict]) -> dict[str, dict]:
+    """The spec record of every metric in the store (direction, axis, granularity)."""
     specs: dict[str, dict] = {}
     for row in rows:
         for name, prov in (row.get("provenance") or {}).items():
@@ -24,7 +29,7 @@ def metric_axes(rows: list[dict]) -> dict[str, Axis]:
             if name in specs and specs[name].get("lower_better") != spec.get("lower_better"):
                 raise GvcbenchError(f"metric {name}: rows of this store disagree on its direction")
             specs[name] = spec
-    return {name: axis_from_spec(name, spec) for name, spec in sorted(specs.items())}
+    return dict(sorted(specs.items()))
 
 
 def _point_order(row: dict) -> float:
@@ -71,6 +76,23 @@ def averaged_curve(per_seq: dict[str, dict[str, tuple]], axis: Axis, rate: str, 
     return AveragedCurve(Curve.of(label, rates, values), seqs, points)
 
 
+def set_curve(rows: list[dict], set_values: list[dict], codec: str, metric: str, axis: Axis, rate: str,
+              label: str) -> Curve | None:
+    """Set-level values (e.g. FVD over the test set) against the mean rate of the pooled
+    sequences, one point per rate point; None when the store has none."""
+    points = [s for s in set_values if s["codec"] == codec and s["metric"] == metric and s["value"] is not None]
+    if not points:
+        return None
+    rates, values = [], []
+    for s in points:
+        members = [r[rate] for r in rows if r["codec"] == codec and r["point"] == s["point"]
+                   and r["status"] == "done" and r["sequence"] in s["sequences"]]
+        if members:
+            rates.append(float(np.mean(members)))
+            values.append(s["value"])
+    return Curve.of(label, rates, axis.apply(values))
+
+
 @dataclass
 class BDEntry:
     codec: str
@@ -86,10 +108,13 @@ class BDEntry:
 
 
 def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, methods=("pchip",),
-             rate: str = "kbps", min_points: int = 4) -> list[BDEntry]:
+             rate: str = "kbps", min_points: int = 4, set_values: list[dict] | None = None) -> list[BDEntry]:
+    """BD-rates of every codec against ``anchor``. For set-level metrics (FVD) with values
+    in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports."""
     if rate not in RATE_UNITS:
         raise GvcbenchError(f"rate unit must be one of {', '.join(RATE_UNITS)}, got {rate!r}")
-    axes = metric_axes(rows)
+    specs = metric_specs(rows)
+    axes = {name: axis_from_spec(name, spec) for name, spec in specs.items()}
     codecs = sorted({r["codec"] for r in rows})
     if anchor not in codecs:
         raise GvcbenchError(f"anchor codec {anchor!r} is not in the store; it holds {', '.join(codecs) or 'nothing'}")
@@ -105,8 +130,30 @@ def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, me
             if codec == anchor:
                 continue
             for method in methods:
-                entries.append(_entry(pts, anchor, codec, name, axis, method, rate, min_points))
+                entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points)
+                if specs[name].get("granularity") == "set" and set_values:
+                    _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points)
+                entries.append(entry)
     return entries
+
+
+def _set_level(entry, rows, set_values, anchor, codec, metric, axis, method, rate, min_points) -> None:
+    a = set_curve(rows, set_values, anchor, metric, axis, rate, f"{anchor} / set-level {axis.label}")
+    t = set_curve(rows, set_values, codec, metric, axis, rate, f"{codec} / set-level {axis.label}")
+    if a is None or t is None:
+        entry.notes.append(f"no set-level {metric} for {anchor if a is None else codec}; the averaged-curve "
+                           f"value uses the mean of per-sequence values")
+        return
+    entry.notes = [n for n in entry.notes if not n.startswith(("averaged curves", f"{anchor} (mean", f"{codec} (mean"))]
+    try:
+        result = bd_rate(a, t, method, min_points)
+        entry.avg_curve, entry.bd_metric = result.value, bd_metric(a, t, method, min_points).value
+        entry.notes.append(f"averaged-curve value: set-level {metric} over the test set per rate point")
+        if result.partial:
+            entry.notes.append(f"set-level curves overlap only on {100 * result.overlap:.0f} % of the shorter range")
+    except BDError as exc:
+        entry.avg_curve = entry.bd_metric = None
+        entry.notes.append(str(exc))
 
 
 def _entry(pts, anchor, codec, metric, axis, method, rate, min_points) -> BDEntry:

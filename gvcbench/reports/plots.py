@@ -8,7 +8,7 @@ import numpy as np
 
 from .axes import Axis
 from .bdrate import BDError
-from .curves import averaged_curve, rd_points, sequence_curve
+from .curves import averaged_curve, rd_points, sequence_curve, set_curve
 
 MARKERS = "osD^vP*Xh<>"
 
@@ -43,20 +43,27 @@ def _log_rate_axis(ax, minor_labels: bool = True) -> None:
 
 
 def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps",
-              log_rate: bool = True):
-    """The curve averaged over the sequences each codec completed, every codec in one plot."""
+              log_rate: bool = True, set_values: list[dict] | None = None):
+    """The curve averaged over the sequences each codec completed (or, for a set-level
+    metric such as FVD, the set-level values), every codec in one plot."""
     pts = rd_points(rows, metric)
+    codecs = sorted(set(pts) | {s["codec"] for s in set_values or [] if s["metric"] == metric})
     fig, ax = _figure(figsize=(6.4, 4.4), dpi=110)
-    for i, codec in enumerate(sorted(pts)):
-        try:
-            avg = averaged_curve(pts[codec], axis, rate, codec)
-        except BDError:
-            continue
-        curve = avg.curve
-        ax.plot(curve.rates, curve.values, **_style(codec, anchor, i))
+    set_level = False
+    for i, codec in enumerate(codecs):
+        curve = set_curve(rows, set_values or [], codec, metric, axis, rate, codec)
+        if curve is not None:
+            set_level = True
+        else:
+            try:
+                curve = averaged_curve(pts[codec], axis, rate, codec).curve
+            except (BDError, KeyError):
+                continue
+        order = curve.rates.argsort()
+        ax.plot(curve.rates[order], curve.values[order], **_style(codec, anchor, i))
     ax.set_xlabel(f"rate ({rate}{', log scale' if log_rate else ''})")
     ax.set_ylabel(axis.label)
-    ax.set_title(f"{axis.label} vs rate, mean over sequences")
+    ax.set_title(f"{axis.label} vs rate, " + ("set-level over the test set" if set_level else "mean over sequences"))
     if log_rate:
         _log_rate_axis(ax)
     ax.grid(True, which="both", alpha=0.3)

@@ -62,7 +62,7 @@ def _key(row) -> str:
     return f"{row['codec']} / {row['sequence']} / {row['point']}"
 
 
-def make_baseline(rows: list[dict], anchor: str | None = None) -> dict:
+def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[dict] | None = None) -> dict:
     axes = metric_axes(rows)
     points = []
     for r in rows:
@@ -72,14 +72,16 @@ def make_baseline(rows: list[dict], anchor: str | None = None) -> dict:
                        RATE: r["kbps"], "metrics": r.get("metrics") or {}, "metric_versions": versions})
     bd = []
     if anchor:
-        for e in bd_table(rows, anchor):
+        for e in bd_table(rows, anchor, set_values=set_values):
             bd.append({"codec": e.codec, "metric": e.metric, "method": e.method, "value": e.avg_curve})
+    sets = [{"codec": s["codec"], "point": s["point"], "metric": s["metric"], "value": s["value"]}
+            for s in set_values or []]
     return {"schema": BASELINE_SCHEMA, "created": time.time(), "anchor": anchor,
-            "directions": {m: a.flipped for m, a in axes.items()}, "points": points, "bd": bd}
+            "directions": {m: a.flipped for m, a in axes.items()}, "points": points, "bd": bd, "sets": sets}
 
 
-def save_baseline(rows: list[dict], path: Path, anchor: str | None) -> dict:
-    base = make_baseline(rows, anchor)
+def save_baseline(rows: list[dict], path: Path, anchor: str | None, set_values: list[dict] | None = None) -> dict:
+    base = make_baseline(rows, anchor, set_values)
     Path(path).write_text(json.dumps(base, indent=1, sort_keys=True))
     return base
 
@@ -122,7 +124,8 @@ def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
                    f"{base:.6g} -> {cand:.6g}, change {delta:+.4g}{rel}, tolerance {limit:.3g}")
 
 
-def compare(rows: list[dict], baseline: dict, tolerances: Tolerances) -> list[Finding]:
+def compare(rows: list[dict], baseline: dict, tolerances: Tolerances,
+            set_values: list[dict] | None = None) -> list[Finding]:
     directions = baseline.get("directions", {})
     now = {_key(r): r for r in rows}
     findings = []
@@ -158,16 +161,33 @@ def compare(rows: list[dict], baseline: dict, tolerances: Tolerances) -> list[Fi
     for subject, r in now.items():
         if subject not in seen:
             findings.append(Finding(subject, "status", "new", message="not in the baseline"))
-    findings += _compare_bd(rows, baseline, tolerances)
+    findings += _compare_sets(baseline, set_values or [], tolerances, directions)
+    findings += _compare_bd(rows, baseline, tolerances, set_values)
     return findings
 
 
-def _compare_bd(rows, baseline, tolerances) -> list[Finding]:
+def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]:
+    now = {(s["codec"], s["point"], s["metric"]): s["value"] for s in set_values}
+    out = []
+    for b in baseline.get("sets", []):
+        subject = f"{b['codec']} / whole set / {b['point']}"
+        value = now.get((b["codec"], b["point"], b["metric"]))
+        if b["value"] is None:
+            continue
+        if value is None:
+            out.append(Finding(subject, b["metric"], "missing", b["value"], None, "no set-level value in this run"))
+        else:
+            out.append(_compare_value(subject, b["metric"], b["value"], value, directions.get(b["metric"], True),
+                                      tolerances.of(b["metric"])))
+    return out
+
+
+def _compare_bd(rows, baseline, tolerances, set_values=None) -> list[Finding]:
     if not baseline.get("bd"):
         return []
     anchor = baseline["anchor"]
     try:
-        current = {(e.codec, e.metric): e for e in bd_table(rows, anchor)}
+        current = {(e.codec, e.metric): e for e in bd_table(rows, anchor, set_values=set_values)}
     except GvcbenchError as exc:
         return [Finding(f"BD-rate vs {anchor}", "bd-rate", "missing", message=str(exc))]
     out = []

@@ -104,12 +104,13 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
     with ResultStore(store_location, create=False) as store:
         rows = store.rows()
         runs = store.runs()
+        set_values = store.set_values()
         run_folder = store.path.parent
     if not rows:
         raise GvcbenchError(f"{store_location}: the store holds no jobs")
     axes = metric_axes(rows)
     metrics = metrics or list(axes)
-    entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate)
+    entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate, set_values=set_values)
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
@@ -117,7 +118,8 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
 
     rd_imgs = []
     for m in metrics:
-        paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate), figdir / f"rd_{_safe(m)}")
+        paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values),
+                           figdir / f"rd_{_safe(m)}")
         multi = plots.save(plots.small_multiples(rows, m, axes[m], anchor, rate), figdir / f"rd_{_safe(m)}_per_sequence")
         rd_imgs.append((m, paths[0], multi[0]))
         files.images += paths + multi
