@@ -37,7 +37,7 @@ def _ints(text: Optional[str], what: str) -> list[int] | None:
 
 
 def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, start, crop, size, output,
-                 jobs, timeout):
+                 jobs, timeout, device=None):
     from dataclasses import replace
 
     from .bench.config import CodecConfig, DatasetConfig, RunConfig, load_config
@@ -56,7 +56,8 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
     cfg = replace(cfg, dataset=ds)
     if metrics:
         cfg = replace(cfg, metrics=tuple(_csv(metrics)))
-    for key, value in (("output", str(output) if output else None), ("jobs", jobs), ("timeout", timeout)):
+    for key, value in (("output", str(output) if output else None), ("jobs", jobs), ("timeout", timeout),
+                       ("device", device)):
         if value is not None:
             cfg = replace(cfg, **{key: value})
     return cfg
@@ -76,6 +77,7 @@ def run(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run folder (default: gvcbench-runs)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per core)."),
     timeout: Optional[float] = typer.Option(None, help="Seconds allowed for each program run."),
+    device: Optional[str] = typer.Option(None, help="Where metric networks run: cpu (default), cuda, cuda:N."),
     force: bool = typer.Option(False, help="Redo jobs the store already holds."),
 ):
     """Encode, decode and measure every codec x sequence x rate point; results go to a SQLite store."""
@@ -86,7 +88,8 @@ def run(
     from .reports.table import summary_rows
 
     try:
-        cfg = build_config(config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout)
+        cfg = build_config(config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout,
+                           device)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=False) as bar:
             task = bar.add_task("jobs", total=None)
@@ -108,6 +111,9 @@ def run(
         _print_summary(names, table)
         console.print(f"{summary.planned} jobs: {summary.done} run now, {summary.skipped} already in the store, "
                       f"{summary.failed} failed. Store: {summary.store}", highlight=False)
+        if summary.unavailable_metrics:
+            console.print(f"Unavailable here, recorded as such in every job: "
+                          f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).", highlight=False)
     except GvcbenchError as exc:
         _fail(exc)
     if not summary.ok:
@@ -117,7 +123,8 @@ def run(
 def _print_summary(names: list[str], rows: list[dict]) -> None:
     table = Table(title="mean over sequences, per codec and rate point")
     for col in ["codec", "point", "seqs", "kbps", *names, "enc s"]:
-        table.add_column(col, justify="left" if col in ("codec", "point") else "right")
+        table.add_column(col, justify="left" if col in ("codec", "point") else "right",
+                         no_wrap=col in ("codec", "point"))
     for r in rows:
         vals = [f"{r[n]:.4f}" if r[n] is not None and r[n] < 2 else (f"{r[n]:.2f}" if r[n] is not None else "-")
                 for n in names]

@@ -99,3 +99,14 @@ def test_missing_backbone_makes_the_metric_unavailable_with_instructions(monkeyp
     assert "alexnet-owt-7be5be79.pth" in reason and "7be5be791159472b" in reason
     assert "download.pytorch.org" in reason and str(tmp_path) in reason
     assert "vgg16-397923af.pth" in Dists().availability()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU on this machine (CI never has one)")
+@pytest.mark.parametrize("name", ["ms-ssim", "ms-gmsd", "haarpsi", "vif-p"])
+def test_cpu_and_gpu_agree_within_tolerance(name, pair):
+    from gvcbench.metrics import METRICS
+
+    ref, dist = real_clip(frames=3, size="192x192"), real_clip(frames=3, size="192x192", start=1)
+    cpu = METRICS.get(name)(device="cpu").frame_values(ref, dist)
+    gpu = METRICS.get(name)(device="cuda", batch_size=3).frame_values(ref, dist)
+    assert np.allclose(cpu, gpu, atol=1e-4)  # the tolerance stated in the README

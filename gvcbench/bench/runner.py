@@ -25,6 +25,7 @@ class RunSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     skipped_codecs: dict[str, str] = field(default_factory=dict)
     bad_sequences: dict[str, str] = field(default_factory=dict)
+    unavailable_metrics: dict[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
     tool_seconds: float = 0.0
 
@@ -58,7 +59,8 @@ def run_benchmark(config: RunConfig, force: bool = False, executor: str = "local
         todo = jobs_to_run(plan, store, force)
         run_id = uuid.uuid4().hex
         summary = RunSummary(run_id, store.path, len(plan.jobs), len(plan.jobs) - len(todo),
-                             skipped_codecs=plan.skipped_codecs, bad_sequences=plan.bad_sequences)
+                             skipped_codecs=plan.skipped_codecs, bad_sequences=plan.bad_sequences,
+                             unavailable_metrics=plan.unavailable_metrics)
         store.start_run(run_id, config.identity() | {"output": config.output, "jobs": config.jobs},
                         config.config_hash(), env | {"codecs": {k: c.version() for k, c in plan.codecs.items()},
                                                      "executor": executor})

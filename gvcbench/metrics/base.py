@@ -50,11 +50,11 @@ class Metric(ABC):
 
     spec: ClassVar[MetricSpec]
     weights: ClassVar[tuple[str, ...]] = ()
-    default_batch_size: ClassVar[int] = 8
+    default_batch_size: ClassVar[int] = 8  # on a GPU; on the CPU one frame at a time measured fastest
 
     def __init__(self, device: str = "cpu", batch_size: int | None = None):
         self.device = device
-        self.batch_size = batch_size or self.default_batch_size
+        self.batch_size = batch_size or (1 if device == "cpu" else self.default_batch_size)
 
     def availability(self) -> str | None:
         """None when the metric can run here, else why not (missing weights, say).

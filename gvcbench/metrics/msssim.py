@@ -16,7 +16,6 @@ class MsSsim(Metric):
     spec = MetricSpec("ms-ssim", "1", lower_better=False, unit="", granularity="frame",
                       value_range=(0.0, 1.0),
                       description="MS-SSIM of luma (piq.multi_scale_ssim, 11x11 Gaussian, 5 scales)")
-    batch_size = 1  # measured: on CPU one frame at a time is fastest (cache-bound convolutions)
 
     def provenance(self) -> dict:
         import piq
@@ -35,8 +34,8 @@ class MsSsim(Metric):
         values = []
         for start in range(0, reference.num_frames, self.batch_size):
             stop = start + self.batch_size
-            x = torch.from_numpy(reference.y[start:stop].astype(np.float32))[:, None]
-            y = torch.from_numpy(distorted.y[start:stop].astype(np.float32))[:, None]
+            x = torch.from_numpy(reference.y[start:stop].astype(np.float32))[:, None].to(self.device)
+            y = torch.from_numpy(distorted.y[start:stop].astype(np.float32))[:, None].to(self.device)
             with torch.no_grad():
                 score = piq.multi_scale_ssim(x, y, data_range=peak, kernel_size=KERNEL_SIZE, reduction="none")
             values.append(score.double().numpy())
