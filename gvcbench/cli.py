@@ -78,6 +78,9 @@ def run(
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per core)."),
     timeout: Optional[float] = typer.Option(None, help="Seconds allowed for each program run."),
     device: Optional[str] = typer.Option(None, help="Where metric networks run: cpu (default), cuda, cuda:N."),
+    executor: Optional[str] = typer.Option(None, help="local (process pool, default) or dask."),
+    scheduler: Optional[str] = typer.Option(None, help="With --executor dask: tcp://HOST:PORT of a running "
+                                                      "scheduler (default: start a LocalCluster)."),
     force: bool = typer.Option(False, help="Redo jobs the store already holds."),
 ):
     """Encode, decode and measure every codec x sequence x rate point; results go to a SQLite store."""
@@ -90,6 +93,11 @@ def run(
     try:
         cfg = build_config(config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout,
                            device)
+        if executor or scheduler:
+            from dataclasses import replace as _replace
+
+            cfg = _replace(cfg, executor=_replace(cfg.executor, kind=executor or "dask",
+                                                  **({"scheduler": scheduler} if scheduler else {})))
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=False) as bar:
             task = bar.add_task("jobs", total=None)
@@ -105,7 +113,8 @@ def run(
                                           f"{payload['point']}: {first}", highlight=False)
 
             summary = run_benchmark(cfg, force=force, progress=progress,
-                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {m}", highlight=False))
+                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {m}", highlight=False),
+                                    log=lambda m: err.print(m, highlight=False, style="dim"))
         with ResultStore(summary.store, create=False) as store:
             names, table = summary_rows(store.rows())
         _print_summary(names, table)

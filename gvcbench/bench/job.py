@@ -81,8 +81,11 @@ def _spec_dict(spec: SequenceSpec) -> dict:
     return {k: v for k, v in asdict(spec).items() if v not in (None, {}, 0) or k == "start"}
 
 
-def execute_job(job: Job) -> dict:
-    """Never raises for the job's own failures: they come back as a row with status 'failed'."""
+def execute_job(job: Job, source: Sequence | None = None) -> dict:
+    """Never raises for the job's own failures: they come back as a row with status 'failed'.
+
+    ``source`` is the input when it was sent by value; otherwise it is read from the
+    spec's path (a shared file system, or this machine)."""
     start = time.perf_counter()
     row = base_row(job)
     workdir = Path(job.workdir)
@@ -90,7 +93,8 @@ def execute_job(job: Job) -> dict:
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
-        source = _cached_sequence(job.spec)
+        if source is None:
+            source = _cached_sequence(job.spec)
         if source.content_hash() != job.sequence_hash:
             raise DatasetError(f"{job.spec.path} changed since the run was planned; re-run to plan again")
         codec = make_codec(job.codec_name, job.codec_params)

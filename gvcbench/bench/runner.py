@@ -47,8 +47,8 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
     return todo
 
 
-def run_benchmark(config: RunConfig, force: bool = False, executor: str = "local",
-                  progress=None, on_warning=print) -> RunSummary:
+def run_benchmark(config: RunConfig, force: bool = False, progress=None, on_warning=print,
+                  log=lambda message: None) -> RunSummary:
     """Run ``config``; ``progress(event, payload)`` is told of 'start' (count) and 'row' (a row)."""
     started = time.perf_counter()
     plan = plan_run(config, on_warning=on_warning)
@@ -63,7 +63,7 @@ def run_benchmark(config: RunConfig, force: bool = False, executor: str = "local
                              unavailable_metrics=plan.unavailable_metrics)
         store.start_run(run_id, config.identity() | {"output": config.output, "jobs": config.jobs},
                         config.config_hash(), env | {"codecs": {k: c.version() for k, c in plan.codecs.items()},
-                                                     "executor": executor})
+                                                     "executor": config.executor.kind})
         if progress:
             progress("start", len(todo))
 
@@ -81,7 +81,9 @@ def run_benchmark(config: RunConfig, force: bool = False, executor: str = "local
                 progress("row", row)
 
         if todo:
-            make_executor(executor, config.workers).run(todo, commit)
+            executor = make_executor(config, log=log)
+            log(f"running {len(todo)} job(s) on {executor.describe()}")
+            executor.run(todo, commit)
         compute_set_metrics(store, {j.key for j in plan.jobs}, plan.metrics)
         store.finish_run(run_id)
     summary.wall_seconds = time.perf_counter() - started

@@ -1,0 +1,129 @@
+"""Running jobs on a real Dask LocalCluster of worker processes."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from gvcbench.bench.config import config_from_mapping
+from gvcbench.bench.runner import run_benchmark
+from gvcbench.bench.store import ResultStore
+from gvcbench.datasets.y4m import write_y4m
+from gvcbench.errors import ConfigError, GvcbenchError
+
+from .conftest import real_clip
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dclips")
+    for clip, start in (("bigbuckbunny.mp4", 0), ("bikes.mp4", 10)):
+        write_y4m(real_clip(frames=3, size="64x64", clip=clip, start=start), folder / f"{clip.split('.')[0]}.y4m")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c:
+        yield c
+
+
+def _cfg(clips, out, executor, qps=(24, 30, 36, 42)):
+    return config_from_mapping({
+        "dataset": {"source": str(clips)}, "output": str(out), "jobs": 2, "metrics": ["psnr-y"],
+        "keep_reconstructions": False, "executor": executor,
+        "codec": [{"name": "x264", "qps": list(qps), "params": {"preset": "ultrafast"}}]})
+
+
+def _rows(out):
+    with ResultStore(out, create=False) as store:
+        return {r["job_key"]: r for r in store.rows()}
+
+
+def test_dask_results_equal_the_local_pool(clips, cluster, tmp_path):
+    run_benchmark(_cfg(clips, tmp_path / "local", {"kind": "local"}), on_warning=lambda m: None)
+    logs = []
+    run_benchmark(_cfg(clips, tmp_path / "dask", {"kind": "dask", "scheduler": cluster.scheduler_address}),
+                  on_warning=lambda m: None, log=logs.append)
+    local, dask = _rows(tmp_path / "local"), _rows(tmp_path / "dask")
+    assert set(local) == set(dask) and len(local) == 8
+    for key in local:
+        assert dask[key]["bytes"] == local[key]["bytes"]
+        assert dask[key]["metrics"] == local[key]["metrics"]
+    assert any("by path" in m for m in logs) and any("2 Dask worker(s) checked" in m for m in logs)
+
+
+def test_inputs_go_by_value_when_workers_cannot_read_them(clips, cluster, tmp_path):
+    logs = []
+    cfg = _cfg(clips, tmp_path / "byvalue", {"kind": "dask", "scheduler": cluster.scheduler_address,
+                                              "shared_fs": "no"}, qps=(30,))
+    summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+    assert summary.done == 2 and any("by value" in m for m in logs)
+
+
+def test_a_worker_killed_mid_run_does_not_lose_or_double_jobs(clips, tmp_path):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c, distributed.Client(c) as client:
+        pids = list(client.run(os.getpid).values())
+        killed = []
+
+        def progress(event, payload):
+            if event == "row" and not killed:
+                os.kill(pids[0], signal.SIGKILL)  # a worker process ends abruptly mid-run
+                killed.append(pids[0])
+
+        cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": c.scheduler_address},
+                   qps=(20, 24, 28, 32, 36, 40, 44, 48))
+        summary = run_benchmark(cfg, progress=progress, on_warning=lambda m: None)
+    assert killed and summary.failed == 0 and summary.done == 16
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
+        keys = [k for (k,) in con.execute("SELECT job_key FROM jobs")]
+    assert len(keys) == len(set(keys)) == 16
+
+
+def test_unready_worker_is_named_before_the_run(clips, cluster, tmp_path):
+    cfg = config_from_mapping({
+        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
+        "executor": {"kind": "dask", "scheduler": cluster.scheduler_address},
+        "codec": [{"name": "external", "label": "mine", "qps": [30],
+                   "params": {"encode": [sys.executable, "-c", "pass"], "decode": [sys.executable, "-c", "pass"],
+                              "version_command": [sys.executable, "-c", "import os; print(os.getpid())"]}}]})
+    with pytest.raises(GvcbenchError, match=r"worker tcp://127\.0\.0\.1:\d+ .* has mine \d+, the driver planned"):
+        run_benchmark(cfg, on_warning=lambda m: None)
+    with pytest.raises(ConfigError, match="executor cluster must be one of"):
+        config_from_mapping({"executor": {"kind": "dask", "cluster": "kubernetes"}})
+
+
+def test_killed_driver_resumes_with_dask(clips, tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "gvcbench", "run", "--dataset", str(clips), "--codecs", "vvenc-ldb",
+            "--qps", "26,30,34,38,42,46", "--metrics", "psnr-y", "--jobs", "1", "--executor", "dask",
+            "--output", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = out / "results.sqlite"
+    deadline, count = time.time() + 180, 0
+    while time.time() < deadline and count < 3:
+        if db.exists():
+            try:
+                with sqlite3.connect(db) as con:
+                    count = con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+            except sqlite3.OperationalError:
+                pass
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the cluster it started
+    proc.wait()
+    with sqlite3.connect(db) as con:
+        first = dict(con.execute("SELECT job_key, finished_at FROM jobs").fetchall())
+    assert 3 <= len(first) < 12
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with sqlite3.connect(db) as con:
+        rows = dict(con.execute("SELECT job_key, finished_at FROM jobs").fetchall())
+    assert len(rows) == 12 and all(rows[k] == t for k, t in first.items())
