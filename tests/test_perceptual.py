@@ -28,10 +28,6 @@ def test_lpips_batched_equals_reference_frame_by_frame(cls, net, pair):
 
     torch.manual_seed(0)
     ref_model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False).eval()
-    torch.manual_seed(0)
-    import torchvision
-
-    tv = getattr(torchvision.models, "alexnet" if net == "alex" else "vgg16")(weights=None)
     # the reference's random backbone, expressed as a torchvision state dict
     state = {}
     for slice_name, block in ref_model.net.named_children():

@@ -4,7 +4,6 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 
 from gvcbench.datasets.y4m import write_y4m
 from gvcbench.metrics import METRICS

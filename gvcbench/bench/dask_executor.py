@@ -120,7 +120,7 @@ class DaskExecutor:
         return by_path
 
     def run(self, jobs: Iterable[Job], on_result: Callable[[dict], None]) -> None:
-        from distributed import as_completed
+        from distributed import KilledWorker, as_completed
         from distributed.client import FutureCancelledError
 
         jobs = list(jobs)
@@ -133,19 +133,32 @@ class DaskExecutor:
 
                 for spec in {j.spec for j in jobs}:
                     sources[spec] = client.scatter(_cached_sequence(spec), broadcast=False)
-            futures = {}
-            for job in jobs:
+            futures, attempts = {}, {}
+
+            def submit(job: Job):
                 args = (job,) if by_path else (job, sources[job.spec])
-                futures[client.submit(execute_job, *args, key=f"job-{job.key}", pure=False)] = job
-            for future in as_completed(futures):
-                job = futures[future]
+                attempts[job.key] = attempts.get(job.key, 0) + 1
+                future = client.submit(execute_job, *args, key=f"job-{job.key}-{attempts[job.key]}", pure=False)
+                futures[future] = job
+                return future
+
+            queue = as_completed([submit(job) for job in jobs])
+            for future in queue:
+                job = futures.pop(future)
                 try:
                     row = future.result()
+                except KilledWorker as exc:  # the scheduler gave up: workers died running it
+                    row = _killed_row(job, f"the workers running this job died {self.cfg.retries + 1} times ({exc})")
                 except FutureCancelledError:
                     row = _killed_row(job, "the Dask scheduler cancelled this job")
-                except Exception as exc:  # KilledWorker and friends: the worker died, retries used up
-                    row = _killed_row(job, f"the worker running this job died {self.cfg.retries + 1} times "
-                                           f"({type(exc).__name__}: {exc})")
+                except Exception as exc:  # a transport or scheduler hiccup, not the job's own failure
+                    if attempts[job.key] <= self.cfg.retries:
+                        self.log(f"resubmitting {job.codec_label} / {job.sequence} / {job.point.label} after a "
+                                 f"Dask error: {type(exc).__name__}: {exc}")
+                        queue.add(submit(job))
+                        continue
+                    row = _killed_row(job, f"Dask failed this job {attempts[job.key]} times: "
+                                           f"{type(exc).__name__}: {exc}")
                 on_result(row)
         finally:
             client.close()

@@ -1,11 +1,11 @@
 """Open any supported sequence file and apply the protocol options (frames, crop, resize)."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DatasetError
+from ..tools import sha256_file
 from .container import CONTAINER_SUFFIXES, read_container
 from .png import read_png_folder
 from .sequence import ColourInfo, Sequence
@@ -70,14 +70,6 @@ def _check_declared(spec: SequenceSpec, seq: Sequence, path: Path) -> None:
         declared = getattr(spec, key)
         if declared is not None and declared != actual:
             raise DatasetError(f"{path}: the manifest says {key} {declared}, the file has {actual}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_sequence(spec: SequenceSpec) -> Sequence:

@@ -9,7 +9,6 @@ weights.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -17,10 +16,10 @@ import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from ..errors import GvcbenchError
+from ..tools import sha256_file
 
 DOWNLOAD_TIMEOUT = 30.0
 
@@ -85,18 +84,8 @@ def hub_dir() -> Path:
     return Path(torch_home) / "hub" / "checkpoints"
 
 
-@lru_cache(maxsize=64)
-def _sha256_of(path: str, mtime: float, size: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def sha256(path: Path) -> str:
-    st = path.stat()
-    return _sha256_of(str(path), st.st_mtime, st.st_size)
+    return sha256_file(path)
 
 
 def _package_file(w: WeightFile) -> Path | None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from ..bench.store import ResultStore
 from ..errors import GvcbenchError
 from . import plots, visual
-from .bdrate import METHODS
 from .curves import BDEntry, averaged_curve, bd_table, metric_axes, rd_points
 from .table import frame_table
 
@@ -217,7 +216,7 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 
 
 def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes) -> str:
-    lines = [f"# gvcbench report", "", f"## BD-rate against {anchor}", "",
+    lines = ["# gvcbench report", "", f"## BD-rate against {anchor}", "",
              "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | BD-metric |",
              "| --- | --- | --- | ---: | ---: | ---: |"]
     for e in entries:
