@@ -194,6 +194,11 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
         f"(lossless WebP)</figcaption></figure>"
         for c, grid, yt, col, anim in visuals)
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
+    missing = {}
+    for r in rows:
+        for name, reason in (r.get("metric_errors") or {}).items():
+            missing.setdefault(name, reason)
+    missing_html = "".join(f"<li><b>{E(n)}</b>: {E(reason)}</li>" for n, reason in sorted(missing.items()))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gvcbench report</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -209,6 +214,7 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 {f"<h3>Notes</h3><ul>{note_html}</ul>" if notes else ""}
 <h2>Per-sequence results</h2>
 {_rows_html(rows, metrics)}
+{f"<h2>Metrics not measured</h2><ul>{missing_html}</ul>" if missing else ""}
 <h2>Metric provenance</h2>
 <pre>{E(json.dumps(prov, indent=1, sort_keys=True))}</pre>
 </body></html>
