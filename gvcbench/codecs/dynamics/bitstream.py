@@ -1,0 +1,130 @@
+"""The Dynamics-Codec bitstream: a versioned header, the key-frame payload, the token payload.
+
+Layout (big-endian):
+
+    magic "GVDC" | version u8 | header length u16 | header | key-frame length u32 |
+    key-frame bytes | token length u32 | token bytes | CRC-32 of everything before it
+
+Header (version 1): width u16, height u16, frames u16, fps numerator u32, fps
+denominator u32, bit depth u8, colour matrix u8, colour range u8, key-frame codec u8,
+key-frame QP i8, tokens per frame u16, quantisation step f32, model id (16 bytes ASCII).
+
+``parse`` checks everything before anything is decoded: magic, version, lengths against
+the bytes present, sane sizes, the CRC, and no trailing bytes.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+from .entropy import BitstreamError
+
+MAGIC = b"GVDC"
+VERSION = 1
+_HEADER = struct.Struct(">HHHIIBBBBbHf16s")
+KEYFRAME_CODECS = ("vvenc", "vtm")
+MATRICES = ("bt601", "bt709", "bt2020")
+RANGES = ("limited", "full")
+MAX_SIDE = 16384
+MAX_FRAMES = 100000
+MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class Header:
+    width: int
+    height: int
+    frames: int
+    fps_num: int
+    fps_den: int
+    bit_depth: int
+    matrix: str
+    range: str
+    keyframe_codec: str
+    keyframe_qp: int
+    tokens: int
+    step: float
+    model_id: str
+
+    def __post_init__(self):
+        # the step travels as float32: hold exactly that value, so encoder and decoder agree
+        object.__setattr__(self, "step", struct.unpack(">f", struct.pack(">f", self.step))[0])
+
+    def pack(self) -> bytes:
+        return _HEADER.pack(self.width, self.height, self.frames, self.fps_num, self.fps_den, self.bit_depth,
+                            MATRICES.index(self.matrix), RANGES.index(self.range),
+                            KEYFRAME_CODECS.index(self.keyframe_codec), self.keyframe_qp, self.tokens,
+                            self.step, self.model_id.encode("ascii")[:16].ljust(16, b"\0"))
+
+    @staticmethod
+    def unpack(raw: bytes) -> "Header":
+        (w, h, frames, num, den, depth, matrix, rng, codec, qp, tokens, step, model) = _HEADER.unpack(raw)
+        if not (2 <= w <= MAX_SIDE and 2 <= h <= MAX_SIDE and w % 2 == 0 and h % 2 == 0):
+            raise BitstreamError(f"implausible frame size {w}x{h}")
+        if not 1 <= frames <= MAX_FRAMES:
+            raise BitstreamError(f"implausible frame count {frames}")
+        if num == 0 or den == 0:
+            raise BitstreamError("frame rate has a zero term")
+        if depth not in (8, 10, 12, 16):
+            raise BitstreamError(f"implausible bit depth {depth}")
+        if matrix >= len(MATRICES) or rng >= len(RANGES) or codec >= len(KEYFRAME_CODECS):
+            raise BitstreamError("unknown colour matrix, range or key-frame codec id")
+        if not 1 <= tokens <= MAX_TOKENS:
+            raise BitstreamError(f"implausible token count {tokens}")
+        if not (step > 0 and step < 1e6):
+            raise BitstreamError(f"implausible quantisation step {step}")
+        try:
+            model_id = model.rstrip(b"\0").decode("ascii")
+        except UnicodeDecodeError:
+            raise BitstreamError("model id is not ASCII") from None
+        return Header(w, h, frames, num, den, depth, MATRICES[matrix], RANGES[rng], KEYFRAME_CODECS[codec], qp,
+                      tokens, float(step), model_id)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    header: Header
+    keyframe: bytes
+    tokens: bytes
+
+
+def build(header: Header, keyframe: bytes, tokens: bytes) -> bytes:
+    head = header.pack()
+    body = (MAGIC + bytes([VERSION]) + struct.pack(">H", len(head)) + head + struct.pack(">I", len(keyframe))
+            + keyframe + struct.pack(">I", len(tokens)) + tokens)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def parse(data: bytes) -> Parsed:
+    if len(data) < 4 + 1 + 2 + 4:
+        raise BitstreamError(f"{len(data)} bytes: too short to be a Dynamics-Codec bitstream")
+    if data[:4] != MAGIC:
+        raise BitstreamError(f"not a Dynamics-Codec bitstream (magic {data[:4]!r})")
+    if data[4] != VERSION:
+        raise BitstreamError(f"bitstream version {data[4]}; this decoder reads version {VERSION}")
+    (head_len,) = struct.unpack_from(">H", data, 5)
+    if head_len != _HEADER.size:
+        raise BitstreamError(f"header of {head_len} bytes; version {VERSION} headers have {_HEADER.size}")
+    pos = 7
+    parts = []
+    header_raw = _take(data, pos, head_len, "header")
+    pos += head_len
+    for name in ("key-frame payload", "token payload"):
+        (length,) = struct.unpack_from(">I", _take(data, pos, 4, f"{name} length"))
+        pos += 4
+        parts.append(_take(data, pos, length, name))
+        pos += length
+    (crc,) = struct.unpack(">I", _take(data, pos, 4, "checksum"))
+    if pos + 4 != len(data):
+        raise BitstreamError(f"{len(data) - pos - 4} bytes after the end of the bitstream (oversized)")
+    if zlib.crc32(data[:pos]) != crc:
+        raise BitstreamError("checksum mismatch: the bitstream is corrupt")
+    return Parsed(Header.unpack(header_raw), parts[0], parts[1])
+
+
+def _take(data: bytes, pos: int, length: int, what: str) -> bytes:
+    if pos + length > len(data):
+        raise BitstreamError(f"truncated: the {what} needs {length} bytes at offset {pos}, "
+                             f"only {max(0, len(data) - pos)} are left")
+    return data[pos:pos + length]
