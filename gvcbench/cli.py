@@ -139,6 +139,15 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
                 for n in names]
         table.add_row(r["codec"], r["point"], str(r["sequences"]), f"{r['kbps']:.1f}", *vals, f"{r['encode_s']:.1f}")
     console.print(table)
+    split = [r for r in rows if r.get("parts_kbps")]
+    if split:
+        names = sorted({p for r in split for p in r["parts_kbps"]})
+        parts = Table(title="rate of each bitstream part, kbps (mean over sequences)")
+        for col in ["codec", "point", *names]:
+            parts.add_column(col, no_wrap=col in ("codec", "point"))
+        for r in split:
+            parts.add_row(r["codec"], r["point"], *(f"{r['parts_kbps'].get(n, 0):.2f}" for n in names))
+        console.print(parts)
 
 
 @app.command("codecs")
@@ -358,6 +367,28 @@ def weights_cmd(download: bool = typer.Option(False, help="Fetch what is missing
             console.print(f"    {line}", highlight=False, markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+dynamics_app = typer.Typer(help="Dynamics-Codec, the paper's generative scene-dynamics codec.")
+app.add_typer(dynamics_app, name="dynamics")
+
+
+@dynamics_app.command("train")
+def dynamics_train(
+    output: Path = typer.Option(Path("dynamics-v1.pt"), help="Weights file to write (a .json with the recipe "
+                                                              "and checksum goes beside it)."),
+    seed: int = typer.Option(0), synthetic_seeds: int = typer.Option(3), frames: int = typer.Option(50),
+    pairs_per_clip: int = typer.Option(12), flow_steps: int = typer.Option(1500),
+    refine_steps: int = typer.Option(400), batch: int = typer.Option(8), lr: float = typer.Option(1e-3),
+    step: float = typer.Option(0.05), threads: int = typer.Option(0),
+):
+    """Train tokenizer + flow recovery (L1 on dense flow), then the refinement network."""
+    from .codecs.dynamics.train import TrainConfig, train
+
+    cfg = TrainConfig(seed, synthetic_seeds, frames, pairs_per_clip, flow_steps, refine_steps, batch, lr, step,
+                      threads)
+    meta = train(cfg, output, log=lambda m: console.print(m, highlight=False))
+    console.print(f"wrote {output} (sha256 {meta['sha256']}) and {output.with_suffix('.json')}", highlight=False)
 
 
 def main() -> None:

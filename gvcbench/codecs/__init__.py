@@ -15,5 +15,6 @@ for _name, _target in {
     "vtm-ldb": "gvcbench.codecs.vtm:VtmLDB",
     "external": "gvcbench.codecs.external:ExternalCodec",
     "precomputed": "gvcbench.codecs.precomputed:Precomputed",
+    "dynamics": "gvcbench.codecs.dynamics.codec:DynamicsCodec",
 }.items():
     CODECS.register(_name, _target)

@@ -21,8 +21,19 @@ def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[li
         for name in names:
             vals = [m["metrics"][name] for m in members if name in (m["metrics"] or {})]
             entry[name] = float(np.mean(vals)) if len(vals) == len(members) else None
+        entry["parts_kbps"] = part_rates(members)
         out.append(entry)
     return names, out
+
+
+def part_rates(rows: list[dict]) -> dict[str, float]:
+    """Mean kbps of each named bitstream part (key frame, tokens, ...) over rows that have parts."""
+    parts: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        seconds = r["frames"] / r["fps"]
+        for name, n_bytes in (r.get("parts") or {}).items():
+            parts[name].append(n_bytes * 8 / seconds / 1000)
+    return {name: float(np.mean(v)) for name, v in parts.items()}
 
 
 def frame_table(rows: list[dict]):

@@ -1,0 +1,1 @@
+"""Dynamics-Codec: entropy coding, bitstream, flow, sampling, networks, training, adapter."""

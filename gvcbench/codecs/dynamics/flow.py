@@ -1,0 +1,108 @@
+"""Dense optical flow between the key frame and each inter frame.
+
+Flows here are *backward* flows on the inter frame's grid: ``frame_t(p) ≈ key(p + F(p))``,
+which is what warping the decoded key frame needs. ``dis`` (OpenCV DIS, no weights) is
+the default; ``farneback`` needs none either; ``raft`` (torchvision RAFT) loads local
+weights through the resolver and is an option for users who have them.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ...errors import ConfigError
+
+
+def gray8(rgb: np.ndarray) -> np.ndarray:
+    """uint8 luma of an (H, W, 3) uint8 RGB frame (BT.601 weights, as OpenCV)."""
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+class FlowEstimator(ABC):
+    name: str
+
+    @abstractmethod
+    def backward(self, key: np.ndarray, frame: np.ndarray) -> np.ndarray:
+        """(H, W, 2) float32 flow F with frame(p) ≈ key(p + F(p)); inputs uint8 RGB."""
+
+
+class DisFlow(FlowEstimator):
+    name = "dis"
+
+    def __init__(self, preset: str = "medium"):
+        import cv2
+
+        presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+                   "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+        if preset not in presets:
+            raise ConfigError(f"DIS preset must be one of {', '.join(presets)}")
+        self.preset = preset
+        self._dis = cv2.DISOpticalFlow_create(presets[preset])
+
+    def backward(self, key, frame):
+        return self._dis.calc(gray8(frame), gray8(key), None)
+
+
+class FarnebackFlow(FlowEstimator):
+    name = "farneback"
+
+    def backward(self, key, frame):
+        import cv2
+
+        return cv2.calcOpticalFlowFarneback(gray8(frame), gray8(key), None, 0.5, 4, 15, 3, 5, 1.1, 0)
+
+
+class RaftFlow(FlowEstimator):
+    """torchvision's RAFT (large), weights resolved locally; needs a file the user provides."""
+
+    name = "raft"
+    weights_file = "raft_large_C_T_SKHT_V2-ff5fadd5.pth"
+
+    def __init__(self, device: str = "cpu"):
+        import torch
+        from torchvision.models.optical_flow import raft_large
+
+        from ...metrics.weights import load_state_dict, resolve
+
+        self.device = device
+        self.model = raft_large(weights=None)
+        self.model.load_state_dict(load_state_dict(resolve(self.weights_file)))
+        self.model.eval().to(device)
+        self._torch = torch
+
+    def backward(self, key, frame):
+        torch = self._torch
+
+        def prep(x):
+            return torch.from_numpy(x).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(self.device)
+        h, w = key.shape[:2]
+        ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8
+        a, b = prep(frame), prep(key)
+        if ph or pw:
+            a = torch.nn.functional.pad(a, (0, pw, 0, ph), mode="replicate")
+            b = torch.nn.functional.pad(b, (0, pw, 0, ph), mode="replicate")
+        with torch.no_grad():
+            flow = self.model(a, b)[-1][0, :, :h, :w]
+        return flow.permute(1, 2, 0).cpu().numpy().astype(np.float32)
+
+
+ESTIMATORS = {"dis": DisFlow, "farneback": FarnebackFlow, "raft": RaftFlow}
+
+
+def make_estimator(name: str) -> FlowEstimator:
+    if name not in ESTIMATORS:
+        raise ConfigError(f"unknown flow estimator {name!r}; use one of {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[name]()
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Backward warp: out(p) = image(p + flow(p)), bilinear, reflected borders."""
+    import cv2
+
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT_101)

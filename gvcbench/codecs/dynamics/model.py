@@ -1,0 +1,122 @@
+"""Dynamics-Codec networks (small, CPU-friendly versions of the paper's modules).
+
+* ``Tokenizer``: a U-Net flow feature extractor on [sparse flow, mask] and two
+  vectorizers (strided convolutions with GDN, then global averaging) giving two token
+  vectors of ``TOKENS_PER_VECTOR`` = 20 values: 40 numbers per inter frame.
+* ``FlowRecovery``: a U-Net image feature extractor on the decoded key frame with 40
+  output channels, multiplied channel-wise by the 40 tokens, and a U-Net dense-flow
+  generator back to a 2-channel flow.
+* ``Refiner``: a small residual CNN that fixes occlusions and warping artefacts of the
+  key frame warped by the recovered flow.
+
+Flows and key frames enter the tokenizer and the recovery network at a quarter of the
+frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+TOKENS_PER_VECTOR = 20
+TOKENS = 2 * TOKENS_PER_VECTOR
+SCALE = 4
+FLOW_NORM = 2.0
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Ballé et al.): y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.beta = nn.Parameter(torch.ones(channels))
+        self.gamma = nn.Parameter(0.1 * torch.eye(channels))
+
+    def forward(self, x):
+        beta = self.beta.abs() + 1e-6
+        gamma = self.gamma.abs()
+        norm = F.conv2d(x * x, gamma[:, :, None, None], beta)
+        return x / torch.sqrt(norm)
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1),
+                         nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.1))
+
+
+class UNet(nn.Module):
+    """Down-sampling, up-sampling and short-cut connections, as the paper's extractors."""
+
+    def __init__(self, cin: int, cout: int, base: int = 16, depth: int = 3):
+        super().__init__()
+        chans = [base * 2 ** i for i in range(depth + 1)]
+        self.down = nn.ModuleList([_block(cin, chans[0])] + [_block(chans[i], chans[i + 1]) for i in range(depth)])
+        self.up = nn.ModuleList([_block(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(depth))])
+        self.head = nn.Conv2d(chans[0], cout, 1)
+
+    def forward(self, x):
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.avg_pool2d(x, 2))
+            skips.append(x)
+        skips.pop()
+        for block in self.up:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], 1))
+        return self.head(x)
+
+
+class Vectorizer(nn.Module):
+    def __init__(self, cin: int, width: int = 32):
+        super().__init__()
+        layers = []
+        for i in range(4):
+            layers += [nn.Conv2d(cin if i == 0 else width, width, 3, stride=2, padding=1), GDN(width)]
+        layers.append(nn.Conv2d(width, TOKENS_PER_VECTOR, 3, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(x).mean((2, 3))
+
+
+class Tokenizer(nn.Module):
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.features = UNet(3, width)
+        self.vectorizers = nn.ModuleList([Vectorizer(width), Vectorizer(width)])
+
+    def forward(self, sparse_flow, mask):
+        f = self.features(torch.cat([sparse_flow, mask], 1))
+        return torch.cat([v(f) for v in self.vectorizers], 1)
+
+
+class FlowRecovery(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.image_features = UNet(3, TOKENS)
+        self.generator = UNet(TOKENS, 2)
+
+    def forward(self, key, tokens):
+        return self.generator(self.image_features(key) * tokens[:, :, None, None])
+
+
+class Refiner(nn.Module):
+    def __init__(self, width: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(8, width, 3, padding=1), nn.LeakyReLU(0.1),
+                                 nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.1),
+                                 nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.1),
+                                 nn.Conv2d(width, 3, 3, padding=1))
+
+    def forward(self, warped, key, flow):
+        """warped, key: (B, 3, H, W) in [0, 1]; flow: (B, 2, H, W) in full-resolution pixels."""
+        return (warped + self.net(torch.cat([warped, key, flow / 8.0], 1))).clamp(0, 1)
+
+
+class DynamicsModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tokenizer = Tokenizer()
+        self.recovery = FlowRecovery()
+        self.refiner = Refiner()

@@ -1,0 +1,90 @@
+"""Dynamics-Codec: flow and sampling, a short training run, the adapter end to end."""
+import json
+
+import numpy as np
+import pytest
+
+from gvcbench.bench.plan import make_codec
+from gvcbench.codecs import RatePoint
+from gvcbench.codecs.dynamics import bitstream as bs
+from gvcbench.codecs.dynamics.codec import DEFAULT_WEIGHTS
+from gvcbench.codecs.dynamics.flow import DisFlow, warp
+from gvcbench.codecs.dynamics.sampling import sparsify
+from gvcbench.datasets.synthetic import generate
+from gvcbench.errors import CodecError
+from gvcbench.metrics.psnr import PsnrY
+
+needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped weights missing")
+
+
+def _rgb(seq, t):
+    return np.rint(seq.rgb(t, t + 1)[0] * 255).astype(np.uint8)
+
+
+def test_dis_flow_and_warp_recover_synthetic_motion():
+    seq, disp = generate("astronaut-breeze", size=384, frames=12, with_flow=True)
+    flow = DisFlow().backward(_rgb(seq, 0), _rgb(seq, 11))
+    assert np.linalg.norm(flow - disp[11], axis=-1).mean() < 0.5 * np.linalg.norm(disp[11], axis=-1).mean()
+    warped = warp(_rgb(seq, 0), flow).astype(float)
+    err_warp = np.abs(warped - _rgb(seq, 11)).mean()
+    err_still = np.abs(_rgb(seq, 0).astype(float) - _rgb(seq, 11)).mean()
+    assert err_warp < 0.6 * err_still
+
+
+def test_sparse_sampling_keeps_flow_at_mask_only():
+    seq, disp = generate("coffee-ripple", size=128, frames=4, with_flow=True)
+    sparse, mask = sparsify(disp[3], min_distance=4, grid=16)
+    assert 10 < mask.sum() < 0.1 * mask.size
+    assert np.allclose(sparse[mask == 0], 0) and np.allclose(sparse[mask == 1], disp[3][mask == 1])
+
+
+def test_short_training_run_lowers_the_flow_loss():
+    import torch
+
+    from gvcbench.codecs.dynamics.model import DynamicsModel
+    from gvcbench.codecs.dynamics.train import TrainConfig, make_pairs, train_flow
+
+    torch.manual_seed(0)
+    cfg = TrainConfig(pairs_per_clip=4, flow_steps=40, batch=4, lr=2e-3)
+    clips = [generate(name, size=128, frames=8) for name in ("grass-sway", "rocket-float")]
+    samples = make_pairs(clips, cfg, np.random.default_rng(0))
+    losses = train_flow(DynamicsModel(), samples, cfg, np.random.default_rng(1), log=lambda m: None)
+    assert np.mean(losses[-8:]) < 0.8 * np.mean(losses[:8])
+
+
+@needs_weights
+def test_adapter_round_trip_reproduces_the_encoders_tokens(tmp_path):
+    seq = generate("rocket-float", size=128, frames=6)
+    codec = make_codec("dynamics", {"keyframe_preset": "faster"})
+    bitstream = codec.encode(seq, RatePoint(qp=37), tmp_path, timeout=120)
+    parsed = bs.parse(bitstream.path.read_bytes())
+    sent = np.array(json.loads((tmp_path / "tokens.json").read_text()))
+    assert np.array_equal(codec.decode_tokens(parsed), sent)  # bit for bit
+    assert sum(bitstream.parts.values()) == bitstream.num_bytes and bitstream.parts["tokens"] > 0
+    dec = codec.decode(bitstream, tmp_path, timeout=120)
+    assert (dec.sequence.num_frames, dec.sequence.width) == (6, 128)
+    assert PsnrY().frame_values(seq, dec.sequence).mean() > 20
+    corrupt = bitstream.path.read_bytes()
+    bitstream.path.write_bytes(corrupt[:-7])
+    with pytest.raises(CodecError, match="truncated"):
+        codec.decode(bitstream, tmp_path, timeout=120)
+
+
+@needs_weights
+def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
+    from gvcbench.bench.config import config_from_mapping
+    from gvcbench.bench.runner import run_benchmark
+    from gvcbench.bench.store import ResultStore
+
+    cfg = config_from_mapping({"dataset": {"source": "scene-dynamics-synth", "frames": 4, "size": "128x128"},
+                               "output": str(tmp_path / "run"), "metrics": ["psnr-y"], "jobs": 2,
+                               "keep_reconstructions": False,
+                               "codec": [{"name": "dynamics", "qps": [42], "params": {"keyframe_preset": "faster"}}]})
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    assert summary.failed == 0, summary.failures
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = store.rows()
+    assert len(rows) == 8
+    for r in rows:
+        assert r["parts"]["keyframe"] + r["parts"]["tokens"] + r["parts"]["header"] == r["bytes"]
+        assert r["codec_version"].startswith("dynamics dyn1-")
