@@ -381,12 +381,13 @@ def dynamics_train(
     pairs_per_clip: int = typer.Option(12), flow_steps: int = typer.Option(1500),
     refine_steps: int = typer.Option(400), batch: int = typer.Option(8), lr: float = typer.Option(1e-3),
     step: float = typer.Option(0.05), threads: int = typer.Option(0),
+    extra_dataset: Optional[str] = typer.Option(None, help="More real clips: a folder, manifest or built-in set."),
 ):
     """Train tokenizer + flow recovery (L1 on dense flow), then the refinement network."""
     from .codecs.dynamics.train import TrainConfig, train
 
     cfg = TrainConfig(seed, synthetic_seeds, frames, pairs_per_clip, flow_steps, refine_steps, batch, lr, step,
-                      threads)
+                      threads, extra_dataset)
     meta = train(cfg, output, log=lambda m: console.print(m, highlight=False))
     console.print(f"wrote {output} (sha256 {meta['sha256']}) and {output.with_suffix('.json')}", highlight=False)
 

@@ -18,8 +18,9 @@ T = TypeVar("T")
 
 @dataclass
 class _Entry:
-    target: Any  # "module:attr" string or the loaded object
+    target: Any  # "module:attr" string, an entry point, or (once loaded) the object
     origin: str  # "built-in" or "plugin <dist>"
+    loaded: bool = False
 
 
 class Registry(Generic[T]):
@@ -34,7 +35,8 @@ class Registry(Generic[T]):
         if name in self._entries:
             raise GvcbenchError(f"{self.kind} {name!r} is registered twice "
                                 f"({self._entries[name].origin} and {origin})")
-        self._entries[name] = _Entry(target, origin)
+        lazy = isinstance(target, str) or hasattr(target, "load")  # "module:attr" or an entry point
+        self._entries[name] = _Entry(target, origin, loaded=not lazy)
 
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
@@ -62,7 +64,7 @@ class Registry(Generic[T]):
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownNameError(
                 f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}.")
-        if not isinstance(entry.target, (str,)) and not hasattr(entry.target, "load"):
+        if entry.loaded:
             return entry.target
         if isinstance(entry.target, str):
             module, _, attr = entry.target.partition(":")
@@ -71,7 +73,7 @@ class Registry(Generic[T]):
             obj = entry.target.load()
         if self.base is not None and isinstance(obj, type) and not issubclass(obj, self.base):
             raise GvcbenchError(f"{self.kind} {name!r} ({entry.origin}) is not a {self.base.__name__}")
-        entry.target = obj
+        entry.target, entry.loaded = obj, True
         return obj
 
     def __contains__(self, name: str) -> bool:

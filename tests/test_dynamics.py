@@ -88,3 +88,14 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
     for r in rows:
         assert r["parts"]["keyframe"] + r["parts"]["tokens"] + r["parts"]["header"] == r["bytes"]
         assert r["codec_version"].startswith("dynamics dyn1-")
+
+
+def test_raft_without_local_weights_is_a_clear_error(tmp_path, monkeypatch):
+    from gvcbench.codecs.dynamics.flow import make_estimator
+    from gvcbench.metrics.weights import MissingWeights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("GVCBENCH_OFFLINE", "1")
+    monkeypatch.delenv("GVCBENCH_WEIGHTS", raising=False)
+    with pytest.raises(MissingWeights, match="raft_large_C_T_SKHT_V2-ff5fadd5.pth.*starting ff5fadd5"):
+        make_estimator("raft")

@@ -42,6 +42,7 @@ class WeightFile:
     package: str | None = None  # PyPI import name of a package that ships the file...
     package_path: str | None = None  # ...at this path inside it
     note: str = ""
+    sha256_prefix: str | None = None  # where only a prefix was published (torchvision file names)
 
 
 KNOWN: dict[str, WeightFile] = {w.name: w for w in (
@@ -70,6 +71,11 @@ KNOWN: dict[str, WeightFile] = {w.name: w for w in (
                "https://drive.google.com/uc?export=download&id=1mQK8KD8G6UWRa5t87SRMm5PVXtlpneJT", ("fvd-videogpt",),
                note="Kinetics-400 InceptionI3d state dict of VideoGPT-style FVD ports; no SHA-256 was published, "
                     "so the file's own hash is recorded in the provenance of every value"),
+    WeightFile("raft_large_C_T_SKHT_V2-ff5fadd5.pth", None,
+               "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth", ("dynamics flow=raft",),
+               sha256_prefix="ff5fadd5",
+               note="torchvision RAFT (large, C+T+S+K+H), an optional Dynamics-Codec flow estimator; torchvision "
+                    "publishes the first 8 hex digits of its SHA-256, which are checked"),
 )}
 
 
@@ -111,9 +117,11 @@ def candidates(w: WeightFile) -> list[Path]:
 
 def _check(w: WeightFile, path: Path) -> str:
     digest = sha256(path)
-    if w.sha256 and digest != w.sha256:
-        raise WeightsMismatch(f"{path} has SHA-256 {digest}, but {w.name} must have {w.sha256}; "
-                              f"the file is corrupt or a different one: delete it and fetch it again from {w.url}")
+    expected = w.sha256 or w.sha256_prefix
+    if expected and not digest.startswith(expected):
+        raise WeightsMismatch(f"{path} has SHA-256 {digest}, but {w.name} must have {expected}"
+                              f"{'' if w.sha256 else '…'}; the file is corrupt or a different one: delete it and "
+                              f"fetch it again from {w.url}")
     return digest
 
 
@@ -128,7 +136,8 @@ def find_local(w: WeightFile) -> Path | None:
 def missing_message(w: WeightFile, reason: str = "") -> str:
     where = [str(weights_dir() / w.name) if weights_dir() else f"$GVCBENCH_WEIGHTS/{w.name}",
              str(hub_dir() / w.name)]
-    hash_text = w.sha256 or "not published (any copy is accepted and its hash recorded)"
+    hash_text = w.sha256 or (f"starting {w.sha256_prefix}" if w.sha256_prefix else
+                             "not published (any copy is accepted and its hash recorded)")
     return (f"pretrained file {w.name} is not on this machine{': ' + reason if reason else ''}. "
             f"It is {w.note}; SHA-256 {hash_text}; official address {w.url}. "
             f"Download it there and put it at {where[0]} or {where[1]}.")

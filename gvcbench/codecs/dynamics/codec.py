@@ -56,8 +56,6 @@ class DynamicsParams:
 
 @lru_cache(maxsize=4)
 def load_model(path: str):
-    import torch
-
     from ...metrics.weights import load_state_dict
     from .model import DynamicsModel
 

