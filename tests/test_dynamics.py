@@ -99,3 +99,14 @@ def test_raft_without_local_weights_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("GVCBENCH_WEIGHTS", raising=False)
     with pytest.raises(MissingWeights, match="raft_large_C_T_SKHT_V2-ff5fadd5.pth.*starting ff5fadd5"):
         make_estimator("raft")
+
+
+@needs_weights
+def test_key_frame_by_vtm_intra(vtm_dir, tmp_path):
+    seq = generate("grass-sway", size=64, frames=3)
+    codec = make_codec("dynamics", {"keyframe_codec": "vtm", "vtm_dir": vtm_dir})
+    assert "encoder_intra_vtm.cfg" in codec.version()
+    bitstream = codec.encode(seq, RatePoint(qp=37), tmp_path, timeout=120)
+    assert bs.parse(bitstream.path.read_bytes()).header.keyframe_codec == "vtm"
+    dec = codec.decode(bitstream, tmp_path, timeout=120)
+    assert dec.sequence.num_frames == 3 and PsnrY().frame_values(seq, dec.sequence)[0] > 25
