@@ -87,7 +87,6 @@ def test_run_records_unavailable_metrics_and_pools_set_level_fvd(random_i3d, tmp
     state, _ = random_i3d
     weights = tmp_path / "weights"
     weights.mkdir()
-    torch.save(state, weights / "i3d_pretrained_400.pt")  # a user-supplied file in the unhashed slot
     monkeypatch.setenv("GVCBENCH_WEIGHTS", str(weights))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("GVCBENCH_OFFLINE", "1")
@@ -98,9 +97,14 @@ def test_run_records_unavailable_metrics_and_pools_set_level_fvd(random_i3d, tmp
     cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "jobs": 2,
                                "metrics": ["psnr-y", "lpips", "fvd-videogpt"], "keep_reconstructions": False,
                                "codec": [{"name": "x264", "qps": [30, 45], "params": {"preset": "ultrafast"}}]})
+    # first without the I3D file: recorded as unavailable, and the run completes
+    first = run_benchmark(cfg, on_warning=lambda m: None)
+    assert first.done == 4 and "fvd-videogpt" in first.unavailable_metrics
+    assert run_benchmark(cfg, on_warning=lambda m: None).skipped == 4  # still unavailable: nothing to redo
+    torch.save(state, weights / "i3d_pretrained_400.pt")  # a user-supplied file in the unhashed slot
     warnings_seen = []
     summary = run_benchmark(cfg, on_warning=warnings_seen.append)
-    assert summary.failed == 0
+    assert summary.failed == 0 and summary.done == 4  # the jobs are redone now that the metric can run
     assert any("metric lpips is unavailable" in w and "alexnet-owt-7be5be79.pth" in w for w in warnings_seen)
     with ResultStore(tmp_path / "run", create=False) as store:
         rows, sets = store.rows(), store.set_values()

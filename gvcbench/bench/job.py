@@ -46,8 +46,9 @@ def measure(job: Job, source: Sequence, recon: Sequence) -> dict:
     for name in job.metrics:
         metric = metric_instance(name, job.device)
         reason = metric.availability()
-        if reason:
+        if reason:  # missing weights or program on this machine: a later run may have them
             errors[name] = reason
+            provenance[name] = {"unavailable_here": True, "spec": metric.spec.to_dict()}
             continue
         try:
             if metric.spec.granularity == "set":

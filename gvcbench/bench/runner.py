@@ -40,8 +40,10 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
     have = store.status_of(j.key for j in plan.jobs)
     todo = []
     for job in plan.jobs:
-        status = have.get(job.key)
-        if status and status[0] == "done" and set(job.metrics) <= status[1]:
+        status, measured, unavailable = have.get(job.key, (None, set(), set()))
+        # Done: every metric settled, or unavailable on the machine then and still now.
+        missing = set(job.metrics) - measured - (unavailable & set(plan.unavailable_metrics))
+        if status == "done" and not missing:
             continue
         todo.append(job)
     return todo

@@ -142,15 +142,18 @@ class ResultStore:
         with self.db:
             self.db.execute(f"INSERT OR REPLACE INTO jobs ({cols}) VALUES ({marks})", tuple(values.values()))
 
-    def status_of(self, keys: Iterable[str]) -> dict[str, tuple[str, dict]]:
-        """job_key -> (status, metric means) for the keys that have a row."""
+    def status_of(self, keys: Iterable[str]) -> dict[str, tuple[str, set[str], set[str]]]:
+        """job_key -> (status, metrics settled, metrics that were unavailable on the machine) for keys
+        with a row. A metric is settled when it was measured or failed on the job's own input."""
         out = {}
         for key in keys:
-            row = self.db.execute("SELECT status, metrics, metric_errors FROM jobs WHERE job_key=?",
+            row = self.db.execute("SELECT status, metrics, metric_errors, provenance FROM jobs WHERE job_key=?",
                                   (key,)).fetchone()
             if row:
-                names = set(json.loads(row[1] or "{}")) | set(json.loads(row[2] or "{}"))
-                out[key] = (row[0], names)
+                prov = json.loads(row[3] or "{}")
+                machine = {m for m, p in prov.items() if p.get("unavailable_here")}
+                settled = (set(json.loads(row[1] or "{}")) | set(json.loads(row[2] or "{}"))) - machine
+                out[key] = (row[0], settled, machine)
         return out
 
     def rows(self, where: str = "", params: tuple = ()) -> list[dict]:
