@@ -87,7 +87,7 @@ def _overlap(a: np.ndarray, b: np.ndarray, what: str, la: str, lb: str) -> tuple
     lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
     if lo >= hi:
         raise BDError(f"{lb} vs {la}: the {what} ranges do not overlap "
-                      f"([{a.min():.4g}, {a.max():.4g}] vs [{b.min():.4g}, {b.max():.4g}])")
+                      f"({la}: [{a.min():.4g}, {a.max():.4g}]; {lb}: [{b.min():.4g}, {b.max():.4g}])")
     extent = min(a.max() - a.min(), b.max() - b.min())
     return lo, hi, float((hi - lo) / extent)
 
