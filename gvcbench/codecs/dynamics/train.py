@@ -125,14 +125,19 @@ def train_flow(model, samples, cfg: TrainConfig, rng, log) -> list[float]:
         tokens = model.tokenizer(sparse, mask)
         tokens = tokens + (torch.rand_like(tokens) - 0.5) * cfg.step  # quantisation as noise
         loss = (model.recovery(key, tokens) - flow).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        _optimise(opt, loss, losses, step, cfg.flow_steps, "flow", log)
         sched.step()
-        losses.append(loss.item())
-        if step % 100 == 0 or step == cfg.flow_steps - 1:
-            log(f"flow step {step}: L1 {np.mean(losses[-100:]):.4f}")
     return losses
+
+
+def _optimise(opt, loss, losses: list[float], step: int, total: int, stage: str, log) -> None:
+    """One optimiser step; the running L1 is logged every 100 steps."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    losses.append(loss.item())
+    if step % 100 == 0 or step == total - 1:
+        log(f"{stage} step {step}: L1 {np.mean(losses[-100:]):.4f}")
 
 
 def recovered_full_flow(model, key_low, sparse, mask, step):
@@ -172,12 +177,7 @@ def train_refiner(model, samples, cfg: TrainConfig, rng, log, crop: int = 128) -
         t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float()
         out = model.refiner(t(warped) / 255, t(keys) / 255, t(flows))
         loss = (out - t(targets) / 255).abs().mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        if step % 100 == 0 or step == cfg.refine_steps - 1:
-            log(f"refine step {step}: L1 {np.mean(losses[-100:]):.4f}")
+        _optimise(opt, loss, losses, step, cfg.refine_steps, "refine", log)
     return losses
 
 
