@@ -94,7 +94,7 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
         torch_device(config.device)
     ds = config.dataset
     dataset = resolve_dataset(ds.source, start=ds.start, frames=ds.frames, crop=ds.crop, size=ds.size)
-    codecs: dict[str, Codec] = {}
+    codecs: dict[str, tuple] = {}  # label -> (config entry, codec, rate points, identity)
     plan = Plan([], metrics=metrics, unavailable_metrics=prepare_metrics(metrics, config.device, on_warning))
     for cc in config.codecs:
         codec = make_codec(cc.name, cc.params)
