@@ -375,11 +375,11 @@ app.add_typer(dynamics_app, name="dynamics")
 
 @dynamics_app.command("train")
 def dynamics_train(
-    output: Path = typer.Option(Path("dynamics-v1.pt"), help="Weights file to write (a .json with the recipe "
+    output: Path = typer.Option(Path("dynamics-v2.pt"), help="Weights file to write (a .json with the recipe "
                                                               "and checksum goes beside it)."),
     seed: int = typer.Option(0), synthetic_seeds: int = typer.Option(3), frames: int = typer.Option(50),
     pairs_per_clip: int = typer.Option(12), flow_steps: int = typer.Option(1500),
-    refine_steps: int = typer.Option(400), batch: int = typer.Option(8), lr: float = typer.Option(1e-3),
+    refine_steps: int = typer.Option(400), batch: int = typer.Option(8), lr: float = typer.Option(3e-4),
     step: float = typer.Option(0.05), threads: int = typer.Option(0),
     extra_dataset: Optional[str] = typer.Option(None, help="More real clips: a folder, manifest or built-in set."),
 ):
