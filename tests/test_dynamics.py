@@ -87,7 +87,7 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
     assert len(rows) == 8
     for r in rows:
         assert r["parts"]["keyframe"] + r["parts"]["tokens"] + r["parts"]["header"] == r["bytes"]
-        assert r["codec_version"].startswith("dynamics dyn1-")
+        assert r["codec_version"].startswith("dynamics dyn2-")
 
 
 def test_raft_without_local_weights_is_a_clear_error(tmp_path, monkeypatch):
