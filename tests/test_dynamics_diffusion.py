@@ -13,7 +13,7 @@ from gvcbench.codecs import RatePoint
 from gvcbench.codecs.dynamics.codec import DEFAULT_WEIGHTS
 from gvcbench.codecs.dynamics.diffusion import SvdGenerator, SvdSettings
 from gvcbench.datasets.synthetic import generate
-from gvcbench.errors import CodecUnavailable
+from gvcbench.errors import CodecError, CodecUnavailable
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +70,8 @@ def test_generator_is_reproducible_and_follows_the_strength(tiny_svd):
     assert not np.array_equal(out, run(0.5, seed=1))
     assert not np.array_equal(out, run(0.0))  # strength 0: the warped frames through the VAE only
     assert np.array_equal(run(0.0), run(0.0, seed=1))  # no noise drawn at strength 0
+    with pytest.raises(CodecError, match="multiples of 4, got 62x62"):
+        SvdGenerator(str(tiny_svd), SvdSettings())(key[:62, :62], warped[:, :62, :62], 25.0)
 
 
 def test_missing_or_incomplete_model_folder_is_a_clear_error(tmp_path):

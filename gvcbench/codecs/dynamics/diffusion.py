@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import CodecUnavailable
+from ...errors import CodecError, CodecUnavailable
 
 SVD_PARTS = ("unet", "vae", "image_encoder", "scheduler", "feature_extractor")
 SVD_HINT = ("a Stable Video Diffusion model folder in diffusers format (model_index.json, unet/, vae/, "
@@ -86,6 +86,7 @@ class SvdGenerator:
         """key_rgb (H, W, 3) and warped_rgb (T, H, W, 3) uint8 -> (T, H, W, 3) uint8."""
         import torch
 
+        self._check_size(*key_rgb.shape[:2])
         with torch.no_grad():
             key = self._to_tensor(key_rgb[None])
             cond = self._condition(key, fps)
@@ -93,6 +94,13 @@ class SvdGenerator:
                    for i in range(0, len(warped_rgb), self.settings.chunk)]
         frames = torch.cat(out) if out else torch.zeros((0, 3) + key_rgb.shape[:2])
         return np.rint(((frames.float().clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).cpu().numpy()).astype(np.uint8)
+
+    def _check_size(self, height: int, width: int) -> None:
+        """The VAE and every UNet level halve the size; SVD needs multiples of 64."""
+        factor = 2 ** (len(self.pipe.vae.config.block_out_channels) - 1 + len(self.pipe.unet.config.block_out_channels) - 1)
+        if height % factor or width % factor:
+            raise CodecError(f"the diffusion generator of this model needs frame sizes that are multiples of {factor}, "
+                             f"got {width}x{height}; crop or resize the test set (dataset size = ...)")
 
     def _to_tensor(self, rgb: np.ndarray):
         import torch
