@@ -28,6 +28,7 @@ from ..base import Bitstream, Codec, Decoded, RatePoint, source_info
 from . import bitstream as bs
 from .entropy import BitstreamError, decode_residuals, encode_residuals
 from .flow import ESTIMATORS, make_estimator, warp
+from .train import low_res, rgb8, tokenizer_inputs
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v2.pt"
@@ -75,10 +76,6 @@ def load_model(path: str):
     state = load_state_dict(Path(path))
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()
-
-
-def _rgb(seq: Sequence, t: int) -> np.ndarray:
-    return np.rint(seq.rgb(t, t + 1)[0] * 255).astype(np.uint8)
 
 
 class DynamicsCodec(Codec):
@@ -146,17 +143,14 @@ class DynamicsCodec(Codec):
         """(T-1, 40) float tokens of every inter frame."""
         import torch
 
-        from .model import FLOW_NORM, SCALE
-        from .sampling import sparsify
-        from .train import low_res
+        from .model import FLOW_NORM
 
         model = load_model(str(self.weights_path))
         estimator = make_estimator(self.params.flow)
-        key = _rgb(seq, 0)
+        key = rgb8(seq, 0)
         sparse, masks = [], []
         for t in range(1, seq.num_frames):
-            flow = low_res(estimator.backward(key, _rgb(seq, t)), SCALE, is_flow=True).astype(np.float32)
-            s, m = sparsify(flow, min_distance=2, grid=8)
+            _, _, s, m = tokenizer_inputs(estimator, key, rgb8(seq, t))
             sparse.append(s)
             masks.append(m)
         if not sparse:
@@ -200,7 +194,6 @@ class DynamicsCodec(Codec):
         import torch.nn.functional as F
 
         from .model import FLOW_NORM, SCALE
-        from .train import low_res
 
         try:
             parsed = bs.parse(bitstream.path.read_bytes())
@@ -212,7 +205,7 @@ class DynamicsCodec(Codec):
         q = self.decode_tokens(parsed) if h.frames > 1 else np.zeros((0, h.tokens), np.int64)
         key = self._decode_keyframe(parsed, workdir, timeout)
         frames_rgb = []
-        key_rgb = _rgb(key, 0)
+        key_rgb = rgb8(key, 0)
         if len(q):
             model = load_model(str(self.weights_path))
             tokens = torch.from_numpy(q.astype(np.float32) * h.step)

@@ -72,7 +72,8 @@ def training_clips(cfg: TrainConfig) -> list:
     return clips
 
 
-def _rgb(seq, t) -> np.ndarray:
+def rgb8(seq, t: int) -> np.ndarray:
+    """Frame t of a sequence as (H, W, 3) uint8 RGB."""
     return np.rint(seq.rgb(t, t + 1)[0] * 255).astype(np.uint8)
 
 
@@ -84,6 +85,17 @@ def low_res(rgb_or_flow: np.ndarray, scale: int, is_flow: bool = False) -> np.nd
     return out / scale if is_flow else out
 
 
+def tokenizer_inputs(estimator, key: np.ndarray, frame: np.ndarray):
+    """(full flow, quarter-size flow, sparse flow, mask) of one inter frame: the encoder's
+    path into the tokenizer, shared by training so both sample the flow the same way."""
+    from .model import SCALE
+
+    flow = estimator.backward(key, frame)
+    flow_low = low_res(flow, SCALE, is_flow=True).astype(np.float32)
+    sparse, mask = sparsify(flow_low, min_distance=2, grid=8)
+    return flow, flow_low, sparse, mask
+
+
 def make_pairs(clips, cfg: TrainConfig, rng: np.random.Generator):
     """(key_low, sparse_low, mask_low, flow_low, key_full, frame_full, flow_full) samples."""
     from .model import SCALE
@@ -91,13 +103,11 @@ def make_pairs(clips, cfg: TrainConfig, rng: np.random.Generator):
     est = DisFlow()
     samples = []
     for seq in clips:
-        key = _rgb(seq, 0)
+        key = rgb8(seq, 0)
         for t in rng.choice(np.arange(1, seq.num_frames), size=min(cfg.pairs_per_clip, seq.num_frames - 1),
                             replace=False):
-            frame = _rgb(seq, int(t))
-            flow = est.backward(key, frame)
-            flow_low = low_res(flow, SCALE, is_flow=True).astype(np.float32)
-            sparse, mask = sparsify(flow_low, min_distance=2, grid=8)
+            frame = rgb8(seq, int(t))
+            flow, flow_low, sparse, mask = tokenizer_inputs(est, key, frame)
             samples.append((low_res(key, SCALE), sparse, mask, flow_low, key, frame, flow))
     return samples
 
