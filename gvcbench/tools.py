@@ -1,16 +1,19 @@
-"""Running external programs: argument lists only, a timeout, a log file kept per call."""
+"""Running external programs: argument lists only, a timeout, a log file kept per call, each
+program in a process group of its own (see ``processes``)."""
 from __future__ import annotations
 
 import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from .errors import CodecUnavailable, ToolError
+from .processes import run_in_group
 
 LOG_TAIL_LINES = 20
 
@@ -63,28 +66,33 @@ def run_tool(argv: list[str | os.PathLike], log: Path, timeout: float, cwd: Path
         log_file.flush()
         out = open(stdout, "wb") if stdout is not None else log_file
         try:
-            proc = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=out, stderr=log_file,
-                                  cwd=cwd, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise ToolError(program, None, _tail(log), timed_out=True, timeout=timeout) from None
+            status, timed_out = run_in_group(args, timeout, stdin=subprocess.DEVNULL, stdout=out,
+                                             stderr=log_file, cwd=cwd)
         except FileNotFoundError:
             raise CodecUnavailable(f"program {args[0]!r} not found") from None
         finally:
             if stdout is not None:
                 out.close()
+    if timed_out:
+        raise ToolError(program, None, _tail(log), timed_out=True, timeout=timeout)
     seconds = time.perf_counter() - start
     after = os.times()
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    if proc.returncode != 0:
-        raise ToolError(program, proc.returncode, _tail(log))
+    if status != 0:
+        raise ToolError(program, status, _tail(log))
     return ToolRun(tuple(args), seconds, cpu, log)
 
 
 def capture(argv: list[str], timeout: float = 30) -> str:
     """Run a short query command (a version probe) and return stdout+stderr."""
-    proc = subprocess.run([str(a) for a in argv], stdin=subprocess.DEVNULL, capture_output=True,
-                          timeout=timeout, check=False)
-    return (proc.stdout + proc.stderr).decode(errors="replace")
+    with tempfile.TemporaryFile() as out:
+        _, timed_out = run_in_group([str(a) for a in argv], timeout, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if timed_out:
+        raise ToolError(Path(str(argv[0])).name, None, text[-2000:], timed_out=True, timeout=timeout)
+    return text
 
 
 @lru_cache(maxsize=1)
