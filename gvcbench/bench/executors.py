@@ -6,8 +6,8 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections import deque
+from multiprocessing import connection
 from typing import Callable, Iterable
 
 from .job import execute_job
@@ -17,10 +17,10 @@ MAX_WORKER_DEATHS = 2  # a job whose worker process died this often is recorded 
 
 
 def _init_worker(parent_pid: int, threads: int) -> None:
-    """Worker side: share the cores fairly, and exit when the driver is gone so that a
-    killed run leaves no encoders behind."""
+    """Worker side: share the cores fairly, and exit when the driver is gone; the reaper of
+    ``processes`` then kills the programs the worker was running."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read by torch when a metric imports it
-    try:  # Linux: our own children (encoders) get SIGKILL when this worker dies
+    try:  # Linux: this worker gets SIGKILL when the driver dies
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -36,8 +36,51 @@ def _init_worker(parent_pid: int, threads: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+class _Worker:
+    """One worker process and the pipe the driver talks to it through."""
+
+    def __init__(self, ctx, threads: int):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child, os.getpid(), threads))
+        self.process.start()
+        child.close()
+        self.job: Job | None = None
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+def _worker_main(conn, parent_pid: int, threads: int) -> None:
+    """Worker side: run the jobs the driver sends, one at a time, until told to stop."""
+    _init_worker(parent_pid, threads)
+    try:
+        while True:
+            job = conn.recv()
+            if job is None:
+                return
+            conn.send(execute_job(job))
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):
+        return  # the driver is stopping; run_tool has already killed the job's programs
+
+
 class LocalPool:
-    """A pool of worker processes on this machine, sized to the cores by default."""
+    """Worker processes on this machine, sized to the cores by default.
+
+    The driver hands each worker one job at a time and knows which job every worker
+    holds, so a worker that dies (a codec that kills it, the OOM killer) costs only its
+    own job: that job is retried on a fresh worker and recorded as failed after
+    ``MAX_WORKER_DEATHS`` deaths, while every other job runs normally. The driver wakes
+    on each finished job or dead worker, never scanning the pending jobs.
+    """
 
     name = "local"
 
@@ -52,40 +95,68 @@ class LocalPool:
         return f"local process pool, {self.workers} worker(s); inputs read by path"
 
     def run(self, jobs: Iterable[Job], on_result: Callable[[dict], None]) -> None:
-        pending = {job.key: job for job in jobs}
+        queue = deque(jobs)
         deaths: dict[str, int] = {}
-        while pending:
-            lost = self._run_pool(pending, on_result)
-            for key in lost:
-                deaths[key] = deaths.get(key, 0) + 1
-                if deaths[key] >= MAX_WORKER_DEATHS:
-                    from .job import base_row
-
-                    row = base_row(pending.pop(key))
-                    row.update({"status": "failed", "finished_at": time.time(),
-                                "error": f"the worker process running this job died {deaths[key]} times "
-                                         f"(killed, out of memory or crashed)"})
-                    on_result(row)
-
-    def _run_pool(self, pending: dict[str, Job], on_result) -> list[str]:
-        """Run what is pending; return the keys whose worker died (the pool broke)."""
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx,
-                                 initializer=_init_worker, initargs=(os.getpid(), self.threads_per_worker)) as pool:
-            futures = {pool.submit(execute_job, job): key for key, job in pending.items()}
-            lost = []
-            while futures:
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for future in done:
-                    key = futures.pop(future)
-                    try:
-                        row = future.result()
-                    except BrokenProcessPool:
-                        lost.append(key)
+        pool = [_Worker(ctx, self.threads_per_worker) for _ in range(min(self.workers, len(queue)))]
+        try:
+            while queue or any(w.job for w in pool):
+                for worker in pool:
+                    if worker.job is None and queue:
+                        worker.job = queue.popleft()
+                        worker.conn.send(worker.job)
+                busy = [w for w in pool if w.job is not None]
+                ready = connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+                for i, worker in enumerate(pool):
+                    if worker.job is None or (worker.conn not in ready and worker.process.sentinel not in ready):
                         continue
-                    pending.pop(key)
-                    on_result(row)
-            return lost
+                    row = self._receive(worker)
+                    if row is not None:
+                        worker.job = None
+                        on_result(row)
+                        continue
+                    job, worker.job = worker.job, None
+                    worker.kill()
+                    pool[i] = _Worker(ctx, self.threads_per_worker)
+                    deaths[job.key] = deaths.get(job.key, 0) + 1
+                    if deaths[job.key] >= MAX_WORKER_DEATHS:
+                        on_result(worker_died_row(job, deaths[job.key]))
+                    else:
+                        queue.appendleft(job)
+        finally:
+            self._shut_down(pool)
+
+    @staticmethod
+    def _receive(worker: _Worker) -> dict | None:
+        """The finished row, or None when the worker died instead."""
+        try:
+            if worker.conn.poll():
+                return worker.conn.recv()
+        except (EOFError, OSError):
+            pass
+        return None
+
+    @staticmethod
+    def _shut_down(pool: list[_Worker]) -> None:
+        for worker in pool:
+            if worker.job is None:
+                worker.stop()
+        deadline = time.monotonic() + 5
+        for worker in pool:
+            if worker.job is None:
+                worker.process.join(max(0.0, deadline - time.monotonic()))
+            worker.kill()  # still running a job: interrupted (Ctrl-C, an error in the driver)
+
+
+def worker_died_row(job: Job, deaths: int) -> dict:
+    """The row of a job whose worker process died ``deaths`` times while running it."""
+    from .job import base_row
+
+    row = base_row(job)
+    row.update({"status": "failed", "finished_at": time.time(),
+                "error": f"the worker process running this job died {deaths} times "
+                         f"(killed, out of memory or crashed)"})
+    return row
 
 
 def make_executor(config, log=print):
