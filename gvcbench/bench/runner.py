@@ -1,6 +1,7 @@
 """Driving a run: plan, skip what the store already holds, execute, commit each job."""
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from pathlib import Path
 from .config import RunConfig
 from .executors import make_executor
 from .job import environment
+from .lock import OutputUnwritable, RunLock
 from .plan import Plan, plan_run
 from .setlevel import compute_set_metrics
 from .store import ResultStore
@@ -51,11 +53,21 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
 
 def run_benchmark(config: RunConfig, force: bool = False, progress=None, on_warning=print,
                   log=lambda message: None) -> RunSummary:
-    """Run ``config``; ``progress(event, payload)`` is told of 'start' (count) and 'row' (a row)."""
+    """Run ``config``; ``progress(event, payload)`` is told of 'start' (count) and 'row' (a row).
+
+    The run holds its output folder's lock from start to end: a second run on the same
+    folder stops at once with a message instead of mixing rows into the same store."""
+    with RunLock(config.output) as lock:
+        if lock.took_over:
+            on_warning(f"the previous run on {config.output} ({lock.took_over}) did not end properly "
+                       f"(killed?); its finished jobs are kept and the rest runs now")
+        return _run_locked(config, force, progress, on_warning, log)
+
+
+def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> RunSummary:
     started = time.perf_counter()
     plan = plan_run(config, on_warning=on_warning)
     out = Path(config.output)
-    out.mkdir(parents=True, exist_ok=True)
     env = environment()
     with ResultStore(out) as store:
         todo = jobs_to_run(plan, store, force)
@@ -70,14 +82,24 @@ def run_benchmark(config: RunConfig, force: bool = False, progress=None, on_warn
             progress("start", len(todo))
 
         def commit(row: dict) -> None:
+            fatal = row.pop("_fatal", None)
+            if fatal:  # the machine, not the job: stop before every other job fails the same way
+                raise OutputUnwritable(f"{fatal}; the run stopped. Finished jobs are kept in {store.path}; "
+                                       f"free space (or make {out} writable) and run again to resume")
             row["run_id"] = run_id
             row["packages"] = env["packages"]
-            store.put(row)
+            try:
+                written = store.put(row)
+            except sqlite3.OperationalError as exc:
+                raise OutputUnwritable(f"cannot write the results store {store.path}: {exc}; the run stopped. "
+                                       f"Finished jobs are kept; free space and run again to resume") from None
             if row["status"] == "done":
                 summary.done += 1
                 summary.tool_seconds += row.get("tool_seconds") or 0.0
             else:
                 summary.failed += 1
+                if not written:
+                    row["error"] = f"(not stored: the finished row of an earlier run is kept) {row['error']}"
                 summary.failures.append((f"{row['codec']} / {row['sequence']} / {row['point']}", row["error"]))
             if progress:
                 progress("row", row)

@@ -130,8 +130,9 @@ class ResultStore:
                  "config_hash": r[4], "environment": json.loads(r[5])} for r in cur]
 
     # -- jobs ---------------------------------------------------------------------
-    def put(self, row: dict[str, Any]) -> None:
-        """Insert or replace one job's row in its own transaction."""
+    def put(self, row: dict[str, Any]) -> bool:
+        """Insert or replace one job's row in its own transaction; a finished row is never
+        replaced by a failed one (returns False when the failed row was not written)."""
         unknown = set(row) - set(JOB_COLUMNS)
         if unknown:
             raise StoreError(f"unknown store columns {sorted(unknown)}")
@@ -139,8 +140,14 @@ class ResultStore:
                   for k, v in row.items()}
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
+        # every column: one that the new row lacks is reset, as a replacement would
+        updates = ", ".join(f"{k} = excluded.{k}" if k in values else f"{k} = NULL"
+                            for k in JOB_COLUMNS if k != "job_key")
         with self.db:
-            self.db.execute(f"INSERT OR REPLACE INTO jobs ({cols}) VALUES ({marks})", tuple(values.values()))
+            cur = self.db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO UPDATE "
+                                  f"SET {updates} WHERE excluded.status = 'done' OR jobs.status != 'done'",
+                                  tuple(values.values()))
+        return cur.rowcount > 0
 
     def status_of(self, keys: Iterable[str]) -> dict[str, tuple[str, set[str], set[str]]]:
         """job_key -> (status, metrics settled, metrics that were unavailable on the machine) for keys
