@@ -45,7 +45,7 @@ def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
         runs = store.runs()
     assert len(rows) == 6 and len({r["job_key"] for r in rows}) == 6
     for r in rows:
-        bitstream = next(Path(cfg.output, "jobs", r["codec"], r["sequence"], r["point"]).glob("bitstream.*"))
+        bitstream = Path(cfg.output, r["bitstream"])
         assert r["bytes"] == bitstream.stat().st_size
         assert r["kbps"] == pytest.approx(r["bytes"] * 8 / (3 / 25) / 1000)
         assert r["bpp"] == pytest.approx(r["bytes"] * 8 / (64 * 64 * 3))

@@ -1,6 +1,7 @@
 """Running one job inside a worker: encode, decode, check, measure. Returns a store row."""
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import shutil
@@ -82,6 +83,15 @@ def _spec_dict(spec: SequenceSpec) -> dict:
     return {k: v for k, v in asdict(spec).items() if v not in (None, {}, 0) or k == "start"}
 
 
+MACHINE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}  # a full or read-only disk, not the job's fault
+
+
+def _check_confined(workdir: Path, run_folder: Path) -> None:
+    """A job's folder, which it empties first, must lie inside the run folder."""
+    if not workdir.resolve().is_relative_to(run_folder.resolve()):
+        raise GvcbenchError(f"refusing to use the work folder {workdir}: it is outside the run folder {run_folder}")
+
+
 def execute_job(job: Job, source: Sequence | None = None) -> dict:
     """Never raises for the job's own failures: they come back as a row with status 'failed'.
 
@@ -91,6 +101,7 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
     row = base_row(job)
     workdir = Path(job.workdir)
     try:
+        _check_confined(workdir, Path(job.run_folder))
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
@@ -122,12 +133,17 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
         if job.keep_reconstruction:
             recon = write_container(decoded.sequence, workdir / "reconstruction.mkv")
             row["reconstruction"] = os.path.relpath(recon, job.run_folder)
-        if job.keep_bitstream and bitstream.path.is_file() and bitstream.path.is_relative_to(workdir):
+        inside = bitstream.path.absolute().is_relative_to(workdir.absolute())
+        if job.keep_bitstream and bitstream.path.is_file() and inside:
             row["bitstream"] = os.path.relpath(bitstream.path, job.run_folder)
-        elif bitstream.path.is_relative_to(workdir):
+        elif inside:
             bitstream.path.unlink(missing_ok=True)
     except GvcbenchError as exc:
         row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    except OSError as exc:
+        row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        if exc.errno in MACHINE_ERRNOS:  # the driver stops the run: every other job would fail alike
+            row["_fatal"] = f"cannot write to {exc.filename or workdir}: {exc.strerror}"
     except Exception as exc:  # a bug or an unexpected library error: keep the traceback's tail
         tb = "".join(traceback.format_exception(exc)[-6:])
         row.update({"status": "failed", "error": f"unexpected {type(exc).__name__}: {exc}\n{tb}"})

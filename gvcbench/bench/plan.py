@@ -67,8 +67,11 @@ def resolve_metrics(config: RunConfig) -> tuple[str, ...]:
     return names
 
 
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+def folder_name(text: str) -> str:
+    """A folder name for a label or sequence name: readable, never '.', '..' or a path, and
+    distinct for distinct names ('my codec' and 'my_codec' differ by the hash suffix)."""
+    slug = "".join(c if c.isalnum() or c in "-_" else "_" for c in text).strip("_")[:48] or "x"
+    return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def prepare_metrics(names: tuple[str, ...], device: str, on_warning) -> dict[str, str]:
@@ -127,7 +130,8 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
                     key=job_key(identity, seq_hash, point), codec_label=label, codec_name=cc.name,
                     codec_params=dict(cc.params), codec_version=identity["version"], spec=spec,
                     sequence=name, sequence_hash=seq_hash, point=point, metrics=metrics,
-                    workdir=str(root / _safe(label) / _safe(name) / point.label), timeout=config.timeout,
+                    workdir=str(root / folder_name(label) / folder_name(name) / point.label),
+                    timeout=config.timeout,
                     keep_bitstream=config.keep_bitstreams, keep_reconstruction=config.keep_reconstructions,
                     device=config.device, config_hash=config.config_hash(), run_folder=str(config.output)))
     keys = [j.key for j in plan.jobs]

@@ -1,7 +1,8 @@
 """Any command-line codec described by encode/decode command templates.
 
 Placeholders in the templates: {input} (source file), {bitstream}, {output} (decoded
-file), {qp}, {kbps}, {width}, {height}, {fps}, {frames}, {bit_depth}, {workdir}. The
+file), {qp}, {kbps}, {width}, {height}, {fps}, {frames}, {bit_depth}, {workdir}; every path
+is absolute, and the programs run in the job's folder. The
 source is written as .y4m or .yuv (``input_format``) and the decoder must write
 ``output_format`` (.yuv: raw 4:2:0 at the source's size and bit depth, or .y4m).
 """
@@ -77,6 +78,7 @@ class ExternalCodec(Codec):
 
     def encode(self, seq, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
         self.check_point(point)
+        workdir = Path(workdir).absolute()  # the program runs in workdir: relative paths would point elsewhere
         source = workdir / f"input.{self.params.input_format}"
         (write_y4m if self.params.input_format == "y4m" else write_yuv)(seq, source)
         out = workdir / "bitstream.bin"
@@ -94,6 +96,7 @@ class ExternalCodec(Codec):
     def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded:
         values = dict(bitstream.info["values"])
         output = Path(values["output"])
+        workdir = Path(workdir).absolute()
         run = run_tool(self._fill(self.params.decode, values), workdir / "decode.log", timeout, cwd=workdir)
         if not output.is_file():
             raise CodecError(f"the decode command ran but wrote nothing at {output} ({{output}})")
