@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import GvcbenchError
@@ -18,7 +19,7 @@ err = Console(stderr=True)
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -109,12 +110,12 @@ def run(
                     bar.advance(task)
                     if payload["status"] != "done":
                         first = (payload["error"] or "").splitlines()[0]
-                        bar.console.print(f"[red]failed[/] {payload['codec']} / {payload['sequence']} / "
-                                          f"{payload['point']}: {first}", highlight=False)
+                        bar.console.print(f"[red]failed[/] {escape(payload['codec'])} / {escape(payload['sequence'])} / "
+                                          f"{payload['point']}: {escape(first)}", highlight=False)
 
             summary = run_benchmark(cfg, force=force, progress=progress,
-                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {m}", highlight=False),
-                                    log=lambda m: err.print(m, highlight=False, style="dim"))
+                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", highlight=False),
+                                    log=lambda m: err.print(escape(m), highlight=False, style="dim"))
         with ResultStore(summary.store, create=False) as store:
             names, table = summary_rows(store.rows())
         _print_summary(names, table)
@@ -125,6 +126,10 @@ def run(
                           f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).", highlight=False)
     except GvcbenchError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        err.print("interrupted: every finished job is kept in the store; run the same command again to resume",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     if not summary.ok:
         raise typer.Exit(1)
 

@@ -1,0 +1,319 @@
+"""Trust under real use (issue 11): one writer per store, dying workers, process groups,
+relative output folders, confined work folders, a full or read-only output disk.
+
+Everything here runs the real `gvcbench run` command in a subprocess with a small shell
+script codec, and uses real signals, real SQLite files and real mounts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from gvcbench.bench.lock import LOCK_NAME
+from gvcbench.bench.store import ResultStore
+from gvcbench.datasets.y4m import write_y4m
+
+from .conftest import real_clip
+
+pytestmark = pytest.mark.slow
+
+# Encoder: copies the source (a y4m) as its "bitstream"; optional behaviours come from the
+# environment, which the driver's workers pass on to every program.
+ENCODER = r"""#!/bin/sh
+# usage: enc INPUT BITSTREAM QP WORKDIR LABEL
+[ -n "$TRUST_LOG" ] && echo "$5 $3" >> "$TRUST_LOG"
+if [ -n "$TRUST_GRANDCHILD_DIR" ]; then
+  sleep 300 &
+  echo $! > "$TRUST_GRANDCHILD_DIR/$$.pid"
+fi
+[ "$3" = "$TRUST_KILL_QP" ] && kill -9 $PPID
+[ -n "$TRUST_SLEEP" ] && sleep "$TRUST_SLEEP"
+[ -n "$TRUST_FAIL" ] && exit 3
+printf '%s' "$5" > "$4/label.txt"
+cp "$1" "$2"
+"""
+DECODER = "#!/bin/sh\ncp \"$1\" \"$2\"\n"
+
+
+def _write_scripts(folder: Path) -> tuple[Path, Path]:
+    enc, dec = folder / "enc.sh", folder / "dec.sh"
+    enc.write_text(ENCODER)
+    dec.write_text(DECODER)
+    for p in (enc, dec):
+        p.chmod(0o755)
+    return enc, dec
+
+
+def _codec_entry(enc: Path, dec: Path, label: str = "script", qps=(30,), version: str = "script 1") -> str:
+    encode = json.dumps([str(enc), "{input}", "{bitstream}", "{qp}", "{workdir}", label])
+    decode = json.dumps([str(dec), "{bitstream}", "{output}"])
+    return textwrap.dedent(f"""
+        [[codec]]
+        name = "external"
+        label = {json.dumps(label)}
+        qps = {list(qps)}
+        params = {{ encode = {encode}, decode = {decode}, input_format = "y4m", output_format = "y4m", version = {json.dumps(version)} }}
+        """)
+
+
+def _setup(tmp_path: Path, output: str, codecs: str, clips: int = 1, frames: int = 3, timeout: int = 120,
+           jobs: int = 2, size: str = "64x64") -> Path:
+    data = tmp_path / "clips"
+    data.mkdir(exist_ok=True)
+    for i in range(clips):
+        write_y4m(real_clip(frames=frames, size=size, start=i * 5), data / f"clip{i}.y4m")
+    config = tmp_path / "run.toml"
+    config.write_text(f'output = {json.dumps(output)}\njobs = {jobs}\ntimeout = {timeout}\n'
+                      f'metrics = ["psnr-y"]\n[dataset]\nsource = "{data}"\n' + codecs)
+    return config
+
+
+def _gvcbench(args: list[str], cwd: Path, env: dict | None = None, **kw) -> subprocess.Popen:
+    full_env = os.environ | {"GVCBENCH_OFFLINE": "1"} | (env or {})
+    return subprocess.Popen([sys.executable, "-m", "gvcbench", *args], cwd=cwd, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out + err
+
+
+def _rows(store: Path) -> list[dict]:
+    with ResultStore(store, create=False) as st:
+        return st.rows()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its reaper."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _grandchildren_alive(folder: Path) -> list[int]:
+    pids = [int(p.read_text()) for p in folder.glob("*.pid")]
+    return [pid for pid in pids if _alive(pid)]
+
+
+def _wait_for(condition, timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+# -- one store, one writer ----------------------------------------------------------------
+
+def test_second_run_on_a_live_folder_stops_at_once_and_the_first_loses_nothing(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31)))
+    first = _gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_SLEEP": "3"})
+    lock = tmp_path / "out" / LOCK_NAME
+    _wait_for(lambda: lock.is_file() and lock.read_text(), what="the first run's lock")
+    t0 = time.monotonic()
+    # the second run fails every job if it gets through (TRUST_FAIL): it must not get through
+    code, text = _finish(_gvcbench(["run", "-c", str(config), "--force"], tmp_path, env={"TRUST_FAIL": "1"}))
+    assert time.monotonic() - t0 < 30
+    assert code == 2 and "another gvcbench run" in text and f"pid {first.pid}" in text
+    assert "Traceback" not in text
+    code, text = _finish(first)
+    assert code == 0, text
+    assert "0 failed" in text
+    rows = _rows(tmp_path / "out")
+    assert len(rows) == 2 and all(r["status"] == "done" for r in rows)
+
+
+def test_a_finished_row_is_never_replaced_by_a_failed_one(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec))
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
+    assert code == 0, text
+    before = _rows(tmp_path / "out")
+    code, text = _finish(_gvcbench(["run", "-c", str(config), "--force"], tmp_path, env={"TRUST_FAIL": "1"}))
+    assert code == 1 and "kept" in text
+    after = _rows(tmp_path / "out")
+    assert [(r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in after] == \
+           [(r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in before]
+
+
+def test_killed_driver_leaves_no_program_behind_and_its_lock_is_taken_over(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    kids = tmp_path / "kids"
+    kids.mkdir()
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31, 32, 33)), jobs=1)
+    env = {"TRUST_SLEEP": "2", "TRUST_GRANDCHILD_DIR": str(kids)}
+    driver = _gvcbench(["run", "-c", str(config)], tmp_path, env=env)
+    _wait_for(lambda: (tmp_path / "out" / "results.sqlite").is_file() and len(_rows(tmp_path / "out")) >= 1,
+              what="a first finished job")
+    _wait_for(lambda: len(list(kids.glob("*.pid"))) >= 2, what="the second encode")
+    driver.kill()
+    driver.communicate()
+    _wait_for(lambda: not _grandchildren_alive(kids), timeout=15, what="the codec's children to die")
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
+    assert code == 0, text
+    assert "did not end properly" in text
+    rows = _rows(tmp_path / "out")
+    assert len(rows) == 4 and all(r["status"] == "done" for r in rows)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_driver_kills_the_codec_and_its_grandchildren(tmp_path, sig):
+    enc, dec = _write_scripts(tmp_path)
+    kids = tmp_path / "kids"
+    kids.mkdir()
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31)))
+    driver = _gvcbench(["run", "-c", str(config)], tmp_path,
+                       env={"TRUST_SLEEP": "100", "TRUST_GRANDCHILD_DIR": str(kids)})
+    _wait_for(lambda: len(list(kids.glob("*.pid"))) >= 2, what="both encodes")
+    driver.send_signal(sig)
+    driver.communicate(timeout=60)
+    _wait_for(lambda: not _grandchildren_alive(kids), timeout=15, what="the codec's children to die")
+    assert not [p for p in _codec_processes(enc)], "an encoder outlived the driver"
+
+
+def _codec_processes(script: Path) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(script) in stat.read_bytes().decode(errors="replace") and _alive(int(stat.parent.name)):
+                found.append(int(stat.parent.name))
+        except OSError:
+            pass
+    return found
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    kids = tmp_path / "kids"
+    kids.mkdir()
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec), timeout=2)
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path,
+                                   env={"TRUST_SLEEP": "100", "TRUST_GRANDCHILD_DIR": str(kids)}))
+    assert code == 1 and "timed out after 2 s" in text
+    assert list(kids.glob("*.pid")) and not _grandchildren_alive(kids)
+
+
+# -- dying workers ------------------------------------------------------------------------
+
+def test_a_dying_worker_costs_only_its_own_job(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    log = tmp_path / "encodes.log"
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31, 32, 33, 34, 35)), clips=2)
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path,
+                                   env={"TRUST_KILL_QP": "32", "TRUST_LOG": str(log)}))
+    assert code == 1
+    rows = _rows(tmp_path / "out")
+    failed = sorted((r["sequence"], r["qp"]) for r in rows if r["status"] != "done")
+    assert failed == [("clip0", 32), ("clip1", 32)]
+    assert all("died 2 times" in r["error"] for r in rows if r["status"] != "done")
+    assert sum(r["status"] == "done" for r in rows) == 10
+    # each other job was encoded once; each killing job twice (the retry)
+    lines = log.read_text().split()
+    assert lines.count("32") == 4 and len(lines) == 2 * (10 + 4)
+
+
+# -- paths --------------------------------------------------------------------------------
+
+def test_external_codec_with_a_relative_output_folder(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    config = _setup(tmp_path, "runs/paper", _codec_entry(enc, dec, qps=(30, 34)))
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
+    assert code == 0, text
+    rows = _rows(tmp_path / "runs" / "paper")
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert all((tmp_path / "runs" / "paper" / r["bitstream"]).is_file() for r in rows)
+
+
+def test_work_folders_stay_inside_the_output_folder_and_apart(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    labels = ["..", "a/b", "my codec", "my_codec", "../../escape"]
+    codecs = "".join(_codec_entry(enc, dec, label=lab, version=f"v{i}") for i, lab in enumerate(labels))
+    sibling = tmp_path / "keep-me"
+    sibling.mkdir()
+    (sibling / "precious.txt").write_text("do not delete")
+    config = _setup(tmp_path, "out", codecs)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for _ in range(2):  # the second run redoes nothing, the third (--force) empties the work folders
+        code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
+        assert code == 0, text
+    code, text = _finish(_gvcbench(["run", "-c", str(config), "--force"], tmp_path))
+    assert code == 0, text
+    assert {p.name for p in tmp_path.iterdir()} == set(before) | {"out"}
+    assert (sibling / "precious.txt").read_text() == "do not delete"
+    rows = _rows(tmp_path / "out")
+    out = (tmp_path / "out").resolve()
+    folders = set()
+    for r in rows:
+        bitstream = (tmp_path / "out" / r["bitstream"]).resolve()
+        assert bitstream.is_relative_to(out / "jobs")
+        assert (bitstream.parent / "label.txt").read_text() == r["codec"]
+        folders.add(bitstream.parent)
+    assert len(folders) == len(labels)
+
+
+# -- the output disk ----------------------------------------------------------------------
+
+def _mount(args: list[str]) -> None:
+    proc = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount here ({proc.stderr.strip()}); needs root and mount rights")
+
+
+def test_full_output_disk_stops_the_run_and_keeps_finished_jobs(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    log = tmp_path / "encodes.log"
+    # each job: a 1.2 MB source copy as input, the same as bitstream (kept), a reconstruction
+    _mount(["-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)])
+    try:
+        config = _setup(tmp_path, str(disk / "out"), _codec_entry(enc, dec, qps=(30, 31, 32, 33, 34, 35)),
+                        frames=50, size="128x128", jobs=1)
+        code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_LOG": str(log)}))
+        assert code == 2, text
+        assert "No space left on device" in text and "Finished jobs are kept" in text
+        assert "Traceback" not in text
+        encodes = len(log.read_text().splitlines())
+        rows = _rows(disk / "out")
+        assert encodes <= len(rows) + 1 < 6  # stopped at the first job that hit the full disk
+        assert all(r["status"] == "done" for r in rows)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)])
+
+
+def test_read_only_output_folder_is_one_clear_line(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    src, ro = tmp_path / "src", tmp_path / "ro"
+    src.mkdir()
+    ro.mkdir()
+    _mount(["--bind", str(src), str(ro)])
+    try:
+        _mount(["-o", "remount,bind,ro", str(ro)])
+        config = _setup(tmp_path, str(ro / "out"), _codec_entry(enc, dec))
+        code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
+        assert code == 2 and "cannot write to the output folder" in text and "Read-only file system" in text
+        assert "Traceback" not in text
+    finally:
+        subprocess.run(["umount", "-l", str(ro)])
+
+
+def test_store_refuses_to_replace_done_by_failed_at_the_sql_level(tmp_path):
+    with ResultStore(tmp_path) as store:
+        base = {"job_key": "k", "run_id": "r1", "codec": "c", "codec_name": "x265", "sequence": "s", "point": "qp30"}
+        assert store.put(base | {"status": "done", "bytes": 100})
+        assert not store.put(base | {"run_id": "r2", "status": "failed", "error": "boom"})
+        assert store.put(base | {"run_id": "r3", "status": "done", "bytes": 90})
+    con = sqlite3.connect(tmp_path / "results.sqlite")
+    assert con.execute("SELECT run_id, status, bytes, error FROM jobs").fetchall() == [("r3", "done", 90, None)]
