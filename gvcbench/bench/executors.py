@@ -164,6 +164,7 @@ def make_executor(config, log=print):
     cfg = config.executor
     if cfg.kind == "local":
         return LocalPool(config.workers)
+    cfg.require_packages()
     from .dask_executor import DaskExecutor
 
     return DaskExecutor(cfg, config.workers, log)

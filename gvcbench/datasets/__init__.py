@@ -34,10 +34,40 @@ def _manifest_in(folder: Path) -> Path | None:
     return None
 
 
-def _holds_sequence_files(folder: Path) -> bool:
+def _is_png_folder(folder: Path) -> bool:
+    """A folder of PNG frames (and of no sequence files or PNG sub-folders) is one sequence;
+    any other folder is a set of sequences."""
     from .manifest import SEQUENCE_SUFFIXES
+    from .png import png_files
 
-    return any(p.suffix.lower() in SEQUENCE_SUFFIXES or p.is_dir() for p in folder.iterdir())
+    entries = list(folder.iterdir())
+    if any(p.is_file() and p.suffix.lower() in SEQUENCE_SUFFIXES for p in entries):
+        return False
+    if any(p.is_dir() and png_files(p) for p in entries):
+        return False
+    return bool(png_files(folder))
+
+
+def _specs_of(source: str) -> tuple[str, list[SequenceSpec]]:
+    path = Path(source).expanduser()
+    if source in DATASETS:
+        return source, list(DATASETS.get(source)())
+    if path.is_file() and path.suffix.lower() in (".toml", ".yaml", ".yml"):
+        from .manifest import read_manifest
+
+        return read_manifest(path)
+    if path.is_dir() and _manifest_in(path):
+        from .manifest import read_manifest
+
+        return read_manifest(_manifest_in(path))
+    if path.is_dir() and not _is_png_folder(path):
+        from .manifest import folder_specs
+
+        return path.name, folder_specs(path)
+    if path.exists():
+        return path.stem, [SequenceSpec(path=str(path.resolve()))]
+    raise DatasetError(f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) "
+                       f"nor an existing file or folder")
 
 
 def resolve_dataset(source: str, **overrides) -> Dataset:
@@ -47,26 +77,10 @@ def resolve_dataset(source: str, **overrides) -> Dataset:
     ``overrides`` (start, frames, crop, size, ...) replace the per-clip settings; None
     values are ignored.
     """
-    path = Path(source).expanduser()
-    if source in DATASETS:
-        name, specs = source, list(DATASETS.get(source)())
-    elif path.is_file() and path.suffix.lower() in (".toml", ".yaml", ".yml"):
-        from .manifest import read_manifest
-
-        name, specs = read_manifest(path)
-    elif path.is_dir() and _manifest_in(path):
-        from .manifest import read_manifest
-
-        name, specs = read_manifest(_manifest_in(path))
-    elif path.is_dir() and _holds_sequence_files(path):
-        from .manifest import folder_specs
-
-        name, specs = path.name, folder_specs(path)
-    elif path.exists():
-        name, specs = path.stem, [SequenceSpec(path=str(path.resolve()))]
-    else:
-        raise DatasetError(f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) "
-                           f"nor an existing file or folder")
+    try:
+        name, specs = _specs_of(source)
+    except OSError as exc:  # an unreadable folder or manifest
+        raise DatasetError(f"dataset {source!r} cannot be read: {exc}") from None
     changes = {k: v for k, v in overrides.items() if v is not None}
     names = [s.display_name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})

@@ -54,19 +54,29 @@ def read_container(path: str | Path, start: int = 0, frames: int | None = None,
         out_depth = 8 if depth == 8 else (10 if depth <= 10 else 16)
         dtype = np.uint8 if out_depth == 8 else np.dtype("<u2")
         ys, us, vs, colour = [], [], [], None
-        for index, frame in enumerate(container.decode(stream)):
-            if index < start:
-                continue
-            if frames is not None and index >= start + frames:
-                break
-            if colour is None:
-                full = frame.color_range == 2
-                auto = "bt709" if frame.height >= 720 else "bt601"
-                colour = ColourInfo(matrix or _MATRIX.get(frame.colorspace, auto), "full" if full else "limited")
-            f = frame.reformat(format=fmt) if frame.format.name != fmt else frame
-            ys.append(_plane(f, 0, dtype).copy())
-            us.append(_plane(f, 1, dtype).copy())
-            vs.append(_plane(f, 2, dtype).copy())
+        decoded = 0
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                decoded = index + 1
+                if index < start:
+                    continue
+                if frames is not None and index >= start + frames:
+                    break
+                if colour is None:
+                    full = frame.color_range == 2
+                    auto = "bt709" if frame.height >= 720 else "bt601"
+                    colour = ColourInfo(matrix or _MATRIX.get(frame.colorspace, auto),
+                                        "full" if full else "limited")
+                f = frame.reformat(format=fmt) if frame.format.name != fmt else frame
+                ys.append(_plane(f, 0, dtype).copy())
+                us.append(_plane(f, 1, dtype).copy())
+                vs.append(_plane(f, 2, dtype).copy())
+        except av.error.FFmpegError as exc:
+            usable = f"; its first {decoded} frame(s) decode, so asking for at most {decoded - start} frame(s) " \
+                     f"(--frames) would use only those" if decoded > start else ""
+            raise DatasetError(f"{path}: decoding failed after {decoded} frame(s) ({exc}); the file is damaged or "
+                               f"truncated (an interrupted download or copy?): replace it with a complete copy"
+                               f"{usable}") from None
     got = len(ys)
     if got == 0 or (frames is not None and got < frames):
         raise DatasetError(f"{path}: asked for {frames if frames else 'all'} frames from frame {start}, "

@@ -15,29 +15,59 @@ _DEPTH_BY_CHROMA = {"420": 8, "420jpeg": 8, "420paldv": 8, "420mpeg2": 8, "420p9
                     "420p12": 12, "420p14": 14, "420p16": 16}
 
 
+def _header_number(tok: str, path: Path) -> int:
+    try:
+        value = int(tok[1:])
+    except ValueError:
+        value = 0
+    if value <= 0:
+        what = "width" if tok[0] == "W" else "height"
+        raise DatasetError(f"{path}: broken Y4M header: {tok[0]} (the frame {what}) must be a positive whole "
+                           f"number, got {tok[1:]!r}; the file is damaged or was not written by a Y4M writer: "
+                           f"re-create it (e.g. ffmpeg -i SOURCE -pix_fmt yuv420p out.y4m)")
+    return value
+
+
+def _header_rate(tok: str, path: Path) -> Fraction:
+    num, _, den = tok[1:].partition(":")
+    try:
+        rate = Fraction(int(num), int(den or 1))
+    except (ValueError, ZeroDivisionError):
+        rate = Fraction(0)
+    if rate <= 0:
+        raise DatasetError(f"{path}: broken Y4M header: F (the frame rate) must be NUM:DEN with positive whole "
+                           f"numbers, e.g. F25:1, got {tok[1:]!r}; the file is damaged or was written wrongly: "
+                           f"re-create it, or convert it with ffmpeg -r RATE")
+    return rate
+
+
 def _parse_header(line: bytes, path: Path) -> dict:
     tokens = line.decode("ascii", errors="replace").split()
     if not tokens or tokens[0] != "YUV4MPEG2":
-        raise DatasetError(f"{path}: not a YUV4MPEG2 file (first bytes {line[:9]!r})")
+        raise DatasetError(f"{path}: not a YUV4MPEG2 file (first bytes {line[:9]!r}); a .y4m file starts with "
+                           f"'YUV4MPEG2 W... H... F...': re-create it, or give it the suffix of its real format")
     info = {"chroma": "420jpeg", "range": "limited"}
     for tok in tokens[1:]:
-        key, val = tok[0], tok[1:]
+        key = tok[0]
         if key == "W":
-            info["width"] = int(val)
+            info["width"] = _header_number(tok, path)
         elif key == "H":
-            info["height"] = int(val)
+            info["height"] = _header_number(tok, path)
         elif key == "F":
-            num, _, den = val.partition(":")
-            info["fps"] = Fraction(int(num), int(den or 1))
+            info["fps"] = _header_rate(tok, path)
         elif key == "C":
-            info["chroma"] = val
-        elif key == "X" and val.upper().startswith("COLORRANGE="):
-            info["range"] = "full" if val.split("=", 1)[1].upper() == "FULL" else "limited"
+            info["chroma"] = tok[1:]
+        elif key == "X" and tok[1:].upper().startswith("COLORRANGE="):
+            info["range"] = "full" if tok.split("=", 1)[1].upper() == "FULL" else "limited"
     if info["chroma"] not in _DEPTH_BY_CHROMA:
         raise DatasetError(f"{path}: chroma format C{info['chroma']} is not supported; gvcbench reads 4:2:0 "
                            f"only (convert with ffmpeg -pix_fmt yuv420p)")
     if "width" not in info or "height" not in info or "fps" not in info:
-        raise DatasetError(f"{path}: Y4M header lacks W, H or F: {line!r}")
+        raise DatasetError(f"{path}: Y4M header lacks W, H or F: {line[:80]!r}; re-create the file "
+                           f"(e.g. ffmpeg -i SOURCE -pix_fmt yuv420p out.y4m)")
+    if info["width"] % 2 or info["height"] % 2:
+        raise DatasetError(f"{path}: frames are {info['width']}x{info['height']}; 4:2:0 needs even sizes "
+                           f"(crop one row/column when converting, e.g. ffmpeg -vf crop=trunc(iw/2)*2:trunc(ih/2)*2)")
     return info
 
 
@@ -65,6 +95,8 @@ def read_y4m(path: str | Path, start: int = 0, frames: int | None = None, name: 
         payloads.append((pos, pos + frame_bytes))
         pos += frame_bytes
     total = len(payloads)
+    if total == 0:
+        raise DatasetError(f"{path}: holds a Y4M header but no frames; the file is incomplete")
     count = total - start if frames is None else frames
     if start >= total or start + count > total or count <= 0:
         raise DatasetError(f"{path}: asked for {count} frames from frame {start}, the file holds {total}")

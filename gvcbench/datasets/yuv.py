@@ -57,6 +57,8 @@ def read_yuv(path: str | Path, width: int | None = None, height: int | None = No
     if start >= total:
         raise DatasetError(f"{path}: start frame {start} but the file holds {total} frames")
     count = total - start if frames is None else frames
+    if count <= 0 or start < 0:
+        raise DatasetError(f"{path}: asked for {count} frames from frame {start}; give frames >= 1 and start >= 0")
     if start + count > total:
         raise DatasetError(f"{path}: asked for {count} frames from frame {start}, the file holds {total}")
     raw = np.fromfile(path, dtype=dtype, count=count * frame_bytes // np.dtype(dtype).itemsize,
