@@ -79,8 +79,11 @@ def read_container(path: str | Path, start: int = 0, frames: int | None = None,
                                f"{usable}") from None
     got = len(ys)
     if got == 0 or (frames is not None and got < frames):
-        raise DatasetError(f"{path}: asked for {frames if frames else 'all'} frames from frame {start}, "
-                           f"decoded {got}")
+        if decoded == 0:
+            raise DatasetError(f"{path}: decodes to no frames at all; the file is empty or damaged")
+        raise DatasetError(f"{path}: asked for {frames if frames else 'all'} frames from frame {start}, but the "
+                           f"file holds {decoded}; ask for at most {max(decoded - start, 0)} from there "
+                           f"(frames, --frames) or start earlier")
     stack = [np.stack(p).astype(np.uint8 if out_depth == 8 else np.uint16) for p in (ys, us, vs)]
     return Sequence(name or path.stem, *stack, fps=Fraction(fps), bit_depth=out_depth, colour=colour)
 
