@@ -84,6 +84,13 @@ def test_every_damaged_y4m_header_field_is_a_dataset_error(tmp_path, damage, say
         load_sequence(SequenceSpec(path=str(path)))
 
 
+def test_yuv_named_with_an_impossible_size_is_a_dataset_error(tmp_path):
+    path = tmp_path / "clip_0x0_25.yuv"
+    path.write_bytes(bytes(384))
+    with pytest.raises(DatasetError, match="frame size of 0x0 is impossible"):
+        load_sequence(SequenceSpec(path=str(path)))
+
+
 def test_png_folder_with_a_file_that_is_not_a_png_names_it(tmp_path):
     from PIL import Image
 

@@ -44,6 +44,9 @@ def read_yuv(path: str | Path, width: int | None = None, height: int | None = No
         fps = fps or parsed["fps"]
         bit_depth = bit_depth or parsed.get("bit_depth")
     bit_depth = bit_depth or 8
+    if width <= 0 or height <= 0:
+        raise DatasetError(f"{path}: a frame size of {width}x{height} is impossible; give the real width and "
+                           f"height (in the file name, e.g. clip_1920x1080_25.yuv, or in a manifest)")
     if width % 2 or height % 2:
         raise DatasetError(f"{path}: 4:2:0 needs even width and height, got {width}x{height}")
     frame_bytes, dtype = _frame_geometry(width, height, bit_depth)
