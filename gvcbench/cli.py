@@ -71,13 +71,6 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
     return cfg
 
 
-def _check_output_folder(output: Path) -> None:
-    if output.exists() and not output.is_dir():
-        folder = output.parent if output.suffix == ".sqlite" else "a new folder"
-        raise ConfigError(f"the output {output} is a file; --output (or 'output' in the config) names the run "
-                          f"folder that holds results.sqlite: give {folder}")
-
-
 @app.command()
 def run(
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration."),
@@ -114,7 +107,6 @@ def run(
             cfg = _replace(cfg, executor=_replace(cfg.executor, kind=executor or "dask",
                                                   **({"scheduler": scheduler} if scheduler else {})))
         cfg.executor.require_packages()  # before anything is read or written
-        _check_output_folder(Path(cfg.output))
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=False) as bar:
             task = bar.add_task("jobs", total=None)

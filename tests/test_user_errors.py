@@ -244,12 +244,3 @@ def test_dask_executor_without_the_extra_says_which_extra_to_install(tmp_path):
     assert 'pip install "gvcbench[dask]"' in r.stderr and "distributed" in r.stderr
     assert not out.exists()  # stopped before anything was read or written
 
-
-def test_output_that_is_a_file_is_an_error_not_a_traceback(tmp_path):
-    clip = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
-    store = tmp_path / "run" / "results.sqlite"
-    store.parent.mkdir()
-    store.write_bytes(b"")
-    r = _gvcbench("run", "--dataset", clip, "--codecs", "x265", "--qps", "40", "--metrics", "psnr-y", "-o", store)
-    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-    assert f"give {store.parent}" in r.stderr and store.read_bytes() == b""
