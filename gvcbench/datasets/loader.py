@@ -122,8 +122,6 @@ def _read_checked(spec: SequenceSpec, path: Path) -> Sequence:
     so one unreadable clip is skipped like any other bad sequence instead of ending the run."""
     try:
         return _read_raw(spec, path)
-    except DatasetError:
-        raise
     except _READ_ERRORS as exc:
         raise DatasetError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); check that the file is "
                            f"complete and in a format gvcbench reads, or remove it from the dataset") from None

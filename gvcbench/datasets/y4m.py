@@ -48,7 +48,7 @@ def _parse_header(line: bytes, path: Path) -> dict:
                            f"'YUV4MPEG2 W... H... F...': re-create it, or give it the suffix of its real format")
     info = {"chroma": "420jpeg", "range": "limited"}
     for tok in tokens[1:]:
-        key = tok[0]
+        key, val = tok[0], tok[1:]
         if key == "W":
             info["width"] = _header_number(tok, path)
         elif key == "H":
@@ -56,9 +56,9 @@ def _parse_header(line: bytes, path: Path) -> dict:
         elif key == "F":
             info["fps"] = _header_rate(tok, path)
         elif key == "C":
-            info["chroma"] = tok[1:]
-        elif key == "X" and tok[1:].upper().startswith("COLORRANGE="):
-            info["range"] = "full" if tok.split("=", 1)[1].upper() == "FULL" else "limited"
+            info["chroma"] = val
+        elif key == "X" and val.upper().startswith("COLORRANGE="):
+            info["range"] = "full" if val.split("=", 1)[1].upper() == "FULL" else "limited"
     if info["chroma"] not in _DEPTH_BY_CHROMA:
         raise DatasetError(f"{path}: chroma format C{info['chroma']} is not supported; gvcbench reads 4:2:0 "
                            f"only (convert with ffmpeg -pix_fmt yuv420p)")
