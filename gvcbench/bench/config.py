@@ -37,12 +37,20 @@ class ExecutorConfig:
     job_extra: tuple[str, ...] = ()  # extra scheduler directives, e.g. ["--qos=normal"]
     shared_fs: str = "auto"  # auto | yes | no: how inputs reach workers
     retries: int = 2  # reruns of a job whose worker died
+    python: str | None = None  # the workers' interpreter (jobqueue clusters; default: the driver's)
+    prologue: tuple[str, ...] = ()  # shell lines a jobqueue job runs before its worker starts
+    start_timeout: float = 600.0  # seconds to wait for the first worker before giving up
+    log_directory: str | None = None  # where jobqueue jobs write their output (default: the current folder)
 
     def __post_init__(self):
         if isinstance(self.job_extra, str) or not all(isinstance(x, str) for x in self.job_extra):
             raise ConfigError(f"executor job_extra must be a list of strings, e.g. [\"--qos=normal\"], got "
                               f"{self.job_extra!r}")
         object.__setattr__(self, "job_extra", tuple(self.job_extra))
+        object.__setattr__(self, "prologue", tuple(self.prologue))
+        if not isinstance(self.start_timeout, (int, float)) or self.start_timeout <= 0:
+            raise ConfigError(f"executor start_timeout must be a positive number of seconds, "
+                              f"got {self.start_timeout!r}")
         if self.kind not in ("local", "dask"):
             raise ConfigError(f"executor kind must be 'local' or 'dask', got {self.kind!r}")
         if self.cluster not in CLUSTER_KINDS:

@@ -1,0 +1,241 @@
+"""Benchmarks on a real single-node SLURM cluster (ci/slurm-up.sh) through dask-jobqueue.
+
+The cluster is the one `.ci/run` starts; run alone, these tests start it themselves when
+they can (root and the Debian packages slurm-wlm and munge) and are skipped otherwise.
+"""
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("distributed")
+pytest.importorskip("dask_jobqueue")
+
+from gvcbench.bench.config import config_from_mapping, load_config
+from gvcbench.bench.runner import run_benchmark
+from gvcbench.bench.store import ResultStore
+from gvcbench.datasets.y4m import write_y4m
+from gvcbench.errors import GvcbenchError
+
+from .conftest import ROOT, real_clip
+
+pytestmark = pytest.mark.slow
+
+SLURM_DIR = Path(os.environ.get("GVCBENCH_SLURM_DIR", "/tmp/gvcbench-slurm"))
+CONF = SLURM_DIR / "slurm.conf"
+GRANDCHILD = "97531.25"  # the `sleep` argument that marks the script codec's grandchild
+
+
+def _sinfo(env) -> str:
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%P %T"], capture_output=True, text=True, timeout=20, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return proc.stdout if proc.returncode == 0 else ""
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """The partition of a running single-node SLURM; SLURM_CONF points at it meanwhile."""
+    env = os.environ | {"SLURM_CONF": str(CONF)}
+    started = False
+    if not (CONF.is_file() and _sinfo(env)):
+        if not shutil.which("slurmctld") or os.geteuid() != 0:
+            pytest.skip("SLURM is not running and cannot start here: ci/slurm-up.sh needs root and the "
+                        "Debian packages slurm-wlm and munge")
+        up = subprocess.run([str(ROOT / "ci" / "slurm-up.sh")], capture_output=True, text=True, timeout=120)
+        if up.returncode != 0:
+            pytest.skip(f"SLURM cannot start here: {up.stderr.strip()}")
+        started = True
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(CONF)
+    partition = next(line.split()[0].rstrip("*") for line in _sinfo(env).splitlines() if "*" in line)
+    try:
+        yield partition
+    finally:
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old
+        if started:
+            subprocess.run([str(ROOT / "ci" / "slurm-down.sh")], timeout=120)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("slurm-clips")
+    write_y4m(real_clip(frames=3, size="64x64"), folder / "bigbuckbunny.y4m")
+    return folder
+
+
+def _readme_config() -> str:
+    """The README's SLURM configuration, exactly as a user copies it."""
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"```toml\n(# slurm\.toml.*?)```", text, re.S)
+    assert match, "README.md lost its slurm.toml example"
+    return match.group(1)
+
+
+def _executor(tmp_path, **extra):
+    return {"kind": "dask", "cluster": "slurm", "workers": 1, "cores": 1, "memory": "1GB",
+            "walltime": "00:10:00", "start_timeout": 120, "log_directory": str(tmp_path / "worker-logs")} | extra
+
+
+def _rows(out):
+    with ResultStore(out, create=False) as store:
+        return {r["job_key"]: r for r in store.rows()}
+
+
+def _strays() -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and GRANDCHILD in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(entry.name)
+        except OSError:
+            pass
+    return found
+
+
+def test_readme_slurm_config_writes_the_same_store_as_the_local_pool(slurm, clips, tmp_path):
+    (tmp_path / "clips").symlink_to(clips)
+    (tmp_path / "slurm.toml").write_text(_readme_config())
+    cfg = load_config(tmp_path / "slurm.toml")
+    assert cfg.executor.cluster == "slurm" and cfg.executor.kind == "dask"
+    local = (tmp_path / "slurm.toml").read_text().replace('kind = "dask"', 'kind = "local"')
+    (tmp_path / "local.toml").write_text(local.replace('output = "runs/slurm"', 'output = "runs/local"'))
+    cli = [sys.executable, "-m", "gvcbench", "run", "-c"]
+    for name in ("local.toml", "slurm.toml"):
+        r = subprocess.run(cli + [name], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    said = r.stdout + r.stderr
+    assert "Dask on a new slurm cluster of 2 worker(s)" in said and "by path" in said, said
+    local, remote = _rows(tmp_path / "runs" / "local"), _rows(tmp_path / "runs" / "slurm")
+    assert set(local) == set(remote) and len(local) == 4
+    for key in local:
+        assert remote[key]["status"] == local[key]["status"] == "done"
+        assert remote[key]["bytes"] == local[key]["bytes"]
+        assert remote[key]["metrics"] == local[key]["metrics"]
+    assert list((tmp_path / "runs" / "slurm-logs").glob("*.err")), "the worker jobs wrote no log"
+
+
+def test_inputs_go_by_value_through_slurm(slurm, clips, tmp_path):
+    logs = []
+    cfg = config_from_mapping({
+        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
+        "keep_reconstructions": False, "executor": _executor(tmp_path, shared_fs="no"),
+        "codec": [{"name": "x265", "qps": [32], "params": {"preset": "ultrafast"}}]})
+    summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+    assert summary.done == 1 and summary.failed == 0
+    assert any("inputs go by value" in m for m in logs), logs
+
+
+def test_worker_with_a_different_environment_is_named(slurm, clips, tmp_path, monkeypatch):
+    # The cluster's copy of gvcbench is another version than the driver's: honestly detectable.
+    import gvcbench
+
+    monkeypatch.chdir(tmp_path)  # workers start in the driver's folder, first on their sys.path
+
+    shutil.copytree(Path(gvcbench.__file__).parent, tmp_path / "other" / "gvcbench",
+                    ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
+    init = tmp_path / "other" / "gvcbench" / "__init__.py"
+    init.write_text(init.read_text().replace(f'__version__ = "{gvcbench.__version__}"', '__version__ = "0.0.1"'))
+    cfg = config_from_mapping({
+        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
+        "executor": _executor(tmp_path, prologue=[f"export PYTHONPATH={tmp_path / 'other'}"]),
+        "codec": [{"name": "x265", "qps": [32]}]})
+    with pytest.raises(GvcbenchError, match=r"worker tcp://\S+ \(host \S+, SLURM job \d+\) runs a different "
+                                            rf"environment from the driver: gvcbench 0\.0\.1 \(driver: "
+                                            rf"{re.escape(gvcbench.__version__)}\)"):
+        run_benchmark(cfg, on_warning=lambda m: None)
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
+        assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
+
+
+def test_queue_that_never_starts_a_worker_times_out_with_what_squeue_says(slurm, clips, tmp_path):
+    node = subprocess.run(["sinfo", "-h", "-o", "%N"], capture_output=True, text=True, check=True).stdout.split()[0]
+    subprocess.run(["scontrol", "create", "PartitionName=gvcbench-down", f"Nodes={node}", "State=DOWN"], check=True)
+    try:
+        cfg = config_from_mapping({
+            "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
+            "executor": _executor(tmp_path, queue="gvcbench-down", start_timeout=4),
+            "codec": [{"name": "x265", "qps": [32]}]})
+        started = time.perf_counter()
+        with pytest.raises(GvcbenchError) as err:
+            run_benchmark(cfg, on_warning=lambda m: None)
+        assert time.perf_counter() - started < 60
+        message = str(err.value)
+        assert re.search(r"no Dask worker started within 4 s \(start_timeout\) on slurm partition 'gvcbench-down': "
+                         r"job (\d+) in partition gvcbench-down is PENDING \(reason: PartitionDown\)", message), message
+        job = re.search(r"job (\d+) in partition", message).group(1)
+        deadline = time.time() + 20
+        while time.time() < deadline:  # the run cancelled its worker job
+            q = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True)
+            if not q.stdout.strip() or "CANCELLED" in q.stdout:
+                break
+            time.sleep(0.5)
+        assert not q.stdout.strip() or "CANCELLED" in q.stdout, q.stdout
+    finally:
+        subprocess.run(["scontrol", "delete", "PartitionName=gvcbench-down"], check=False)
+
+
+SLOW_CODEC = """#!/bin/sh
+# encode: slow.sh INPUT BITSTREAM QP MARKS. Says which SLURM job runs it, starts a
+# grandchild, works a while.
+echo "$SLURM_JOB_ID" > "$4/running-$3.tmp" && mv "$4/running-$3.tmp" "$4/running-$3"
+sleep {grandchild} &
+sleep 3
+kill $!
+cp "$1" "$2"
+rm -f "$4/running-$3"
+"""
+
+
+def test_scancel_of_a_worker_mid_job_reruns_its_job_and_kills_its_encoder(slurm, clips, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = tmp_path / "slow.sh"
+    script.write_text(SLOW_CODEC.format(grandchild=GRANDCHILD))
+    script.chmod(0o755)
+    cfg = config_from_mapping({
+        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
+        "keep_reconstructions": False, "executor": _executor(tmp_path, workers=2),
+        "codec": [{"name": "external", "label": "slow", "qps": [30, 31, 32],
+                   "params": {"encode": [str(script), "{input}", "{bitstream}", "{qp}", str(marks)],
+                              "decode": ["cp", "{bitstream}", "{output}"], "output_format": "y4m",
+                              "version": "1"}}]})
+    cancelled = {}
+
+    def cancel_a_running_worker():
+        deadline = time.time() + 120
+        while time.time() < deadline and not cancelled:
+            for mark in marks.glob("running-*[0-9]"):
+                job = mark.read_text().strip()
+                if job:
+                    subprocess.run(["scancel", job], check=True)
+                    cancelled.update(slurm_job=job, qp=mark.name.split("-")[1])
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=cancel_a_running_worker, daemon=True)
+    killer.start()
+    logs = []
+    summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+    killer.join()
+    assert cancelled, "no encode was seen running"
+    assert summary.failed == 0 and summary.done == 3, summary.failures
+    assert f"rerunning slow / bigbuckbunny / qp{cancelled['qp']}: the worker running it died" in logs, logs
+    rows = _rows(tmp_path / "run")
+    assert sorted(r["qp"] for r in rows.values()) == [30, 31, 32]
+    assert all(r["status"] == "done" for r in rows.values())
+    deadline = time.time() + 15
+    while _strays() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _strays(), "the cancelled worker's encoder left its grandchild running"
