@@ -15,8 +15,11 @@ fail() { echo "slurm-up: $*" >&2; exit 1; }
 for prog in munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
   command -v "$prog" >/dev/null || fail "$prog not found: apt-get install slurm-wlm munge"
 done
-if [ -f "$D/slurmctld.pid" ] && kill -0 "$(cat "$D/slurmctld.pid")" 2>/dev/null; then
-  fail "already running from $D (ci/slurm-down.sh stops it)"
+if [ -f "$D/slurmctld.pid" ] && kill -0 "$(cat "$D/slurmctld.pid")" 2>/dev/null \
+   && SLURM_CONF="$D/slurm.conf" sinfo -h >/dev/null 2>&1; then
+  echo "slurm-up: already running from $D (ci/slurm-down.sh stops it)" >&2
+  echo "export SLURM_CONF=$D/slurm.conf"
+  exit 0
 fi
 
 rm -rf "$D"
