@@ -1,11 +1,13 @@
 """Running jobs on a real Dask LocalCluster of worker processes."""
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -149,15 +151,15 @@ def _script_codec(tmp_path, name, text, qps, *extra):
 
 def test_a_job_that_kills_its_worker_costs_only_itself(clips, tmp_path):
     cfg = config_from_mapping({
-        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "jobs": 2, "metrics": ["psnr-y"],
-        "keep_reconstructions": False, "executor": {"kind": "dask", "retries": 1},
-        "codec": [_script_codec(tmp_path, "killer", KILLER_CODEC, (26, 28, 30, 32))]})
+        "dataset": {"source": str(clips / "bikes.y4m")}, "output": str(tmp_path / "run"), "jobs": 2,
+        "metrics": ["psnr-y"], "keep_reconstructions": False, "executor": {"kind": "dask", "retries": 1},
+        "codec": [_script_codec(tmp_path, "killer", KILLER_CODEC, (22, 24, 26, 28, 30, 32, 34))]})
     logs = []
     summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
     rows = _rows(tmp_path / "run")
     failed = sorted((r["qp"], r["sequence"]) for r in rows.values() if r["status"] != "done")
-    assert failed == [(30, "bigbuckbunny"), (30, "bikes")], [(r["qp"], r["error"]) for r in rows.values()]
-    assert summary.done == 6 and summary.failed == 2
+    assert failed == [(30, "bikes")], [(r["qp"], r["error"]) for r in rows.values()]
+    assert summary.done == 6 and summary.failed == 1
     assert all("the worker running this job died 2 times" in r["error"] for r in rows.values() if r["qp"] == 30)
 
 
@@ -231,3 +233,39 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
+    import gvcbench
+
+    other = tmp_path / "other"
+    shutil.copytree(Path(gvcbench.__file__).parent, other / "gvcbench",
+                    ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
+    init = other / "gvcbench" / "__init__.py"
+    init.write_text(init.read_text().replace(f'__version__ = "{gvcbench.__version__}"', '__version__ = "0.0.1"'))
+    slow = _script_codec(tmp_path, "slow", "#!/bin/sh\nsleep 1.5\ncp \"$1\" \"$2\"\n", (24, 26, 28, 30, 32, 34))
+    late = []
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as c:
+        cfg = config_from_mapping({
+            "dataset": {"source": str(clips / "bikes.y4m")}, "output": str(tmp_path / "run"), "jobs": 1,
+            "metrics": ["psnr-y"], "keep_reconstructions": False,
+            "executor": {"kind": "dask", "scheduler": c.scheduler_address}, "codec": [slow]})
+
+        def progress(event, payload):  # a worker from another installation joins mid-run
+            if event == "start" and not late:
+                late.append(subprocess.Popen(
+                    [sys.executable, "-m", "distributed.cli.dask_worker", c.scheduler_address, "--nthreads", "1",
+                     "--no-dashboard"], cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(other)},
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+        try:
+            with pytest.raises(GvcbenchError, match=r"worker tcp://\S+ \(host \S+\) runs a different environment "
+                                                    r"from the driver: gvcbench 0\.0\.1 \(driver: "):
+                run_benchmark(cfg, progress=progress, on_warning=lambda m: None)
+            assert late[0].wait(timeout=30) is not None  # the refused worker closed itself
+        finally:
+            for proc in late:
+                proc.kill()
+    rows = _rows(tmp_path / "run")
+    assert 1 <= len(rows) < 6 and all(r["status"] == "done" for r in rows.values())

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from typing import Callable, Iterable
 
@@ -151,9 +152,9 @@ class LateWorkerCheck(WorkerPlugin):
     async def setup(self, worker):
         rep = check_worker(self.codecs, self.paths)
         problems = worker_problems(worker.address, rep, self.versions, self.driver_env, len(self.paths))
-        if problems:
+        if problems:  # closes before the worker reads its first task from the scheduler
             worker.log_event(REFUSED_TOPIC, {"problems": problems})
-            await worker.close(nanny=True, reason="gvcbench: worker not ready")
+            worker.loop.add_callback(worker.close, nanny=True, reason="gvcbench: worker not ready")
 
 
 def _killed_row(job: Job, error: str) -> dict:
@@ -265,7 +266,8 @@ class DaskExecutor:
                     break
                 except RuntimeError:  # the run loop changed the dict meanwhile
                     continue
-            client.cancel(pending)
+            # Runs on the client's event loop, where a blocking call would never return.
+            threading.Thread(target=client.cancel, args=(pending,), daemon=True).start()
 
         client.subscribe_topic(STARTED_TOPIC, lambda event: started.add(event[1]["attempt"]))
         client.subscribe_topic(REFUSED_TOPIC, on_refused)
