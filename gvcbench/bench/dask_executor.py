@@ -174,7 +174,7 @@ def queue_report(job_ids: list[str]) -> str:
     lines = [line.split(maxsplit=3) for line in proc.stdout.splitlines() if line.strip()]
     if not lines:
         return f"squeue knows no job {', '.join(job_ids)} any more ({proc.stderr.strip() or 'they ended'}); " \
-               f"see their output files"
+               f"their output files (log_directory) say why"
     return "; ".join(f"job {i} in partition {p} is {s} (reason: {r})" for i, p, s, r in
                      (line + [""] * (4 - len(line)) for line in lines))
 
@@ -195,16 +195,17 @@ class DaskExecutor:
         import dask
         from distributed import Client
 
-        # The driver charges worker deaths itself (see run); the scheduler must not give up on
-        # a task because a worker it was merely queued on died.
-        dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                         "distributed.scheduler.worker-saturation": 1.0})
         if self.cfg.scheduler:
             try:
                 return Client(self.cfg.scheduler, timeout="30s"), None
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(f"cannot reach the Dask scheduler at {self.cfg.scheduler}: {exc}") from None
-        cluster = _make_cluster(self.cfg, self.workers)
+        # The driver charges worker deaths itself (see run): the scheduler it starts must not
+        # give up on a task because a worker it was merely queued on died, and hands each
+        # worker one job at a time.
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0,
+                              "distributed.scheduler.worker-saturation": 1.0}):
+            cluster = _make_cluster(self.cfg, self.workers)
         client = Client(cluster)
         try:
             client.wait_for_workers(1, timeout=self.cfg.start_timeout)
