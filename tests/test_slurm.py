@@ -22,7 +22,7 @@ from gvcbench.bench.config import config_from_mapping, load_config
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
 from gvcbench.datasets.y4m import write_y4m
-from gvcbench.errors import GvcbenchError
+from gvcbench.errors import ConfigError, GvcbenchError
 
 from .conftest import ROOT, real_clip
 
@@ -239,3 +239,24 @@ def test_scancel_of_a_worker_mid_job_reruns_its_job_and_kills_its_encoder(slurm,
     while _strays() and time.time() < deadline:
         time.sleep(0.2)
     assert not _strays(), "the cancelled worker's encoder left its grandchild running"
+
+
+def test_a_worker_job_slurm_refuses_stops_the_run_at_once(slurm, clips, tmp_path):
+    for extra, said in (({"queue": "no-such-partition"}, "invalid partition specified: no-such-partition"),
+                        ({"memory": "100TB"}, "Requested node configuration is not available")):
+        cfg = config_from_mapping({
+            "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
+            "executor": _executor(tmp_path, **extra), "codec": [{"name": "x265", "qps": [32]}]})
+        started = time.perf_counter()
+        with pytest.raises(ConfigError, match=rf"SLURM refuses the worker job for .*: .*{said}.*Check queue"):
+            run_benchmark(cfg, on_warning=lambda m: None)
+        assert time.perf_counter() - started < 30  # not start_timeout (120 s)
+
+
+def test_no_sbatch_here_is_a_clear_error(clips, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    cfg = config_from_mapping({
+        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
+        "executor": _executor(tmp_path), "codec": [{"name": "x265", "qps": [32]}]})
+    with pytest.raises(ConfigError, match=r"cluster = 'slurm' submits workers with sbatch, which is not on PATH"):
+        run_benchmark(cfg, on_warning=lambda m: None)

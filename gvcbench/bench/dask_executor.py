@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from typing import Callable, Iterable
@@ -29,6 +30,7 @@ from .job import base_row, execute_job
 from .plan import Job
 
 STARTED_TOPIC = "gvcbench-job-started"
+SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub", "sge": "qsub"}
 MAX_UNCHARGED_RESUBMITS = 10  # a job bounced this often by other jobs' dead workers fails
 
 
@@ -44,6 +46,10 @@ def _make_cluster(cfg: ExecutorConfig, workers: int):
                           "`pip install dask-jobqueue`") from None
     cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster,
            "sge": dask_jobqueue.SGECluster}[cfg.cluster]
+    submit = SUBMIT_COMMANDS[cfg.cluster]
+    if not shutil.which(submit):
+        raise ConfigError(f"cluster = {cfg.cluster!r} submits workers with {submit}, which is not on PATH here: "
+                          f"run gvcbench where jobs can be submitted (a login node), or use another cluster kind")
     kwargs = dict(cores=cfg.cores, processes=1, memory=cfg.memory, walltime=cfg.walltime,
                   job_extra_directives=list(cfg.job_extra), python=cfg.python or sys.executable,
                   job_script_prologue=list(cfg.prologue), job_name="gvcbench-worker")
@@ -54,8 +60,39 @@ def _make_cluster(cfg: ExecutorConfig, workers: int):
     if cfg.account:
         kwargs["account"] = cfg.account
     cluster = cls(**kwargs)
+    if cfg.cluster == "slurm":
+        try:
+            _check_slurm_accepts(cluster.job_script(), cfg)
+        except ConfigError:
+            cluster.close()
+            raise
     cluster.scale(jobs=workers)
     return cluster
+
+
+def _check_slurm_accepts(script: str, cfg: ExecutorConfig) -> None:
+    """``sbatch --test-only``: SLURM validates partition, resources and limits without
+    submitting, so a wrong partition or an impossible request stops the run at once."""
+    with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="gvcbench-worker-") as f:
+        f.write(script)
+        f.flush()
+        proc = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True, text=True, timeout=60,
+                              check=False)
+    if proc.returncode != 0:
+        said = " ".join(line.strip() for line in proc.stderr.splitlines() if line.strip())
+        partition = f"partition {cfg.queue!r}" if cfg.queue else "the default partition"
+        raise ConfigError(f"SLURM refuses the worker job for {partition} ({cfg.cores} core(s), {cfg.memory}, "
+                          f"walltime {cfg.walltime}): {said}. Check queue, account, cores, memory, walltime and "
+                          f"job_extra in [executor].")
+
+
+def _close_cluster(cluster) -> None:
+    """Close a cluster and cancel its worker jobs; a worker job whose submission failed makes
+    dask-jobqueue's close trip over its own bookkeeping, which must not hide the run's outcome."""
+    try:
+        cluster.close()
+    except AssertionError:
+        pass
 
 
 def worker_environment() -> dict[str, str | None]:
@@ -212,7 +249,7 @@ class DaskExecutor:
         except TimeoutError:
             message = self._no_worker_message(cluster)
             client.close()
-            cluster.close()
+            _close_cluster(cluster)
             raise GvcbenchError(message) from None
         return client, cluster
 
@@ -346,4 +383,4 @@ class DaskExecutor:
                     pass
             client.close()
             if cluster is not None:
-                cluster.close()
+                _close_cluster(cluster)
