@@ -83,7 +83,7 @@ def _check_slurm_accepts(script: str, cfg: ExecutorConfig) -> None:
         partition = f"partition {cfg.queue!r}" if cfg.queue else "the default partition"
         raise ConfigError(f"SLURM refuses the worker job for {partition} ({cfg.cores} core(s), {cfg.memory}, "
                           f"walltime {cfg.walltime}): {said}. Check queue, account, cores, memory, walltime and "
-                          f"job_extra in [executor].")
+                          f"job_extra in the executor table of the config.")
 
 
 def _close_cluster(cluster) -> None:
@@ -145,7 +145,7 @@ def _worker_name(address: str, rep: dict) -> str:
 
 
 NOT_READY = ("workers are not ready (install the driver's versions on the workers, or set python/prologue "
-             "in [executor]):\n")
+             "in the executor table of the config):\n")
 REFUSED_TOPIC = "gvcbench-worker-refused"
 
 
@@ -261,8 +261,8 @@ class DaskExecutor:
         partition = f"partition {self.cfg.queue!r}" if self.cfg.queue else "the default partition"
         return (f"no Dask worker started within {self.cfg.start_timeout:g} s (start_timeout) on "
                 f"{self.cfg.cluster} {partition}: {queue_report(job_ids)}. The worker jobs are cancelled; "
-                f"check queue, account, cores, memory and walltime in [executor], or raise start_timeout "
-                f"if the queue is just busy.")
+                f"check queue, account, cores, memory and walltime in the executor table of the config, "
+                f"or raise start_timeout if the queue is just busy.")
 
     def preflight(self, client, jobs: list[Job]) -> bool:
         """Check every worker before the run (and, through a plugin, every worker that joins
