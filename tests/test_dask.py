@@ -187,8 +187,6 @@ def _pids_with(text: str) -> list[int]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="needs the process-group reaper of gvcbench/tools.py (issue 11 point 4, "
-                                        "integrator's change); remove this mark when it lands")
 def test_a_dead_workers_encoder_group_dies_with_it(clips, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -235,6 +233,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+WAITING_CODEC = """#!/bin/sh
+# encode: wait.sh INPUT BITSTREAM QP MARKS. QP 24 runs at once, the others wait for MARKS/release.
+i=0
+while [ "$3" != 24 ] && [ ! -e "$4/release" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+cp "$1" "$2"
+"""
+
+
 def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
     import gvcbench
 
@@ -243,7 +249,9 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
                     ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
     init = other / "gvcbench" / "__init__.py"
     init.write_text(init.read_text().replace(f'__version__ = "{gvcbench.__version__}"', '__version__ = "0.0.1"'))
-    slow = _script_codec(tmp_path, "slow", "#!/bin/sh\nsleep 1.5\ncp \"$1\" \"$2\"\n", (24, 26, 28, 30, 32, 34))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    slow = _script_codec(tmp_path, "slow", WAITING_CODEC, (24, 26, 28, 30), str(marks))
     late = []
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as c:
@@ -253,7 +261,7 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
             "executor": {"kind": "dask", "scheduler": c.scheduler_address}, "codec": [slow]})
 
         def progress(event, payload):  # a worker from another installation joins mid-run
-            if event == "start" and not late:
+            if event == "row" and not late:
                 late.append(subprocess.Popen(
                     [sys.executable, "-m", "distributed.cli.dask_worker", c.scheduler_address, "--nthreads", "1",
                      "--no-dashboard"], cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(other)},
@@ -265,7 +273,8 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
                 run_benchmark(cfg, progress=progress, on_warning=lambda m: None)
             assert late[0].wait(timeout=30) is not None  # the refused worker closed itself
         finally:
+            (marks / "release").touch()
             for proc in late:
                 proc.kill()
     rows = _rows(tmp_path / "run")
-    assert 1 <= len(rows) < 6 and all(r["status"] == "done" for r in rows.values())
+    assert [(r["qp"], r["status"]) for r in rows.values()] == [(24, "done")]
