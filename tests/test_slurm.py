@@ -260,3 +260,14 @@ def test_no_sbatch_here_is_a_clear_error(clips, tmp_path, monkeypatch):
         "executor": _executor(tmp_path), "codec": [{"name": "x265", "qps": [32]}]})
     with pytest.raises(ConfigError, match=r"cluster = 'slurm' submits workers with sbatch, which is not on PATH"):
         run_benchmark(cfg, on_warning=lambda m: None)
+
+
+@pytest.mark.parametrize("bad, said", [
+    ({"prologue": "module load ffmpeg"}, "prologue must be a list of shell lines"),
+    ({"start_timeout": 0}, "start_timeout must be a positive number of seconds"),
+    ({"python": 3}, "python must be a string"),
+    ({"log_directory": ["logs"]}, "log_directory must be a string"),
+])
+def test_cluster_keys_are_checked(bad, said):
+    with pytest.raises(ConfigError, match=said):
+        config_from_mapping({"executor": {"kind": "dask", "cluster": "slurm"} | bad})

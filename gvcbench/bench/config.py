@@ -47,8 +47,12 @@ class ExecutorConfig:
             raise ConfigError(f"executor job_extra must be a list of strings, e.g. [\"--qos=normal\"], got "
                               f"{self.job_extra!r}")
         object.__setattr__(self, "job_extra", tuple(self.job_extra))
+        if isinstance(self.prologue, str) or not all(isinstance(x, str) for x in self.prologue):
+            raise ConfigError(f"executor prologue must be a list of shell lines, e.g. [\"module load ffmpeg\"], "
+                              f"got {self.prologue!r}")
         object.__setattr__(self, "prologue", tuple(self.prologue))
-        if not isinstance(self.start_timeout, (int, float)) or self.start_timeout <= 0:
+        if (not isinstance(self.start_timeout, (int, float)) or isinstance(self.start_timeout, bool)
+                or self.start_timeout <= 0):
             raise ConfigError(f"executor start_timeout must be a positive number of seconds, "
                               f"got {self.start_timeout!r}")
         if self.kind not in ("local", "dask"):
@@ -63,7 +67,7 @@ class ExecutorConfig:
             raise ConfigError(f"executor cores must be a whole number >= 1, got {self.cores!r}")
         if not _whole(self.retries, 0):
             raise ConfigError(f"executor retries must be a whole number >= 0, got {self.retries!r}")
-        for key in ("scheduler", "queue", "account"):
+        for key in ("scheduler", "queue", "account", "python", "log_directory"):
             if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
                 raise ConfigError(f"executor {key} must be a string, got {getattr(self, key)!r}")
 
