@@ -126,15 +126,28 @@ def test_readme_slurm_config_writes_the_same_store_as_the_local_pool(slurm, clip
     assert list((tmp_path / "runs" / "slurm-logs").glob("*.err")), "the worker jobs wrote no log"
 
 
-def test_inputs_go_by_value_through_slurm(slurm, clips, tmp_path):
-    logs = []
-    cfg = config_from_mapping({
-        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
-        "keep_reconstructions": False, "executor": _executor(tmp_path, shared_fs="no"),
-        "codec": [{"name": "x265", "qps": [32], "params": {"preset": "ultrafast"}}]})
-    summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
-    assert summary.done == 1 and summary.failed == 0
-    assert any("inputs go by value" in m for m in logs), logs
+def test_workers_that_cannot_see_the_clips_get_them_by_value(slurm, clips, tmp_path):
+    # A worker host without the driver's file system: its Python starts in a mount namespace
+    # where the clips folder is an empty tmpfs.
+    if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a mount namespace here (unshare -m) to hide the clips from the workers")
+    hidden = tmp_path / "python-without-clips"
+    hidden.write_text(f"#!/bin/sh\nexec unshare -m --propagation private sh -c "
+                      f"'mount -t tmpfs tmpfs {clips} && exec {sys.executable} \"$@\"' sh \"$@\"\n")
+    hidden.chmod(0o755)
+    runs = {}
+    for name, executor in (("local", {"kind": "local"}), ("slurm", _executor(tmp_path, python=str(hidden)))):
+        logs = []
+        cfg = config_from_mapping({
+            "dataset": {"source": str(clips)}, "output": str(tmp_path / name), "metrics": ["psnr-y"],
+            "keep_reconstructions": False, "executor": executor,
+            "codec": [{"name": "x265", "qps": [32, 40], "params": {"preset": "ultrafast"}}]})
+        summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+        assert summary.done == 2 and summary.failed == 0, summary.failures
+        runs[name] = _rows(tmp_path / name)
+    assert any("inputs go by value (scattered from the driver)" in m for m in logs), logs
+    assert {k: (r["bytes"], r["metrics"]) for k, r in runs["slurm"].items()} == \
+           {k: (r["bytes"], r["metrics"]) for k, r in runs["local"].items()}
 
 
 def test_worker_with_a_different_environment_is_named(slurm, clips, tmp_path, monkeypatch):
