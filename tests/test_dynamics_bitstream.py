@@ -70,3 +70,34 @@ def test_token_decoder_never_hangs_or_crashes_on_garbage(blob, count, positions)
         decode_residuals(blob, count, positions)
     except BitstreamError:
         pass
+
+
+def _with_valid_crc(header: B.Header, keyframe: bytes, tokens: bytes) -> bytes:
+    """A crafted stream: B.build packs any header and seals it with a valid CRC."""
+    import struct
+    import zlib
+
+    head = struct.pack(">HHHIIBBBBbHf16s", header.width, header.height, header.frames, header.fps_num,
+                       header.fps_den, header.bit_depth, 1, 0, 0, header.keyframe_qp, header.tokens,
+                       header.step, header.model_id.encode())
+    body = (B.MAGIC + bytes([B.VERSION]) + struct.pack(">H", len(head)) + head + struct.pack(">I", len(keyframe))
+            + keyframe + struct.pack(">I", len(tokens)) + tokens)
+    return body + struct.pack(">I", zlib.crc32(body))
+
+
+def test_parser_refuses_token_counts_the_header_does_not_justify():
+    tokens = encode_residuals([[0] * 40] * 3, 40)
+    # 65534 inter frames x 4096 tokens from a few bytes of payload: refused before decoding
+    huge = B.Header(16384, 16384, 65535, 25, 1, 8, "bt709", "limited", "vvenc", 37, 4096, 0.05, "dyn3-abcdef")
+    with pytest.raises(BitstreamError, match="claims 65534 inter frames x 4096 tokens"):
+        B.parse(_with_valid_crc(huge, b"key", tokens))
+    # more tokens per frame than a 16x16 frame's quarter-size flow has values (2 x 4 x 4)
+    small = B.Header(16, 16, 4, 25, 1, 8, "bt709", "limited", "vvenc", 37, 33, 0.05, "dyn3-abcdef")
+    with pytest.raises(BitstreamError, match="token count 33 per frame for 16x16"):
+        B.parse(_with_valid_crc(small, b"key", tokens))
+    # the same streams with counts the header justifies parse and decode
+    ok = B.Header(16384, 16384, 4, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn3-abcdef")
+    parsed = B.parse(_with_valid_crc(ok, b"key", tokens))
+    assert decode_residuals(parsed.tokens, 3, 40) == [[0] * 40] * 3
+    with pytest.raises(BitstreamError, match="cannot be coded in"):
+        decode_residuals(tokens, 10 ** 6, 40)

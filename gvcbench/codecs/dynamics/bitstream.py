@@ -10,7 +10,11 @@ denominator u32, bit depth u8, colour matrix u8, colour range u8, key-frame code
 key-frame QP i8, tokens per frame u16, quantisation step f32, model id (16 bytes ASCII).
 
 ``parse`` checks everything before anything is decoded: magic, version, lengths against
-the bytes present, sane sizes, the CRC, and no trailing bytes.
+the bytes present, sane sizes, the CRC, no trailing bytes, and token counts that the
+header justifies: at most two per quarter-size flow sample of the frame (the tokens code
+that flow; more values than it has are no compression), and no more in all than the
+token payload's length can hold (``entropy.max_symbols``), so a crafted stream cannot
+make the decoder run through millions of values it never sent.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from .entropy import BitstreamError
+from .entropy import BitstreamError, max_symbols
 
 MAGIC = b"GVDC"
 VERSION = 1
@@ -29,6 +33,11 @@ RANGES = ("limited", "full")
 MAX_SIDE = 16384
 MAX_FRAMES = 100000
 MAX_TOKENS = 4096
+FLOW_SCALE = 4  # the tokens describe a flow on a grid of a quarter of the frame size
+
+
+def max_tokens_per_frame(width: int, height: int) -> int:
+    return min(MAX_TOKENS, 2 * -(-width // FLOW_SCALE) * -(-height // FLOW_SCALE))
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,9 @@ class Header:
             raise BitstreamError(f"implausible bit depth {depth}")
         if matrix >= len(MATRICES) or rng >= len(RANGES) or codec >= len(KEYFRAME_CODECS):
             raise BitstreamError("unknown colour matrix, range or key-frame codec id")
-        if not 1 <= tokens <= MAX_TOKENS:
-            raise BitstreamError(f"implausible token count {tokens}")
+        if not 1 <= tokens <= max_tokens_per_frame(w, h):
+            raise BitstreamError(f"implausible token count {tokens} per frame for {w}x{h} frames "
+                                 f"(at most {max_tokens_per_frame(w, h)})")
         if not (step > 0 and step < 1e6):
             raise BitstreamError(f"implausible quantisation step {step}")
         try:
@@ -120,7 +130,13 @@ def parse(data: bytes) -> Parsed:
         raise BitstreamError(f"{len(data) - pos - 4} bytes after the end of the bitstream (oversized)")
     if zlib.crc32(data[:pos]) != crc:
         raise BitstreamError("checksum mismatch: the bitstream is corrupt")
-    return Parsed(Header.unpack(header_raw), parts[0], parts[1])
+    header = Header.unpack(header_raw)
+    claimed = (header.frames - 1) * header.tokens
+    if claimed > max_symbols(len(parts[1])):
+        raise BitstreamError(f"the header claims {header.frames - 1} inter frames x {header.tokens} tokens = "
+                             f"{claimed} values, more than a token payload of {len(parts[1])} bytes can hold "
+                             f"({max_symbols(len(parts[1]))}): the bitstream is corrupt or crafted")
+    return Parsed(header, parts[0], parts[1])
 
 
 def _take(data: bytes, pos: int, length: int, what: str) -> bytes:

@@ -24,6 +24,18 @@ FAST, SLOW = 4, 7
 TOP = 1 << 24
 PREFIX_BINS = 8
 MAX_SUFFIX_BITS = 30
+MIN_PROB = 1 << 5  # the adaptive probabilities never leave [MIN_PROB, PROB_ONE - MIN_PROB]
+
+
+def max_symbols(payload_bytes: int) -> int:
+    """The most symbols a payload of this many bytes can hold. Every symbol costs at least
+    one context-coded bin, and a bin costs at least -log2(1 - MIN_PROB / PROB_ONE) bits
+    (~0.0014), so a byte holds at most ~5700 symbols; the decoder's five start-up bytes
+    are counted as one more."""
+    import math
+
+    per_byte = math.ceil(8 / -math.log2(1 - MIN_PROB / PROB_ONE))
+    return (payload_bytes + 1) * per_byte
 
 
 class BitstreamError(ValueError):
@@ -54,7 +66,7 @@ class Contexts:
 
 
 def _probability(state: list[int]) -> int:
-    return min(max((state[0] + state[1]) >> 1, 1 << 5), PROB_ONE - (1 << 5))
+    return min(max((state[0] + state[1]) >> 1, MIN_PROB), PROB_ONE - MIN_PROB)
 
 
 def _update(state: list[int], bit: int) -> None:
@@ -232,6 +244,9 @@ def encode_residuals(rows: list[list[int]], positions: int) -> bytes:
 
 
 def decode_residuals(data: bytes, count: int, positions: int) -> list[list[int]]:
+    if count * positions > max_symbols(len(data)):
+        raise BitstreamError(f"{count} x {positions} token values cannot be coded in {len(data)} bytes "
+                             f"(at most {max_symbols(len(data))}): the header or the token payload is corrupt")
     dec, ctx = Decoder(data), Contexts(positions)
     rows = []
     for _ in range(count):
