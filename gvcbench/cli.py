@@ -391,22 +391,59 @@ dynamics_app = typer.Typer(help="Dynamics-Codec, the paper's generative scene-dy
 app.add_typer(dynamics_app, name="dynamics")
 
 
+@dynamics_app.command("pack")
+def dynamics_pack(
+    output: Path = typer.Option(Path("dynamics-packs"), help="Folder for train.npz, val-real.npz, val-synth.npz."),
+    train_dataset: str = typer.Option("../shared/datasets/scene-dynamics-train",
+                                      help="Real clips to train on (never the evaluation set)."),
+    validation_dataset: Optional[str] = typer.Option("../shared/datasets/scene-dynamics",
+                                                     help="Real clips to validate on; '' for none."),
+    pairs_per_clip: int = typer.Option(32, help="Inter frames per real training clip."),
+    seed: int = typer.Option(0),
+):
+    """Precompute the flows and sampling masks training reads (DIS, watershed sampling)."""
+    from .codecs.dynamics.data import write_packs
+
+    train_path = Path(train_dataset).expanduser()
+    if validation_dataset and train_path.resolve() == Path(validation_dataset).expanduser().resolve():
+        raise GvcbenchError("the training and the validation dataset are the same: validate on clips "
+                            "never trained on")
+    written = write_packs(output, train_dataset, validation_dataset or None, pairs_per_clip, seed=seed,
+                          log=lambda m: console.print(m, highlight=False))
+    console.print("wrote " + ", ".join(written.values()), highlight=False)
+
+
 @dynamics_app.command("train")
 def dynamics_train(
-    output: Path = typer.Option(Path("dynamics-v2.pt"), help="Weights file to write (a .json with the recipe "
-                                                              "and checksum goes beside it)."),
-    seed: int = typer.Option(0), synthetic_seeds: int = typer.Option(3), frames: int = typer.Option(50),
-    pairs_per_clip: int = typer.Option(12), flow_steps: int = typer.Option(1500),
-    refine_steps: int = typer.Option(400), batch: int = typer.Option(8), lr: float = typer.Option(3e-4),
-    step: float = typer.Option(0.05), threads: int = typer.Option(0),
-    extra_dataset: Optional[str] = typer.Option(None, help="More real clips: a folder, manifest or built-in set."),
+    output: Path = typer.Option(Path("dynamics-v3.pt"), help="Weights file to write (a .json with the recipe "
+                                                              "and checksum goes beside it, the checkpoint "
+                                                              "as .ckpt)."),
+    packs: Path = typer.Option(Path("dynamics-packs"), help="Folder written by `gvcbench dynamics pack`."),
+    steps: int = typer.Option(4000), batch: int = typer.Option(64), lr: float = typer.Option(1e-3),
+    seed: int = typer.Option(0), step: float = typer.Option(0.05, help="Token quantisation step."),
+    grid: int = typer.Option(2, help="Token layout: grid x grid cells (1: global token vectors)."),
+    coords: bool = typer.Option(True, help="Coordinate channels into the flow generator."),
+    val_every: int = typer.Option(400), checkpoint_every: int = typer.Option(200),
+    threads: int = typer.Option(0), device: str = typer.Option("cpu", help="cpu or cuda"),
+    refiner_from: Optional[Path] = typer.Option(None, help="Weights to copy the refinement network from."),
+    resume: bool = typer.Option(True, help="Continue from the checkpoint beside OUTPUT when there is one."),
 ):
-    """Train tokenizer + flow recovery (L1 on dense flow), then the refinement network."""
+    """Train the tokenizer and the flow recovery; report validation flow accuracy as it goes."""
     from .codecs.dynamics.train import TrainConfig, train
 
-    cfg = TrainConfig(seed, synthetic_seeds, frames, pairs_per_clip, flow_steps, refine_steps, batch, lr, step,
-                      threads, extra_dataset)
-    meta = train(cfg, output, log=lambda m: console.print(m, highlight=False))
+    needed = [packs / "train.npz"]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise GvcbenchError(f"{', '.join(missing)} not found: make the packs first with "
+                            f"`gvcbench dynamics pack --output {packs}`")
+    if grid not in (1, 2) or (20 % (grid * grid)):
+        raise GvcbenchError(f"grid must be 1 or 2 (20 tokens per vector spread over grid x grid cells), got {grid}")
+    val = [str(p) for p in (packs / "val-real.npz", packs / "val-synth.npz") if p.is_file()]
+    cfg = TrainConfig(train_pack=str(packs / "train.npz"), validation_packs=val, seed=seed, steps=steps, batch=batch,
+                      lr=lr, step=step, val_every=val_every, checkpoint_every=checkpoint_every, threads=threads,
+                      device=device, refiner_from=str(refiner_from) if refiner_from else None, grid=grid,
+                      coords=coords)
+    meta = train(cfg, output, log=lambda m: console.print(m, highlight=False), resume=resume)
     console.print(f"wrote {output} (sha256 {meta['sha256']}) and {output.with_suffix('.json')}", highlight=False)
 
 

