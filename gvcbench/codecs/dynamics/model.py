@@ -1,11 +1,15 @@
 """Dynamics-Codec networks (small, CPU-friendly versions of the paper's modules).
 
 * ``Tokenizer``: a U-Net flow feature extractor on [sparse flow, mask] and two
-  vectorizers (strided convolutions with GDN, then global averaging) giving two token
-  vectors of ``TOKENS_PER_VECTOR`` = 20 values: 40 numbers per inter frame.
-* ``FlowRecovery``: a U-Net image feature extractor on the decoded key frame with 40
-  output channels, multiplied channel-wise by the 40 tokens, and a U-Net dense-flow
-  generator back to a 2-channel flow.
+  vectorizers (strided convolutions with GDN, then averaging) giving two token vectors
+  of ``TOKENS_PER_VECTOR`` = 20 values: 40 numbers per inter frame. With ``GRID`` = 2
+  (weights v3) each vector is 5 channels x 2 x 2 cells, averaged over the four quarters
+  of the frame, so the tokens say *where* things move; with 1 (the paper, v2) they are
+  global averages and the layout of the motion had to come from the key frame alone.
+* ``FlowRecovery``: a U-Net image feature extractor on the decoded key frame with one
+  output channel per token channel, multiplied by the tokens (spread bilinearly over
+  the grid), and a U-Net dense-flow generator on [features x tokens, tokens,
+  coordinates] back to a 2-channel flow.
 * ``Refiner``: a small residual CNN that fixes occlusions and warping artefacts of the
   key frame warped by the recovered flow.
 
@@ -22,8 +26,8 @@ TOKENS_PER_VECTOR = 20
 TOKENS = 2 * TOKENS_PER_VECTOR
 SCALE = 4
 FLOW_NORM = 2.0
-GRID = 1  # token layout: GRID x GRID cells per token vector
-COORDS = False  # coordinate channels into the dense-flow generator
+GRID = 2  # token layout: GRID x GRID cells per token vector (1: the paper's global vectors, v2)
+COORDS = True  # coordinate channels into the dense-flow generator
 SPARSE_GAIN = 8.0  # the sparse flow is ~2 % of the grid and ~0.1 in FLOW_NORM units: amplify it
 
 

@@ -50,8 +50,8 @@ class TrainConfig:
     threads: int = 0
     device: str = "cpu"
     refiner_from: str | None = None
-    grid: int = 1  # model.GRID: token layout
-    coords: bool = False  # model.COORDS: coordinate channels into the flow generator
+    grid: int = 2  # model.GRID: token layout
+    coords: bool = True  # model.COORDS: coordinate channels into the flow generator
     dense_input: bool = False  # diagnosis only: the whole flow into the tokenizer, not the sparse samples
 
 
