@@ -13,8 +13,11 @@ precomputed flows. In order:
    trials, on all training clips, sized to the time left; weights, recipe and log to
    ``--out``.
 
-    python benchmarks/dynamics_device_train.py --packs DIR --out $OUT --budget 540 \\
-        --reference gvcbench/codecs/dynamics/weights/dynamics-v2.pt
+    git show 2844a05:gvcbench/codecs/dynamics/weights/dynamics-v2.pt > dynamics-v2.pt
+    python benchmarks/dynamics_device_train.py --packs DIR --out $OUT --budget 540 --reference dynamics-v2.pt
+
+v3 was made by a first run like this (trials + 8300 steps) and a second with
+``--layout "2x2 grid + coords" --main-steps 4000`` (see weights/dynamics-v3.json).
 """
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--dataset", default="scene-dynamics-synth")
     ap.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
     ap.add_argument("--pairs", type=int, default=12, help="inter frames sampled per clip")
-    ap.add_argument("--step", type=float, default=0.05, help="token quantisation step")
+    ap.add_argument("--step", type=float, default=0.2, help="token quantisation step")
     ap.add_argument("--rate", action="store_true", help="also the token rate in kbps (tokenizes every frame)")
     args = ap.parse_args()
 

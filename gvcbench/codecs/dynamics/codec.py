@@ -47,7 +47,7 @@ class DynamicsParams:
     keyframe_preset: str = "medium"
     vtm_dir: str | None = None
     flow: str = "dis"
-    step: float = 0.05
+    step: float = 0.2  # token quantisation step: v3 loses no accuracy to it (0.669 at 0.05), 3.5 kbps
     weights: str | None = None
     generator: str = "warp"
     diffusion_model: str | None = None  # local SVD folder in diffusers format
