@@ -148,7 +148,7 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
     for seq in seq_names:
         try:
             comp = visual.build_comparison(rows, seq, anchor, run_folder, target_kbps)
-        except GvcbenchError as exc:
+        except (GvcbenchError, OSError) as exc:  # e.g. the original clip is not readable here
             files.notes.append(f"visual comparison of {seq}: {exc}")
             continue
         files.notes += [f"{seq}: {n}" for n in comp.notes]
