@@ -48,7 +48,8 @@ class Run:
         ds = self.config.get("dataset") or {}
         cut = ", ".join(f"{k}={ds[k]}" for k in ("start", "frames", "crop", "size") if ds.get(k) not in (None, 0))
         source = ds.get("source", "?")
-        return f"{source}{f' ({cut})' if cut else ''} [{self.dataset[:8]}]"
+        ident = self.dataset if self.inferred else self.dataset[:8]
+        return f"{source}{f' ({cut})' if cut else ''} [{ident}]"
 
 
 @dataclass
@@ -147,44 +148,41 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
     chosen_rows = [r for r in rows if r["job_key"] in keys]
     sets, set_notes = _set_values(set_values, chosen_rows, dataset)
     used.sort(key=lambda r: r.started)
-    records_used = [rec for rec in records if rec["run_id"] in {r.run_id for r in used}]
+    records_used = [{k: v for k, v in rec.items() if k != "jobs"} | {"jobs_planned": len(rec["jobs"])}
+                    for rec in records if rec["run_id"] in {r.run_id for r in used}]
     return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
 
 
-def _describe(rows: list[dict]) -> str:
-    versions = sorted({str(r["codec_version"]) for r in rows})
-    params = sorted({json.dumps(r.get("codec_params") or {}, sort_keys=True) for r in rows})
-    return f"version {', '.join(versions)}, options {', '.join(params)}"
+def _settings(rows: list[dict]) -> dict[str, str]:
+    return {"version": ", ".join(sorted({str(r["codec_version"]) for r in rows})),
+            "options": ", ".join(sorted({json.dumps(r.get("codec_params") or {}, sort_keys=True) for r in rows}))}
 
 
 def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) -> list[str]:
     """A note per label about its rows left out: how many, from which run, what differed."""
     notes = []
     for codec, pick in owner.items():
-        shown = [r for r in rows if r["job_key"] in keys and r["codec"] == codec]
         left = [r for r in rows if r["job_key"] not in keys and r["codec"] == codec]
         if not left:
             continue
+        shown = _settings([r for r in rows if r["job_key"] in keys and r["codec"] == codec])
         groups: dict[str, list[dict]] = defaultdict(list)
-        last_run = {}
+        holder: dict[str, Run | None] = {}
         for r in left:
             holders = [run for run in runs if r["job_key"] in run.jobs]
-            run = holders[-1] if holders else None
-            gid = run.run_id if run else "?"
+            gid = holders[-1].run_id if holders else "?"
             groups[gid].append(r)
-            last_run[gid] = run
+            holder[gid] = holders[-1] if holders else None
         parts = []
         for gid, members in groups.items():
-            run = last_run[gid]
-            what = []
-            if _describe(members) != _describe(shown):
-                what.append(_describe(members))
+            run = holder[gid]
+            what = [f"{k} {v}" for k, v in _settings(members).items() if v != shown[k]]
             if run is not None and run.dataset != pick.dataset:
                 what.append(f"dataset {run.dataset_label}")
             where = f"run {run.short} ({run.when})" if run else "no recorded run"
-            parts.append(f"{len(members)} row(s) of {where}" + (f": {'; '.join(what)}" if what else ""))
-        notes.append(f"{codec}: showing run {pick.short} ({pick.when}; {_describe(shown)}); superseded and "
-                     f"not shown: {' | '.join(parts)}. Pick another run with --run RUN_ID")
+            parts.append(f"{len(members)} row(s) of {where}" + (f" with {'; '.join(what)}" if what else ""))
+        notes.append(f"{codec}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
+                     f"{' | '.join(parts)}. Pick a run with --run RUN_ID")
     return notes
 
 
