@@ -132,6 +132,11 @@ def test_changed_settings_under_one_label_are_not_mixed(base, tmp_path):
     old = json.loads(gvcbench("results", out, "-f", "json", "--run", first[:6]).stdout)
     assert {x["codec_params"] for x in old if x["codec"] == "x265"} == {"{'preset': 'ultrafast'}"}
     assert len(old) == 24
+    saved = gvcbench("regress", out, "--baseline", tmp_path / "b.json", "--save", "--anchor", "x264")
+    assert "saved 24 points" in saved.stdout  # one row per codec, sequence and point
+    assert gvcbench("regress", out, "--baseline", tmp_path / "b.json").returncode == 0
+    bd = gvcbench("bdrate", out, "--anchor", "x264")
+    assert "x265: showing run " + second[:8] in " ".join(bd.stderr.split())
     bad = gvcbench("results", out, "--run", "nosuchrun")
     assert bad.returncode == 2 and "no run 'nosuchrun'" in bad.stderr and first[:8] in bad.stderr
 

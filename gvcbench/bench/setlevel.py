@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 
+from ..errors import MetricError
 from ..metrics import METRICS
 from ..metrics.fvd import FeatureStats, FewFeaturesWarning, decode_features, fvd_from_stats
 from .store import ResultStore
@@ -36,7 +37,11 @@ def compute_set_metrics(store: ResultStore, keys: set[str], metrics: tuple[str, 
                 dist.update(decode_features(blob["distorted"]))
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", FewFeaturesWarning)
-                value = fvd_from_stats(ref, dist)
+                try:
+                    value = fvd_from_stats(ref, dist)
+                except MetricError as exc:  # e.g. one short clip: too few feature vectors for a covariance
+                    value = None
+                    warnings.warn(str(exc), FewFeaturesWarning)
             note = "; ".join(str(w.message) for w in caught) or None
             prov = members[0][0]["provenance"].get(name, {}) | {"pooled": "all sequences of this codec and point"}
             store.put_set_value(codec, point, name, value, sorted(r["sequence"] for r, _ in members), ref.count,
