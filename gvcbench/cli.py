@@ -29,7 +29,7 @@ RUN_HELP = "Show exactly the jobs of this run (an id or a unique prefix; default
 
 def _notes(notes: list[str]) -> None:
     for note in notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
 def _select(store: Path, run: Optional[str]):
@@ -178,9 +178,9 @@ def _next_steps(cfg, rows: list[dict]) -> None:
     labels = [c.display for c in cfg.codecs if c.display in done]
     if len(labels) < 1:
         return
-    console.print(f"Next: [bold]gvcbench report {shlex.quote(str(cfg.output))} --anchor {shlex.quote(labels[0])}"
-                  f"[/] writes the BD-rate table, RD plots and visual comparisons "
-                  f"(`gvcbench bdrate` for a quick look).", highlight=False)
+    command = f"gvcbench report {shlex.quote(str(cfg.output))} --anchor {shlex.quote(labels[0])}"
+    console.print(f"Next: [bold]{escape(command)}[/] writes the BD-rate table, RD plots and visual comparisons "
+                  f"(`gvcbench bdrate` for a quick look).", highlight=False, soft_wrap=True)
 
 
 def _print_summary(names: list[str], rows: list[dict]) -> None:
@@ -191,7 +191,8 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
     for r in rows:
         vals = [f"{r[n]:.4f}" if r[n] is not None and r[n] < 2 else (f"{r[n]:.2f}" if r[n] is not None else "-")
                 for n in names]
-        table.add_row(r["codec"], r["point"], str(r["sequences"]), f"{r['kbps']:.1f}", *vals, f"{r['encode_s']:.1f}")
+        table.add_row(escape(r["codec"]), r["point"], str(r["sequences"]), f"{r['kbps']:.1f}", *vals,
+                      f"{r['encode_s']:.1f}")
     console.print(table)
     split = [r for r in rows if r.get("parts_kbps")]
     if split:
@@ -200,7 +201,7 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
         for col in ["codec", "point", *names]:
             parts.add_column(col, no_wrap=col in ("codec", "point"))
         for r in split:
-            parts.add_row(r["codec"], r["point"], *(f"{r['parts_kbps'].get(n, 0):.2f}" for n in names))
+            parts.add_row(escape(r["codec"]), r["point"], *(f"{r['parts_kbps'].get(n, 0):.2f}" for n in names))
         console.print(parts)
 
 
@@ -322,7 +323,7 @@ def bdrate(
     fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
     for e in entries:
         ref = numbers.get(f"{e.codec} / {e.metric} ({e.axis})")
-        table.add_row(e.codec, e.axis, e.method, fmt(e.avg_curve), fmt(e.per_sequence_mean), e.share,
+        table.add_row(escape(e.codec), e.axis, e.method, fmt(e.avg_curve), fmt(e.per_sequence_mean), e.share,
                       fmt(e.bd_metric, ""), f"[{ref}]" if ref and e.notes else "")
     console.print(table)
     console.print(f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
@@ -403,7 +404,7 @@ def regress(
         for f in moved:
             colour = "red" if f.outcome in ("regressed", "new failure", "missing") else "green" \
                 if f.outcome == "improved" else "yellow"
-            table.add_row(f"[{colour}]{f.outcome}[/]", f.subject, f.check, f.message)
+            table.add_row(f"[{colour}]{f.outcome}[/]", escape(f.subject), escape(f.check), escape(f.message))
         console.print(table)
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())), highlight=False)
     if failed(findings):

@@ -128,10 +128,11 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
         dataset, label = latest.dataset, latest.dataset_label
         keys, used = set(), []
         owner: dict[str, Run] = {}
+        labels = {r.run_id: {by_key[k]["codec"] for k in r.jobs} for r in runs}
         for codec in sorted({r["codec"] for r in rows}):
-            on_ds = [r for r in runs if r.dataset == dataset and any(by_key[k]["codec"] == codec for k in r.jobs)]
+            on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]
             if not on_ds:
-                elsewhere = sorted({r.short for r in runs if any(by_key[k]["codec"] == codec for k in r.jobs)})
+                elsewhere = sorted({r.short for r in runs if codec in labels[r.run_id]})
                 notes.append(f"{codec}: not shown — it was not run on the dataset shown ({label}); "
                              f"its rows are from run(s) {', '.join(elsewhere)}: pick one with --run RUN_ID")
                 continue
