@@ -286,6 +286,8 @@ def results(
             sys.stdout.write(text)
     except GvcbenchError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail(GvcbenchError(f"cannot write {output}: {exc}; give --output a writable file"))
 
 
 @app.command("bdrate")
@@ -360,6 +362,8 @@ def report(
                              run=run, min_share=min_share)
     except GvcbenchError as exc:
         _fail(exc)
+    except OSError as exc:  # the report folder, not the store: readers never write there
+        _fail(GvcbenchError(f"cannot write the report to {output}: {exc}; give --output a writable folder"))
     _notes(files.notes)
     console.print(f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {files.json} "
                   f"and {len(files.images)} figures", highlight=False)
@@ -393,6 +397,8 @@ def regress(
             write_junit(findings, junit)
     except GvcbenchError as exc:
         _fail(exc)
+    except OSError as exc:  # the baseline or JUnit file being written
+        _fail(GvcbenchError(f"cannot write {exc.filename or 'the output file'}: {exc.strerror or exc}"))
     counts: dict[str, int] = {}
     for f in findings:
         counts[f.outcome] = counts.get(f.outcome, 0) + 1

@@ -266,6 +266,8 @@ def test_readers_work_on_a_read_only_mount(base, tmp_path):
         with pytest.raises(OSError):
             (mount / "probe").write_text("x")  # really read-only
         _read_everything(mount, tmp_path)
+        r = gvcbench("report", mount, "--anchor", "x264", "-o", mount / "rep")  # the report has to go elsewhere
+        assert r.returncode == 2 and "give --output a writable folder" in " ".join(r.stderr.split())
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True)
 
