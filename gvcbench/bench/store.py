@@ -124,7 +124,7 @@ class ResultStore:
             raise StoreError(f"no results store at {self.path}; run `gvcbench run` first or name the file")
         try:
             if self.read_only:
-                self.db = _connect_read_only(self.path)
+                self.db = self._open_read_only()
                 self._check_schema()
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -145,6 +145,23 @@ class ResultStore:
         self.close()
 
     # -- schema -----------------------------------------------------------------
+    def _open_read_only(self, wait: float = 5.0) -> sqlite3.Connection:
+        """A read-only connection. A file of the last seconds without a schema version is a store
+        a run has just started to create: wait a moment for it rather than call it a stranger."""
+        deadline = time.monotonic() + wait
+        while True:
+            db = _connect_read_only(self.path)
+            try:
+                if db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone():
+                    return db
+            except sqlite3.OperationalError:
+                pass
+            young = time.time() - self.path.stat().st_mtime < 10
+            if not young or time.monotonic() > deadline:
+                return db
+            db.close()
+            time.sleep(0.05)
+
     @property
     def schema_version(self) -> int:
         return self._version
@@ -164,6 +181,7 @@ class ResultStore:
 
     def _ensure_schema(self) -> None:
         with self.db:
+            self.db.execute("BEGIN IMMEDIATE")  # readers see the whole schema or none of it
             self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:

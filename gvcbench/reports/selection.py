@@ -68,12 +68,14 @@ def select(store: ResultStore, run: str | None = None) -> Selection:
 
 
 def _signature(row: dict) -> str:
-    return json.dumps([row["codec"], row["codec_version"], row.get("codec_params"), row.get("sequence_spec")],
-                      sort_keys=True, default=str)
+    """A codec configuration: label, version and options."""
+    return json.dumps([row["codec"], row["codec_version"], row.get("codec_params")], sort_keys=True, default=str)
 
 
 def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
-    """Runs that planned at least one row of the store, oldest first (jobs inferred for schema-1 runs)."""
+    """Runs that planned at least one row of the store, oldest first. Jobs of a schema-1 run
+    are inferred: the rows it wrote, plus rows that earlier runs on the same dataset settings
+    wrote with a codec configuration it wrote too (the jobs it reused)."""
     present = {r["job_key"] for r in rows}
     by_run: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
@@ -83,19 +85,20 @@ def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
         {"run_id": rid, "started": min(r["finished_at"] or 0 for r in rs), "config": {}, "dataset": None,
          "jobs": set()} for rid, rs in by_run.items() if rid not in known]
     records.sort(key=lambda rec: rec["started"] or 0)
-    runs, earlier = [], []
+    runs = []
+    earlier: dict[str, list[dict]] = defaultdict(list)  # legacy dataset identity -> rows written so far
     for rec in records:
         if rec.get("dataset") is not None:
             jobs = set(rec["jobs"]) & present
             runs.append(Run(rec["run_id"], rec["started"] or 0, rec["dataset"], rec["config"], jobs))
-        else:
-            wrote = by_run.get(rec["run_id"], [])
-            sigs = {_signature(r) for r in wrote}
-            jobs = {r["job_key"] for r in wrote} | {r["job_key"] for r in earlier if _signature(r) in sigs}
-            ident = "legacy-" + hashlib.sha256(json.dumps(rec["config"].get("dataset"), sort_keys=True,
-                                                          default=str).encode()).hexdigest()[:9]
-            runs.append(Run(rec["run_id"], rec["started"] or 0, ident, rec["config"], jobs, inferred=True))
-        earlier += by_run.get(rec["run_id"], [])
+            continue
+        wrote = by_run.get(rec["run_id"], [])
+        ident = "legacy-" + hashlib.sha256(json.dumps((rec["config"] or {}).get("dataset"), sort_keys=True,
+                                                      default=str).encode()).hexdigest()[:9]
+        sigs = {_signature(r) for r in wrote}
+        jobs = {r["job_key"] for r in wrote} | {r["job_key"] for r in earlier[ident] if _signature(r) in sigs}
+        runs.append(Run(rec["run_id"], rec["started"] or 0, ident, rec["config"] or {}, jobs, inferred=True))
+        earlier[ident] += wrote
     return [r for r in runs if r.jobs]
 
 
