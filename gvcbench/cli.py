@@ -23,6 +23,26 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
+RUN_HELP = "Show exactly the jobs of this run (an id or a unique prefix; default: the latest configuration " \
+           "of each codec on the latest run's dataset)."
+
+
+def _notes(notes: list[str]) -> None:
+    for note in notes:
+        err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+
+
+def _select(store: Path, run: Optional[str]):
+    """The rows a reader shows (see gvcbench.reports.selection), its notes printed to stderr."""
+    from .bench.store import ResultStore
+    from .reports.selection import select
+
+    with ResultStore(store, create=False) as st:
+        chosen = select(st, run)
+    _notes(chosen.notes)
+    return chosen
+
+
 def _csv(text: Optional[str]) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -96,6 +116,7 @@ def run(
 
     from .bench.runner import run_benchmark
     from .bench.store import ResultStore
+    from .reports.selection import select
     from .reports.table import summary_rows
 
     try:
@@ -126,7 +147,8 @@ def run(
                                                                    soft_wrap=True),
                                     log=lambda m: err.print(escape(m), highlight=False, style="dim"))
         with ResultStore(summary.store, create=False) as store:
-            names, table = summary_rows(store.rows())
+            rows = select(store, summary.run_id).rows  # this run's jobs only, never older configurations
+        names, table = summary_rows(rows)
         _print_summary(names, table)
         console.print(f"{summary.planned} jobs: {summary.done} run now, {summary.skipped} already in the store, "
                       f"{summary.failed} failed. Store: {summary.store}", highlight=False)
@@ -137,6 +159,7 @@ def run(
         if summary.unavailable_metrics:
             console.print(f"Unavailable here, recorded as such in every job: "
                           f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).", highlight=False)
+        _next_steps(cfg, rows)
     except GvcbenchError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -147,6 +170,19 @@ def run(
         raise typer.Exit(1)
 
 
+def _next_steps(cfg, rows: list[dict]) -> None:
+    """The command that turns this run into a report, with the first codec that has results as anchor."""
+    import shlex
+
+    done = {r["codec"] for r in rows if r["status"] == "done"}
+    labels = [c.display for c in cfg.codecs if c.display in done]
+    if len(labels) < 1:
+        return
+    command = f"gvcbench report {shlex.quote(str(cfg.output))} --anchor {shlex.quote(labels[0])}"
+    console.print(f"Next: [bold]{escape(command)}[/] writes the BD-rate table, RD plots and visual comparisons "
+                  f"(`gvcbench bdrate` for a quick look).", highlight=False, soft_wrap=True)
+
+
 def _print_summary(names: list[str], rows: list[dict]) -> None:
     table = Table(title="mean over sequences, per codec and rate point")
     for col in ["codec", "point", "seqs", "kbps", *names, "enc s"]:
@@ -155,7 +191,8 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
     for r in rows:
         vals = [f"{r[n]:.4f}" if r[n] is not None and r[n] < 2 else (f"{r[n]:.2f}" if r[n] is not None else "-")
                 for n in names]
-        table.add_row(r["codec"], r["point"], str(r["sequences"]), f"{r['kbps']:.1f}", *vals, f"{r['encode_s']:.1f}")
+        table.add_row(escape(r["codec"]), r["point"], str(r["sequences"]), f"{r['kbps']:.1f}", *vals,
+                      f"{r['encode_s']:.1f}")
     console.print(table)
     split = [r for r in rows if r.get("parts_kbps")]
     if split:
@@ -164,7 +201,7 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
         for col in ["codec", "point", *names]:
             parts.add_column(col, no_wrap=col in ("codec", "point"))
         for r in split:
-            parts.add_row(r["codec"], r["point"], *(f"{r['parts_kbps'].get(n, 0):.2f}" for n in names))
+            parts.add_row(escape(r["codec"]), r["point"], *(f"{r['parts_kbps'].get(n, 0):.2f}" for n in names))
         console.print(parts)
 
 
@@ -220,14 +257,13 @@ def results(
     store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
     format: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
 ):
     """Print or export the results store."""
-    from .bench.store import ResultStore
     from .reports.table import frame_table, summary_rows
 
     try:
-        with ResultStore(store, create=False) as st:
-            rows = st.rows()
+        rows = _select(store, run).rows
         if format == "table":
             names, table = summary_rows(rows)
             _print_summary(names, table)
@@ -250,6 +286,8 @@ def results(
             sys.stdout.write(text)
     except GvcbenchError as exc:
         _fail(exc)
+    except OSError as exc:
+        _fail(GvcbenchError(f"cannot write {output}: {exc}; give --output a writable file"))
 
 
 @app.command("bdrate")
@@ -260,38 +298,47 @@ def bdrate(
     method: str = typer.Option("pchip", help="pchip (JVET CTC), cubic (VCEG-M33) or both."),
     rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
     min_points: int = typer.Option(4, help="Fewest rate points a curve may have."),
+    min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
+                                              "mean of per-sequence BD-rates (n/a below)."),
+    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
 ):
     """BD-rate of every codec against an anchor: of the curve averaged over sequences
     (the paper's number) and the mean of per-sequence BD-rates."""
-    from .bench.store import ResultStore
     from .reports.bdrate import METHODS
-    from .reports.curves import bd_table
+    from .reports.curves import bd_table, grouped_notes, unmeasured_metrics
 
     try:
         methods = METHODS if method == "both" else (method,)
         if any(m not in METHODS for m in methods):
             raise GvcbenchError(f"unknown method {method!r}; use pchip, cubic or both")
-        with ResultStore(store, create=False) as st:
-            entries = bd_table(st.rows(), anchor, _csv(metrics), methods, rate, min_points, st.set_values())
+        chosen = _select(store, run)
+        entries = bd_table(chosen.rows, anchor, _csv(metrics), methods, rate, min_points, chosen.set_values,
+                           min_share=min_share)
     except GvcbenchError as exc:
         _fail(exc)
+    groups = grouped_notes(entries)
+    numbers = {head: i for i, (head, _) in enumerate(groups, 1)}
     table = Table(title=f"BD-rate against {anchor} (negative: fewer bits for the same quality)")
-    for col in ("codec", "axis", "method", "BD-rate (avg curve)", "mean per-seq", "BD-metric", "seqs", "notes"):
+    for col in ("codec", "axis", "method", "BD-rate avg curve", "mean per-seq", "seqs k of n", "BD-metric",
+                "note"):
         table.add_column(col, justify="right" if col.startswith(("BD", "mean", "seqs")) else "left")
     fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
-    notes: list[str] = []
     for e in entries:
-        refs = []
-        for note in e.notes:
-            notes.append(note)
-            refs.append(f"[{len(notes)}]")
-        table.add_row(e.codec, e.axis, e.method, fmt(e.avg_curve), fmt(e.per_sequence_mean),
-                      fmt(e.bd_metric, ""), str(e.sequences), " ".join(refs))
+        ref = numbers.get(f"{e.codec} / {e.metric} ({e.axis})")
+        table.add_row(escape(e.codec), e.axis, e.method, fmt(e.avg_curve), fmt(e.per_sequence_mean), e.share,
+                      fmt(e.bd_metric, ""), f"[{ref}]" if ref and e.notes else "")
     console.print(table)
     console.print(f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
-                  f"(as the Dynamics-Codec paper does); the axis column names the transform.", highlight=False)
-    for i, note in enumerate(notes, 1):
-        console.print(f"[{i}] {note}", highlight=False, markup=False)
+                  f"(as the Dynamics-Codec paper does); 'mean per-seq' is over the k of n sequences that gave a "
+                  f"BD-rate (n/a below {100 * min_share:.0f} %); the axis column names the transform.",
+                  highlight=False)
+    for head, group in groups:
+        console.print(f"[{numbers[head]}] {head}", highlight=False, markup=False, style="bold")
+        for note in group:
+            console.print(f"    - {note}", highlight=False, markup=False)
+    missing = unmeasured_metrics(chosen.rows, chosen.set_values)
+    for name, why in missing.items():
+        console.print(f"not measured: {name} ({why.split('. ')[0]})", highlight=False, markup=False)
 
 
 @app.command("report")
@@ -303,17 +350,22 @@ def report(
     sequences: Optional[str] = typer.Option(None, help="Sequences for visual comparison (default: first 3)."),
     rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
     target_kbps: Optional[float] = typer.Option(None, help="Rate to match in visual comparisons."),
+    min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
+                                              "mean of per-sequence BD-rates (n/a below)."),
+    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
 ):
-    """Write report.html (self-contained), report.md, results.csv and report.json."""
+    """Write report.html (self-contained), report.md, results.csv, bdrate.csv and report.json."""
     from .reports.report import write_report
 
     try:
-        files = write_report(store, anchor, output, _csv(metrics), _csv(sequences), rate, target_kbps)
+        files = write_report(store, anchor, output, _csv(metrics), _csv(sequences), rate, target_kbps,
+                             run=run, min_share=min_share)
     except GvcbenchError as exc:
         _fail(exc)
-    for note in files.notes:
-        err.print(f"[yellow]note:[/] {note}", highlight=False)
-    console.print(f"wrote {files.html}, {files.markdown}, {files.csv}, {files.json} "
+    except OSError as exc:  # the report folder, not the store: readers never write there
+        _fail(GvcbenchError(f"cannot write the report to {output}: {exc}; give --output a writable folder"))
+    _notes(files.notes)
+    console.print(f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {files.json} "
                   f"and {len(files.images)} figures", highlight=False)
 
 
@@ -325,14 +377,16 @@ def regress(
     anchor: Optional[str] = typer.Option(None, help="With --save: also keep BD-rates against this codec."),
     tolerances: Optional[Path] = typer.Option(None, help="TOML: [default], [metric.NAME] abs/rel, [bd] abs."),
     junit: Optional[Path] = typer.Option(None, help="Write the outcome as JUnit XML for CI systems."),
+    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
 ):
-    """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance."""
-    from .bench.store import ResultStore
-    from .reports.regress import compare, failed, load_baseline, load_tolerances, save_baseline, write_junit
+    """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance (or is NaN or
+    missing), 2 on bad input (a malformed or empty baseline, a store that cannot be read)."""
+    from .reports.regress import (compare, compared, failed, load_baseline, load_tolerances, save_baseline,
+                                  write_junit)
 
     try:
-        with ResultStore(store, create=False) as st:
-            rows, set_values = st.rows(), st.set_values()
+        chosen = _select(store, run)
+        rows, set_values = chosen.rows, chosen.set_values
         if save:
             base = save_baseline(rows, baseline, anchor, set_values)
             console.print(f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}",
@@ -343,6 +397,8 @@ def regress(
             write_junit(findings, junit)
     except GvcbenchError as exc:
         _fail(exc)
+    except OSError as exc:  # the baseline or JUnit file being written
+        _fail(GvcbenchError(f"cannot write {exc.filename or 'the output file'}: {exc.strerror or exc}"))
     counts: dict[str, int] = {}
     for f in findings:
         counts[f.outcome] = counts.get(f.outcome, 0) + 1
@@ -354,12 +410,15 @@ def regress(
         for f in moved:
             colour = "red" if f.outcome in ("regressed", "new failure", "missing") else "green" \
                 if f.outcome == "improved" else "yellow"
-            table.add_row(f"[{colour}]{f.outcome}[/]", f.subject, f.check, f.message)
+            table.add_row(f"[{colour}]{f.outcome}[/]", escape(f.subject), escape(f.check), escape(f.message))
         console.print(table)
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())), highlight=False)
     if failed(findings):
         console.print("[red]regression against the baseline[/]")
         raise typer.Exit(1)
+    if not compared(findings):
+        _fail(GvcbenchError("no value of this run could be compared with the baseline (see above): "
+                            "the gate checked nothing"))
     console.print("[green]no regression against the baseline[/]")
 
 

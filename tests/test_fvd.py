@@ -118,3 +118,34 @@ def test_run_records_unavailable_metrics_and_pools_set_level_fvd(random_i3d, tmp
     assert by_point["qp30"]["sequences"] == ["bigbuckbunny", "bikes"] and by_point["qp30"]["features"] == 2
     assert "singular" in by_point["qp30"]["note"]
     assert by_point["qp45"]["value"] > by_point["qp30"]["value"] > 0  # coarser coding, farther features
+
+
+@pytest.mark.slow
+def test_set_level_fvd_is_kept_per_dataset_and_read_with_its_rows(random_i3d, tmp_path, monkeypatch):
+    """Two datasets in one store: each keeps its set-level FVD (schema 1 overwrote one with the
+    other), and a reader takes the one that pools exactly the rows it shows."""
+    from gvcbench.reports.selection import select
+
+    state, _ = random_i3d
+    (tmp_path / "weights").mkdir()
+    torch.save(state, tmp_path / "weights" / "i3d_pretrained_400.pt")
+    monkeypatch.setenv("GVCBENCH_WEIGHTS", str(tmp_path / "weights"))
+    monkeypatch.setenv("GVCBENCH_OFFLINE", "1")
+    ids = {}
+    for name, clips in (("both", ("bikes.mp4", "bigbuckbunny.mp4")), ("one", ("bikes.mp4",))):
+        folder = tmp_path / name
+        folder.mkdir()
+        for c in clips:
+            write_y4m(real_clip(frames=16, size="64x64", clip=c), folder / f"{c.split('.')[0]}.y4m")
+        cfg = config_from_mapping({"dataset": {"source": str(folder)}, "output": str(tmp_path / "run"), "jobs": 2,
+                                   "metrics": ["psnr-y", "fvd-videogpt"], "keep_reconstructions": False,
+                                   "codec": [{"name": "x264", "qps": [30, 45], "params": {"preset": "ultrafast"}}]})
+        ids[name] = run_benchmark(cfg, on_warning=lambda m: None).run_id
+    with ResultStore(tmp_path / "run", create=False) as store:
+        values = store.set_values()
+        latest, first = select(store), select(store, ids["both"])
+    assert len(values) == 4 and len({s["dataset"] for s in values}) == 2  # 2 datasets x 2 points, none lost
+    assert {tuple(s["sequences"]) for s in latest.set_values} == {("bikes",)}
+    assert all(s["value"] is None and "at least 2 feature vectors" in s["note"] for s in latest.set_values)
+    assert {tuple(s["sequences"]) for s in first.set_values} == {("bigbuckbunny", "bikes")}
+    assert {r["sequence"] for r in latest.rows} == {"bikes"} and len(first.rows) == 4

@@ -11,7 +11,7 @@ from ..datasets import SequenceSpec, load_sequence, resolve_dataset
 from ..errors import ConfigError, GvcbenchError
 from ..metrics import DEFAULT_METRICS, METRICS
 from .config import RunConfig
-from .store import SCHEMA_VERSION
+from .store import JOB_KEY_VERSION
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Plan:
 
 
 def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint) -> str:
-    payload = {"schema": SCHEMA_VERSION, "codec": codec_identity, "sequence": sequence_hash,
+    payload = {"schema": JOB_KEY_VERSION, "codec": codec_identity, "sequence": sequence_hash,
                "point": point.to_dict()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 

@@ -13,7 +13,7 @@ from .job import environment
 from .lock import OutputUnwritable, RunLock
 from .plan import Plan, plan_run
 from .setlevel import compute_set_metrics
-from .store import ResultStore
+from .store import ResultStore, dataset_identity
 
 
 @dataclass
@@ -72,12 +72,14 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
     with ResultStore(out) as store:
         todo = jobs_to_run(plan, store, force)
         run_id = uuid.uuid4().hex
+        dataset = dataset_identity((j.sequence, j.sequence_hash) for j in plan.jobs)
         summary = RunSummary(run_id, store.path, len(plan.jobs), len(plan.jobs) - len(todo),
                              skipped_codecs=plan.skipped_codecs, bad_sequences=plan.bad_sequences,
                              unavailable_metrics=plan.unavailable_metrics)
         store.start_run(run_id, config.identity() | {"output": config.output, "jobs": config.jobs},
                         config.config_hash(), env | {"codecs": {k: c.version() for k, c in plan.codecs.items()},
-                                                     "executor": config.executor.kind})
+                                                     "executor": config.executor.kind},
+                        job_keys=[j.key for j in plan.jobs], dataset=dataset)
         if progress:
             progress("start", len(todo))
 
@@ -108,7 +110,7 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
             executor = make_executor(config, log=log)
             log(f"running {len(todo)} job(s) on {executor.describe()}")
             executor.run(todo, commit)
-        compute_set_metrics(store, {j.key for j in plan.jobs}, plan.metrics)
+        compute_set_metrics(store, {j.key for j in plan.jobs}, plan.metrics, dataset)
         store.finish_run(run_id)
     summary.wall_seconds = time.perf_counter() - started
     return summary

@@ -11,6 +11,7 @@ from .axes import Axis, axis_from_spec
 from .bdrate import BDError, Curve, bd_metric, bd_rate
 
 RATE_UNITS = ("kbps", "bpp")
+MIN_SHARE = 0.5  # fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates
 
 
 def metric_axes(rows: list[dict]) -> dict[str, Axis]:
@@ -30,6 +31,24 @@ def metric_specs(rows: list[dict]) -> dict[str, dict]:
                 raise GvcbenchError(f"metric {name}: rows of this store disagree on its direction")
             specs[name] = spec
     return dict(sorted(specs.items()))
+
+
+def measured_metrics(rows: list[dict], set_values: list[dict] | None = None) -> list[str]:
+    """Metrics with at least one value (a finished job's, or a set-level one), in spec order."""
+    have = {m for r in rows if r["status"] == "done" for m in (r.get("metrics") or {})}
+    have |= {s["metric"] for s in set_values or [] if s["value"] is not None}
+    return [m for m in metric_specs(rows) if m in have] + sorted(have - set(metric_specs(rows)))
+
+
+def unmeasured_metrics(rows: list[dict], set_values: list[dict] | None = None) -> dict[str, str]:
+    """Metrics the jobs asked for that have no value anywhere -> why (the first reason recorded)."""
+    have = set(measured_metrics(rows, set_values))
+    out: dict[str, str] = {}
+    for r in rows:
+        for name, reason in (r.get("metric_errors") or {}).items():
+            if name not in have:
+                out.setdefault(name, reason)
+    return dict(sorted(out.items()))
 
 
 def _point_order(row: dict) -> float:
@@ -103,25 +122,40 @@ class BDEntry:
     avg_curve: float | None = None  # BD-rate of the curve averaged over sequences (%)
     per_sequence_mean: float | None = None  # mean of per-sequence BD-rates (%)
     bd_metric: float | None = None  # BD-metric of the averaged curve, on the axis
-    sequences: int = 0
+    sequences: int = 0  # n: sequences both codecs have values for
+    contributed: int = 0  # k: sequences whose per-sequence BD-rate could be computed
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def share(self) -> str:
+        """'k of n' sequences behind the mean of per-sequence BD-rates."""
+        return f"{self.contributed} of {self.sequences}"
 
 
 def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, methods=("pchip",),
-             rate: str = "kbps", min_points: int = 4, set_values: list[dict] | None = None) -> list[BDEntry]:
+             rate: str = "kbps", min_points: int = 4, set_values: list[dict] | None = None,
+             min_share: float = MIN_SHARE) -> list[BDEntry]:
     """BD-rates of every codec against ``anchor``. For set-level metrics (FVD) with values
-    in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports."""
+    in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports.
+    Default metrics: those with values. A mean of per-sequence BD-rates over fewer than
+    ``min_share`` of the sequences both codecs have is n/a."""
     if rate not in RATE_UNITS:
         raise GvcbenchError(f"rate unit must be one of {', '.join(RATE_UNITS)}, got {rate!r}")
+    if not 0 < min_share <= 1:
+        raise GvcbenchError(f"the minimum share of sequences must be in (0, 1], got {min_share}")
     specs = metric_specs(rows)
     axes = {name: axis_from_spec(name, spec) for name, spec in specs.items()}
     codecs = sorted({r["codec"] for r in rows})
     if anchor not in codecs:
         raise GvcbenchError(f"anchor codec {anchor!r} is not in the store; it holds {', '.join(codecs) or 'nothing'}")
-    names = metrics or list(axes)
+    measured = measured_metrics(rows, set_values)
+    names = metrics or [m for m in axes if m in measured]
+    missing = unmeasured_metrics(rows, set_values)
     for name in names:
-        if name not in axes:
-            raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(axes)}")
+        if name in missing:
+            raise GvcbenchError(f"metric {name!r} was not measured in these jobs: {missing[name]}")
+        if name not in axes or name not in measured:
+            raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(measured)}")
     entries = []
     for name in names:
         axis = axes[name]
@@ -130,7 +164,7 @@ def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, me
             if codec == anchor:
                 continue
             for method in methods:
-                entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points)
+                entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points, min_share)
                 if specs[name].get("granularity") == "set" and set_values:
                     _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points)
                 entries.append(entry)
@@ -156,7 +190,7 @@ def _set_level(entry, rows, set_values, anchor, codec, metric, axis, method, rat
         entry.notes.append(str(exc))
 
 
-def _entry(pts, anchor, codec, metric, axis, method, rate, min_points) -> BDEntry:
+def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share=MIN_SHARE) -> BDEntry:
     entry = BDEntry(codec, metric, axis.label, method, rate)
     shared = sorted(set(pts.get(anchor, {})) & set(pts.get(codec, {})))
     entry.sequences = len(shared)
@@ -171,10 +205,14 @@ def _entry(pts, anchor, codec, metric, axis, method, rate, min_points) -> BDEntr
             per_seq.append(bd_rate(a, t, method, min_points).value)
         except BDError as exc:
             entry.notes.append(str(exc))
-    if per_seq:
+    entry.contributed = len(per_seq)
+    if per_seq and len(per_seq) >= min_share * len(shared):
         entry.per_sequence_mean = float(np.mean(per_seq))
         if len(per_seq) < len(shared):
-            entry.notes.append(f"mean of per-sequence BD-rates over {len(per_seq)} of {len(shared)} sequences")
+            entry.notes.append(f"mean of per-sequence BD-rates over {entry.share} sequences")
+    else:
+        entry.notes.append(f"mean of per-sequence BD-rates: n/a, only {entry.share} sequences have a valid "
+                           f"BD-rate (at least {100 * min_share:.0f} % needed)")
     try:
         a = averaged_curve(pts[anchor], axis, rate, f"{anchor} (mean of {len(shared)}) / {axis.label}", shared)
         t = averaged_curve(pts[codec], axis, rate, f"{codec} (mean of {len(shared)}) / {axis.label}", shared)
@@ -188,3 +226,16 @@ def _entry(pts, anchor, codec, metric, axis, method, rate, min_points) -> BDEntr
     except BDError as exc:
         entry.notes.append(str(exc))
     return entry
+
+
+def grouped_notes(entries: list[BDEntry]) -> list[tuple[str, list[str]]]:
+    """Notes of BD entries, one group per codec and metric (methods share a group; a note
+    two methods both raise is listed once), in the order of ``entries``. The terminal,
+    HTML and Markdown renderers all list these groups below their tables."""
+    groups: dict[str, list[str]] = {}
+    for e in entries:
+        notes = groups.setdefault(f"{e.codec} / {e.metric} ({e.axis})", [])
+        for n in e.notes:
+            if n not in notes:
+                notes.append(n)
+    return [(head, notes) for head, notes in groups.items() if notes]

@@ -73,8 +73,11 @@ def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rat
 
 
 def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps"):
+    """One small RD plot per sequence; None when no sequence has a value of ``metric``."""
     pts = rd_points(rows, metric)
     sequences = sorted({s for per in pts.values() for s in per})
+    if not sequences:
+        return None
     cols = min(4, max(1, len(sequences)))
     nrows = max(1, math.ceil(len(sequences) / cols))
     fig, axes = _figure(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), dpi=100, squeeze=False)
@@ -92,7 +95,8 @@ def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | Non
     for k in range(len(sequences), nrows * cols):
         axes[k // cols][k % cols].axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
+    if labels:
+        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
     fig.suptitle(f"{axis.label} vs rate ({rate}) per sequence", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return fig

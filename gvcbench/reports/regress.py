@@ -5,11 +5,14 @@ per-metric absolute and relative tolerances; per codec and metric: the BD-rate a
 the baseline's anchor. Outcomes: ok, improved, regressed, new failure (counts as
 regressed), missing (in the baseline, not in the run; counts as regressed), new (not in
 the baseline), not comparable (the sequence content or the metric's implementation
-changed).
+changed). A value that is NaN, infinite or absent in the run is a regression; a baseline
+that is not one (another schema, no points, a value that is not a finite number) is an
+error, so the gate never passes on garbage.
 """
 from __future__ import annotations
 
 import json
+import math
 import time
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -82,6 +85,7 @@ def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[
 
 def save_baseline(rows: list[dict], path: Path, anchor: str | None, set_values: list[dict] | None = None) -> dict:
     base = make_baseline(rows, anchor, set_values)
+    check_baseline(base, f"the store's results (not written to {path})")
     Path(path).write_text(json.dumps(base, indent=1, sort_keys=True))
     return base
 
@@ -89,10 +93,47 @@ def save_baseline(rows: list[dict], path: Path, anchor: str | None, set_values: 
 def load_baseline(path: Path) -> dict:
     try:
         base = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GvcbenchError(f"baseline {path} cannot be read: {exc}; write one with `gvcbench regress --save`") from None
+    return check_baseline(base, f"baseline {path}")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_baseline(base, where: str) -> dict:
+    """The baseline as written by ``save_baseline``, or a GvcbenchError saying what is wrong with it."""
+    hint = "; write one with `gvcbench regress STORE --baseline FILE --save`"
+    if not isinstance(base, dict):
+        raise GvcbenchError(f"{where} is not a gvcbench baseline (a JSON {type(base).__name__}, not an object){hint}")
     if base.get("schema") != BASELINE_SCHEMA:
-        raise GvcbenchError(f"baseline {path} has schema {base.get('schema')}, this gvcbench reads {BASELINE_SCHEMA}")
+        raise GvcbenchError(f"{where} has schema {base.get('schema')!r}, this gvcbench reads {BASELINE_SCHEMA}{hint}")
+    points = base.get("points")
+    if not isinstance(points, list) or not points:
+        raise GvcbenchError(f"{where} holds no points: an empty baseline would check nothing{hint}")
+    for i, b in enumerate(points):
+        if not isinstance(b, dict) or not all(isinstance(b.get(k), str) for k in ("codec", "sequence", "point",
+                                                                                   "status")) \
+                or not isinstance(b.get("metrics"), dict):
+            raise GvcbenchError(f"{where}: point {i + 1} lacks codec, sequence, point, status or metrics{hint}")
+        if b["status"] != "done":
+            continue
+        bad = [k for k, v in [(RATE, b.get(RATE)), *b["metrics"].items()] if not _finite(v)]
+        if bad:
+            raise GvcbenchError(f"{where}: {_key(b)} has no finite value for {', '.join(bad)}; a baseline "
+                                f"holds only finite numbers{hint}")
+    if not any(b["status"] == "done" for b in points):
+        raise GvcbenchError(f"{where} holds no finished point: it would check nothing{hint}")
+    for table, keys in (("bd", ("codec", "metric")), ("sets", ("codec", "point", "metric"))):
+        entries = base.get(table, [])
+        if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and all(isinstance(e.get(k), str) for k in keys)
+                and (e.get("value") is None or _finite(e.get("value"))) for e in entries):
+            raise GvcbenchError(f"{where}: '{table}' must be a list of entries with {', '.join(keys)} and a finite "
+                                f"value or null{hint}")
+    if not isinstance(base.get("directions", {}), dict):
+        raise GvcbenchError(f"{where}: 'directions' must be an object{hint}")
     return base
 
 
@@ -113,6 +154,9 @@ class Finding:
 
 
 def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
+    if not _finite(cand):
+        what = "absent" if cand is None else f"{cand} (not a finite number)"
+        return Finding(subject, check, "regressed", base, None, f"{base:.6g} -> {what} in this run")
     abs_tol, rel_tol = tol
     delta = cand - base
     limit = abs_tol + rel_tol * abs(base)
@@ -151,7 +195,9 @@ def compare(rows: list[dict], baseline: dict, tolerances: Tolerances,
         for metric, value in b["metrics"].items():
             version = (r.get("provenance") or {}).get(metric, {}).get("version")
             if metric not in (r.get("metrics") or {}):
-                findings.append(Finding(subject, metric, "missing", value, None, "metric not measured in this run"))
+                why = ((r.get("metric_errors") or {}).get(metric) or "").splitlines()[:1]
+                findings.append(Finding(subject, metric, "missing", value, None,
+                                        "metric not measured in this run" + (f": {why[0]}" if why else "")))
             elif b.get("metric_versions", {}).get(metric) not in (None, version):
                 findings.append(Finding(subject, metric, "not comparable", value, r["metrics"][metric],
                                         f"metric version {b['metric_versions'][metric]} -> {version}"))
@@ -210,6 +256,11 @@ def _compare_bd(rows, baseline, tolerances, set_values=None) -> list[Finding]:
 
 def failed(findings: list[Finding]) -> bool:
     return any(f.outcome in FAILING for f in findings)
+
+
+def compared(findings: list[Finding]) -> int:
+    """How many values were actually compared with the baseline (a gate that compared none proves nothing)."""
+    return sum(f.outcome in ("ok", "improved", "regressed") for f in findings)
 
 
 def write_junit(findings: list[Finding], path: Path) -> Path:

@@ -16,8 +16,10 @@ from pathlib import Path
 from ..bench.store import ResultStore
 from ..errors import GvcbenchError
 from . import plots, visual
-from .curves import BDEntry, averaged_curve, bd_table, metric_axes, rd_points
-from .table import frame_table
+from .curves import (MIN_SHARE, BDEntry, averaged_curve, bd_table, grouped_notes, measured_metrics, metric_axes,
+                     rd_points, unmeasured_metrics)
+from .selection import select
+from .table import bd_frame, frame_table
 
 E = html.escape
 
@@ -28,6 +30,7 @@ class ReportFiles:
     markdown: Path
     csv: Path
     json: Path
+    bd_csv: Path | None = None
     images: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -44,7 +47,7 @@ def _fmt(v, unit="%") -> str:
 def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> str:
     codecs = sorted({e.codec for e in entries})
     head = "".join(f"<th>BD-rate on {E(axes[m].label)}</th>" for m in metrics)
-    body, notes = [], []
+    body = []
     for codec in codecs:
         cells = []
         for m in metrics:
@@ -52,19 +55,19 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
             if e is None:
                 cells.append("<td>n/a</td>")
                 continue
-            refs = []
-            for n in e.notes:
-                notes.append(n)
-                refs.append(f"<sup>[{len(notes)}]</sup>")
-            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b><br><small>mean per-seq {E(_fmt(e.per_sequence_mean))}"
-                         f"</small>{''.join(refs)}</td>")
+            mark = "<sup>*</sup>" if e.notes else ""
+            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b>{mark}<br><small>mean per-seq "
+                         f"{E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs)</small></td>")
         body.append(f"<tr><th>{E(codec)}</th>{''.join(cells)}</tr>")
-    note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
+    groups = "".join(f"<li><b>{E(head)}</b><ul>{''.join(f'<li>{E(n)}</li>' for n in notes)}</ul></li>"
+                     for head, notes in grouped_notes(entries))
     return (f"<table class='bd'><tr><th>codec vs {E(anchor)}</th>{head}</tr>{''.join(body)}</table>"
             f"<p class='hint'>Bold: BD-rate of the RD curve averaged over sequences (rate and metric averaged "
-            f"at each rate point, as the Dynamics-Codec paper does); small: mean of per-sequence BD-rates. "
-            f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality.</p>"
-            + (f"<ol class='notes'>{note_html}</ol>" if notes else ""))
+            f"at each rate point, as the Dynamics-Codec paper does); small: mean of per-sequence BD-rates and "
+            f"how many of the sequences both codecs have (k of n) gave one; n/a below half. "
+            f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality. "
+            f"<sup>*</sup>: see the notes below.</p>"
+            + (f"<h3>Notes per codec and metric</h3><ul class='notes'>{groups}</ul>" if groups else ""))
 
 
 def _rows_html(rows: list[dict], metrics: list[str]) -> str:
@@ -97,38 +100,55 @@ img{max-width:100%;border:1px solid #ddd}pre{background:#f7f7f7;padding:1em;over
 figure{margin:1em 0}figcaption{color:#555;font-size:90%}"""
 
 
+def _report_metrics(rows, set_values, asked: list[str] | None) -> tuple[list[str], dict[str, str]]:
+    """(metrics to tabulate and plot: those with values; metrics not measured -> why)."""
+    measured = measured_metrics(rows, set_values)
+    missing = unmeasured_metrics(rows, set_values)
+    if asked:
+        unknown = [m for m in asked if m not in measured and m not in missing]
+        if unknown:
+            raise GvcbenchError(f"metric(s) {', '.join(unknown)} have no values in the store; it holds "
+                                f"{', '.join(measured) or 'none'}")
+        missing = {m: why for m, why in missing.items() if m in asked}
+        return [m for m in asked if m in measured], missing
+    return measured, missing
+
+
 def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str] | None = None,
                  sequences: list[str] | None = None, rate: str = "kbps", target_kbps: float | None = None,
-                 max_visual: int = 3) -> ReportFiles:
+                 max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE) -> ReportFiles:
     with ResultStore(store_location, create=False) as store:
-        rows = store.rows()
-        runs = store.runs()
-        set_values = store.set_values()
+        chosen = select(store, run)
         run_folder = store.path.parent
+    rows, runs, set_values = chosen.rows, chosen.runs, chosen.set_values
     if not rows:
         raise GvcbenchError(f"{store_location}: the store holds no jobs")
     axes = metric_axes(rows)
-    metrics = metrics or list(axes)
-    entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate, set_values=set_values)
+    metrics, missing = _report_metrics(rows, set_values, metrics)
+    entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate, set_values=set_values,
+                       min_share=min_share) if metrics else []
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
-    files = ReportFiles(out / "report.html", out / "report.md", out / "results.csv", out / "report.json")
+    files = ReportFiles(out / "report.html", out / "report.md", out / "results.csv", out / "report.json",
+                        out / "bdrate.csv")
+    files.notes += chosen.notes
 
     rd_imgs = []
     for m in metrics:
         paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values),
                            figdir / f"rd_{_safe(m)}")
-        multi = plots.save(plots.small_multiples(rows, m, axes[m], anchor, rate), figdir / f"rd_{_safe(m)}_per_sequence")
+        figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
+        multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
         rd_imgs.append((m, paths[0], multi[0]))
-        files.images += paths + multi
+        files.images += paths + [p for p in multi if p is not None]
 
     seq_names = sequences or sorted({r["sequence"] for r in rows if r["status"] == "done"})[:max_visual]
     visuals = []
     for seq in seq_names:
         try:
             comp = visual.build_comparison(rows, seq, anchor, run_folder, target_kbps)
-        except GvcbenchError as exc:
+        except (GvcbenchError, OSError) as exc:  # e.g. the original clip is not readable here
             files.notes.append(f"visual comparison of {seq}: {exc}")
             continue
         files.notes += [f"{seq}: {n}" for n in comp.notes]
@@ -145,6 +165,7 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
         visuals.append((comp, grid, yt, column, anim))
 
     frame_table(rows).to_csv(files.csv, index=False)
+    bd_frame(entries).to_csv(files.bd_csv, index=False)
     prov = _provenance(rows)
     curves = {}
     for m in metrics:
@@ -157,13 +178,15 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
                 continue
             curves[m][codec] = {"rate": avg.curve.rates.tolist(), "axis_values": avg.curve.values.tolist(),
                                 "points": avg.points, "sequences": avg.sequences}
-    payload = {"anchor": anchor, "rate_unit": rate, "generated": time.time(),
-               "axes": {m: axes[m].label for m in metrics}, "bd": [asdict(e) for e in entries],
+    payload = {"anchor": anchor, "rate_unit": rate, "generated": time.time(), "dataset": chosen.dataset_label,
+               "axes": {m: axes[m].label for m in metrics}, "not_measured": missing,
+               "bd": [asdict(e) | {"per_sequence_share": e.share} for e in entries],
                "curves": curves, "runs": runs, "provenance": prov, "notes": files.notes}
     files.json.write_text(json.dumps(payload, indent=1, default=str))
     pchip = [e for e in entries if e.method == "pchip"]
-    files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, rows, prov, files.notes))
-    files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes))
+    files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, rows, prov, files.notes,
+                                missing, chosen.dataset_label))
+    files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing))
     return files
 
 
@@ -171,9 +194,10 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
-def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes) -> str:
+def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset) -> str:
     env = runs[-1]["environment"] if runs else {}
-    meta = {"runs": len(runs), "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
+    meta = {"dataset": dataset, "runs shown": ", ".join(r["run_id"][:8] for r in runs),
+            "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
             if runs else "", "gvcbench": env.get("gvcbench"), "python": env.get("python"), "ffmpeg": env.get("ffmpeg"),
             "machine": env.get("platform"), "codec versions": "; ".join(f"{k}: {v}" for k, v in
                                                                         (env.get("codecs") or {}).items())}
@@ -182,7 +206,7 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
     rd_html = "".join(
         f"<figure><img alt='RD curve {E(m)}' src='{_data_uri(main)}'><figcaption>{E(axes[m].label)} "
         f"against rate, averaged over sequences</figcaption></figure>"
-        f"<figure><img alt='RD curves per sequence {E(m)}' src='{_data_uri(multi)}'></figure>"
+        + (f"<figure><img alt='RD curves per sequence {E(m)}' src='{_data_uri(multi)}'></figure>" if multi else "")
         for m, main, multi in rd_imgs)
     vis_html = "".join(
         f"<h3>{E(c.sequence)} (closest points to {c.target_kbps:.1f} kbps)</h3>"
@@ -194,10 +218,6 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
         f"(lossless WebP)</figcaption></figure>"
         for c, grid, yt, col, anim in visuals)
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
-    missing = {}
-    for r in rows:
-        for name, reason in (r.get("metric_errors") or {}).items():
-            missing.setdefault(name, reason)
     missing_html = "".join(f"<li><b>{E(n)}</b>: {E(reason)}</li>" for n, reason in sorted(missing.items()))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gvcbench report</title>
@@ -206,7 +226,9 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 <h1>gvcbench report</h1>
 <table>{meta_html}</table>
 <h2>BD-rate against {E(anchor)}</h2>
-{_bd_html(entries, anchor, metrics, axes)}
+{_bd_html(entries, anchor, metrics, axes) if metrics else "<p>No metric has values in this store.</p>"}
+{f"<h2>Metrics not measured</h2><p class='hint'>No values in the store; not tabulated or plotted.</p>"
+ f"<ul>{missing_html}</ul>" if missing else ""}
 <h2>Rate-distortion curves</h2>
 {rd_html}
 <h2>Visual comparison</h2>
@@ -214,26 +236,32 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 {f"<h3>Notes</h3><ul>{note_html}</ul>" if notes else ""}
 <h2>Per-sequence results</h2>
 {_rows_html(rows, metrics)}
-{f"<h2>Metrics not measured</h2><ul>{missing_html}</ul>" if missing else ""}
 <h2>Metric provenance</h2>
 <pre>{E(json.dumps(prov, indent=1, sort_keys=True))}</pre>
 </body></html>
 """
 
 
-def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes) -> str:
+def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, missing) -> str:
     lines = ["# gvcbench report", "", f"## BD-rate against {anchor}", "",
-             "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | BD-metric |",
-             "| --- | --- | --- | ---: | ---: | ---: |"]
+             "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | sequences (k of n) "
+             "| BD-metric |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
     for e in entries:
         lines.append(f"| {e.codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
-                     f"{_fmt(e.bd_metric, '')} |")
-    lines += ["", "Averaged curve: rate and metric averaged over sequences at each rate point.", ""]
-    for e in entries:
-        lines += [f"- {e.codec} / {e.axis} / {e.method}: {n}" for n in e.notes]
+                     f"{e.share} | {_fmt(e.bd_metric, '')} |")
+    lines += ["", "Averaged curve: rate and metric averaged over sequences at each rate point. The mean of "
+              "per-sequence BD-rates is over the k of n sequences that gave one (n/a below the minimum share).", ""]
+    for head, group in grouped_notes(entries):
+        lines += [f"- {head}"] + [f"  - {n}" for n in group]
+    if missing:
+        lines += ["", "## Metrics not measured", ""] + [f"- {m}: {why}" for m, why in missing.items()]
     lines += ["", "## RD curves", ""]
     for m, main, multi in rd_imgs:
-        lines += [f"![{axes[m].label}]({main.relative_to(out)})", f"![{axes[m].label} per sequence]({multi.relative_to(out)})", ""]
+        lines += [f"![{axes[m].label}]({main.relative_to(out)})"]
+        if multi:
+            lines += [f"![{axes[m].label} per sequence]({multi.relative_to(out)})"]
+        lines += [""]
     lines += ["## Visual comparison", ""]
     for c, grid, yt, col, anim in visuals:
         lines += [f"### {c.sequence}", "", f"![frames]({grid.relative_to(out)})", f"![y-t]({yt.relative_to(out)})",

@@ -54,3 +54,15 @@ def frame_table(rows: list[dict]):
         base["codec_params"] = str(row.get("codec_params"))
         flat.append(base)
     return pd.DataFrame(flat)
+
+
+def bd_frame(entries):
+    """BD entries as a table (the report's bdrate.csv): k of n sequences beside every mean."""
+    import pandas as pd
+
+    cols = ["codec", "metric", "axis", "method", "rate", "avg_curve", "per_sequence_mean", "contributed",
+            "sequences", "bd_metric", "notes"]
+    return pd.DataFrame([{"codec": e.codec, "metric": e.metric, "axis": e.axis, "method": e.method, "rate": e.rate,
+                          "avg_curve": e.avg_curve, "per_sequence_mean": e.per_sequence_mean,
+                          "contributed": e.contributed, "sequences": e.sequences, "bd_metric": e.bd_metric,
+                          "notes": " | ".join(e.notes)} for e in entries], columns=cols)

@@ -1,0 +1,212 @@
+"""Which rows of a store a reader shows, chosen explicitly and said aloud.
+
+A store may hold several configurations of one codec label (other options, another
+codec version) and several datasets (other clips, another protocol). Nothing is
+averaged across them: every reader (`results`, `bdrate`, `report`, `regress` and the
+summary `run` prints) takes its rows from :func:`select`.
+
+* ``run=None`` (the default): the dataset of the latest run, and for each codec label
+  the jobs of the latest run on that dataset that planned the label. Rows this leaves
+  out are named in a note (how many, which run, what differed).
+* ``run=ID`` (a unique prefix will do): exactly the jobs that run planned.
+
+A run of schema 2 records the jobs it planned, run then or reused. For runs recorded
+by an older gvcbench the jobs are inferred: those it wrote, plus earlier rows with the
+same codec label, version, options and sequence spec as one it wrote.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ..bench.store import ResultStore
+from ..errors import GvcbenchError
+
+
+@dataclass
+class Run:
+    run_id: str
+    started: float
+    dataset: str
+    config: dict
+    jobs: set[str]  # keys of the rows in the store this run planned
+    inferred: bool = False  # schema-1 run: jobs inferred, not recorded
+
+    @property
+    def short(self) -> str:
+        return self.run_id[:8]
+
+    @property
+    def when(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.started))
+
+    @property
+    def dataset_label(self) -> str:
+        ds = self.config.get("dataset") or {}
+        cut = ", ".join(f"{k}={ds[k]}" for k in ("start", "frames", "crop", "size") if ds.get(k) not in (None, 0))
+        source = ds.get("source", "?")
+        ident = self.dataset if self.inferred else self.dataset[:8]
+        return f"{source}{f' ({cut})' if cut else ''} [{ident}]"
+
+
+@dataclass
+class Selection:
+    rows: list[dict]
+    set_values: list[dict]
+    runs: list[dict]  # the runs (store records) whose rows are shown, oldest first
+    dataset: str | None = None  # identity of the dataset shown
+    dataset_label: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def select(store: ResultStore, run: str | None = None) -> Selection:
+    """Rows, set-level values and runs of ``store`` that a reader shows (see the module doc)."""
+    return choose(store.rows(), store.runs(), store.set_values(), run)
+
+
+def _signature(row: dict) -> str:
+    """A codec configuration: label, version and options."""
+    return json.dumps([row["codec"], row["codec_version"], row.get("codec_params")], sort_keys=True, default=str)
+
+
+def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
+    """Runs that planned at least one row of the store, oldest first. Jobs of a schema-1 run
+    are inferred: the rows it wrote, plus rows that earlier runs on the same dataset settings
+    wrote with a codec configuration it wrote too (the jobs it reused)."""
+    present = {r["job_key"] for r in rows}
+    by_run: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by_run[r["run_id"]].append(r)
+    known = {rec["run_id"] for rec in records}
+    records = list(records) + [  # rows whose run has no record (written by hand or by an old tool)
+        {"run_id": rid, "started": min(r["finished_at"] or 0 for r in rs), "config": {}, "dataset": None,
+         "jobs": set()} for rid, rs in by_run.items() if rid not in known]
+    records.sort(key=lambda rec: rec["started"] or 0)
+    runs = []
+    earlier: dict[str, list[dict]] = defaultdict(list)  # legacy dataset identity -> rows written so far
+    for rec in records:
+        if rec.get("dataset") is not None:
+            jobs = set(rec["jobs"]) & present
+            runs.append(Run(rec["run_id"], rec["started"] or 0, rec["dataset"], rec["config"], jobs))
+            continue
+        wrote = by_run.get(rec["run_id"], [])
+        ident = "legacy-" + hashlib.sha256(json.dumps((rec["config"] or {}).get("dataset"), sort_keys=True,
+                                                      default=str).encode()).hexdigest()[:9]
+        sigs = {_signature(r) for r in wrote}
+        jobs = {r["job_key"] for r in wrote} | {r["job_key"] for r in earlier[ident] if _signature(r) in sigs}
+        runs.append(Run(rec["run_id"], rec["started"] or 0, ident, rec["config"] or {}, jobs, inferred=True))
+        earlier[ident] += wrote
+    return [r for r in runs if r.jobs]
+
+
+def find_run(runs: list[Run], wanted: str) -> Run:
+    hits = [r for r in runs if r.run_id.startswith(wanted)]
+    if len(hits) == 1:
+        return hits[0]
+    listing = "; ".join(f"{r.short} ({r.when}, {r.dataset_label})" for r in reversed(runs)) or "none"
+    if not hits:
+        raise GvcbenchError(f"no run {wanted!r} with rows in this store; runs: {listing}")
+    raise GvcbenchError(f"run {wanted!r} is ambiguous ({len(hits)} runs start so); give more of its id. "
+                        f"Runs: {listing}")
+
+
+def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: str | None = None) -> Selection:
+    runs = _runs(rows, records)
+    if not runs:
+        return Selection([], [], [], notes=[])
+    by_key = {r["job_key"]: r for r in rows}
+    notes: list[str] = []
+    if run is not None:
+        chosen = find_run(runs, run)
+        keys = set(chosen.jobs)
+        used = [chosen]
+        dataset, label = chosen.dataset, chosen.dataset_label
+        notes.append(f"showing the {len(keys)} job(s) of run {chosen.short} ({chosen.when}) only, "
+                     f"dataset {label}")
+    else:
+        latest = runs[-1]
+        dataset, label = latest.dataset, latest.dataset_label
+        keys, used = set(), []
+        owner: dict[str, Run] = {}
+        labels = {r.run_id: {by_key[k]["codec"] for k in r.jobs} for r in runs}
+        for codec in sorted({r["codec"] for r in rows}):
+            on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]
+            if not on_ds:
+                elsewhere = sorted({r.short for r in runs if codec in labels[r.run_id]})
+                notes.append(f"{codec}: not shown — it was not run on the dataset shown ({label}); "
+                             f"its rows are from run(s) {', '.join(elsewhere)}: pick one with --run RUN_ID")
+                continue
+            pick = on_ds[-1]
+            owner[codec] = pick
+            keys |= {k for k in pick.jobs if by_key[k]["codec"] == codec}
+            if pick not in used:
+                used.append(pick)
+        notes += _superseded(rows, runs, keys, owner)
+        datasets = {r.dataset for r in runs}
+        if len(datasets) > 1:
+            notes.insert(0, f"the store holds {len(datasets)} datasets; showing {label}, the latest run's "
+                            f"(pick another run with --run RUN_ID)")
+    chosen_rows = [r for r in rows if r["job_key"] in keys]
+    sets, set_notes = _set_values(set_values, chosen_rows, dataset)
+    used.sort(key=lambda r: r.started)
+    records_used = [{k: v for k, v in rec.items() if k != "jobs"} | {"jobs_planned": len(rec["jobs"])}
+                    for rec in records if rec["run_id"] in {r.run_id for r in used}]
+    return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
+
+
+def _settings(rows: list[dict]) -> dict[str, str]:
+    return {"version": ", ".join(sorted({str(r["codec_version"]) for r in rows})),
+            "options": ", ".join(sorted({json.dumps(r.get("codec_params") or {}, sort_keys=True) for r in rows}))}
+
+
+def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) -> list[str]:
+    """A note per label about its rows left out: how many, from which run, what differed."""
+    notes = []
+    for codec, pick in owner.items():
+        left = [r for r in rows if r["job_key"] not in keys and r["codec"] == codec]
+        if not left:
+            continue
+        shown = _settings([r for r in rows if r["job_key"] in keys and r["codec"] == codec])
+        groups: dict[str, list[dict]] = defaultdict(list)
+        holder: dict[str, Run | None] = {}
+        for r in left:
+            holders = [run for run in runs if r["job_key"] in run.jobs]
+            gid = holders[-1].run_id if holders else "?"
+            groups[gid].append(r)
+            holder[gid] = holders[-1] if holders else None
+        parts = []
+        for gid, members in groups.items():
+            run = holder[gid]
+            what = [f"{k} {v}" for k, v in _settings(members).items() if v != shown[k]]
+            if run is not None and run.dataset != pick.dataset:
+                what.append(f"dataset {run.dataset_label}")
+            where = f"run {run.short} ({run.when})" if run else "no recorded run"
+            parts.append(f"{len(members)} row(s) of {where}" + (f" with {'; '.join(what)}" if what else ""))
+        notes.append(f"{codec}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
+                     f"{' | '.join(parts)}. Pick a run with --run RUN_ID")
+    return notes
+
+
+def _set_values(set_values: list[dict], rows: list[dict], dataset: str | None) -> tuple[list[dict], list[str]]:
+    """Set-level values that pool exactly the shown jobs of their codec and rate point."""
+    kept, notes = [], []
+    for s in set_values:
+        if s.get("dataset") and s["dataset"] != dataset:
+            continue
+        members = [r for r in rows if r["codec"] == s["codec"] and r["point"] == s["point"]
+                   and r["status"] == "done" and (r.get("features") or {}).get(s["metric"])]
+        if not members:
+            continue
+        if s.get("job_keys") is not None:
+            same = set(s["job_keys"]) == {r["job_key"] for r in members}
+        else:
+            same = sorted(s["sequences"]) == sorted(r["sequence"] for r in members)
+        if same:
+            kept.append(s)
+        else:
+            notes.append(f"set-level {s['metric']} of {s['codec']} at {s['point']} pools other jobs than the "
+                         f"ones shown; not used (a run on this dataset recomputes it)")
+    return kept, notes
