@@ -67,6 +67,12 @@ class _Reaper:
                 except (BrokenPipeError, OSError):
                     self._proc = None
 
+    def start(self) -> None:
+        """Have the reaper running before a program starts, so that registering the
+        program is one write (starting Python takes long on a loaded machine)."""
+        with self._lock:
+            self._pipe()
+
     def watch(self, pgid: int) -> None:
         self._send(f"+{pgid}")
 
@@ -90,6 +96,7 @@ def process_group(argv: list[str], **popen_args) -> Iterator[subprocess.Popen]:
     """Start ``argv`` as the leader of a new session; on leaving, kill whatever is left of
     its group (grandchildren included), whether the program finished, timed out or we
     were interrupted."""
+    REAPER.start()
     proc = subprocess.Popen(argv, start_new_session=True, **popen_args)
     REAPER.watch(proc.pid)
     try:

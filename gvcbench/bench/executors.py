@@ -10,6 +10,7 @@ from collections import deque
 from multiprocessing import connection
 from typing import Callable, Iterable
 
+from ..processes import REAPER
 from .job import execute_job
 from .plan import Job
 
@@ -20,6 +21,7 @@ def _init_worker(parent_pid: int, threads: int) -> None:
     """Worker side: share the cores fairly, and exit when the driver is gone; the reaper of
     ``processes`` then kills the programs the worker was running."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read by torch when a metric imports it
+    REAPER.start()
     try:  # Linux: this worker gets SIGKILL when the driver dies
         import ctypes
 
