@@ -59,7 +59,7 @@ def _ints(text: Optional[str], what: str) -> list[int] | None:
 
 
 def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, start, crop, size, output,
-                 jobs, timeout, device=None):
+                 jobs, timeout, device=None, seeds=None):
     """The run config from a file (or the defaults) with the command-line options on top. Every
     value is checked by the config classes themselves, so an option gets the same checks as the
     same key in a config file."""
@@ -76,6 +76,10 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
         if not points:
             raise ConfigError(f"--qps lists no QP, got {qps!r}; give whole numbers separated by commas")
         cfg = replace(cfg, codecs=tuple(replace(c, qps=tuple(points)) for c in cfg.codecs))
+    if seeds is not None:
+        if seeds < 1:
+            raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+        cfg = replace(cfg, codecs=tuple(replace(c, seeds=tuple(range(seeds))) for c in cfg.codecs))
     ds = cfg.dataset
     if dataset is not None:
         ds = DatasetConfig(source=dataset)
@@ -109,6 +113,8 @@ def run(
     executor: Optional[str] = typer.Option(None, help="local (process pool, default) or dask."),
     scheduler: Optional[str] = typer.Option(None, help="With --executor dask: tcp://HOST:PORT of a running "
                                                       "scheduler (default: start a LocalCluster)."),
+    seeds: Optional[int] = typer.Option(None, help="Run stochastic codecs with seeds 0..N-1 (deterministic "
+                                                   "codecs run once)."),
     force: bool = typer.Option(False, help="Redo jobs the store already holds."),
 ):
     """Encode, decode and measure every codec x sequence x rate point; results go to a SQLite store."""
@@ -121,7 +127,7 @@ def run(
 
     try:
         cfg = build_config(config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout,
-                           device)
+                           device, seeds)
         if executor or scheduler:
             from dataclasses import replace as _replace
 
@@ -189,11 +195,16 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
         table.add_column(col, justify="left" if col in ("codec", "point") else "right",
                          no_wrap=col in ("codec", "point"))
     for r in rows:
-        vals = [f"{r[n]:.4f}" if r[n] is not None and r[n] < 2 else (f"{r[n]:.2f}" if r[n] is not None else "-")
-                for n in names]
-        table.add_row(escape(r["codec"]), r["point"], str(r["sequences"]), f"{r['kbps']:.1f}", *vals,
-                      f"{r['encode_s']:.1f}")
+        std = r.get("std") or {}
+        digits = lambda v: 4 if abs(v) < 2 else 2
+        pm = lambda n, v: f" ± {std[n]:.{digits(v)}f}" if n in std and std[n] == std[n] else ""
+        vals = [f"{r[n]:.{digits(r[n])}f}{pm(n, r[n])}" if r[n] is not None else "-" for n in names]
+        table.add_row(escape(r["codec"]), r["point"] + (f" ({r['seeds']} seeds)" if r.get("seeds") else ""),
+                      str(r["sequences"]), f"{r['kbps']:.1f}{pm('kbps', r['kbps'])}", *vals, f"{r['encode_s']:.1f}")
     console.print(table)
+    if any(r.get("seeds") for r in rows):
+        console.print("± : standard deviation across seeds of the mean over sequences (stochastic codecs)",
+                      highlight=False)
     split = [r for r in rows if r.get("parts_kbps")]
     if split:
         names = sorted({p for r in split for p in r["parts_kbps"]})
@@ -301,11 +312,17 @@ def bdrate(
     min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
                                               "mean of per-sequence BD-rates (n/a below)."),
     run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
+    resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    level: float = typer.Option(0.95, help="Coverage of the intervals."),
 ):
     """BD-rate of every codec against an anchor: of the curve averaged over sequences
-    (the paper's number) and the mean of per-sequence BD-rates."""
+    (the paper's number) and the mean of per-sequence BD-rates, each with a bootstrap
+    interval over sequences."""
     from .reports.bdrate import METHODS
     from .reports.curves import bd_table, grouped_notes, unmeasured_metrics
+    from .reports.seeds import bd_per_seed, seed_spread_text
+    from .reports.uncertainty import bd_intervals, set_intervals
 
     try:
         methods = METHODS if method == "both" else (method,)
@@ -314,20 +331,47 @@ def bdrate(
         chosen = _select(store, run)
         entries = bd_table(chosen.rows, anchor, _csv(metrics), methods, rate, min_points, chosen.set_values,
                            min_share=min_share)
+        sets = []
+        if resamples:
+            bd_intervals(chosen.rows, entries, anchor, rate, min_points, resamples, seed, level,
+                         {s["metric"] for s in chosen.set_values}, chosen.set_values)
+            sets = set_intervals(chosen.rows, chosen.set_values, resamples, seed, level)
+        bd_per_seed(chosen.rows, entries, anchor, methods, rate, min_points, chosen.set_values)
     except GvcbenchError as exc:
         _fail(exc)
     groups = grouped_notes(entries)
     numbers = {head: i for i, (head, _) in enumerate(groups, 1)}
     table = Table(title=f"BD-rate against {anchor} (negative: fewer bits for the same quality)")
-    for col in ("codec", "axis", "method", "BD-rate avg curve", "mean per-seq", "seqs k of n", "BD-metric",
-                "note"):
+    pct = f"{100 * level:g} %"
+    seeded = any(e.per_seed for e in entries)
+    for col in ("codec", "axis", "method", f"BD-rate avg curve [{pct}]", f"mean per-seq [{pct}]", "seqs k of n",
+                "BD-metric", *(["over seeds"] if seeded else []), "note"):
         table.add_column(col, justify="right" if col.startswith(("BD", "mean", "seqs")) else "left")
     fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
+    methods, no_interval = set(), {}
+
+    def with_ci(value, c) -> str:
+        if value is None or c is None:
+            return fmt(value)
+        if c.ok:
+            methods.add(c.method)
+            return f"{fmt(value)} {c.text()}"
+        no_interval[c.note] = None
+        return f"{fmt(value)} (no interval)"
+
     for e in entries:
         ref = numbers.get(f"{e.codec} / {e.metric} ({e.axis})")
-        table.add_row(escape(e.codec), e.axis, e.method, fmt(e.avg_curve), fmt(e.per_sequence_mean), e.share,
-                      fmt(e.bd_metric, ""), f"[{ref}]" if ref and e.notes else "")
+        table.add_row(escape(e.codec), e.axis, e.method, with_ci(e.avg_curve, e.avg_curve_ci),
+                      with_ci(e.per_sequence_mean, e.per_sequence_ci), e.share, fmt(e.bd_metric, ""),
+                      *([seed_spread_text(e.per_seed)] if seeded else []), f"[{ref}]" if ref and e.notes else "")
     console.print(table)
+    for m in sorted(methods):
+        console.print(f"intervals: {pct}, {m}", highlight=False, markup=False)
+    for note in no_interval:
+        console.print(f"no interval: {note}", highlight=False, markup=False)
+    if seeded:
+        console.print("over seeds: mean ± standard deviation of the averaged-curve BD-rate of each seed alone",
+                      highlight=False)
     console.print(f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
                   f"(as the Dynamics-Codec paper does); 'mean per-seq' is over the k of n sequences that gave a "
                   f"BD-rate (n/a below {100 * min_share:.0f} %); the axis column names the transform.",
@@ -339,6 +383,16 @@ def bdrate(
     missing = unmeasured_metrics(chosen.rows, chosen.set_values)
     for name, why in missing.items():
         console.print(f"not measured: {name} ({why.split('. ')[0]})", highlight=False, markup=False)
+    if sets:
+        st = Table(title=f"set-level values with {pct} intervals")
+        for col in ("codec", "metric", "point", "value", f"{pct} interval", "clips", "interval method"):
+            st.add_column(col)
+        for s in sets:
+            c = s["interval"]
+            st.add_row(escape(s["codec"]), s["metric"], s["point"],
+                       "n/a" if s["value"] is None else f"{s['value']:.2f}",
+                       c.text("") if c.ok else f"n/a ({c.note})", str(s["clips"]), c.method)
+        console.print(st)
 
 
 @app.command("report")
@@ -353,19 +407,21 @@ def report(
     min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
                                               "mean of per-sequence BD-rates (n/a below)."),
     run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
+    resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
 ):
-    """Write report.html (self-contained), report.md, results.csv, bdrate.csv and report.json."""
+    """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
     from .reports.report import write_report
 
     try:
         files = write_report(store, anchor, output, _csv(metrics), _csv(sequences), rate, target_kbps,
-                             run=run, min_share=min_share)
+                             run=run, min_share=min_share, resamples=resamples, seed=seed)
     except GvcbenchError as exc:
         _fail(exc)
     except OSError as exc:  # the report folder, not the store: readers never write there
         _fail(GvcbenchError(f"cannot write the report to {output}: {exc}; give --output a writable folder"))
     _notes(files.notes)
-    console.print(f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {files.json} "
+    console.print(f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {files.intervals}, {files.json} "
                   f"and {len(files.images)} figures", highlight=False)
 
 
@@ -378,9 +434,13 @@ def regress(
     tolerances: Optional[Path] = typer.Option(None, help="TOML: [default], [metric.NAME] abs/rel, [bd] abs."),
     junit: Optional[Path] = typer.Option(None, help="Write the outcome as JUnit XML for CI systems."),
     run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
+    test: Optional[str] = typer.Option(None, help="Paired test across sequences: wilcoxon (default), bootstrap "
+                                                  "or none (overrides [significance] of the tolerances)."),
+    alpha: Optional[float] = typer.Option(None, help="Significance level of the paired test (default 0.05)."),
 ):
     """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance (or is NaN or
-    missing), 2 on bad input (a malformed or empty baseline, a store that cannot be read)."""
+    missing), or a paired test across sequences finds a significant regression; 2 on bad input (a
+    malformed or empty baseline, a store that cannot be read)."""
     from .reports.regress import (compare, compared, failed, load_baseline, load_tolerances, save_baseline,
                                   write_junit)
 
@@ -392,7 +452,18 @@ def regress(
             console.print(f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}",
                           highlight=False)
             return
-        findings = compare(rows, load_baseline(baseline), load_tolerances(tolerances), set_values)
+        tol = load_tolerances(tolerances)
+        if test is not None or alpha is not None:
+            from dataclasses import replace as _replace
+
+            from .reports.uncertainty import TESTS
+
+            if test is not None and test not in (*TESTS, "none"):
+                raise GvcbenchError(f"--test must be wilcoxon, bootstrap or none, got {test!r}")
+            if alpha is not None and not 0 < alpha < 1:
+                raise GvcbenchError(f"--alpha must be between 0 and 1, got {alpha}")
+            tol = _replace(tol, test=test or tol.test, alpha=tol.alpha if alpha is None else alpha)
+        findings = compare(rows, load_baseline(baseline), tol, set_values)
         if junit:
             write_junit(findings, junit)
     except GvcbenchError as exc:

@@ -121,6 +121,7 @@ class CodecConfig:
     label: str | None = None
     qps: tuple[int, ...] | None = None
     params: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None  # for stochastic codecs: one job per seed
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -135,6 +136,14 @@ class CodecConfig:
             object.__setattr__(self, "qps", tuple(qps))
         if not isinstance(self.params, dict):
             raise ConfigError(f"codec {self.display}: 'params' must be a table, got {self.params!r}")
+        if self.seeds is not None:
+            seeds = self.seeds
+            if (not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds)
+                    or not all(_whole(x, 0) for x in seeds)):
+                raise ConfigError(f"codec {self.display}: 'seeds' must be a non-empty list of distinct whole "
+                                  f"numbers >= 0, e.g. seeds = [0, 1, 2]; got "
+                                  f"{list(seeds) if isinstance(seeds, tuple) else seeds!r}")
+            object.__setattr__(self, "seeds", tuple(seeds))
 
     @property
     def display(self) -> str:
@@ -215,7 +224,8 @@ def _codec(table: Any, index: int) -> CodecConfig:
         raise ConfigError(f"{where} needs a 'name' (see `gvcbench codecs`)")
     _check_keys(table, CodecConfig, where)
     try:
-        return CodecConfig(table["name"], table.get("label"), table.get("qps"), table.get("params", {}))
+        return CodecConfig(table["name"], table.get("label"), table.get("qps"), table.get("params", {}),
+                           table.get("seeds"))
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -73,7 +73,7 @@ def base_row(job: Job) -> dict:
     return {"job_key": job.key, "codec": job.codec_label, "codec_name": job.codec_name,
             "codec_version": job.codec_version, "codec_params": job.codec_params, "sequence": job.sequence,
             "sequence_hash": job.sequence_hash, "sequence_spec": _spec_dict(job.spec),
-            "point": job.point.label, "qp": job.point.qp, "target_kbps": job.point.kbps,
+            "point": job.point.label, "qp": job.point.qp, "target_kbps": job.point.kbps, "seed": job.seed,
             "config_hash": job.config_hash, "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
@@ -109,7 +109,7 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
             source = _cached_sequence(job.spec)
         if source.content_hash() != job.sequence_hash:
             raise DatasetError(f"{job.spec.path} changed since the run was planned; re-run to plan again")
-        codec = make_codec(job.codec_name, job.codec_params)
+        codec = make_codec(job.codec_name, job.codec_params, job.seed)
         t0 = time.perf_counter()
         bitstream = codec.encode(source, job.point, workdir, job.timeout)
         t1 = time.perf_counter()

@@ -35,6 +35,7 @@ class Job:
     device: str
     config_hash: str
     run_folder: str
+    seed: int | None = None  # handed to a stochastic codec; None for deterministic ones
 
 
 @dataclass
@@ -47,15 +48,29 @@ class Plan:
     unavailable_metrics: dict[str, str] = field(default_factory=dict)  # name -> reason
 
 
-def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint) -> str:
+def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint, seed: int | None = None) -> str:
     payload = {"schema": JOB_KEY_VERSION, "codec": codec_identity, "sequence": sequence_hash,
                "point": point.to_dict()}
+    if seed is not None:  # deterministic jobs keep the keys they always had
+        payload["seed"] = seed
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def make_codec(name: str, params: dict) -> Codec:
-    cls = CODECS.get(name)
-    return cls(**params)
+def make_codec(name: str, params: dict, seed: int | None = None) -> Codec:
+    codec = CODECS.get(name)(**params)
+    if seed is not None:
+        codec.seed = seed
+    return codec
+
+
+def codec_seeds(cc, codec: Codec, on_warning) -> tuple[int | None, ...]:
+    """The seeds a codec entry runs with: each given seed for a stochastic codec (its own
+    default seed when none is given), a single unseeded run for a deterministic one."""
+    if not codec.stochastic:
+        if cc.seeds and len(cc.seeds) > 1:
+            on_warning(f"codec {cc.display} is deterministic: it runs once, not once per seed")
+        return (None,)
+    return tuple(cc.seeds) if cc.seeds else (codec.default_seed,)
 
 
 def resolve_metrics(config: RunConfig) -> tuple[str, ...]:
@@ -111,7 +126,8 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
             raise ConfigError(f"codec {cc.display!r} has no default QP ladder; give 'qps' in its [[codec]] entry")
         for qp in qps:
             codec.check_point(RatePoint(qp=qp))
-        codecs[cc.display] = (cc, codec, [RatePoint(qp=q) for q in qps], codec.identity())
+        codecs[cc.display] = (cc, codec, [RatePoint(qp=q) for q in qps], codec.identity(),
+                              codec_seeds(cc, codec, on_warning))
     sequences = []
     for spec in dataset.specs:
         try:
@@ -122,18 +138,20 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
             continue
         sequences.append((spec, seq.name, seq.content_hash()))
     root = Path(config.output) / "jobs"
-    for label, (cc, codec, points, identity) in codecs.items():
+    for label, (cc, codec, points, identity, seeds) in codecs.items():
         plan.codecs[label] = codec
         for spec, name, seq_hash in sequences:
-            for point in points:
+            for point, seed in ((p, s) for p in points for s in seeds):
+                folder = point.label if seed is None else f"{point.label}_seed{seed}"
                 plan.jobs.append(Job(
-                    key=job_key(identity, seq_hash, point), codec_label=label, codec_name=cc.name,
+                    key=job_key(identity, seq_hash, point, seed), codec_label=label, codec_name=cc.name,
                     codec_params=dict(cc.params), codec_version=identity["version"], spec=spec,
                     sequence=name, sequence_hash=seq_hash, point=point, metrics=metrics,
-                    workdir=str(root / folder_name(label) / folder_name(name) / point.label),
+                    workdir=str(root / folder_name(label) / folder_name(name) / folder),
                     timeout=config.timeout,
                     keep_bitstream=config.keep_bitstreams, keep_reconstruction=config.keep_reconstructions,
-                    device=config.device, config_hash=config.config_hash(), run_folder=str(config.output)))
+                    device=config.device, config_hash=config.config_hash(), run_folder=str(config.output),
+                    seed=seed))
     keys = [j.key for j in plan.jobs]
     if len(set(keys)) != len(keys):
         raise ConfigError("two jobs of this run are identical (same codec settings, sequence content and "

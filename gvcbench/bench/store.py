@@ -39,6 +39,7 @@ JOB_COLUMNS = {
     "point": "TEXT NOT NULL",  # qp37 or 12kbps
     "qp": "INTEGER",
     "target_kbps": "REAL",
+    "seed": "INTEGER",  # the seed a stochastic codec ran with; NULL for deterministic codecs
     "bytes": "INTEGER",
     "parts": "TEXT",  # JSON: named parts of the bitstream size
     "bitstream": "TEXT",  # path of the bitstream file, relative to the run folder
@@ -204,6 +205,15 @@ class ResultStore:
             if self._version < SCHEMA_VERSION:
                 self.db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
                 self._version = SCHEMA_VERSION
+            self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added without a schema bump (``seed``, nullable) are added empty to a store
+        opened for writing; read-only readers see them as absent (rows use ``.get``)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in JOB_COLUMNS.items():
+            if name not in have and "PRIMARY" not in kind and "NOT NULL" not in kind:
+                self.db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     # -- runs ---------------------------------------------------------------------
     def start_run(self, run_id: str, config: dict, config_hash: str, environment: dict,
@@ -272,11 +282,14 @@ class ResultStore:
         return out
 
     def rows(self, where: str = "", params: tuple = ()) -> list[dict]:
-        cur = self.db.execute(f"SELECT * FROM jobs {where} ORDER BY codec, sequence, qp, target_kbps", params)
+        seeded = any(r[1] == "seed" for r in self.db.execute("PRAGMA table_info(jobs)"))
+        order = "codec, sequence, qp, target_kbps" + (", seed" if seeded else "")
+        cur = self.db.execute(f"SELECT * FROM jobs {where} ORDER BY {order}", params)
         names = [d[0] for d in cur.description]
         out = []
         for values in cur:
             row = dict(zip(names, values))
+            row.setdefault("seed", None)  # stores made before seeds (read-only: the column was not added)
             for k in JSON_COLUMNS:
                 if row.get(k) is not None:
                     row[k] = json.loads(row[k])

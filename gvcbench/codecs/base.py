@@ -83,7 +83,9 @@ class Codec(ABC):
     Params: ClassVar[type] = NoParams
     default_qps: ClassVar[tuple[int, ...]] = ()
     qp_range: ClassVar[tuple[int, int]] = (0, 63)
-    stochastic: ClassVar[bool] = False
+    stochastic: ClassVar[bool] = False  # its decoder draws noise: runs once per seed
+    seed: int | None = None  # set by the harness for stochastic codecs (make_codec)
+    default_seed: ClassVar[int] = 0  # the seed of a stochastic codec run without `seeds`
 
     def __init__(self, **params: Any):
         allowed = {f.name for f in dataclasses.fields(self.Params)}

@@ -1,7 +1,8 @@
 """Any command-line codec described by encode/decode command templates.
 
 Placeholders in the templates: {input} (source file), {bitstream}, {output} (decoded
-file), {qp}, {kbps}, {width}, {height}, {fps}, {frames}, {bit_depth}, {workdir}; every path
+file), {qp}, {kbps}, {width}, {height}, {fps}, {frames}, {bit_depth}, {workdir}, and
+{seed} for a codec declared ``stochastic`` (run once per seed of its entry); every path
 is absolute, and the programs run in the job's folder. The
 source is written as .y4m or .yuv (``input_format``) and the decoder must write
 ``output_format`` (.yuv: raw 4:2:0 at the source's size and bit depth, or .y4m).
@@ -33,6 +34,7 @@ class ExternalParams:
     qp_min: int = 0
     qp_max: int = 63
     default_qps: tuple[int, ...] = field(default_factory=tuple)
+    stochastic: bool = False  # its decoder draws noise from {seed}
 
     def __post_init__(self):
         for key in ("encode", "decode", "version_command", "default_qps"):
@@ -43,6 +45,10 @@ class ExternalParams:
         for key in ("input_format", "output_format"):
             if getattr(self, key) not in FORMATS:
                 raise ConfigError(f"external codec {key} must be one of {', '.join(FORMATS)}")
+        uses_seed = any("{seed}" in str(arg) for arg in self.encode + self.decode)
+        if uses_seed and not self.stochastic:
+            raise ConfigError("the external codec's templates use {seed} but it is not declared stochastic; "
+                              "add stochastic = true to its params (and seeds = [0, 1, 2] to its entry)")
 
 
 class ExternalCodec(Codec):
@@ -54,6 +60,7 @@ class ExternalCodec(Codec):
         super().__init__(**params)
         self.qp_range = (self.params.qp_min, self.params.qp_max)
         self.default_qps = self.params.default_qps
+        self.stochastic = self.params.stochastic
 
     def availability(self) -> str | None:
         for template in (self.params.encode, self.params.decode):
@@ -85,7 +92,7 @@ class ExternalCodec(Codec):
         values = {"input": source, "bitstream": out, "output": workdir / f"decoded.{self.params.output_format}",
                   "qp": point.qp, "kbps": point.kbps, "width": seq.width, "height": seq.height,
                   "fps": float(seq.fps), "frames": seq.num_frames, "bit_depth": seq.bit_depth,
-                  "workdir": workdir}
+                  "workdir": workdir, "seed": self.seed if self.seed is not None else self.default_seed}
         run = run_tool(self._fill(self.params.encode, values), workdir / "encode.log", timeout, cwd=workdir)
         if not out.is_file():
             raise CodecError(f"the encode command ran but wrote no bitstream at {out} ({{bitstream}})")

@@ -3,12 +3,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import GvcbenchError
 from .axes import Axis, axis_from_spec
 from .bdrate import BDError, Curve, bd_metric, bd_rate
+from .seeds import mean_over_seeds
+
+if TYPE_CHECKING:
+    from .uncertainty import Interval
 
 RATE_UNITS = ("kbps", "bpp")
 MIN_SHARE = 0.5  # fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates
@@ -56,9 +61,10 @@ def _point_order(row: dict) -> float:
 
 
 def rd_points(rows: list[dict], metric: str) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
-    """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric."""
+    """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric;
+    a stochastic codec's seeds are averaged."""
     out: dict = defaultdict(lambda: defaultdict(dict))
-    for row in sorted(rows, key=_point_order):
+    for row in sorted(mean_over_seeds(rows), key=_point_order):
         if row["status"] == "done" and metric in (row.get("metrics") or {}):
             out[row["codec"]][row["sequence"]][row["point"]] = (row["kbps"], row["bpp"], row["metrics"][metric])
     return out
@@ -125,6 +131,9 @@ class BDEntry:
     sequences: int = 0  # n: sequences both codecs have values for
     contributed: int = 0  # k: sequences whose per-sequence BD-rate could be computed
     notes: list[str] = field(default_factory=list)
+    avg_curve_ci: "Interval | None" = None  # bootstrap over sequences (uncertainty.bd_intervals)
+    per_sequence_ci: "Interval | None" = None
+    per_seed: dict | None = None  # seed -> averaged-curve BD-rate, for stochastic codecs (seeds.bd_per_seed)
 
     @property
     def share(self) -> str:

@@ -60,7 +60,9 @@ def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rat
             except (BDError, KeyError):
                 continue
         order = curve.rates.argsort()
-        ax.plot(curve.rates[order], curve.values[order], **_style(codec, anchor, i))
+        line, = ax.plot(curve.rates[order], curve.values[order], **_style(codec, anchor, i))
+        if not set_level:
+            _seed_band(ax, rows, codec, metric, axis, rate, line.get_color())
     ax.set_xlabel(f"rate ({rate}{', log scale' if log_rate else ''})")
     ax.set_ylabel(axis.label)
     ax.set_title(f"{axis.label} vs rate, " + ("set-level over the test set" if set_level else "mean over sequences"))
@@ -70,6 +72,28 @@ def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rat
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def _seed_band(ax, rows, codec, metric, axis, rate, color) -> None:
+    """The spread of a stochastic codec's averaged curve across its seeds: min to max."""
+    from .seeds import rows_for_seed, seeds_of
+
+    seeds = seeds_of([r for r in rows if r["codec"] == codec])
+    if len(seeds) < 2:
+        return
+    curves = []
+    for seed in seeds:
+        pts = rd_points([r for r in rows_for_seed(rows, seed) if r["codec"] == codec], metric)
+        try:
+            curves.append(averaged_curve(pts[codec], axis, rate, codec).curve)
+        except (BDError, KeyError):
+            return
+    if len({len(c.rates) for c in curves}) != 1:
+        return
+    rates = np.mean([np.sort(c.rates) for c in curves], axis=0)
+    values = np.array([c.values[c.rates.argsort()] for c in curves])
+    ax.fill_between(rates, values.min(0), values.max(0), color=color, alpha=0.25, linewidth=0,
+                    label=f"{codec}: range over {len(seeds)} seeds")
 
 
 def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps"):

@@ -8,6 +8,12 @@ the baseline), not comparable (the sequence content or the metric's implementati
 changed). A value that is NaN, infinite or absent in the run is a regression; a baseline
 that is not one (another schema, no points, a value that is not a finite number) is an
 error, so the gate never passes on garbage.
+
+Besides the tolerances, each (codec, metric) and the rate is tested across sequences
+(and seeds) with a paired test (Wilcoxon signed-rank or a paired bootstrap): ok (every
+pair within tolerance), regressed or improved (significant at ``alpha``), not
+significant, or insufficient data (too few pairs). A changed codec version is
+reported as "version changed".
 """
 from __future__ import annotations
 
@@ -21,6 +27,8 @@ from xml.etree import ElementTree as ET
 
 from ..errors import ConfigError, GvcbenchError
 from .curves import bd_table, metric_axes
+from .significance import paired_values, version_changes
+from .uncertainty import DEFAULT_ALPHA, MIN_PAIRS, TESTS, holm, paired_test
 
 BASELINE_SCHEMA = 1
 RATE = "kbps"  # the rate is checked like a metric where lower is better
@@ -34,6 +42,10 @@ class Tolerances:
     default: dict = field(default_factory=lambda: dict(DEFAULT_TOLERANCE))
     metric: dict = field(default_factory=dict)  # name -> {"abs": .., "rel": ..}
     bd_abs: float = DEFAULT_BD_TOLERANCE
+    test: str = "wilcoxon"  # paired test across sequences: wilcoxon, bootstrap or none
+    alpha: float = DEFAULT_ALPHA
+    min_pairs: int = MIN_PAIRS
+    correction: str = "holm"  # across the gate's paired tests: holm or none
 
     def of(self, name: str) -> tuple[float, float]:
         t = {**self.default, **self.metric.get(name, {})}
@@ -48,21 +60,43 @@ def load_tolerances(path: Path | None) -> Tolerances:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"tolerances file {path}: {exc}") from None
-    unknown = set(data) - {"default", "metric", "bd"}
+    unknown = set(data) - {"default", "metric", "bd", "significance"}
     if unknown:
         raise ConfigError(f"tolerances file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
-                          f"use [default], [metric.NAME] and [bd]")
+                          f"use [default], [metric.NAME], [bd] and [significance]")
+    sig = _significance(data.get("significance", {}), path)
     for where, table in [("default", data.get("default", {})), ("bd", data.get("bd", {}))] + \
             [(f"metric.{k}", v) for k, v in data.get("metric", {}).items()]:
         bad = set(table) - {"abs", "rel"}
         if bad or (where == "bd" and "rel" in table):
             raise ConfigError(f"tolerances file {path}: [{where}] takes only abs{'' if where == 'bd' else ' and rel'}")
     return Tolerances({**DEFAULT_TOLERANCE, **data.get("default", {})}, data.get("metric", {}),
-                      float(data.get("bd", {}).get("abs", DEFAULT_BD_TOLERANCE)))
+                      float(data.get("bd", {}).get("abs", DEFAULT_BD_TOLERANCE)), **sig)
+
+
+def _significance(table: dict, path) -> dict:
+    """``[significance] test = "wilcoxon" | "bootstrap" | "none", alpha = 0.05, min_pairs = 6``."""
+    bad = set(table) - {"test", "alpha", "min_pairs", "correction"}
+    if bad:
+        raise ConfigError(f"tolerances file {path}: [significance] takes test, alpha, min_pairs and correction, "
+                          f"not {', '.join(sorted(bad))}")
+    if table.get("correction", "holm") not in ("holm", "none"):
+        raise ConfigError(f"tolerances file {path}: [significance] correction must be holm or none")
+    if table.get("test", "wilcoxon") not in (*TESTS, "none"):
+        raise ConfigError(f"tolerances file {path}: [significance] test must be wilcoxon, bootstrap or none")
+    alpha = table.get("alpha", DEFAULT_ALPHA)
+    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ConfigError(f"tolerances file {path}: [significance] alpha must be between 0 and 1, got {alpha!r}")
+    pairs = table.get("min_pairs", MIN_PAIRS)
+    if not isinstance(pairs, int) or pairs < 2:
+        raise ConfigError(f"tolerances file {path}: [significance] min_pairs must be a whole number >= 2")
+    return {"test": table.get("test", "wilcoxon"), "alpha": float(alpha), "min_pairs": pairs,
+            "correction": table.get("correction", "holm")}
 
 
 def _key(row) -> str:
-    return f"{row['codec']} / {row['sequence']} / {row['point']}"
+    seed = row.get("seed")
+    return f"{row['codec']} / {row['sequence']} / {row['point']}" + ("" if seed is None else f" / seed {seed}")
 
 
 def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[dict] | None = None) -> dict:
@@ -70,7 +104,8 @@ def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[
     points = []
     for r in rows:
         versions = {m: (r.get("provenance") or {}).get(m, {}).get("version") for m in (r.get("metrics") or {})}
-        points.append({"codec": r["codec"], "sequence": r["sequence"], "point": r["point"], "status": r["status"],
+        points.append({"codec": r["codec"], "sequence": r["sequence"], "point": r["point"], "seed": r.get("seed"),
+                       "status": r["status"],
                        "codec_version": r["codec_version"], "sequence_hash": r["sequence_hash"],
                        RATE: r["kbps"], "metrics": r.get("metrics") or {}, "metric_versions": versions})
     bd = []
@@ -117,6 +152,9 @@ def check_baseline(base, where: str) -> dict:
                                                                                    "status")) \
                 or not isinstance(b.get("metrics"), dict):
             raise GvcbenchError(f"{where}: point {i + 1} lacks codec, sequence, point, status or metrics{hint}")
+        seed = b.get("seed")
+        if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+            raise GvcbenchError(f"{where}: point {i + 1} has seed {seed!r}; a seed is a whole number or null{hint}")
         if b["status"] != "done":
             continue
         bad = [k for k, v in [(RATE, b.get(RATE)), *b["metrics"].items()] if not _finite(v)]
@@ -209,7 +247,34 @@ def compare(rows: list[dict], baseline: dict, tolerances: Tolerances,
             findings.append(Finding(subject, "status", "new", message="not in the baseline"))
     findings += _compare_sets(baseline, set_values or [], tolerances, directions)
     findings += _compare_bd(rows, baseline, tolerances, set_values)
+    findings += _significance_findings(rows, baseline, tolerances)
+    for codec, (before, after) in version_changes(rows, baseline).items():
+        findings.append(Finding(codec, "codec version", "version changed",
+                                message=f"{'; '.join(before)} -> {'; '.join(after)}"))
     return findings
+
+
+def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Finding]:
+    """One finding per (codec, metric or rate): the paired test across sequences (and seeds)."""
+    if tolerances.test == "none":
+        return []
+    tests = []
+    for (codec, metric), (base, cand, lower_better) in paired_values(rows, baseline).items():
+        result = paired_test(base, cand, lower_better, tolerances.test, tolerances.alpha, tolerances.of(metric),
+                             tolerances.min_pairs)
+        tests.append((codec, metric, base, cand, result))
+    adjusted = holm([r.p_value for *_, r in tests]) if tolerances.correction == "holm" else \
+        [r.p_value for *_, r in tests]
+    out = []
+    for (codec, metric, base, cand, result), p_adj in zip(tests, adjusted):
+        outcome, message = result.outcome, result.message
+        if tolerances.correction == "holm" and p_adj is not None:
+            message += f"; Holm-adjusted p = {p_adj:.3g} over {sum(p is not None for p in adjusted)} tests"
+            if outcome in ("regressed", "improved") and p_adj >= tolerances.alpha:
+                outcome = "not significant"
+        out.append(Finding(f"{codec} across sequences", f"{metric} paired", outcome,
+                           float(sum(base) / len(base)), float(sum(cand) / len(cand)), message))
+    return out
 
 
 def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]:
@@ -269,6 +334,7 @@ def write_junit(findings: list[Finding], path: Path) -> Path:
                        skipped=str(sum(f.outcome in ("new", "not comparable") for f in findings)))
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname=f.subject, name=f.check)
+        ET.SubElement(ET.SubElement(case, "properties"), "property", name="outcome", value=f.outcome)
         if f.outcome in FAILING:
             ET.SubElement(case, "failure", message=f"{f.outcome}: {f.message}", type=f.outcome).text = \
                 json.dumps(asdict(f))

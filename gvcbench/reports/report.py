@@ -15,9 +15,10 @@ from pathlib import Path
 
 from ..bench.store import ResultStore
 from ..errors import GvcbenchError
-from . import plots, visual
+from . import plots, uncertainty, visual
 from .curves import (MIN_SHARE, BDEntry, averaged_curve, bd_table, grouped_notes, measured_metrics, metric_axes,
                      rd_points, unmeasured_metrics)
+from .seeds import bd_per_seed, seed_spread_text, seed_table
 from .selection import select
 from .table import bd_frame, frame_table
 
@@ -33,6 +34,7 @@ class ReportFiles:
     bd_csv: Path | None = None
     images: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    intervals: Path | None = None  # intervals.csv: every BD-rate and set-level interval, with its method
 
 
 def _data_uri(path: Path) -> str:
@@ -56,8 +58,11 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
                 cells.append("<td>n/a</td>")
                 continue
             mark = "<sup>*</sup>" if e.notes else ""
-            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b>{mark}<br><small>mean per-seq "
-                         f"{E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs)</small></td>")
+            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b> <small>{E(_ci(e.avg_curve_ci))}</small>{mark}<br>"
+                         f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} {E(_ci(e.per_sequence_ci))} "
+                         f"({E(e.share)} seqs)</small>"
+                         + (f"<br><small>per seed {E(seed_spread_text(e.per_seed))}</small>" if e.per_seed else "")
+                         + "</td>")
         body.append(f"<tr><th>{E(codec)}</th>{''.join(cells)}</tr>")
     groups = "".join(f"<li><b>{E(head)}</b><ul>{''.join(f'<li>{E(n)}</li>' for n in notes)}</ul></li>"
                      for head, notes in grouped_notes(entries))
@@ -66,8 +71,75 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
             f"at each rate point, as the Dynamics-Codec paper does); small: mean of per-sequence BD-rates and "
             f"how many of the sequences both codecs have (k of n) gave one; n/a below half. "
             f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality. "
+            f"Brackets: {_ci_methods(entries)}. Per seed: mean ± standard deviation of the averaged-curve "
+            f"BD-rate computed with each seed of a stochastic codec alone. "
             f"<sup>*</sup>: see the notes below.</p>"
             + (f"<h3>Notes per codec and metric</h3><ul class='notes'>{groups}</ul>" if groups else ""))
+
+
+def _ci(interval) -> str:
+    if interval is None:
+        return ""
+    return interval.text() if interval.ok else f"(no interval: {interval.note})"
+
+
+def _ci_methods(entries) -> str:
+    methods = sorted({c.method for e in entries for c in (e.avg_curve_ci, e.per_sequence_ci) if c is not None and c.ok})
+    level = next((c.level for e in entries for c in (e.avg_curve_ci, e.per_sequence_ci) if c is not None), 0.95)
+    return f"{100 * level:g} % intervals, " + ("; ".join(methods) if methods else "none computed")
+
+
+def _spread_html(spread: list[dict], metrics: list[str]) -> str:
+    if not spread:
+        return ""
+    head = "".join(f"<th>{E(m)}</th>" for m in ["kbps", *metrics])
+    cell = lambda v: "<td>n/a</td>" if v is None else f"<td>{v['mean']:.4f} ± {v['std']:.4f}</td>"
+    body = "".join(f"<tr><td>{E(s['codec'])}</td><td>{E(s['point'])}</td><td>{len(s['seeds'])}</td>"
+                   + "".join(cell(s.get(m)) for m in ["kbps", *metrics]) + "</tr>" for s in spread)
+    return (f"<h2>Spread across seeds</h2><table class='rows'><tr><th>codec</th><th>point</th><th>seeds</th>{head}"
+            f"</tr>{body}</table><p class='hint'>Stochastic codecs: mean over sequences for each seed, then mean ± "
+            f"standard deviation across seeds.</p>")
+
+
+def _sets_html(sets: list[dict]) -> str:
+    if not sets:
+        return ""
+    body = []
+    for s in sets:
+        value = "n/a" if s["value"] is None else f"{s['value']:.3f}"
+        body.append(f"<tr><td>{E(s['codec'])}</td><td>{E(s['metric'])}</td><td>{E(s['point'])}</td><td>{value}</td>"
+                    f"<td>{E(_ci(s['interval']).replace('%', ''))}</td><td>{s['clips']}</td>"
+                    f"<td style='text-align:left'>{E(s['interval'].method)}</td></tr>")
+    return (f"<h2>Set-level values</h2><table class='rows'><tr><th>codec</th><th>metric</th><th>point</th><th>value"
+            f"</th><th>interval</th><th>clips</th><th>interval method</th></tr>{''.join(body)}</table>")
+
+
+def _write_intervals_csv(path: Path, entries: list[BDEntry], sets: list[dict]) -> Path:
+    import csv
+
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["kind", "codec", "metric", "axis", "method", "point", "value", "low", "high", "level",
+                    "interval_method", "units", "note", "seed_mean", "seed_std", "seeds"])
+        for e in entries:
+            from .seeds import spread
+
+            mean, std, n = spread((e.per_seed or {}).values())
+            seeded = [mean, std, n] if e.per_seed else ["", "", ""]
+            for kind, value, c in (("bd-rate averaged curve", e.avg_curve, e.avg_curve_ci),
+                                   ("bd-rate mean per sequence", e.per_sequence_mean, e.per_sequence_ci)):
+                c = c or uncertainty.Interval(None, None, 0.95, "none", 0, "not computed")
+                w.writerow([kind, e.codec, e.metric, e.axis, e.method, "", value, c.low, c.high, c.level, c.method,
+                            c.n, c.note or "", *(seeded if kind.endswith("curve") else ["", "", ""])])
+        for s in sets:
+            c = s["interval"]
+            w.writerow(["set-level", s["codec"], s["metric"], "", "", s["point"], s["value"], c.low, c.high, c.level,
+                        c.method, c.n, c.note or "", "", "", ""])
+    return path
+
+
+def _point(row: dict) -> str:
+    return row["point"] if row.get("seed") is None else f"{row['point']} seed {row['seed']}"
 
 
 def _rows_html(rows: list[dict], metrics: list[str]) -> str:
@@ -75,11 +147,11 @@ def _rows_html(rows: list[dict], metrics: list[str]) -> str:
     body = []
     for r in rows:
         if r["status"] != "done":
-            body.append(f"<tr class='failed'><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(r['point'])}</td>"
+            body.append(f"<tr class='failed'><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
                         f"<td colspan='{len(metrics) + 2}'>failed: {E((r['error'] or '').splitlines()[0])}</td></tr>")
             continue
         vals = "".join(f"<td>{(r['metrics'] or {}).get(m, float('nan')):.4f}</td>" for m in metrics)
-        body.append(f"<tr><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(r['point'])}</td>"
+        body.append(f"<tr><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
                     f"<td>{r['kbps']:.2f}</td><td>{r['bpp']:.5f}</td>{vals}</tr>")
     return (f"<table class='rows'><tr><th>codec</th><th>sequence</th><th>point</th><th>kbps</th><th>bpp</th>{head}"
             f"</tr>{''.join(body)}</table>")
@@ -116,7 +188,9 @@ def _report_metrics(rows, set_values, asked: list[str] | None) -> tuple[list[str
 
 def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str] | None = None,
                  sequences: list[str] | None = None, rate: str = "kbps", target_kbps: float | None = None,
-                 max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE) -> ReportFiles:
+                 max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE,
+                 resamples: int = uncertainty.DEFAULT_RESAMPLES, seed: int = uncertainty.DEFAULT_SEED,
+                 level: float = uncertainty.DEFAULT_LEVEL) -> ReportFiles:
     with ResultStore(store_location, create=False) as store:
         chosen = select(store, run)
         run_folder = store.path.parent
@@ -127,11 +201,18 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
     metrics, missing = _report_metrics(rows, set_values, metrics)
     entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate, set_values=set_values,
                        min_share=min_share) if metrics else []
+    sets = []
+    if resamples:
+        uncertainty.bd_intervals(rows, entries, anchor, rate, resamples=resamples, seed=seed, level=level,
+                                 set_level={s["metric"] for s in set_values}, set_values=set_values)
+        sets = uncertainty.set_intervals(rows, set_values, resamples, seed, level)
+    bd_per_seed(rows, entries, anchor, ("pchip", "cubic"), rate, set_values=set_values)
+    spread = seed_table(rows, metrics)
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
     files = ReportFiles(out / "report.html", out / "report.md", out / "results.csv", out / "report.json",
-                        out / "bdrate.csv")
+                        out / "bdrate.csv", intervals=out / "intervals.csv")
     files.notes += chosen.notes
 
     rd_imgs = []
@@ -166,6 +247,7 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
 
     frame_table(rows).to_csv(files.csv, index=False)
     bd_frame(entries).to_csv(files.bd_csv, index=False)
+    _write_intervals_csv(files.intervals, entries, sets)
     prov = _provenance(rows)
     curves = {}
     for m in metrics:
@@ -181,12 +263,17 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
     payload = {"anchor": anchor, "rate_unit": rate, "generated": time.time(), "dataset": chosen.dataset_label,
                "axes": {m: axes[m].label for m in metrics}, "not_measured": missing,
                "bd": [asdict(e) | {"per_sequence_share": e.share} for e in entries],
-               "curves": curves, "runs": runs, "provenance": prov, "notes": files.notes}
+               "curves": curves, "runs": runs, "provenance": prov, "notes": files.notes,
+               "intervals": {"resamples": resamples, "seed": seed, "level": level,
+                             "unit": "sequences (BD-rate), clips (set-level values)"},
+               "set_values": [s | {"interval": asdict(s["interval"])} for s in sets], "seed_spread": spread}
     files.json.write_text(json.dumps(payload, indent=1, default=str))
     pchip = [e for e in entries if e.method == "pchip"]
+    extra_html = _spread_html(spread, metrics) + _sets_html(sets)
     files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, rows, prov, files.notes,
-                                missing, chosen.dataset_label))
-    files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing))
+                                missing, chosen.dataset_label, extra_html))
+    files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing)
+                              + _markdown_uncertainty(entries, spread, sets, metrics))
     return files
 
 
@@ -194,7 +281,8 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
-def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset) -> str:
+def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset,
+          extra_html="") -> str:
     env = runs[-1]["environment"] if runs else {}
     meta = {"dataset": dataset, "runs shown": ", ".join(r["run_id"][:8] for r in runs),
             "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
@@ -227,6 +315,7 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 <table>{meta_html}</table>
 <h2>BD-rate against {E(anchor)}</h2>
 {_bd_html(entries, anchor, metrics, axes) if metrics else "<p>No metric has values in this store.</p>"}
+{extra_html}
 {f"<h2>Metrics not measured</h2><p class='hint'>No values in the store; not tabulated or plotted.</p>"
  f"<ul>{missing_html}</ul>" if missing else ""}
 <h2>Rate-distortion curves</h2>
@@ -268,4 +357,28 @@ def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, miss
                   f"![strip]({anim.relative_to(out)})", ""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_uncertainty(entries, spread, sets, metrics) -> str:
+    lines = ["", "## Intervals", "", f"{_ci_methods(entries)}.", "",
+             "| codec | axis | method | BD-rate (averaged curve) | interval | mean per-seq | interval | per seed |",
+             "| --- | --- | --- | ---: | --- | ---: | --- | --- |"]
+    for e in entries:
+        lines.append(f"| {e.codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_ci(e.avg_curve_ci)} | "
+                     f"{_fmt(e.per_sequence_mean)} | {_ci(e.per_sequence_ci)} | {seed_spread_text(e.per_seed)} |")
+    if spread:
+        lines += ["", "## Spread across seeds", "", "Mean over sequences per seed; mean ± standard deviation "
+                  "across seeds.", "", "| codec | point | seeds | " + " | ".join(["kbps", *metrics]) + " |",
+                  "| --- | --- | ---: | " + " | ".join("---:" for _ in ["kbps", *metrics]) + " |"]
+        for s in spread:
+            cells = ["n/a" if s.get(m) is None else f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in ["kbps", *metrics]]
+            lines.append(f"| {s['codec']} | {s['point']} | {len(s['seeds'])} | " + " | ".join(cells) + " |")
+    if sets:
+        lines += ["", "## Set-level values", "", "| codec | metric | point | value | interval | clips | interval method |",
+                  "| --- | --- | --- | ---: | --- | ---: | --- |"]
+        for s in sets:
+            v = "n/a" if s["value"] is None else f"{s['value']:.3f}"
+            lines.append(f"| {s['codec']} | {s['metric']} | {s['point']} | {v} | {_ci(s['interval']).replace('%', '')} | "
+                         f"{s['clips']} | {s['interval'].method} |")
     return "\n".join(lines) + "\n"

@@ -22,8 +22,26 @@ def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[li
             vals = [m["metrics"][name] for m in members if name in (m["metrics"] or {})]
             entry[name] = float(np.mean(vals)) if len(vals) == len(members) else None
         entry["parts_kbps"] = part_rates(members)
+        entry.update(_seed_std(members, names))
         out.append(entry)
     return names, out
+
+
+def _seed_std(members: list[dict], names: list[str]) -> dict:
+    """``seeds`` (how many) and ``std`` (name -> standard deviation across seeds of the mean
+    over sequences) when the rows carry seeds; nothing for deterministic codecs."""
+    by_seed: dict[int, list[dict]] = defaultdict(list)
+    for m in members:
+        if m.get("seed") is not None:
+            by_seed[m["seed"]].append(m)
+    if not by_seed:
+        return {}
+    std = {}
+    for name in ["kbps", *names]:
+        per = [np.mean([m["kbps"] if name == "kbps" else (m["metrics"] or {}).get(name, np.nan) for m in rs])
+               for rs in by_seed.values()]
+        std[name] = float(np.std(per, ddof=1)) if len(per) > 1 else 0.0
+    return {"seeds": len(by_seed), "std": std, "sequences": len({m["sequence"] for m in members})}
 
 
 def part_rates(rows: list[dict]) -> dict[str, float]:
@@ -53,7 +71,10 @@ def frame_table(rows: list[dict]):
             base[f"{name}_unavailable"] = reason
         base["codec_params"] = str(row.get("codec_params"))
         flat.append(base)
-    return pd.DataFrame(flat)
+    df = pd.DataFrame(flat)
+    if "seed" in df:  # whole numbers, empty for deterministic codecs (not 0.0 / NaN)
+        df["seed"] = df["seed"].astype("Int64")
+    return df
 
 
 def bd_frame(entries):
@@ -65,4 +86,22 @@ def bd_frame(entries):
     return pd.DataFrame([{"codec": e.codec, "metric": e.metric, "axis": e.axis, "method": e.method, "rate": e.rate,
                           "avg_curve": e.avg_curve, "per_sequence_mean": e.per_sequence_mean,
                           "contributed": e.contributed, "sequences": e.sequences, "bd_metric": e.bd_metric,
-                          "notes": " | ".join(e.notes)} for e in entries], columns=cols)
+                          "notes": " | ".join(e.notes), **_interval_columns(e)} for e in entries],
+                        columns=cols + INTERVAL_COLUMNS)
+
+
+INTERVAL_COLUMNS = ["avg_curve_low", "avg_curve_high", "per_sequence_low", "per_sequence_high", "interval_method",
+                    "seed_mean", "seed_std", "seeds"]
+
+
+def _interval_columns(e) -> dict:
+    """The bootstrap intervals and the spread over seeds of one BD entry (empty when not computed)."""
+    from .seeds import spread
+
+    out = dict.fromkeys(INTERVAL_COLUMNS)
+    for name, c in (("avg_curve", getattr(e, "avg_curve_ci", None)), ("per_sequence", getattr(e, "per_sequence_ci", None))):
+        if c is not None and c.ok:
+            out[f"{name}_low"], out[f"{name}_high"], out["interval_method"] = c.low, c.high, c.method
+    if getattr(e, "per_seed", None):
+        out["seed_mean"], out["seed_std"], out["seeds"] = spread(e.per_seed.values())
+    return out

@@ -108,6 +108,15 @@ class DynamicsCodec(Codec):
     qp_range = (0, 63)
 
     @property
+    def stochastic(self) -> bool:
+        """The diffusion generator draws noise (one sample per seed); the warp generator does not."""
+        return self.params.generator == "diffusion"
+
+    @property
+    def default_seed(self) -> int:
+        return self.params.diffusion_seed
+
+    @property
     def weights_path(self) -> Path:
         return Path(self.params.weights) if self.params.weights else DEFAULT_WEIGHTS
 
@@ -146,7 +155,8 @@ class DynamicsCodec(Codec):
         p = self.params
         device = ("cuda" if torch.cuda.is_available() else "cpu") if p.device == "auto" else p.device
         return SvdGenerator(p.diffusion_model, SvdSettings(p.diffusion_steps, p.diffusion_strength,
-                                                           p.diffusion_chunk, p.diffusion_seed), device)
+                                                           p.diffusion_chunk,
+                                                           p.diffusion_seed if self.seed is None else self.seed), device)
 
     def model_id(self) -> str:
         from ...tools import sha256_file

@@ -1,0 +1,102 @@
+"""Stochastic codecs: one row per seed; reports show the mean and the spread across seeds.
+
+A row's ``seed`` is None for a deterministic codec (it ran once) and the seed handed to
+the codec otherwise. Curves and BD-rates use the mean over seeds of every
+(codec, sequence, rate point); ``bd_per_seed`` repeats the BD-rate with each seed alone,
+so its spread shows how much one sample of the decoder can move the number.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+
+def seeds_of(rows: list[dict]) -> list[int]:
+    return sorted({r["seed"] for r in rows if r.get("seed") is not None})
+
+
+def mean_over_seeds(rows: list[dict]) -> list[dict]:
+    """One row per (codec, sequence, rate point): seeded done rows replaced by their mean
+    (rate and every metric present in all of them), with ``seeds`` listing which."""
+    if not any(r.get("seed") is not None for r in rows):
+        return rows
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    out = []
+    for r in rows:
+        if r.get("seed") is None or r["status"] != "done":
+            out.append(r)
+        else:
+            groups[(r["codec"], r["sequence"], r["point"])].append(r)
+    for members in groups.values():
+        row = dict(members[0])
+        for key in ("kbps", "bpp", "bytes"):
+            row[key] = float(np.mean([m[key] for m in members]))
+        names = set.intersection(*(set(m.get("metrics") or {}) for m in members))
+        row["metrics"] = {n: float(np.mean([m["metrics"][n] for m in members])) for n in sorted(names)}
+        row["seed"], row["seeds"] = None, sorted(m["seed"] for m in members)
+        out.append(row)
+    return out
+
+
+def rows_for_seed(rows: list[dict], seed: int) -> list[dict]:
+    """Deterministic rows and the rows of one seed."""
+    return [r for r in rows if r.get("seed") is None or r["seed"] == seed]
+
+
+def spread(values) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (0 for one value) and count."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if not len(v):
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v)
+
+
+def seed_spread_text(per_seed: dict | None, unit: str = "%") -> str:
+    if not per_seed:
+        return ""
+    mean, std, n = spread(per_seed.values())
+    if n == 0:
+        return f"n/a ({len(per_seed)} seeds)"
+    missing = f", {len(per_seed) - n} without a value" if n < len(per_seed) else ""
+    return f"{mean:+.2f} ± {std:.2f}{unit} ({n} seeds{missing})"
+
+
+def bd_per_seed(rows: list[dict], entries: list, anchor: str, methods=("pchip",), rate: str = "kbps",
+                min_points: int = 4, set_values: list[dict] | None = None) -> list:
+    """Fill ``per_seed`` (seed -> averaged-curve BD-rate) of the entries whose codec or anchor
+    is seeded. Set-level metrics pool every seed's clips and have no per-seed value."""
+    from .curves import bd_table
+
+    seeded = {r["codec"] for r in rows if r.get("seed") is not None}
+    if not seeded:
+        return entries
+    set_metrics = {s["metric"] for s in set_values or []}
+    metrics = sorted({e.metric for e in entries} - set_metrics)
+    index = {(e.codec, e.metric, e.method): e for e in entries}
+    for seed in seeds_of(rows):
+        for e in bd_table(rows_for_seed(rows, seed), anchor, metrics, methods, rate, min_points):
+            target = index.get((e.codec, e.metric, e.method))
+            if target is not None and (e.codec in seeded or anchor in seeded):
+                target.per_seed = (target.per_seed or {}) | {seed: e.avg_curve}
+    return entries
+
+
+def seed_table(rows: list[dict], metrics: list[str]) -> list[dict]:
+    """Per seeded (codec, rate point): mean ± std across seeds of the mean over sequences."""
+    by_seed: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.get("seed") is not None and r["status"] == "done":
+            by_seed[(r["codec"], r["point"])][r["seed"]].append(r)
+    out = []
+    for (codec, point), seeds in sorted(by_seed.items()):
+        entry = {"codec": codec, "point": point, "seeds": sorted(seeds)}
+        for name in ["kbps", *metrics]:
+            per = []
+            for members in seeds.values():
+                vals = [m["kbps"] if name == "kbps" else (m.get("metrics") or {}).get(name) for m in members]
+                per.append(None if any(v is None for v in vals) else float(np.mean(vals)))
+            mean, std, n = spread(per)
+            entry[name] = None if n == 0 else {"mean": mean, "std": std, "seeds": n}
+        out.append(entry)
+    return out

@@ -1,0 +1,328 @@
+"""Intervals and paired tests: how sure a BD-rate, an FVD or a change in the gate is.
+
+* BD-rate intervals: a seeded percentile bootstrap over sequences. For the curve averaged
+  over sequences each resample averages the resampled sequences' curves again; for the
+  mean of per-sequence BD-rates each resample averages the resampled values.
+* Set-level FVD intervals: a seeded percentile bootstrap over clips (reference and
+  reconstruction clip resampled together).
+* Paired tests for the CI gate: Wilcoxon signed-rank (scipy) or a paired bootstrap of the
+  mean difference.
+
+Fewer than ``MIN_SEQUENCES`` units give no interval, only the reason: a bootstrap over
+three clips shows how three numbers scatter, not how the codec does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import GvcbenchError
+from .bdrate import BDError, bd_rate
+
+DEFAULT_RESAMPLES = 1000
+DEFAULT_LEVEL = 0.95
+DEFAULT_SEED = 0
+MIN_SEQUENCES = 5
+TESTS = ("wilcoxon", "bootstrap")
+DEFAULT_ALPHA = 0.05
+MIN_PAIRS = 6  # Wilcoxon on 5 pairs cannot go below p = 0.0625, two-sided
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A two-sided interval, or (low = high = None) the reason there is none."""
+
+    low: float | None
+    high: float | None
+    level: float
+    method: str
+    n: int  # units resampled (sequences or clips)
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.low is not None
+
+    def text(self, unit: str = "%") -> str:
+        if not self.ok:
+            return f"n/a ({self.note})"
+        return f"[{self.low:+.2f}, {self.high:+.2f}]{unit}"
+
+    @property
+    def width(self) -> float | None:
+        return None if not self.ok else self.high - self.low
+
+
+def _no_interval(reason: str, level: float, method: str, n: int) -> Interval:
+    return Interval(None, None, level, method, n, reason)
+
+
+def bootstrap(n: int, statistic, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+              level: float = DEFAULT_LEVEL, unit: str = "sequences", min_n: int = MIN_SEQUENCES) -> Interval:
+    """Percentile interval of ``statistic(indices)`` over resamples of ``range(n)`` with replacement.
+
+    A resample whose statistic cannot be computed (a BDError: curves that stop overlapping,
+    say) is dropped; more than 5 % dropped gives no interval."""
+    method = f"percentile bootstrap over {n} {unit}, {resamples} resamples, seed {seed}"
+    if not 0 < level < 1:
+        raise GvcbenchError(f"interval level must be between 0 and 1, got {level}")
+    if resamples < 10:
+        raise GvcbenchError(f"bootstrap needs at least 10 resamples, got {resamples}")
+    if n < min_n:
+        return _no_interval(f"too few {unit} for an interval: {n} < {min_n}", level, method, n)
+    rng = np.random.default_rng(seed)
+    values = []
+    for idx in rng.integers(0, n, size=(resamples, n)):
+        try:
+            v = statistic(idx)
+        except BDError:
+            continue
+        if v is not None and np.isfinite(v):
+            values.append(v)
+    dropped = resamples - len(values)
+    if dropped > 0.05 * resamples:
+        return _no_interval(f"{dropped} of {resamples} resamples gave no value", level, method, n)
+    lo, hi = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
+    if dropped:
+        method += f" ({dropped} resamples without a value dropped)"
+    return Interval(float(lo), float(hi), level, method, n)
+
+
+# -- BD-rate --------------------------------------------------------------------------------
+
+
+def bd_intervals(rows: list[dict], entries: list, anchor: str, rate: str = "kbps", min_points: int = 4,
+                 resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
+                 set_level: set[str] = frozenset(), set_values: list[dict] | None = None) -> list:
+    """Fill ``avg_curve_ci`` and ``per_sequence_ci`` of every BDEntry of ``bd_table``.
+
+    For a set-level metric (FVD) whose averaged-curve value is the set-level curve, each
+    resample of sequences pools the resampled sequences' clips again at every rate point
+    (needs the clip features the rows keep and the stored ``set_values``)."""
+    from .curves import metric_axes, rd_points, sequence_curve
+
+    axes = metric_axes(rows)
+    points = {}
+    for e in entries:
+        if e.metric not in points:
+            points[e.metric] = rd_points(rows, e.metric)
+        pts, axis = points[e.metric], axes[e.metric]
+        shared = sorted(set(pts.get(anchor, {})) & set(pts.get(e.codec, {})))
+        per_seq = []
+        for s in shared:
+            try:
+                per_seq.append(bd_rate(sequence_curve(pts[anchor][s], axis, rate, f"{anchor} / {s}"),
+                                       sequence_curve(pts[e.codec][s], axis, rate, f"{e.codec} / {s}"),
+                                       e.method, min_points).value)
+            except BDError:
+                pass
+        values = np.asarray(per_seq)
+        e.per_sequence_ci = bootstrap(len(values), lambda idx: float(values[idx].mean()), resamples, seed, level)
+        if e.metric in set_level and e.avg_curve is not None:
+            members = _set_members(set_values or [], anchor, e.codec, e.metric)
+            if not members:
+                e.avg_curve_ci = _no_interval("set-level curve without stored members", level, "none", 0)
+                continue
+            stat = _set_level_bd(rows, anchor, e.codec, e.metric, members, axis, rate, e.method, min_points)
+            e.avg_curve_ci = bootstrap(len(members), stat, resamples, seed, level,
+                                       unit="sequences (their clips pooled again at each rate point)")
+            continue
+
+        if e.avg_curve is None:
+            e.avg_curve_ci = _no_interval("no BD-rate to put an interval on", level, "none", len(shared))
+        else:
+            averaged = _averaged_bd(pts, anchor, e.codec, shared, axis, rate, e.method, min_points)
+            e.avg_curve_ci = bootstrap(len(shared), averaged, resamples, seed, level)
+    return entries
+
+
+def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
+    """BD-rate of the averaged curves over a resample of ``shared`` (indices), on the rate
+    points every shared sequence has for both codecs, as ``averaged_curve`` uses them."""
+    from .bdrate import Curve
+    from .curves import RATE_UNITS
+
+    col = RATE_UNITS.index(rate)
+
+    def matrices(c):
+        common = [p for p in pts[c][shared[0]] if all(p in pts[c][s] for s in shared)]
+        r = np.array([[pts[c][s][p][col] for p in common] for s in shared])
+        v = np.array([axis.apply([pts[c][s][p][2] for p in common]) for s in shared])
+        return r, v
+
+    (ra, va), (rt, vt) = matrices(anchor), matrices(codec)
+
+    def statistic(idx):
+        return bd_rate(Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0)),
+                       Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)), method, min_points).value
+
+    return statistic
+
+
+def _set_members(set_values: list[dict], anchor: str, codec: str, metric: str) -> list[str]:
+    """Sequences pooled into every set-level value of both codecs."""
+    groups = [set(s["sequences"]) for s in set_values if s["metric"] == metric and s["codec"] in (anchor, codec)
+              and s["value"] is not None]
+    return sorted(set.intersection(*groups)) if groups else []
+
+
+def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_points):
+    """BD-rate of set-level curves rebuilt from a resample of ``members`` (indices)."""
+    from .bdrate import Curve
+
+    def per_point(c):
+        table: dict = {}
+        for r in rows:
+            blob = (r.get("features") or {}).get(metric)
+            if r["codec"] == c and r["status"] == "done" and blob and r["sequence"] in members:
+                from ..metrics.fvd import decode_features
+
+                table.setdefault(r["point"], {}).setdefault(r["sequence"], []).append(
+                    (r[rate], decode_features(blob["reference"]), decode_features(blob["distorted"])))
+        return {p: seqs for p, seqs in table.items() if set(seqs) == set(members)}
+
+    data = {c: per_point(c) for c in (anchor, codec)}
+
+    def curve(c, idx):
+        rates, values = [], []
+        for seqs in data[c].values():
+            picked = [item for i in idx for item in seqs[members[i]]]  # every seed's clips of each pick
+            ref = np.concatenate([p[1] for p in picked])
+            dist = np.concatenate([p[2] for p in picked])
+            rates.append(float(np.mean([p[0] for p in picked])))
+            values.append(frechet_lowrank(ref, dist))
+        return Curve.of(c, rates, axis.apply(values))
+
+    def statistic(idx):
+        return bd_rate(curve(anchor, idx), curve(codec, idx), method, min_points).value
+
+    return statistic
+
+
+# -- set-level FVD ----------------------------------------------------------------------------
+
+
+def frechet_lowrank(ref: np.ndarray, dist: np.ndarray) -> float:
+    """Fréchet distance of two feature sets through their centred data matrices.
+
+    tr sqrt(S1 S2) equals the nuclear norm of A^T B (S1 = A A^T, S2 = B B^T): an SVD of an
+    n1 x n2 matrix instead of a square root of a d x d one, which makes a bootstrap of
+    hundreds of FVDs over a few hundred clips cheap."""
+    a = (ref - ref.mean(0)) / np.sqrt(len(ref) - 1)
+    b = (dist - dist.mean(0)) / np.sqrt(len(dist) - 1)
+    diff = ref.mean(0) - dist.mean(0)
+    nuclear = np.linalg.svd(a @ b.T, compute_uv=False).sum()
+    return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2 * nuclear)
+
+
+def clip_features(rows: list[dict], codec: str, point: str, metric: str,
+                  sequences: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every clip's reference and reconstruction features of one codec and rate point, paired."""
+    from ..metrics.fvd import decode_features
+
+    ref, dist = [], []
+    for r in rows:
+        blob = (r.get("features") or {}).get(metric)
+        if r["codec"] != codec or r["point"] != point or r["status"] != "done" or not blob:
+            continue
+        if sequences is not None and r["sequence"] not in sequences:
+            continue
+        fr, fd = decode_features(blob["reference"]), decode_features(blob["distorted"])
+        if len(fr) != len(fd):
+            raise GvcbenchError(f"{codec} / {r['sequence']} / {point}: {len(fr)} reference and {len(fd)} "
+                                f"reconstruction clips of {metric}; cannot pair them")
+        ref.append(fr)
+        dist.append(fd)
+    if not ref:
+        return np.zeros((0, 0)), np.zeros((0, 0))
+    return np.concatenate(ref), np.concatenate(dist)
+
+
+def fvd_interval(ref: np.ndarray, dist: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                 level: float = DEFAULT_LEVEL) -> Interval:
+    return bootstrap(len(ref), lambda idx: frechet_lowrank(ref[idx], dist[idx]), resamples, seed, level,
+                     unit="clips (reference and reconstruction together)")
+
+
+def set_intervals(rows: list[dict], set_values: list[dict], resamples: int = DEFAULT_RESAMPLES,
+                  seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL) -> list[dict]:
+    """The stored set-level values, each with an interval from a bootstrap over its clips."""
+    out = []
+    for s in set_values:
+        ref, dist = clip_features(rows, s["codec"], s["point"], s["metric"], s["sequences"])
+        if s["value"] is None:
+            ci = _no_interval("no set-level value", level, "none", len(ref))
+        else:
+            ci = fvd_interval(ref, dist, resamples, seed, level)
+        out.append({"codec": s["codec"], "point": s["point"], "metric": s["metric"], "value": s["value"],
+                    "clips": len(ref), "sequences": len(s["sequences"]), "interval": ci})
+    return out
+
+
+# -- paired tests -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    outcome: str  # ok | regressed | improved | not significant | insufficient data
+    n: int
+    p_value: float | None
+    mean_change: float | None  # candidate - baseline, raw metric units
+    method: str
+    message: str = ""
+
+
+def paired_test(baseline, candidate, lower_better: bool, method: str = "wilcoxon", alpha: float = DEFAULT_ALPHA,
+                tolerance: tuple[float, float] = (0.0, 0.0), min_pairs: int = MIN_PAIRS,
+                resamples: int = 2000, seed: int = DEFAULT_SEED) -> PairedResult:
+    """Did the candidate move against the baseline, over paired units (sequences, seeds)?
+
+    Every pair within its tolerance: ok. Otherwise fewer than ``min_pairs`` pairs:
+    insufficient data; else the two-sided test at ``alpha`` decides regressed/improved or
+    not significant."""
+    if method not in TESTS:
+        raise GvcbenchError(f"unknown paired test {method!r}; use {' or '.join(TESTS)}")
+    base, cand = np.asarray(baseline, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    diff = cand - base
+    n = len(diff)
+    label = "Wilcoxon signed-rank (scipy)" if method == "wilcoxon" else f"paired bootstrap ({resamples} resamples)"
+    if n == 0:
+        return PairedResult("insufficient data", 0, None, None, label, "no pairs")
+    mean = float(diff.mean())
+    abs_tol, rel_tol = tolerance
+    if np.all(np.abs(diff) <= abs_tol + rel_tol * np.abs(base)):
+        return PairedResult("ok", n, None, mean, label, f"all {n} pairs within tolerance")
+    if n < min_pairs:
+        return PairedResult("insufficient data", n, None, mean, label,
+                            f"{n} pairs, the test needs at least {min_pairs}; mean change {mean:+.4g}")
+    if method == "wilcoxon":
+        from scipy.stats import wilcoxon
+
+        nonzero = diff[diff != 0]
+        if len(nonzero) < min_pairs:
+            return PairedResult("insufficient data", n, None, mean, label,
+                                f"only {len(nonzero)} of {n} pairs changed at all")
+        p = float(wilcoxon(nonzero).pvalue)
+    else:
+        rng = np.random.default_rng(seed)
+        centred = diff - mean
+        boot = centred[rng.integers(0, n, size=(resamples, n))].mean(1)
+        p = float((np.sum(np.abs(boot) >= abs(mean)) + 1) / (resamples + 1))
+    centre = float(np.median(diff)) if method == "wilcoxon" else mean
+    text = f"{label}: p = {p:.3g} over {n} pairs, mean change {mean:+.4g}, median {float(np.median(diff)):+.4g}"
+    if p >= alpha:
+        return PairedResult("not significant", n, p, mean, label, text + f" (alpha {alpha})")
+    worse = centre > 0 if lower_better else centre < 0
+    return PairedResult("regressed" if worse else "improved", n, p, mean, label, text)
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm-Bonferroni adjusted p-values (None stays None): the gate runs one test per codec
+    and metric, and without it one of eight null tests at 0.05 fails a third of the builds."""
+    ranked = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    m, out, running = len(ranked), list(p_values), 0.0
+    for k, (p, i) in enumerate(ranked):
+        running = max(running, min(1.0, (m - k) * p))
+        out[i] = running
+    return out

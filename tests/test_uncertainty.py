@@ -1,0 +1,205 @@
+"""Intervals and paired tests: calibrated on synthetic data with a known truth."""
+import numpy as np
+import pytest
+
+from gvcbench.reports.curves import bd_table
+from gvcbench.reports.uncertainty import (bd_intervals, bootstrap, fvd_interval, frechet_lowrank,
+                                          paired_test)
+
+RATES = np.array([100.0, 200.0, 400.0, 800.0])
+SPEC = {"psnr-y": {"spec": {"lower_better": False, "granularity": "frame"}}}
+
+
+def _rows(rng, n, delta, tau, sigma):
+    """Anchor and test curves of n sequences: quality linear in log-rate; the test needs
+    10**delta_s times the anchor's rate for the same quality, delta_s ~ N(delta, tau);
+    quality measured with N(0, sigma) noise."""
+    rows = []
+    for s in range(n):
+        c, alpha, d = np.exp(rng.normal(0, 0.5)), rng.normal(35, 2), rng.normal(delta, tau)
+        for codec, shift in (("anchor", 0.0), ("test", d)):
+            for qp, r in zip((42, 37, 32, 27), c * RATES * 10 ** shift):
+                q = alpha + 10 * np.log10(r / (c * 10 ** shift)) + rng.normal(0, sigma)
+                rows.append({"codec": codec, "sequence": f"s{s}", "point": f"qp{qp}", "qp": qp, "target_kbps": None,
+                             "status": "done", "kbps": r, "bpp": r / 1e4, "metrics": {"psnr-y": q},
+                             "provenance": SPEC})
+    return rows
+
+
+def _truth(delta, tau):
+    return 100 * (10 ** delta * np.exp((tau * np.log(10)) ** 2 / 2) - 1)
+
+
+@pytest.mark.slow
+def test_bootstrap_interval_covers_the_true_bd_rate_at_its_nominal_rate():
+    rng = np.random.default_rng(7)
+    delta, tau, sigma, n = -0.1, 0.05, 0.3, 12
+    truth = _truth(delta, tau)
+    covered = {"avg": 0, "per": 0}
+    reps = 150
+    for _ in range(reps):
+        rows = _rows(rng, n, delta, tau, sigma)
+        e = bd_intervals(rows, bd_table(rows, "anchor"), "anchor", resamples=200,
+                         seed=int(rng.integers(1 << 30)))[0]
+        covered["avg"] += e.avg_curve_ci.low <= truth <= e.avg_curve_ci.high
+        covered["per"] += e.per_sequence_ci.low <= truth <= e.per_sequence_ci.high
+    print(covered)
+    assert 0.90 * reps <= covered["avg"] <= 0.99 * reps
+    assert 0.90 * reps <= covered["per"] <= 0.99 * reps
+
+
+def test_too_few_sequences_give_the_reason_instead_of_an_interval():
+    rows = _rows(np.random.default_rng(1), 3, -0.1, 0.05, 0.3)
+    e = bd_intervals(rows, bd_table(rows, "anchor"), "anchor")[0]
+    assert e.avg_curve is not None and not e.avg_curve_ci.ok and not e.per_sequence_ci.ok
+    assert "too few sequences" in e.avg_curve_ci.note and "3 < 5" in e.avg_curve_ci.text()
+
+
+def test_interval_is_seeded_and_names_its_method():
+    rows = _rows(np.random.default_rng(2), 8, -0.1, 0.05, 0.3)
+    a = bd_intervals(rows, bd_table(rows, "anchor"), "anchor", resamples=300, seed=3)[0]
+    b = bd_intervals(rows, bd_table(rows, "anchor"), "anchor", resamples=300, seed=3)[0]
+    c = bd_intervals(rows, bd_table(rows, "anchor"), "anchor", resamples=300, seed=4)[0]
+    assert a.avg_curve_ci == b.avg_curve_ci and a.avg_curve_ci != c.avg_curve_ci
+    assert a.avg_curve_ci.low < a.avg_curve < a.avg_curve_ci.high
+    # the resampling statistic on the sample itself is the reported BD-rate
+    from gvcbench.reports.curves import metric_axes, rd_points
+    from gvcbench.reports.uncertainty import _averaged_bd
+
+    pts = rd_points(rows, "psnr-y")
+    stat = _averaged_bd(pts, "anchor", "test", sorted(pts["anchor"]), metric_axes(rows)["psnr-y"], "kbps", "pchip", 4)
+    assert stat(np.arange(8)) == pytest.approx(a.avg_curve, rel=1e-9)
+    assert a.avg_curve_ci.method == "percentile bootstrap over 8 sequences, 300 resamples, seed 3"
+
+
+def test_paired_test_keeps_its_false_alarm_rate_and_detects_a_known_shift():
+    rng = np.random.default_rng(11)
+    for method in ("wilcoxon", "bootstrap"):
+        alarms = detected = 0
+        reps = 300
+        for _ in range(reps):
+            base = rng.normal(35, 2, 20)
+            null = base + rng.normal(0, 0.1, 20)
+            alarms += paired_test(base, null, False, method, resamples=500).outcome in ("regressed", "improved")
+            shifted = base - 0.08 + rng.normal(0, 0.1, 20)  # 0.8 standard deviations worse
+            detected += paired_test(base, shifted, False, method, resamples=500).outcome == "regressed"
+        assert 0.02 * reps <= alarms <= 0.09 * reps, (method, alarms)
+        assert detected >= 0.9 * reps, (method, detected)
+
+
+def test_paired_test_outcomes():
+    base = np.linspace(30, 40, 8)
+    assert paired_test(base, base, False).outcome == "ok"
+    assert paired_test(base, base + 1e-5, False, tolerance=(1e-4, 0)).outcome == "ok"
+    assert paired_test(base[:4], base[:4] - 1, False).outcome == "insufficient data"
+    assert paired_test(base, base - 1, False).outcome == "regressed"
+    assert paired_test(base, base - 1, True).outcome == "improved"  # lower is better: it fell
+    r = paired_test(base, base + np.array([1, -1, 1, -1, 1, -1, 1, -1.0]), False)
+    assert r.outcome == "not significant" and r.p_value > 0.5
+
+
+def test_lowrank_frechet_distance_matches_the_fvd_formula():
+    from gvcbench.metrics.fvd import FeatureStats, fvd_from_stats
+
+    rng = np.random.default_rng(5)
+    ref, dist = rng.normal(0, 1, (600, 20)), rng.normal(0.3, 1.2, (600, 20))
+    exact = fvd_from_stats(FeatureStats(20).update(ref), FeatureStats(20).update(dist))
+    assert frechet_lowrank(ref, dist) == pytest.approx(exact, rel=1e-8)
+
+
+def test_fvd_interval_over_clips():
+    rng = np.random.default_rng(6)
+    ref = rng.normal(0, 1, (60, 16))
+    dist = ref + rng.normal(0.5, 0.5, (60, 16))
+    ci = fvd_interval(ref, dist, resamples=200)
+    assert ci.ok and ci.low < frechet_lowrank(ref, dist) < ci.high and "60 clips" in ci.method
+    assert not fvd_interval(ref[:4], dist[:4]).ok
+
+
+def test_bootstrap_rejects_bad_settings():
+    from gvcbench.errors import GvcbenchError
+
+    with pytest.raises(GvcbenchError, match="level"):
+        bootstrap(10, lambda i: 0.0, level=95)
+    with pytest.raises(GvcbenchError, match="resamples"):
+        bootstrap(10, lambda i: 0.0, resamples=1)
+
+
+def _store(path, rows):
+    from gvcbench.bench.store import ResultStore
+
+    with ResultStore(path) as store:
+        for i, r in enumerate(rows):
+            store.put({**r, "job_key": f"k{i}", "run_id": "r", "codec_name": r["codec"], "frames": 10, "fps": 25.0})
+    return path
+
+
+@pytest.mark.parametrize("n, expect", [(8, "percentile bootstrap over 8 sequences, 200 resamples, seed 1"),
+                                       (3, "too few sequences for an interval: 3 < 5")])
+def test_bdrate_command_prints_intervals_or_why_not(tmp_path, n, expect):
+    import subprocess
+    import sys
+
+    _store(tmp_path / "s.sqlite", _rows(np.random.default_rng(0), n, -0.1, 0.05, 0.3))
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "bdrate", str(tmp_path / "s.sqlite"), "--anchor", "anchor",
+                        "--resamples", "200", "--seed", "1"], capture_output=True, text=True,
+                       env={**__import__("os").environ, "COLUMNS": "200"})
+    assert r.returncode == 0, r.stderr
+    assert expect in r.stdout
+
+
+def test_set_level_values_get_intervals_from_their_clips():
+    from gvcbench.metrics.fvd import encode_features
+    from gvcbench.reports.uncertainty import set_intervals
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for s in range(4):
+        ref = rng.normal(0, 1, (3, 8))  # three clips per sequence
+        rows.append({"codec": "c", "point": "qp32", "status": "done", "sequence": f"s{s}",
+                     "features": {"fvd": {"reference": encode_features(ref),
+                                          "distorted": encode_features(ref + rng.normal(0.4, 0.3, (3, 8)))}}})
+    sets = [{"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": [f"s{s}" for s in range(4)]},
+            {"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": ["s0"]}]
+    whole, one = set_intervals(rows, sets, resamples=100)
+    assert whole["clips"] == 12 and whole["interval"].ok and "12 clips" in whole["interval"].method
+    assert one["clips"] == 3 and not one["interval"].ok and "3 < 5" in one["interval"].note
+
+
+def test_holm_adjustment():
+    from gvcbench.reports.uncertainty import holm
+
+    assert holm([0.01, None, 0.04, 0.03]) == pytest.approx([0.03, None, 0.06, 0.06])
+    assert holm([]) == [] and holm([0.5]) == [0.5]
+
+
+def test_set_level_bd_rate_interval_pools_the_resampled_sequences_clips():
+    """FVD-like set metric: the averaged-curve BD-rate is the set-level curve's, and its
+    interval comes from resampling sequences and pooling their clips again."""
+    from gvcbench.metrics.fvd import encode_features
+    from gvcbench.reports.uncertainty import frechet_lowrank
+
+    rng = np.random.default_rng(9)
+    spec = {"fvd": {"spec": {"lower_better": True, "granularity": "set", "bd_axis": "50-x"}}}
+    rows, sets = [], []
+    pooled: dict = {}
+    for codec, shift in (("anchor", 0.0), ("test", -0.15)):
+        for k, (qp, rate) in enumerate(zip((42, 37, 32, 27), RATES)):
+            for s in range(8):
+                ref = rng.normal(0, 1, (6, 6))
+                dist = ref + rng.normal(0, 2.0 ** -k * 10 ** shift, (6, 6))
+                r = rate * np.exp(rng.normal(0, 0.1))
+                rows.append({"codec": codec, "sequence": f"s{s}", "point": f"qp{qp}", "qp": qp, "target_kbps": None,
+                             "status": "done", "kbps": r, "bpp": r / 1e4, "metrics": {"fvd": frechet_lowrank(ref, dist)},
+                             "provenance": spec, "features": {"fvd": {"reference": encode_features(ref),
+                                                                       "distorted": encode_features(dist)}}})
+                pooled.setdefault((codec, f"qp{qp}"), []).append((ref, dist))
+    for (codec, point), items in pooled.items():
+        value = frechet_lowrank(np.concatenate([a for a, _ in items]), np.concatenate([b for _, b in items]))
+        sets.append({"codec": codec, "point": point, "metric": "fvd", "value": value,
+                     "sequences": [f"s{s}" for s in range(8)]})
+    e = bd_intervals(rows, bd_table(rows, "anchor", set_values=sets), "anchor", resamples=200, set_level={"fvd"},
+                     set_values=sets)[0]
+    assert e.avg_curve is not None and e.avg_curve_ci.ok, e.avg_curve_ci
+    assert e.avg_curve_ci.low < e.avg_curve < e.avg_curve_ci.high
+    assert "8 sequences (their clips pooled again" in e.avg_curve_ci.method
