@@ -58,9 +58,10 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
                 cells.append("<td>n/a</td>")
                 continue
             mark = "<sup>*</sup>" if e.notes else ""
-            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b> <small>{E(_ci(e.avg_curve_ci))}</small>{mark}<br>"
-                         f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} {E(_ci(e.per_sequence_ci))} "
-                         f"({E(e.share)} seqs)</small>"
+            avg_ci = _ci(e.avg_curve_ci) if e.avg_curve is not None else ""
+            per_ci = _ci(e.per_sequence_ci) if e.per_sequence_mean is not None else ""
+            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b> <small>{E(avg_ci)}</small>{mark}<br>"
+                         f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs) {E(per_ci)}</small>"
                          + (f"<br><small>per seed {E(seed_spread_text(e.per_seed))}</small>" if e.per_seed else "")
                          + "</td>")
         body.append(f"<tr><th>{E(codec)}</th>{''.join(cells)}</tr>")
