@@ -6,6 +6,8 @@ from gvcbench.metrics import METRICS
 from gvcbench.metrics.msssim import MsSsim
 from gvcbench.metrics.psnr import PsnrY, PsnrYUV
 
+from .conftest import real_clip
+
 
 
 def test_psnr_matches_hand_computation(clip64):
@@ -40,8 +42,6 @@ def test_separable_ms_ssim_equals_piq_on_real_frames(clip, size):
     column before pooling."""
     import piq
     import torch
-
-    from tests.conftest import real_clip
 
     ref = real_clip(frames=3, size=size, clip=clip)
     dist = real_clip(frames=3, size=size, clip=clip, start=2)  # real motion as the distortion

@@ -18,6 +18,7 @@ from ..datasets.container import write_container
 from ..errors import CodecError, DatasetError, GvcbenchError, MetricError
 from ..metrics import METRICS
 from ..metrics.fvd import encode_features
+from ..metrics.reference_cache import ReferenceCache
 from .plan import Job, make_codec
 
 
@@ -42,7 +43,13 @@ def metric_instance(name: str, device: str):
     return METRICS.get(name)(device=device)
 
 
-def measure(job: Job, source: Sequence, recon: Sequence) -> dict:
+def reference_cache(job: Job) -> ReferenceCache:
+    """Codec-independent work on the original, shared by the run's jobs (cache/reference)."""
+    return ReferenceCache(Path(job.run_folder) / "cache" / "reference")
+
+
+def measure(job: Job, source: Sequence, recon: Sequence, cache: ReferenceCache | None = None) -> dict:
+    """Every metric of ``job``; reference-side work comes from ``cache`` when given."""
     means, frames, errors, provenance, features = {}, {}, {}, {}, {}
     for name in job.metrics:
         metric = metric_instance(name, job.device)
@@ -52,12 +59,20 @@ def measure(job: Job, source: Sequence, recon: Sequence) -> dict:
             provenance[name] = {"unavailable_here": True, "spec": metric.spec.to_dict()}
             continue
         try:
+            cached = cache is not None and metric.reference_identity() is not None
             if metric.spec.granularity == "set":
-                ref_f, dist_f = metric.features(source), metric.features(recon)
+                ref_f = (cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
+                         if cached else metric.features(source))
+                dist_f = metric.features(recon)
                 features[name] = {"reference": encode_features(ref_f), "distorted": encode_features(dist_f)}
                 means[name] = metric.sequence_value(ref_f, dist_f)
             else:
-                values = np.asarray(metric.frame_values(source, recon), dtype=np.float64)
+                if cached:
+                    ref_f = cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
+                    values = metric.values_from_reference(ref_f, source, recon)
+                else:
+                    values = metric.frame_values(source, recon)
+                values = np.asarray(values, dtype=np.float64)
                 frames[name] = [float(v) for v in values]
                 means[name] = float(values.mean())
         except MetricError as exc:
@@ -116,7 +131,7 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
         decoded = codec.decode(bitstream, workdir, job.timeout)
         t2 = time.perf_counter()
         _check_reconstruction(source, decoded.sequence)
-        scores = measure(job, source, decoded.sequence)
+        scores = measure(job, source, decoded.sequence, reference_cache(job))
         t3 = time.perf_counter()
         n_bytes = decoded.bytes_read
         seconds = source.num_frames / float(source.fps)
