@@ -353,13 +353,15 @@ def report(
     min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
                                               "mean of per-sequence BD-rates (n/a below)."),
     run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
+    lossless: bool = typer.Option(False, "--lossless", help="Pixel-exact pictures (lossless WebP) instead of "
+                                  "quality-90 WebP; a larger report."),
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv and report.json."""
     from .reports.report import write_report
 
     try:
         files = write_report(store, anchor, output, _csv(metrics), _csv(sequences), rate, target_kbps,
-                             run=run, min_share=min_share)
+                             run=run, min_share=min_share, lossless=lossless)
     except GvcbenchError as exc:
         _fail(exc)
     except OSError as exc:  # the report folder, not the store: readers never write there

@@ -55,6 +55,9 @@ class Metric(ABC):
     def __init__(self, device: str = "cpu", batch_size: int | None = None):
         self.device = device
         self.batch_size = batch_size or (1 if device == "cpu" else self.default_batch_size)
+        # The reference as a Y4M file at its own bit depth, when the harness has one
+        # (the encoder's input): metrics that read files use it instead of writing a copy.
+        self.reference_file = None
 
     def availability(self) -> str | None:
         """None when the metric can run here, else why not (missing weights, say).

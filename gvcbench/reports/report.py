@@ -36,7 +36,8 @@ class ReportFiles:
 
 
 def _data_uri(path: Path) -> str:
-    mime = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp", ".gif": "image/gif"}[path.suffix]
+    mime = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp", ".gif": "image/gif",
+            ".jpg": "image/jpeg"}[path.suffix]
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
@@ -116,7 +117,8 @@ def _report_metrics(rows, set_values, asked: list[str] | None) -> tuple[list[str
 
 def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str] | None = None,
                  sequences: list[str] | None = None, rate: str = "kbps", target_kbps: float | None = None,
-                 max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE) -> ReportFiles:
+                 max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE,
+                 lossless: bool = False) -> ReportFiles:
     with ResultStore(store_location, create=False) as store:
         chosen = select(store, run)
         run_folder = store.path.parent
@@ -144,25 +146,11 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
         files.images += paths + [p for p in multi if p is not None]
 
     seq_names = sequences or sorted({r["sequence"] for r in rows if r["status"] == "done"})[:max_visual]
-    visuals = []
-    for seq in seq_names:
-        try:
-            comp = visual.build_comparison(rows, seq, anchor, run_folder, target_kbps)
-        except (GvcbenchError, OSError) as exc:  # e.g. the original clip is not readable here
-            files.notes.append(f"visual comparison of {seq}: {exc}")
-            continue
-        files.notes += [f"{seq}: {n}" for n in comp.notes]
-        if len(comp.panels) < 2:
-            continue
-        grid = figdir / f"frames_{_safe(seq)}.png"
-        visual.frames_grid(comp).save(grid)
-        slices, column = visual.yt_slices(comp)
-        yt = figdir / f"yt_{_safe(seq)}.png"
-        slices.save(yt)
-        fps = next(r["fps"] for r in rows if r["sequence"] == seq and r["status"] == "done")
-        anim = visual.save_animation(visual.animation_frames(comp), figdir / f"strip_{_safe(seq)}.webp", fps)
-        files.images += [grid, yt, anim]
-        visuals.append((comp, grid, yt, column, anim))
+    rendered, notes = visual.render_all(rows, seq_names, anchor, run_folder, figdir, target_kbps, lossless)
+    files.notes += notes
+    visuals = [(v.comparison, v.grid, v.yt, v.column, v.animation) for v in rendered]
+    for v in rendered:
+        files.images += [v.grid, v.yt, v.animation]
 
     frame_table(rows).to_csv(files.csv, index=False)
     bd_frame(entries).to_csv(files.bd_csv, index=False)
@@ -215,7 +203,8 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
         f"<figure><img alt='y-t slices {E(c.sequence)}' src='{_data_uri(yt)}'><figcaption>y-t space-time slices: "
         f"columns {col}..{col + visual.SLICE_WIDTH - 1} of every frame, time running left to right</figcaption></figure>"
         f"<figure><img alt='animation {E(c.sequence)}' src='{_data_uri(anim)}'><figcaption>animated strip "
-        f"(lossless WebP)</figcaption></figure>"
+        f"({'lossless' if grid.suffix == '.png' else 'lossy q90'} WebP; pixel-exact pictures: "
+        f"gvcbench report --lossless)</figcaption></figure>"
         for c, grid, yt, col, anim in visuals)
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
     missing_html = "".join(f"<li><b>{E(n)}</b>: {E(reason)}</li>" for n, reason in sorted(missing.items()))
