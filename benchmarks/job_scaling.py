@@ -2,7 +2,7 @@
 reader commands on a 100,000-row store.
 
     python benchmarks/job_scaling.py [--sizes 100,2000,20000,100000] [--jobs 2] [--dask]
-                                     [--store-rows 100000] [--skip-plans] [--skip-readers]
+                                     [--store-rows 100000] [--skip-plans] [--skip-readers] [--limit 600]
 
 Plans: the `external` codec with `cp` as encoder and decoder (the bitstream is the raw
 input) on tiny clips (16x16, 2 frames), PSNR-Y only, no reconstructions or bitstreams
@@ -118,10 +118,14 @@ def synthetic_store(path: Path, rows: int) -> None:
                        else r.get(k) for k in cols) for r in records])
 
 
-def timed_command(argv: list[str], cwd: Path) -> tuple[float, int]:
+def timed_command(argv: list[str], cwd: Path, limit: float) -> tuple[float, int | None]:
+    """(wall s, exit status); status None when it ran past ``limit`` seconds and was stopped."""
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "gvcbench", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, check=False)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "gvcbench", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, check=False, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - start, None
     wall = time.perf_counter() - start
     if proc.returncode not in (0, 1):
         raise SystemExit(f"gvcbench {' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
@@ -136,6 +140,7 @@ def main() -> None:
     ap.add_argument("--store-rows", type=int, default=100_000)
     ap.add_argument("--skip-plans", action="store_true")
     ap.add_argument("--skip-readers", action="store_true")
+    ap.add_argument("--limit", type=float, default=600, help="seconds after which a reader command is stopped")
     args = ap.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="gvcbench-scale-") as tmp:
@@ -170,8 +175,9 @@ def main() -> None:
                 "regress (compare)": ["regress", str(store), "--baseline", str(base / "b.json")],
             }
             for label, argv in commands.items():
-                wall, rc = timed_command(argv, base)
-                table.add_row(label + ("" if rc == 0 else f" (exit {rc})"), f"{wall:.1f}")
+                wall, rc = timed_command(argv, base, args.limit)
+                shown = f"> {args.limit:.0f} (stopped)" if rc is None else f"{wall:.1f}"
+                table.add_row(label + ("" if rc in (0, None) else f" (exit {rc})"), shown)
                 console.print(f"  {label}: {wall:.1f} s", highlight=False)
             console.print(table)
     print(f"cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} at the end")

@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -136,17 +137,21 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
                         out / "bdrate.csv")
     files.notes += chosen.notes
 
-    rd_imgs = []
-    for m in metrics:
-        paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values),
-                           figdir / f"rd_{_safe(m)}")
-        figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
-        multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
-        rd_imgs.append((m, paths[0], multi[0]))
-        files.images += paths + [p for p in multi if p is not None]
-
+    # Pictures of the sequences are drawn in the background (decoding and image encoding
+    # run in C, mostly without the GIL) while matplotlib draws the RD figures here.
     seq_names = sequences or sorted({r["sequence"] for r in rows if r["status"] == "done"})[:max_visual]
-    rendered, notes = visual.render_all(rows, seq_names, anchor, run_folder, figdir, target_kbps, lossless)
+    with ThreadPoolExecutor(1) as background:
+        pictures = background.submit(visual.render_all, rows, seq_names, anchor, run_folder, figdir, target_kbps,
+                                     lossless)
+        rd_imgs = []
+        for m in metrics:
+            paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values),
+                               figdir / f"rd_{_safe(m)}")
+            figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
+            multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
+            rd_imgs.append((m, paths[0], multi[0]))
+            files.images += paths + [p for p in multi if p is not None]
+        rendered, notes = pictures.result()
     files.notes += notes
     visuals = [(v.comparison, v.grid, v.yt, v.column, v.animation) for v in rendered]
     for v in rendered:
@@ -173,7 +178,7 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
     files.json.write_text(json.dumps(payload, indent=1, default=str))
     pchip = [e for e in entries if e.method == "pchip"]
     files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, rows, prov, files.notes,
-                                missing, chosen.dataset_label))
+                                missing, chosen.dataset_label, lossless))
     files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing))
     return files
 
@@ -182,7 +187,8 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
-def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset) -> str:
+def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset,
+          lossless=False) -> str:
     env = runs[-1]["environment"] if runs else {}
     meta = {"dataset": dataset, "runs shown": ", ".join(r["run_id"][:8] for r in runs),
             "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
@@ -203,8 +209,8 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
         f"<figure><img alt='y-t slices {E(c.sequence)}' src='{_data_uri(yt)}'><figcaption>y-t space-time slices: "
         f"columns {col}..{col + visual.SLICE_WIDTH - 1} of every frame, time running left to right</figcaption></figure>"
         f"<figure><img alt='animation {E(c.sequence)}' src='{_data_uri(anim)}'><figcaption>animated strip "
-        f"({'lossless' if grid.suffix == '.png' else 'lossy q90'} WebP; pixel-exact pictures: "
-        f"gvcbench report --lossless)</figcaption></figure>"
+        f"({'lossless WebP' if lossless else 'WebP quality 90; pixel-exact pictures: gvcbench report --lossless'})"
+        f"</figcaption></figure>"
         for c, grid, yt, col, anim in visuals)
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
     missing_html = "".join(f"<li><b>{E(n)}</b>: {E(reason)}</li>" for n, reason in sorted(missing.items()))
