@@ -12,12 +12,16 @@ clip; then, on a pool of ``--jobs`` threads, per job: the same FFmpeg encode com
 line as the adapter, an FFmpeg decode to raw YUV, PSNR with numpy, and one libvmaf pass
 (decoded file against the clip's Y4M). Every bitstream must have the same size in both,
 and the script's PSNR and VMAF must equal the store's, or the benchmark stops. The
-ratio printed is the run's wall time over the script's (target: at most 1.05).
+ratio printed is the run's wall time over the script's (target: at most 1.05), and the
+same for CPU time (this process and all it started), which a busy shared machine
+disturbs much less than wall time.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -38,6 +42,14 @@ from gvcbench.datasets.y4m import write_y4m
 from gvcbench.datasets.yuv import read_yuv
 from gvcbench.metrics.psnr import plane_mse, psnr_from_mse
 from gvcbench.tools import ffmpeg_exe
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and of every descendant it has reaped (workers,
+    encoders, FFmpeg): the work done, which a shared machine's load changes far less than
+    the wall time."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def run_harness(args, out: Path) -> tuple[float, dict]:
@@ -132,24 +144,30 @@ def main() -> None:
     ap.add_argument("--no-reconstructions", action="store_true",
                     help="run with keep_reconstructions = false (the script never writes them)")
     args = ap.parse_args()
-    runs, scripts = [], []
+    runs, scripts, run_cpu, script_cpu = [], [], [], []
     for _ in range(args.repeat):  # alternate, so that load changes on a shared machine hit both alike
         with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+            cpu = cpu_seconds()
             wall, rows = run_harness(args, Path(a))
             runs.append(wall)
+            run_cpu.append(cpu_seconds() - cpu)
+            cpu = cpu_seconds()
             swall, results = run_script(args, Path(b))
             scripts.append(swall)
+            script_cpu.append(cpu_seconds() - cpu)
             check_same_work(rows, results)
     run_s, script_s = statistics.median(runs), statistics.median(scripts)
+    rcpu, scpu = statistics.median(run_cpu), statistics.median(script_cpu)
     table = Table(title=f"{args.codecs}, built-in clips, {args.frames} frames, {len(rows)} jobs, "
                         f"{args.jobs} worker(s), metrics {args.metrics}")
-    for col in ("", "wall s (median)", "all tries"):
+    for col in ("", "wall s (median)", "all tries", "CPU s (median)"):
         table.add_column(col, justify="right" if col else "left")
     table.add_row("gvcbench run" + (" (no reconstructions)" if args.no_reconstructions else ""),
-                  f"{run_s:.2f}", " ".join(f"{x:.1f}" for x in runs))
-    table.add_row("plain script", f"{script_s:.2f}", " ".join(f"{x:.1f}" for x in scripts))
+                  f"{run_s:.2f}", " ".join(f"{x:.1f}" for x in runs), f"{rcpu:.1f}")
+    table.add_row("plain script", f"{script_s:.2f}", " ".join(f"{x:.1f}" for x in scripts), f"{scpu:.1f}")
     Console().print(table)
-    print(f"ratio run / script: {run_s / script_s:.3f} (target <= 1.05); bitstream sizes and metric values equal")
+    print(f"ratio run / script: wall {run_s / script_s:.3f} (target <= 1.05), CPU {rcpu / scpu:.3f}; "
+          f"bitstream sizes and metric values equal; load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
