@@ -90,11 +90,15 @@ def prepare_metrics(names: tuple[str, ...], device: str, on_warning) -> dict[str
     return unavailable
 
 
-def _input_copy(config: RunConfig, seq, seq_hash: str, on_warning) -> str | None:
+def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str, on_warning) -> str | None:
     """Write the loaded sequence once for the workers (they read it instead of loading the
-    clip again); None if it cannot be written (the workers then load the clip themselves)."""
+    clip again); None if it cannot be written (the workers then load the clip themselves)
+    or is not worth its disk space: a raw .y4m/.yuv file that is not cropped or resized
+    reads as fast as the copy would."""
     from ..datasets.input_cache import write_once
 
+    if Path(spec.path).suffix.lower() in (".y4m", ".yuv") and not spec.crop and not spec.size:
+        return None
     try:
         return str(write_once(Path(config.output) / "cache" / "input", seq, seq_hash))
     except (OSError, GvcbenchError) as exc:
@@ -134,7 +138,7 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
             on_warning(f"skipping sequence {spec.display_name}: {exc}")
             continue
         seq_hash = seq.content_hash()
-        sequences.append((spec, seq.name, seq_hash, _input_copy(config, seq, seq_hash, on_warning)))
+        sequences.append((spec, seq.name, seq_hash, _input_copy(config, spec, seq, seq_hash, on_warning)))
     root = Path(config.output) / "jobs"
     config_hash = config.config_hash()
     for label, (cc, codec, points, identity) in codecs.items():
