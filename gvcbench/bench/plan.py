@@ -100,7 +100,7 @@ def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str, on_wa
     if Path(spec.path).suffix.lower() in (".y4m", ".yuv") and not spec.crop and not spec.size:
         return None
     try:
-        return str(write_once(Path(config.output) / "cache" / "input", seq, seq_hash))
+        return str(write_once(Path(config.output).absolute() / "cache" / "input", seq, seq_hash))
     except (OSError, GvcbenchError) as exc:
         on_warning(f"could not keep a copy of {seq.name} for the workers ({exc}); each worker loads it")
         return None

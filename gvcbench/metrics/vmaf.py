@@ -71,7 +71,7 @@ class Vmaf(Metric):
             if ref is None or not Path(ref).is_file():
                 ref = write_y4m(reference, tmp / "ref.y4m")
             dist = write_y4m(distorted, tmp / "dist.y4m")
-            data = libvmaf_frames(Path(ref), dist, Path("vmaf.json"), tmp, threads=spare_threads())
+            data = libvmaf_frames(Path(ref).absolute(), dist, Path("vmaf.json"), tmp, threads=spare_threads())
         self._libvmaf_version = data.get("version", "unknown")
         frames = sorted(data.get("frames", []), key=lambda f: f["frameNum"])
         if len(frames) != reference.num_frames:
