@@ -409,13 +409,15 @@ def report(
     run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    lossless: bool = typer.Option(False, "--lossless", help="Pixel-exact pictures (lossless WebP) instead of "
+                                  "quality-90 WebP; a larger report."),
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
     from .reports.report import write_report
 
     try:
         files = write_report(store, anchor, output, _csv(metrics), _csv(sequences), rate, target_kbps,
-                             run=run, min_share=min_share, resamples=resamples, seed=seed)
+                             run=run, min_share=min_share, resamples=resamples, seed=seed, lossless=lossless)
     except GvcbenchError as exc:
         _fail(exc)
     except OSError as exc:  # the report folder, not the store: readers never write there

@@ -283,7 +283,9 @@ def test_full_output_disk_stops_the_run_and_keeps_finished_jobs(tmp_path):
                         frames=50, size="128x128", jobs=1)
         code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_LOG": str(log)}))
         assert code == 2, text
-        assert "No space left on device" in text and "Finished jobs are kept" in text
+        # ENOSPC reaches either a job's own write or SQLite's ("database or disk is full"),
+        # depending on where the disk runs out (lossless x264 reconstructions are smaller than FFV1's)
+        assert ("No space left on device" in text or "disk is full" in text) and "Finished jobs are kept" in text
         assert "Traceback" not in text
         encodes = len(log.read_text().splitlines())
         rows = _rows(disk / "out")

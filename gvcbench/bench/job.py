@@ -15,15 +15,33 @@ import numpy as np
 
 from ..datasets import Sequence, SequenceSpec, load_sequence
 from ..datasets.container import write_container
+from ..datasets.input_cache import read_cached
 from ..errors import CodecError, DatasetError, GvcbenchError, MetricError
 from ..metrics import METRICS
 from ..metrics.fvd import encode_features
+from ..metrics.reference_cache import ReferenceCache
 from .plan import Job, make_codec
 
 
 @lru_cache(maxsize=4)
 def _cached_sequence(spec: SequenceSpec) -> Sequence:
     return load_sequence(spec)
+
+
+@lru_cache(maxsize=4)
+def _planned_copy(path: str, sequence_hash: str, name: str) -> Sequence | None:
+    return read_cached(path, sequence_hash, name)
+
+
+def job_source(job: Job) -> tuple[Sequence, bool]:
+    """The job's input and whether it is the planner's Y4M copy (then that file is also the
+    encoders' input and VMAF's reference). The copy is a few ms to read; loading the clip
+    (decode, crop, resize) can take seconds, so it is the fallback."""
+    if job.input_y4m:
+        seq = _planned_copy(job.input_y4m, job.sequence_hash, job.sequence)
+        if seq is not None:
+            return seq, True
+    return _cached_sequence(job.spec), False
 
 
 def _check_reconstruction(source: Sequence, recon: Sequence) -> None:
@@ -42,22 +60,39 @@ def metric_instance(name: str, device: str):
     return METRICS.get(name)(device=device)
 
 
-def measure(job: Job, source: Sequence, recon: Sequence) -> dict:
+def reference_cache(job: Job) -> ReferenceCache:
+    """Codec-independent work on the original, shared by the run's jobs (cache/reference)."""
+    return ReferenceCache(Path(job.run_folder) / "cache" / "reference")
+
+
+def measure(job: Job, source: Sequence, recon: Sequence, cache: ReferenceCache | None = None,
+            reference_file: Path | None = None) -> dict:
+    """Every metric of ``job``; reference-side work comes from ``cache`` when given, and
+    ``reference_file`` is ``source`` as Y4M where a metric reads files (VMAF)."""
     means, frames, errors, provenance, features = {}, {}, {}, {}, {}
     for name in job.metrics:
         metric = metric_instance(name, job.device)
+        metric.reference_file = reference_file
         reason = metric.availability()
         if reason:  # missing weights or program on this machine: a later run may have them
             errors[name] = reason
             provenance[name] = {"unavailable_here": True, "spec": metric.spec.to_dict()}
             continue
         try:
+            cached = cache is not None and metric.reference_identity() is not None
             if metric.spec.granularity == "set":
-                ref_f, dist_f = metric.features(source), metric.features(recon)
+                ref_f = (cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
+                         if cached else metric.features(source))
+                dist_f = metric.features(recon)
                 features[name] = {"reference": encode_features(ref_f), "distorted": encode_features(dist_f)}
                 means[name] = metric.sequence_value(ref_f, dist_f)
             else:
-                values = np.asarray(metric.frame_values(source, recon), dtype=np.float64)
+                if cached:
+                    ref_f = cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
+                    values = metric.values_from_reference(ref_f, source, recon)
+                else:
+                    values = metric.frame_values(source, recon)
+                values = np.asarray(values, dtype=np.float64)
                 frames[name] = [float(v) for v in values]
                 means[name] = float(values.mean())
         except MetricError as exc:
@@ -105,18 +140,22 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
+        from_copy = False
         if source is None:
-            source = _cached_sequence(job.spec)
-        if source.content_hash() != job.sequence_hash:
+            source, from_copy = job_source(job)
+        if not from_copy and source.content_hash() != job.sequence_hash:
             raise DatasetError(f"{job.spec.path} changed since the run was planned; re-run to plan again")
         codec = make_codec(job.codec_name, job.codec_params, job.seed)
+        if from_copy and hasattr(codec, "input_cache"):  # FFmpeg adapters: encode from the shared copy
+            codec.input_cache = (Path(job.input_y4m).parent, job.sequence_hash)
         t0 = time.perf_counter()
         bitstream = codec.encode(source, job.point, workdir, job.timeout)
         t1 = time.perf_counter()
         decoded = codec.decode(bitstream, workdir, job.timeout)
         t2 = time.perf_counter()
         _check_reconstruction(source, decoded.sequence)
-        scores = measure(job, source, decoded.sequence)
+        scores = measure(job, source, decoded.sequence, reference_cache(job),
+                         Path(job.input_y4m) if from_copy else None)
         t3 = time.perf_counter()
         n_bytes = decoded.bytes_read
         seconds = source.num_frames / float(source.fps)
@@ -131,7 +170,7 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
         for leftover in ("decoded.yuv", "decoded.y4m"):
             (workdir / leftover).unlink(missing_ok=True)
         if job.keep_reconstruction:
-            recon = write_container(decoded.sequence, workdir / "reconstruction.mkv")
+            recon = write_container(decoded.sequence, workdir / "reconstruction.mkv", fast=True)
             row["reconstruction"] = os.path.relpath(recon, job.run_folder)
         inside = bitstream.path.absolute().is_relative_to(workdir.absolute())
         if job.keep_bitstream and bitstream.path.is_file() and inside:

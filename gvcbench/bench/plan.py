@@ -36,6 +36,7 @@ class Job:
     config_hash: str
     run_folder: str
     seed: int | None = None  # handed to a stochastic codec; None for deterministic ones
+    input_y4m: str | None = None  # the planner's copy of the sequence (datasets/input_cache.py)
 
 
 @dataclass
@@ -104,6 +105,22 @@ def prepare_metrics(names: tuple[str, ...], device: str, on_warning) -> dict[str
     return unavailable
 
 
+def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str, on_warning) -> str | None:
+    """Write the loaded sequence once for the workers (they read it instead of loading the
+    clip again); None if it cannot be written (the workers then load the clip themselves)
+    or is not worth its disk space: a raw .y4m/.yuv file that is not cropped or resized
+    reads as fast as the copy would."""
+    from ..datasets.input_cache import write_once
+
+    if Path(spec.path).suffix.lower() in (".y4m", ".yuv") and not spec.crop and not spec.size:
+        return None
+    try:
+        return str(write_once(Path(config.output).absolute() / "cache" / "input", seq, seq_hash))
+    except (OSError, GvcbenchError) as exc:
+        on_warning(f"could not keep a copy of {seq.name} for the workers ({exc}); each worker loads it")
+        return None
+
+
 def plan_run(config: RunConfig, on_warning=print) -> Plan:
     metrics = resolve_metrics(config)
     if config.device != "cpu":
@@ -136,11 +153,13 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
             plan.bad_sequences[spec.display_name] = str(exc)
             on_warning(f"skipping sequence {spec.display_name}: {exc}")
             continue
-        sequences.append((spec, seq.name, seq.content_hash()))
+        seq_hash = seq.content_hash()
+        sequences.append((spec, seq.name, seq_hash, _input_copy(config, spec, seq, seq_hash, on_warning)))
     root = Path(config.output) / "jobs"
+    config_hash = config.config_hash()
     for label, (cc, codec, points, identity, seeds) in codecs.items():
         plan.codecs[label] = codec
-        for spec, name, seq_hash in sequences:
+        for spec, name, seq_hash, input_y4m in sequences:
             for point, seed in ((p, s) for p in points for s in seeds):
                 folder = point.label if seed is None else f"{point.label}_seed{seed}"
                 plan.jobs.append(Job(
@@ -150,8 +169,8 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
                     workdir=str(root / folder_name(label) / folder_name(name) / folder),
                     timeout=config.timeout,
                     keep_bitstream=config.keep_bitstreams, keep_reconstruction=config.keep_reconstructions,
-                    device=config.device, config_hash=config.config_hash(), run_folder=str(config.output),
-                    seed=seed))
+                    device=config.device, config_hash=config_hash, run_folder=str(config.output),
+                    seed=seed, input_y4m=input_y4m))
     keys = [j.key for j in plan.jobs]
     if len(set(keys)) != len(keys):
         raise ConfigError("two jobs of this run are identical (same codec settings, sequence content and "

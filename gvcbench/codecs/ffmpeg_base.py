@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
+from ..datasets.input_cache import write_once
 from ..datasets.sequence import ColourInfo, Sequence
 from ..datasets.y4m import write_y4m
 from ..datasets.yuv import read_yuv
@@ -40,6 +41,11 @@ class FFmpegCodec(Codec):
     suffix: ClassVar[str]
     version_pattern: ClassVar[str]  # regex with one group, matched on the probe's log and output
     probe_pix_fmt: ClassVar[str] = "yuv420p"
+
+    # (folder, content hash of the sequence being encoded): set by the harness so that the
+    # jobs of a run encode from one shared Y4M per sequence and bit depth (input_cache.py)
+    # instead of each writing its own copy.
+    input_cache: tuple[Path, str] | None = None
 
     def coded_bit_depth(self, seq: Sequence) -> int:
         return seq.bit_depth
@@ -71,15 +77,27 @@ class FFmpegCodec(Codec):
     def encode(self, seq: Sequence, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
         self.check_point(point)
         depth = self.coded_bit_depth(seq)
-        source = workdir / "input.y4m"
-        write_y4m(seq.to_bit_depth(depth), source)
+        source, own_copy = self._input_file(seq, depth, workdir)
         out = workdir / f"bitstream{self.suffix}"
         argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-i", source, "-map", "0:v:0",
                 *self.encoder_args(point, seq), "-f", self.raw_format, out]
         run = run_tool(argv, workdir / "encode.log", timeout)
-        source.unlink()
+        if own_copy:
+            source.unlink()
         info = source_info(seq) | {"coded_bit_depth": depth}
         return Bitstream(out, info, run.seconds, run.cpu_seconds)
+
+    def _input_file(self, seq: Sequence, depth: int, workdir: Path) -> tuple[Path, bool]:
+        """The Y4M the encoder reads, and whether it is this job's own (to delete after)."""
+        if self.input_cache is not None:
+            folder, sequence_hash = self.input_cache
+            try:
+                return write_once(folder, seq, sequence_hash, depth), False
+            except OSError:
+                pass  # no shared copy: write our own
+        source = workdir / "input.y4m"
+        write_y4m(seq.to_bit_depth(depth), source)
+        return source, True
 
     def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded:
         info = bitstream.info

@@ -55,6 +55,9 @@ class Metric(ABC):
     def __init__(self, device: str = "cpu", batch_size: int | None = None):
         self.device = device
         self.batch_size = batch_size or (1 if device == "cpu" else self.default_batch_size)
+        # The reference as a Y4M file at its own bit depth, when the harness has one
+        # (the encoder's input): metrics that read files use it instead of writing a copy.
+        self.reference_file = None
 
     def availability(self) -> str | None:
         """None when the metric can run here, else why not (missing weights, say).
@@ -86,3 +89,20 @@ class Metric(ABC):
     @abstractmethod
     def frame_values(self, reference: Sequence, distorted: Sequence) -> np.ndarray:
         """One value per frame, float64, for two sequences of equal format."""
+
+    # -- reference-side work (see reference_cache.py) -------------------------------
+    def reference_identity(self) -> dict | None:
+        """What this metric's reference-side result depends on besides the sequence (name,
+        version, settings, weight hashes), or None when it has none worth caching or cannot
+        say (a network given in memory): then nothing is cached."""
+        return None
+
+    def reference_features(self, reference: Sequence) -> np.ndarray:
+        """The codec-independent work on the original (only where ``reference_identity``
+        is not None)."""
+        raise NotImplementedError
+
+    def values_from_reference(self, reference_features: np.ndarray, reference: Sequence,
+                              distorted: Sequence) -> np.ndarray:
+        """``frame_values`` given the original's ``reference_features``; bit-identical to it."""
+        raise NotImplementedError

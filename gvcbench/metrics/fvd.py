@@ -135,6 +135,18 @@ class Fvd(Metric):
             "scaling": f"(x - {det.shift}) * {det.scale}", "clip_length": self.clip_length, "stride": self.stride,
             "features": f"{FEATURE_DIM}-d", "distance": "Fréchet (scipy.linalg.sqrtm)"}
 
+    def reference_identity(self) -> dict | None:
+        if self._injected:  # a network given in memory has no name to key a cache by
+            return None
+        det = self.detector()
+        return {"metric": self.spec.name, "version": self.spec.version, "detector": det.name,
+                "weights": record(self.weights[0], resolve(self.weights[0], allow_download=False)),
+                "clip_length": self.clip_length, "stride": self.stride, "device": self.device,
+                "what": "I3D features of the original's clips"}
+
+    def reference_features(self, reference) -> np.ndarray:
+        return self.features(reference)
+
     def features(self, seq) -> np.ndarray:
         """(clips, 400) float64 features of one sequence."""
         import torch

@@ -31,15 +31,28 @@ def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return cv2.calcOpticalFlowFarneback(a, b, None, **FARNEBACK)
 
 
+def consecutive_flows(seq) -> np.ndarray:
+    """(T-1, H, W, 2) float32 Farneback flows from each frame to the next."""
+    if seq.num_frames < 2:
+        raise MetricError("flow-epe needs at least 2 frames")
+    return np.stack([farneback(luma8(seq, t - 1), luma8(seq, t)) for t in range(1, seq.num_frames)])
+
+
+def epe_against(reference_flows: np.ndarray, distorted) -> np.ndarray:
+    """Mean end-point error per transition between given reference flows and the distorted clip's."""
+    if len(reference_flows) != distorted.num_frames - 1:
+        raise MetricError(f"{len(reference_flows)} reference flows for {distorted.num_frames} frames")
+    values = []
+    for t in range(1, distorted.num_frames):
+        f_dist = farneback(luma8(distorted, t - 1), luma8(distorted, t))
+        values.append(float(np.linalg.norm(reference_flows[t - 1] - f_dist, axis=-1).mean()))
+    return np.asarray(values)
+
+
 def flow_epe(reference, distorted) -> np.ndarray:
     if reference.num_frames < 2:
         raise MetricError("flow-epe needs at least 2 frames")
-    values = []
-    for t in range(1, reference.num_frames):
-        f_ref = farneback(luma8(reference, t - 1), luma8(reference, t))
-        f_dist = farneback(luma8(distorted, t - 1), luma8(distorted, t))
-        values.append(float(np.linalg.norm(f_ref - f_dist, axis=-1).mean()))
-    return np.asarray(values)
+    return epe_against(consecutive_flows(reference), distorted)
 
 
 class FlowEpe(Metric):
@@ -54,6 +67,18 @@ class FlowEpe(Metric):
 
         return super().provenance() | {"implementation": f"opencv {cv2.__version__} calcOpticalFlowFarneback",
                                        "parameters": FARNEBACK, "input": "8-bit luma"}
+
+    def reference_identity(self) -> dict:
+        import cv2
+
+        return {"metric": self.spec.name, "version": self.spec.version, "opencv": cv2.__version__,
+                "farneback": FARNEBACK, "what": "consecutive flows of the original"}
+
+    def reference_features(self, reference) -> np.ndarray:
+        return consecutive_flows(reference)
+
+    def values_from_reference(self, reference_features, reference, distorted) -> np.ndarray:
+        return epe_against(reference_features, distorted)
 
     def frame_values(self, reference, distorted) -> np.ndarray:
         return flow_epe(reference, distorted)

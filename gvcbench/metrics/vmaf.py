@@ -7,24 +7,42 @@ model go into the provenance.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..datasets.y4m import write_y4m
 from ..errors import MetricError
-from ..tools import ffmpeg_exe, ffmpeg_version, run_tool
+from ..tools import capture, ffmpeg_exe, ffmpeg_version, run_tool
 from .base import Metric, MetricSpec
 
 MODEL = "vmaf_v0.6.1"  # libvmaf's built-in default model
 
 
+@lru_cache(maxsize=1)
+def has_libvmaf() -> bool:
+    """Probed once per process (it used to be one ``ffmpeg -filters`` run per job)."""
+    return " libvmaf " in capture([ffmpeg_exe(), "-hide_banner", "-filters"])
+
+
+def spare_threads() -> int:
+    """Threads this job may use: the executor gives each worker cores / workers through
+    OMP_NUM_THREADS, so with fewer jobs than cores VMAF uses the idle ones. Scores do not
+    depend on the thread count."""
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
 def libvmaf_frames(reference_y4m: Path, distorted_y4m: Path, log: Path, workdir: Path,
-                   timeout: float = 3600) -> dict:
+                   timeout: float = 3600, threads: int = 1) -> dict:
     """Run FFmpeg's libvmaf on two files; return its parsed JSON log."""
     graph = (f"[0:v]setpts=PTS-STARTPTS[dist];[1:v]setpts=PTS-STARTPTS[ref];"
-             f"[dist][ref]libvmaf=model=version={MODEL}:log_fmt=json:log_path={log.name}:n_threads=1")
+             f"[dist][ref]libvmaf=model=version={MODEL}:log_fmt=json:log_path={log.name}:n_threads={threads}")
     argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", distorted_y4m, "-i", reference_y4m,
             "-lavfi", graph, "-f", "null", "-"]
     run_tool(argv, workdir / "vmaf.log", timeout, cwd=workdir)
@@ -39,10 +57,7 @@ class Vmaf(Metric):
                       description=f"VMAF ({MODEL}, libvmaf in the imageio-ffmpeg FFmpeg)")
 
     def availability(self) -> str | None:
-        from ..tools import capture
-
-        text = capture([ffmpeg_exe(), "-hide_banner", "-filters"])
-        return None if " libvmaf " in text else "this FFmpeg binary has no libvmaf filter"
+        return None if has_libvmaf() else "this FFmpeg binary has no libvmaf filter"
 
     def provenance(self) -> dict:
         return super().provenance() | {"implementation": f"libvmaf {getattr(self, '_libvmaf_version', '?')} "
@@ -52,9 +67,11 @@ class Vmaf(Metric):
     def frame_values(self, reference, distorted) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="gvcbench-vmaf-") as tmp:
             tmp = Path(tmp)
-            ref = write_y4m(reference, tmp / "ref.y4m")
+            ref = self.reference_file  # the encoder's input, when the harness has it
+            if ref is None or not Path(ref).is_file():
+                ref = write_y4m(reference, tmp / "ref.y4m")
             dist = write_y4m(distorted, tmp / "dist.y4m")
-            data = libvmaf_frames(ref, dist, Path("vmaf.json"), tmp)
+            data = libvmaf_frames(Path(ref).absolute(), dist, Path("vmaf.json"), tmp, threads=spare_threads())
         self._libvmaf_version = data.get("version", "unknown")
         frames = sorted(data.get("frames", []), key=lambda f: f["frameNum"])
         if len(frames) != reference.num_frames:

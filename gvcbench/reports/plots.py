@@ -11,6 +11,7 @@ from .bdrate import BDError
 from .curves import averaged_curve, rd_points, sequence_curve, set_curve
 
 MARKERS = "osD^vP*Xh<>"
+MAX_SMALL_MULTIPLES = 36
 
 
 def _figure(*args, **kw):
@@ -96,12 +97,16 @@ def _seed_band(ax, rows, codec, metric, axis, rate, color) -> None:
                     label=f"{codec}: range over {len(seeds)} seeds")
 
 
-def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps"):
-    """One small RD plot per sequence; None when no sequence has a value of ``metric``."""
+def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps",
+                    limit: int = MAX_SMALL_MULTIPLES):
+    """One small RD plot per sequence, the first ``limit`` sequences by name (a figure of
+    thousands of axes takes minutes to draw and nobody reads it; the CSV has them all);
+    None when no sequence has a value of ``metric``."""
     pts = rd_points(rows, metric)
-    sequences = sorted({s for per in pts.values() for s in per})
-    if not sequences:
+    every = sorted({s for per in pts.values() for s in per})
+    if not every:
         return None
+    sequences = every[:limit]
     cols = min(4, max(1, len(sequences)))
     nrows = max(1, math.ceil(len(sequences) / cols))
     fig, axes = _figure(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), dpi=100, squeeze=False)
@@ -121,7 +126,8 @@ def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | Non
     handles, labels = axes[0][0].get_legend_handles_labels()
     if labels:
         fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
-    fig.suptitle(f"{axis.label} vs rate ({rate}) per sequence", fontsize=10)
+    shown = "" if len(sequences) == len(every) else f", first {len(sequences)} of {len(every)} sequences"
+    fig.suptitle(f"{axis.label} vs rate ({rate}) per sequence{shown}", fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
     return fig
 

@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,8 @@ class ReportFiles:
 
 
 def _data_uri(path: Path) -> str:
-    mime = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp", ".gif": "image/gif"}[path.suffix]
+    mime = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp", ".gif": "image/gif",
+            ".jpg": "image/jpeg"}[path.suffix]
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
@@ -191,7 +193,7 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
                  sequences: list[str] | None = None, rate: str = "kbps", target_kbps: float | None = None,
                  max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE,
                  resamples: int = uncertainty.DEFAULT_RESAMPLES, seed: int = uncertainty.DEFAULT_SEED,
-                 level: float = uncertainty.DEFAULT_LEVEL) -> ReportFiles:
+                 level: float = uncertainty.DEFAULT_LEVEL, lossless: bool = False) -> ReportFiles:
     with ResultStore(store_location, create=False) as store:
         chosen = select(store, run)
         run_folder = store.path.parent
@@ -216,35 +218,25 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
                         out / "bdrate.csv", intervals=out / "intervals.csv")
     files.notes += chosen.notes
 
-    rd_imgs = []
-    for m in metrics:
-        paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values),
-                           figdir / f"rd_{_safe(m)}")
-        figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
-        multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
-        rd_imgs.append((m, paths[0], multi[0]))
-        files.images += paths + [p for p in multi if p is not None]
-
+    # Pictures of the sequences are drawn in the background (decoding and image encoding
+    # run in C, mostly without the GIL) while matplotlib draws the RD figures here.
     seq_names = sequences or sorted({r["sequence"] for r in rows if r["status"] == "done"})[:max_visual]
-    visuals = []
-    for seq in seq_names:
-        try:
-            comp = visual.build_comparison(rows, seq, anchor, run_folder, target_kbps)
-        except (GvcbenchError, OSError) as exc:  # e.g. the original clip is not readable here
-            files.notes.append(f"visual comparison of {seq}: {exc}")
-            continue
-        files.notes += [f"{seq}: {n}" for n in comp.notes]
-        if len(comp.panels) < 2:
-            continue
-        grid = figdir / f"frames_{_safe(seq)}.png"
-        visual.frames_grid(comp).save(grid)
-        slices, column = visual.yt_slices(comp)
-        yt = figdir / f"yt_{_safe(seq)}.png"
-        slices.save(yt)
-        fps = next(r["fps"] for r in rows if r["sequence"] == seq and r["status"] == "done")
-        anim = visual.save_animation(visual.animation_frames(comp), figdir / f"strip_{_safe(seq)}.webp", fps)
-        files.images += [grid, yt, anim]
-        visuals.append((comp, grid, yt, column, anim))
+    with ThreadPoolExecutor(1) as background:
+        pictures = background.submit(visual.render_all, rows, seq_names, anchor, run_folder, figdir, target_kbps,
+                                     lossless)
+        rd_imgs = []
+        for m in metrics:
+            paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values),
+                               figdir / f"rd_{_safe(m)}")
+            figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
+            multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
+            rd_imgs.append((m, paths[0], multi[0]))
+            files.images += paths + [p for p in multi if p is not None]
+        rendered, notes = pictures.result()
+    files.notes += notes
+    visuals = [(v.comparison, v.grid, v.yt, v.column, v.animation) for v in rendered]
+    for v in rendered:
+        files.images += [v.grid, v.yt, v.animation]
 
     frame_table(rows).to_csv(files.csv, index=False)
     bd_frame(entries).to_csv(files.bd_csv, index=False)
@@ -272,7 +264,7 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
     pchip = [e for e in entries if e.method == "pchip"]
     extra_html = _spread_html(spread, metrics) + _sets_html(sets)
     files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, rows, prov, files.notes,
-                                missing, chosen.dataset_label, extra_html))
+                                missing, chosen.dataset_label, extra_html, lossless))
     files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing)
                               + _markdown_uncertainty(entries, spread, sets, metrics))
     return files
@@ -283,7 +275,7 @@ def _safe(text: str) -> str:
 
 
 def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset,
-          extra_html="") -> str:
+          extra_html="", lossless=False) -> str:
     env = runs[-1]["environment"] if runs else {}
     meta = {"dataset": dataset, "runs shown": ", ".join(r["run_id"][:8] for r in runs),
             "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
@@ -304,7 +296,8 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
         f"<figure><img alt='y-t slices {E(c.sequence)}' src='{_data_uri(yt)}'><figcaption>y-t space-time slices: "
         f"columns {col}..{col + visual.SLICE_WIDTH - 1} of every frame, time running left to right</figcaption></figure>"
         f"<figure><img alt='animation {E(c.sequence)}' src='{_data_uri(anim)}'><figcaption>animated strip "
-        f"(lossless WebP)</figcaption></figure>"
+        f"({'lossless WebP' if lossless else 'WebP quality 90; pixel-exact pictures: gvcbench report --lossless'})"
+        f"</figcaption></figure>"
         for c, grid, yt, col, anim in visuals)
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
     missing_html = "".join(f"<li><b>{E(n)}</b>: {E(reason)}</li>" for n, reason in sorted(missing.items()))

@@ -1,0 +1,187 @@
+"""Flat cost at scale: per-job cost of plans of 100 to 100,000 near-free jobs, and the
+reader commands on a 100,000-row store.
+
+    python benchmarks/job_scaling.py [--sizes 100,2000,20000,100000] [--jobs 2] [--dask]
+                                     [--store-rows 100000] [--skip-plans] [--skip-readers] [--limit 600]
+
+Plans: the `external` codec with `cp` as encoder and decoder (the bitstream is the raw
+input) on tiny clips (16x16, 2 frames), PSNR-Y only, no reconstructions or bitstreams
+kept: what is left is the harness's own cost per job (planning, the pool, the driver,
+the store). A plan of N jobs is codec labels x sequences x 50 QPs. Printed per size:
+wall time, wall time per job, and the driver's own CPU time (its process, not the
+workers) per job; flat columns mean the cost per job does not grow with the plan.
+`--dask` also runs each size on a Dask LocalCluster of `--jobs` workers.
+
+Readers: a store of `--store-rows` synthetic done rows (4 codecs x N/16 sequences x 4
+QPs, PSNR-Y, PSNR-YUV, MS-SSIM and VMAF with 50 per-frame values and provenance, like a
+real run's rows), then `gvcbench results -f csv`, `bdrate`, `report` and `regress`
+(`--save` then a comparison) as separate processes, each timed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from gvcbench.bench.config import config_from_mapping
+from gvcbench.bench.runner import run_benchmark
+from gvcbench.bench.store import JOB_COLUMNS, JSON_COLUMNS, ResultStore
+from gvcbench.datasets import Sequence
+from gvcbench.datasets.y4m import write_y4m
+
+QPS_PER_CODEC = 50
+
+
+def tiny_clips(folder: Path, count: int) -> None:
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        planes = [rng.integers(16, 236, size=(2, h, w), dtype=np.uint8) for h, w in ((16, 16), (8, 8), (8, 8))]
+        write_y4m(Sequence(f"c{i:03d}", *planes, fps=25), folder / f"c{i:03d}.y4m")
+
+
+def plan_shape(n: int) -> tuple[int, int]:
+    """(codec labels, sequences) so that labels x sequences x 50 QPs == n."""
+    cells = max(1, n // QPS_PER_CODEC)
+    sequences = min(cells, 50)
+    return math.ceil(cells / sequences), sequences
+
+
+def run_plan(n: int, workers: int, executor: str, base: Path) -> dict:
+    labels, sequences = plan_shape(n)
+    clips = base / f"clips{sequences}"
+    if not clips.is_dir():
+        clips.mkdir(parents=True)
+        tiny_clips(clips, sequences)
+    cp = shutil.which("cp")
+    codecs = [{"name": "external", "label": f"copy{i}", "qps": list(range(QPS_PER_CODEC)),
+               "params": {"encode": [cp, "{input}", "{bitstream}"], "decode": [cp, "{bitstream}", "{output}"],
+                          "input_format": "yuv", "output_format": "yuv", "version": f"copy {i}"}}
+              for i in range(labels)]
+    out = base / f"run-{executor}-{n}"
+    cfg = config_from_mapping({"output": str(out), "jobs": workers, "metrics": ["psnr-y"],
+                               "keep_reconstructions": False, "keep_bitstreams": False,
+                               "executor": {"kind": executor}, "dataset": {"source": str(clips)}, "codec": codecs})
+    cpu0, start = time.process_time(), time.perf_counter()
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    if summary.failed:
+        raise SystemExit(f"{summary.failed} jobs failed: {summary.failures[:3]}")
+    shutil.rmtree(out, ignore_errors=True)
+    return {"jobs": summary.done, "wall": wall, "cpu": cpu}
+
+
+def synthetic_store(path: Path, rows: int) -> None:
+    """``rows`` done rows shaped like a real run's, written in one transaction."""
+    codecs = ("anchor", "codec-a", "codec-b", "codec-c")
+    qps = (22, 27, 32, 37)
+    sequences = max(1, rows // (len(codecs) * len(qps)))
+    rng = np.random.default_rng(1)
+    metrics = ("psnr-y", "psnr-yuv", "ms-ssim", "vmaf")
+    prov = {m: {"metric": m, "version": "1", "implementation": f"{m} reference implementation 1.0",
+                "spec": {"name": m, "lower_better": False, "unit": "", "granularity": "frame"}} for m in metrics}
+    with ResultStore(path) as store:
+        store.start_run("synthetic", {"synthetic": True}, "cfg", {"gvcbench": "bench", "codecs": {}})
+        records = []
+        for s in range(sequences):
+            for c, codec in enumerate(codecs):
+                for q, qp in enumerate(qps):
+                    kbps = 400.0 / (1.6 ** q) * (1 - 0.05 * c) * (1 + 0.1 * rng.random())
+                    base_q = 42 - 4 * q + c * 0.3
+                    frames = {m: list(np.round(base_q * (1 if m.startswith("psnr") else 0.02 if m == "ms-ssim" else 2)
+                                               + rng.normal(0, 0.1, 50), 4)) for m in metrics}
+                    row = {"job_key": f"{s}-{codec}-{qp}", "run_id": "synthetic", "status": "done", "codec": codec,
+                           "codec_name": "external", "codec_version": "1", "codec_params": {},
+                           "sequence": f"seq{s:05d}", "sequence_hash": f"{s:064x}",
+                           "sequence_spec": {"path": f"/nowhere/seq{s:05d}.y4m", "start": 0},
+                           "point": f"qp{qp}", "qp": qp, "bytes": int(kbps * 250), "frames": 50, "width": 384,
+                           "height": 384, "fps": 25.0, "kbps": kbps, "bpp": kbps * 1000 / 25 / 384 / 384,
+                           "metrics": {m: float(np.mean(v)) for m, v in frames.items()}, "frame_metrics": frames,
+                           "metric_errors": {}, "provenance": prov, "config_hash": "cfg",
+                           "packages": {"numpy": np.__version__}, "finished_at": time.time()}
+                    records.append(row)
+        cols = list(JOB_COLUMNS)
+        with store.db:
+            store.db.executemany(
+                f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                [tuple(json.dumps(r.get(k), sort_keys=True) if k in JSON_COLUMNS and r.get(k) is not None
+                       else r.get(k) for k in cols) for r in records])
+
+
+def timed_command(argv: list[str], cwd: Path, limit: float) -> tuple[float, int | None]:
+    """(wall s, exit status); status None when it ran past ``limit`` seconds and was stopped."""
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "gvcbench", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, check=False, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return time.perf_counter() - start, None
+    wall = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"gvcbench {' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return wall, proc.returncode
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100,2000,20000,100000")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--dask", action="store_true", help="also run each plan on a Dask LocalCluster")
+    ap.add_argument("--store-rows", type=int, default=100_000)
+    ap.add_argument("--skip-plans", action="store_true")
+    ap.add_argument("--skip-readers", action="store_true")
+    ap.add_argument("--limit", type=float, default=600, help="seconds after which a reader command is stopped")
+    args = ap.parse_args()
+    console = Console()
+    with tempfile.TemporaryDirectory(prefix="gvcbench-scale-") as tmp:
+        base = Path(tmp)
+        if not args.skip_plans:
+            table = Table(title=f"near-free external jobs (cp), 16x16x2 clips, PSNR-Y, {args.jobs} worker(s)")
+            for col in ("executor", "jobs", "wall s", "wall ms/job", "driver CPU s", "driver CPU ms/job"):
+                table.add_column(col, justify="left" if col == "executor" else "right")
+            executors = ["local"] + (["dask"] if args.dask else [])
+            for executor in executors:
+                for n in (int(x) for x in args.sizes.split(",")):
+                    r = run_plan(n, args.jobs, executor, base)
+                    table.add_row(executor, str(r["jobs"]), f"{r['wall']:.1f}", f"{1000 * r['wall'] / r['jobs']:.2f}",
+                                  f"{r['cpu']:.1f}", f"{1000 * r['cpu'] / r['jobs']:.2f}")
+                    console.print(f"  {executor} {n}: {r['wall']:.1f} s", highlight=False)
+            console.print(table)
+        if not args.skip_readers:
+            store = base / "big"
+            start = time.perf_counter()
+            synthetic_store(store, args.store_rows)
+            made = time.perf_counter() - start
+            size = (store / "results.sqlite").stat().st_size / 1e6
+            table = Table(title=f"reader commands on a {args.store_rows}-row store ({size:.0f} MB, made in {made:.0f} s)")
+            table.add_column("command")
+            table.add_column("wall s", justify="right")
+            commands = {
+                "results -f csv": ["results", str(store), "-f", "csv", "-o", str(base / "r.csv")],
+                "bdrate --anchor anchor": ["bdrate", str(store), "--anchor", "anchor"],
+                "report --anchor anchor": ["report", str(store), "--anchor", "anchor", "-o", str(base / "report")],
+                "regress --save": ["regress", str(store), "--baseline", str(base / "b.json"), "--save",
+                                   "--anchor", "anchor"],
+                "regress (compare)": ["regress", str(store), "--baseline", str(base / "b.json")],
+            }
+            for label, argv in commands.items():
+                wall, rc = timed_command(argv, base, args.limit)
+                shown = f"> {args.limit:.0f} (stopped)" if rc is None else f"{wall:.1f}"
+                table.add_row(label + ("" if rc in (0, None) else f" (exit {rc})"), shown)
+                console.print(f"  {label}: {wall:.1f} s", highlight=False)
+            console.print(table)
+    print(f"cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
