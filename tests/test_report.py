@@ -99,3 +99,49 @@ def test_report_in_headless_chromium(report, tmp_path):
         assert driver.save_screenshot(str(shot)) and shot.stat().st_size > 10000
     finally:
         driver.quit()
+
+
+def test_matched_rate_comparison_at_several_targets(run_folder, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from gvcbench.bench.store import ResultStore
+    from gvcbench.reports import matched
+
+    with ResultStore(run_folder, create=False) as store:
+        rows = [r for r in store.rows() if r["sequence"] == "bunny"]
+    targets = sorted({round(r["kbps"]) for r in rows if r["codec"] == "x265"})[1:3]
+    comps = matched.comparisons(rows, "bunny", "x264", run_folder, targets)
+    for comp, target in zip(comps, targets):
+        for panel in comp.panels[1:]:
+            mine = [r for r in rows if r["codec"] == panel.label]
+            best = min(mine, key=lambda r: abs(np.log(r["kbps"] / target)))
+            assert panel.caption.startswith(f"{best['point']}, ")
+    grid = np.asarray(matched.matched_rate_grid(comps))
+    x = matched.slice_x(64)
+    assert x == 30
+    # The original's first frame in the first block carries the red slice marks; the others not.
+    assert (grid[:, x - 1] == [255, 0, 0]).all(axis=-1).sum() >= 64 * len(comps) * 3
+    assert not (grid[:, 64 + x - 1] == [255, 0, 0]).all(axis=-1).any()
+    files = write_report(run_folder, "x264", tmp_path / "rep", sequences=["bunny"], target_kbps=targets)
+    png = tmp_path / "rep" / "figures" / "matched_bunny.png"
+    assert png in files.images and Image.open(png).size == (grid.shape[1], grid.shape[0])
+    assert f"every codec at {targets[0]:g}, {targets[1]:g} kbps" in files.html.read_text()
+
+
+def test_quality_over_time_at_matched_rates(run_folder, tmp_path):
+    from gvcbench.bench.store import ResultStore
+    from gvcbench.reports import overtime
+
+    with ResultStore(run_folder, create=False) as store:
+        rows = store.rows()
+    x265 = sorted((r for r in rows if r["codec"] == "x265" and r["sequence"] == "bunny"), key=lambda r: r["kbps"])
+    picked = overtime.closest_rows(rows, "bunny", "psnr-y", x265[1]["kbps"] * 1.01)
+    assert picked["x265"]["job_key"] == x265[1]["job_key"] and set(picked) == {"x264", "x265"}
+    fig = overtime.quality_over_time(rows, ["bunny"], "psnr-y", x265[1]["kbps"], "x264")
+    lines = fig.axes[0].get_lines()
+    assert [list(line.get_ydata()) for line in lines if line.get_label().startswith("x265")] == \
+        [x265[1]["frame_metrics"]["psnr-y"]]
+    files = write_report(run_folder, "x264", tmp_path / "rep", metrics=["psnr-y"], sequences=["bunny"])
+    assert tmp_path / "rep" / "figures" / "over_time_psnr-y.png" in files.images
+    assert "psnr-y per frame, each codec at its rate point closest to" in files.html.read_text()

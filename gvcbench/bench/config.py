@@ -115,6 +115,33 @@ class DatasetConfig:
                 raise ConfigError(f"{problem} {_where(key, '[dataset]')}")
 
 
+def _check_targets(cc: "CodecConfig") -> None:
+    """A target-rate ladder (``kbps`` or ``bpp``, bench/ratesearch.py) and its tolerance."""
+    given = [k for k in ("qps", "kbps", "bpp") if getattr(cc, k) is not None]
+    if len(given) > 1:
+        raise ConfigError(f"codec {cc.display}: give one of 'qps', 'kbps' or 'bpp', not {' and '.join(given)}")
+    for key in ("kbps", "bpp"):
+        values = getattr(cc, key)
+        if values is None:
+            continue
+        if (not isinstance(values, (list, tuple)) or not values
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                           for v in values)):
+            raise ConfigError(f"codec {cc.display}: '{key}' must be a non-empty list of positive target rates, "
+                              f"got {list(values) if isinstance(values, tuple) else values!r}")
+        if len(set(values)) != len(values):
+            raise ConfigError(f"codec {cc.display}: '{key}' lists a target twice: {list(values)!r}")
+        object.__setattr__(cc, key, tuple(float(v) for v in values))
+    tolerance = cc.tolerance
+    if tolerance is not None:
+        if cc.kbps is None and cc.bpp is None:
+            raise ConfigError(f"codec {cc.display}: 'tolerance' applies to target rates; give 'kbps' or 'bpp' too")
+        ok_number = isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and 0 < tolerance < 1
+        if not (ok_number or tolerance == "nearest"):
+            raise ConfigError(f"codec {cc.display}: 'tolerance' must be a fraction between 0 and 1 (0.1 = within "
+                              f"±10 % of the target) or \"nearest\" (the nearest reachable rate), got {tolerance!r}")
+
+
 @dataclass(frozen=True)
 class CodecConfig:
     name: str
@@ -122,6 +149,16 @@ class CodecConfig:
     qps: tuple[int, ...] | None = None
     params: dict = field(default_factory=dict)
     seeds: tuple[int, ...] | None = None  # for stochastic codecs: one job per seed
+    kbps: tuple[float, ...] | None = None  # target-rate ladder instead of qps (see bench/ratesearch.py)
+    bpp: tuple[float, ...] | None = None
+    tolerance: float | str | None = None  # of a target rate: relative (default 0.1) or "nearest"
+
+    @property
+    def targets(self) -> tuple[str, tuple[float, ...]] | None:
+        """('kbps' or 'bpp', the targets) for a target-rate ladder, else None."""
+        if self.kbps:
+            return "kbps", self.kbps
+        return ("bpp", self.bpp) if self.bpp else None
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.strip():
@@ -144,6 +181,7 @@ class CodecConfig:
                                   f"numbers >= 0, e.g. seeds = [0, 1, 2]; got "
                                   f"{list(seeds) if isinstance(seeds, tuple) else seeds!r}")
             object.__setattr__(self, "seeds", tuple(seeds))
+        _check_targets(self)
 
     @property
     def display(self) -> str:
@@ -197,6 +235,10 @@ class RunConfig:
     def identity(self) -> dict:
         """What decides the results (not where they go or how many processes make them)."""
         d = asdict(self)
+        for codec in d["codecs"]:  # target-rate keys only where used: older config hashes stay as they were
+            for key in ("kbps", "bpp", "tolerance"):
+                if codec.get(key) is None:
+                    codec.pop(key, None)
         for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device", "executor"):
             d.pop(key)
         return d
@@ -225,7 +267,7 @@ def _codec(table: Any, index: int) -> CodecConfig:
     _check_keys(table, CodecConfig, where)
     try:
         return CodecConfig(table["name"], table.get("label"), table.get("qps"), table.get("params", {}),
-                           table.get("seeds"))
+                           table.get("seeds"), table.get("kbps"), table.get("bpp"), table.get("tolerance"))
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

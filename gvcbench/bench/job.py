@@ -105,11 +105,14 @@ def measure(job: Job, source: Sequence, recon: Sequence, cache: ReferenceCache |
 
 
 def base_row(job: Job) -> dict:
-    return {"job_key": job.key, "codec": job.codec_label, "codec_name": job.codec_name,
-            "codec_version": job.codec_version, "codec_params": job.codec_params, "sequence": job.sequence,
-            "sequence_hash": job.sequence_hash, "sequence_spec": _spec_dict(job.spec),
-            "point": job.point.label, "qp": job.point.qp, "target_kbps": job.point.kbps, "seed": job.seed,
-            "config_hash": job.config_hash, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    row = {"job_key": job.key, "codec": job.codec_label, "codec_name": job.codec_name,
+           "codec_version": job.codec_version, "codec_params": job.codec_params, "sequence": job.sequence,
+           "sequence_hash": job.sequence_hash, "sequence_spec": _spec_dict(job.spec),
+           "point": job.point.label, "qp": job.point.qp, "target_kbps": job.point.kbps, "seed": job.seed,
+           "config_hash": job.config_hash, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    if job.search:  # an encode of a target-rate search: its own point label, never a ladder point
+        row.update({"point": f"search-{job.point.label}", "rate_search": job.search})
+    return row
 
 
 def _spec_dict(spec: SequenceSpec) -> dict:
@@ -156,6 +159,8 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
         _check_reconstruction(source, decoded.sequence)
         scores = measure(job, source, decoded.sequence, reference_cache(job),
                          Path(job.input_y4m) if from_copy else None)
+        for record in scores["provenance"].values():  # e.g. the size policy that fitted the reconstruction
+            record.update(decoded.adjustments)
         t3 = time.perf_counter()
         n_bytes = decoded.bytes_read
         seconds = source.num_frames / float(source.fps)

@@ -37,6 +37,7 @@ class Job:
     run_folder: str
     seed: int | None = None  # handed to a stochastic codec; None for deterministic ones
     input_y4m: str | None = None  # the planner's copy of the sequence (datasets/input_cache.py)
+    search: dict | None = None  # set on the encodes of a target-rate search (bench/ratesearch.py)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Plan:
     codecs: dict[str, Codec] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
     unavailable_metrics: dict[str, str] = field(default_factory=dict)  # name -> reason
+    searches: list = field(default_factory=list)  # target-rate searches, one per codec x sequence
 
 
 def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint, seed: int | None = None) -> str:
@@ -138,6 +140,11 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
             plan.skipped_codecs[cc.display] = reason
             on_warning(f"skipping codec {cc.display}: {reason}")
             continue
+        if cc.targets:  # the search starts from one template job per sequence (bench/ratesearch.py)
+            from .ratesearch import check_searchable
+
+            codecs[cc.display] = (cc, codec, [RatePoint(qp=check_searchable(cc, codec).start)], codec.identity())
+            continue
         qps = cc.qps or codec.default_qps
         if not qps:
             raise ConfigError(f"codec {cc.display!r} has no default QP ladder; give 'qps' in its [[codec]] entry")
@@ -171,6 +178,10 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
                     keep_bitstream=config.keep_bitstreams, keep_reconstruction=config.keep_reconstructions,
                     device=config.device, config_hash=config_hash, run_folder=str(config.output),
                     seed=seed, input_y4m=input_y4m))
+    if any(cc.targets for cc, *_ in codecs.values()):
+        from .ratesearch import split_searches
+
+        split_searches(plan, {label: entry[0] for label, entry in codecs.items() if entry[0].targets})
     keys = [j.key for j in plan.jobs]
     if len(set(keys)) != len(keys):
         raise ConfigError("two jobs of this run are identical (same codec settings, sequence content and "

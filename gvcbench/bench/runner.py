@@ -30,6 +30,7 @@ class RunSummary:
     unavailable_metrics: dict[str, str] = field(default_factory=dict)
     wall_seconds: float = 0.0
     tool_seconds: float = 0.0
+    rate_targets: list = field(default_factory=list)  # TargetOutcome per target of a kbps/bpp ladder
 
     @property
     def ok(self) -> bool:
@@ -72,7 +73,8 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
     with ResultStore(out) as store:
         todo = jobs_to_run(plan, store, force)
         run_id = uuid.uuid4().hex
-        dataset = dataset_identity((j.sequence, j.sequence_hash) for j in plan.jobs)
+        dataset = dataset_identity((j.sequence, j.sequence_hash)
+                                   for j in plan.jobs + [s.template for s in plan.searches])
         summary = RunSummary(run_id, store.path, len(plan.jobs), len(plan.jobs) - len(todo),
                              skipped_codecs=plan.skipped_codecs, bad_sequences=plan.bad_sequences,
                              unavailable_metrics=plan.unavailable_metrics)
@@ -106,11 +108,35 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
             if progress:
                 progress("row", row)
 
+        executor = None
         if todo:
             executor = make_executor(config, log=log)
             log(f"running {len(todo)} job(s) on {executor.describe()}")
             executor.run(todo, commit)
-        compute_set_metrics(store, {j.key for j in plan.jobs}, plan.metrics, dataset)
+        target_keys: set[str] = set()
+        if plan.searches:
+            from dataclasses import replace as _replace
+
+            from .ratesearch import run_searches
+
+            def run_batch(jobs):
+                nonlocal executor
+                executor = executor or make_executor(config, log=log)
+                summary.planned += len(jobs)
+                if progress:
+                    progress("start", summary.planned - summary.skipped)
+                executor.run(jobs, commit)
+
+            summary.rate_targets, target_keys, reused = run_searches(
+                plan, store, run_batch, force, lambda jobs: jobs_to_run(_replace(plan, jobs=jobs), store, False),
+                run_id, log)
+            summary.planned += reused  # search encodes of earlier runs, read and not redone
+            summary.skipped += reused
+            for outcome in summary.rate_targets:
+                if outcome.status != "ok":
+                    on_warning(outcome.message)
+            store.add_run_jobs(run_id, target_keys)  # readers select a run's rows by its jobs
+        compute_set_metrics(store, {j.key for j in plan.jobs} | target_keys, plan.metrics, dataset)
         store.finish_run(run_id)
     summary.wall_seconds = time.perf_counter() - started
     return summary

@@ -40,6 +40,8 @@ JOB_COLUMNS = {
     "qp": "INTEGER",
     "target_kbps": "REAL",
     "seed": "INTEGER",  # the seed a stochastic codec ran with; NULL for deterministic codecs
+    "target_bpp": "REAL",
+    "rate_search": "TEXT",  # JSON: role probe|target of a target-rate search, and for targets its outcome
     "bytes": "INTEGER",
     "parts": "TEXT",  # JSON: named parts of the bitstream size
     "bitstream": "TEXT",  # path of the bitstream file, relative to the run folder
@@ -66,7 +68,7 @@ JOB_COLUMNS = {
     "finished_at": "REAL",
 }
 JSON_COLUMNS = ("codec_params", "sequence_spec", "parts", "metrics", "frame_metrics", "metric_errors",
-                "provenance", "packages", "features")
+                "provenance", "packages", "features", "rate_search")
 SET_COLUMNS = {
     "codec": "TEXT NOT NULL", "point": "TEXT NOT NULL", "metric": "TEXT NOT NULL", "value": "REAL",
     "sequences": "TEXT",  # JSON list of the sequences pooled
@@ -214,7 +216,7 @@ class ResultStore:
             self.db.execute(CURVE_INDEX)
 
     def _add_missing_columns(self) -> None:
-        """Columns added without a schema bump (``seed``, nullable) are added empty to a store
+        """Columns added without a schema bump (``seed``, ``target_bpp``, ``rate_search``; nullable) are added empty to a store
         opened for writing; read-only readers see them as absent (rows use ``.get``)."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
         for name, kind in JOB_COLUMNS.items():
@@ -229,6 +231,11 @@ class ResultStore:
             self.db.execute("INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, ?)",
                             (run_id, time.time(), json.dumps(config, sort_keys=True), config_hash,
                              json.dumps(environment, sort_keys=True), dataset))
+            self.db.executemany("INSERT OR IGNORE INTO run_jobs VALUES (?, ?)", ((run_id, k) for k in job_keys))
+
+    def add_run_jobs(self, run_id: str, job_keys: Iterable[str]) -> None:
+        """Jobs a run settles only while it runs (the rows of its target-rate ladders)."""
+        with self.db:
             self.db.executemany("INSERT OR IGNORE INTO run_jobs VALUES (?, ?)", ((run_id, k) for k in job_keys))
 
     def finish_run(self, run_id: str) -> None:
@@ -270,6 +277,12 @@ class ResultStore:
                                   f"SET {updates} WHERE excluded.status = 'done' OR jobs.status != 'done'",
                                   tuple(values.values()))
         return cur.rowcount > 0
+
+    def delete(self, keys: Iterable[str]) -> int:
+        """Remove rows by job key (a target-rate row whose target is no longer reached); returns how many."""
+        keys = list(keys)
+        with self.db:
+            return sum(self.db.execute("DELETE FROM jobs WHERE job_key = ?", (k,)).rowcount for k in keys)
 
     def status_of(self, keys: Iterable[str]) -> dict[str, tuple[str, set[str], set[str]]]:
         """job_key -> (status, metrics settled, metrics that were unavailable on the machine) for keys

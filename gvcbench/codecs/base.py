@@ -14,21 +14,41 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class RatePoint:
-    """One point of a codec's rate ladder: a QP (the usual knob) or a target bitrate."""
+    """One point of a codec's rate ladder: a QP (the usual knob), or a target rate in kbps
+    or bits per pixel (reached by a rate search over the codec's declared knob)."""
 
     qp: int | None = None
     kbps: float | None = None
+    bpp: float | None = None
 
     def __post_init__(self):
-        if (self.qp is None) == (self.kbps is None):
-            raise ConfigError("a rate point has either a qp or a target kbps, not both or neither")
+        if sum(v is not None for v in (self.qp, self.kbps, self.bpp)) != 1:
+            raise ConfigError("a rate point has exactly one of a qp, a target kbps or a target bpp")
 
     @property
     def label(self) -> str:
-        return f"qp{self.qp}" if self.qp is not None else f"{self.kbps:g}kbps"
+        if self.qp is not None:
+            return f"qp{self.qp}"
+        return f"{self.kbps:g}kbps" if self.kbps is not None else f"{self.bpp:g}bpp"
 
     def to_dict(self) -> dict:
-        return {"qp": self.qp} if self.qp is not None else {"kbps": self.kbps}
+        if self.qp is not None:
+            return {"qp": self.qp}
+        return {"kbps": self.kbps} if self.kbps is not None else {"bpp": self.bpp}
+
+
+@dataclass(frozen=True)
+class RateKnob:
+    """The whole-number setting a rate search turns to reach a target rate.
+
+    Its value reaches ``encode`` as ``RatePoint(qp=value)``; the rate must fall (not
+    necessarily strictly) as the value rises, as it does for a QP.
+    """
+
+    name: str  # what reports call it: "QP", "key-frame QP"
+    lo: int
+    hi: int
+    start: int  # the first value probed
 
 
 @dataclass
@@ -57,6 +77,7 @@ class Decoded:
     tool_seconds: float = 0.0
     tool_cpu_seconds: float = 0.0
     bytes_read: int = 0
+    adjustments: dict = field(default_factory=dict)  # e.g. a size policy applied (codecs/sizepolicy.py)
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,11 @@ class Codec(ABC):
 
     Subclasses set ``name``, ``description``, ``Params`` (a frozen dataclass of their
     options, validated at construction), ``default_qps`` and ``qp_range``.
+
+    Target-rate ladders (``kbps = [...]`` in a config) search the knob ``rate_knob()``
+    returns: by default the QP over ``qp_range``, named ``rate_knob_name``. An adapter
+    without such a knob sets ``rate_knob_name = None``; one with another knob overrides
+    ``rate_knob()``.
     """
 
     name: ClassVar[str]
@@ -86,6 +112,7 @@ class Codec(ABC):
     stochastic: ClassVar[bool] = False  # its decoder draws noise: runs once per seed
     seed: int | None = None  # set by the harness for stochastic codecs (make_codec)
     default_seed: ClassVar[int] = 0  # the seed of a stochastic codec run without `seeds`
+    rate_knob_name: ClassVar[str | None] = "QP"
 
     def __init__(self, **params: Any):
         allowed = {f.name for f in dataclasses.fields(self.Params)}
@@ -113,6 +140,15 @@ class Codec(ABC):
         lo, hi = self.qp_range
         if not lo <= point.qp <= hi:
             raise ConfigError(f"codec {self.name!r}: QP {point.qp} outside its range {lo}..{hi}")
+
+    def rate_knob(self) -> RateKnob | None:
+        """The knob a rate search turns, or None when this codec cannot take target rates."""
+        if self.rate_knob_name is None:
+            return None
+        lo, hi = self.qp_range
+        ladder = sorted(self.default_qps)
+        start = ladder[len(ladder) // 2] if ladder else (lo + hi) // 2
+        return RateKnob(self.rate_knob_name, lo, hi, min(max(start, lo), hi))
 
     def identity(self) -> dict:
         return {"name": self.name, "version": self.version(), "params": dataclasses.asdict(self.params)}

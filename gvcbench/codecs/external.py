@@ -19,6 +19,7 @@ from ..errors import CodecError, ConfigError
 from ..tools import capture, run_tool
 from .base import Bitstream, Codec, Decoded, RatePoint, source_info
 from .ffmpeg_base import read_decoded_yuv
+from .sizepolicy import check_policy, fit_to_source, parse_size
 
 FORMATS = ("y4m", "yuv")
 
@@ -35,8 +36,12 @@ class ExternalParams:
     qp_max: int = 63
     default_qps: tuple[int, ...] = field(default_factory=tuple)
     stochastic: bool = False  # its decoder draws noise from {seed}
+    size_policy: str = "refuse"  # refuse | crop | pad: decoded frames of another size (codecs/sizepolicy.py)
+    output_size: str | None = None  # WxH of a raw .yuv decoder output when it is not the source's
 
     def __post_init__(self):
+        check_policy(self.size_policy)
+        parse_size(self.output_size, "output_size")
         for key in ("encode", "decode", "version_command", "default_qps"):
             object.__setattr__(self, key, tuple(getattr(self, key)))
         if not self.encode or not self.decode:
@@ -61,6 +66,12 @@ class ExternalCodec(Codec):
         self.qp_range = (self.params.qp_min, self.params.qp_max)
         self.default_qps = self.params.default_qps
         self.stochastic = self.params.stochastic
+
+    def rate_knob(self):
+        """Only a template that passes ``{qp}`` to the encoder has a knob to search."""
+        if not any("{qp}" in str(arg) for arg in self.params.encode):
+            return None
+        return super().rate_knob()
 
     def availability(self) -> str | None:
         for template in (self.params.encode, self.params.decode):
@@ -111,5 +122,9 @@ class ExternalCodec(Codec):
         if self.params.output_format == "y4m":
             seq = read_y4m(output, name=info["name"], matrix=info["matrix"]).to_bit_depth(info["bit_depth"])
         else:
-            seq = read_decoded_yuv(output, info, info["bit_depth"])
-        return Decoded(seq, run.seconds, run.cpu_seconds, bitstream.path.stat().st_size)
+            size = parse_size(self.params.output_size, "output_size")
+            layout = info | {"width": size[0], "height": size[1]} if size else info
+            seq = read_decoded_yuv(output, layout, info["bit_depth"])
+        seq, record = fit_to_source(seq, info["width"], info["height"], self.params.size_policy)
+        return Decoded(seq, run.seconds, run.cpu_seconds, bitstream.path.stat().st_size,
+                       adjustments={"reconstruction_size": record} if record else {})

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..datasets.loader import SequenceSpec, load_sequence
 from ..errors import CodecError, ConfigError, DatasetError
 from .base import Bitstream, Codec, Decoded, RatePoint, source_info
+from .sizepolicy import check_policy, fit_to_source, parse_size
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,12 @@ class PrecomputedParams:
     bitstreams: str | None = None
     sizes: str | None = None
     version: str = "declared"
+    size_policy: str = "refuse"  # refuse | crop | pad: reconstructions of another size (codecs/sizepolicy.py)
+    recon_size: str | None = None  # WxH of raw .yuv reconstructions when it is not the source's
 
     def __post_init__(self):
+        check_policy(self.size_policy)
+        parse_size(self.recon_size, "recon_size")
         if not self.reconstructions:
             raise ConfigError("the precomputed codec needs 'reconstructions', a path template such as "
                               "'recon/{sequence}_qp{qp}.yuv'")
@@ -53,6 +58,7 @@ class Precomputed(Codec):
     description = "reconstructions and bitstream sizes made elsewhere"
     Params = PrecomputedParams
     qp_range = (-1000, 1000)
+    rate_knob_name = None  # rates were fixed elsewhere: nothing to search
 
     def version(self) -> str:
         return self.params.version
@@ -83,11 +89,15 @@ class Precomputed(Codec):
 
     def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded:
         info = bitstream.info
-        spec = SequenceSpec(path=info["reconstruction"], name=info["name"], width=info["width"],
-                            height=info["height"], fps=info["fps"][0] / info["fps"][1],
+        width, height = parse_size(self.params.recon_size, "recon_size") or (info["width"], info["height"])
+        spec = SequenceSpec(path=info["reconstruction"], name=info["name"], width=width,
+                            height=height, fps=info["fps"][0] / info["fps"][1],
                             bit_depth=info["bit_depth"], matrix=info["matrix"], range=info["range"])
         try:
             seq = load_sequence(spec)
         except DatasetError as exc:
             raise CodecError(f"precomputed reconstruction unreadable: {exc}") from None
-        return Decoded(seq.to_bit_depth(info["bit_depth"]), 0.0, 0.0, bitstream.path.stat().st_size)
+        seq, record = fit_to_source(seq.to_bit_depth(info["bit_depth"]), info["width"], info["height"],
+                                    self.params.size_policy)
+        return Decoded(seq, 0.0, 0.0, bitstream.path.stat().st_size,
+                       adjustments={"reconstruction_size": record} if record else {})

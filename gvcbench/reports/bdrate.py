@@ -83,29 +83,42 @@ def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -
     raise BDError(f"unknown BD interpolation {method!r}; use one of {', '.join(METHODS)}")
 
 
-def _overlap(a: np.ndarray, b: np.ndarray, what: str, la: str, lb: str) -> tuple[float, float, float]:
+def _overlap(a: np.ndarray, b: np.ndarray, what: str, la: str, lb: str,
+             within: tuple[float, float] | None = None) -> tuple[float, float, float]:
     lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
     if lo >= hi:
         raise BDError(f"{lb} vs {la}: the {what} ranges do not overlap "
                       f"({la}: [{a.min():.4g}, {a.max():.4g}]; {lb}: [{b.min():.4g}, {b.max():.4g}])")
+    if within is not None:  # a window / common interval (reports/window.py): the share of it covered
+        wlo, whi = within
+        lo, hi = max(lo, wlo), min(hi, whi)
+        if lo >= hi:
+            raise BDError(f"{lb} vs {la}: no {what} inside the interval [{wlo:.4g}, {whi:.4g}]")
+        return lo, hi, float((hi - lo) / (whi - wlo))
     extent = min(a.max() - a.min(), b.max() - b.min())
     return lo, hi, float((hi - lo) / extent)
 
 
-def bd_rate(anchor: Curve, test: Curve, method: str = "pchip", min_points: int = MIN_POINTS) -> BDResult:
-    """Average rate difference of ``test`` against ``anchor`` at equal quality, in percent."""
+def bd_rate(anchor: Curve, test: Curve, method: str = "pchip", min_points: int = MIN_POINTS,
+            within: tuple[float, float] | None = None) -> BDResult:
+    """Average rate difference of ``test`` against ``anchor`` at equal quality, in percent;
+    over the curves' overlap, or only its part inside the quality interval ``within``."""
     a, t = check_curve(anchor, min_points), check_curve(test, min_points)
-    lo, hi, overlap = _overlap(a.values, t.values, "quality", a.label, t.label)
+    lo, hi, overlap = _overlap(a.values, t.values, "quality", a.label, t.label, within)
     ia = _integral(a.values, np.log10(a.rates), lo, hi, method)
     it = _integral(t.values, np.log10(t.rates), lo, hi, method)
     return BDResult(float((10 ** ((it - ia) / (hi - lo)) - 1) * 100), method, (float(lo), float(hi)), overlap)
 
 
-def bd_metric(anchor: Curve, test: Curve, method: str = "pchip", min_points: int = MIN_POINTS) -> BDResult:
-    """Average quality difference of ``test`` against ``anchor`` at equal rate (metric units)."""
+def bd_metric(anchor: Curve, test: Curve, method: str = "pchip", min_points: int = MIN_POINTS,
+              within: tuple[float, float] | None = None) -> BDResult:
+    """Average quality difference of ``test`` against ``anchor`` at equal rate (metric units);
+    over the curves' overlap, or only its part inside the rate interval ``within`` (in rate
+    units, not log)."""
     a, t = check_curve(anchor, min_points), check_curve(test, min_points)
     la, lt = np.log10(a.rates), np.log10(t.rates)
-    lo, hi, overlap = _overlap(la, lt, "rate", a.label, t.label)
+    logs = None if within is None else (float(np.log10(within[0])), float(np.log10(within[1])))
+    lo, hi, overlap = _overlap(la, lt, "rate", a.label, t.label, logs)
     ia = _integral(la, a.values, lo, hi, method)
     it = _integral(lt, t.values, lo, hi, method)
     return BDResult(float((it - ia) / (hi - lo)), method, (float(lo), float(hi)), overlap)

@@ -14,6 +14,7 @@ from .seeds import mean_over_seeds
 
 if TYPE_CHECKING:
     from .uncertainty import Interval
+from .window import Scope, quality_limits, rate_limits
 
 RATE_UNITS = ("kbps", "bpp")
 MIN_SHARE = 0.5  # fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates
@@ -56,15 +57,25 @@ def unmeasured_metrics(rows: list[dict], set_values: list[dict] | None = None) -
     return dict(sorted(out.items()))
 
 
+def is_search_probe(row: dict) -> bool:
+    """An encode a target-rate search made on its way: search material, not a ladder point."""
+    return (row.get("rate_search") or {}).get("role") == "probe"
+
+
 def _point_order(row: dict) -> float:
-    return row["qp"] if row["qp"] is not None else -row["target_kbps"]
+    target = row.get("target_kbps") or row.get("target_bpp")
+    if target is not None:
+        return -target
+    if row["qp"] is not None:
+        return row["qp"]
+    return -(row.get("kbps") or row.get("bpp") or 0.0)  # imported rows: by falling rate
 
 
 def rd_points(rows: list[dict], metric: str) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
     """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric;
     a stochastic codec's seeds are averaged."""
     out: dict = defaultdict(lambda: defaultdict(dict))
-    for row in sorted(mean_over_seeds(rows), key=_point_order):
+    for row in sorted(mean_over_seeds([r for r in rows if not is_search_probe(r)]), key=_point_order):
         if row["status"] == "done" and metric in (row.get("metrics") or {}):
             out[row["codec"]][row["sequence"]][row["point"]] = (row["kbps"], row["bpp"], row["metrics"][metric])
     return out
@@ -134,6 +145,24 @@ class BDEntry:
     avg_curve_ci: "Interval | None" = None  # bootstrap over sequences (uncertainty.bd_intervals)
     per_sequence_ci: "Interval | None" = None
     per_seed: dict | None = None  # seed -> averaged-curve BD-rate, for stochastic codecs (seeds.bd_per_seed)
+    interval: tuple[float, float] | None = None  # quality interval of the averaged-curve BD-rate (on the axis)
+    rate_interval: tuple[float, float] | None = None  # rate interval of the averaged-curve BD-metric
+    per_sequence_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # sequence -> quality
+    scope: str = "the overlap of each pair of curves"  # what limits every interval
+    imported: str | None = None  # the published source, when this codec's rows were imported (reports/sources.py)
+    anchor_imported: str | None = None
+
+    def interval_text(self) -> str:
+        """The intervals, as printed beside the numbers."""
+        parts = []
+        if self.interval:
+            parts.append(f"{self.axis} {self.interval[0]:.4g}..{self.interval[1]:.4g}")
+        if self.rate_interval:
+            parts.append(f"{self.rate_interval[0]:.4g}..{self.rate_interval[1]:.4g} {self.rate}")
+        if self.per_sequence_intervals:
+            los, his = zip(*self.per_sequence_intervals.values())
+            parts.append(f"per-seq {self.axis} within {min(los):.4g}..{max(his):.4g}")
+        return "; ".join(parts) or "n/a"
 
     @property
     def share(self) -> str:
@@ -143,11 +172,15 @@ class BDEntry:
 
 def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, methods=("pchip",),
              rate: str = "kbps", min_points: int = 4, set_values: list[dict] | None = None,
-             min_share: float = MIN_SHARE) -> list[BDEntry]:
+             min_share: float = MIN_SHARE, window: tuple[float, float] | None = None,
+             common: bool = False) -> list[BDEntry]:
     """BD-rates of every codec against ``anchor``. For set-level metrics (FVD) with values
     in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports.
     Default metrics: those with values. A mean of per-sequence BD-rates over fewer than
-    ``min_share`` of the sequences both codecs have is n/a."""
+    ``min_share`` of the sequences both codecs have is n/a. ``window`` (in the rate unit)
+    and ``common`` limit every interval (reports/window.py)."""
+    scope = Scope(window, common, rate)
+    imported = {r["codec"]: r["imported"]["source"] for r in rows if r.get("imported")}
     if rate not in RATE_UNITS:
         raise GvcbenchError(f"rate unit must be one of {', '.join(RATE_UNITS)}, got {rate!r}")
     if not 0 < min_share <= 1:
@@ -173,14 +206,17 @@ def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, me
             if codec == anchor:
                 continue
             for method in methods:
-                entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points, min_share)
+                entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points, min_share, scope)
                 if specs[name].get("granularity") == "set" and set_values:
-                    _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points)
+                    _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points, scope)
+                entry.scope = scope.describe(rate)
+                entry.imported, entry.anchor_imported = imported.get(codec), imported.get(anchor)
                 entries.append(entry)
     return entries
 
 
-def _set_level(entry, rows, set_values, anchor, codec, metric, axis, method, rate, min_points) -> None:
+def _set_level(entry, rows, set_values, anchor, codec, metric, axis, method, rate, min_points,
+               scope: Scope = Scope()) -> None:
     a = set_curve(rows, set_values, anchor, metric, axis, rate, f"{anchor} / set-level {axis.label}")
     t = set_curve(rows, set_values, codec, metric, axis, rate, f"{codec} / set-level {axis.label}")
     if a is None or t is None:
@@ -189,8 +225,12 @@ def _set_level(entry, rows, set_values, anchor, codec, metric, axis, method, rat
         return
     entry.notes = [n for n in entry.notes if not n.startswith(("averaged curves", f"{anchor} (mean", f"{codec} (mean"))]
     try:
-        result = bd_rate(a, t, method, min_points)
-        entry.avg_curve, entry.bd_metric = result.value, bd_metric(a, t, method, min_points).value
+        others = [c for o in sorted({s["codec"] for s in set_values if s["metric"] == metric} - {anchor, codec})
+                  if (c := set_curve(rows, set_values, o, metric, axis, rate, f"{o} / set-level {axis.label}"))]
+        result = bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points))
+        entry.avg_curve, entry.interval = result.value, result.interval
+        metric_result = bd_metric(a, t, method, min_points, rate_limits((a, t), others, scope, min_points))
+        entry.bd_metric, entry.rate_interval = metric_result.value, _rates(metric_result.interval)
         entry.notes.append(f"averaged-curve value: set-level {metric} over the test set per rate point")
         if result.partial:
             entry.notes.append(f"set-level curves overlap only on {100 * result.overlap:.0f} % of the shorter range")
@@ -199,7 +239,17 @@ def _set_level(entry, rows, set_values, anchor, codec, metric, axis, method, rat
         entry.notes.append(str(exc))
 
 
-def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share=MIN_SHARE) -> BDEntry:
+def _rates(log_interval: tuple[float, float]) -> tuple[float, float]:
+    return float(10 ** log_interval[0]), float(10 ** log_interval[1])
+
+
+def _others(pts, anchor, codec, seq=None) -> list[str]:
+    """The codecs besides the pair, with results (on ``seq``, when given)."""
+    return [c for c in sorted(pts) if c not in (anchor, codec) and (seq is None or seq in pts[c])]
+
+
+def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share=MIN_SHARE,
+           scope: Scope = Scope()) -> BDEntry:
     entry = BDEntry(codec, metric, axis.label, method, rate)
     shared = sorted(set(pts.get(anchor, {})) & set(pts.get(codec, {})))
     entry.sequences = len(shared)
@@ -211,7 +261,11 @@ def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share
         try:
             a = sequence_curve(pts[anchor][seq], axis, rate, f"{anchor} / {seq} / {axis.label}")
             t = sequence_curve(pts[codec][seq], axis, rate, f"{codec} / {seq} / {axis.label}")
-            per_seq.append(bd_rate(a, t, method, min_points).value)
+            others = [sequence_curve(pts[o][seq], axis, rate, f"{o} / {seq} / {axis.label}")
+                      for o in _others(pts, anchor, codec, seq)] if scope.common else []
+            result = bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points))
+            per_seq.append(result.value)
+            entry.per_sequence_intervals[seq] = result.interval
         except BDError as exc:
             entry.notes.append(str(exc))
     entry.contributed = len(per_seq)
@@ -225,15 +279,30 @@ def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share
     try:
         a = averaged_curve(pts[anchor], axis, rate, f"{anchor} (mean of {len(shared)}) / {axis.label}", shared)
         t = averaged_curve(pts[codec], axis, rate, f"{codec} (mean of {len(shared)}) / {axis.label}", shared)
-        result = bd_rate(a.curve, t.curve, method, min_points)
-        entry.avg_curve = result.value
-        entry.bd_metric = bd_metric(a.curve, t.curve, method, min_points).value
-        if result.partial:
+        others = []
+        for o in (_others(pts, anchor, codec) if scope.common else []):
+            theirs = sorted(set(pts[anchor]) & set(pts[o]))
+            others.append(averaged_curve(pts[o], axis, rate, f"{o} (mean of {len(theirs)}) / {axis.label}",
+                                         theirs).curve)
+        pair = (a.curve, t.curve)
+    except BDError as exc:
+        entry.notes.append(str(exc))
+        return entry
+    try:
+        result = bd_rate(a.curve, t.curve, method, min_points, quality_limits(pair, others, scope, method, min_points))
+        entry.avg_curve, entry.interval = result.value, result.interval
+        if result.partial and not scope.active:
             lo, hi = result.interval
             entry.notes.append(f"averaged curves overlap only on {axis.label} {lo:.4g}..{hi:.4g} "
                                f"({100 * result.overlap:.0f} % of the shorter range)")
     except BDError as exc:
         entry.notes.append(str(exc))
+    try:  # at equal rate: possible where the qualities never meet (a generative codec's PSNR, say)
+        metric_result = bd_metric(a.curve, t.curve, method, min_points, rate_limits(pair, others, scope, min_points))
+        entry.bd_metric, entry.rate_interval = metric_result.value, _rates(metric_result.interval)
+    except BDError as exc:
+        if str(exc) not in entry.notes:
+            entry.notes.append(str(exc))
     return entry
 
 

@@ -44,11 +44,12 @@ def _log_rate_axis(ax, minor_labels: bool = True) -> None:
 
 
 def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps",
-              log_rate: bool = True, set_values: list[dict] | None = None):
+              log_rate: bool = True, set_values: list[dict] | None = None, window: tuple[float, float] | None = None):
     """The curve averaged over the sequences each codec completed (or, for a set-level
     metric such as FVD, the set-level values), every codec in one plot."""
     pts = rd_points(rows, metric)
     codecs = sorted(set(pts) | {s["codec"] for s in set_values or [] if s["metric"] == metric})
+    imported = {r["codec"]: r["imported"]["source"] for r in rows if r.get("imported")}
     fig, ax = _figure(figsize=(6.4, 4.4), dpi=110)
     set_level = False
     for i, codec in enumerate(codecs):
@@ -61,9 +62,14 @@ def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rat
             except (BDError, KeyError):
                 continue
         order = curve.rates.argsort()
-        line, = ax.plot(curve.rates[order], curve.values[order], **_style(codec, anchor, i))
+        style = _style(codec, anchor, i)
+        if codec in imported:  # published numbers: dotted, and said so in the legend
+            style.update(linestyle=":", label=f"{style['label']} (imported: {imported[codec]})")
+        line, = ax.plot(curve.rates[order], curve.values[order], **style)
         if not set_level:
             _seed_band(ax, rows, codec, metric, axis, rate, line.get_color())
+    if window:  # the rate window BD values were integrated in
+        ax.axvspan(*window, color="0.85", alpha=0.5, zorder=0, label=f"BD window {window[0]:g}..{window[1]:g} {rate}")
     ax.set_xlabel(f"rate ({rate}{', log scale' if log_rate else ''})")
     ax.set_ylabel(axis.label)
     ax.set_title(f"{axis.label} vs rate, " + ("set-level over the test set" if set_level else "mean over sequences"))
@@ -103,6 +109,7 @@ def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | Non
     thousands of axes takes minutes to draw and nobody reads it; the CSV has them all);
     None when no sequence has a value of ``metric``."""
     pts = rd_points(rows, metric)
+    imported = {r["codec"] for r in rows if r.get("imported")}
     every = sorted({s for per in pts.values() for s in per})
     if not every:
         return None
@@ -116,7 +123,10 @@ def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | Non
             if seq in pts[codec]:
                 c = sequence_curve(pts[codec][seq], axis, rate, codec)
                 order = c.rates.argsort()
-                ax.plot(c.rates[order], c.values[order], **_style(codec, anchor, i))
+                style = _style(codec, anchor, i)
+                if codec in imported:
+                    style.update(linestyle=":", label=f"{style['label']} (imported)")
+                ax.plot(c.rates[order], c.values[order], **style)
         ax.set_title(seq, fontsize=9)
         _log_rate_axis(ax, minor_labels=False)
         ax.tick_params(labelsize=7)

@@ -26,7 +26,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 from ..errors import ConfigError, GvcbenchError
-from .curves import bd_table, metric_axes
+from .curves import bd_table, is_search_probe, metric_axes
 from .significance import paired_values, version_changes
 from .uncertainty import DEFAULT_ALPHA, MIN_PAIRS, TESTS, holm, paired_test
 
@@ -100,6 +100,7 @@ def _key(row) -> str:
 
 
 def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[dict] | None = None) -> dict:
+    rows = [r for r in rows if not is_search_probe(r)]  # a rate search's encodes are not points to guard
     axes = metric_axes(rows)
     points = []
     for r in rows:
@@ -209,7 +210,7 @@ def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
 def compare(rows: list[dict], baseline: dict, tolerances: Tolerances,
             set_values: list[dict] | None = None) -> list[Finding]:
     directions = baseline.get("directions", {})
-    now = {_key(r): r for r in rows}
+    now = {_key(r): r for r in rows if not is_search_probe(r)}
     findings = []
     seen = set()
     for b in baseline["points"]:

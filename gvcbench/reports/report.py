@@ -14,13 +14,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..bench.store import ResultStore
 from ..errors import GvcbenchError
-from . import plots, uncertainty, visual
+from . import matched, overtime, plots, uncertainty, visual
 from .curves import (MIN_SHARE, BDEntry, averaged_curve, bd_table, grouped_notes, measured_metrics, metric_axes,
                      rd_points, unmeasured_metrics)
 from .seeds import bd_per_seed, seed_spread_text, seed_table
-from .selection import select
+from .sources import load_sources
 from .table import bd_frame, frame_table
 
 E = html.escape
@@ -63,10 +62,13 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
             avg_ci = _ci(e.avg_curve_ci) if e.avg_curve is not None else ""
             per_ci = _ci(e.per_sequence_ci) if e.per_sequence_mean is not None else ""
             cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b> <small>{E(avg_ci)}</small>{mark}<br>"
-                         f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs) {E(per_ci)}</small>"
+                         f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs) {E(per_ci)}<br>"
+                         f"on {E(e.interval_text())}</small>"
                          + (f"<br><small>per seed {E(seed_spread_text(e.per_seed))}</small>" if e.per_seed else "")
                          + "</td>")
-        body.append(f"<tr><th>{E(codec)}</th>{''.join(cells)}</tr>")
+        source = next((e.imported for e in entries if e.codec == codec and e.imported), None)
+        mark = f"<br><small>imported: {E(source)}</small>" if source else ""
+        body.append(f"<tr><th>{E(codec)}{mark}</th>{''.join(cells)}</tr>")
     groups = "".join(f"<li><b>{E(head)}</b><ul>{''.join(f'<li>{E(n)}</li>' for n in notes)}</ul></li>"
                      for head, notes in grouped_notes(entries))
     return (f"<table class='bd'><tr><th>codec vs {E(anchor)}</th>{head}</tr>{''.join(body)}</table>"
@@ -76,6 +78,8 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
             f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality. "
             f"Brackets: {_ci_methods(entries)}. Per seed: mean ± standard deviation of the averaged-curve "
             f"BD-rate computed with each seed of a stochastic codec alone. "
+            f"Under each number: the quality interval of its BD-rate and the rate interval of its BD-metric, "
+            f"limited by {E(entries[0].scope if entries else 'the overlap of each pair of curves')}. "
             f"<sup>*</sup>: see the notes below.</p>"
             + (f"<h3>Notes per codec and metric</h3><ul class='notes'>{groups}</ul>" if groups else ""))
 
@@ -189,45 +193,62 @@ def _report_metrics(rows, set_values, asked: list[str] | None) -> tuple[list[str
     return measured, missing
 
 
-def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str] | None = None,
-                 sequences: list[str] | None = None, rate: str = "kbps", target_kbps: float | None = None,
+def write_report(store_location: Path | list[Path], anchor: str, out: Path, metrics: list[str] | None = None,
+                 sequences: list[str] | None = None, rate: str = "kbps",
+                 target_kbps: float | list[float] | None = None,
                  max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE,
                  resamples: int = uncertainty.DEFAULT_RESAMPLES, seed: int = uncertainty.DEFAULT_SEED,
-                 level: float = uncertainty.DEFAULT_LEVEL, lossless: bool = False) -> ReportFiles:
-    with ResultStore(store_location, create=False) as store:
-        chosen = select(store, run)
-        run_folder = store.path.parent
-    rows, runs, set_values = chosen.rows, chosen.runs, chosen.set_values
+                 level: float = uncertainty.DEFAULT_LEVEL, lossless: bool = False,
+                 window: tuple[float, float] | None = None, common: bool = False,
+                 group_by: str | None = None) -> ReportFiles:
+    """A report of one store, or of several stores and imported curves read as one comparison
+    (reports/sources.py); imported rows take part in BD tables and plots only."""
+    locations = list(store_location) if isinstance(store_location, (list, tuple)) else [store_location]
+    sources = load_sources(locations, run)
+    rows, runs, set_values, run_folder = sources.rows, sources.runs, sources.set_values, sources.run_folder
+    measured = sources.measured
     if not rows:
-        raise GvcbenchError(f"{store_location}: the store holds no jobs")
+        raise GvcbenchError(f"{', '.join(map(str, locations))}: the store holds no jobs")
     axes = metric_axes(rows)
     metrics, missing = _report_metrics(rows, set_values, metrics)
     entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate, set_values=set_values,
-                       min_share=min_share) if metrics else []
+                       min_share=min_share, window=window, common=common) if metrics else []
     sets = []
-    if resamples:
+    if resamples and window is None and not common:  # the bootstrap integrates each pair's whole overlap
         uncertainty.bd_intervals(rows, entries, anchor, rate, resamples=resamples, seed=seed, level=level,
                                  set_level={s["metric"] for s in set_values}, set_values=set_values)
-        sets = uncertainty.set_intervals(rows, set_values, resamples, seed, level)
+        sets = uncertainty.set_intervals(measured, set_values, resamples, seed, level)
     bd_per_seed(rows, entries, anchor, ("pchip", "cubic"), rate, set_values=set_values)
-    spread = seed_table(rows, metrics)
+    spread = seed_table(measured, metrics)
+    classes = {}  # manifest field value -> BD entries of those sequences (reports/groups.py)
+    if group_by and metrics:
+        from .groups import rows_by_class
+
+        for value, members in rows_by_class(rows, group_by).items():
+            classes[value] = bd_table(members, anchor, metrics, ("pchip",), rate, min_share=min_share,
+                                      window=window, common=common)
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
     files = ReportFiles(out / "report.html", out / "report.md", out / "results.csv", out / "report.json",
                         out / "bdrate.csv", intervals=out / "intervals.csv")
-    files.notes += chosen.notes
+    files.notes += sources.notes
+    if resamples and (window is not None or common):
+        files.notes.append("no bootstrap intervals with a rate window or --common yet (the bootstrap integrates "
+                           "each pair's whole overlap)")
 
     # Pictures of the sequences are drawn in the background (decoding and image encoding
     # run in C, mostly without the GIL) while matplotlib draws the RD figures here.
-    seq_names = sequences or sorted({r["sequence"] for r in rows if r["status"] == "done"})[:max_visual]
+    seq_names = sequences or sorted({r["sequence"] for r in measured if r["status"] == "done"})[:max_visual]
+    targets = list(target_kbps) if isinstance(target_kbps, (list, tuple)) else \
+        ([target_kbps] if target_kbps is not None else [])
     with ThreadPoolExecutor(1) as background:
-        pictures = background.submit(visual.render_all, rows, seq_names, anchor, run_folder, figdir, target_kbps,
-                                     lossless)
+        pictures = background.submit(visual.render_all, measured, seq_names, anchor, run_folder, figdir,
+                                     targets[0] if targets else None, lossless)
         rd_imgs = []
         for m in metrics:
-            paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values),
-                               figdir / f"rd_{_safe(m)}")
+            paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values,
+                                               window=window), figdir / f"rd_{_safe(m)}")
             figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
             multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
             rd_imgs.append((m, paths[0], multi[0]))
@@ -237,11 +258,32 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
     visuals = [(v.comparison, v.grid, v.yt, v.column, v.animation) for v in rendered]
     for v in rendered:
         files.images += [v.grid, v.yt, v.animation]
+    matched_imgs = []
+    for seq in seq_names if len(targets) > 1 else []:  # every codec at each stated rate (reports/matched.py)
+        try:
+            grid = matched.matched_rate_grid(matched.comparisons(measured, seq, anchor, run_folder, targets))
+        except (GvcbenchError, OSError) as exc:
+            grid = None
+            files.notes.append(f"matched-rate comparison of {seq}: {exc}")
+        if grid is not None:
+            path = figdir / f"matched_{_safe(seq)}.png"
+            grid.save(path)
+            files.images.append(path)
+            matched_imgs.append((seq, path))
 
-    frame_table(rows).to_csv(files.csv, index=False)
+    time_imgs = []
+    for m in metrics:  # per-frame views at matched rates (reports/overtime.py)
+        target = targets[0] if targets else next((c.target_kbps for c, *_ in visuals), None)
+        fig = overtime.quality_over_time(measured, seq_names, m, target, anchor) if target else None
+        if fig is not None:
+            paths = plots.save(fig, figdir / f"over_time_{_safe(m)}")
+            files.images += paths
+            time_imgs.append((m, paths[0], target))
+
+    frame_table(measured).to_csv(files.csv, index=False)
     bd_frame(entries).to_csv(files.bd_csv, index=False)
     _write_intervals_csv(files.intervals, entries, sets)
-    prov = _provenance(rows)
+    prov = _provenance(measured)
     curves = {}
     for m in metrics:
         pts = rd_points(rows, m)
@@ -253,18 +295,23 @@ def write_report(store_location: Path, anchor: str, out: Path, metrics: list[str
                 continue
             curves[m][codec] = {"rate": avg.curve.rates.tolist(), "axis_values": avg.curve.values.tolist(),
                                 "points": avg.points, "sequences": avg.sequences}
-    payload = {"anchor": anchor, "rate_unit": rate, "generated": time.time(), "dataset": chosen.dataset_label,
+    payload = {"anchor": anchor, "rate_unit": rate, "generated": time.time(), "dataset": sources.dataset_label,
                "axes": {m: axes[m].label for m in metrics}, "not_measured": missing,
                "bd": [asdict(e) | {"per_sequence_share": e.share} for e in entries],
                "curves": curves, "runs": runs, "provenance": prov, "notes": files.notes,
                "intervals": {"resamples": resamples, "seed": seed, "level": level,
                              "unit": "sequences (BD-rate), clips (set-level values)"},
-               "set_values": [s | {"interval": asdict(s["interval"])} for s in sets], "seed_spread": spread}
+               "set_values": [s | {"interval": asdict(s["interval"])} for s in sets], "seed_spread": spread,
+               "sources": {label: where for label, where in sources.origins.items()},
+               "bd_by_class": {"field": group_by, "classes": {v: [asdict(e) for e in es] for v, es in classes.items()}}
+               if group_by else None,
+               "imported": sources.imported}
     files.json.write_text(json.dumps(payload, indent=1, default=str))
     pchip = [e for e in entries if e.method == "pchip"]
     extra_html = _spread_html(spread, metrics) + _sets_html(sets)
-    files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, rows, prov, files.notes,
-                                missing, chosen.dataset_label, extra_html, lossless))
+    files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, measured, prov, files.notes,
+                                missing, sources.dataset_label, extra_html, lossless, sources.imported,
+                                (targets, matched_imgs), time_imgs, (group_by, classes)))
     files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing)
                               + _markdown_uncertainty(entries, spread, sets, metrics))
     return files
@@ -275,7 +322,8 @@ def _safe(text: str) -> str:
 
 
 def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset,
-          extra_html="", lossless=False) -> str:
+          extra_html="", lossless=False, imported=None, matched_rates=((), ()), time_imgs=(),
+          by_class=(None, {})) -> str:
     env = runs[-1]["environment"] if runs else {}
     meta = {"dataset": dataset, "runs shown": ", ".join(r["run_id"][:8] for r in runs),
             "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
@@ -299,8 +347,18 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
         f"({'lossless WebP' if lossless else 'WebP quality 90; pixel-exact pictures: gvcbench report --lossless'})"
         f"</figcaption></figure>"
         for c, grid, yt, col, anim in visuals)
+    targets, matched_imgs = matched_rates
+    vis_html += "".join(
+        f"<h3>{E(seq)}: every codec at {E(', '.join(f'{t:g}' for t in targets))} kbps</h3>"
+        f"<figure><img alt='matched rates {E(seq)}' src='{_data_uri(path)}'><figcaption>per stated rate, the "
+        f"original and each codec's reconstruction closest to it over 10 frames; the red lines on the first "
+        f"frame mark the y-t slice</figcaption></figure>" for seq, path in matched_imgs)
+    vis_html += "".join(
+        f"<figure><img alt='{E(m)} over time' src='{_data_uri(path)}'><figcaption>{E(m)} per frame, each codec "
+        f"at its rate point closest to {target:g} kbps</figcaption></figure>" for m, path, target in time_imgs)
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
     missing_html = "".join(f"<li><b>{E(n)}</b>: {E(reason)}</li>" for n, reason in sorted(missing.items()))
+    imported_html = "".join(f"<li><b>{E(label)}</b>: {E(source)}</li>" for label, source in sorted((imported or {}).items()))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gvcbench report</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -310,6 +368,9 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 <h2>BD-rate against {E(anchor)}</h2>
 {_bd_html(entries, anchor, metrics, axes) if metrics else "<p>No metric has values in this store.</p>"}
 {extra_html}
+{"".join(f"<h3>{E(by_class[0])} = {E(value)}</h3>{_bd_html(es, anchor, metrics, axes)}"
+         for value, es in by_class[1].items())}
+{f"<h3>Imported curves (published numbers, not measured here)</h3><ul>{imported_html}</ul>" if imported else ""}
 {f"<h2>Metrics not measured</h2><p class='hint'>No values in the store; not tabulated or plotted.</p>"
  f"<ul>{missing_html}</ul>" if missing else ""}
 <h2>Rate-distortion curves</h2>
@@ -328,13 +389,16 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, missing) -> str:
     lines = ["# gvcbench report", "", f"## BD-rate against {anchor}", "",
              "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | sequences (k of n) "
-             "| BD-metric |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: |"]
+             "| BD-metric | interval |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
     for e in entries:
-        lines.append(f"| {e.codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
-                     f"{e.share} | {_fmt(e.bd_metric, '')} |")
+        codec = e.codec + (f" (imported: {e.imported})" if e.imported else "")
+        lines.append(f"| {codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
+                     f"{e.share} | {_fmt(e.bd_metric, '')} | {e.interval_text()} |")
+    scope = entries[0].scope if entries else "the overlap of each pair of curves"
     lines += ["", "Averaged curve: rate and metric averaged over sequences at each rate point. The mean of "
-              "per-sequence BD-rates is over the k of n sequences that gave one (n/a below the minimum share).", ""]
+              "per-sequence BD-rates is over the k of n sequences that gave one (n/a below the minimum share). "
+              f"Intervals: {scope}.", ""]
     for head, group in grouped_notes(entries):
         lines += [f"- {head}"] + [f"  - {n}" for n in group]
     if missing:

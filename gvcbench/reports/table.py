@@ -10,8 +10,10 @@ def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[li
     """Mean kbps and metric values over sequences, per (codec, rate point), done jobs only."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
+        if (row.get("rate_search") or {}).get("role") == "probe":
+            continue  # encodes of a target-rate search, not ladder points
         if row["status"] == "done":
-            groups[(row["codec"], row["qp"] if row["qp"] is not None else row["target_kbps"], row["point"])].append(row)
+            groups[(row["codec"], _order(row), row["point"])].append(row)
     names = metrics or sorted({m for r in rows if r["status"] == "done" for m in (r["metrics"] or {})})
     out = []
     for (codec, _, point), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -42,6 +44,12 @@ def _seed_std(members: list[dict], names: list[str]) -> dict:
                for rs in by_seed.values()]
         std[name] = float(np.std(per, ddof=1)) if len(per) > 1 else 0.0
     return {"seeds": len(by_seed), "std": std, "sequences": len({m["sequence"] for m in members})}
+
+
+def _order(row: dict) -> float:
+    """Ladder points by QP; target-rate points (whose QP differs per sequence) by falling target."""
+    target = row.get("target_kbps") or row.get("target_bpp")
+    return -target if target is not None else row["qp"]
 
 
 def part_rates(rows: list[dict]) -> dict[str, float]:
@@ -105,3 +113,27 @@ def _interval_columns(e) -> dict:
     if getattr(e, "per_seed", None):
         out["seed_mean"], out["seed_std"], out["seeds"] = spread(e.per_seed.values())
     return out
+
+
+def per_frame_table(rows: list[dict]):
+    """One row per job and frame, the per-frame value of every frame metric as a column
+    (set-level metrics such as FVD have no per-frame values; per-transition metrics such as
+    flow-epe have one value fewer than frames and are left empty on the last frame)."""
+    import pandas as pd
+
+    flat = []
+    for row in rows:
+        if row["status"] != "done" or row.get("imported") or is_probe(row):
+            continue
+        per_frame = row.get("frame_metrics") or {}
+        for i in range(row.get("frames") or max((len(v) for v in per_frame.values()), default=0)):
+            entry = {"codec": row["codec"], "sequence": row["sequence"], "point": row["point"], "qp": row["qp"],
+                     "target_kbps": row.get("target_kbps"), "kbps": row["kbps"], "frame": i}
+            for name, values in sorted(per_frame.items()):
+                entry[name] = values[i] if i < len(values) else None
+            flat.append(entry)
+    return pd.DataFrame(flat)
+
+
+def is_probe(row: dict) -> bool:
+    return (row.get("rate_search") or {}).get("role") == "probe"

@@ -106,6 +106,7 @@ class DynamicsCodec(Codec):
     Params = DynamicsParams
     default_qps = (32, 37, 42, 47)  # key-frame QPs, as in the paper
     qp_range = (0, 63)
+    rate_knob_name = "key-frame QP"  # target-rate ladders search the key frame's QP
 
     @property
     def stochastic(self) -> bool:

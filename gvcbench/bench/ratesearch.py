@@ -1,0 +1,340 @@
+"""Target-rate ladders: find, per sequence, the value of a codec's rate knob (its QP, or
+the key-frame QP of Dynamics-Codec) whose real rate is closest to each target.
+
+The search runs in rounds. Each round reads every search encode ("probe") the store
+already holds, decides which knob values each target still needs (bracketing, then
+interpolation of log-rate between the bracket's ends), and runs those as ordinary jobs
+through the executor and the driver's commit. The store stays the single source of
+truth: a killed run resumes where it stopped and no probe is ever encoded twice.
+
+Probes are rows with point ``search-qpN`` and ``rate_search = {"role": "probe"}``;
+they are search material, not ladder points. When the search ends, every reachable
+target gets a row of its own (point ``12kbps``, ``target_kbps``/``target_bpp``, the
+chosen knob value in ``qp``) holding the chosen probe's measurements, with the
+outcome in ``rate_search``: target, achieved rate, knob value, tolerance, whether the
+rate lies within it, and every probe's rate.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+from ..codecs import Codec, RatePoint
+from ..codecs.base import RateKnob
+from ..errors import ConfigError
+from .config import CodecConfig
+from .plan import Job, Plan, job_key
+from .store import ResultStore
+
+DEFAULT_TOLERANCE = 0.10  # ±10 % of the target
+DEFAULT_SLOPE = -math.log(2) / 6  # d ln(rate) / d QP: the rate of HEVC/VVC roughly halves every 6 QP
+MAX_ROUNDS = 40
+
+
+@dataclass
+class Search:
+    """One codec x sequence: its targets and where its probes live."""
+
+    template: Job  # a job of this codec and sequence; probes are copies at other knob values
+    knob: RateKnob
+    identity: dict
+    unit: str  # kbps | bpp
+    targets: tuple[float, ...]
+    tolerance: float | str
+    failures: dict[float, str] = field(default_factory=dict)  # target -> the error of a probe it needed
+
+    @property
+    def where(self) -> str:
+        return f"{self.template.codec_label} / {self.template.sequence}"
+
+    def probe_key(self, value: int) -> str:
+        ladder = job_key(self.identity, self.template.sequence_hash, RatePoint(qp=value))
+        return hashlib.sha256(f"{ladder}:rate-search".encode()).hexdigest()
+
+    def probe_job(self, value: int) -> Job:
+        point = RatePoint(qp=value)
+        folder = Path(self.template.workdir).parent / f"search-{point.label}"
+        return replace(self.template, key=self.probe_key(value), point=point, workdir=str(folder),
+                       search={"role": "probe", "knob": self.knob.name, "unit": self.unit})
+
+    def target_point(self, target: float) -> RatePoint:
+        return RatePoint(kbps=target) if self.unit == "kbps" else RatePoint(bpp=target)
+
+
+@dataclass
+class TargetOutcome:
+    codec: str
+    sequence: str
+    unit: str
+    target: float
+    status: str  # ok | outside tolerance | unreachable | same value | failed
+    knob: str = "QP"
+    value: int | None = None  # the chosen knob value
+    achieved: float | None = None
+    message: str = ""
+    probes: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the target got a row (a rate outside tolerance is recorded, and flagged)."""
+        return self.status in ("ok", "outside tolerance")
+
+
+def check_searchable(cc: CodecConfig, codec: Codec) -> RateKnob:
+    """The codec's knob, or a ConfigError saying why it cannot take target rates."""
+    knob = codec.rate_knob()
+    if knob is None:
+        extra = " (its encode template has no {qp})" if cc.name == "external" else ""
+        raise ConfigError(f"codec {cc.display!r} declares no rate knob{extra}, so it cannot take "
+                          f"'kbps'/'bpp' targets; give 'qps' instead")
+    if not knob.lo <= knob.start <= knob.hi:
+        raise ConfigError(f"codec {cc.display!r}: rate knob {knob.name} starts at {knob.start}, outside "
+                          f"{knob.lo}..{knob.hi}")
+    return knob
+
+
+def split_searches(plan: Plan, entries: dict[str, CodecConfig]) -> None:
+    """Move the template jobs of target-rate codecs out of ``plan.jobs`` into ``plan.searches``."""
+    kept = []
+    for job in plan.jobs:
+        cc = entries.get(job.codec_label)
+        if cc is None:
+            kept.append(job)
+            continue
+        codec = plan.codecs[job.codec_label]
+        unit, targets = cc.targets
+        tolerance = DEFAULT_TOLERANCE if cc.tolerance is None else cc.tolerance
+        plan.searches.append(Search(job, codec.rate_knob(), codec.identity(), unit, tuple(targets), tolerance))
+    plan.jobs = kept
+
+
+# -- the search itself: pure functions of the probes so far ---------------------------------
+def _slope(probes: dict[int, float], near: int) -> float:
+    """d ln(rate) / d knob from the two probes nearest ``near``; the default where flat or unknown."""
+    pts = sorted(probes, key=lambda q: (abs(q - near), q))[:2]
+    if len(pts) == 2 and pts[0] != pts[1] and probes[pts[0]] > 0 and probes[pts[1]] > 0:
+        s = (math.log(probes[pts[0]]) - math.log(probes[pts[1]])) / (pts[0] - pts[1])
+        if s < -0.01:
+            return s
+    return DEFAULT_SLOPE
+
+
+def _clamp(value: float, lo: int, hi: int) -> int:
+    return int(min(max(round(value), lo), hi))
+
+
+def next_probe(probes: dict[int, float], target: float, knob: RateKnob) -> int | None:
+    """The next knob value to encode for ``target``, or None when the probes settle it.
+
+    The rate falls as the knob rises. Outside a bracket the value is extrapolated in
+    log-rate; inside one, interpolated between its ends; the search ends when the
+    bracket's ends are neighbours, a range end is reached, or the curve is not
+    monotonic around the target.
+    """
+    if not probes:
+        return knob.start
+    if any(r == target for r in probes.values()):
+        return None
+    above = [q for q, r in probes.items() if r > target]  # too many bits: the knob must rise
+    below = [q for q, r in probes.items() if r < target]
+    if above and below:
+        qa, qb = max(above), min(below)
+        if qa > qb or qb - qa <= 1:
+            return None
+        la, lb, lt = math.log(probes[qa]), math.log(probes[qb]), math.log(target)
+        margin = max(1, (qb - qa) // 8)  # a guard against one-sided steps where log-rate bends
+        return _clamp(qa + (la - lt) / (la - lb) * (qb - qa), qa + margin, qb - margin)
+    if above:
+        q1 = max(above)
+        if q1 >= knob.hi:
+            return None
+        step = (math.log(target) - math.log(probes[q1])) / _slope(probes, q1)
+        return _clamp(q1 + max(step, 1), q1 + 1, knob.hi)
+    q0 = min(below)
+    if q0 <= knob.lo:
+        return None
+    step = (math.log(target) - math.log(probes[q0])) / _slope(probes, q0)
+    return _clamp(q0 + min(step, -1), knob.lo, q0 - 1)
+
+
+def _distance(rate: float, target: float) -> float:
+    return abs(math.log(rate / target))
+
+
+def choose(search: Search, probes: dict[int, float]) -> list[TargetOutcome]:
+    """The outcome of every target from the probes the search made."""
+    label, seq, unit, knob = search.template.codec_label, search.template.sequence, search.unit, search.knob
+    out = []
+    for target in search.targets:
+        base = TargetOutcome(label, seq, unit, target, "failed", knob.name, probes=dict(probes))
+        if target in search.failures or not probes:
+            base.message = (f"{search.where}: no rate for target {target:g} {unit}: "
+                            f"{search.failures.get(target, 'no search encode finished')}")
+            out.append(base)
+            continue
+        value = min(probes, key=lambda q: (_distance(probes[q], target), -q))
+        achieved = probes[value]
+        error = achieved / target - 1
+        within = search.tolerance == "nearest" or abs(error) <= search.tolerance
+        base.value, base.achieved = value, achieved
+        lowest, highest = min(probes.values()), max(probes.values())
+        too_high = target < lowest and max(probes, key=lambda q: q) >= knob.hi  # still too many bits
+        too_low = target > highest and min(probes) <= knob.lo
+        strict_within = search.tolerance != "nearest" and abs(error) <= search.tolerance
+        if (too_high or too_low) and not strict_within:
+            end = f"{knob.name} {knob.hi}, its highest" if too_high else f"{knob.name} {knob.lo}, its lowest"
+            why = "still too many bits" if too_high else "too few bits"
+            base.status = "unreachable"
+            base.message = (f"{search.where}: target {target:g} {unit} is out of reach ({why} at {end}); "
+                            f"the closest rate it reaches is {achieved:.4g} {unit} at {knob.name} {value}")
+        elif within:
+            base.status = "ok"
+        else:
+            base.status = "outside tolerance"
+            base.message = (f"{search.where}: target {target:g} {unit}: the closest rate is {achieved:.4g} {unit} "
+                            f"at {knob.name} {value} ({100 * error:+.1f} %, outside ±{100 * search.tolerance:g} %); "
+                            f"recorded and flagged (neighbouring {knob.name} values give "
+                            f"{_neighbours(probes, value, unit)})")
+        out.append(base)
+    _drop_shared_values(out, search)
+    return out
+
+
+def _neighbours(probes: dict[int, float], value: int, unit: str) -> str:
+    near = [q for q in (value - 1, value + 1) if q in probes]
+    return ", ".join(f"{probes[q]:.4g} {unit} at {q}" for q in near) or "no other probes nearby"
+
+
+def _drop_shared_values(outcomes: list[TargetOutcome], search: Search) -> None:
+    """Two targets on one knob value would be one RD point twice: keep the closer target."""
+    by_value: dict[int, list[TargetOutcome]] = {}
+    for o in outcomes:
+        if o.recorded:
+            by_value.setdefault(o.value, []).append(o)
+    for value, group in by_value.items():
+        keep = min(group, key=lambda o: _distance(o.achieved, o.target))
+        for o in group:
+            if o is not keep:
+                o.status = "same value"
+                o.message = (f"{search.where}: target {o.target:g} {o.unit} lands on {o.knob} {value} "
+                             f"({o.achieved:.4g} {o.unit}), already chosen for target {keep.target:g} "
+                             f"{o.unit}; the targets are closer than one {o.knob} step")
+
+
+# -- the rounds ---------------------------------------------------------------------------------
+def _stored_probes(store: ResultStore, search: Search, fresh: set[str] | None) -> tuple[dict[int, float], dict]:
+    """knob value -> rate of the done probes of ``search``, and the rows by value.
+    With ``fresh`` (a forced run) only probes encoded in this run count."""
+    keys = {search.probe_key(q): q for q in range(search.knob.lo, search.knob.hi + 1)}
+    rows = {}
+    marks = ", ".join("?" for _ in keys)
+    for row in store.rows(f"WHERE job_key IN ({marks}) AND status = 'done'", tuple(keys)):
+        if fresh is None or row["job_key"] in fresh:
+            rows[keys[row["job_key"]]] = row
+    return {q: row[search.unit] for q, row in rows.items()}, rows
+
+
+def run_searches(plan: Plan, store: ResultStore, run_batch: Callable[[list[Job]], None], force: bool,
+                 pending: Callable[[list[Job]], list[Job]], run_id: str,
+                 log: Callable[[str], None] = lambda m: None) -> tuple[list[TargetOutcome], set[str], int]:
+    """Run every search of ``plan`` to its end; write one row per recorded target.
+
+    ``run_batch`` runs jobs through the executor (the driver commits each row);
+    ``pending`` keeps the jobs whose row is missing or incomplete. Returns the outcomes,
+    the keys of the target rows written and how many earlier encodes the searches reused."""
+    fresh: set[str] = set()
+    seen: set[str] = set()  # probe keys read from the store
+    failed: dict[str, str] = {}
+
+    def committed(jobs: list[Job]) -> None:
+        run_batch(jobs)
+        fresh.update(j.key for j in jobs)
+        for job in jobs:
+            row = store.rows("WHERE job_key = ?", (job.key,))
+            if row and row[0]["status"] != "done":
+                failed[job.key] = _short_error(row[0]["error"])
+
+    active = list(plan.searches)
+    for round_no in range(1, MAX_ROUNDS + 1):
+        batch: dict[str, Job] = {}
+        still = []
+        for search in active:
+            probes, _ = _stored_probes(store, search, fresh if force else None)
+            wanted = set()
+            for target in search.targets:
+                q = None if target in search.failures else next_probe(probes, target, search.knob)
+                if q is not None and search.probe_key(q) in failed:  # this target stops; the others go on
+                    search.failures[target] = (f"the search encode at {search.knob.name} {q} failed: "
+                                               f"{failed[search.probe_key(q)]}")
+                elif q is not None:
+                    wanted.add(q)
+            if wanted:
+                still.append(search)
+                for q in sorted(wanted):
+                    job = search.probe_job(q)
+                    batch[job.key] = job
+        active = still
+        if not batch:
+            break
+        log(f"rate search round {round_no}: {len(batch)} encode(s) for {len(active)} codec x sequence pair(s)")
+        committed(list(batch.values()))
+    else:  # never seen: each round narrows every bracket; the nearest encode so far is taken
+        log(f"rate search stopped after {MAX_ROUNDS} rounds with {len(active)} search(es) unsettled; "
+            f"the nearest rates found are used")
+    outcomes, chosen = [], []
+    per_search = []
+    for search in plan.searches:
+        probes, rows = _stored_probes(store, search, fresh if force else None)
+        seen.update(r["job_key"] for r in rows.values())
+        results = choose(search, probes)
+        outcomes.extend(results)
+        per_search.append((search, results, rows))
+        chosen.extend(search.probe_job(o.value) for o in results if o.recorded)
+    # The chosen encodes carry every metric of this run (an older probe may lack a new one).
+    completing = [j for j in pending(chosen) if j.key not in fresh]
+    if completing:
+        log(f"rate search: measuring {len(completing)} chosen encode(s) that miss a metric")
+        committed(completing)
+    return outcomes, _write_targets(store, per_search, run_id), len(seen - fresh)
+
+
+def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
+    keys, stale = set(), []
+    for search, results, _ in per_search:
+        for o in results:
+            if not o.recorded:  # a row an earlier run wrote for this target would now say something untrue
+                stale.append(job_key(search.identity, search.template.sequence_hash, search.target_point(o.target)))
+                continue
+            probe = store.rows("WHERE job_key = ?", (search.probe_key(o.value),))
+            if not probe or probe[0]["status"] != "done":
+                o.status, o.message = "failed", f"{search.where}: the chosen encode at {o.knob} {o.value} failed"
+                continue
+            row = dict(probe[0])
+            point = search.target_point(o.target)
+            key = job_key(search.identity, search.template.sequence_hash, point)
+            row.update({"job_key": key, "point": point.label, "qp": o.value, "target_kbps": point.kbps,
+                        "target_bpp": point.bpp, "run_id": run_id, "config_hash": search.template.config_hash,
+                        "finished_at": time.time(),
+                        "rate_search": {"role": "target", "unit": o.unit, "target": o.target, "achieved": o.achieved,
+                                        "knob": o.knob, "value": o.value, "tolerance": search.tolerance,
+                                        "within_tolerance": o.status == "ok", "probe_key": search.probe_key(o.value),
+                                        "probes": {str(q): r for q, r in sorted(o.probes.items())}}})
+            store.put(row)
+            keys.add(key)
+    store.delete(stale)
+    return keys
+
+
+def _short_error(error: str | None) -> str:
+    """The first line of a job's error and, for a program's log tail, its last line."""
+    lines = [line.strip() for line in (error or "failed").splitlines() if line.strip()]
+    return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
+
+
+def outcome_lines(outcomes: list[TargetOutcome]) -> list[str]:
+    """The messages a user must see: unreachable, flagged and failed targets."""
+    return [o.message for o in outcomes if o.status != "ok"]

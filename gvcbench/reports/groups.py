@@ -1,0 +1,37 @@
+"""BD tables per class of sequences, as CTC tables are (class A1, A2, B, ...): the classes
+come from a field of the dataset's manifest (``category = "fire"``), stored with each row."""
+from __future__ import annotations
+
+from ..errors import GvcbenchError
+
+
+def sequence_classes(rows: list[dict], field: str) -> dict[str, str]:
+    """sequence -> its value of the manifest field ``field``."""
+    classes, lacking, fields = {}, set(), set()
+    for row in rows:
+        if row.get("imported"):
+            continue
+        meta = (row.get("sequence_spec") or {}).get("meta") or {}
+        fields |= set(meta)
+        if field in meta:
+            classes[row["sequence"]] = str(meta[field])
+        else:
+            lacking.add(row["sequence"])
+    lacking -= set(classes)
+    if lacking:
+        have = f"their manifest fields: {', '.join(sorted(fields))}" if fields else \
+            "no manifest fields were stored with them (a dataset read through a manifest keeps its clips' fields)"
+        raise GvcbenchError(f"--group-by {field}: sequence(s) {', '.join(sorted(lacking))} have no {field!r}; "
+                            f"{have}")
+    return classes
+
+
+def rows_by_class(rows: list[dict], field: str) -> dict[str, list[dict]]:
+    """The rows of each class; imported rows join the class of their sequence name, if any."""
+    classes = sequence_classes(rows, field)
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        value = classes.get(row["sequence"])
+        if value is not None:
+            groups.setdefault(value, []).append(row)
+    return dict(sorted(groups.items()))

@@ -1,0 +1,46 @@
+"""Quality over time: a metric's per-frame values per codec, each codec at its rate point
+closest to a stated rate, one panel per sequence (flicker and drift show here, not in means)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .plots import MARKERS, _figure, _style
+from .table import is_probe
+
+
+def closest_rows(rows: list[dict], sequence: str, metric: str, target_kbps: float) -> dict[str, dict]:
+    """codec -> its done, measured row on ``sequence`` with per-frame ``metric`` closest in rate."""
+    out: dict[str, dict] = {}
+    for r in rows:
+        if (r["sequence"] != sequence or r["status"] != "done" or r.get("imported") or is_probe(r)
+                or not (r.get("frame_metrics") or {}).get(metric)):
+            continue
+        best = out.get(r["codec"])
+        if best is None or abs(math.log(r["kbps"] / target_kbps)) < abs(math.log(best["kbps"] / target_kbps)):
+            out[r["codec"]] = r
+    return dict(sorted(out.items()))
+
+
+def quality_over_time(rows: list[dict], sequences: list[str], metric: str, target_kbps: float,
+                      anchor: str | None = None):
+    """One panel per sequence; None when no sequence has per-frame values of ``metric``."""
+    picked = {s: closest_rows(rows, s, metric, target_kbps) for s in sequences}
+    picked = {s: p for s, p in picked.items() if p}
+    if not picked:
+        return None
+    fig, axes = _figure(len(picked), 1, figsize=(7.0, 2.6 * len(picked)), dpi=100, squeeze=False)
+    for ax, (seq, per_codec) in zip(axes[:, 0], picked.items()):
+        for i, (codec, row) in enumerate(per_codec.items()):
+            values = np.asarray(row["frame_metrics"][metric], dtype=np.float64)
+            style = _style(codec, anchor, i) | {"marker": MARKERS[i % len(MARKERS)], "markersize": 3}
+            style["label"] = f"{style['label']}: {row['point']}, {row['kbps']:.1f} kbps"
+            ax.plot(np.arange(len(values)), values, **style)
+        ax.set_title(f"{seq}: {metric} per frame, each codec closest to {target_kbps:g} kbps", fontsize=9)
+        ax.set_xlabel("frame")
+        ax.set_ylabel(metric)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,262 @@
+"""One comparison from many sources: several results stores, and published curves imported
+as rows without reconstructions.
+
+Sources are results stores (a run folder or a ``.sqlite`` file), tables (``.csv`` or
+``.json`` records with columns codec, sequence, kbps and/or bpp, one column per metric,
+and source) and CompressAI results files (``{"name": ..., "results": {"bpp": [...],
+"psnr-rgb": [...], ...}}``). Imported rows carry ``imported = {"source", "file"}``; they
+take part in BD tables and plots, which mark them, and never in anything that needs a
+measurement of ours (visual comparisons, per-frame values, the regression gate).
+
+A codec label must mean one thing: the same label with different codec settings in two
+stores, or measured in a store and also imported, is an error naming both.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..bench.store import ResultStore, store_path
+from ..errors import GvcbenchError
+from .selection import select
+
+RATE_COLUMNS = ("kbps", "bpp")
+TABLE_KEYS = ("codec", "sequence", "source", "point", *RATE_COLUMNS)
+# Direction of metrics a published table may hold that our registry does not name.
+KNOWN_DIRECTIONS = {"psnr": False, "psnr-rgb": False, "ms-ssim-rgb": False, "ssim": False, "ms-ssim-db": False}
+
+
+@dataclass
+class Sources:
+    rows: list[dict]
+    set_values: list[dict]
+    runs: list[dict]
+    run_folder: Path | None  # of the first store: where relative reconstruction paths start
+    origins: dict[str, list[str]] = field(default_factory=dict)  # codec label -> the sources it came from
+    imported: dict[str, str] = field(default_factory=dict)  # imported codec label -> its source
+    notes: list[str] = field(default_factory=list)  # what each store's row selection left out
+    dataset_label: str = ""
+
+    @property
+    def measured(self) -> list[dict]:
+        return [r for r in self.rows if not r.get("imported")]
+
+
+def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
+    """Every source's rows as one comparison; raises on labels that mean two things. From
+    each store, the rows its readers show (reports/selection.py; ``run`` picks a run of a
+    single store)."""
+    if not paths:
+        raise GvcbenchError("name at least one results store")
+    stores = [p for p in paths if not (Path(p).suffix.lower() in (".csv", ".json") and Path(p).is_file())]
+    if run is not None and len(stores) > 1:
+        raise GvcbenchError(f"--run picks a run of one store; {len(stores)} stores are named")
+    out = Sources([], [], [], None)
+    identities: dict[str, tuple[frozenset, str]] = {}  # label -> (its settings, the store they came from)
+    keys: dict[str, str] = {}  # job key -> store
+    for path in paths:
+        path = Path(path)
+        if path.suffix.lower() in (".csv", ".json") and path.is_file():
+            _add_imported(out, path)
+            continue
+        with ResultStore(path, create=False) as store:
+            chosen = select(store, run)
+        rows, sets, runs = chosen.rows, chosen.set_values, chosen.runs
+        where = str(store_path(path))
+        out.notes += [f"{where}: {n}" if len(stores) > 1 else n for n in chosen.notes]
+        out.dataset_label = "; ".join(filter(None, [out.dataset_label, chosen.dataset_label]))
+        folder = store_path(path).parent
+        if out.run_folder is None:
+            out.run_folder = folder
+        for label in sorted({r["codec"] for r in rows}):
+            mine = frozenset(_identity(r) for r in rows if r["codec"] == label)
+            if label in identities and identities[label][0] != mine:
+                other_settings, other = identities[label]
+                raise GvcbenchError(
+                    f"codec label {label!r} means different settings in {other} ({_describe(other_settings)}) and "
+                    f"in {where} ({_describe(mine)}); compare them under distinct labels (the 'label' of a "
+                    f"[[codec]] entry) or leave one store out")
+            identities[label] = (mine, where)
+            out.origins.setdefault(label, []).append(where)
+        for row in rows:
+            if row["job_key"] in keys:  # the same job (same codec settings, content, point) in both stores
+                continue
+            keys[row["job_key"]] = where
+            if len(paths) > 1:
+                row = _absolute_paths(row, folder)
+            out.rows.append(row | {"source_store": where})
+        out.set_values += [s | {"source_store": where} for s in sets]
+        out.runs += runs
+    _check_sequences(out.rows)
+    clash = sorted(set(out.imported) & {r["codec"] for r in out.measured})
+    if clash:
+        label = clash[0]
+        raise GvcbenchError(f"codec label {label!r} is measured in {', '.join(out.origins[label][:-1])} and also "
+                            f"imported from {out.imported[label]}; give the imported rows another codec name")
+    return out
+
+
+def _identity(row: dict) -> tuple:
+    return row["codec_name"], row.get("codec_version"), json.dumps(row.get("codec_params") or {}, sort_keys=True)
+
+
+def _describe(settings: frozenset) -> str:
+    return "; ".join(f"{name} {version}, params {params}" for name, version, params in sorted(settings, key=str))
+
+
+def _absolute_paths(row: dict, folder: Path) -> dict:
+    row = dict(row)
+    for key in ("reconstruction", "bitstream"):
+        if row.get(key):
+            row[key] = str((folder / row[key]).resolve())
+    return row
+
+
+def _check_sequences(rows: list[dict]) -> None:
+    """One sequence name, one content: clips cut differently in two stores cannot share a
+    curve. (Inside one store a name may have several contents, e.g. runs on other frames;
+    the readers choose among them.)"""
+    hashes: dict[str, dict[str, set[str]]] = {}  # sequence -> store -> content hashes
+    for r in rows:
+        if not r.get("imported") and r.get("sequence_hash"):
+            hashes.setdefault(r["sequence"], {}).setdefault(r["source_store"], set()).add(r["sequence_hash"])
+    for seq, per_store in hashes.items():
+        stores = list(per_store)
+        for i, a in enumerate(stores):
+            for b in stores[i + 1:]:
+                if not per_store[a] & per_store[b]:
+                    raise GvcbenchError(f"sequence {seq!r} has different content in {a} and in {b} (other frames, "
+                                        f"crop or size); compare stores made on the same clips")
+
+
+# -- imported curves ------------------------------------------------------------------------
+def _add_imported(out: Sources, path: Path) -> None:
+    rows = import_file(path)
+    for label in sorted({r["codec"] for r in rows}):
+        source = next(r["imported"]["source"] for r in rows if r["codec"] == label)
+        if label in out.imported and out.imported[label] != f"{source} ({path})":
+            raise GvcbenchError(f"codec label {label!r} is imported twice: from {out.imported[label]} and from "
+                                f"{source} ({path}); give one of them another codec name")
+        out.imported[label] = f"{source} ({path})"
+        out.origins.setdefault(label, []).append(str(path))
+    out.rows += rows
+
+
+def import_file(path: Path) -> list[dict]:
+    """Rows from a CSV/JSON table or a CompressAI results JSON."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GvcbenchError(f"cannot read {path}: {exc}") from None
+    if path.suffix.lower() == ".csv":
+        return _table_rows(list(csv.DictReader(text.splitlines())), path)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GvcbenchError(f"{path} is not valid JSON: {exc}") from None
+    if isinstance(data, dict) and isinstance(data.get("results"), dict):
+        return _compressai_rows(data, path)
+    records = data.get("rows") if isinstance(data, dict) else data
+    if not isinstance(records, list):
+        raise GvcbenchError(f"{path}: expected a list of records (codec, sequence, kbps/bpp, metrics, source), "
+                            f"an object with 'rows', or CompressAI's layout with 'results'")
+    return _table_rows(records, path)
+
+
+def _number(value, what: str, path: Path) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise GvcbenchError(f"{path}: {what} must be a number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise GvcbenchError(f"{path}: {what} is not finite ({value!r})")
+    return number
+
+
+def _table_rows(records: list, path: Path) -> list[dict]:
+    points: dict[tuple[str, str], int] = {}
+    rows = []
+    for i, rec in enumerate(records, 1):
+        if not isinstance(rec, dict):
+            raise GvcbenchError(f"{path}: record {i} is not a table of columns")
+        missing = [k for k in ("codec", "sequence", "source") if not str(rec.get(k) or "").strip()]
+        if missing:
+            raise GvcbenchError(f"{path}: record {i} lacks {', '.join(missing)}; every imported row needs codec, "
+                                f"sequence, source (where the numbers were published) and kbps or bpp")
+        rates = {k: _number(rec.get(k), f"record {i} {k}", path) for k in RATE_COLUMNS}
+        if all(v is None for v in rates.values()):
+            raise GvcbenchError(f"{path}: record {i} has neither kbps nor bpp")
+        metrics = {k: _number(v, f"record {i} {k}", path) for k, v in rec.items()
+                   if k not in TABLE_KEYS and v not in (None, "")}
+        if not metrics:
+            raise GvcbenchError(f"{path}: record {i} has no metric columns")
+        codec, seq = str(rec["codec"]).strip(), str(rec["sequence"]).strip()
+        n = points[(codec, seq)] = points.get((codec, seq), 0) + 1
+        rows.append(_row(codec, seq, str(rec.get("point") or f"imported{n}"), rates, metrics,
+                         str(rec["source"]).strip(), path, i))
+    return _renumber(rows)
+
+
+def _compressai_rows(data: dict, path: Path) -> list[dict]:
+    """CompressAI's results JSON: one codec, curves averaged over a dataset (``sequence``,
+    ``dataset`` or the file name names it), rate in bpp."""
+    results = data["results"]
+    label = str(data.get("name") or path.stem)
+    seq = str(data.get("sequence") or data.get("dataset") or path.stem)
+    source = str(data.get("source") or data.get("description") or f"CompressAI results {path.name}")
+    lengths = {k: len(v) for k, v in results.items() if isinstance(v, list)}
+    if "bpp" not in lengths:
+        raise GvcbenchError(f"{path}: CompressAI results need a 'bpp' list")
+    n = lengths["bpp"]
+    skip = {"bpp", "encoding_time", "decoding_time", "kbps"}
+    metrics = [k for k, size in lengths.items() if k not in skip]
+    bad = [k for k in metrics if lengths[k] != n] + (["kbps"] if "kbps" in lengths and lengths["kbps"] != n else [])
+    if bad:
+        raise GvcbenchError(f"{path}: results lists {', '.join(bad)} differ in length from 'bpp' ({n})")
+    rows = []
+    for i in range(n):
+        rates = {"bpp": _number(results["bpp"][i], f"bpp[{i}]", path),
+                 "kbps": _number(results["kbps"][i], f"kbps[{i}]", path) if "kbps" in results else None}
+        values = {k: _number(results[k][i], f"{k}[{i}]", path) for k in metrics}
+        rows.append(_row(label, seq, f"imported{i + 1}", rates, values, source, path, i + 1))
+    return _renumber(rows)
+
+
+def _spec(metric: str, path: Path) -> dict:
+    from ..metrics import METRICS
+
+    try:
+        return METRICS.get(metric).spec.to_dict()
+    except GvcbenchError:
+        pass
+    if metric in KNOWN_DIRECTIONS:
+        return {"lower_better": KNOWN_DIRECTIONS[metric]}
+    raise GvcbenchError(f"{path}: metric {metric!r} is neither one of gvcbench's metrics (`gvcbench` lists them) "
+                        f"nor one of {', '.join(KNOWN_DIRECTIONS)}; rename the column to the metric it is")
+
+
+def _row(codec, seq, point, rates, metrics, source, path: Path, index: int) -> dict:
+    return {"job_key": f"imported:{path}:{index}", "codec": codec, "codec_name": "imported", "codec_version": None,
+            "codec_params": {}, "sequence": seq, "sequence_hash": None, "point": point, "qp": None,
+            "target_kbps": None, "status": "done", "error": None, "kbps": rates.get("kbps"), "bpp": rates.get("bpp"),
+            "metrics": metrics, "frame_metrics": {}, "metric_errors": {},
+            "provenance": {m: {"spec": _spec(m, path), "imported": source} for m in metrics},
+            "imported": {"source": source, "file": str(path)}, "source_store": str(path)}
+
+
+def _renumber(rows: list[dict]) -> list[dict]:
+    """Generated point labels in rising rate per codec and sequence, so curves average point-wise."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["codec"], r["sequence"]), []).append(r)
+    for members in groups.values():
+        if all(r["point"].startswith("imported") for r in members):
+            members.sort(key=lambda r: r["kbps"] if r["kbps"] is not None else r["bpp"])
+            for n, r in enumerate(members, 1):
+                r["point"] = f"imported{n}"
+    return rows

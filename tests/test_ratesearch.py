@@ -1,0 +1,334 @@
+"""Target-rate ladders: the knob search, its rows in the store, resume, unreachable targets."""
+import math
+
+import pytest
+
+from gvcbench.bench.config import config_from_mapping
+from gvcbench.bench.ratesearch import Search, choose, next_probe
+from gvcbench.bench.runner import run_benchmark
+from gvcbench.bench.store import ResultStore
+from gvcbench.codecs.base import RateKnob
+from gvcbench.datasets.y4m import write_y4m
+from gvcbench.errors import ConfigError
+from gvcbench.reports.curves import bd_table, rd_points
+
+from .conftest import real_clip
+
+
+def _search_all(rate, targets, knob):
+    """Drive next_probe as the runner's rounds do; return the probes it asked for."""
+    probes = {}
+    for _ in range(60):
+        wanted = {q for t in targets if (q := next_probe(probes, t, knob)) is not None} - set(probes)
+        if not wanted:
+            return probes
+        probes.update({q: rate(q) for q in wanted})
+    raise AssertionError("the search did not end")
+
+
+def _fake_search(targets, knob, tolerance=0.1):
+    from types import SimpleNamespace
+
+    template = SimpleNamespace(codec_label="c", sequence="s", sequence_hash="h", workdir="/x/c/s/qp1", config_hash="")
+    return Search(template, knob, {}, "kbps", tuple(targets), tolerance)
+
+
+@pytest.mark.parametrize("rate", [
+    lambda q: 1000 * 2 ** (-(q - 20) / 5.3),  # log-linear, as block codecs roughly are
+    lambda q: 12 * 2 ** (-(q - 32) / 7) + 6,  # a floor of fixed bits (Dynamics-Codec's tokens)
+    lambda q: 400 * 2 ** (-(q - 20) / 6) + 160 * (1 + 0.001 * q),
+])
+def test_search_finds_the_closest_knob_value_of_every_reachable_target(rate):
+    knob = RateKnob("QP", 0, 63, 42)
+    targets = [5.5, 8, 12, 15, 180, 300]
+    probes = _search_all(rate, targets, knob)
+    outcomes = choose(_fake_search(targets, knob, "nearest"), probes)
+    every = {q: rate(q) for q in range(knob.lo, knob.hi + 1)}
+    for o in outcomes:
+        reachable = min(every.values()) <= o.target <= max(every.values())
+        if not reachable:
+            assert o.status == "unreachable" and "out of reach" in o.message
+            continue
+        best = min(every, key=lambda q: abs(math.log(every[q] / o.target)))
+        assert o.value == best and o.achieved == pytest.approx(every[best])
+    assert len(probes) < 8 * len(targets)  # far fewer than the 64 values of the range
+
+
+def test_unreachable_outside_tolerance_and_shared_values_are_reported():
+    knob = RateKnob("QP", 0, 51, 32)
+    rate = lambda q: 200 * 2 ** (-q / 6) + 10  # noqa: E731  never below 10.55 kbps (QP 51)
+    targets = [9.5, 5, 10.56, 10.57, 143, 2000]
+    probes = _search_all(rate, targets, knob)
+    by_target = {o.target: o for o in choose(_fake_search(targets, knob, 0.02), probes)}
+    # 9.5 is 10 % under the rate at QP 51: out of reach and outside ±2 %.
+    for t in (9.5, 5):
+        assert by_target[t].status == "unreachable" and not by_target[t].recorded
+        assert by_target[t].message == (f"c / s: target {t:g} kbps is out of reach (still too many bits at QP 51, "
+                                         f"its highest); the closest rate it reaches is {rate(51):.4g} kbps at QP 51")
+    assert "too few bits at QP 0, its lowest" in by_target[2000].message
+    # 10.56 and 10.57 land on the same QP: the closer keeps it, the other is reported.
+    assert by_target[10.56].status == "ok" and by_target[10.56].value == 51
+    assert by_target[10.57].status == "same value" and "already chosen for target 10.56" in by_target[10.57].message
+    # 143 lies between QP 3 (151 kbps) and QP 4 (136 kbps), 5 % from both: recorded, flagged.
+    o = by_target[143]
+    assert o.status == "outside tolerance" and o.recorded and "outside ±2 %" in o.message
+    # Within tolerance of the end of the range counts as reached.
+    near_end = choose(_fake_search([10.2], knob, 0.05), probes)[0]
+    assert near_end.status == "ok" and near_end.value == 51
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("clips")
+    for clip, start in (("bigbuckbunny.mp4", 0), ("bikes.mp4", 10)):
+        write_y4m(real_clip(frames=3, size="64x64", clip=clip, start=start), folder / f"{clip.split('.')[0]}.y4m")
+    return folder
+
+
+def _config(clips, out, codec, **extra):
+    return config_from_mapping({"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2,
+                                "metrics": ["psnr-y"], "codec": [codec]} | extra)
+
+
+def _target_rows(store):
+    return [r for r in store.rows() if (r.get("rate_search") or {}).get("role") == "target"]
+
+
+def _check_targets(rows, outcomes, tolerance=0.1):
+    assert rows, "no target rows"
+    for r in rows:
+        search = r["rate_search"]
+        assert r["point"] == f"{search['target']:g}kbps" and r["target_kbps"] == search["target"]
+        assert r["qp"] == search["value"] and r["kbps"] == pytest.approx(search["achieved"])
+        assert abs(r["kbps"] / r["target_kbps"] - 1) <= tolerance
+        probes = {int(q): v for q, v in search["probes"].items()}
+        # Closest: the neighbouring QPs were encoded and are farther from the target.
+        for q in (r["qp"] - 1, r["qp"] + 1):
+            if q in probes:
+                assert abs(math.log(probes[q] / r["target_kbps"])) >= abs(math.log(r["kbps"] / r["target_kbps"]))
+        assert r["metrics"]["psnr-y"] > 15 and len(r["frame_metrics"]["psnr-y"]) == 3
+    assert {(o.sequence, o.target) for o in outcomes if o.status == "ok"} == \
+        {(r["sequence"], r["target_kbps"]) for r in rows}
+
+
+@pytest.mark.slow
+def test_x265_target_ladder_lands_within_tolerance_and_resumes_without_encoding(clips, tmp_path):
+    # 3 frames of 64x64 at 25 fps: x265 spans about 170..590 kbps over QP 0..51.
+    codec = {"name": "x265", "kbps": [220, 300, 420, 20], "params": {"preset": "ultrafast"}}
+    cfg = _config(clips, tmp_path / "run", codec)
+    warnings = []
+    first = run_benchmark(cfg, on_warning=warnings.append)
+    assert first.failed == 0 and first.done >= 6
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = store.rows()
+        targets = _target_rows(store)
+    _check_targets(targets, first.rate_targets)
+    assert len(targets) == 6  # 3 reachable targets x 2 sequences
+    unreachable = [w for w in warnings if "target 20 kbps is out of reach" in w]
+    assert len(unreachable) == 2 and all("x265 / " in w and "QP 51" in w for w in unreachable)
+    probes = [r for r in rows if (r.get("rate_search") or {}).get("role") == "probe"]
+    assert len(probes) == first.done and all(r["point"].startswith("search-qp") for r in probes)
+    # The curves read the target rows only, never the search's encodes.
+    pts = rd_points(rows, "psnr-y")["x265"]
+    assert set(pts["bigbuckbunny"]) == {"220kbps", "300kbps", "420kbps"}
+    # Resume: the same run encodes nothing and lands on the same rows.
+    again = run_benchmark(cfg, on_warning=lambda m: None)
+    assert again.done == 0 and again.failed == 0 and again.skipped == len(probes) == again.planned
+    with ResultStore(tmp_path / "run", create=False) as store:
+        assert {(r["job_key"], r["qp"]) for r in _target_rows(store)} == {(r["job_key"], r["qp"]) for r in targets}
+        assert store.count() == len(rows)
+
+
+@pytest.mark.slow
+def test_interrupted_search_reuses_the_encodes_already_made(clips, tmp_path):
+    codec = {"name": "x264", "kbps": [260, 350], "params": {"preset": "ultrafast"}}
+    cfg = _config(clips, tmp_path / "run", codec)
+    full = run_benchmark(cfg, on_warning=lambda m: None)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        keep = sorted(store.rows(), key=lambda r: r["finished_at"])[:3]
+        store.db.execute("DELETE FROM jobs")
+        store.db.commit()
+        for row in keep:  # as if the run had been killed after its first three encodes
+            store.put(row)
+    resumed = run_benchmark(cfg, on_warning=lambda m: None)
+    # The kept encodes are read, not redone (the search may then need fewer than before).
+    assert 0 < resumed.done <= full.done - len(keep)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        for row in keep:
+            assert store.rows("WHERE job_key = ?", (row["job_key"],))[0]["run_id"] == row["run_id"]
+    assert {(o.sequence, o.target, o.value) for o in resumed.rate_targets} == \
+        {(o.sequence, o.target, o.value) for o in full.rate_targets}
+
+
+@pytest.mark.slow
+def test_vvenc_target_ladder_and_bd_against_a_qp_ladder(clips, tmp_path):
+    cfg = _config(clips, tmp_path / "run", {"name": "vvenc-ldb", "kbps": [100, 140, 190, 250],
+                                             "params": {"preset": "faster"}})
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    assert summary.failed == 0
+    ladder = _config(clips, tmp_path / "run", {"name": "x265", "qps": [12, 22, 32, 42],
+                                                "params": {"preset": "ultrafast"}})
+    run_benchmark(ladder, on_warning=lambda m: None)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = store.rows()
+        targets = _target_rows(store)
+    _check_targets(targets, summary.rate_targets)
+    entries = bd_table(rows, "x265", ["psnr-y"])
+    assert entries[0].codec == "vvenc-ldb" and entries[0].sequences == 2
+
+
+@pytest.mark.slow
+def test_vtm_target_ladder(clips, tmp_path, vtm_dir):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_y4m(real_clip(frames=2, size="64x64"), folder / "bbb.y4m")
+    cfg = _config(folder, tmp_path / "run", {"name": "vtm-ldb", "kbps": [250, 350], "tolerance": "nearest",
+                                             "params": {"vtm_dir": vtm_dir}})
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    assert summary.failed == 0
+    assert all(o.status == "ok" and abs(o.achieved / o.target - 1) < 0.15 for o in summary.rate_targets)
+
+
+def test_config_checks_target_ladders(clips, tmp_path):
+    with pytest.raises(ConfigError, match="one of 'qps', 'kbps' or 'bpp'"):
+        _config(clips, tmp_path, {"name": "x265", "qps": [30], "kbps": [10]})
+    with pytest.raises(ConfigError, match="positive target rates"):
+        _config(clips, tmp_path, {"name": "x265", "kbps": [10, -1]})
+    with pytest.raises(ConfigError, match="'tolerance' must be"):
+        _config(clips, tmp_path, {"name": "x265", "kbps": [10], "tolerance": 5})
+    cfg = _config(clips, tmp_path, {"name": "x265", "kbps": [10, 20], "tolerance": "nearest"})
+    assert cfg.codecs[0].targets == ("kbps", (10.0, 20.0))
+    plain = _config(clips, tmp_path, {"name": "x265", "qps": [30]})
+    assert "kbps" not in plain.identity()["codecs"][0]  # older config hashes are unchanged
+
+
+def test_codecs_without_a_knob_refuse_targets(clips, tmp_path):
+    external = {"name": "external", "kbps": [10], "params": {"encode": ["cp", "{input}", "{bitstream}"],
+                                                             "decode": ["cp", "{bitstream}", "{output}"]}}
+    with pytest.raises(ConfigError, match=r"declares no rate knob \(its encode template has no \{qp\}\)"):
+        run_benchmark(_config(clips, tmp_path / "a", external), on_warning=lambda m: None)
+    pre = {"name": "precomputed", "kbps": [10], "params": {"reconstructions": "r/{sequence}_{qp}.yuv",
+                                                           "bitstreams": "b/{sequence}_{qp}.bin"}}
+    with pytest.raises(ConfigError, match="declares no rate knob"):
+        run_benchmark(_config(clips, tmp_path / "b", pre), on_warning=lambda m: None)
+
+
+ENC = ("import shutil, sys\n"
+       "q = int(sys.argv[3])\n"
+       "if q < 10: sys.exit('this codec fails below QP 10')\n"
+       "shutil.copy(sys.argv[1], sys.argv[4] + '/keep.y4m')\n"
+       "open(sys.argv[2], 'wb').write(b'x' * int(20000 * 2 ** (-q / 6)))\n")
+DEC = "import shutil, sys; shutil.copy(sys.argv[1] + '/keep.y4m', sys.argv[2])"
+
+
+@pytest.mark.slow
+def test_external_template_with_qp_is_searched_and_a_failed_encode_stops_only_its_target(clips, tmp_path):
+    import sys
+
+    # Rate 1333 * 2^(-QP/6) kbps on 3 frames at 25 fps; the encoder fails below QP 10.
+    codec = {"name": "external", "label": "toy", "kbps": [1000, 50, 0.01],
+             "params": {"encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{qp}", "{workdir}"],
+                        "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"], "output_format": "y4m"}}
+    cfg = _config(clips, tmp_path / "run", codec, metrics=["ms-ssim"], jobs=1)
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    by = {(o.sequence, o.target): o for o in summary.rate_targets}
+    for seq in ("bigbuckbunny", "bikes"):
+        assert by[(seq, 50)].status == "ok" and by[(seq, 50)].value == 28  # 1333 * 2^(-28/6) = 52.5
+        failed = by[(seq, 1000)]
+        assert failed.status == "failed" and "this codec fails below QP 10" in failed.message
+        assert f"toy / {seq}: no rate for target 1000 kbps: the search encode at QP" in failed.message
+        assert by[(seq, 0.01)].status == "unreachable" and "QP 63, its highest" in by[(seq, 0.01)].message
+
+
+@pytest.mark.slow
+def test_dynamics_searches_its_key_frame_qp(tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
+    # 64x64, 3 frames: about 240 kbps at key-frame QP 10 down to 15.5 kbps at QP 63 (tokens and header stay).
+    cfg = _config(folder, tmp_path / "run", {"name": "dynamics", "kbps": [30, 120, 10]}, jobs=1)
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    assert summary.failed == 0
+    by = {o.target: o for o in summary.rate_targets}
+    assert by[10].status == "unreachable" and "key-frame QP 63, its highest" in by[10].message
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = _target_rows(store)
+    assert {r["target_kbps"] for r in rows} == {30, 120}
+    assert all(r["rate_search"]["knob"] == "key-frame QP" and r["parts"]["keyframe"] > 0 for r in rows)
+    _check_targets(rows, summary.rate_targets)
+
+
+def test_the_ci_gate_guards_target_points_not_search_encodes():
+    from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
+
+    def row(point, kbps, role, qp):
+        return {"codec": "x265", "sequence": "s", "point": point, "status": "done", "codec_version": "v",
+                "sequence_hash": "h", "kbps": kbps, "qp": qp, "target_kbps": None, "metrics": {"psnr-y": 30.0},
+                "provenance": {"psnr-y": {"spec": {"lower_better": False}}}, "rate_search": {"role": role}}
+
+    base = [row("12kbps", 12.1, "target", 40), row("search-qp40", 12.1, "probe", 40), row("search-qp38", 14, "probe", 38)]
+    baseline = make_baseline(base)
+    assert [p["point"] for p in baseline["points"]] == ["12kbps"]
+    # A resumed search that took another path has other probes: nothing regressed.
+    now = [row("12kbps", 12.1, "target", 40), row("search-qp41", 11, "probe", 41)]
+    assert not failed(compare(now, baseline, load_tolerances(None)))
+
+
+@pytest.mark.slow
+def test_bpp_targets(tmp_path):
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
+    # x265 on this clip: about 2.5 bpp at QP 28 (260 kbps x 0.12 s over 3 x 64 x 64 pixels).
+    cfg = _config(folder, tmp_path / "run", {"name": "x265", "bpp": [2.5], "params": {"preset": "ultrafast"}}, jobs=1)
+    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    (outcome,) = summary.rate_targets
+    assert outcome.unit == "bpp" and outcome.status == "ok" and abs(outcome.achieved / 2.5 - 1) <= 0.1
+    with ResultStore(tmp_path / "run", create=False) as store:
+        (row,) = _target_rows(store)
+    assert row["point"] == "2.5bpp" and row["target_bpp"] == 2.5 and row["target_kbps"] is None
+    assert row["bpp"] == pytest.approx(outcome.achieved) and row["qp"] == outcome.value
+
+
+@pytest.mark.slow
+def test_a_target_no_longer_reached_loses_its_old_row(tmp_path):
+    import sys
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
+    params = {"encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{qp}", "{workdir}"],
+              "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"], "output_format": "y4m"}
+
+    def run(targets):
+        cfg = _config(folder, tmp_path / "run", {"name": "external", "label": "toy", "kbps": targets,
+                                                 "params": params}, metrics=["psnr-y"], jobs=1)
+        run_benchmark(cfg, on_warning=lambda m: None)
+        with ResultStore(tmp_path / "run", create=False) as store:
+            return {r["point"]: r["qp"] for r in _target_rows(store)}
+
+    assert run([50]) == {"50kbps": 28}  # 1333 * 2^(-28/6) = 52.5 kbps
+    # 52.5 kbps is closer to QP 28 than 50 is: 50 now shares its QP and must not keep its old row.
+    assert run([50, 52.5]) == {"52.5kbps": 28}
+
+
+def test_cli_kbps_option_is_checked_like_the_config_key(tmp_path):
+    from typer.testing import CliRunner
+
+    from gvcbench.cli import app
+
+    out = str(tmp_path / "run")
+    bad = CliRunner().invoke(app, ["run", "--codecs", "x265", "--kbps", "5,x", "-o", out])
+    assert bad.exit_code == 2 and "--kbps must be positive numbers" in " ".join(bad.output.split())
+    both = CliRunner().invoke(app, ["run", "--codecs", "x265", "--kbps", "5", "--qps", "30", "-o", out])
+    assert both.exit_code == 2 and "give --qps or --kbps, not both" in both.output
+    pre = CliRunner().invoke(app, ["run", "-c", str(_toml(tmp_path)), "--kbps", "5,8", "-o", out])
+    assert pre.exit_code == 2 and "declares no rate knob" in " ".join(pre.output.split())
+    assert not (tmp_path / "run" / "results.sqlite").exists()
+
+
+def _toml(tmp_path):
+    path = tmp_path / "pre.toml"
+    path.write_text('[[codec]]\nname = "precomputed"\nqps = [1]\n'
+                    'params = { reconstructions = "r/{sequence}.yuv", sizes = "s.csv" }\n')
+    return path

@@ -1,0 +1,203 @@
+"""Many stores as one comparison, and imported (published) curves in BD tables and plots."""
+import json
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from gvcbench.bench.store import ResultStore
+from gvcbench.cli import app
+from gvcbench.errors import GvcbenchError
+from gvcbench.reports.curves import bd_table
+from gvcbench.reports.sources import load_sources
+
+SPEC = {"ms-ssim": {"lower_better": False, "granularity": "frame"},
+        "psnr-y": {"lower_better": False, "granularity": "frame"}}
+
+
+def _rows(codec, seqs=("s1", "s2"), scale=1.0, params=None, seq_hash="h", frames=(1, 2, 3, 4)):
+    """Quality log2(kbps / scale) at kbps 2, 4, 8, 16 (x scale): a codec `scale` times the anchor's bits."""
+    rows = []
+    for seq in seqs:
+        for k in frames:
+            kbps = scale * 2 ** k
+            rows.append({"job_key": f"{codec}-{seq}-{k}-{json.dumps(params)}", "run_id": "r", "status": "done",
+                         "codec": codec, "codec_name": codec.split("@")[0], "codec_version": "1.0",
+                         "codec_params": params or {}, "sequence": seq, "sequence_hash": f"{seq}-{seq_hash}",
+                         "point": f"qp{40 - k}", "qp": 40 - k, "kbps": kbps, "bpp": kbps / 1000,
+                         "metrics": {"psnr-y": 30 + k, "ms-ssim": 0.9 + k / 100},
+                         "provenance": {m: {"spec": s} for m, s in SPEC.items()}})
+    return rows
+
+
+def _store(path, rows):
+    with ResultStore(path) as store:
+        for row in rows:
+            store.put(row)
+    return path
+
+
+def test_two_stores_are_one_comparison(tmp_path):
+    a = _store(tmp_path / "a", _rows("anchor"))
+    b = _store(tmp_path / "b", _rows("half", scale=0.5) + _rows("anchor"))  # the anchor's jobs again
+    sources = load_sources([a, b])
+    assert len(sources.rows) == 16  # the anchor's 8 jobs are the same jobs, counted once
+    e = bd_table(sources.rows, "anchor", ["psnr-y"])[0]
+    assert e.codec == "half" and e.sequences == 2 and e.avg_curve == pytest.approx(-50.0)
+    assert sources.origins["anchor"] == [str(a / "results.sqlite"), str(b / "results.sqlite")]
+    out = CliRunner().invoke(app, ["bdrate", str(a), str(b), "--anchor", "anchor", "--metrics", "psnr-y"])
+    assert out.exit_code == 0 and "-50.00%" in out.output
+
+
+def test_a_label_with_two_meanings_is_an_error_naming_both_stores(tmp_path):
+    a = _store(tmp_path / "a", _rows("x265"))
+    b = _store(tmp_path / "b", _rows("x265", params={"preset": "ultrafast"}))
+    with pytest.raises(GvcbenchError) as exc:
+        load_sources([a, b])
+    text = str(exc.value)
+    assert "codec label 'x265' means different settings" in text
+    assert str(a / "results.sqlite") in text and str(b / "results.sqlite") in text and "ultrafast" in text
+    out = CliRunner().invoke(app, ["bdrate", str(a), str(b), "--anchor", "x265"])
+    assert out.exit_code == 2 and "means different settings" in out.output
+    c = _store(tmp_path / "c", _rows("other", seq_hash="cut-differently"))
+    with pytest.raises(GvcbenchError, match="sequence 's1' has different content"):
+        load_sources([a, c])
+
+
+def test_imported_table_appears_in_bd_tables_marked_with_its_source(tmp_path, monkeypatch):
+    from gvcbench import cli
+
+    monkeypatch.setattr(cli.console, "width", 200)
+    a = _store(tmp_path / "a", _rows("vvenc-ldb"))
+    table = tmp_path / "published.csv"
+    lines = ["codec,sequence,kbps,psnr-y,source"]
+    for seq in ("s1", "s2"):
+        lines += [f"glc-video,{seq},{0.25 * 2 ** k},{30 + k},GLC-video paper Table 2" for k in (4, 1, 3, 2)]
+    table.write_text("\n".join(lines) + "\n")
+    sources = load_sources([a, table])
+    imported = [r for r in sources.rows if r.get("imported")]
+    assert len(imported) == 8 and all(r["imported"]["source"] == "GLC-video paper Table 2" for r in imported)
+    assert not any(r.get("imported") for r in sources.measured)
+    e = bd_table(sources.rows, "vvenc-ldb", ["psnr-y"])[0]
+    assert e.codec == "glc-video" and e.avg_curve == pytest.approx(-75.0)
+    assert e.imported == "GLC-video paper Table 2" and e.anchor_imported is None
+    out = CliRunner().invoke(app, ["bdrate", str(a), str(table), "--anchor", "vvenc-ldb"])
+    assert out.exit_code == 0 and "glc-video (imported)" in out.output
+    assert f"imported (published numbers, not measured here): glc-video: GLC-video paper Table 2 ({table})" \
+        in out.output
+    # An imported anchor is marked too.
+    out = CliRunner().invoke(app, ["bdrate", str(a), str(table), "--anchor", "glc-video", "--metrics", "psnr-y"])
+    assert out.exit_code == 0 and "against glc-video (imported)" in out.output and "+300.00%" in out.output
+
+
+def test_compressai_results_json_in_a_bd_table_on_bpp(tmp_path):
+    a = _store(tmp_path / "a", _rows("vvenc-ldb", seqs=("kodak",)))
+    published = tmp_path / "bmshj2018-factorized.json"
+    published.write_text(json.dumps({
+        "name": "bmshj2018-factorized", "description": "Inference (ans)", "dataset": "kodak",
+        "results": {"bpp": [0.001 * 2 ** k / 2 for k in (1, 2, 3, 4)], "ms-ssim": [0.9 + k / 100 for k in (1, 2, 3, 4)],
+                    "encoding_time": [0.1] * 4, "decoding_time": [0.1] * 4}}))
+    sources = load_sources([a, published])
+    e = bd_table(sources.rows, "vvenc-ldb", ["ms-ssim"], rate="bpp")[0]
+    assert e.codec == "bmshj2018-factorized" and e.imported == "Inference (ans)"
+    assert e.avg_curve == pytest.approx(-50.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "x", "results": {"bpp": [0.1, 0.2], "psnr-rgb": [30.0]}}))
+    with pytest.raises(GvcbenchError, match="psnr-rgb differ in length from 'bpp'"):
+        load_sources([a, bad])
+
+
+def test_bad_imports_are_clear_errors(tmp_path):
+    a = _store(tmp_path / "a", _rows("vvenc-ldb"))
+    clash = tmp_path / "clash.csv"
+    clash.write_text("codec,sequence,kbps,psnr-y,source\nvvenc-ldb,s1,3,31,someone's table\n")
+    with pytest.raises(GvcbenchError, match="'vvenc-ldb' is measured in .* and also imported from someone's table"):
+        load_sources([a, clash])
+    nosource = tmp_path / "nosource.csv"
+    nosource.write_text("codec,sequence,kbps,psnr-y\nother,s1,3,31\n")
+    with pytest.raises(GvcbenchError, match="record 1 lacks source"):
+        load_sources([a, nosource])
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("codec,sequence,kbps,wow,source\nother,s1,3,31,t\n")
+    with pytest.raises(GvcbenchError, match="metric 'wow' is neither"):
+        load_sources([a, unknown])
+    text = tmp_path / "nan.csv"
+    text.write_text("codec,sequence,kbps,psnr-y,source\nother,s1,abc,31,t\n")
+    with pytest.raises(GvcbenchError, match="kbps must be a number"):
+        load_sources([a, text])
+
+
+def test_report_of_a_store_and_an_import(tmp_path):
+    from gvcbench.reports.report import write_report
+
+    a = _store(tmp_path / "a", _rows("vvenc-ldb"))
+    table = tmp_path / "published.json"
+    table.write_text(json.dumps([{"codec": "dcvc", "sequence": s, "kbps": 2 ** k, "psnr-y": 30.5 + k,
+                                  "source": "DCVC-DC release"} for s in ("s1", "s2") for k in (1, 2, 3, 4)]))
+    files = write_report([a, table], "vvenc-ldb", tmp_path / "rep", metrics=["psnr-y"], max_visual=0)
+    page = files.html.read_text()
+    assert "imported: DCVC-DC release" in page and "Imported curves" in page
+    assert "dcvc" not in files.csv.read_text()  # measured rows only
+    payload = json.loads(files.json.read_text())
+    assert payload["imported"]["dcvc"].startswith("DCVC-DC release")
+    bd = next(e for e in payload["bd"] if e["codec"] == "dcvc" and e["method"] == "pchip")
+    assert bd["imported"] == "DCVC-DC release" and bd["bd_metric"] == pytest.approx(0.5)
+    assert math.isfinite(bd["avg_curve"])
+
+
+def test_bd_grouped_by_a_manifest_field(tmp_path, monkeypatch):
+    from gvcbench import cli
+
+    monkeypatch.setattr(cli.console, "width", 200)
+    rows = _rows("anchor", seqs=("s1", "s2", "s3")) + _rows("half", seqs=("s1", "s2"), scale=0.5) \
+        + _rows("half", seqs=("s3",), scale=0.25)
+    for r in rows:
+        r["sequence_spec"] = {"path": f"{r['sequence']}.y4m", "meta": {"category": "fire" if r["sequence"] != "s3"
+                                                                       else "water"}}
+    a = _store(tmp_path / "a", rows)
+    out = CliRunner().invoke(app, ["bdrate", str(a), "--anchor", "anchor", "--metrics", "psnr-y",
+                                   "--group-by", "category"])
+    assert out.exit_code == 0, out.output
+    fire, water = out.output.split("category = water")
+    assert "category = fire" in fire and "-50.00%" in fire and "-75.00%" in water
+    bad = CliRunner().invoke(app, ["bdrate", str(a), "--anchor", "anchor", "--group-by", "class"])
+    assert bad.exit_code == 2 and "have no 'class'; their manifest fields: category" in " ".join(bad.output.split())
+
+
+def test_results_per_frame_export(tmp_path):
+    rows = _rows("anchor", seqs=("s1",))
+    for r in rows:
+        r.update(frames=3, frame_metrics={"psnr-y": [30.0, 31.0, 32.0], "flow-epe": [0.5, 0.25]})
+    probe = dict(rows[0], job_key="probe", point="search-qp1", rate_search={"role": "probe"})
+    a = _store(tmp_path / "a", rows + [probe])
+    out = tmp_path / "frames.csv"
+    result = CliRunner().invoke(app, ["results", str(a), "--per-frame", "-f", "csv", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    df = pd.read_csv(out)
+    assert len(df) == 4 * 3 and list(df["frame"][:3]) == [0, 1, 2]
+    assert list(df["psnr-y"][:3]) == [30.0, 31.0, 32.0] and math.isnan(df["flow-epe"][2])
+    assert "search-qp1" not in set(df["point"])
+
+
+def test_one_store_may_hold_two_cuts_of_a_sequence(tmp_path):
+    a = _store(tmp_path / "a", _rows("anchor") + _rows("anchor", seq_hash="8frames", frames=(5,)))
+    b = _store(tmp_path / "b", _rows("half", scale=0.5))
+    assert len(load_sources([a, b]).rows) == 18
+
+
+def test_report_grouped_by_a_manifest_field(tmp_path):
+    from gvcbench.reports.report import write_report
+
+    rows = _rows("anchor", seqs=("s1", "s2")) + _rows("half", seqs=("s1",), scale=0.5) \
+        + _rows("half", seqs=("s2",), scale=0.25)
+    for r in rows:
+        r["sequence_spec"] = {"path": f"{r['sequence']}.y4m", "meta": {"category": {"s1": "fire", "s2": "water"}[r["sequence"]]}}
+    a = _store(tmp_path / "a", rows)
+    files = write_report(a, "anchor", tmp_path / "rep", metrics=["psnr-y"], max_visual=0, group_by="category")
+    by_class = json.loads(files.json.read_text())["bd_by_class"]
+    assert by_class["field"] == "category"
+    assert by_class["classes"]["fire"][0]["avg_curve"] == pytest.approx(-50.0)
+    assert by_class["classes"]["water"][0]["avg_curve"] == pytest.approx(-75.0)
+    assert "<h3>category = water</h3>" in files.html.read_text()

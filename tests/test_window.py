@@ -1,0 +1,150 @@
+"""BD in a rate window and on one interval shared by every codec, against hand computations.
+
+Constructed curves whose quality is exactly linear in log-rate (PCHIP and the cubic fit
+both reproduce them), so every integral has a closed form:
+  anchor A: v = log2(r / s)          test T: v = log2(r / s) / 1.1      third C: v = log2(r / (0.8 s))
+with s the sequence's rate scale. At equal quality log10 rT - log10 rA = 0.1 v log10 2, so the
+BD-rate over qualities [q1, q2] is 10^(0.1 log10(2) (q1 + q2) / 2) - 1; at equal rate
+vT - vA = -(0.1 / 1.1) log2(r / s), whose mean over log-rates [r1, r2] is at their log-midpoint.
+"""
+import math
+
+import pytest
+from typer.testing import CliRunner
+
+from gvcbench.bench.store import ResultStore
+from gvcbench.cli import app
+from gvcbench.errors import GvcbenchError
+from gvcbench.reports.curves import bd_table
+from gvcbench.reports.window import parse_window
+
+LOG2 = math.log10(2)
+
+
+def bd_rate_hand(q1, q2):
+    return 100 * (10 ** (0.1 * LOG2 * (q1 + q2) / 2) - 1)
+
+
+def bd_metric_hand(r1, r2, s):
+    return -(0.1 / 1.1) * (math.log2(r1 / s) + math.log2(r2 / s)) / 2
+
+
+def _rows(scales=(1.0,)):
+    rows = []
+    for i, s in enumerate(scales):
+        seq = f"seq{i}"
+        for codec, values, rate in (
+                ("A", [1, 2, 3, 4, 5], lambda v: s * 2 ** v),
+                ("T", [1, 2, 3, 4, 5], lambda v: s * 2 ** (1.1 * v)),
+                ("C", [2.5, 3, 3.5, 4, 4.5], lambda v: 0.8 * s * 2 ** v)):
+            for k, v in enumerate(values):
+                r = rate(v)
+                rows.append({"codec": codec, "sequence": seq, "point": f"qp{50 - k}", "qp": 50 - k,
+                             "target_kbps": None, "status": "done", "kbps": r, "bpp": r / 1000,
+                             "metrics": {"m": v}, "provenance": {"m": {"spec": {"lower_better": False}}}})
+    return rows
+
+
+def _entry(entries, codec="T"):
+    return next(e for e in entries if e.codec == codec)
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_window_equals_the_hand_computation(method):
+    e = _entry(bd_table(_rows(), "A", ["m"], (method,), window=(5, 15)))
+    # Qualities where both rates lie in 5..15: A from log2 5, T up to log2(15) / 1.1.
+    q1, q2 = math.log2(5), math.log2(15) / 1.1
+    assert e.avg_curve == pytest.approx(bd_rate_hand(q1, q2), abs=1e-6)
+    assert e.per_sequence_mean == pytest.approx(bd_rate_hand(q1, q2), abs=1e-6)
+    assert e.bd_metric == pytest.approx(bd_metric_hand(5, 15, 1.0), abs=1e-9)
+    assert e.interval == pytest.approx((q1, q2)) and e.rate_interval == pytest.approx((5, 15))
+    assert "m 2.322..3.552" in e.interval_text() and "5..15 kbps" in e.interval_text()
+    assert e.scope == "rate window 5..15 kbps"
+    # Without the window: the whole overlap, qualities 1..5.
+    whole = _entry(bd_table(_rows(), "A", ["m"], (method,)))
+    assert whole.avg_curve == pytest.approx(bd_rate_hand(1, 5), abs=1e-6)
+    assert abs(whole.avg_curve - e.avg_curve) > 0.5  # 23.11 % against 22.58 %
+
+
+def test_common_interval_is_shared_by_every_codec():
+    entries = bd_table(_rows(), "A", ["m"], common=True)
+    t = _entry(entries)
+    # C spans qualities 2.5..4.5 and rates 0.8 * 2^2.5 .. 0.8 * 2^4.5: T vs A is limited to them.
+    assert t.avg_curve == pytest.approx(bd_rate_hand(2.5, 4.5), abs=1e-6)
+    r1, r2 = 0.8 * 2 ** 2.5, 0.8 * 2 ** 4.5
+    assert t.bd_metric == pytest.approx(bd_metric_hand(r1, r2, 1.0), abs=1e-9)
+    c = _entry(entries, "C")
+    assert c.interval == pytest.approx(t.interval) and c.rate_interval == pytest.approx(t.rate_interval)
+    # Pairwise, T vs A would use 1..5.
+    assert _entry(bd_table(_rows(), "A", ["m"])).interval == pytest.approx((1, 5))
+
+
+def test_window_and_common_together_and_per_sequence_variant():
+    rows = _rows(scales=(1.0, 2.0))
+    e = _entry(bd_table(rows, "A", ["m"], window=(5, 15), common=True))
+    # Per sequence (scale s): each codec's qualities at rates 5 and 15, clipped to its own points
+    # (A and T have qualities 1..5, C 2.5..4.5), intersected.
+    per_seq = []
+    for s in (1.0, 2.0):
+        q1 = max(math.log2(5 / s), math.log2(5 / s) / 1.1, math.log2(5 / (0.8 * s)), 2.5)
+        q2 = min(math.log2(15 / s), math.log2(15 / s) / 1.1, math.log2(15 / (0.8 * s)), 4.5)
+        per_seq.append(bd_rate_hand(q1, q2))
+        assert e.per_sequence_intervals[f"seq{int(s) - 1}"] == pytest.approx((q1, q2))
+    assert e.per_sequence_mean == pytest.approx(sum(per_seq) / 2, abs=1e-6)
+    # Averaged curves: rates 1.5 x 2^v (A), so the same with s = 1.5.
+    q1 = max(math.log2(5 / 1.5), math.log2(5 / 1.5) / 1.1, math.log2(5 / 1.2), 2.5)
+    q2 = min(math.log2(15 / 1.5), math.log2(15 / 1.5) / 1.1, math.log2(15 / 1.2), 4.5)
+    assert e.avg_curve == pytest.approx(bd_rate_hand(q1, q2), abs=1e-6)
+
+
+def test_a_window_outside_the_curves_is_an_honest_n_a():
+    e = _entry(bd_table(_rows(), "A", ["m"], window=(100, 200)))
+    assert e.avg_curve is None and e.per_sequence_mean is None
+    assert any("no points inside the rate window" in n for n in e.notes)
+    with pytest.raises(GvcbenchError, match="LOW:HIGH"):
+        parse_window("5-15")
+    with pytest.raises(GvcbenchError, match="0 < LOW < HIGH"):
+        parse_window("15:5")
+
+
+def test_cli_bdrate_prints_the_interval_beside_every_number(tmp_path):
+    with ResultStore(tmp_path) as store:
+        for i, row in enumerate(_rows()):
+            store.put(row | {"job_key": f"k{i}", "run_id": "r", "codec_name": row["codec"]})
+    result = CliRunner().invoke(app, ["bdrate", str(tmp_path), "--anchor", "A", "--window", "5:15", "--common"])
+    assert result.exit_code == 0, result.output
+    assert "interval" in result.output and "rate window 5..15 kbps and one interval shared" in result.output
+    expected = f"{bd_rate_hand(math.log2(5 / 0.8), math.log2(15) / 1.1):+.2f}%"
+    assert expected in result.output
+    bad = CliRunner().invoke(app, ["bdrate", str(tmp_path), "--anchor", "A", "--window", "x"])
+    assert bad.exit_code == 2 and "LOW:HIGH" in bad.output
+
+
+def test_report_honours_the_window_and_prints_intervals(tmp_path):
+    from gvcbench.reports.report import write_report
+
+    with ResultStore(tmp_path / "run") as store:
+        for i, row in enumerate(_rows()):
+            store.put(row | {"job_key": f"k{i}", "run_id": "r", "codec_name": row["codec"]})
+    files = write_report(tmp_path / "run", "A", tmp_path / "rep", window=(5, 15), max_visual=0)
+    import json
+
+    bd = json.loads(files.json.read_text())["bd"]
+    t = next(e for e in bd if e["codec"] == "T" and e["method"] == "pchip")
+    assert t["avg_curve"] == pytest.approx(bd_rate_hand(math.log2(5), math.log2(15) / 1.1), abs=1e-6)
+    assert t["scope"] == "rate window 5..15 kbps"
+    md = files.markdown.read_text()
+    assert "| m 2.322..3.552; 5..15 kbps;" in md and "Intervals: rate window 5..15 kbps." in md
+    assert "on m 2.322..3.552; 5..15 kbps" in files.html.read_text()
+
+
+def test_bd_metric_where_the_qualities_never_meet():
+    # A generative codec's PSNR can sit far under the anchor's at every rate: no BD-rate, but a BD-metric.
+    rows = [r for r in _rows() if r["codec"] in ("A", "T")]
+    for r in rows:
+        if r["codec"] == "T":
+            r["metrics"] = {"m": r["metrics"]["m"] - 20}
+    e = _entry(bd_table(rows, "A", ["m"], window=(5, 15)))
+    assert e.avg_curve is None and any("do not overlap" in n for n in e.notes)
+    assert e.bd_metric == pytest.approx(bd_metric_hand(5, 15, 1.0) - 20, abs=1e-9)
+    assert e.rate_interval == pytest.approx((5, 15))
