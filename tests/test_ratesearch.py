@@ -11,6 +11,7 @@ from gvcbench.codecs.base import RateKnob
 from gvcbench.datasets.y4m import write_y4m
 from gvcbench.errors import ConfigError
 from gvcbench.reports.curves import bd_table, rd_points
+from gvcbench.reports.selection import select
 
 from .conftest import real_clip
 
@@ -144,7 +145,7 @@ def test_interrupted_search_reuses_the_encodes_already_made(clips, tmp_path):
     codec = {"name": "x264", "kbps": [260, 350], "params": {"preset": "ultrafast"}}
     cfg = _config(clips, tmp_path / "run", codec)
     full = run_benchmark(cfg, on_warning=lambda m: None)
-    with ResultStore(tmp_path / "run", create=False) as store:
+    with ResultStore(tmp_path / "run") as store:  # writable: we cut the store back
         keep = sorted(store.rows(), key=lambda r: r["finished_at"])[:3]
         store.db.execute("DELETE FROM jobs")
         store.db.commit()
@@ -170,8 +171,9 @@ def test_vvenc_target_ladder_and_bd_against_a_qp_ladder(clips, tmp_path):
                                                 "params": {"preset": "ultrafast"}})
     run_benchmark(ladder, on_warning=lambda m: None)
     with ResultStore(tmp_path / "run", create=False) as store:
-        rows = store.rows()
+        rows = select(store).rows  # what readers show: the target rows are among the run's jobs
         targets = _target_rows(store)
+    assert {r["job_key"] for r in targets} <= {r["job_key"] for r in rows}
     _check_targets(targets, summary.rate_targets)
     entries = bd_table(rows, "x265", ["psnr-y"])
     assert entries[0].codec == "vvenc-ldb" and entries[0].sequences == 2

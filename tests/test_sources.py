@@ -7,6 +7,14 @@ from typer.testing import CliRunner
 
 from gvcbench.bench.store import ResultStore
 from gvcbench.cli import app
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch):
+    """Tables printed 200 columns wide, so that no cell wraps inside a number."""
+    from gvcbench import cli
+
+    monkeypatch.setattr(cli.console, "width", 200)
 from gvcbench.errors import GvcbenchError
 from gvcbench.reports.curves import bd_table
 from gvcbench.reports.sources import load_sources
