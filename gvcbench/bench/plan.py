@@ -143,7 +143,8 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
         if cc.targets:  # the search starts from one template job per sequence (bench/ratesearch.py)
             from .ratesearch import check_searchable
 
-            codecs[cc.display] = (cc, codec, [RatePoint(qp=check_searchable(cc, codec).start)], codec.identity())
+            codecs[cc.display] = (cc, codec, [RatePoint(qp=check_searchable(cc, codec).start)], codec.identity(),
+                                  codec_seeds(cc, codec, on_warning))
             continue
         qps = cc.qps or codec.default_qps
         if not qps:

@@ -52,12 +52,16 @@ class Search:
         return f"{self.template.codec_label} / {self.template.sequence}"
 
     def probe_key(self, value: int) -> str:
-        ladder = job_key(self.identity, self.template.sequence_hash, RatePoint(qp=value))
+        ladder = job_key(self.identity, self.template.sequence_hash, RatePoint(qp=value), self.template.seed)
         return hashlib.sha256(f"{ladder}:rate-search".encode()).hexdigest()
+
+    def target_key(self, target: float) -> str:
+        return job_key(self.identity, self.template.sequence_hash, self.target_point(target), self.template.seed)
 
     def probe_job(self, value: int) -> Job:
         point = RatePoint(qp=value)
-        folder = Path(self.template.workdir).parent / f"search-{point.label}"
+        seed = "" if self.template.seed is None else f"_seed{self.template.seed}"
+        folder = Path(self.template.workdir).parent / f"search-{point.label}{seed}"
         return replace(self.template, key=self.probe_key(value), point=point, workdir=str(folder),
                        search={"role": "probe", "knob": self.knob.name, "unit": self.unit})
 
@@ -307,7 +311,7 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
     for search, results, _ in per_search:
         for o in results:
             if not o.recorded:  # a row an earlier run wrote for this target would now say something untrue
-                stale.append(job_key(search.identity, search.template.sequence_hash, search.target_point(o.target)))
+                stale.append(search.target_key(o.target))
                 continue
             probe = store.rows("WHERE job_key = ?", (search.probe_key(o.value),))
             if not probe or probe[0]["status"] != "done":
@@ -315,7 +319,7 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
                 continue
             row = dict(probe[0])
             point = search.target_point(o.target)
-            key = job_key(search.identity, search.template.sequence_hash, point)
+            key = search.target_key(o.target)
             row.update({"job_key": key, "point": point.label, "qp": o.value, "target_kbps": point.kbps,
                         "target_bpp": point.bpp, "run_id": run_id, "config_hash": search.template.config_hash,
                         "finished_at": time.time(),
