@@ -106,7 +106,7 @@ def _grandchildren_alive(folder: Path) -> list[int]:
     return [pid for pid in pids if _alive(pid)]
 
 
-def _wait_for(condition, timeout: float = 60, what: str = "") -> None:
+def _wait_for(condition, timeout: float = 240, what: str = "") -> None:  # a loaded CI machine starts slowly
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
