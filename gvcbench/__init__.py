@@ -1,3 +1,3 @@
 """gvcbench: benchmarking and evaluation harness for (generative) video compression."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
