@@ -43,6 +43,21 @@ def _select(store: Path, run: Optional[str]):
     return chosen
 
 
+def _not_a_store(path: Optional[Path], option: str) -> None:
+    """Refuse to write an export over a results store (a typo such as `-o run/results.sqlite`
+    would lose every result)."""
+    if path is None:
+        return
+    try:
+        with open(path, "rb") as f:
+            is_sqlite = f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return
+    if is_sqlite:
+        raise GvcbenchError(f"{option} {path} is a results store (SQLite file); writing there would destroy it. "
+                            f"Name another file")
+
+
 def _csv(text: Optional[str]) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
@@ -102,7 +117,10 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
     ds = replace(ds, **{k: v for k, v in dict(frames=frames, start=start, crop=crop, size=size).items()
                         if v is not None})
     cfg = replace(cfg, dataset=ds)
-    if metrics:
+    if metrics is not None:
+        if not _csv(metrics):
+            raise ConfigError(f"--metrics lists no metric ({metrics!r}); name them separated by commas, "
+                              f"or leave the option out for the default set")
         cfg = replace(cfg, metrics=tuple(_csv(metrics)))
     for key, value in (("output", str(output) if output else None), ("jobs", jobs), ("timeout", timeout),
                        ("device", device)):
@@ -119,7 +137,7 @@ def run(
     qps: Optional[str] = typer.Option(None, help="Comma-separated QPs for every codec (default: each codec's ladder)."),
     kbps: Optional[str] = typer.Option(None, help="Target rates for every codec instead of QPs, e.g. 5,8,12,15: "
                                                   "each codec's rate knob is searched per sequence."),
-    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim)."),
+    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim,vmaf,lpips,dists,fvd; those without their pretrained weights are recorded as unavailable)."),
     frames: Optional[int] = typer.Option(None, help="Frames per sequence."),
     start: Optional[int] = typer.Option(None, help="First frame (0-based)."),
     crop: Optional[str] = typer.Option(None, help="'square', 'WxH' (centred) or 'WxH+X+Y'."),
@@ -320,6 +338,7 @@ def results(
             _print_summary(names, table)
             return
         df = per_frame_table(rows) if per_frame else frame_table(rows)
+        _not_a_store(output, "--output")
         if format == "csv":
             text = df.to_csv(index=False)
         elif format == "json":
@@ -455,7 +474,7 @@ def _print_bd_table(entries, title: str, pct: str, shown_methods: set, no_interv
     groups = grouped_notes(entries)
     numbers = {head: i for i, (head, _) in enumerate(groups, 1)}
     seeded = any(e.per_seed for e in entries)
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for col in ("codec", "axis", "method", f"BD-rate avg curve [{pct}]", f"mean per-seq [{pct}]", "seqs k of n",
                 "BD-metric", *(["over seeds"] if seeded else []), "on", "note"):
         table.add_column(col, justify="right" if col.startswith(("BD", "mean", "seqs")) else "left",
@@ -550,7 +569,9 @@ def regress(
     try:
         chosen = _select(store, run)
         rows, set_values = chosen.rows, chosen.set_values
+        _not_a_store(junit, "--junit")
         if save:
+            _not_a_store(baseline, "--baseline")
             base = save_baseline(rows, baseline, anchor, set_values)
             console.print(f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}",
                           highlight=False)

@@ -1,6 +1,11 @@
 import os
 from pathlib import Path
 
+# Dask-jobqueue workers and scheduler of the SLURM tests talk over loopback only (their
+# default is the machine's network interface).
+os.environ.setdefault("DASK_JOBQUEUE__SLURM__INTERFACE", "lo")
+os.environ.setdefault("DASK_JOBQUEUE__SLURM__SCHEDULER_OPTIONS", "{'interface': 'lo'}")
+
 import numpy as np
 import pytest
 

@@ -86,7 +86,7 @@ def test_table_reports_instead_of_crashing_on_short_curves():
     rows += [_row("test", "a", q, r, v) for q, r, v in ((52, 9, 0.5), (47, 18, 0.4), (42, 36, 0.3))]
     (entry,) = bd_table(rows, "anchor")
     assert entry.avg_curve is None and any("at least 4" in n for n in entry.notes)
-    with pytest.raises(Exception, match="anchor codec 'vvc' is not in the store"):
+    with pytest.raises(Exception, match="anchor codec 'vvc' is not among the rows shown"):
         bd_table(rows, "vvc")
 
 

@@ -146,6 +146,28 @@ def test_a_finished_row_is_never_replaced_by_a_failed_one(tmp_path):
     after = _rows(tmp_path / "out")
     assert [(r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in after] == \
            [(r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in before]
+    # ... and so are its files: the failed attempt worked in a folder of its own
+    for r in after:
+        assert (tmp_path / "out" / r["bitstream"]).stat().st_size == r["bytes"]
+        assert (tmp_path / "out" / r["reconstruction"]).is_file()
+
+
+def test_two_configurations_under_one_label_never_share_files(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    first = _setup(tmp_path, "out", _codec_entry(enc, dec, version="script 1"))
+    code, text = _finish(_gvcbench(["run", "-c", str(first)], tmp_path))
+    assert code == 0, text
+    (row1,) = _rows(tmp_path / "out")
+    second = tmp_path / "second.toml"
+    second.write_text(first.read_text().replace('"script 1"', '"script 2"'))
+    code, text = _finish(_gvcbench(["run", "-c", str(second)], tmp_path, env={"TRUST_SLEEP": "0"}))
+    assert code == 0, text
+    rows = _rows(tmp_path / "out")
+    assert len(rows) == 2
+    assert len({r["bitstream"] for r in rows}) == 2 and len({r["reconstruction"] for r in rows}) == 2
+    kept = next(r for r in rows if r["job_key"] == row1["job_key"])
+    assert kept["bitstream"] == row1["bitstream"]
+    assert (tmp_path / "out" / kept["bitstream"]).stat().st_size == kept["bytes"]
 
 
 def test_killed_driver_leaves_no_program_behind_and_its_lock_is_taken_over(tmp_path):
@@ -319,3 +341,20 @@ def test_store_refuses_to_replace_done_by_failed_at_the_sql_level(tmp_path):
         assert store.put(base | {"run_id": "r3", "status": "done", "bytes": 90})
     con = sqlite3.connect(tmp_path / "results.sqlite")
     assert con.execute("SELECT run_id, status, bytes, error FROM jobs").fetchall() == [("r3", "done", 90, None)]
+
+
+def test_exports_never_overwrite_the_store(tmp_path):
+    enc, dec = _write_scripts(tmp_path)
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec))
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
+    assert code == 0, text
+    store = tmp_path / "out" / "results.sqlite"
+    for args in (["results", "out", "-f", "csv", "-o", str(store)],
+                 ["regress", "out", "--baseline", str(store), "--save"],
+                 ["regress", "out", "--baseline", str(tmp_path / "b.json"), "--junit", str(store)]):
+        if args[0] == "regress" and "--junit" in args:
+            assert _finish(_gvcbench(["regress", "out", "--baseline", str(tmp_path / "b.json"), "--save"],
+                                     tmp_path))[0] == 0
+        code, text = _finish(_gvcbench(args, tmp_path))
+        assert code == 2 and "is a results store" in text, (args, text)
+    assert len(_rows(tmp_path / "out")) == 1

@@ -137,9 +137,10 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
     spec's path (a shared file system, or this machine)."""
     start = time.perf_counter()
     row = base_row(job)
-    workdir = Path(job.workdir)
+    final = Path(job.workdir)
+    workdir = final.with_name(final.name + ".new")  # staging: a failed attempt never touches kept files
     try:
-        _check_confined(workdir, Path(job.run_folder))
+        _check_confined(final, Path(job.run_folder))
         if workdir.exists():
             shutil.rmtree(workdir)
         workdir.mkdir(parents=True)
@@ -191,9 +192,39 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
     except Exception as exc:  # a bug or an unexpected library error: keep the traceback's tail
         tb = "".join(traceback.format_exception(exc)[-6:])
         row.update({"status": "failed", "error": f"unexpected {type(exc).__name__}: {exc}\n{tb}"})
+    try:
+        _settle_folder(workdir, final, row)
+    except OSError as exc:
+        row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        if exc.errno in MACHINE_ERRNOS:
+            row["_fatal"] = f"cannot write to {exc.filename or final}: {exc.strerror}"
     row["job_seconds"] = time.perf_counter() - start
     row["finished_at"] = time.time()
     return row
+
+
+DONE_MARK = ".done"  # in a job folder whose files belong to a finished row
+
+
+def _settle_folder(staging: Path, final: Path, row: dict) -> None:
+    """Move a finished job's files into its folder, replacing what was there. A failed
+    attempt replaces only a folder without a finished row's files; beside such a folder
+    its files go to ``NAME.failed`` (the store keeps the finished row, and its files stay)."""
+    if not staging.exists():
+        return
+    if row.get("status") == "done":
+        (staging / DONE_MARK).touch()
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+        for column in ("bitstream", "reconstruction"):
+            if row.get(column):
+                row[column] = str(Path(row[column]).parent.with_name(final.name) / Path(row[column]).name)
+        return
+    target = final.with_name(final.name + ".failed") if (final / DONE_MARK).exists() else final
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
 
 
 def environment() -> dict:

@@ -169,9 +169,12 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
         plan.codecs[label] = codec
         for spec, name, seq_hash, input_y4m in sequences:
             for point, seed in ((p, s) for p in points for s in seeds):
-                folder = point.label if seed is None else f"{point.label}_seed{seed}"
+                key = job_key(identity, seq_hash, point, seed)
+                # the key in the name: another configuration or content under the same names never
+                # shares (and so never overwrites) a finished job's files
+                folder = f"{point.label if seed is None else f'{point.label}_seed{seed}'}-{key[:10]}"
                 plan.jobs.append(Job(
-                    key=job_key(identity, seq_hash, point, seed), codec_label=label, codec_name=cc.name,
+                    key=key, codec_label=label, codec_name=cc.name,
                     codec_params=dict(cc.params), codec_version=identity["version"], spec=spec,
                     sequence=name, sequence_hash=seq_hash, point=point, metrics=metrics,
                     workdir=str(root / folder_name(label) / folder_name(name) / folder),

@@ -61,8 +61,9 @@ class Search:
     def probe_job(self, value: int) -> Job:
         point = RatePoint(qp=value)
         seed = "" if self.template.seed is None else f"_seed{self.template.seed}"
-        folder = Path(self.template.workdir).parent / f"search-{point.label}{seed}"
-        return replace(self.template, key=self.probe_key(value), point=point, workdir=str(folder),
+        key = self.probe_key(value)
+        folder = Path(self.template.workdir).parent / f"search-{point.label}{seed}-{key[:10]}"
+        return replace(self.template, key=key, point=point, workdir=str(folder),
                        search={"role": "probe", "knob": self.knob.name, "unit": self.unit})
 
     def target_point(self, target: float) -> RatePoint:

@@ -9,6 +9,7 @@ source is written as .y4m or .yuv (``input_format``) and the decoder must write
 """
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,10 +90,11 @@ class ExternalCodec(Codec):
     @staticmethod
     def _fill(template, values: dict) -> list[str]:
         try:
-            return [str(arg).format(**values) for arg in template]
+            args = [str(arg).format(**values) for arg in template]
         except (KeyError, IndexError) as exc:
             raise ConfigError(f"external codec template uses unknown placeholder {exc}; "
                               f"known: {', '.join(sorted(values))}") from None
+        return [_absolute_if_local(arg, first=i == 0) for i, arg in enumerate(args)]
 
     def encode(self, seq, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
         self.check_point(point)
@@ -128,3 +130,13 @@ class ExternalCodec(Codec):
         seq, record = fit_to_source(seq, info["width"], info["height"], self.params.size_policy)
         return Decoded(seq, run.seconds, run.cpu_seconds, bitstream.path.stat().st_size,
                        adjustments={"reconstruction_size": record} if record else {})
+
+
+def _absolute_if_local(arg: str, first: bool) -> str:
+    """The programs run in the job's folder, so a relative path written in a template (the
+    program, or a script such as ``examples/codec.py``) is made absolute from the folder
+    gvcbench was started in, where the user wrote it: the program itself, or an argument
+    with a path separator, that names a file there."""
+    if os.path.isabs(arg) or not (first or os.sep in arg):
+        return arg
+    return os.path.abspath(arg) if os.path.exists(arg) else arg

@@ -189,7 +189,9 @@ def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, me
     axes = {name: axis_from_spec(name, spec) for name, spec in specs.items()}
     codecs = sorted({r["codec"] for r in rows})
     if anchor not in codecs:
-        raise GvcbenchError(f"anchor codec {anchor!r} is not in the store; it holds {', '.join(codecs) or 'nothing'}")
+        raise GvcbenchError(f"anchor codec {anchor!r} is not among the rows shown, which hold "
+                            f"{', '.join(codecs) or 'nothing'} (a store may hold it for another dataset or run: "
+                            f"see the notes, and pick a run with --run RUN_ID)")
     measured = measured_metrics(rows, set_values)
     names = metrics or [m for m in axes if m in measured]
     missing = unmeasured_metrics(rows, set_values)

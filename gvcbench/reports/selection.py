@@ -22,7 +22,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ..bench.store import ResultStore
+from ..bench.store import ResultStore, dataset_identity
 from ..errors import GvcbenchError
 
 
@@ -96,8 +96,12 @@ def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
         ident = "legacy-" + hashlib.sha256(json.dumps((rec["config"] or {}).get("dataset"), sort_keys=True,
                                                       default=str).encode()).hexdigest()[:9]
         sigs = {_signature(r) for r in wrote}
-        jobs = {r["job_key"] for r in wrote} | {r["job_key"] for r in earlier[ident] if _signature(r) in sigs}
-        runs.append(Run(rec["run_id"], rec["started"] or 0, ident, rec["config"] or {}, jobs, inferred=True))
+        planned = wrote + [r for r in earlier[ident] if _signature(r) in sigs]
+        jobs = {r["job_key"] for r in planned}
+        # the same identity a current run gives the same clips, so old and new runs of one
+        # dataset are read as one
+        dataset = dataset_identity((r["sequence"], r["sequence_hash"]) for r in planned)
+        runs.append(Run(rec["run_id"], rec["started"] or 0, dataset, rec["config"] or {}, jobs, inferred=True))
         earlier[ident] += wrote
     return [r for r in runs if r.jobs]
 

@@ -1,6 +1,7 @@
 """Tables of a store's results: per codec and rate point, averaged over sequences."""
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -77,7 +78,7 @@ def frame_table(rows: list[dict]):
             base[f"bytes_{name}"] = value
         for name, reason in (row.get("metric_errors") or {}).items():
             base[f"{name}_unavailable"] = reason
-        base["codec_params"] = str(row.get("codec_params"))
+        base["codec_params"] = json.dumps(row.get("codec_params"), sort_keys=True)  # machine-readable
         flat.append(base)
     df = pd.DataFrame(flat)
     if "seed" in df:  # whole numbers, empty for deterministic codecs (not 0.0 / NaN)
