@@ -130,7 +130,7 @@ def test_changed_settings_under_one_label_are_not_mixed(base, tmp_path):
     assert all(" 3 " in line for line in table.stdout.splitlines() if "│ x265" in line)  # seqs 3, not 6
     # --run picks the first run: its x265 ultrafast rows
     old = json.loads(gvcbench("results", out, "-f", "json", "--run", first[:6]).stdout)
-    assert {x["codec_params"] for x in old if x["codec"] == "x265"} == {"{'preset': 'ultrafast'}"}
+    assert {x["codec_params"] for x in old if x["codec"] == "x265"} == {'{"preset": "ultrafast"}'}
     assert len(old) == 24
     saved = gvcbench("regress", out, "--baseline", tmp_path / "b.json", "--save", "--anchor", "x264")
     assert "saved 24 points" in saved.stdout  # one row per codec, sequence and point
