@@ -78,3 +78,18 @@ def test_new_failure_missing_and_tolerances(runs, tmp_path):
     loose.write_text('[metric."psnr-y"]\nabsolute = 0.5\n')
     with pytest.raises(ConfigError, match="takes only abs"):
         load_tolerances(loose)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[metric."psnr_y"]\nabs = 0.1\n', "did you mean 'psnr-y'"),
+    ('[default]\nabs = -1\n', "must be a number >= 0"),
+    ('[metric."psnr-y"]\nrel = "1%"\n', "must be a number >= 0"),
+])
+def test_tolerances_with_a_misspelt_metric_or_a_negative_value_are_refused(tmp_path, text, message):
+    from gvcbench.errors import ConfigError
+    from gvcbench.reports.regress import load_tolerances
+
+    path = tmp_path / "tol.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        load_tolerances(path)

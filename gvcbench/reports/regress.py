@@ -70,8 +70,26 @@ def load_tolerances(path: Path | None) -> Tolerances:
         bad = set(table) - {"abs", "rel"}
         if bad or (where == "bd" and "rel" in table):
             raise ConfigError(f"tolerances file {path}: [{where}] takes only abs{'' if where == 'bd' else ' and rel'}")
+        for key, value in table.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ConfigError(f"tolerances file {path}: [{where}] {key} must be a number >= 0, got {value!r}")
+    _check_metric_names(data.get("metric", {}), path)
     return Tolerances({**DEFAULT_TOLERANCE, **data.get("default", {})}, data.get("metric", {}),
                       float(data.get("bd", {}).get("abs", DEFAULT_BD_TOLERANCE)), **sig)
+
+
+def _check_metric_names(tables: dict, path) -> None:
+    """A misspelt metric in [metric.NAME] would silently fall back to the default tolerance."""
+    import difflib
+
+    from ..metrics import METRICS
+
+    known = set(METRICS.names()) | {"kbps", "bpp"}
+    for name in tables:
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
+            raise ConfigError(f"tolerances file {path}: [metric.{name}] names no metric{hint}")
 
 
 def _significance(table: dict, path) -> dict:
