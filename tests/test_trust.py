@@ -358,3 +358,10 @@ def test_exports_never_overwrite_the_store(tmp_path):
         code, text = _finish(_gvcbench(args, tmp_path))
         assert code == 2 and "is a results store" in text, (args, text)
     assert len(_rows(tmp_path / "out")) == 1
+
+
+def test_a_run_that_cannot_start_leaves_no_output_folder(tmp_path):
+    for args in (["--dataset", str(tmp_path / "no-such-clips")], ["--metrics", "psnr-yy"]):
+        code, text = _finish(_gvcbench(["run", "--codecs", "x265", "--output", "out", *args], tmp_path))
+        assert code == 2 and "Traceback" not in text, text
+        assert not (tmp_path / "out").exists(), args

@@ -7,10 +7,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import GvcbenchError
 from .config import RunConfig
 from .executors import make_executor
 from .job import environment
-from .lock import OutputUnwritable, RunLock
+from .lock import LOCK_NAME, OutputUnwritable, RunLock
 from .plan import Plan, plan_run
 from .setlevel import compute_set_metrics
 from .store import ResultStore, dataset_identity
@@ -58,11 +59,27 @@ def run_benchmark(config: RunConfig, force: bool = False, progress=None, on_warn
 
     The run holds its output folder's lock from start to end: a second run on the same
     folder stops at once with a message instead of mixing rows into the same store."""
-    with RunLock(config.output) as lock:
-        if lock.took_over:
-            on_warning(f"the previous run on {config.output} ({lock.took_over}) did not end properly "
-                       f"(killed?); its finished jobs are kept and the rest runs now")
-        return _run_locked(config, force, progress, on_warning, log)
+    out = Path(config.output)
+    existed = out.exists()
+    try:
+        with RunLock(out) as lock:
+            if lock.took_over:
+                on_warning(f"the previous run on {config.output} ({lock.took_over}) did not end properly "
+                           f"(killed?); its finished jobs are kept and the rest runs now")
+            return _run_locked(config, force, progress, on_warning, log)
+    except GvcbenchError:
+        if not existed:  # a bad config or dataset leaves no output folder behind
+            _remove_if_only_lock(out)
+        raise
+
+
+def _remove_if_only_lock(folder: Path) -> None:
+    try:
+        if [p.name for p in folder.iterdir()] == [LOCK_NAME]:
+            (folder / LOCK_NAME).unlink()
+            folder.rmdir()
+    except OSError:
+        pass
 
 
 def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> RunSummary:
