@@ -115,24 +115,19 @@ def test_compressai_results_json_in_a_bd_table_on_bpp(tmp_path):
         load_sources([a, bad])
 
 
-def test_bad_imports_are_clear_errors(tmp_path):
+@pytest.mark.parametrize("name, table, message", [
+    ("clash", "codec,sequence,kbps,psnr-y,source\nvvenc-ldb,s1,3,31,someone's table\n",
+     "'vvenc-ldb' is measured in .* and also imported from someone's table"),
+    ("nosource", "codec,sequence,kbps,psnr-y\nother,s1,3,31\n", "record 1 lacks source"),
+    ("unknown", "codec,sequence,kbps,wow,source\nother,s1,3,31,t\n", "metric 'wow' is neither"),
+    ("nan", "codec,sequence,kbps,psnr-y,source\nother,s1,abc,31,t\n", "kbps must be a number"),
+])
+def test_bad_imports_are_clear_errors(tmp_path, name, table, message):
     a = _store(tmp_path / "a", _rows("vvenc-ldb"))
-    clash = tmp_path / "clash.csv"
-    clash.write_text("codec,sequence,kbps,psnr-y,source\nvvenc-ldb,s1,3,31,someone's table\n")
-    with pytest.raises(GvcbenchError, match="'vvenc-ldb' is measured in .* and also imported from someone's table"):
-        load_sources([a, clash])
-    nosource = tmp_path / "nosource.csv"
-    nosource.write_text("codec,sequence,kbps,psnr-y\nother,s1,3,31\n")
-    with pytest.raises(GvcbenchError, match="record 1 lacks source"):
-        load_sources([a, nosource])
-    unknown = tmp_path / "unknown.csv"
-    unknown.write_text("codec,sequence,kbps,wow,source\nother,s1,3,31,t\n")
-    with pytest.raises(GvcbenchError, match="metric 'wow' is neither"):
-        load_sources([a, unknown])
-    text = tmp_path / "nan.csv"
-    text.write_text("codec,sequence,kbps,psnr-y,source\nother,s1,abc,31,t\n")
-    with pytest.raises(GvcbenchError, match="kbps must be a number"):
-        load_sources([a, text])
+    imported = tmp_path / f"{name}.csv"
+    imported.write_text(table)
+    with pytest.raises(GvcbenchError, match=message):
+        load_sources([a, imported])
 
 
 def test_report_of_a_store_and_an_import(tmp_path):
