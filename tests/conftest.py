@@ -24,6 +24,15 @@ def real_clip(frames=4, size="64x64", clip="bigbuckbunny.mp4", start=0) -> Seque
     return load_sequence(spec)
 
 
+def write_two_clips(folder: Path) -> Path:
+    """Two short real clips (3 frames, 64x64) as Y4M in ``folder``: the harness tests' dataset."""
+    from gvcbench.datasets.y4m import write_y4m
+
+    for clip, start in (("bigbuckbunny.mp4", 0), ("bikes.mp4", 10)):
+        write_y4m(real_clip(frames=3, size="64x64", clip=clip, start=start), folder / f"{clip.split('.')[0]}.y4m")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def clip64():
     return real_clip()

@@ -16,18 +16,14 @@ distributed = pytest.importorskip("distributed")
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
-from gvcbench.datasets.y4m import write_y4m
 from gvcbench.errors import ConfigError, GvcbenchError
 
-from .conftest import real_clip
+from .conftest import write_two_clips
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("dclips")
-    for clip, start in (("bigbuckbunny.mp4", 0), ("bikes.mp4", 10)):
-        write_y4m(real_clip(frames=3, size="64x64", clip=clip, start=start), folder / f"{clip.split('.')[0]}.y4m")
-    return folder
+    return write_two_clips(tmp_path_factory.mktemp("dclips"))
 
 
 @pytest.fixture(scope="module")

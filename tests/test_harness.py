@@ -13,21 +13,16 @@ import pytest
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
-from gvcbench.datasets.y4m import write_y4m
 from gvcbench.tools import ffmpeg_exe
 
-from .conftest import real_clip
+from .conftest import write_two_clips
 
 FF = ffmpeg_exe()
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    for i, (clip, start) in enumerate((("bigbuckbunny.mp4", 0), ("bikes.mp4", 10))):
-        seq = real_clip(frames=3, size="64x64", clip=clip, start=start)
-        write_y4m(seq, folder / f"{clip.split('.')[0]}.y4m")
-    return folder
+    return write_two_clips(tmp_path_factory.mktemp("clips"))
 
 
 def _config(clips, out, codecs, **extra):

@@ -13,7 +13,7 @@ from gvcbench.errors import ConfigError
 from gvcbench.reports.curves import bd_table, rd_points
 from gvcbench.reports.selection import select
 
-from .conftest import real_clip
+from .conftest import real_clip, write_two_clips
 
 
 def _search_all(rate, targets, knob):
@@ -80,10 +80,7 @@ def test_unreachable_outside_tolerance_and_shared_values_are_reported():
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("clips")
-    for clip, start in (("bigbuckbunny.mp4", 0), ("bikes.mp4", 10)):
-        write_y4m(real_clip(frames=3, size="64x64", clip=clip, start=start), folder / f"{clip.split('.')[0]}.y4m")
-    return folder
+    return write_two_clips(tmp_path_factory.mktemp("clips"))
 
 
 def _config(clips, out, codec, **extra):
