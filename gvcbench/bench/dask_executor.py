@@ -21,12 +21,11 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from typing import Callable, Iterable
 
 from ..errors import ConfigError, GvcbenchError
 from .config import ExecutorConfig
-from .job import base_row, execute_job
+from .job import execute_job, failed_row
 from .plan import Job
 
 STARTED_TOPIC = "gvcbench-job-started"
@@ -194,11 +193,6 @@ class LateWorkerCheck(WorkerPlugin):
             worker.loop.add_callback(worker.close, nanny=True, reason="gvcbench: worker not ready")
 
 
-def _killed_row(job: Job, error: str) -> dict:
-    row = base_row(job)
-    row.update({"status": "failed", "finished_at": time.time(), "error": error})
-    return row
-
 
 def queue_report(job_ids: list[str]) -> str:
     """What ``squeue`` says about the worker jobs (state and reason), for a timeout message."""
@@ -351,23 +345,23 @@ class DaskExecutor:
                             self.log(f"rerunning {what}: the worker running it died")
                             queue.add(submit(job))
                             continue
-                        row = _killed_row(job, f"the worker running this job died {deaths[job.key]} times "
+                        row = failed_row(job, f"the worker running this job died {deaths[job.key]} times "
                                                f"(killed, out of memory or crashed)")
                     else:
                         bounced[job.key] = bounced.get(job.key, 0) + 1
                         if bounced[job.key] <= MAX_UNCHARGED_RESUBMITS:
                             queue.add(submit(job))
                             continue
-                        row = _killed_row(job, f"{bounced[job.key]} workers died before this job could start "
+                        row = failed_row(job, f"{bounced[job.key]} workers died before this job could start "
                                                f"on them")
                 except FutureCancelledError:
-                    row = _killed_row(job, "the Dask scheduler cancelled this job")
+                    row = failed_row(job, "the Dask scheduler cancelled this job")
                 except Exception as exc:  # a transport or scheduler hiccup, not the job's own failure
                     if attempts[job.key] <= self.cfg.retries:
                         self.log(f"resubmitting {what} after a Dask error: {type(exc).__name__}: {exc}")
                         queue.add(submit(job))
                         continue
-                    row = _killed_row(job, f"Dask failed this job {attempts[job.key]} times: "
+                    row = failed_row(job, f"Dask failed this job {attempts[job.key]} times: "
                                            f"{type(exc).__name__}: {exc}")
                 on_result(row)
             if refused:

@@ -152,13 +152,10 @@ class LocalPool:
 
 def worker_died_row(job: Job, deaths: int) -> dict:
     """The row of a job whose worker process died ``deaths`` times while running it."""
-    from .job import base_row
+    from .job import failed_row
 
-    row = base_row(job)
-    row.update({"status": "failed", "finished_at": time.time(),
-                "error": f"the worker process running this job died {deaths} times "
-                         f"(killed, out of memory or crashed)"})
-    return row
+    return failed_row(job, f"the worker process running this job died {deaths} times "
+                           f"(killed, out of memory or crashed)")
 
 
 def make_executor(config, log=print):

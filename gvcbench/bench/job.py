@@ -175,32 +175,43 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
             "tool_seconds": bitstream.tool_seconds + decoded.tool_seconds})
         for leftover in ("decoded.yuv", "decoded.y4m"):
             (workdir / leftover).unlink(missing_ok=True)
+        # paths as they will be once the staging folder becomes the job's folder
+        kept = lambda path: os.path.relpath(final / path.absolute().relative_to(workdir.absolute()),
+                                            job.run_folder)
         if job.keep_reconstruction:
-            recon = write_container(decoded.sequence, workdir / "reconstruction.mkv", fast=True)
-            row["reconstruction"] = os.path.relpath(recon, job.run_folder)
+            row["reconstruction"] = kept(write_container(decoded.sequence, workdir / "reconstruction.mkv",
+                                                         fast=True))
         inside = bitstream.path.absolute().is_relative_to(workdir.absolute())
         if job.keep_bitstream and bitstream.path.is_file() and inside:
-            row["bitstream"] = os.path.relpath(bitstream.path, job.run_folder)
+            row["bitstream"] = kept(bitstream.path)
         elif inside:
             bitstream.path.unlink(missing_ok=True)
     except GvcbenchError as exc:
         row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
     except OSError as exc:
-        row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-        if exc.errno in MACHINE_ERRNOS:  # the driver stops the run: every other job would fail alike
-            row["_fatal"] = f"cannot write to {exc.filename or workdir}: {exc.strerror}"
+        _os_failure(row, exc, workdir)
     except Exception as exc:  # a bug or an unexpected library error: keep the traceback's tail
         tb = "".join(traceback.format_exception(exc)[-6:])
         row.update({"status": "failed", "error": f"unexpected {type(exc).__name__}: {exc}\n{tb}"})
     try:
         _settle_folder(workdir, final, row)
     except OSError as exc:
-        row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-        if exc.errno in MACHINE_ERRNOS:
-            row["_fatal"] = f"cannot write to {exc.filename or final}: {exc.strerror}"
+        _os_failure(row, exc, final)
     row["job_seconds"] = time.perf_counter() - start
     row["finished_at"] = time.time()
     return row
+
+
+def _os_failure(row: dict, exc: OSError, where: Path) -> None:
+    row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+    if exc.errno in MACHINE_ERRNOS:  # the driver stops the run: every other job would fail alike
+        row["_fatal"] = f"cannot write to {exc.filename or where}: {exc.strerror}"
+
+
+def failed_row(job: Job, error: str) -> dict:
+    """The row of a job that ended without a result of its own (its worker died, the
+    scheduler cancelled it)."""
+    return base_row(job) | {"status": "failed", "finished_at": time.time(), "error": error}
 
 
 DONE_MARK = ".done"  # in a job folder whose files belong to a finished row
@@ -217,9 +228,6 @@ def _settle_folder(staging: Path, final: Path, row: dict) -> None:
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
-        for column in ("bitstream", "reconstruction"):
-            if row.get(column):
-                row[column] = str(Path(row[column]).parent.with_name(final.name) / Path(row[column]).name)
         return
     target = final.with_name(final.name + ".failed") if (final / DONE_MARK).exists() else final
     if target.exists():
