@@ -258,10 +258,12 @@ def run_searches(plan: Plan, store: ResultStore, run_batch: Callable[[list[Job]]
     def committed(jobs: list[Job]) -> None:
         run_batch(jobs)
         fresh.update(j.key for j in jobs)
-        for job in jobs:
-            row = store.rows("WHERE job_key = ?", (job.key,))
-            if row and row[0]["status"] != "done":
-                failed[job.key] = _short_error(row[0]["error"])
+        keys = [job.key for job in jobs]
+        for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
+            part = keys[i:i + 500]
+            marks = ", ".join("?" for _ in part)
+            for row in store.rows(f"WHERE job_key IN ({marks}) AND status != 'done'", tuple(part)):
+                failed[row["job_key"]] = _short_error(row["error"])
 
     active = list(plan.searches)
     for round_no in range(1, MAX_ROUNDS + 1):

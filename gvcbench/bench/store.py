@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cached_property
 import sqlite3
 import time
 from pathlib import Path
@@ -300,9 +301,13 @@ class ResultStore:
             out[key] = (status, settled, machine)
         return out
 
+    @cached_property
+    def _has_seed(self) -> bool:
+        """Stores made before seeds have no such column (read-only readers see them as they are)."""
+        return any(r[1] == "seed" for r in self.db.execute("PRAGMA table_info(jobs)"))
+
     def rows(self, where: str = "", params: tuple = ()) -> list[dict]:
-        seeded = any(r[1] == "seed" for r in self.db.execute("PRAGMA table_info(jobs)"))
-        order = "codec, sequence, qp, target_kbps" + (", seed" if seeded else "")
+        order = "codec, sequence, qp, target_kbps" + (", seed" if self._has_seed else "")
         cur = self.db.execute(f"SELECT * FROM jobs {where} ORDER BY {order}", params)
         names = [d[0] for d in cur.description]
         out = []
