@@ -416,7 +416,7 @@ def bdrate(
             if resamples and not limited:
                 bd_intervals(rows, entries, anchor, rate, min_points, resamples, seed, level,
                              {s["metric"] for s in set_values}, set_values)
-            bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values)
+            bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values, span, common)
             tables.append((value, entries))
         if resamples and not group_by:
             sets = set_intervals(sources.measured, sources.set_values, resamples, seed, level)

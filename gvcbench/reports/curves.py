@@ -62,7 +62,8 @@ def is_search_probe(row: dict) -> bool:
     return (row.get("rate_search") or {}).get("role") == "probe"
 
 
-def _point_order(row: dict) -> float:
+def point_order(row: dict) -> float:
+    """How rate points sort: ladder points by QP, target-rate points by falling target."""
     target = row.get("target_kbps") or row.get("target_bpp")
     if target is not None:
         return -target
@@ -75,7 +76,7 @@ def rd_points(rows: list[dict], metric: str) -> dict[str, dict[str, dict[str, tu
     """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric;
     a stochastic codec's seeds are averaged."""
     out: dict = defaultdict(lambda: defaultdict(dict))
-    for row in sorted(mean_over_seeds([r for r in rows if not is_search_probe(r)]), key=_point_order):
+    for row in sorted(mean_over_seeds([r for r in rows if not is_search_probe(r)]), key=point_order):
         if row["status"] == "done" and metric in (row.get("metrics") or {}):
             out[row["codec"]][row["sequence"]][row["point"]] = (row["kbps"], row["bpp"], row["metrics"][metric])
     return out

@@ -7,14 +7,14 @@ import math
 import numpy as np
 
 from .plots import MARKERS, _figure, _style
-from .table import is_probe
+from .curves import is_search_probe
 
 
 def closest_rows(rows: list[dict], sequence: str, metric: str, target_kbps: float) -> dict[str, dict]:
     """codec -> its done, measured row on ``sequence`` with per-frame ``metric`` closest in rate."""
     out: dict[str, dict] = {}
     for r in rows:
-        if (r["sequence"] != sequence or r["status"] != "done" or r.get("imported") or is_probe(r)
+        if (r["sequence"] != sequence or r["status"] != "done" or r.get("imported") or is_search_probe(r)
                 or not (r.get("frame_metrics") or {}).get(metric)):
             continue
         best = out.get(r["codec"])

@@ -218,7 +218,7 @@ def write_report(store_location: Path | list[Path], anchor: str, out: Path, metr
         uncertainty.bd_intervals(rows, entries, anchor, rate, resamples=resamples, seed=seed, level=level,
                                  set_level={s["metric"] for s in set_values}, set_values=set_values)
         sets = uncertainty.set_intervals(measured, set_values, resamples, seed, level)
-    bd_per_seed(rows, entries, anchor, ("pchip", "cubic"), rate, set_values=set_values)
+    bd_per_seed(rows, entries, anchor, ("pchip", "cubic"), rate, set_values=set_values, window=window, common=common)
     spread = seed_table(measured, metrics)
     classes = {}  # manifest field value -> BD entries of those sequences (reports/groups.py)
     if group_by and metrics:

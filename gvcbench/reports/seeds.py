@@ -63,7 +63,7 @@ def seed_spread_text(per_seed: dict | None, unit: str = "%") -> str:
 
 
 def bd_per_seed(rows: list[dict], entries: list, anchor: str, methods=("pchip",), rate: str = "kbps",
-                min_points: int = 4, set_values: list[dict] | None = None) -> list:
+                min_points: int = 4, set_values: list[dict] | None = None, window=None, common: bool = False) -> list:
     """Fill ``per_seed`` (seed -> averaged-curve BD-rate) of the entries whose codec or anchor
     is seeded. Set-level metrics pool every seed's clips and have no per-seed value."""
     from .curves import bd_table
@@ -75,7 +75,8 @@ def bd_per_seed(rows: list[dict], entries: list, anchor: str, methods=("pchip",)
     metrics = sorted({e.metric for e in entries} - set_metrics)
     index = {(e.codec, e.metric, e.method): e for e in entries}
     for seed in seeds_of(rows):
-        for e in bd_table(rows_for_seed(rows, seed), anchor, metrics, methods, rate, min_points):
+        for e in bd_table(rows_for_seed(rows, seed), anchor, metrics, methods, rate, min_points,
+                          window=window, common=common):  # the same interval as the headline value
             target = index.get((e.codec, e.metric, e.method))
             if target is not None and (e.codec in seeded or anchor in seeded):
                 target.per_seed = (target.per_seed or {}) | {seed: e.avg_curve}

@@ -6,15 +6,18 @@ from collections import defaultdict
 
 import numpy as np
 
+from .curves import is_search_probe, point_order
+from .seeds import spread
+
 
 def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[list[str], list[dict]]:
     """Mean kbps and metric values over sequences, per (codec, rate point), done jobs only."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        if (row.get("rate_search") or {}).get("role") == "probe":
+        if is_search_probe(row):
             continue  # encodes of a target-rate search, not ladder points
         if row["status"] == "done":
-            groups[(row["codec"], _order(row), row["point"])].append(row)
+            groups[(row["codec"], point_order(row), row["point"])].append(row)
     names = metrics or sorted({m for r in rows if r["status"] == "done" for m in (r["metrics"] or {})})
     out = []
     for (codec, _, point), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -43,14 +46,8 @@ def _seed_std(members: list[dict], names: list[str]) -> dict:
     for name in ["kbps", *names]:
         per = [np.mean([m["kbps"] if name == "kbps" else (m["metrics"] or {}).get(name, np.nan) for m in rs])
                for rs in by_seed.values()]
-        std[name] = float(np.std(per, ddof=1)) if len(per) > 1 else 0.0
+        std[name] = spread(per)[1]
     return {"seeds": len(by_seed), "std": std, "sequences": len({m["sequence"] for m in members})}
-
-
-def _order(row: dict) -> float:
-    """Ladder points by QP; target-rate points (whose QP differs per sequence) by falling target."""
-    target = row.get("target_kbps") or row.get("target_bpp")
-    return -target if target is not None else row["qp"]
 
 
 def part_rates(rows: list[dict]) -> dict[str, float]:
@@ -124,7 +121,7 @@ def per_frame_table(rows: list[dict]):
 
     flat = []
     for row in rows:
-        if row["status"] != "done" or row.get("imported") or is_probe(row):
+        if row["status"] != "done" or row.get("imported") or is_search_probe(row):
             continue
         per_frame = row.get("frame_metrics") or {}
         for i in range(row.get("frames") or max((len(v) for v in per_frame.values()), default=0)):
@@ -134,7 +131,3 @@ def per_frame_table(rows: list[dict]):
                 entry[name] = values[i] if i < len(values) else None
             flat.append(entry)
     return pd.DataFrame(flat)
-
-
-def is_probe(row: dict) -> bool:
-    return (row.get("rate_search") or {}).get("role") == "probe"
