@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..datasets import transform
 from ..datasets.sequence import Sequence
-from ..errors import CodecError, ConfigError
+from ..errors import CodecError, ConfigError, DatasetError
 
 SIZE_POLICIES = ("refuse", "crop", "pad")
 
@@ -23,15 +24,13 @@ def check_policy(policy: str) -> None:
 
 
 def parse_size(text: str | None, what: str) -> tuple[int, int] | None:
+    """A codec option's WIDTHxHEIGHT, checked as the datasets check sizes; a config error."""
     if text is None:
         return None
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"{what} must be WIDTHxHEIGHT such as 1280x704, got {text!r}") from None
-    if w <= 0 or h <= 0 or w % 2 or h % 2:
-        raise ConfigError(f"{what} {text}: width and height must be positive and even (4:2:0)")
-    return w, h
+        return transform.parse_size(str(text).lower())
+    except DatasetError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
 
 
 def fit_to_source(recon: Sequence, width: int, height: int, policy: str) -> tuple[Sequence, dict | None]:
