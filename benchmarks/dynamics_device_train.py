@@ -19,6 +19,7 @@ precomputed flows. In order:
 v3 was made by a first run like this (trials + 8300 steps) and a second with
 ``--layout "2x2 grid + coords" --main-steps 4000`` (see weights/dynamics-v3.json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,10 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-TRIALS = {"global (v2 layout)": dict(grid=1, coords=False),
-          "global, dense input": dict(grid=1, coords=False, dense_input=True),
-          "global + coords": dict(grid=1, coords=True),
-          "2x2 grid + coords": dict(grid=2, coords=True)}
+TRIALS = {
+    "global (v2 layout)": dict(grid=1, coords=False),
+    "global, dense input": dict(grid=1, coords=False, dense_input=True),
+    "global + coords": dict(grid=1, coords=True),
+    "2x2 grid + coords": dict(grid=2, coords=True),
+}
 
 
 def main() -> None:
@@ -52,8 +55,9 @@ def main() -> None:
     ap.add_argument("--reference", default=None, help="weights to measure first (v2)")
     ap.add_argument("--trial-steps", type=int, default=0, help="override (a smoke test): steps per trial")
     ap.add_argument("--main-steps", type=int, default=0, help="override (a smoke test): steps of the main run")
-    ap.add_argument("--layout", choices=list(TRIALS), default=None,
-                    help="skip the trials and train this layout (with --main-steps)")
+    ap.add_argument(
+        "--layout", choices=list(TRIALS), default=None, help="skip the trials and train this layout (with --main-steps)"
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     began = time.time()
@@ -79,8 +83,10 @@ def main() -> None:
     train_trial = T.PackTensors(trial_pack, args.device)
     val = {n: T.PackTensors(D.load_pack(packs / f"{n}.npz"), args.device) for n in ("val-real", "val-synth")}
     dev = {"dev": T.PackTensors(D.subset_pack(full, dev_clips), args.device)}
-    log(f"device {args.device} {torch.cuda.get_device_name() if args.device == 'cuda' else ''}; "
-        f"{len(train_all)} training pairs, dev clips {[str(full['names'][i]) for i in dev_clips]}")
+    log(
+        f"device {args.device} {torch.cuda.get_device_name() if args.device == 'cuda' else ''}; "
+        f"{len(train_all)} training pairs, dev clips {[str(full['names'][i]) for i in dev_clips]}"
+    )
     report: dict = {"dev_clips": [str(full["names"][i]) for i in dev_clips]}
 
     if args.reference:
@@ -92,12 +98,12 @@ def main() -> None:
         report["reference"] = {n: T.validation_ratios(ref, v, 0.05) for n, v in {**val, **dev}.items()}
         log("reference " + ", ".join(f"{n} {np.mean(list(r.values())):.3f}" for n, r in report["reference"].items()))
 
-    base = T.TrainConfig(batch=args.batch, lr=args.lr, warmup=100, device=args.device, checkpoint_every=10 ** 9)
+    base = T.TrainConfig(batch=args.batch, lr=args.lr, warmup=100, device=args.device, checkpoint_every=10**9)
     # speed probe: steps per second of the largest layout
     probe = DynamicsModel(2, True).to(args.device)
-    T.train_flow(probe, replace(base, steps=20, val_every=10 ** 9), train_trial, {}, None, False, lambda m: None)
+    T.train_flow(probe, replace(base, steps=20, val_every=10**9), train_trial, {}, None, False, lambda m: None)
     t0 = time.time()
-    T.train_flow(probe, replace(base, steps=60, val_every=10 ** 9), train_trial, {}, None, False, lambda m: None)
+    T.train_flow(probe, replace(base, steps=60, val_every=10**9), train_trial, {}, None, False, lambda m: None)
     if args.device == "cuda":
         torch.cuda.synchronize()
     per_step = (time.time() - t0) / 60
@@ -121,11 +127,16 @@ def main() -> None:
         t0 = time.time()
         T.train_flow(model, cfg, data, {}, None, False, lambda m: None)
         ratios = {n: T.validation_ratios(model, v, cfg.step) for n, v in vals.items()}
-        report["trials"][name] = {"steps": trial_steps, "seconds": round(time.time() - t0, 1),
-                                  "ratios": ratios,
-                                  "synth_families": T.family_summary(ratios["val-synth"], val["val-synth"].families)}
-        log(f"trial {name}: " + ", ".join(f"{n} {np.mean(list(r.values())):.3f} (max {max(r.values()):.3f})"
-                                          for n, r in ratios.items()))
+        report["trials"][name] = {
+            "steps": trial_steps,
+            "seconds": round(time.time() - t0, 1),
+            "ratios": ratios,
+            "synth_families": T.family_summary(ratios["val-synth"], val["val-synth"].families),
+        }
+        log(
+            f"trial {name}: "
+            + ", ".join(f"{n} {np.mean(list(r.values())):.3f} (max {max(r.values()):.3f})" for n, r in ratios.items())
+        )
     (out / "trials.json").write_text(json.dumps(report, indent=1))
 
     sparse_trials = {n: t for n, t in report["trials"].items() if not TRIALS[n].get("dense_input")}
@@ -133,21 +144,38 @@ def main() -> None:
     left = args.budget - (time.time() - began) - 25  # saving and the final validation
     steps = args.main_steps or max(200, int(left / per_step / 100) * 100)
     log(f"main training: {best}, {steps} steps")
-    cfg = replace(base, steps=steps, val_every=max(1, steps // 10), train_pack=str(packs / "train.npz"),
-                  validation_packs=[str(packs / "val-real.npz"), str(packs / "val-synth.npz")],
-                  refiner_from=args.reference, **TRIALS[best])
+    cfg = replace(
+        base,
+        steps=steps,
+        val_every=max(1, steps // 10),
+        train_pack=str(packs / "train.npz"),
+        validation_packs=[str(packs / "val-real.npz"), str(packs / "val-synth.npz")],
+        refiner_from=args.reference,
+        **TRIALS[best],
+    )
     cfg.train_pack, cfg.validation_packs = "train.npz", ["val-real.npz", "val-synth.npz"]
-    meta = T.train_tensors(cfg, train_all, val, out / "dynamics-v3.pt", log,
-                           refiner_from=Path(args.reference) if args.reference else None,
-                           train_clips=sorted(str(n) for n in full["names"]), checkpoint=Path("/tmp/dynamics-v3.ckpt"),
-                           recipe={"diagnosis_trials": "trials.json", "selected_layout": best,
-                                   "command": "python benchmarks/dynamics_device_train.py --packs PACKS --out OUT "
-                                              f"--budget {args.budget} --batch {args.batch} --lr {args.lr} "
-                                              "--reference dynamics-v2.pt"
-                                              + (f" --layout '{args.layout}' --main-steps {args.main_steps}"
-                                                 if args.layout else "")})
-    log(f"done in {time.time() - began:.0f} s: " + json.dumps(
-        {n: round(v["mean"], 3) for n, v in meta["validation_ratio_float32"].items()}))
+    meta = T.train_tensors(
+        cfg,
+        train_all,
+        val,
+        out / "dynamics-v3.pt",
+        log,
+        refiner_from=Path(args.reference) if args.reference else None,
+        train_clips=sorted(str(n) for n in full["names"]),
+        checkpoint=Path("/tmp/dynamics-v3.ckpt"),
+        recipe={
+            "diagnosis_trials": "trials.json",
+            "selected_layout": best,
+            "command": "python benchmarks/dynamics_device_train.py --packs PACKS --out OUT "
+            f"--budget {args.budget} --batch {args.batch} --lr {args.lr} "
+            "--reference dynamics-v2.pt"
+            + (f" --layout '{args.layout}' --main-steps {args.main_steps}" if args.layout else ""),
+        },
+    )
+    log(
+        f"done in {time.time() - began:.0f} s: "
+        + json.dumps({n: round(v["mean"], 3) for n, v in meta["validation_ratio_float32"].items()})
+    )
 
 
 if __name__ == "__main__":

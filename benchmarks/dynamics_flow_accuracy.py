@@ -12,6 +12,7 @@ packs training reports on (``data.build_pack``, 12 inter frames per clip, seed 0
     python benchmarks/dynamics_flow_accuracy.py --dataset ../shared/datasets/scene-dynamics --rate
     python benchmarks/dynamics_flow_accuracy.py --weights other.pt
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,9 @@ def main() -> None:
         clips = [D.Clip(c.name, families.get(c.name, "real"), c.seq) for c in clips]
     results = flow_ratios(args.weights, clips, args.pairs, args.step)
     table = Table(title=f"recovered-flow error, {args.dataset}, weights {args.weights.split('/')[-1]}")
-    for col in ("clip", "family", "EPE tokens (px)", "EPE zero flow (px)", "ratio") + (("tokens kbps",) if args.rate
-                                                                                      else ()):
+    for col in ("clip", "family", "EPE tokens (px)", "EPE zero flow (px)", "ratio") + (
+        ("tokens kbps",) if args.rate else ()
+    ):
         table.add_column(col, justify="left" if col in ("clip", "family") else "right")
     rates = []
     for clip in clips:

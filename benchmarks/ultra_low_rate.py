@@ -13,6 +13,7 @@ the main one are read as one comparison (anchor vtm-ldb); on other frames
 since BD values only ever compare curves of the same content. Stores stay in
 ``--output`` and resume.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,11 +58,21 @@ def run_store(out: Path, codecs: list[str], args, frames: int, sequences: int | 
         if name == "vvenc-ldb":
             entry["params"] = {"preset": args.vvenc_preset}
         entries.append(entry)
-    cfg = config_from_mapping({"output": str(out), "jobs": args.jobs, "metrics": metrics,
-                               "dataset": {"source": source, "frames": frames}, "codec": entries})
+    cfg = config_from_mapping(
+        {
+            "output": str(out),
+            "jobs": args.jobs,
+            "metrics": metrics,
+            "dataset": {"source": source, "frames": frames},
+            "codec": entries,
+        }
+    )
     started = time.perf_counter()
-    summary = run_benchmark(cfg, on_warning=lambda m: console.print(f"[yellow]{m}[/]", highlight=False),
-                            log=lambda m: console.print(m, style="dim", highlight=False))
+    summary = run_benchmark(
+        cfg,
+        on_warning=lambda m: console.print(f"[yellow]{m}[/]", highlight=False),
+        log=lambda m: console.print(m, style="dim", highlight=False),
+    )
     return summary, time.perf_counter() - started
 
 
@@ -70,9 +81,16 @@ def print_targets(title: str, outcomes) -> None:
     for col in ("codec", "sequence", "target kbps", "achieved kbps", "error", "knob", "probes", "outcome"):
         table.add_column(col, justify="right" if col in ("target kbps", "achieved kbps", "error", "probes") else "left")
     for o in outcomes:
-        table.add_row(o.codec, o.sequence, f"{o.target:g}", "-" if o.achieved is None else f"{o.achieved:.2f}",
-                      "-" if o.achieved is None else f"{100 * (o.achieved / o.target - 1):+.1f} %",
-                      "-" if o.value is None else f"{o.knob} {o.value}", str(len(o.probes)), o.status)
+        table.add_row(
+            o.codec,
+            o.sequence,
+            f"{o.target:g}",
+            "-" if o.achieved is None else f"{o.achieved:.2f}",
+            "-" if o.achieved is None else f"{100 * (o.achieved / o.target - 1):+.1f} %",
+            "-" if o.value is None else f"{o.knob} {o.value}",
+            str(len(o.probes)),
+            o.status,
+        )
     console.print(table)
 
 
@@ -80,15 +98,32 @@ def print_bd(stores: list[Path], anchor: str, window, metrics: list[str], min_po
     sources = load_sources(stores)
     rows, sets = sources.rows, sources.set_values
     have = {m for r in rows if r["status"] == "done" for m in (r["metrics"] or {})}
-    entries = bd_table(rows, anchor, [m for m in metrics if m in have], ("pchip",), "kbps", min_points, sets,
-                       window=window, common=True)
+    entries = bd_table(
+        rows,
+        anchor,
+        [m for m in metrics if m in have],
+        ("pchip",),
+        "kbps",
+        min_points,
+        sets,
+        window=window,
+        common=True,
+    )
     table = Table(title=f"BD against {anchor}, {entries[0].scope if entries else ''}")
     for col in ("codec", "axis", "BD-rate (avg curve)", "mean per-seq", "BD-metric", "seqs", "interval", "notes"):
         table.add_column(col)
     fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"  # noqa: E731
     for e in entries:
-        table.add_row(e.codec, e.axis, fmt(e.avg_curve), fmt(e.per_sequence_mean), fmt(e.bd_metric, ""),
-                      str(e.sequences), e.interval_text(), " | ".join(e.notes))
+        table.add_row(
+            e.codec,
+            e.axis,
+            fmt(e.avg_curve),
+            fmt(e.per_sequence_mean),
+            fmt(e.bd_metric, ""),
+            str(e.sequences),
+            e.interval_text(),
+            " | ".join(e.notes),
+        )
     console.print(table)
 
 
@@ -114,27 +149,39 @@ def main() -> None:
     metrics = metrics_here()
     console.print(f"metrics: {', '.join(metrics)}; targets {args.targets} kbps; BD window {lo:g}..{hi:g} kbps")
     out = Path(args.output)
-    main_summary, main_wall = run_store(out / "main", ["dynamics", "vvenc-ldb"], args, args.frames, args.sequences,
-                                        metrics)
+    main_summary, main_wall = run_store(
+        out / "main", ["dynamics", "vvenc-ldb"], args, args.frames, args.sequences, metrics
+    )
     print_targets(f"achieved rates, {args.frames} frames", main_summary.rate_targets)
     print_bd([out / "main"], "vvenc-ldb", (lo, hi), metrics, args.min_points)
-    console.print(f"wall time (dynamics + vvenc-ldb, {args.frames} frames): {main_wall:.0f} s, "
-                  f"{main_summary.done} encodes run now, {main_summary.skipped} reused", highlight=False)
+    console.print(
+        f"wall time (dynamics + vvenc-ldb, {args.frames} frames): {main_wall:.0f} s, "
+        f"{main_summary.done} encodes run now, {main_summary.skipped} reused",
+        highlight=False,
+    )
     if args.no_vtm:
         return
     frames = args.vtm_frames or args.frames
     same = frames == args.frames
     codecs = ["vtm-ldb"] if same else ["vtm-ldb", "vvenc-ldb", "dynamics"]
-    vtm_summary, vtm_wall = run_store(out / "vtm", codecs, args, frames,
-                                      args.vtm_sequences if args.vtm_sequences is not None else args.sequences,
-                                      metrics)
+    vtm_summary, vtm_wall = run_store(
+        out / "vtm",
+        codecs,
+        args,
+        frames,
+        args.vtm_sequences if args.vtm_sequences is not None else args.sequences,
+        metrics,
+    )
     if "vtm-ldb" in vtm_summary.skipped_codecs:
         console.print(f"vtm-ldb skipped: {vtm_summary.skipped_codecs['vtm-ldb']}", highlight=False)
         return
     print_targets(f"achieved rates, {frames} frames (the VTM comparison)", vtm_summary.rate_targets)
     print_bd([out / "vtm", out / "main"] if same else [out / "vtm"], "vtm-ldb", (lo, hi), metrics, args.min_points)
-    console.print(f"wall time ({' + '.join(codecs)}, {frames} frames): {vtm_wall:.0f} s, "
-                  f"{vtm_summary.done} encodes run now, {vtm_summary.skipped} reused", highlight=False)
+    console.print(
+        f"wall time ({' + '.join(codecs)}, {frames} frames): {vtm_wall:.0f} s, "
+        f"{vtm_summary.done} encodes run now, {vtm_summary.skipped} reused",
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ or a generative decoder would: sample noise plus 8x8-block noise, its strength g
 with the QP stored in the bitstream's first byte, times SCALE (default 1). Same seed, same
 output.
 """
+
 import subprocess
 import sys
 
@@ -24,8 +25,26 @@ def ffmpeg():
 
 def encode(src, out, qp):
     params = f"qp={qp}:bframes=0:keyint=-1:scenecut=0:frame-threads=1:pools=1:log-level=error"
-    hevc = subprocess.run([ffmpeg(), "-v", "error", "-i", src, "-c:v", "libx265", "-preset", "fast",
-                           "-x265-params", params, "-f", "hevc", "-"], check=True, capture_output=True).stdout
+    hevc = subprocess.run(
+        [
+            ffmpeg(),
+            "-v",
+            "error",
+            "-i",
+            src,
+            "-c:v",
+            "libx265",
+            "-preset",
+            "fast",
+            "-x265-params",
+            params,
+            "-f",
+            "hevc",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
     with open(out, "wb") as f:
         f.write(bytes([qp]) + hevc)
 
@@ -33,8 +52,12 @@ def encode(src, out, qp):
 def decode(bitstream, out, seed, width, height, scale=1.0):
     data = open(bitstream, "rb").read()
     qp = data[0]
-    raw = subprocess.run([ffmpeg(), "-v", "error", "-f", "hevc", "-i", "-", "-f", "rawvideo", "-pix_fmt", "yuv420p",
-                          "-"], input=data[1:], check=True, capture_output=True).stdout
+    raw = subprocess.run(
+        [ffmpeg(), "-v", "error", "-f", "hevc", "-i", "-", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+        input=data[1:],
+        check=True,
+        capture_output=True,
+    ).stdout
     frames = np.frombuffer(raw, np.uint8).reshape(-1, height * width * 3 // 2).astype(np.float64)
     n = len(frames)
     strength = (0.4 + 0.08 * max(qp - 22, 0)) * scale
@@ -42,7 +65,7 @@ def decode(bitstream, out, seed, width, height, scale=1.0):
     grain = rng.normal(0, strength, (n, height, width))
     blocks = rng.normal(0, strength, (n, -(-height // 8), -(-width // 8)))
     grain += np.repeat(np.repeat(blocks, 8, 1), 8, 2)[:, :height, :width]
-    frames[:, :height * width] += grain.reshape(n, -1)
+    frames[:, : height * width] += grain.reshape(n, -1)
     np.clip(np.round(frames), 0, 255).astype(np.uint8).tofile(out)
 
 
@@ -52,5 +75,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "encode":
         encode(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:
-        decode(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]),
-               *map(float, sys.argv[7:]))
+        decode(
+            sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), *map(float, sys.argv[7:])
+        )

@@ -10,6 +10,7 @@ synthesises texture, adds noise drawn from SEED: one offset per 16x16 block and 
 sample, each NOISE (default 1/3) of the step. The same seed gives the same output; other seeds give
 other samples of the same bitstream.
 """
+
 import struct
 import sys
 import zlib
@@ -36,7 +37,7 @@ def read_y4m(path):
     frames, pos, size = [], end + 1, w * h * 3 // 2
     while pos < len(data):
         pos = data.index(b"\n", pos) + 1  # FRAME line
-        frames.append(np.frombuffer(data[pos:pos + size], np.uint8))
+        frames.append(np.frombuffer(data[pos : pos + size], np.uint8))
         pos += size
     return w, h, np.stack(frames)
 
@@ -63,7 +64,7 @@ def decode(bitstream, out, seed, noise=1 / 3):
     rng = np.random.default_rng(seed)
     frames = idx.astype(np.float64) * step + rng.normal(0, step * noise, idx.shape)
     blocks = rng.normal(0, step * noise, (n, -(-h // 16), -(-w // 16)))
-    frames[:, :w * h] += np.repeat(np.repeat(blocks, 16, 1), 16, 2)[:, :h, :w].reshape(n, -1)
+    frames[:, : w * h] += np.repeat(np.repeat(blocks, 16, 1), 16, 2)[:, :h, :w].reshape(n, -1)
     np.clip(np.round(frames), 0, 255).astype(np.uint8).tofile(out)
 
 

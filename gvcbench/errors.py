@@ -24,8 +24,9 @@ class CodecUnavailable(GvcbenchError):
 class ToolError(CodecError):
     """An external program exited badly or timed out."""
 
-    def __init__(self, program: str, status: int | None, log_tail: str, *, timed_out: bool = False,
-                 timeout: float | None = None):
+    def __init__(
+        self, program: str, status: int | None, log_tail: str, *, timed_out: bool = False, timeout: float | None = None
+    ):
         self.program = program
         self.status = status
         self.log_tail = log_tail

@@ -8,6 +8,7 @@ folder. When the process that started a program dies without cleaning up (SIGKIL
 killed driver whose workers exit, a dead Dask worker), a small reaper process, one per
 process that runs programs, sees its pipe close and kills every group still registered.
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Iterator
+from typing import IO
 
 # The reaper reads "+PGID" / "-PGID" lines; at end of input (its parent died or exited)
 # it kills every group still registered.
@@ -49,9 +51,14 @@ class _Reaper:
 
     def _pipe(self) -> IO[str]:
         if self._proc is None or self._owner != os.getpid() or self._proc.poll() is not None:
-            self._proc = subprocess.Popen([sys.executable, "-c", _REAPER_CODE], stdin=subprocess.PIPE,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                          start_new_session=True, text=True)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _REAPER_CODE],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                text=True,
+            )
             self._owner = os.getpid()
         assert self._proc.stdin is not None
         return self._proc.stdin

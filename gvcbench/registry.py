@@ -3,13 +3,15 @@
 Built-ins are registered as ``"module:attr"`` strings so heavy dependencies load only
 when an entry is used; third-party entries come from an entry-point group scanned once.
 """
+
 from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import GvcbenchError, UnknownNameError
 
@@ -33,8 +35,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str, target: Any, origin: str = "built-in") -> None:
         if name in self._entries:
-            raise GvcbenchError(f"{self.kind} {name!r} is registered twice "
-                                f"({self._entries[name].origin} and {origin})")
+            raise GvcbenchError(f"{self.kind} {name!r} is registered twice ({self._entries[name].origin} and {origin})")
         lazy = isinstance(target, str) or hasattr(target, "load")  # "module:attr" or an entry point
         self._entries[name] = _Entry(target, origin, loaded=not lazy)
 
@@ -62,8 +63,7 @@ class Registry(Generic[T]):
         if entry is None:
             close = difflib.get_close_matches(name, self._entries, n=3)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise UnknownNameError(
-                f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}.")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}.")
         if entry.loaded:
             return entry.target
         if isinstance(entry.target, str):

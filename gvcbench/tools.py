@@ -1,5 +1,6 @@
 """Running external programs: argument lists only, a timeout, a log file kept per call, each
 program in a process group of its own (see ``processes``)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,8 +50,9 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def run_tool(argv: list[str | os.PathLike], log: Path, timeout: float, cwd: Path | None = None,
-             stdout: Path | None = None) -> ToolRun:
+def run_tool(
+    argv: list[str | os.PathLike], log: Path, timeout: float, cwd: Path | None = None, stdout: Path | None = None
+) -> ToolRun:
     """Run ``argv`` (no shell), append its output to ``log``, raise ToolError on failure.
 
     ``stdout`` sends the program's standard output to a file instead of the log (for
@@ -66,8 +68,9 @@ def run_tool(argv: list[str | os.PathLike], log: Path, timeout: float, cwd: Path
         log_file.flush()
         out = open(stdout, "wb") if stdout is not None else log_file
         try:
-            status, timed_out = run_in_group(args, timeout, stdin=subprocess.DEVNULL, stdout=out,
-                                             stderr=log_file, cwd=cwd)
+            status, timed_out = run_in_group(
+                args, timeout, stdin=subprocess.DEVNULL, stdout=out, stderr=log_file, cwd=cwd
+            )
         except FileNotFoundError:
             raise CodecUnavailable(f"program {args[0]!r} not found") from None
         finally:
@@ -86,8 +89,9 @@ def run_tool(argv: list[str | os.PathLike], log: Path, timeout: float, cwd: Path
 def capture(argv: list[str], timeout: float = 30) -> str:
     """Run a short query command (a version probe) and return stdout+stderr."""
     with tempfile.TemporaryFile() as out:
-        _, timed_out = run_in_group([str(a) for a in argv], timeout, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT)
+        _, timed_out = run_in_group(
+            [str(a) for a in argv], timeout, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
         out.seek(0)
         text = out.read().decode(errors="replace")
     if timed_out:
@@ -106,8 +110,9 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError:  # pragma: no cover - a declared dependency
-        raise CodecUnavailable("the PyPI package imageio-ffmpeg is not installed; "
-                               "`pip install imageio-ffmpeg`") from None
+        raise CodecUnavailable(
+            "the PyPI package imageio-ffmpeg is not installed; `pip install imageio-ffmpeg`"
+        ) from None
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 

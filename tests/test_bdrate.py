@@ -61,9 +61,18 @@ def test_axes_follow_the_paper():
 
 
 def _row(codec, seq, qp, kbps, value, metric="lpips", lower=True, axis="1-x"):
-    return {"codec": codec, "sequence": seq, "point": f"qp{qp}", "qp": qp, "target_kbps": None, "status": "done",
-            "kbps": kbps, "bpp": kbps / 1000, "metrics": {metric: value},
-            "provenance": {metric: {"spec": {"lower_better": lower, "bd_axis": axis}}}}
+    return {
+        "codec": codec,
+        "sequence": seq,
+        "point": f"qp{qp}",
+        "qp": qp,
+        "target_kbps": None,
+        "status": "done",
+        "kbps": kbps,
+        "bpp": kbps / 1000,
+        "metrics": {metric: value},
+        "provenance": {metric: {"spec": {"lower_better": lower, "bd_axis": axis}}},
+    }
 
 
 def test_table_uses_transform_and_both_aggregations():
@@ -76,8 +85,7 @@ def test_table_uses_transform_and_both_aggregations():
     (entry,) = bd_table(rows, "anchor")
     assert entry.axis == "1-lpips" and entry.sequences == 2
     assert entry.avg_curve == pytest.approx(-50.0) and entry.per_sequence_mean == pytest.approx(-50.0)
-    curve = averaged_curve({"a": {"qp52": (10, 0, 0.5)}, "b": {"qp52": (30, 0, 0.7)}}, parse_axis("1-x"),
-                           "kbps", "x")
+    curve = averaged_curve({"a": {"qp52": (10, 0, 0.5)}, "b": {"qp52": (30, 0, 0.7)}}, parse_axis("1-x"), "kbps", "x")
     assert curve.curve.rates.tolist() == [20.0] and curve.curve.values.tolist() == pytest.approx([0.4])
 
 

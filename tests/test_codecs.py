@@ -10,8 +10,12 @@ from gvcbench.errors import CodecError, ConfigError, ToolError, UnknownNameError
 from gvcbench.metrics.psnr import PsnrY
 from gvcbench.tools import ffmpeg_exe
 
-FFMPEG_CODECS = [("vvenc-ldb", 32, 42, {"preset": "faster"}), ("x265", 30, 45, {"preset": "ultrafast"}),
-                 ("x264", 30, 45, {"preset": "ultrafast"}), ("svtav1", 35, 60, {"preset": 12})]
+FFMPEG_CODECS = [
+    ("vvenc-ldb", 32, 42, {"preset": "faster"}),
+    ("x265", 30, 45, {"preset": "ultrafast"}),
+    ("x264", 30, 45, {"preset": "ultrafast"}),
+    ("svtav1", 35, 60, {"preset": 12}),
+]
 
 
 def round_trip(codec, seq, qp, tmp_path):
@@ -74,8 +78,23 @@ def _external(encode, decode, **extra):
 
 
 FF = ffmpeg_exe()
-ENC = [FF, "-y", "-loglevel", "error", "-i", "{input}", "-c:v", "libx264", "-preset", "ultrafast",
-       "-qp", "{qp}", "-f", "h264", "{bitstream}"]
+ENC = [
+    FF,
+    "-y",
+    "-loglevel",
+    "error",
+    "-i",
+    "{input}",
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-qp",
+    "{qp}",
+    "-f",
+    "h264",
+    "{bitstream}",
+]
 DEC = [FF, "-y", "-loglevel", "error", "-i", "{bitstream}", "-f", "rawvideo", "-pix_fmt", "yuv420p", "{output}"]
 
 
@@ -117,8 +136,14 @@ def test_unknown_codec_and_option_are_clear():
 def test_precomputed_codec_reads_files_and_sizes(clip64, tmp_path):
     write_yuv(clip64, tmp_path / "bigbuckbunny_qp30.yuv")
     (tmp_path / "sizes.csv").write_text("sequence,qp,bytes\nbigbuckbunny,30,1234\n")
-    codec = make_codec("precomputed", {"reconstructions": str(tmp_path / "{sequence}_qp{qp}.yuv"),
-                                       "sizes": str(tmp_path / "sizes.csv"), "version": "paper-v1"})
+    codec = make_codec(
+        "precomputed",
+        {
+            "reconstructions": str(tmp_path / "{sequence}_qp{qp}.yuv"),
+            "sizes": str(tmp_path / "sizes.csv"),
+            "version": "paper-v1",
+        },
+    )
     bs, dec = round_trip(codec, clip64, 30, tmp_path)
     assert dec.bytes_read == 1234
     assert np.array_equal(dec.sequence.y, clip64.y)

@@ -1,4 +1,3 @@
-
 import pytest
 
 from gvcbench.bench.config import config_from_mapping, load_config

@@ -1,4 +1,5 @@
 """Running jobs on a real Dask LocalCluster of worker processes."""
+
 import os
 import shutil
 import signal
@@ -28,16 +29,22 @@ def clips(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
         yield c
 
 
 def _cfg(clips, out, executor, qps=(24, 30, 36, 42)):
-    return config_from_mapping({
-        "dataset": {"source": str(clips)}, "output": str(out), "jobs": 2, "metrics": ["psnr-y"],
-        "keep_reconstructions": False, "executor": executor,
-        "codec": [{"name": "x264", "qps": list(qps), "params": {"preset": "ultrafast"}}]})
+    return config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(out),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "executor": executor,
+            "codec": [{"name": "x264", "qps": list(qps), "params": {"preset": "ultrafast"}}],
+        }
+    )
 
 
 def _rows(out):
@@ -48,8 +55,11 @@ def _rows(out):
 def test_dask_results_equal_the_local_pool(clips, cluster, tmp_path):
     run_benchmark(_cfg(clips, tmp_path / "local", {"kind": "local"}), on_warning=lambda m: None)
     logs = []
-    run_benchmark(_cfg(clips, tmp_path / "dask", {"kind": "dask", "scheduler": cluster.scheduler_address}),
-                  on_warning=lambda m: None, log=logs.append)
+    run_benchmark(
+        _cfg(clips, tmp_path / "dask", {"kind": "dask", "scheduler": cluster.scheduler_address}),
+        on_warning=lambda m: None,
+        log=logs.append,
+    )
     local, dask = _rows(tmp_path / "local"), _rows(tmp_path / "dask")
     assert set(local) == set(dask) and len(local) == 8
     for key in local:
@@ -60,15 +70,18 @@ def test_dask_results_equal_the_local_pool(clips, cluster, tmp_path):
 
 def test_inputs_go_by_value_when_workers_cannot_read_them(clips, cluster, tmp_path):
     logs = []
-    cfg = _cfg(clips, tmp_path / "byvalue", {"kind": "dask", "scheduler": cluster.scheduler_address,
-                                              "shared_fs": "no"}, qps=(30,))
+    cfg = _cfg(
+        clips,
+        tmp_path / "byvalue",
+        {"kind": "dask", "scheduler": cluster.scheduler_address, "shared_fs": "no"},
+        qps=(30,),
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
     assert summary.done == 2 and any("by value" in m for m in logs)
 
 
 def test_a_worker_killed_mid_run_does_not_lose_or_double_jobs(clips, tmp_path):
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
         with distributed.Client(c) as client:
             pids = list(client.run(os.getpid).values())
         killed = []
@@ -78,8 +91,12 @@ def test_a_worker_killed_mid_run_does_not_lose_or_double_jobs(clips, tmp_path):
                 os.kill(pids[0], signal.SIGKILL)  # a worker process ends abruptly mid-run
                 killed.append(pids[0])
 
-        cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": c.scheduler_address},
-                   qps=(20, 24, 28, 32, 36, 40, 44, 48))
+        cfg = _cfg(
+            clips,
+            tmp_path / "run",
+            {"kind": "dask", "scheduler": c.scheduler_address},
+            qps=(20, 24, 28, 32, 36, 40, 44, 48),
+        )
         summary = run_benchmark(cfg, progress=progress, on_warning=lambda m: None)
     assert killed and summary.failed == 0 and summary.done == 16
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
@@ -88,12 +105,26 @@ def test_a_worker_killed_mid_run_does_not_lose_or_double_jobs(clips, tmp_path):
 
 
 def test_unready_worker_is_named_before_the_run(clips, cluster, tmp_path):
-    cfg = config_from_mapping({
-        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
-        "executor": {"kind": "dask", "scheduler": cluster.scheduler_address},
-        "codec": [{"name": "external", "label": "mine", "qps": [30],
-                   "params": {"encode": [sys.executable, "-c", "pass"], "decode": [sys.executable, "-c", "pass"],
-                              "version_command": [sys.executable, "-c", "import os; print(os.getpid())"]}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "executor": {"kind": "dask", "scheduler": cluster.scheduler_address},
+            "codec": [
+                {
+                    "name": "external",
+                    "label": "mine",
+                    "qps": [30],
+                    "params": {
+                        "encode": [sys.executable, "-c", "pass"],
+                        "decode": [sys.executable, "-c", "pass"],
+                        "version_command": [sys.executable, "-c", "import os; print(os.getpid())"],
+                    },
+                }
+            ],
+        }
+    )
     with pytest.raises(GvcbenchError, match=r"worker tcp://127\.0\.0\.1:\d+ .* has mine \d+, the driver planned"):
         run_benchmark(cfg, on_warning=lambda m: None)
     with pytest.raises(ConfigError, match="executor cluster must be one of"):
@@ -102,9 +133,26 @@ def test_unready_worker_is_named_before_the_run(clips, cluster, tmp_path):
 
 def test_killed_driver_resumes_with_dask(clips, tmp_path):
     out = tmp_path / "run"
-    args = [sys.executable, "-m", "gvcbench", "run", "--dataset", str(clips), "--codecs", "vvenc-ldb",
-            "--qps", "26,30,34,38,42,46", "--metrics", "psnr-y", "--jobs", "1", "--executor", "dask",
-            "--output", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "gvcbench",
+        "run",
+        "--dataset",
+        str(clips),
+        "--codecs",
+        "vvenc-ldb",
+        "--qps",
+        "26,30,34,38,42,46",
+        "--metrics",
+        "psnr-y",
+        "--jobs",
+        "1",
+        "--executor",
+        "dask",
+        "--output",
+        str(out),
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     db = out / "results.sqlite"
     deadline, count = time.time() + 180, 0
@@ -140,16 +188,31 @@ def _script_codec(tmp_path, name, text, qps, *extra):
     script = tmp_path / f"{name}.sh"
     script.write_text(text)
     script.chmod(0o755)
-    return {"name": "external", "label": name, "qps": list(qps),
-            "params": {"encode": [str(script), "{input}", "{bitstream}", "{qp}", *extra],
-                       "decode": ["cp", "{bitstream}", "{output}"], "output_format": "y4m", "version": "1"}}
+    return {
+        "name": "external",
+        "label": name,
+        "qps": list(qps),
+        "params": {
+            "encode": [str(script), "{input}", "{bitstream}", "{qp}", *extra],
+            "decode": ["cp", "{bitstream}", "{output}"],
+            "output_format": "y4m",
+            "version": "1",
+        },
+    }
 
 
 def test_a_job_that_kills_its_worker_costs_only_itself(clips, tmp_path):
-    cfg = config_from_mapping({
-        "dataset": {"source": str(clips / "bikes.y4m")}, "output": str(tmp_path / "run"), "jobs": 2,
-        "metrics": ["psnr-y"], "keep_reconstructions": False, "executor": {"kind": "dask", "retries": 1},
-        "codec": [_script_codec(tmp_path, "killer", KILLER_CODEC, (22, 24, 26, 28, 30, 32, 34))]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips / "bikes.y4m")},
+            "output": str(tmp_path / "run"),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "executor": {"kind": "dask", "retries": 1},
+            "codec": [_script_codec(tmp_path, "killer", KILLER_CODEC, (22, 24, 26, 28, 30, 32, 34))],
+        }
+    )
     logs = []
     summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
     rows = _rows(tmp_path / "run")
@@ -186,10 +249,17 @@ def _pids_with(text: str) -> list[int]:
 def test_a_dead_workers_encoder_group_dies_with_it(clips, tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()
-    cfg = config_from_mapping({
-        "dataset": {"source": str(clips / "bikes.y4m")}, "output": str(tmp_path / "run"), "jobs": 1,
-        "metrics": ["psnr-y"], "keep_reconstructions": False, "executor": {"kind": "dask"},
-        "codec": [_script_codec(tmp_path, "hang", HANGING_CODEC.format(grandchild=GRANDCHILD), (30,), str(marks))]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips / "bikes.y4m")},
+            "output": str(tmp_path / "run"),
+            "jobs": 1,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "executor": {"kind": "dask"},
+            "codec": [_script_codec(tmp_path, "hang", HANGING_CODEC.format(grandchild=GRANDCHILD), (30,), str(marks))],
+        }
+    )
     killed = []
 
     def kill_the_worker_mid_encode():
@@ -241,31 +311,54 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
     import gvcbench
 
     other = tmp_path / "other"
-    shutil.copytree(Path(gvcbench.__file__).parent, other / "gvcbench",
-                    ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
+    shutil.copytree(
+        Path(gvcbench.__file__).parent, other / "gvcbench", ignore=shutil.ignore_patterns("*.pt", "__pycache__")
+    )
     init = other / "gvcbench" / "__init__.py"
     init.write_text(init.read_text().replace(f'__version__ = "{gvcbench.__version__}"', '__version__ = "0.0.1"'))
     marks = tmp_path / "marks"
     marks.mkdir()
     slow = _script_codec(tmp_path, "slow", WAITING_CODEC, (24, 26, 28, 30), str(marks))
     late = []
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as c:
-        cfg = config_from_mapping({
-            "dataset": {"source": str(clips / "bikes.y4m")}, "output": str(tmp_path / "run"), "jobs": 1,
-            "metrics": ["psnr-y"], "keep_reconstructions": False,
-            "executor": {"kind": "dask", "scheduler": c.scheduler_address}, "codec": [slow]})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        cfg = config_from_mapping(
+            {
+                "dataset": {"source": str(clips / "bikes.y4m")},
+                "output": str(tmp_path / "run"),
+                "jobs": 1,
+                "metrics": ["psnr-y"],
+                "keep_reconstructions": False,
+                "executor": {"kind": "dask", "scheduler": c.scheduler_address},
+                "codec": [slow],
+            }
+        )
 
         def progress(event, payload):  # a worker from another installation joins mid-run
             if event == "row" and not late:
-                late.append(subprocess.Popen(
-                    [sys.executable, "-m", "distributed.cli.dask_worker", c.scheduler_address, "--nthreads", "1",
-                     "--no-dashboard"], cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(other)},
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                late.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "distributed.cli.dask_worker",
+                            c.scheduler_address,
+                            "--nthreads",
+                            "1",
+                            "--no-dashboard",
+                        ],
+                        cwd=tmp_path,
+                        env=os.environ | {"PYTHONPATH": str(other)},
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )
 
         try:
-            with pytest.raises(GvcbenchError, match=r"worker tcp://\S+ \(host \S+\) runs a different environment "
-                                                    r"from the driver: gvcbench 0\.0\.1 \(driver: "):
+            with pytest.raises(
+                GvcbenchError,
+                match=r"worker tcp://\S+ \(host \S+\) runs a different environment "
+                r"from the driver: gvcbench 0\.0\.1 \(driver: ",
+            ):
                 run_benchmark(cfg, progress=progress, on_warning=lambda m: None)
             assert late[0].wait(timeout=30) is not None  # the refused worker closed itself
         finally:

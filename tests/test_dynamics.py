@@ -1,4 +1,5 @@
 """Dynamics-Codec: flow and sampling, a short training run, the adapter end to end."""
+
 import json
 
 import numpy as np
@@ -62,10 +63,16 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
     from gvcbench.bench.runner import run_benchmark
     from gvcbench.bench.store import ResultStore
 
-    cfg = config_from_mapping({"dataset": {"source": "scene-dynamics-synth", "frames": 4, "size": "128x128"},
-                               "output": str(tmp_path / "run"), "metrics": ["psnr-y"], "jobs": 2,
-                               "keep_reconstructions": False,
-                               "codec": [{"name": "dynamics", "qps": [42], "params": {"keyframe_preset": "faster"}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": "scene-dynamics-synth", "frames": 4, "size": "128x128"},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "jobs": 2,
+            "keep_reconstructions": False,
+            "codec": [{"name": "dynamics", "qps": [42], "params": {"keyframe_preset": "faster"}}],
+        }
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.failed == 0, summary.failures
     with ResultStore(tmp_path / "run", create=False) as store:

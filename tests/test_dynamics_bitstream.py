@@ -1,5 +1,6 @@
 """Dynamics-Codec entropy coder and bitstream: exact round trips, and parsers that reject
 any truncated, oversized or corrupt input with a clear error (hypothesis-generated)."""
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,10 +13,17 @@ HEADER = B.Header(384, 384, 50, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 12).flatmap(lambda positions: st.tuples(
-    st.just(positions),
-    st.lists(st.lists(st.integers(-(1 << 20), 1 << 20) | st.integers(-3, 3), min_size=positions,
-                      max_size=positions), max_size=10))))
+@given(
+    st.integers(1, 12).flatmap(
+        lambda positions: st.tuples(
+            st.just(positions),
+            st.lists(
+                st.lists(st.integers(-(1 << 20), 1 << 20) | st.integers(-3, 3), min_size=positions, max_size=positions),
+                max_size=10,
+            ),
+        )
+    )
+)
 def test_entropy_coder_round_trips_any_symbols(case):
     positions, rows = case
     data = encode_residuals(rows, positions)
@@ -48,12 +56,12 @@ def test_parser_rejects_truncated_oversized_and_corrupt_input(data):
     valid = _valid()
     kind = data.draw(st.sampled_from(["truncate", "extend", "flip", "random"]))
     if kind == "truncate":
-        blob = valid[:data.draw(st.integers(0, len(valid) - 1))]
+        blob = valid[: data.draw(st.integers(0, len(valid) - 1))]
     elif kind == "extend":
         blob = valid + data.draw(st.binary(min_size=1, max_size=64))
     elif kind == "flip":
         i = data.draw(st.integers(0, len(valid) - 1))
-        blob = valid[:i] + bytes([valid[i] ^ data.draw(st.integers(1, 255))]) + valid[i + 1:]
+        blob = valid[:i] + bytes([valid[i] ^ data.draw(st.integers(1, 255))]) + valid[i + 1 :]
     else:
         blob = data.draw(st.binary(max_size=300))
         if data.draw(st.booleans()):
@@ -77,11 +85,32 @@ def _with_valid_crc(header: B.Header, keyframe: bytes, tokens: bytes) -> bytes:
     import struct
     import zlib
 
-    head = struct.pack(">HHHIIBBBBbHf16s", header.width, header.height, header.frames, header.fps_num,
-                       header.fps_den, header.bit_depth, 1, 0, 0, header.keyframe_qp, header.tokens,
-                       header.step, header.model_id.encode())
-    body = (B.MAGIC + bytes([B.VERSION]) + struct.pack(">H", len(head)) + head + struct.pack(">I", len(keyframe))
-            + keyframe + struct.pack(">I", len(tokens)) + tokens)
+    head = struct.pack(
+        ">HHHIIBBBBbHf16s",
+        header.width,
+        header.height,
+        header.frames,
+        header.fps_num,
+        header.fps_den,
+        header.bit_depth,
+        1,
+        0,
+        0,
+        header.keyframe_qp,
+        header.tokens,
+        header.step,
+        header.model_id.encode(),
+    )
+    body = (
+        B.MAGIC
+        + bytes([B.VERSION])
+        + struct.pack(">H", len(head))
+        + head
+        + struct.pack(">I", len(keyframe))
+        + keyframe
+        + struct.pack(">I", len(tokens))
+        + tokens
+    )
     return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -100,4 +129,4 @@ def test_parser_refuses_token_counts_the_header_does_not_justify():
     parsed = B.parse(_with_valid_crc(ok, b"key", tokens))
     assert decode_residuals(parsed.tokens, 3, 40) == [[0] * 40] * 3
     with pytest.raises(BitstreamError, match="cannot be coded in"):
-        decode_residuals(tokens, 10 ** 6, 40)
+        decode_residuals(tokens, 10**6, 40)

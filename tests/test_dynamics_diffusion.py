@@ -5,6 +5,7 @@ the same components and the same folder layout, saved and loaded by diffusers it
 exercises every line of the generator: CLIP conditioning, VAE encode, noising to the
 chosen strength, guided spatio-temporal denoising, VAE decode.
 """
+
 import numpy as np
 import pytest
 
@@ -33,22 +34,58 @@ def tiny_svd(tmp_path_factory):
 
     torch.manual_seed(0)
     unet = UNetSpatioTemporalConditionModel(
-        sample_size=16, in_channels=8, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        sample_size=16,
+        in_channels=8,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
         down_block_types=("CrossAttnDownBlockSpatioTemporal", "DownBlockSpatioTemporal"),
         up_block_types=("UpBlockSpatioTemporal", "CrossAttnUpBlockSpatioTemporal"),
-        cross_attention_dim=32, num_attention_heads=(2, 4), addition_time_embed_dim=8,
-        projection_class_embeddings_input_dim=24, num_frames=4)
-    vae = AutoencoderKLTemporalDecoder(in_channels=3, out_channels=3, block_out_channels=(32, 64), latent_channels=4,
-                                       down_block_types=("DownEncoderBlock2D",) * 2, layers_per_block=1)
-    encoder = CLIPVisionModelWithProjection(CLIPVisionConfig(
-        hidden_size=32, projection_dim=32, num_hidden_layers=1, num_attention_heads=2, image_size=32,
-        intermediate_size=37, patch_size=4))
+        cross_attention_dim=32,
+        num_attention_heads=(2, 4),
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=24,
+        num_frames=4,
+    )
+    vae = AutoencoderKLTemporalDecoder(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(32, 64),
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        layers_per_block=1,
+    )
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            projection_dim=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            image_size=32,
+            intermediate_size=37,
+            patch_size=4,
+        )
+    )
     scheduler = EulerDiscreteScheduler(  # SVD's own scheduler settings
-        beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", prediction_type="v_prediction",
-        sigma_max=700.0, sigma_min=0.002, steps_offset=1, timestep_spacing="leading", timestep_type="continuous",
-        use_karras_sigmas=True, interpolation_type="linear")
-    pipe = StableVideoDiffusionPipeline(vae=vae, image_encoder=encoder, unet=unet, scheduler=scheduler,
-                                        feature_extractor=CLIPImageProcessor(crop_size=32, size=32))
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        use_karras_sigmas=True,
+        interpolation_type="linear",
+    )
+    pipe = StableVideoDiffusionPipeline(
+        vae=vae,
+        image_encoder=encoder,
+        unet=unet,
+        scheduler=scheduler,
+        feature_extractor=CLIPImageProcessor(crop_size=32, size=32),
+    )
     folder = tmp_path_factory.mktemp("tiny-svd")
     pipe.save_pretrained(folder)
     return folder
@@ -62,8 +99,9 @@ def _clip_frames(n=5, size=64):
 def test_generator_is_reproducible_and_follows_the_strength(tiny_svd):
     frames = _clip_frames()
     key, warped = frames[0], frames[1:]
-    run = lambda strength, seed=0: SvdGenerator(str(tiny_svd), SvdSettings(steps=4, strength=strength, chunk=3,
-                                                                           seed=seed))(key, warped, 25.0)
+    run = lambda strength, seed=0: SvdGenerator(
+        str(tiny_svd), SvdSettings(steps=4, strength=strength, chunk=3, seed=seed)
+    )(key, warped, 25.0)
     out = run(0.5)
     assert out.shape == warped.shape and out.dtype == np.uint8
     assert np.array_equal(out, run(0.5))  # same seed, same frames

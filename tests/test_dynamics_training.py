@@ -1,5 +1,6 @@
 """Dynamics-Codec training: resumable bit for bit, lowers the validation error, and the
 shipped weights reproduce the validation ratio their recipe records."""
+
 import json
 
 import numpy as np
@@ -46,8 +47,7 @@ def test_short_training_run_lowers_the_validation_error(tmp_path):
     names = ["rocket-float", "hubble-drift", "retina-drift"]
     train_pack = D.merge_packs([_pack(names, seed, 6) for seed in (1000, 1001)])
     val = T.PackTensors(_pack(names, 0, 4), "cpu")
-    cfg = T.TrainConfig(steps=80, batch=8, lr=2e-3, warmup=10, val_every=40, checkpoint_every=1000, grid=2,
-                        coords=True)
+    cfg = T.TrainConfig(steps=80, batch=8, lr=2e-3, warmup=10, val_every=40, checkpoint_every=1000, grid=2, coords=True)
     torch.manual_seed(0)
     model = DynamicsModel(2, True)
     before = np.mean(list(T.validation_ratios(model, val, cfg.step).values()))

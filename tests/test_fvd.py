@@ -1,5 +1,6 @@
 """FVD: the Fréchet distance in closed form, FVD behaviour on real clips with a seeded
 random I3D (the Kinetics weights cannot be had here), and the set-level value in a run."""
+
 import pickle
 import warnings
 
@@ -11,8 +12,7 @@ from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
 from gvcbench.datasets.y4m import write_y4m
-from gvcbench.metrics.fvd import (FeatureStats, FewFeaturesWarning, Fvd, FvdVideoGpt, frechet_distance,
-                                  fvd_from_stats)
+from gvcbench.metrics.fvd import FeatureStats, FewFeaturesWarning, Fvd, FvdVideoGpt, frechet_distance, fvd_from_stats
 from gvcbench.metrics.i3d import VideoGptI3D, build_inception_i3d
 
 from .conftest import real_clip
@@ -36,7 +36,9 @@ def test_feature_stats_merge_exactly_and_pickle():
     rng = np.random.default_rng(1)
     feats = rng.normal(size=(50, 8))
     whole = FeatureStats(dim=8).update(feats)
-    parts = FeatureStats(dim=8).update(feats[:20]).merge(pickle.loads(pickle.dumps(FeatureStats(dim=8).update(feats[20:]))))
+    parts = (
+        FeatureStats(dim=8).update(feats[:20]).merge(pickle.loads(pickle.dumps(FeatureStats(dim=8).update(feats[20:]))))
+    )
     mu, cov = whole.mean_cov()
     assert np.allclose(mu, feats.mean(0)) and np.allclose(cov, np.cov(feats, rowvar=False))
     assert np.allclose(parts.mean_cov()[1], cov, atol=1e-12)
@@ -94,9 +96,16 @@ def test_run_records_unavailable_metrics_and_pools_set_level_fvd(random_i3d, tmp
     clips.mkdir()
     for c in ("bikes.mp4", "bigbuckbunny.mp4"):
         write_y4m(real_clip(frames=16, size="64x64", clip=c), clips / f"{c.split('.')[0]}.y4m")
-    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "jobs": 2,
-                               "metrics": ["psnr-y", "lpips", "fvd-videogpt"], "keep_reconstructions": False,
-                               "codec": [{"name": "x264", "qps": [30, 45], "params": {"preset": "ultrafast"}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "jobs": 2,
+            "metrics": ["psnr-y", "lpips", "fvd-videogpt"],
+            "keep_reconstructions": False,
+            "codec": [{"name": "x264", "qps": [30, 45], "params": {"preset": "ultrafast"}}],
+        }
+    )
     # first without the I3D file: recorded as unavailable, and the run completes
     first = run_benchmark(cfg, on_warning=lambda m: None)
     assert first.done == 4 and "fvd-videogpt" in first.unavailable_metrics
@@ -137,9 +146,16 @@ def test_set_level_fvd_is_kept_per_dataset_and_read_with_its_rows(random_i3d, tm
         folder.mkdir()
         for c in clips:
             write_y4m(real_clip(frames=16, size="64x64", clip=c), folder / f"{c.split('.')[0]}.y4m")
-        cfg = config_from_mapping({"dataset": {"source": str(folder)}, "output": str(tmp_path / "run"), "jobs": 2,
-                                   "metrics": ["psnr-y", "fvd-videogpt"], "keep_reconstructions": False,
-                                   "codec": [{"name": "x264", "qps": [30, 45], "params": {"preset": "ultrafast"}}]})
+        cfg = config_from_mapping(
+            {
+                "dataset": {"source": str(folder)},
+                "output": str(tmp_path / "run"),
+                "jobs": 2,
+                "metrics": ["psnr-y", "fvd-videogpt"],
+                "keep_reconstructions": False,
+                "codec": [{"name": "x264", "qps": [30, 45], "params": {"preset": "ultrafast"}}],
+            }
+        )
         ids[name] = run_benchmark(cfg, on_warning=lambda m: None).run_id
     with ResultStore(tmp_path / "run", create=False) as store:
         values = store.set_values()

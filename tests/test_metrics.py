@@ -9,14 +9,13 @@ from gvcbench.metrics.psnr import PsnrY, PsnrYUV
 from .conftest import real_clip
 
 
-
 def test_psnr_matches_hand_computation(clip64):
     noisy_y = np.clip(clip64.y.astype(int) + 3, 0, 255).astype(np.uint8)
     noisy = clip64.with_planes(noisy_y, clip64.u, clip64.v)
     mse = ((clip64.y.astype(float) - noisy_y) ** 2).mean(axis=(1, 2))
-    assert np.allclose(PsnrY().frame_values(clip64, noisy), 10 * np.log10(255 ** 2 / mse))
+    assert np.allclose(PsnrY().frame_values(clip64, noisy), 10 * np.log10(255**2 / mse))
     # chroma untouched -> capped at 100 dB, weighted 6:1:1
-    expected = (6 * 10 * np.log10(255 ** 2 / mse) + 100 + 100) / 8
+    expected = (6 * 10 * np.log10(255**2 / mse) + 100 + 100) / 8
     assert np.allclose(PsnrYUV().frame_values(clip64, noisy), expected)
 
 

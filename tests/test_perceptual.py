@@ -3,6 +3,7 @@
 The ImageNet backbones cannot be had here, so both sides use the same seeded random
 backbone; the heads (LPIPS linear layers, DISTS alpha/beta) are the real shipped ones.
 """
+
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """Target-rate ladders: the knob search, its rows in the store, resume, unreachable targets."""
+
 import math
 
 import pytest
@@ -34,11 +35,14 @@ def _fake_search(targets, knob, tolerance=0.1):
     return Search(template, knob, {}, "kbps", tuple(targets), tolerance)
 
 
-@pytest.mark.parametrize("rate", [
-    lambda q: 1000 * 2 ** (-(q - 20) / 5.3),  # log-linear, as block codecs roughly are
-    lambda q: 12 * 2 ** (-(q - 32) / 7) + 6,  # a floor of fixed bits (Dynamics-Codec's tokens)
-    lambda q: 400 * 2 ** (-(q - 20) / 6) + 160 * (1 + 0.001 * q),
-])
+@pytest.mark.parametrize(
+    "rate",
+    [
+        lambda q: 1000 * 2 ** (-(q - 20) / 5.3),  # log-linear, as block codecs roughly are
+        lambda q: 12 * 2 ** (-(q - 32) / 7) + 6,  # a floor of fixed bits (Dynamics-Codec's tokens)
+        lambda q: 400 * 2 ** (-(q - 20) / 6) + 160 * (1 + 0.001 * q),
+    ],
+)
 def test_search_finds_the_closest_knob_value_of_every_reachable_target(rate):
     knob = RateKnob("QP", 0, 63, 42)
     targets = [5.5, 8, 12, 15, 180, 300]
@@ -64,8 +68,10 @@ def test_unreachable_outside_tolerance_and_shared_values_are_reported():
     # 9.5 is 10 % under the rate at QP 51: out of reach and outside ±2 %.
     for t in (9.5, 5):
         assert by_target[t].status == "unreachable" and not by_target[t].recorded
-        assert by_target[t].message == (f"c / s: target {t:g} kbps is out of reach (still too many bits at QP 51, "
-                                         f"its highest); the closest rate it reaches is {rate(51):.4g} kbps at QP 51")
+        assert by_target[t].message == (
+            f"c / s: target {t:g} kbps is out of reach (still too many bits at QP 51, "
+            f"its highest); the closest rate it reaches is {rate(51):.4g} kbps at QP 51"
+        )
     assert "too few bits at QP 0, its lowest" in by_target[2000].message
     # 10.56 and 10.57 land on the same QP: the closer keeps it, the other is reported.
     assert by_target[10.56].status == "ok" and by_target[10.56].value == 51
@@ -84,8 +90,10 @@ def clips(tmp_path_factory):
 
 
 def _config(clips, out, codec, **extra):
-    return config_from_mapping({"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2,
-                                "metrics": ["psnr-y"], "codec": [codec]} | extra)
+    return config_from_mapping(
+        {"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2, "metrics": ["psnr-y"], "codec": [codec]}
+        | extra
+    )
 
 
 def _target_rows(store):
@@ -105,8 +113,9 @@ def _check_targets(rows, outcomes, tolerance=0.1):
             if q in probes:
                 assert abs(math.log(probes[q] / r["target_kbps"])) >= abs(math.log(r["kbps"] / r["target_kbps"]))
         assert r["metrics"]["psnr-y"] > 15 and len(r["frame_metrics"]["psnr-y"]) == 3
-    assert {(o.sequence, o.target) for o in outcomes if o.status == "ok"} == \
-        {(r["sequence"], r["target_kbps"]) for r in rows}
+    assert {(o.sequence, o.target) for o in outcomes if o.status == "ok"} == {
+        (r["sequence"], r["target_kbps"]) for r in rows
+    }
 
 
 @pytest.mark.slow
@@ -154,18 +163,21 @@ def test_interrupted_search_reuses_the_encodes_already_made(clips, tmp_path):
     with ResultStore(tmp_path / "run", create=False) as store:
         for row in keep:
             assert store.rows("WHERE job_key = ?", (row["job_key"],))[0]["run_id"] == row["run_id"]
-    assert {(o.sequence, o.target, o.value) for o in resumed.rate_targets} == \
-        {(o.sequence, o.target, o.value) for o in full.rate_targets}
+    assert {(o.sequence, o.target, o.value) for o in resumed.rate_targets} == {
+        (o.sequence, o.target, o.value) for o in full.rate_targets
+    }
 
 
 @pytest.mark.slow
 def test_vvenc_target_ladder_and_bd_against_a_qp_ladder(clips, tmp_path):
-    cfg = _config(clips, tmp_path / "run", {"name": "vvenc-ldb", "kbps": [100, 140, 190, 250],
-                                             "params": {"preset": "faster"}})
+    cfg = _config(
+        clips, tmp_path / "run", {"name": "vvenc-ldb", "kbps": [100, 140, 190, 250], "params": {"preset": "faster"}}
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.failed == 0
-    ladder = _config(clips, tmp_path / "run", {"name": "x265", "qps": [12, 22, 32, 42],
-                                                "params": {"preset": "ultrafast"}})
+    ladder = _config(
+        clips, tmp_path / "run", {"name": "x265", "qps": [12, 22, 32, 42], "params": {"preset": "ultrafast"}}
+    )
     run_benchmark(ladder, on_warning=lambda m: None)
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = select(store).rows  # what readers show: the target rows are among the run's jobs
@@ -181,8 +193,11 @@ def test_vtm_target_ladder(clips, tmp_path, vtm_dir):
     folder = tmp_path / "one"
     folder.mkdir()
     write_y4m(real_clip(frames=2, size="64x64"), folder / "bbb.y4m")
-    cfg = _config(folder, tmp_path / "run", {"name": "vtm-ldb", "kbps": [250, 350], "tolerance": "nearest",
-                                             "params": {"vtm_dir": vtm_dir}})
+    cfg = _config(
+        folder,
+        tmp_path / "run",
+        {"name": "vtm-ldb", "kbps": [250, 350], "tolerance": "nearest", "params": {"vtm_dir": vtm_dir}},
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.failed == 0
     assert all(o.status == "ok" and abs(o.achieved / o.target - 1) < 0.15 for o in summary.rate_targets)
@@ -202,21 +217,29 @@ def test_config_checks_target_ladders(clips, tmp_path):
 
 
 def test_codecs_without_a_knob_refuse_targets(clips, tmp_path):
-    external = {"name": "external", "kbps": [10], "params": {"encode": ["cp", "{input}", "{bitstream}"],
-                                                             "decode": ["cp", "{bitstream}", "{output}"]}}
+    external = {
+        "name": "external",
+        "kbps": [10],
+        "params": {"encode": ["cp", "{input}", "{bitstream}"], "decode": ["cp", "{bitstream}", "{output}"]},
+    }
     with pytest.raises(ConfigError, match=r"declares no rate knob \(its encode template has no \{qp\}\)"):
         run_benchmark(_config(clips, tmp_path / "a", external), on_warning=lambda m: None)
-    pre = {"name": "precomputed", "kbps": [10], "params": {"reconstructions": "r/{sequence}_{qp}.yuv",
-                                                           "bitstreams": "b/{sequence}_{qp}.bin"}}
+    pre = {
+        "name": "precomputed",
+        "kbps": [10],
+        "params": {"reconstructions": "r/{sequence}_{qp}.yuv", "bitstreams": "b/{sequence}_{qp}.bin"},
+    }
     with pytest.raises(ConfigError, match="declares no rate knob"):
         run_benchmark(_config(clips, tmp_path / "b", pre), on_warning=lambda m: None)
 
 
-ENC = ("import shutil, sys\n"
-       "q = int(sys.argv[3])\n"
-       "if q < 10: sys.exit('this codec fails below QP 10')\n"
-       "shutil.copy(sys.argv[1], sys.argv[4] + '/keep.y4m')\n"
-       "open(sys.argv[2], 'wb').write(b'x' * int(20000 * 2 ** (-q / 6)))\n")
+ENC = (
+    "import shutil, sys\n"
+    "q = int(sys.argv[3])\n"
+    "if q < 10: sys.exit('this codec fails below QP 10')\n"
+    "shutil.copy(sys.argv[1], sys.argv[4] + '/keep.y4m')\n"
+    "open(sys.argv[2], 'wb').write(b'x' * int(20000 * 2 ** (-q / 6)))\n"
+)
 DEC = "import shutil, sys; shutil.copy(sys.argv[1] + '/keep.y4m', sys.argv[2])"
 
 
@@ -225,9 +248,16 @@ def test_external_template_with_qp_is_searched_and_a_failed_encode_stops_only_it
     import sys
 
     # Rate 1333 * 2^(-QP/6) kbps on 3 frames at 25 fps; the encoder fails below QP 10.
-    codec = {"name": "external", "label": "toy", "kbps": [1000, 50, 0.01],
-             "params": {"encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{qp}", "{workdir}"],
-                        "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"], "output_format": "y4m"}}
+    codec = {
+        "name": "external",
+        "label": "toy",
+        "kbps": [1000, 50, 0.01],
+        "params": {
+            "encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{qp}", "{workdir}"],
+            "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"],
+            "output_format": "y4m",
+        },
+    }
     cfg = _config(clips, tmp_path / "run", codec, metrics=["ms-ssim"], jobs=1)
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     by = {(o.sequence, o.target): o for o in summary.rate_targets}
@@ -261,11 +291,26 @@ def test_the_ci_gate_guards_target_points_not_search_encodes():
     from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
 
     def row(point, kbps, role, qp):
-        return {"codec": "x265", "sequence": "s", "point": point, "status": "done", "codec_version": "v",
-                "sequence_hash": "h", "kbps": kbps, "qp": qp, "target_kbps": None, "metrics": {"psnr-y": 30.0},
-                "provenance": {"psnr-y": {"spec": {"lower_better": False}}}, "rate_search": {"role": role}}
+        return {
+            "codec": "x265",
+            "sequence": "s",
+            "point": point,
+            "status": "done",
+            "codec_version": "v",
+            "sequence_hash": "h",
+            "kbps": kbps,
+            "qp": qp,
+            "target_kbps": None,
+            "metrics": {"psnr-y": 30.0},
+            "provenance": {"psnr-y": {"spec": {"lower_better": False}}},
+            "rate_search": {"role": role},
+        }
 
-    base = [row("12kbps", 12.1, "target", 40), row("search-qp40", 12.1, "probe", 40), row("search-qp38", 14, "probe", 38)]
+    base = [
+        row("12kbps", 12.1, "target", 40),
+        row("search-qp40", 12.1, "probe", 40),
+        row("search-qp38", 14, "probe", 38),
+    ]
     baseline = make_baseline(base)
     assert [p["point"] for p in baseline["points"]] == ["12kbps"]
     # A resumed search that took another path has other probes: nothing regressed.
@@ -296,12 +341,20 @@ def test_a_target_no_longer_reached_loses_its_old_row(tmp_path):
     folder = tmp_path / "one"
     folder.mkdir()
     write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
-    params = {"encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{qp}", "{workdir}"],
-              "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"], "output_format": "y4m"}
+    params = {
+        "encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{qp}", "{workdir}"],
+        "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"],
+        "output_format": "y4m",
+    }
 
     def run(targets):
-        cfg = _config(folder, tmp_path / "run", {"name": "external", "label": "toy", "kbps": targets,
-                                                 "params": params}, metrics=["psnr-y"], jobs=1)
+        cfg = _config(
+            folder,
+            tmp_path / "run",
+            {"name": "external", "label": "toy", "kbps": targets, "params": params},
+            metrics=["psnr-y"],
+            jobs=1,
+        )
         run_benchmark(cfg, on_warning=lambda m: None)
         with ResultStore(tmp_path / "run", create=False) as store:
             return {r["point"]: r["qp"] for r in _target_rows(store)}
@@ -328,6 +381,8 @@ def test_cli_kbps_option_is_checked_like_the_config_key(tmp_path):
 
 def _toml(tmp_path):
     path = tmp_path / "pre.toml"
-    path.write_text('[[codec]]\nname = "precomputed"\nqps = [1]\n'
-                    'params = { reconstructions = "r/{sequence}.yuv", sizes = "s.csv" }\n')
+    path.write_text(
+        '[[codec]]\nname = "precomputed"\nqps = [1]\n'
+        'params = { reconstructions = "r/{sequence}.yuv", sizes = "s.csv" }\n'
+    )
     return path

@@ -5,6 +5,7 @@ that never passes on garbage, and means of per-sequence BD-rates that say k of n
 Real runs (x264/x265 ultrafast on 64x64, 4-frame cuts of real clips), real SQLite files,
 the real CLI in subprocesses.
 """
+
 import json
 import os
 import shutil
@@ -29,8 +30,9 @@ CLIPS = (("bunny", "bigbuckbunny.mp4", 0), ("bikes", "bikes.mp4", 20), ("carphon
 
 def gvcbench(*args, cwd=None, env=None, prefix=()):
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run([*prefix, sys.executable, "-m", "gvcbench", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env=env)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "gvcbench", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env
+    )
 
 
 def make_clips(folder: Path, names=("bunny", "bikes", "carphone")) -> Path:
@@ -43,9 +45,16 @@ def make_clips(folder: Path, names=("bunny", "bikes", "carphone")) -> Path:
 
 def run(clips: Path, out: Path, x265_preset="ultrafast", codecs=("x264", "x265")) -> str:
     presets = {"x264": "ultrafast", "x265": x265_preset}
-    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2,
-                               "metrics": ["psnr-y"], "keep_reconstructions": False,
-                               "codec": [{"name": c, "qps": QPS, "params": {"preset": presets[c]}} for c in codecs]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(out),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "codec": [{"name": c, "qps": QPS, "params": {"preset": presets[c]}} for c in codecs],
+        }
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.failed == 0
     return summary.run_id
@@ -69,19 +78,23 @@ def set_metric(store: Path, codec: str, sequence: str, point: str, value) -> Non
     """Overwrite one stored mean (as a broken metric or a hand-edited store would)."""
     db = sqlite3.connect(store / "results.sqlite")
     with db:
-        (metrics,) = db.execute("SELECT metrics FROM jobs WHERE codec=? AND sequence=? AND point=?",
-                                (codec, sequence, point)).fetchone()
+        (metrics,) = db.execute(
+            "SELECT metrics FROM jobs WHERE codec=? AND sequence=? AND point=?", (codec, sequence, point)
+        ).fetchone()
         metrics = json.loads(metrics)
         if value is None:
             metrics.pop("psnr-y")
         else:
             metrics["psnr-y"] = value
-        db.execute("UPDATE jobs SET metrics=? WHERE codec=? AND sequence=? AND point=?",
-                   (json.dumps(metrics), codec, sequence, point))
+        db.execute(
+            "UPDATE jobs SET metrics=? WHERE codec=? AND sequence=? AND point=?",
+            (json.dumps(metrics), codec, sequence, point),
+        )
     db.close()
 
 
 # -- 1. the newcomer's path -------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_readme_run_then_report_without_weights(tmp_path):
@@ -109,6 +122,7 @@ def test_readme_run_then_report_without_weights(tmp_path):
 
 
 # -- 7. no silent mixing ------------------------------------------------------------------------
+
 
 def test_changed_settings_under_one_label_are_not_mixed(base, tmp_path):
     out = copy_run(base, tmp_path)
@@ -158,8 +172,7 @@ def test_set_level_values_are_kept_per_dataset(base, tmp_path):
     out = copy_run(base, tmp_path)
     with ResultStore(out) as st:
         for dataset, value in (("set-a", 10.0), ("set-b", 20.0)):
-            st.put_set_value("x264", "qp26", "fvd", value, ["bunny"], 4, None, {}, dataset=dataset,
-                             job_keys=["k"])
+            st.put_set_value("x264", "qp26", "fvd", value, ["bunny"], 4, None, {}, dataset=dataset, job_keys=["k"])
         values = {(s["dataset"], s["value"]) for s in st.set_values()}
     assert values == {("set-a", 10.0), ("set-b", 20.0)}  # schema 1 kept only the last one
 
@@ -169,18 +182,20 @@ def test_schema_1_store_is_read_and_migrated_without_rerunning(base, tmp_path):
     db = sqlite3.connect(out / "results.sqlite")  # back to the layout of schema 1
     with db:
         db.execute("DROP TABLE run_jobs")
-        db.execute("CREATE TABLE runs1 AS SELECT run_id, started, finished, config, config_hash, environment "
-                   "FROM runs")
+        db.execute("CREATE TABLE runs1 AS SELECT run_id, started, finished, config, config_hash, environment FROM runs")
         db.execute("DROP TABLE runs")
         db.execute("ALTER TABLE runs1 RENAME TO runs")
         db.execute("DROP TABLE set_metrics")
-        db.execute("CREATE TABLE set_metrics (codec TEXT NOT NULL, point TEXT NOT NULL, metric TEXT NOT NULL, "
-                   "value REAL, sequences TEXT, features INTEGER, note TEXT, provenance TEXT, computed_at REAL, "
-                   "PRIMARY KEY (codec, point, metric))")
+        db.execute(
+            "CREATE TABLE set_metrics (codec TEXT NOT NULL, point TEXT NOT NULL, metric TEXT NOT NULL, "
+            "value REAL, sequences TEXT, features INTEGER, note TEXT, provenance TEXT, computed_at REAL, "
+            "PRIMARY KEY (codec, point, metric))"
+        )
         db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
         # a second schema-1 run that re-ran one x265 job (a failure, say) and reused the rest
-        db.execute("INSERT INTO runs SELECT 'rerun', started + 1, finished + 1, config, config_hash, environment "
-                   "FROM runs")
+        db.execute(
+            "INSERT INTO runs SELECT 'rerun', started + 1, finished + 1, config, config_hash, environment FROM runs"
+        )
         db.execute("UPDATE jobs SET run_id='rerun' WHERE codec='x265' AND sequence='bikes' AND point='qp32'")
     db.close()
     r = gvcbench("results", out, "-f", "json")  # read as it is (read-only: no migration)
@@ -189,10 +204,16 @@ def test_schema_1_store_is_read_and_migrated_without_rerunning(base, tmp_path):
     assert len(rows) == 24 and "superseded" not in r.stderr and "not shown" not in r.stderr
     cfg_out = tmp_path / "again"
     shutil.copytree(out, cfg_out)
-    cfg = config_from_mapping({"dataset": {"source": str(base / "clips")}, "output": str(cfg_out), "jobs": 2,
-                               "metrics": ["psnr-y"], "keep_reconstructions": False,
-                               "codec": [{"name": c, "qps": QPS, "params": {"preset": "ultrafast"}}
-                                         for c in ("x264", "x265")]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(base / "clips")},
+            "output": str(cfg_out),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "codec": [{"name": c, "qps": QPS, "params": {"preset": "ultrafast"}} for c in ("x264", "x265")],
+        }
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.skipped == summary.planned == 24  # job keys unchanged by the schema bump
     with ResultStore(cfg_out) as st:
@@ -201,22 +222,29 @@ def test_schema_1_store_is_read_and_migrated_without_rerunning(base, tmp_path):
 
 # -- 8. read-only stores -----------------------------------------------------------------------
 
+
 def _side_files(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir() if p.name.endswith(("-wal", "-shm", "-journal"))}
 
 
 def _read_everything(store: Path, tmp_path: Path, **kw) -> None:
-    for args in (("results", store), ("results", store, "-f", "csv"), ("bdrate", store, "--anchor", "x264"),
-                 ("report", store, "--anchor", "x264", "-o", tmp_path / "rep"),
-                 ("regress", store, "--baseline", tmp_path / "b.json", "--save", "--anchor", "x264"),
-                 ("regress", store, "--baseline", tmp_path / "b.json")):
+    for args in (
+        ("results", store),
+        ("results", store, "-f", "csv"),
+        ("bdrate", store, "--anchor", "x264"),
+        ("report", store, "--anchor", "x264", "-o", tmp_path / "rep"),
+        ("regress", store, "--baseline", tmp_path / "b.json", "--save", "--anchor", "x264"),
+        ("regress", store, "--baseline", tmp_path / "b.json"),
+    ):
         r = gvcbench(*args, **kw)
         assert r.returncode == 0, (args, r.stdout, r.stderr)
     assert (tmp_path / "rep" / "report.html").is_file()
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv to "
-                    "run the readers as an unprivileged user")
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("setpriv"),
+    reason="needs root and setpriv to run the readers as an unprivileged user",
+)
 def test_readers_as_a_user_who_may_not_write_the_store(base, tmp_path_factory):
     """The store sent by someone else: a 0444 file in a 0555 folder, read by a user (nobody) to whom
     the modes apply (root ignores them)."""
@@ -235,8 +263,9 @@ def test_readers_as_a_user_who_may_not_write_the_store(base, tmp_path_factory):
                 folder.chmod(0o555)
         (shared / "run").chmod(0o555)
         nobody = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
-        _read_everything(shared / "run", writable, prefix=nobody, env={"MPLCONFIGDIR": str(writable / "mpl"),
-                                                                      "HOME": str(writable)})
+        _read_everything(
+            shared / "run", writable, prefix=nobody, env={"MPLCONFIGDIR": str(writable / "mpl"), "HOME": str(writable)}
+        )
         assert not _side_files(shared / "run")
     finally:
         for p in [shared, *shared.rglob("*")]:
@@ -295,6 +324,7 @@ def test_reader_sees_rows_still_in_the_write_ahead_log(base, tmp_path):
 
 # -- 9. the gate never passes on garbage --------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), None])
 def test_gate_fails_on_nan_inf_or_missing_candidate_values(base, tmp_path, value):
     out = copy_run(base, tmp_path)
@@ -306,16 +336,25 @@ def test_gate_fails_on_nan_inf_or_missing_candidate_values(base, tmp_path, value
     assert ("regressed" if value is not None else "missing") in line
 
 
-@pytest.mark.parametrize("content, says", [
-    ("[]", "not a gvcbench baseline"),
-    ('{"schema": 1, "points": []}', "holds no points"),
-    ('{"schema": 7, "points": []}', "has schema 7"),
-    ('{"schema": 1, "points": [{"codec": "x264"}]}', "lacks codec, sequence"),
-    ('{"schema": 1, "points": [{"codec": "x264", "sequence": "bunny", "point": "qp26", "status": "done", '
-     '"kbps": NaN, "metrics": {}}]}', "no finite value for kbps"),
-    ('{"schema": 1, "points": [{"codec": "x264", "sequence": "bunny", "point": "qp26", "status": "failed", '
-     '"metrics": {}}]}', "no finished point"),
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        ("[]", "not a gvcbench baseline"),
+        ('{"schema": 1, "points": []}', "holds no points"),
+        ('{"schema": 7, "points": []}', "has schema 7"),
+        ('{"schema": 1, "points": [{"codec": "x264"}]}', "lacks codec, sequence"),
+        (
+            '{"schema": 1, "points": [{"codec": "x264", "sequence": "bunny", "point": "qp26", "status": "done", '
+            '"kbps": NaN, "metrics": {}}]}',
+            "no finite value for kbps",
+        ),
+        (
+            '{"schema": 1, "points": [{"codec": "x264", "sequence": "bunny", "point": "qp26", "status": "failed", '
+            '"metrics": {}}]}',
+            "no finished point",
+        ),
+    ],
+)
 def test_malformed_baseline_exits_2(base, tmp_path, content, says):
     (tmp_path / "b.json").write_text(content)
     r = gvcbench("regress", base / "run", "--baseline", tmp_path / "b.json")
@@ -334,6 +373,7 @@ def test_gate_that_compares_nothing_does_not_pass(base, tmp_path):
 
 
 # -- 11. summaries never overstate ----------------------------------------------------------------
+
 
 def test_mean_of_per_sequence_bd_rates_says_k_of_n(base, tmp_path):
     out = copy_run(base, tmp_path)
@@ -363,8 +403,10 @@ def test_mean_of_per_sequence_bd_rates_says_k_of_n(base, tmp_path):
 def test_run_summary_shows_this_runs_rows_only(base, tmp_path):
     out = copy_run(base, tmp_path)
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'output = "{out}"\nmetrics = ["psnr-y"]\njobs = 2\n[dataset]\nsource = "{base / "clips"}"\n'
-                   f'[[codec]]\nname = "x265"\nqps = {QPS}\nparams = {{ preset = "superfast" }}\n')
+    cfg.write_text(
+        f'output = "{out}"\nmetrics = ["psnr-y"]\njobs = 2\n[dataset]\nsource = "{base / "clips"}"\n'
+        f'[[codec]]\nname = "x265"\nqps = {QPS}\nparams = {{ preset = "superfast" }}\n'
+    )
     r = gvcbench("run", "-c", cfg)
     assert r.returncode == 0, r.stderr
     lines = [line for line in r.stdout.splitlines() if line.startswith("│ x265")]

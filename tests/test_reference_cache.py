@@ -1,5 +1,6 @@
 """Reference-side work (the original's optical flow for flow-epe) computed once per
 sequence, reused across rate points and codecs, keyed by content hash."""
+
 import numpy as np
 import pytest
 
@@ -35,8 +36,9 @@ def test_cached_flow_epe_is_bit_identical_to_uncached(tmp_path):
     reference_cache.clear_memory()
     again = ReferenceCache(tmp_path / "cache")
     feats = again.get(metric, ref.content_hash(), lambda: pytest.fail("recomputed instead of read"))
-    assert np.array_equal(metric.values_from_reference(feats, ref, _degraded(ref, 8)),
-                          metric.frame_values(ref, _degraded(ref, 8)))
+    assert np.array_equal(
+        metric.values_from_reference(feats, ref, _degraded(ref, 8)), metric.frame_values(ref, _degraded(ref, 8))
+    )
 
 
 def test_a_changed_sequence_is_recomputed_not_read_stale(tmp_path):
@@ -48,8 +50,10 @@ def test_a_changed_sequence_is_recomputed_not_read_stale(tmp_path):
     changed = ref.with_planes(ref.y[::-1].copy(), ref.u[::-1].copy(), ref.v[::-1].copy())  # same file name, new content
     feats = cache.get(metric, changed.content_hash(), lambda: metric.reference_features(changed))
     assert cache.misses == 2
-    assert np.array_equal(metric.values_from_reference(feats, changed, _degraded(changed, 16)),
-                          metric.frame_values(changed, _degraded(changed, 16)))
+    assert np.array_equal(
+        metric.values_from_reference(feats, changed, _degraded(changed, 16)),
+        metric.frame_values(changed, _degraded(changed, 16)),
+    )
     # A truncated file is recomputed, not an error.
     for f in tmp_path.glob("*.npy"):
         f.write_bytes(f.read_bytes()[:100])
@@ -64,9 +68,15 @@ def test_a_run_computes_the_original_flow_once_per_sequence(tmp_path):
     clips = tmp_path / "clips"
     clips.mkdir()
     write_y4m(real_clip(frames=4, size="64x64", clip="bikes.mp4"), clips / "bikes.y4m")
-    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "jobs": 1,
-                               "metrics": ["flow-epe"],
-                               "codec": [{"name": "x264", "qps": [25, 35, 45], "params": {"preset": "ultrafast"}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "jobs": 1,
+            "metrics": ["flow-epe"],
+            "codec": [{"name": "x264", "qps": [25, 35, 45], "params": {"preset": "ultrafast"}}],
+        }
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.done == 3
     assert len(list((tmp_path / "run" / "cache" / "reference").glob("flow-epe-*.npy"))) == 1

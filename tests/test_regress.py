@@ -1,4 +1,5 @@
 """The regression gate on real runs: unchanged passes, an injected regression fails."""
+
 import subprocess
 import sys
 from xml.etree import ElementTree as ET
@@ -16,10 +17,19 @@ from .conftest import real_clip
 
 
 def _run(clips, out, x264_preset):
-    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2,
-                               "metrics": ["psnr-y"], "keep_reconstructions": False,
-                               "codec": [{"name": "x265", "qps": [24, 30, 36, 42], "params": {"preset": "fast"}},
-                                         {"name": "x264", "qps": [24, 30, 36, 42], "params": {"preset": x264_preset}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(out),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "codec": [
+                {"name": "x265", "qps": [24, 30, 36, 42], "params": {"preset": "fast"}},
+                {"name": "x264", "qps": [24, 30, 36, 42], "params": {"preset": x264_preset}},
+            ],
+        }
+    )
     assert run_benchmark(cfg, on_warning=lambda m: None).failed == 0
     with ResultStore(out, create=False) as store:
         return store.rows()
@@ -49,15 +59,45 @@ def test_injected_regression_fails_and_says_what_moved(runs, tmp_path):
     assert any(f.check == "bd-rate:psnr-y" and f.delta > 0 for f in bad)  # more bits for the same PSNR
     assert all(f.subject.startswith(("x264", "BD-rate x264")) for f in bad)  # x265 did not move
     # the CLI: exit 1, a table of what moved, JUnit XML with failures
-    subprocess.run([sys.executable, "-m", "gvcbench", "regress", str(root / "base"), "--baseline",
-                    str(tmp_path / "b.json"), "--save", "--anchor", "x265"], check=True, capture_output=True)
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "regress", str(root / "worse"), "--baseline",
-                        str(tmp_path / "b.json"), "--junit", str(tmp_path / "j.xml")], capture_output=True, text=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gvcbench",
+            "regress",
+            str(root / "base"),
+            "--baseline",
+            str(tmp_path / "b.json"),
+            "--save",
+            "--anchor",
+            "x265",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gvcbench",
+            "regress",
+            str(root / "worse"),
+            "--baseline",
+            str(tmp_path / "b.json"),
+            "--junit",
+            str(tmp_path / "j.xml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "regressed" in r.stdout and "x264" in r.stdout
     suite = ET.parse(tmp_path / "j.xml").getroot()
     assert int(suite.get("failures")) == len([f for f in findings if f.outcome == "regressed"]) > 0
-    ok = subprocess.run([sys.executable, "-m", "gvcbench", "regress", str(root / "base"), "--baseline",
-                         str(tmp_path / "b.json")], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "regress", str(root / "base"), "--baseline", str(tmp_path / "b.json")],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and "no regression" in ok.stdout
 
 
@@ -80,11 +120,14 @@ def test_new_failure_missing_and_tolerances(runs, tmp_path):
         load_tolerances(loose)
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[metric."psnr_y"]\nabs = 0.1\n', "did you mean 'psnr-y'"),
-    ('[default]\nabs = -1\n', "must be a number >= 0"),
-    ('[metric."psnr-y"]\nrel = "1%"\n', "must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[metric."psnr_y"]\nabs = 0.1\n', "did you mean 'psnr-y'"),
+        ("[default]\nabs = -1\n", "must be a number >= 0"),
+        ('[metric."psnr-y"]\nrel = "1%"\n', "must be a number >= 0"),
+    ],
+)
 def test_tolerances_with_a_misspelt_metric_or_a_negative_value_are_refused(tmp_path, text, message):
     from gvcbench.errors import ConfigError
     from gvcbench.reports.regress import load_tolerances

@@ -1,4 +1,5 @@
 """The report from a real run: files, escaping, and the page in a real headless Chromium."""
+
 import json
 import shutil
 import subprocess
@@ -25,10 +26,18 @@ def run_folder(tmp_path_factory):
     clips.mkdir()
     write_y4m(real_clip(frames=4, size="64x64"), clips / "bunny.y4m")
     write_y4m(real_clip(frames=4, size="64x64", clip="bikes.mp4", start=20), clips / f"{ODD_NAME}.y4m")
-    cfg = config_from_mapping({"dataset": {"source": str(clips)}, "output": str(root / "run"), "jobs": 2,
-                               "metrics": ["psnr-y", "psnr-yuv"],
-                               "codec": [{"name": "x264", "qps": [26, 32, 38, 44], "params": {"preset": "ultrafast"}},
-                                         {"name": "x265", "qps": [26, 32, 38, 44], "params": {"preset": "ultrafast"}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(root / "run"),
+            "jobs": 2,
+            "metrics": ["psnr-y", "psnr-yuv"],
+            "codec": [
+                {"name": "x264", "qps": [26, 32, 38, 44], "params": {"preset": "ultrafast"}},
+                {"name": "x265", "qps": [26, 32, 38, 44], "params": {"preset": "ultrafast"}},
+            ],
+        }
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.failed == 0
     return root / "run"
@@ -64,12 +73,30 @@ def test_missing_reconstructions_are_a_note_not_a_crash(run_folder, tmp_path):
 
 
 def test_report_cli(run_folder, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "report", str(run_folder), "--anchor", "x264",
-                        "-o", str(tmp_path / "rep"), "--sequences", "bunny"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gvcbench",
+            "report",
+            str(run_folder),
+            "--anchor",
+            "x264",
+            "-o",
+            str(tmp_path / "rep"),
+            "--sequences",
+            "bunny",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rep" / "report.html").is_file()
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "bdrate", str(run_folder), "--anchor", "x264"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "bdrate", str(run_folder), "--anchor", "x264"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0 and "x265" in r.stdout and "psnr-y" in r.stdout
 
 
@@ -80,16 +107,27 @@ def test_report_in_headless_chromium(report, tmp_path):
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--window-size=1400,2000",
+    ):
         opts.add_argument(flag)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     try:
         driver.get(report.html.as_uri())
         state = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);")
+            "return Array.from(document.images).map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight]);"
+        )
         assert len(state) >= 9
         broken = [s for s in state if not (s[1] and s[2] > 0 and s[3] > 0)]
         assert not broken, f"images not decoded: {broken}"
@@ -140,8 +178,9 @@ def test_quality_over_time_at_matched_rates(run_folder, tmp_path):
     assert picked["x265"]["job_key"] == x265[1]["job_key"] and set(picked) == {"x264", "x265"}
     fig = overtime.quality_over_time(rows, ["bunny"], "psnr-y", x265[1]["kbps"], "x264")
     lines = fig.axes[0].get_lines()
-    assert [list(line.get_ydata()) for line in lines if line.get_label().startswith("x265")] == \
-        [x265[1]["frame_metrics"]["psnr-y"]]
+    assert [list(line.get_ydata()) for line in lines if line.get_label().startswith("x265")] == [
+        x265[1]["frame_metrics"]["psnr-y"]
+    ]
     files = write_report(run_folder, "x264", tmp_path / "rep", metrics=["psnr-y"], sequences=["bunny"])
     assert tmp_path / "rep" / "figures" / "over_time_psnr-y.png" in files.images
     assert "psnr-y per frame, each codec at its rate point closest to" in files.html.read_text()

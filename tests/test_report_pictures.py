@@ -1,4 +1,5 @@
 """Report pictures: quality-90 WebP by default, pixel-exact with lossless=True."""
+
 import numpy as np
 from PIL import Image, ImageSequence
 
@@ -11,8 +12,10 @@ def _comparison():
     ref = real_clip(frames=4, size="64x64", clip="bikes.mp4")
     dist = real_clip(frames=4, size="64x64", clip="bikes.mp4", start=1)
     comp = visual.Comparison("bikes", 10.0)
-    comp.panels = [visual.Panel("original", "64x64", visual._uint8_rgb(ref)),
-                   visual.Panel("codec", "qp30", visual._uint8_rgb(dist))]
+    comp.panels = [
+        visual.Panel("original", "64x64", visual._uint8_rgb(ref)),
+        visual.Panel("codec", "qp30", visual._uint8_rgb(dist)),
+    ]
     return comp, ref
 
 

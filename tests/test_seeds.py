@@ -1,4 +1,5 @@
 """Stochastic codecs: one job per seed, the seed handed to the codec, spread in the reports."""
+
 import sys
 
 import numpy as np
@@ -20,18 +21,35 @@ QPS = [22, 28, 34, 40]
 
 
 def noisy_entry(seeds=(0, 1, 2), **extra):
-    return {"name": "external", "label": "noisy", "qps": QPS, "seeds": list(seeds),
-            "params": {"encode": [sys.executable, NOISY, "encode", "{input}", "{bitstream}", "{qp}"],
-                       "decode": [sys.executable, NOISY, "decode", "{bitstream}", "{output}", "{seed}"],
-                       "version": "noisy 1", "stochastic": True, **extra}}
+    return {
+        "name": "external",
+        "label": "noisy",
+        "qps": QPS,
+        "seeds": list(seeds),
+        "params": {
+            "encode": [sys.executable, NOISY, "encode", "{input}", "{bitstream}", "{qp}"],
+            "decode": [sys.executable, NOISY, "decode", "{bitstream}", "{output}", "{seed}"],
+            "version": "noisy 1",
+            "stochastic": True,
+            **extra,
+        },
+    }
 
 
 def _config(clips, out, **kw):
-    return config_from_mapping({"dataset": {"source": str(clips)}, "output": str(out), "jobs": 2,
-                                "metrics": ["psnr-y"], "keep_reconstructions": False,
-                                "codec": [noisy_entry(**kw),
-                                          {"name": "x265", "qps": [24, 30, 36, 42], "seeds": [0, 1, 2],
-                                           "params": {"preset": "ultrafast"}}]})
+    return config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(out),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "codec": [
+                noisy_entry(**kw),
+                {"name": "x265", "qps": [24, 30, 36, 42], "seeds": [0, 1, 2], "params": {"preset": "ultrafast"}},
+            ],
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,8 +87,11 @@ def test_same_seed_same_output(seeded_run, tmp_path):
     assert summary.failed == 0
     with ResultStore(tmp_path / "again", create=False) as store:
         again = {(r["sequence"], r["point"]): r["metrics"]["psnr-y"] for r in store.rows() if r["codec"] == "noisy"}
-    first = {(r["sequence"], r["point"]): r["metrics"]["psnr-y"] for r in seeded_run[3]
-             if r["codec"] == "noisy" and r["seed"] == 1}
+    first = {
+        (r["sequence"], r["point"]): r["metrics"]["psnr-y"]
+        for r in seeded_run[3]
+        if r["codec"] == "noisy" and r["seed"] == 1
+    }
     assert again == first
 
 
@@ -89,8 +110,10 @@ def test_bd_rate_per_seed_and_on_the_seed_mean(seeded_run):
     entries = bd_per_seed(rows, bd_table(rows, "x265"), "x265")
     e = next(x for x in entries if x.codec == "noisy")
     assert set(e.per_seed) == {0, 1, 2} and len(set(e.per_seed.values())) == 3
-    assert min(e.per_seed.values()) < e.avg_curve < max(e.per_seed.values()) or \
-        abs(e.avg_curve - np.mean(list(e.per_seed.values()))) < 1.0
+    assert (
+        min(e.per_seed.values()) < e.avg_curve < max(e.per_seed.values())
+        or abs(e.avg_curve - np.mean(list(e.per_seed.values()))) < 1.0
+    )
 
 
 def test_templates_with_seed_need_a_stochastic_codec():
@@ -146,10 +169,16 @@ def test_gate_tests_each_codec_across_sequences_and_seeds(seeded_run, tmp_path):
     root, _, _, base_rows = seeded_run
     noisy = noisy_entry(version="noisy 2")
     noisy["params"]["decode"] = noisy["params"]["decode"] + ["0.6"]
-    cfg = config_from_mapping({"dataset": {"source": str(root / "clips")}, "output": str(tmp_path / "cand"),
-                               "jobs": 2, "metrics": ["psnr-y"], "keep_reconstructions": False,
-                               "codec": [noisy, {"name": "x265", "qps": [24, 30, 36, 42],
-                                                 "params": {"preset": "fast"}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(root / "clips")},
+            "output": str(tmp_path / "cand"),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "codec": [noisy, {"name": "x265", "qps": [24, 30, 36, 42], "params": {"preset": "fast"}}],
+        }
+    )
     assert run_benchmark(cfg, on_warning=lambda m: None).failed == 0
     with ResultStore(tmp_path / "cand", create=False) as store:
         cand = store.rows()
@@ -175,8 +204,21 @@ def test_gate_tests_each_codec_across_sequences_and_seeds(seeded_run, tmp_path):
     boot = compare(cand, baseline, replace(load_tolerances(None), test="bootstrap"))
     assert any(f.check == "psnr-y paired" and f.outcome == "regressed" for f in boot)
     (tmp_path / "b.json").write_text(__import__("json").dumps(baseline))
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "regress", str(tmp_path / "cand"), "--baseline",
-                        str(tmp_path / "b.json"), "--test", "none"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gvcbench",
+            "regress",
+            str(tmp_path / "cand"),
+            "--baseline",
+            str(tmp_path / "b.json"),
+            "--test",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "paired" not in r.stdout and "version changed" in r.stdout
 
 
@@ -186,8 +228,9 @@ def test_significance_settings_are_checked(tmp_path):
     (tmp_path / "t.toml").write_text('[significance]\ntest = "ttest"\n')
     with pytest.raises(ConfigError, match="wilcoxon, bootstrap or none"):
         load_tolerances(tmp_path / "t.toml")
-    (tmp_path / "t.toml").write_text('[significance]\ntest = "bootstrap"\nalpha = 0.01\nmin_pairs = 8\n'
-                                     'correction = "none"\n')
+    (tmp_path / "t.toml").write_text(
+        '[significance]\ntest = "bootstrap"\nalpha = 0.01\nmin_pairs = 8\ncorrection = "none"\n'
+    )
     t = load_tolerances(tmp_path / "t.toml")
     assert (t.test, t.alpha, t.min_pairs, t.correction) == ("bootstrap", 0.01, 8, "none")
     assert load_tolerances(None).correction == "holm"
@@ -202,9 +245,11 @@ def test_store_made_before_seeds_gains_the_column_and_keeps_its_rows(tmp_path):
         pass
     db = sqlite3.connect(tmp_path / "old.sqlite")
     cols = ", ".join(f"{k} {v}" for k, v in JOB_COLUMNS.items() if k != "seed")
-    db.executescript(f"DROP TABLE jobs; CREATE TABLE jobs ({cols});"
-                     "INSERT INTO jobs (job_key, run_id, status, codec, codec_name, sequence, point) "
-                     "VALUES ('k', 'r', 'done', 'x265', 'x265', 's', 'qp32');")
+    db.executescript(
+        f"DROP TABLE jobs; CREATE TABLE jobs ({cols});"
+        "INSERT INTO jobs (job_key, run_id, status, codec, codec_name, sequence, point) "
+        "VALUES ('k', 'r', 'done', 'x265', 'x265', 's', 'qp32');"
+    )
     db.close()
     with ResultStore(tmp_path / "old.sqlite", create=False) as store:
         rows = store.rows()
@@ -214,6 +259,9 @@ def test_store_made_before_seeds_gains_the_column_and_keeps_its_rows(tmp_path):
 def test_seeds_option_is_checked_like_the_config_key(tmp_path):
     import subprocess
 
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "run", "--codecs", "x265", "--seeds", "0", "-o",
-                        str(tmp_path / "out")], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "run", "--codecs", "x265", "--seeds", "0", "-o", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "--seeds must be at least 1" in r.stderr and not (tmp_path / "out").exists()

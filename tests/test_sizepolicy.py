@@ -1,4 +1,5 @@
 """Reconstructions of another size: pad or crop to the source, recorded in provenance."""
+
 import sys
 
 import numpy as np
@@ -13,7 +14,9 @@ from gvcbench.errors import ConfigError
 
 from .conftest import real_clip
 
-ENC = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[3] + '/keep.y4m'); open(sys.argv[2], 'wb').write(b'x' * 99)"
+ENC = (
+    "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[3] + '/keep.y4m'); open(sys.argv[2], 'wb').write(b'x' * 99)"
+)
 # The decoder hands back the source cut to 64x48, or grown to 64x96 with zero rows below it.
 DEC = """
 import sys
@@ -38,13 +41,24 @@ def clip(tmp_path_factory):
 
 
 def _run(folder, out, mode, policy, size):
-    params = {"encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{workdir}"],
-              "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}", mode], "output_size": size,
-              "qp_min": 1, "qp_max": 1}
+    params = {
+        "encode": [sys.executable, "-c", ENC, "{input}", "{bitstream}", "{workdir}"],
+        "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}", mode],
+        "output_size": size,
+        "qp_min": 1,
+        "qp_max": 1,
+    }
     if policy:
         params["size_policy"] = policy
-    cfg = config_from_mapping({"dataset": {"source": str(folder)}, "output": str(out), "jobs": 1,
-                               "metrics": ["psnr-y"], "codec": [{"name": "external", "qps": [1], "params": params}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(folder)},
+            "output": str(out),
+            "jobs": 1,
+            "metrics": ["psnr-y"],
+            "codec": [{"name": "external", "qps": [1], "params": params}],
+        }
+    )
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     with ResultStore(out, create=False) as store:
         return summary, store.rows()[0]
@@ -59,8 +73,12 @@ def test_pad_and_crop_fit_exactly_and_are_recorded(clip, tmp_path):
     assert np.array_equal(recon.y, want_y)
     assert np.array_equal(recon.u[:, 24:], np.repeat(seq.u[:, 23:24], 8, axis=1))
     record = row["provenance"]["psnr-y"]["reconstruction_size"]
-    assert record == {"size_policy": "pad", "decoded_size": "64x48", "source_size": "64x64",
-                      "how": "right and bottom by edge repetition"}
+    assert record == {
+        "size_policy": "pad",
+        "decoded_size": "64x48",
+        "source_size": "64x64",
+        "how": "right and bottom by edge repetition",
+    }
     summary, row = _run(folder, tmp_path / "crop", "grow", "crop", "64x96")
     recon = read_container(tmp_path / "crop" / row["reconstruction"])
     assert np.array_equal(recon.y, seq.y) and np.array_equal(recon.v, seq.v)
@@ -72,7 +90,9 @@ def test_default_refuses_and_wrong_direction_is_an_error(clip, tmp_path):
     summary, row = _run(folder, tmp_path / "refuse", "cut", None, "64x48")
     assert summary.failed == 1 and "decoded frames are 64x48, the input is 64x64" in row["error"]
     summary, row = _run(folder, tmp_path / "wrong", "grow", "pad", "64x96")
-    assert summary.failed == 1 and "size_policy pad: the reconstruction is 64x96, larger than the source" in row["error"]
+    assert (
+        summary.failed == 1 and "size_policy pad: the reconstruction is 64x96, larger than the source" in row["error"]
+    )
     with pytest.raises(ConfigError, match="size_policy must be one of refuse, crop, pad"):
         _run(folder, tmp_path / "bad", "cut", "stretch", "64x48")
 
@@ -84,10 +104,21 @@ def test_precomputed_raw_reconstruction_of_another_size_is_padded(clip, tmp_path
     (tmp_path / "recon").mkdir()
     write_yuv(seq.with_planes(seq.y[:, :48], seq.u[:, :24], seq.v[:, :24]), tmp_path / "recon" / "bbb_qp5.yuv")
     (tmp_path / "sizes.csv").write_text("sequence,qp,bytes\nbbb,5,1000\n")
-    params = {"reconstructions": str(tmp_path / "recon" / "{sequence}_qp{qp}.yuv"), "sizes": str(tmp_path / "sizes.csv"),
-              "size_policy": "pad", "recon_size": "64x48"}
-    cfg = config_from_mapping({"dataset": {"source": str(folder)}, "output": str(tmp_path / "run"), "jobs": 1,
-                               "metrics": ["psnr-y"], "codec": [{"name": "precomputed", "qps": [5], "params": params}]})
+    params = {
+        "reconstructions": str(tmp_path / "recon" / "{sequence}_qp{qp}.yuv"),
+        "sizes": str(tmp_path / "sizes.csv"),
+        "size_policy": "pad",
+        "recon_size": "64x48",
+    }
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(folder)},
+            "output": str(tmp_path / "run"),
+            "jobs": 1,
+            "metrics": ["psnr-y"],
+            "codec": [{"name": "precomputed", "qps": [5], "params": params}],
+        }
+    )
     assert run_benchmark(cfg, on_warning=lambda m: None).failed == 0
     with ResultStore(tmp_path / "run", create=False) as store:
         row = store.rows()[0]

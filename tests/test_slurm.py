@@ -3,6 +3,7 @@
 The cluster is the one `.ci/run` starts; run alone, these tests start it themselves when
 they can (root and the Debian packages slurm-wlm and munge) and are skipped otherwise.
 """
+
 import os
 import re
 import shutil
@@ -48,8 +49,10 @@ def slurm():
     started = False
     if not (CONF.is_file() and _sinfo(env)):
         if not shutil.which("slurmctld") or os.geteuid() != 0:
-            pytest.skip("SLURM is not running and cannot start here: ci/slurm-up.sh needs root and the "
-                        "Debian packages slurm-wlm and munge")
+            pytest.skip(
+                "SLURM is not running and cannot start here: ci/slurm-up.sh needs root and the "
+                "Debian packages slurm-wlm and munge"
+            )
         up = subprocess.run([str(ROOT / "ci" / "slurm-up.sh")], capture_output=True, text=True, timeout=120)
         if up.returncode != 0:
             pytest.skip(f"SLURM cannot start here: {up.stderr.strip()}")
@@ -84,8 +87,16 @@ def _readme_config() -> str:
 
 
 def _executor(tmp_path, **extra):
-    return {"kind": "dask", "cluster": "slurm", "workers": 1, "cores": 1, "memory": "1GB",
-            "walltime": "00:10:00", "start_timeout": 120, "log_directory": str(tmp_path / "worker-logs")} | extra
+    return {
+        "kind": "dask",
+        "cluster": "slurm",
+        "workers": 1,
+        "cores": 1,
+        "memory": "1GB",
+        "walltime": "00:10:00",
+        "start_timeout": 120,
+        "log_directory": str(tmp_path / "worker-logs"),
+    } | extra
 
 
 def _rows(out):
@@ -132,22 +143,31 @@ def test_workers_that_cannot_see_the_clips_get_them_by_value(slurm, clips, tmp_p
     if subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode != 0:
         pytest.skip("cannot make a mount namespace here (unshare -m) to hide the clips from the workers")
     hidden = tmp_path / "python-without-clips"
-    hidden.write_text(f"#!/bin/sh\nexec unshare -m --propagation private sh -c "
-                      f"'mount -t tmpfs tmpfs {clips} && exec {sys.executable} \"$@\"' sh \"$@\"\n")
+    hidden.write_text(
+        f"#!/bin/sh\nexec unshare -m --propagation private sh -c "
+        f'\'mount -t tmpfs tmpfs {clips} && exec {sys.executable} "$@"\' sh "$@"\n'
+    )
     hidden.chmod(0o755)
     runs = {}
     for name, executor in (("local", {"kind": "local"}), ("slurm", _executor(tmp_path, python=str(hidden)))):
         logs = []
-        cfg = config_from_mapping({
-            "dataset": {"source": str(clips)}, "output": str(tmp_path / name), "metrics": ["psnr-y"],
-            "keep_reconstructions": False, "executor": executor,
-            "codec": [{"name": "x265", "qps": [32, 40], "params": {"preset": "ultrafast"}}]})
+        cfg = config_from_mapping(
+            {
+                "dataset": {"source": str(clips)},
+                "output": str(tmp_path / name),
+                "metrics": ["psnr-y"],
+                "keep_reconstructions": False,
+                "executor": executor,
+                "codec": [{"name": "x265", "qps": [32, 40], "params": {"preset": "ultrafast"}}],
+            }
+        )
         summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
         assert summary.done == 2 and summary.failed == 0, summary.failures
         runs[name] = _rows(tmp_path / name)
     assert any("inputs go by value (scattered from the driver)" in m for m in logs), logs
-    assert {k: (r["bytes"], r["metrics"]) for k, r in runs["slurm"].items()} == \
-           {k: (r["bytes"], r["metrics"]) for k, r in runs["local"].items()}
+    assert {k: (r["bytes"], r["metrics"]) for k, r in runs["slurm"].items()} == {
+        k: (r["bytes"], r["metrics"]) for k, r in runs["local"].items()
+    }
 
 
 def test_worker_with_a_different_environment_is_named(slurm, clips, tmp_path, monkeypatch):
@@ -156,17 +176,28 @@ def test_worker_with_a_different_environment_is_named(slurm, clips, tmp_path, mo
 
     monkeypatch.chdir(tmp_path)  # workers start in the driver's folder, first on their sys.path
 
-    shutil.copytree(Path(gvcbench.__file__).parent, tmp_path / "other" / "gvcbench",
-                    ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
+    shutil.copytree(
+        Path(gvcbench.__file__).parent,
+        tmp_path / "other" / "gvcbench",
+        ignore=shutil.ignore_patterns("*.pt", "__pycache__"),
+    )
     init = tmp_path / "other" / "gvcbench" / "__init__.py"
     init.write_text(init.read_text().replace(f'__version__ = "{gvcbench.__version__}"', '__version__ = "0.0.1"'))
-    cfg = config_from_mapping({
-        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
-        "executor": _executor(tmp_path, prologue=[f"export PYTHONPATH={tmp_path / 'other'}"]),
-        "codec": [{"name": "x265", "qps": [32]}]})
-    with pytest.raises(GvcbenchError, match=r"worker tcp://\S+ \(host \S+, SLURM job \d+\) runs a different "
-                                            rf"environment from the driver: gvcbench 0\.0\.1 \(driver: "
-                                            rf"{re.escape(gvcbench.__version__)}\)"):
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "executor": _executor(tmp_path, prologue=[f"export PYTHONPATH={tmp_path / 'other'}"]),
+            "codec": [{"name": "x265", "qps": [32]}],
+        }
+    )
+    with pytest.raises(
+        GvcbenchError,
+        match=r"worker tcp://\S+ \(host \S+, SLURM job \d+\) runs a different "
+        rf"environment from the driver: gvcbench 0\.0\.1 \(driver: "
+        rf"{re.escape(gvcbench.__version__)}\)",
+    ):
         run_benchmark(cfg, on_warning=lambda m: None)
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
         assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
@@ -176,17 +207,25 @@ def test_queue_that_never_starts_a_worker_times_out_with_what_squeue_says(slurm,
     node = subprocess.run(["sinfo", "-h", "-o", "%N"], capture_output=True, text=True, check=True).stdout.split()[0]
     subprocess.run(["scontrol", "create", "PartitionName=gvcbench-down", f"Nodes={node}", "State=DOWN"], check=True)
     try:
-        cfg = config_from_mapping({
-            "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
-            "executor": _executor(tmp_path, queue="gvcbench-down", start_timeout=4),
-            "codec": [{"name": "x265", "qps": [32]}]})
+        cfg = config_from_mapping(
+            {
+                "dataset": {"source": str(clips)},
+                "output": str(tmp_path / "run"),
+                "metrics": ["psnr-y"],
+                "executor": _executor(tmp_path, queue="gvcbench-down", start_timeout=4),
+                "codec": [{"name": "x265", "qps": [32]}],
+            }
+        )
         started = time.perf_counter()
         with pytest.raises(GvcbenchError) as err:
             run_benchmark(cfg, on_warning=lambda m: None)
         assert time.perf_counter() - started < 60
         message = str(err.value)
-        assert re.search(r"no Dask worker started within 4 s \(start_timeout\) on slurm partition 'gvcbench-down': "
-                         r"job (\d+) in partition gvcbench-down is PENDING \(reason: PartitionDown\)", message), message
+        assert re.search(
+            r"no Dask worker started within 4 s \(start_timeout\) on slurm partition 'gvcbench-down': "
+            r"job (\d+) in partition gvcbench-down is PENDING \(reason: PartitionDown\)",
+            message,
+        ), message
         job = re.search(r"job (\d+) in partition", message).group(1)
         deadline = time.time() + 20
         while time.time() < deadline:  # the run cancelled its worker job
@@ -217,13 +256,28 @@ def test_scancel_of_a_worker_mid_job_reruns_its_job_and_kills_its_encoder(slurm,
     script = tmp_path / "slow.sh"
     script.write_text(SLOW_CODEC.format(grandchild=GRANDCHILD))
     script.chmod(0o755)
-    cfg = config_from_mapping({
-        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
-        "keep_reconstructions": False, "executor": _executor(tmp_path, workers=2),
-        "codec": [{"name": "external", "label": "slow", "qps": [30, 31, 32],
-                   "params": {"encode": [str(script), "{input}", "{bitstream}", "{qp}", str(marks)],
-                              "decode": ["cp", "{bitstream}", "{output}"], "output_format": "y4m",
-                              "version": "1"}}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "executor": _executor(tmp_path, workers=2),
+            "codec": [
+                {
+                    "name": "external",
+                    "label": "slow",
+                    "qps": [30, 31, 32],
+                    "params": {
+                        "encode": [str(script), "{input}", "{bitstream}", "{qp}", str(marks)],
+                        "decode": ["cp", "{bitstream}", "{output}"],
+                        "output_format": "y4m",
+                        "version": "1",
+                    },
+                }
+            ],
+        }
+    )
     cancelled = {}
 
     def cancel_a_running_worker():
@@ -255,11 +309,19 @@ def test_scancel_of_a_worker_mid_job_reruns_its_job_and_kills_its_encoder(slurm,
 
 
 def test_a_worker_job_slurm_refuses_stops_the_run_at_once(slurm, clips, tmp_path):
-    for extra, said in (({"queue": "no-such-partition"}, "invalid partition specified: no-such-partition"),
-                        ({"memory": "100TB"}, "Requested node configuration is not available")):
-        cfg = config_from_mapping({
-            "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
-            "executor": _executor(tmp_path, **extra), "codec": [{"name": "x265", "qps": [32]}]})
+    for extra, said in (
+        ({"queue": "no-such-partition"}, "invalid partition specified: no-such-partition"),
+        ({"memory": "100TB"}, "Requested node configuration is not available"),
+    ):
+        cfg = config_from_mapping(
+            {
+                "dataset": {"source": str(clips)},
+                "output": str(tmp_path / "run"),
+                "metrics": ["psnr-y"],
+                "executor": _executor(tmp_path, **extra),
+                "codec": [{"name": "x265", "qps": [32]}],
+            }
+        )
         started = time.perf_counter()
         with pytest.raises(ConfigError, match=rf"SLURM refuses the worker job for .*: .*{said}.*Check queue"):
             run_benchmark(cfg, on_warning=lambda m: None)
@@ -268,19 +330,28 @@ def test_a_worker_job_slurm_refuses_stops_the_run_at_once(slurm, clips, tmp_path
 
 def test_no_sbatch_here_is_a_clear_error(clips, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    cfg = config_from_mapping({
-        "dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"],
-        "executor": _executor(tmp_path), "codec": [{"name": "x265", "qps": [32]}]})
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "executor": _executor(tmp_path),
+            "codec": [{"name": "x265", "qps": [32]}],
+        }
+    )
     with pytest.raises(ConfigError, match=r"cluster = 'slurm' submits workers with sbatch, which is not on PATH"):
         run_benchmark(cfg, on_warning=lambda m: None)
 
 
-@pytest.mark.parametrize("bad, said", [
-    ({"prologue": "module load ffmpeg"}, "prologue must be a list of shell lines"),
-    ({"start_timeout": 0}, "start_timeout must be a positive number of seconds"),
-    ({"python": 3}, "python must be a string"),
-    ({"log_directory": ["logs"]}, "log_directory must be a string"),
-])
+@pytest.mark.parametrize(
+    "bad, said",
+    [
+        ({"prologue": "module load ffmpeg"}, "prologue must be a list of shell lines"),
+        ({"start_timeout": 0}, "start_timeout must be a positive number of seconds"),
+        ({"python": 3}, "python must be a string"),
+        ({"log_directory": ["logs"]}, "log_directory must be a string"),
+    ],
+)
 def test_cluster_keys_are_checked(bad, said):
     with pytest.raises(ConfigError, match=said):
         config_from_mapping({"executor": {"kind": "dask", "cluster": "slurm"} | bad})

@@ -1,4 +1,5 @@
 """Many stores as one comparison, and imported (published) curves in BD tables and plots."""
+
 import json
 import math
 
@@ -15,12 +16,16 @@ def wide_console(monkeypatch):
     from gvcbench import cli
 
     monkeypatch.setattr(cli.console, "width", 200)
+
+
 from gvcbench.errors import GvcbenchError
 from gvcbench.reports.curves import bd_table
 from gvcbench.reports.sources import load_sources
 
-SPEC = {"ms-ssim": {"lower_better": False, "granularity": "frame"},
-        "psnr-y": {"lower_better": False, "granularity": "frame"}}
+SPEC = {
+    "ms-ssim": {"lower_better": False, "granularity": "frame"},
+    "psnr-y": {"lower_better": False, "granularity": "frame"},
+}
 
 
 def _rows(codec, seqs=("s1", "s2"), scale=1.0, params=None, seq_hash="h", frames=(1, 2, 3, 4)):
@@ -28,13 +33,26 @@ def _rows(codec, seqs=("s1", "s2"), scale=1.0, params=None, seq_hash="h", frames
     rows = []
     for seq in seqs:
         for k in frames:
-            kbps = scale * 2 ** k
-            rows.append({"job_key": f"{codec}-{seq}-{k}-{json.dumps(params)}", "run_id": "r", "status": "done",
-                         "codec": codec, "codec_name": codec.split("@")[0], "codec_version": "1.0",
-                         "codec_params": params or {}, "sequence": seq, "sequence_hash": f"{seq}-{seq_hash}",
-                         "point": f"qp{40 - k}", "qp": 40 - k, "kbps": kbps, "bpp": kbps / 1000,
-                         "metrics": {"psnr-y": 30 + k, "ms-ssim": 0.9 + k / 100},
-                         "provenance": {m: {"spec": s} for m, s in SPEC.items()}})
+            kbps = scale * 2**k
+            rows.append(
+                {
+                    "job_key": f"{codec}-{seq}-{k}-{json.dumps(params)}",
+                    "run_id": "r",
+                    "status": "done",
+                    "codec": codec,
+                    "codec_name": codec.split("@")[0],
+                    "codec_version": "1.0",
+                    "codec_params": params or {},
+                    "sequence": seq,
+                    "sequence_hash": f"{seq}-{seq_hash}",
+                    "point": f"qp{40 - k}",
+                    "qp": 40 - k,
+                    "kbps": kbps,
+                    "bpp": kbps / 1000,
+                    "metrics": {"psnr-y": 30 + k, "ms-ssim": 0.9 + k / 100},
+                    "provenance": {m: {"spec": s} for m, s in SPEC.items()},
+                }
+            )
     return rows
 
 
@@ -80,7 +98,7 @@ def test_imported_table_appears_in_bd_tables_marked_with_its_source(tmp_path, mo
     table = tmp_path / "published.csv"
     lines = ["codec,sequence,kbps,psnr-y,source"]
     for seq in ("s1", "s2"):
-        lines += [f"glc-video,{seq},{0.25 * 2 ** k},{30 + k},GLC-video paper Table 2" for k in (4, 1, 3, 2)]
+        lines += [f"glc-video,{seq},{0.25 * 2**k},{30 + k},GLC-video paper Table 2" for k in (4, 1, 3, 2)]
     table.write_text("\n".join(lines) + "\n")
     sources = load_sources([a, table])
     imported = [r for r in sources.rows if r.get("imported")]
@@ -91,8 +109,9 @@ def test_imported_table_appears_in_bd_tables_marked_with_its_source(tmp_path, mo
     assert e.imported == "GLC-video paper Table 2" and e.anchor_imported is None
     out = CliRunner().invoke(app, ["bdrate", str(a), str(table), "--anchor", "vvenc-ldb"])
     assert out.exit_code == 0 and "glc-video (imported)" in out.output
-    assert f"imported (published numbers, not measured here): glc-video: GLC-video paper Table 2 ({table})" \
-        in out.output
+    assert (
+        f"imported (published numbers, not measured here): glc-video: GLC-video paper Table 2 ({table})" in out.output
+    )
     # An imported anchor is marked too.
     out = CliRunner().invoke(app, ["bdrate", str(a), str(table), "--anchor", "glc-video", "--metrics", "psnr-y"])
     assert out.exit_code == 0 and "against glc-video (imported)" in out.output and "+300.00%" in out.output
@@ -101,10 +120,21 @@ def test_imported_table_appears_in_bd_tables_marked_with_its_source(tmp_path, mo
 def test_compressai_results_json_in_a_bd_table_on_bpp(tmp_path):
     a = _store(tmp_path / "a", _rows("vvenc-ldb", seqs=("kodak",)))
     published = tmp_path / "bmshj2018-factorized.json"
-    published.write_text(json.dumps({
-        "name": "bmshj2018-factorized", "description": "Inference (ans)", "dataset": "kodak",
-        "results": {"bpp": [0.001 * 2 ** k / 2 for k in (1, 2, 3, 4)], "ms-ssim": [0.9 + k / 100 for k in (1, 2, 3, 4)],
-                    "encoding_time": [0.1] * 4, "decoding_time": [0.1] * 4}}))
+    published.write_text(
+        json.dumps(
+            {
+                "name": "bmshj2018-factorized",
+                "description": "Inference (ans)",
+                "dataset": "kodak",
+                "results": {
+                    "bpp": [0.001 * 2**k / 2 for k in (1, 2, 3, 4)],
+                    "ms-ssim": [0.9 + k / 100 for k in (1, 2, 3, 4)],
+                    "encoding_time": [0.1] * 4,
+                    "decoding_time": [0.1] * 4,
+                },
+            }
+        )
+    )
     sources = load_sources([a, published])
     e = bd_table(sources.rows, "vvenc-ldb", ["ms-ssim"], rate="bpp")[0]
     assert e.codec == "bmshj2018-factorized" and e.imported == "Inference (ans)"
@@ -115,13 +145,19 @@ def test_compressai_results_json_in_a_bd_table_on_bpp(tmp_path):
         load_sources([a, bad])
 
 
-@pytest.mark.parametrize("name, table, message", [
-    ("clash", "codec,sequence,kbps,psnr-y,source\nvvenc-ldb,s1,3,31,someone's table\n",
-     "'vvenc-ldb' is measured in .* and also imported from someone's table"),
-    ("nosource", "codec,sequence,kbps,psnr-y\nother,s1,3,31\n", "record 1 lacks source"),
-    ("unknown", "codec,sequence,kbps,wow,source\nother,s1,3,31,t\n", "metric 'wow' is neither"),
-    ("nan", "codec,sequence,kbps,psnr-y,source\nother,s1,abc,31,t\n", "kbps must be a number"),
-])
+@pytest.mark.parametrize(
+    "name, table, message",
+    [
+        (
+            "clash",
+            "codec,sequence,kbps,psnr-y,source\nvvenc-ldb,s1,3,31,someone's table\n",
+            "'vvenc-ldb' is measured in .* and also imported from someone's table",
+        ),
+        ("nosource", "codec,sequence,kbps,psnr-y\nother,s1,3,31\n", "record 1 lacks source"),
+        ("unknown", "codec,sequence,kbps,wow,source\nother,s1,3,31,t\n", "metric 'wow' is neither"),
+        ("nan", "codec,sequence,kbps,psnr-y,source\nother,s1,abc,31,t\n", "kbps must be a number"),
+    ],
+)
 def test_bad_imports_are_clear_errors(tmp_path, name, table, message):
     a = _store(tmp_path / "a", _rows("vvenc-ldb"))
     imported = tmp_path / f"{name}.csv"
@@ -135,8 +171,15 @@ def test_report_of_a_store_and_an_import(tmp_path):
 
     a = _store(tmp_path / "a", _rows("vvenc-ldb"))
     table = tmp_path / "published.json"
-    table.write_text(json.dumps([{"codec": "dcvc", "sequence": s, "kbps": 2 ** k, "psnr-y": 30.5 + k,
-                                  "source": "DCVC-DC release"} for s in ("s1", "s2") for k in (1, 2, 3, 4)]))
+    table.write_text(
+        json.dumps(
+            [
+                {"codec": "dcvc", "sequence": s, "kbps": 2**k, "psnr-y": 30.5 + k, "source": "DCVC-DC release"}
+                for s in ("s1", "s2")
+                for k in (1, 2, 3, 4)
+            ]
+        )
+    )
     files = write_report([a, table], "vvenc-ldb", tmp_path / "rep", metrics=["psnr-y"], max_visual=0)
     page = files.html.read_text()
     assert "imported: DCVC-DC release" in page and "Imported curves" in page
@@ -152,14 +195,20 @@ def test_bd_grouped_by_a_manifest_field(tmp_path, monkeypatch):
     from gvcbench import cli
 
     monkeypatch.setattr(cli.console, "width", 200)
-    rows = _rows("anchor", seqs=("s1", "s2", "s3")) + _rows("half", seqs=("s1", "s2"), scale=0.5) \
+    rows = (
+        _rows("anchor", seqs=("s1", "s2", "s3"))
+        + _rows("half", seqs=("s1", "s2"), scale=0.5)
         + _rows("half", seqs=("s3",), scale=0.25)
+    )
     for r in rows:
-        r["sequence_spec"] = {"path": f"{r['sequence']}.y4m", "meta": {"category": "fire" if r["sequence"] != "s3"
-                                                                       else "water"}}
+        r["sequence_spec"] = {
+            "path": f"{r['sequence']}.y4m",
+            "meta": {"category": "fire" if r["sequence"] != "s3" else "water"},
+        }
     a = _store(tmp_path / "a", rows)
-    out = CliRunner().invoke(app, ["bdrate", str(a), "--anchor", "anchor", "--metrics", "psnr-y",
-                                   "--group-by", "category"])
+    out = CliRunner().invoke(
+        app, ["bdrate", str(a), "--anchor", "anchor", "--metrics", "psnr-y", "--group-by", "category"]
+    )
     assert out.exit_code == 0, out.output
     fire, water = out.output.split("category = water")
     assert "category = fire" in fire and "-50.00%" in fire and "-75.00%" in water
@@ -193,10 +242,16 @@ def test_one_store_may_hold_two_cuts_of_a_sequence(tmp_path):
 def test_report_grouped_by_a_manifest_field(tmp_path):
     from gvcbench.reports.report import write_report
 
-    rows = _rows("anchor", seqs=("s1", "s2")) + _rows("half", seqs=("s1",), scale=0.5) \
+    rows = (
+        _rows("anchor", seqs=("s1", "s2"))
+        + _rows("half", seqs=("s1",), scale=0.5)
         + _rows("half", seqs=("s2",), scale=0.25)
+    )
     for r in rows:
-        r["sequence_spec"] = {"path": f"{r['sequence']}.y4m", "meta": {"category": {"s1": "fire", "s2": "water"}[r["sequence"]]}}
+        r["sequence_spec"] = {
+            "path": f"{r['sequence']}.y4m",
+            "meta": {"category": {"s1": "fire", "s2": "water"}[r["sequence"]]},
+        }
     a = _store(tmp_path / "a", rows)
     files = write_report(a, "anchor", tmp_path / "rep", metrics=["psnr-y"], max_visual=0, group_by="category")
     by_class = json.loads(files.json.read_text())["bd_by_class"]

@@ -4,6 +4,7 @@ relative output folders, confined work folders, a full or read-only output disk.
 Everything here runs the real `gvcbench run` command in a subprocess with a small shell
 script codec, and uses real signals, real SQLite files and real mounts.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,7 +42,7 @@ fi
 printf '%s' "$5" > "$4/label.txt"
 cp "$1" "$2"
 """
-DECODER = "#!/bin/sh\ncp \"$1\" \"$2\"\n"
+DECODER = '#!/bin/sh\ncp "$1" "$2"\n'
 
 
 def _write_scripts(folder: Path) -> tuple[Path, Path]:
@@ -65,22 +66,39 @@ def _codec_entry(enc: Path, dec: Path, label: str = "script", qps=(30,), version
         """)
 
 
-def _setup(tmp_path: Path, output: str, codecs: str, clips: int = 1, frames: int = 3, timeout: int = 120,
-           jobs: int = 2, size: str = "64x64") -> Path:
+def _setup(
+    tmp_path: Path,
+    output: str,
+    codecs: str,
+    clips: int = 1,
+    frames: int = 3,
+    timeout: int = 120,
+    jobs: int = 2,
+    size: str = "64x64",
+) -> Path:
     data = tmp_path / "clips"
     data.mkdir(exist_ok=True)
     for i in range(clips):
         write_y4m(real_clip(frames=frames, size=size, start=i * 5), data / f"clip{i}.y4m")
     config = tmp_path / "run.toml"
-    config.write_text(f'output = {json.dumps(output)}\njobs = {jobs}\ntimeout = {timeout}\n'
-                      f'metrics = ["psnr-y"]\n[dataset]\nsource = "{data}"\n' + codecs)
+    config.write_text(
+        f"output = {json.dumps(output)}\njobs = {jobs}\ntimeout = {timeout}\n"
+        f'metrics = ["psnr-y"]\n[dataset]\nsource = "{data}"\n' + codecs
+    )
     return config
 
 
 def _gvcbench(args: list[str], cwd: Path, env: dict | None = None, **kw) -> subprocess.Popen:
     full_env = os.environ | {"GVCBENCH_OFFLINE": "1"} | (env or {})
-    return subprocess.Popen([sys.executable, "-m", "gvcbench", *args], cwd=cwd, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gvcbench", *args],
+        cwd=cwd,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str]:
@@ -116,6 +134,7 @@ def _wait_for(condition, timeout: float = 240, what: str = "") -> None:  # a loa
 
 # -- one store, one writer ----------------------------------------------------------------
 
+
 def test_second_run_on_a_live_folder_stops_at_once_and_the_first_loses_nothing(tmp_path):
     enc, dec = _write_scripts(tmp_path)
     config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31)))
@@ -144,8 +163,9 @@ def test_a_finished_row_is_never_replaced_by_a_failed_one(tmp_path):
     code, text = _finish(_gvcbench(["run", "-c", str(config), "--force"], tmp_path, env={"TRUST_FAIL": "1"}))
     assert code == 1 and "kept" in text
     after = _rows(tmp_path / "out")
-    assert [(r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in after] == \
-           [(r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in before]
+    assert [(r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in after] == [
+        (r["job_key"], r["status"], r["bytes"], r["finished_at"]) for r in before
+    ]
     # ... and so are its files: the failed attempt worked in a folder of its own
     for r in after:
         assert (tmp_path / "out" / r["bitstream"]).stat().st_size == r["bytes"]
@@ -177,8 +197,10 @@ def test_killed_driver_leaves_no_program_behind_and_its_lock_is_taken_over(tmp_p
     config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31, 32, 33)), jobs=1)
     env = {"TRUST_SLEEP": "2", "TRUST_GRANDCHILD_DIR": str(kids)}
     driver = _gvcbench(["run", "-c", str(config)], tmp_path, env=env)
-    _wait_for(lambda: (tmp_path / "out" / "results.sqlite").is_file() and len(_rows(tmp_path / "out")) >= 1,
-              what="a first finished job")
+    _wait_for(
+        lambda: (tmp_path / "out" / "results.sqlite").is_file() and len(_rows(tmp_path / "out")) >= 1,
+        what="a first finished job",
+    )
     _wait_for(lambda: len(list(kids.glob("*.pid"))) >= 2, what="the second encode")
     driver.kill()
     driver.communicate()
@@ -196,8 +218,9 @@ def test_interrupted_driver_kills_the_codec_and_its_grandchildren(tmp_path, sig)
     kids = tmp_path / "kids"
     kids.mkdir()
     config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31)))
-    driver = _gvcbench(["run", "-c", str(config)], tmp_path,
-                       env={"TRUST_SLEEP": "100", "TRUST_GRANDCHILD_DIR": str(kids)})
+    driver = _gvcbench(
+        ["run", "-c", str(config)], tmp_path, env={"TRUST_SLEEP": "100", "TRUST_GRANDCHILD_DIR": str(kids)}
+    )
     _wait_for(lambda: len(list(kids.glob("*.pid"))) >= 2, what="both encodes")
     driver.send_signal(sig)
     driver.communicate(timeout=60)
@@ -221,20 +244,23 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     kids = tmp_path / "kids"
     kids.mkdir()
     config = _setup(tmp_path, "out", _codec_entry(enc, dec), timeout=2)
-    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path,
-                                   env={"TRUST_SLEEP": "100", "TRUST_GRANDCHILD_DIR": str(kids)}))
+    code, text = _finish(
+        _gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_SLEEP": "100", "TRUST_GRANDCHILD_DIR": str(kids)})
+    )
     assert code == 1 and "timed out after 2 s" in text
     assert list(kids.glob("*.pid")) and not _grandchildren_alive(kids)
 
 
 # -- dying workers ------------------------------------------------------------------------
 
+
 def test_a_dying_worker_costs_only_its_own_job(tmp_path):
     enc, dec = _write_scripts(tmp_path)
     log = tmp_path / "encodes.log"
     config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31, 32, 33, 34, 35)), clips=2)
-    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path,
-                                   env={"TRUST_KILL_QP": "32", "TRUST_LOG": str(log)}))
+    code, text = _finish(
+        _gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_KILL_QP": "32", "TRUST_LOG": str(log)})
+    )
     assert code == 1
     rows = _rows(tmp_path / "out")
     failed = sorted((r["sequence"], r["qp"]) for r in rows if r["status"] != "done")
@@ -247,6 +273,7 @@ def test_a_dying_worker_costs_only_its_own_job(tmp_path):
 
 
 # -- paths --------------------------------------------------------------------------------
+
 
 def test_external_codec_with_a_relative_output_folder(tmp_path):
     enc, dec = _write_scripts(tmp_path)
@@ -287,6 +314,7 @@ def test_work_folders_stay_inside_the_output_folder_and_apart(tmp_path):
 
 # -- the output disk ----------------------------------------------------------------------
 
+
 def _mount(args: list[str]) -> None:
     proc = subprocess.run(["mount", *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -301,8 +329,14 @@ def test_full_output_disk_stops_the_run_and_keeps_finished_jobs(tmp_path):
     # each job: a 1.2 MB source copy as input, the same as bitstream (kept), a reconstruction
     _mount(["-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)])
     try:
-        config = _setup(tmp_path, str(disk / "out"), _codec_entry(enc, dec, qps=(30, 31, 32, 33, 34, 35)),
-                        frames=50, size="128x128", jobs=1)
+        config = _setup(
+            tmp_path,
+            str(disk / "out"),
+            _codec_entry(enc, dec, qps=(30, 31, 32, 33, 34, 35)),
+            frames=50,
+            size="128x128",
+            jobs=1,
+        )
         code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_LOG": str(log)}))
         assert code == 2, text
         # ENOSPC reaches either a job's own write or SQLite's ("database or disk is full"),
@@ -349,12 +383,16 @@ def test_exports_never_overwrite_the_store(tmp_path):
     code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
     assert code == 0, text
     store = tmp_path / "out" / "results.sqlite"
-    for args in (["results", "out", "-f", "csv", "-o", str(store)],
-                 ["regress", "out", "--baseline", str(store), "--save"],
-                 ["regress", "out", "--baseline", str(tmp_path / "b.json"), "--junit", str(store)]):
+    for args in (
+        ["results", "out", "-f", "csv", "-o", str(store)],
+        ["regress", "out", "--baseline", str(store), "--save"],
+        ["regress", "out", "--baseline", str(tmp_path / "b.json"), "--junit", str(store)],
+    ):
         if args[0] == "regress" and "--junit" in args:
-            assert _finish(_gvcbench(["regress", "out", "--baseline", str(tmp_path / "b.json"), "--save"],
-                                     tmp_path))[0] == 0
+            assert (
+                _finish(_gvcbench(["regress", "out", "--baseline", str(tmp_path / "b.json"), "--save"], tmp_path))[0]
+                == 0
+            )
         code, text = _finish(_gvcbench(args, tmp_path))
         assert code == 2 and "is a results store" in text, (args, text)
     assert len(_rows(tmp_path / "out")) == 1

@@ -1,10 +1,10 @@
 """Intervals and paired tests: calibrated on synthetic data with a known truth."""
+
 import numpy as np
 import pytest
 
 from gvcbench.reports.curves import bd_table
-from gvcbench.reports.uncertainty import (bd_intervals, bootstrap, fvd_interval, frechet_lowrank,
-                                          paired_test)
+from gvcbench.reports.uncertainty import bd_intervals, bootstrap, frechet_lowrank, fvd_interval, paired_test
 
 RATES = np.array([100.0, 200.0, 400.0, 800.0])
 SPEC = {"psnr-y": {"spec": {"lower_better": False, "granularity": "frame"}}}
@@ -18,16 +18,27 @@ def _rows(rng, n, delta, tau, sigma):
     for s in range(n):
         c, alpha, d = np.exp(rng.normal(0, 0.5)), rng.normal(35, 2), rng.normal(delta, tau)
         for codec, shift in (("anchor", 0.0), ("test", d)):
-            for qp, r in zip((42, 37, 32, 27), c * RATES * 10 ** shift):
-                q = alpha + 10 * np.log10(r / (c * 10 ** shift)) + rng.normal(0, sigma)
-                rows.append({"codec": codec, "sequence": f"s{s}", "point": f"qp{qp}", "qp": qp, "target_kbps": None,
-                             "status": "done", "kbps": r, "bpp": r / 1e4, "metrics": {"psnr-y": q},
-                             "provenance": SPEC})
+            for qp, r in zip((42, 37, 32, 27), c * RATES * 10**shift):
+                q = alpha + 10 * np.log10(r / (c * 10**shift)) + rng.normal(0, sigma)
+                rows.append(
+                    {
+                        "codec": codec,
+                        "sequence": f"s{s}",
+                        "point": f"qp{qp}",
+                        "qp": qp,
+                        "target_kbps": None,
+                        "status": "done",
+                        "kbps": r,
+                        "bpp": r / 1e4,
+                        "metrics": {"psnr-y": q},
+                        "provenance": SPEC,
+                    }
+                )
     return rows
 
 
 def _truth(delta, tau):
-    return 100 * (10 ** delta * np.exp((tau * np.log(10)) ** 2 / 2) - 1)
+    return 100 * (10**delta * np.exp((tau * np.log(10)) ** 2 / 2) - 1)
 
 
 @pytest.mark.slow
@@ -39,8 +50,7 @@ def test_bootstrap_interval_covers_the_true_bd_rate_at_its_nominal_rate():
     reps = 150
     for _ in range(reps):
         rows = _rows(rng, n, delta, tau, sigma)
-        e = bd_intervals(rows, bd_table(rows, "anchor"), "anchor", resamples=200,
-                         seed=int(rng.integers(1 << 30)))[0]
+        e = bd_intervals(rows, bd_table(rows, "anchor"), "anchor", resamples=200, seed=int(rng.integers(1 << 30)))[0]
         covered["avg"] += e.avg_curve_ci.low <= truth <= e.avg_curve_ci.high
         covered["per"] += e.per_sequence_ci.low <= truth <= e.per_sequence_ci.high
     print(covered)
@@ -134,16 +144,36 @@ def _store(path, rows):
     return path
 
 
-@pytest.mark.parametrize("n, expect", [(8, "percentile bootstrap over 8 sequences, 200 resamples, seed 1"),
-                                       (3, "too few sequences for an interval: 3 < 5")])
+@pytest.mark.parametrize(
+    "n, expect",
+    [
+        (8, "percentile bootstrap over 8 sequences, 200 resamples, seed 1"),
+        (3, "too few sequences for an interval: 3 < 5"),
+    ],
+)
 def test_bdrate_command_prints_intervals_or_why_not(tmp_path, n, expect):
     import subprocess
     import sys
 
     _store(tmp_path / "s.sqlite", _rows(np.random.default_rng(0), n, -0.1, 0.05, 0.3))
-    r = subprocess.run([sys.executable, "-m", "gvcbench", "bdrate", str(tmp_path / "s.sqlite"), "--anchor", "anchor",
-                        "--resamples", "200", "--seed", "1"], capture_output=True, text=True,
-                       env={**__import__("os").environ, "COLUMNS": "200"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gvcbench",
+            "bdrate",
+            str(tmp_path / "s.sqlite"),
+            "--anchor",
+            "anchor",
+            "--resamples",
+            "200",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "COLUMNS": "200"},
+    )
     assert r.returncode == 0, r.stderr
     assert expect in r.stdout
 
@@ -156,11 +186,24 @@ def test_set_level_values_get_intervals_from_their_clips():
     rows = []
     for s in range(4):
         ref = rng.normal(0, 1, (3, 8))  # three clips per sequence
-        rows.append({"codec": "c", "point": "qp32", "status": "done", "sequence": f"s{s}",
-                     "features": {"fvd": {"reference": encode_features(ref),
-                                          "distorted": encode_features(ref + rng.normal(0.4, 0.3, (3, 8)))}}})
-    sets = [{"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": [f"s{s}" for s in range(4)]},
-            {"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": ["s0"]}]
+        rows.append(
+            {
+                "codec": "c",
+                "point": "qp32",
+                "status": "done",
+                "sequence": f"s{s}",
+                "features": {
+                    "fvd": {
+                        "reference": encode_features(ref),
+                        "distorted": encode_features(ref + rng.normal(0.4, 0.3, (3, 8))),
+                    }
+                },
+            }
+        )
+    sets = [
+        {"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": [f"s{s}" for s in range(4)]},
+        {"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": ["s0"]},
+    ]
     whole, one = set_intervals(rows, sets, resamples=100)
     assert whole["clips"] == 12 and whole["interval"].ok and "12 clips" in whole["interval"].method
     assert one["clips"] == 3 and not one["interval"].ok and "3 < 5" in one["interval"].note
@@ -187,19 +230,32 @@ def test_set_level_bd_rate_interval_pools_the_resampled_sequences_clips():
         for k, (qp, rate) in enumerate(zip((42, 37, 32, 27), RATES)):
             for s in range(8):
                 ref = rng.normal(0, 1, (6, 6))
-                dist = ref + rng.normal(0, 2.0 ** -k * 10 ** shift, (6, 6))
+                dist = ref + rng.normal(0, 2.0**-k * 10**shift, (6, 6))
                 r = rate * np.exp(rng.normal(0, 0.1))
-                rows.append({"codec": codec, "sequence": f"s{s}", "point": f"qp{qp}", "qp": qp, "target_kbps": None,
-                             "status": "done", "kbps": r, "bpp": r / 1e4, "metrics": {"fvd": frechet_lowrank(ref, dist)},
-                             "provenance": spec, "features": {"fvd": {"reference": encode_features(ref),
-                                                                       "distorted": encode_features(dist)}}})
+                rows.append(
+                    {
+                        "codec": codec,
+                        "sequence": f"s{s}",
+                        "point": f"qp{qp}",
+                        "qp": qp,
+                        "target_kbps": None,
+                        "status": "done",
+                        "kbps": r,
+                        "bpp": r / 1e4,
+                        "metrics": {"fvd": frechet_lowrank(ref, dist)},
+                        "provenance": spec,
+                        "features": {"fvd": {"reference": encode_features(ref), "distorted": encode_features(dist)}},
+                    }
+                )
                 pooled.setdefault((codec, f"qp{qp}"), []).append((ref, dist))
     for (codec, point), items in pooled.items():
         value = frechet_lowrank(np.concatenate([a for a, _ in items]), np.concatenate([b for _, b in items]))
-        sets.append({"codec": codec, "point": point, "metric": "fvd", "value": value,
-                     "sequences": [f"s{s}" for s in range(8)]})
-    e = bd_intervals(rows, bd_table(rows, "anchor", set_values=sets), "anchor", resamples=200, set_level={"fvd"},
-                     set_values=sets)[0]
+        sets.append(
+            {"codec": codec, "point": point, "metric": "fvd", "value": value, "sequences": [f"s{s}" for s in range(8)]}
+        )
+    e = bd_intervals(
+        rows, bd_table(rows, "anchor", set_values=sets), "anchor", resamples=200, set_level={"fvd"}, set_values=sets
+    )[0]
     assert e.avg_curve is not None and e.avg_curve_ci.ok, e.avg_curve_ci
     assert e.avg_curve_ci.low < e.avg_curve < e.avg_curve_ci.high
     assert "8 sequences (their clips pooled again" in e.avg_curve_ci.method

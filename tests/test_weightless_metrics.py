@@ -1,4 +1,5 @@
 """VMAF, the piq metrics and flow-epe on real clips, against the tools called directly."""
+
 import json
 import subprocess
 
@@ -27,8 +28,24 @@ def test_vmaf_equals_ffmpeg_libvmaf_called_directly(pair, tmp_path):
     ours = Vmaf().frame_values(ref, dist)
     write_y4m(ref, tmp_path / "r.y4m")
     write_y4m(dist, tmp_path / "d.y4m")
-    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-i", "d.y4m", "-i", "r.y4m", "-lavfi",
-                    "libvmaf=log_fmt=json:log_path=direct.json", "-f", "null", "-"], cwd=tmp_path, check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            "d.y4m",
+            "-i",
+            "r.y4m",
+            "-lavfi",
+            "libvmaf=log_fmt=json:log_path=direct.json",
+            "-f",
+            "null",
+            "-",
+        ],
+        cwd=tmp_path,
+        check=True,
+    )
     direct = json.loads((tmp_path / "direct.json").read_text())
     expected = [f["metrics"]["vmaf"] for f in sorted(direct["frames"], key=lambda f: f["frameNum"])]
     assert np.allclose(ours, expected, atol=1e-6)

@@ -1,4 +1,5 @@
 """The pretrained-file resolver, its download path against a real local HTTP server."""
+
 import hashlib
 import http.server
 import subprocess

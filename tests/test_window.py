@@ -7,6 +7,7 @@ with s the sequence's rate scale. At equal quality log10 rT - log10 rA = 0.1 v l
 BD-rate over qualities [q1, q2] is 10^(0.1 log10(2) (q1 + q2) / 2) - 1; at equal rate
 vT - vA = -(0.1 / 1.1) log2(r / s), whose mean over log-rates [r1, r2] is at their log-midpoint.
 """
+
 import math
 
 import pytest
@@ -22,6 +23,8 @@ def wide_console(monkeypatch):
     from gvcbench import cli
 
     monkeypatch.setattr(cli.console, "width", 200)
+
+
 from gvcbench.errors import GvcbenchError
 from gvcbench.reports.curves import bd_table
 from gvcbench.reports.window import parse_window
@@ -42,14 +45,26 @@ def _rows(scales=(1.0,)):
     for i, s in enumerate(scales):
         seq = f"seq{i}"
         for codec, values, rate in (
-                ("A", [1, 2, 3, 4, 5], lambda v: s * 2 ** v),
-                ("T", [1, 2, 3, 4, 5], lambda v: s * 2 ** (1.1 * v)),
-                ("C", [2.5, 3, 3.5, 4, 4.5], lambda v: 0.8 * s * 2 ** v)):
+            ("A", [1, 2, 3, 4, 5], lambda v: s * 2**v),
+            ("T", [1, 2, 3, 4, 5], lambda v: s * 2 ** (1.1 * v)),
+            ("C", [2.5, 3, 3.5, 4, 4.5], lambda v: 0.8 * s * 2**v),
+        ):
             for k, v in enumerate(values):
                 r = rate(v)
-                rows.append({"codec": codec, "sequence": seq, "point": f"qp{50 - k}", "qp": 50 - k,
-                             "target_kbps": None, "status": "done", "kbps": r, "bpp": r / 1000,
-                             "metrics": {"m": v}, "provenance": {"m": {"spec": {"lower_better": False}}}})
+                rows.append(
+                    {
+                        "codec": codec,
+                        "sequence": seq,
+                        "point": f"qp{50 - k}",
+                        "qp": 50 - k,
+                        "target_kbps": None,
+                        "status": "done",
+                        "kbps": r,
+                        "bpp": r / 1000,
+                        "metrics": {"m": v},
+                        "provenance": {"m": {"spec": {"lower_better": False}}},
+                    }
+                )
     return rows
 
 
@@ -79,7 +94,7 @@ def test_common_interval_is_shared_by_every_codec():
     t = _entry(entries)
     # C spans qualities 2.5..4.5 and rates 0.8 * 2^2.5 .. 0.8 * 2^4.5: T vs A is limited to them.
     assert t.avg_curve == pytest.approx(bd_rate_hand(2.5, 4.5), abs=1e-6)
-    r1, r2 = 0.8 * 2 ** 2.5, 0.8 * 2 ** 4.5
+    r1, r2 = 0.8 * 2**2.5, 0.8 * 2**4.5
     assert t.bd_metric == pytest.approx(bd_metric_hand(r1, r2, 1.0), abs=1e-9)
     c = _entry(entries, "C")
     assert c.interval == pytest.approx(t.interval) and c.rate_interval == pytest.approx(t.rate_interval)

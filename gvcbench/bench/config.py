@@ -1,4 +1,5 @@
 """Run configuration: TOML validated into frozen dataclasses; unknown keys are errors."""
+
 from __future__ import annotations
 
 import difflib
@@ -6,10 +7,11 @@ import hashlib
 import json
 import math
 import os
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ..datasets.transform import protocol_problem
 from ..errors import ConfigError
@@ -44,17 +46,23 @@ class ExecutorConfig:
 
     def __post_init__(self):
         if isinstance(self.job_extra, str) or not all(isinstance(x, str) for x in self.job_extra):
-            raise ConfigError(f"executor job_extra must be a list of strings, e.g. [\"--qos=normal\"], got "
-                              f"{self.job_extra!r}")
+            raise ConfigError(
+                f'executor job_extra must be a list of strings, e.g. ["--qos=normal"], got {self.job_extra!r}'
+            )
         object.__setattr__(self, "job_extra", tuple(self.job_extra))
         if isinstance(self.prologue, str) or not all(isinstance(x, str) for x in self.prologue):
-            raise ConfigError(f"executor prologue must be a list of shell lines, e.g. [\"module load ffmpeg\"], "
-                              f"got {self.prologue!r}")
+            raise ConfigError(
+                f'executor prologue must be a list of shell lines, e.g. ["module load ffmpeg"], got {self.prologue!r}'
+            )
         object.__setattr__(self, "prologue", tuple(self.prologue))
-        if (not isinstance(self.start_timeout, (int, float)) or isinstance(self.start_timeout, bool)
-                or self.start_timeout <= 0):
-            raise ConfigError(f"executor start_timeout must be a positive number of seconds, "
-                              f"got {self.start_timeout!r}")
+        if (
+            not isinstance(self.start_timeout, (int, float))
+            or isinstance(self.start_timeout, bool)
+            or self.start_timeout <= 0
+        ):
+            raise ConfigError(
+                f"executor start_timeout must be a positive number of seconds, got {self.start_timeout!r}"
+            )
         if self.kind not in ("local", "dask"):
             raise ConfigError(f"executor kind must be 'local' or 'dask', got {self.kind!r}")
         if self.cluster not in CLUSTER_KINDS:
@@ -80,9 +88,11 @@ class ExecutorConfig:
             try:
                 __import__(module)
             except ImportError as exc:
-                raise ConfigError(f"the Dask executor (--executor dask, or kind = \"dask\" in [executor]) needs "
-                                  f"the optional Dask packages, and {module} cannot be imported ({exc}); "
-                                  f"install them with: pip install \"gvcbench[dask]\"") from None
+                raise ConfigError(
+                    f'the Dask executor (--executor dask, or kind = "dask" in [executor]) needs '
+                    f"the optional Dask packages, and {module} cannot be imported ({exc}); "
+                    f'install them with: pip install "gvcbench[dask]"'
+                ) from None
 
 
 def _whole(value, least: int) -> bool:
@@ -107,15 +117,17 @@ class DatasetConfig:
 
     def __post_init__(self):
         if not isinstance(self.source, str) or not self.source.strip():
-            raise ConfigError(f"dataset must be a built-in set, a manifest, a folder or a file, got "
-                              f"{self.source!r} (--dataset, or 'source' in [dataset])")
+            raise ConfigError(
+                f"dataset must be a built-in set, a manifest, a folder or a file, got "
+                f"{self.source!r} (--dataset, or 'source' in [dataset])"
+            )
         for key in ("start", "frames", "crop", "size"):
             problem = protocol_problem(key, getattr(self, key))
             if problem:
                 raise ConfigError(f"{problem} {_where(key, '[dataset]')}")
 
 
-def _check_targets(cc: "CodecConfig") -> None:
+def _check_targets(cc: CodecConfig) -> None:
     """A target-rate ladder (``kbps`` or ``bpp``, bench/ratesearch.py) and its tolerance."""
     given = [k for k in ("qps", "kbps", "bpp") if getattr(cc, k) is not None]
     if len(given) > 1:
@@ -124,11 +136,17 @@ def _check_targets(cc: "CodecConfig") -> None:
         values = getattr(cc, key)
         if values is None:
             continue
-        if (not isinstance(values, (list, tuple)) or not values
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
-                           for v in values)):
-            raise ConfigError(f"codec {cc.display}: '{key}' must be a non-empty list of positive target rates, "
-                              f"got {list(values) if isinstance(values, tuple) else values!r}")
+        if (
+            not isinstance(values, (list, tuple))
+            or not values
+            or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in values
+            )
+        ):
+            raise ConfigError(
+                f"codec {cc.display}: '{key}' must be a non-empty list of positive target rates, "
+                f"got {list(values) if isinstance(values, tuple) else values!r}"
+            )
         if len(set(values)) != len(values):
             raise ConfigError(f"codec {cc.display}: '{key}' lists a target twice: {list(values)!r}")
         object.__setattr__(cc, key, tuple(float(v) for v in values))
@@ -138,8 +156,10 @@ def _check_targets(cc: "CodecConfig") -> None:
             raise ConfigError(f"codec {cc.display}: 'tolerance' applies to target rates; give 'kbps' or 'bpp' too")
         ok_number = isinstance(tolerance, (int, float)) and not isinstance(tolerance, bool) and 0 < tolerance < 1
         if not (ok_number or tolerance == "nearest"):
-            raise ConfigError(f"codec {cc.display}: 'tolerance' must be a fraction between 0 and 1 (0.1 = within "
-                              f"±10 % of the target) or \"nearest\" (the nearest reachable rate), got {tolerance!r}")
+            raise ConfigError(
+                f"codec {cc.display}: 'tolerance' must be a fraction between 0 and 1 (0.1 = within "
+                f'±10 % of the target) or "nearest" (the nearest reachable rate), got {tolerance!r}'
+            )
 
 
 @dataclass(frozen=True)
@@ -168,18 +188,26 @@ class CodecConfig:
         if self.qps is not None:
             qps = self.qps
             if not isinstance(qps, (list, tuple)) or not qps or not all(_whole(q, -(1 << 31)) for q in qps):
-                raise ConfigError(f"codec {self.display}: QPs must be a non-empty list of whole numbers, got "
-                                  f"{list(qps) if isinstance(qps, tuple) else qps!r} {_where('qps', '[[codec]]')}")
+                raise ConfigError(
+                    f"codec {self.display}: QPs must be a non-empty list of whole numbers, got "
+                    f"{list(qps) if isinstance(qps, tuple) else qps!r} {_where('qps', '[[codec]]')}"
+                )
             object.__setattr__(self, "qps", tuple(qps))
         if not isinstance(self.params, dict):
             raise ConfigError(f"codec {self.display}: 'params' must be a table, got {self.params!r}")
         if self.seeds is not None:
             seeds = self.seeds
-            if (not isinstance(seeds, (list, tuple)) or not seeds or len(set(seeds)) != len(seeds)
-                    or not all(_whole(x, 0) for x in seeds)):
-                raise ConfigError(f"codec {self.display}: 'seeds' must be a non-empty list of distinct whole "
-                                  f"numbers >= 0, e.g. seeds = [0, 1, 2]; got "
-                                  f"{list(seeds) if isinstance(seeds, tuple) else seeds!r}")
+            if (
+                not isinstance(seeds, (list, tuple))
+                or not seeds
+                or len(set(seeds)) != len(seeds)
+                or not all(_whole(x, 0) for x in seeds)
+            ):
+                raise ConfigError(
+                    f"codec {self.display}: 'seeds' must be a non-empty list of distinct whole "
+                    f"numbers >= 0, e.g. seeds = [0, 1, 2]; got "
+                    f"{list(seeds) if isinstance(seeds, tuple) else seeds!r}"
+                )
             object.__setattr__(self, "seeds", tuple(seeds))
         _check_targets(self)
 
@@ -203,8 +231,10 @@ class RunConfig:
 
     def __post_init__(self):
         if not isinstance(self.codecs, (list, tuple)) or not self.codecs:
-            raise ConfigError("no codec to run; give --codecs NAME,NAME or [[codec]] entries in the config "
-                              "(`gvcbench codecs` lists them)")
+            raise ConfigError(
+                "no codec to run; give --codecs NAME,NAME or [[codec]] entries in the config "
+                "(`gvcbench codecs` lists them)"
+            )
         object.__setattr__(self, "codecs", tuple(self.codecs))
         labels = [c.display for c in self.codecs]
         dupes = sorted({label for label in labels if labels.count(label) > 1})
@@ -212,19 +242,24 @@ class RunConfig:
             raise ConfigError(f"codec label(s) {', '.join(dupes)} used twice; give each entry a distinct 'label'")
         if self.metrics is not None:
             if isinstance(self.metrics, str) or not all(isinstance(m, str) and m for m in self.metrics):
-                raise ConfigError(f"metrics must be a list of metric names, e.g. [\"psnr-y\", \"ms-ssim\"], got "
-                                  f"{self.metrics!r}")
+                raise ConfigError(
+                    f'metrics must be a list of metric names, e.g. ["psnr-y", "ms-ssim"], got {self.metrics!r}'
+                )
             object.__setattr__(self, "metrics", tuple(self.metrics))
         if not isinstance(self.output, str) or not self.output.strip():
             raise ConfigError(f"output must be a folder name, got {self.output!r} {_where('output')}")
         if not _whole(self.jobs, 0):
-            raise ConfigError(f"jobs must be a whole number >= 0 (0: one per core), got {self.jobs!r} "
-                              f"{_where('jobs')}")
+            raise ConfigError(f"jobs must be a whole number >= 0 (0: one per core), got {self.jobs!r} {_where('jobs')}")
         timeout = self.timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
-                or timeout <= 0:
-            shown = f"{timeout:g}" if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) \
-                else repr(timeout)
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            shown = (
+                f"{timeout:g}" if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else repr(timeout)
+            )
             raise ConfigError(f"timeout must be a positive number of seconds, got {shown} {_where('timeout')}")
         for key in ("keep_bitstreams", "keep_reconstructions"):
             if not isinstance(getattr(self, key), bool):
@@ -266,8 +301,16 @@ def _codec(table: Any, index: int) -> CodecConfig:
         raise ConfigError(f"{where} needs a 'name' (see `gvcbench codecs`)")
     _check_keys(table, CodecConfig, where)
     try:
-        return CodecConfig(table["name"], table.get("label"), table.get("qps"), table.get("params", {}),
-                           table.get("seeds"), table.get("kbps"), table.get("bpp"), table.get("tolerance"))
+        return CodecConfig(
+            table["name"],
+            table.get("label"),
+            table.get("qps"),
+            table.get("params", {}),
+            table.get("seeds"),
+            table.get("kbps"),
+            table.get("bpp"),
+            table.get("tolerance"),
+        )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -298,7 +341,7 @@ def config_from_mapping(data: dict, where: str = "config") -> RunConfig:
     if "executor" in top:
         ex = top["executor"]
         if not isinstance(ex, dict):
-            raise ConfigError("[executor] must be a table, e.g. kind = \"dask\"")
+            raise ConfigError('[executor] must be a table, e.g. kind = "dask"')
         _check_keys(ex, ExecutorConfig, "[executor]")
         kwargs["executor"] = ExecutorConfig(**ex)
     for key in ("output", "jobs", "timeout", "keep_bitstreams", "keep_reconstructions", "device"):

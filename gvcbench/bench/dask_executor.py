@@ -11,6 +11,7 @@ that had started there; jobs that were merely queued on it are resubmitted uncha
 job charged ``retries + 1`` deaths is recorded as failed. A job that fails for its own
 reasons comes back as a failed row and is not retried.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from ..errors import ConfigError, GvcbenchError
 from .config import ExecutorConfig
@@ -41,17 +42,28 @@ def _make_cluster(cfg: ExecutorConfig, workers: int):
     try:
         import dask_jobqueue
     except ImportError:
-        raise ConfigError("a SLURM/PBS/SGE cluster needs the package dask-jobqueue: "
-                          "`pip install dask-jobqueue`") from None
-    cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster,
-           "sge": dask_jobqueue.SGECluster}[cfg.cluster]
+        raise ConfigError(
+            "a SLURM/PBS/SGE cluster needs the package dask-jobqueue: `pip install dask-jobqueue`"
+        ) from None
+    cls = {"slurm": dask_jobqueue.SLURMCluster, "pbs": dask_jobqueue.PBSCluster, "sge": dask_jobqueue.SGECluster}[
+        cfg.cluster
+    ]
     submit = SUBMIT_COMMANDS[cfg.cluster]
     if not shutil.which(submit):
-        raise ConfigError(f"cluster = {cfg.cluster!r} submits workers with {submit}, which is not on PATH here: "
-                          f"run gvcbench where jobs can be submitted (a login node), or use another cluster kind")
-    kwargs = dict(cores=cfg.cores, processes=1, memory=cfg.memory, walltime=cfg.walltime,
-                  job_extra_directives=list(cfg.job_extra), python=cfg.python or sys.executable,
-                  job_script_prologue=list(cfg.prologue), job_name="gvcbench-worker")
+        raise ConfigError(
+            f"cluster = {cfg.cluster!r} submits workers with {submit}, which is not on PATH here: "
+            f"run gvcbench where jobs can be submitted (a login node), or use another cluster kind"
+        )
+    kwargs = dict(
+        cores=cfg.cores,
+        processes=1,
+        memory=cfg.memory,
+        walltime=cfg.walltime,
+        job_extra_directives=list(cfg.job_extra),
+        python=cfg.python or sys.executable,
+        job_script_prologue=list(cfg.prologue),
+        job_name="gvcbench-worker",
+    )
     if cfg.log_directory:
         kwargs["log_directory"] = cfg.log_directory
     if cfg.queue:
@@ -75,14 +87,17 @@ def _check_slurm_accepts(script: str, cfg: ExecutorConfig) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".sh", prefix="gvcbench-worker-") as f:
         f.write(script)
         f.flush()
-        proc = subprocess.run(["sbatch", "--test-only", f.name], capture_output=True, text=True, timeout=60,
-                              check=False)
+        proc = subprocess.run(
+            ["sbatch", "--test-only", f.name], capture_output=True, text=True, timeout=60, check=False
+        )
     if proc.returncode != 0:
         said = " ".join(line.strip() for line in proc.stderr.splitlines() if line.strip())
         partition = f"partition {cfg.queue!r}" if cfg.queue else "the default partition"
-        raise ConfigError(f"SLURM refuses the worker job for {partition} ({cfg.cores} core(s), {cfg.memory}, "
-                          f"walltime {cfg.walltime}): {said}. Check queue, account, cores, memory, walltime and "
-                          f"job_extra in the executor table of the config.")
+        raise ConfigError(
+            f"SLURM refuses the worker job for {partition} ({cfg.cores} core(s), {cfg.memory}, "
+            f"walltime {cfg.walltime}): {said}. Check queue, account, cores, memory, walltime and "
+            f"job_extra in the executor table of the config."
+        )
 
 
 def _close_cluster(cluster) -> None:
@@ -99,8 +114,12 @@ def worker_environment() -> dict[str, str | None]:
     from .job import environment
 
     env = environment()
-    return {"gvcbench": env["gvcbench"], "python": env["python"], "ffmpeg": env["ffmpeg"],
-            **{f"package {name}": version for name, version in env["packages"].items()}}
+    return {
+        "gvcbench": env["gvcbench"],
+        "python": env["python"],
+        "ffmpeg": env["ffmpeg"],
+        **{f"package {name}": version for name, version in env["packages"].items()},
+    }
 
 
 def check_worker(codecs: list[tuple[str, str, dict]], paths: list[str]) -> dict:
@@ -108,14 +127,23 @@ def check_worker(codecs: list[tuple[str, str, dict]], paths: list[str]) -> dict:
     can it read the inputs."""
     from .plan import make_codec
 
-    report = {"host": socket.gethostname(), "pid": os.getpid(), "codecs": {}, "readable": 0,
-              "slurm_job": os.environ.get("SLURM_JOB_ID"), "environment": worker_environment()}
+    report = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "codecs": {},
+        "readable": 0,
+        "slurm_job": os.environ.get("SLURM_JOB_ID"),
+        "environment": worker_environment(),
+    }
     for label, name, params in codecs:
         try:
             codec = make_codec(name, params)
             reason = codec.availability()
-            report["codecs"][label] = {"ok": reason is None, "version": codec.version() if reason is None else None,
-                                       "reason": reason}
+            report["codecs"][label] = {
+                "ok": reason is None,
+                "version": codec.version() if reason is None else None,
+                "reason": reason,
+            }
         except GvcbenchError as exc:
             report["codecs"][label] = {"ok": False, "version": None, "reason": str(exc)}
     report["readable"] = sum(os.path.exists(p) for p in paths)
@@ -134,8 +162,9 @@ def run_job(attempt: str, job: Job, source=None) -> dict:
 
 
 def environment_differences(worker: dict, driver: dict) -> list[str]:
-    return [f"{name} {worker.get(name)} (driver: {driver[name]})" for name in driver
-            if worker.get(name) != driver[name]]
+    return [
+        f"{name} {worker.get(name)} (driver: {driver[name]})" for name in driver if worker.get(name) != driver[name]
+    ]
 
 
 def _worker_name(address: str, rep: dict) -> str:
@@ -143,8 +172,10 @@ def _worker_name(address: str, rep: dict) -> str:
     return f"worker {address} ({where})"
 
 
-NOT_READY = ("workers are not ready (install the driver's versions on the workers, or set python/prologue "
-             "in the executor table of the config):\n")
+NOT_READY = (
+    "workers are not ready (install the driver's versions on the workers, or set python/prologue "
+    "in the executor table of the config):\n"
+)
 REFUSED_TOPIC = "gvcbench-worker-refused"
 
 
@@ -152,8 +183,10 @@ def worker_problems(address: str, rep, versions: dict, driver_env: dict, paths: 
     """Why a worker cannot take part (empty when it can): its check failed, its environment
     or a codec version differs from the driver's, or it cannot read ``paths`` input files."""
     if isinstance(rep, BaseException):
-        return [f"worker {address} cannot run gvcbench's check: {type(rep).__name__}: {rep} "
-                f"(is gvcbench installed in the workers' Python?)"]
+        return [
+            f"worker {address} cannot run gvcbench's check: {type(rep).__name__}: {rep} "
+            f"(is gvcbench installed in the workers' Python?)"
+        ]
     who = _worker_name(address, rep)
     problems = []
     differs = environment_differences(rep.get("environment") or {}, driver_env)
@@ -163,8 +196,10 @@ def worker_problems(address: str, rep, versions: dict, driver_env: dict, paths: 
         if not status["ok"]:
             problems.append(f"{who} cannot run {label}: {status['reason']}")
         elif status["version"] != versions[label]:
-            problems.append(f"{who} has {label} {status['version']}, the "
-                            f"driver planned with {versions[label]}; results would not be comparable")
+            problems.append(
+                f"{who} has {label} {status['version']}, the "
+                f"driver planned with {versions[label]}; results would not be comparable"
+            )
     if rep["readable"] < paths:
         problems.append(f"{who} cannot read the input files, which go by path in this run")
     return problems
@@ -193,21 +228,29 @@ class LateWorkerCheck(WorkerPlugin):
             worker.loop.add_callback(worker.close, nanny=True, reason="gvcbench: worker not ready")
 
 
-
 def queue_report(job_ids: list[str]) -> str:
     """What ``squeue`` says about the worker jobs (state and reason), for a timeout message."""
     if not job_ids:
         return "no worker job was accepted (sbatch failed; its error is in the log above)"
     if not shutil.which("squeue"):
         return f"worker job(s) {', '.join(job_ids)} submitted; squeue is not available here to say more"
-    proc = subprocess.run(["squeue", "-h", "-j", ",".join(job_ids), "-o", "%i %P %T %r"],
-                          capture_output=True, text=True, timeout=30, check=False)
+    proc = subprocess.run(
+        ["squeue", "-h", "-j", ",".join(job_ids), "-o", "%i %P %T %r"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
     lines = [line.split(maxsplit=3) for line in proc.stdout.splitlines() if line.strip()]
     if not lines:
-        return f"squeue knows no job {', '.join(job_ids)} any more ({proc.stderr.strip() or 'they ended'}); " \
-               f"their output files (log_directory) say why"
-    return "; ".join(f"job {i} in partition {p} is {s} (reason: {r})" for i, p, s, r in
-                     (line + [""] * (4 - len(line)) for line in lines))
+        return (
+            f"squeue knows no job {', '.join(job_ids)} any more ({proc.stderr.strip() or 'they ended'}); "
+            f"their output files (log_directory) say why"
+        )
+    return "; ".join(
+        f"job {i} in partition {p} is {s} (reason: {r})"
+        for i, p, s, r in (line + [""] * (4 - len(line)) for line in lines)
+    )
 
 
 class DaskExecutor:
@@ -234,8 +277,9 @@ class DaskExecutor:
         # The driver charges worker deaths itself (see run): the scheduler it starts must not
         # give up on a task because a worker it was merely queued on died, and hands each
         # worker one job at a time.
-        with dask.config.set({"distributed.scheduler.allowed-failures": 0,
-                              "distributed.scheduler.worker-saturation": 1.0}):
+        with dask.config.set(
+            {"distributed.scheduler.allowed-failures": 0, "distributed.scheduler.worker-saturation": 1.0}
+        ):
             cluster = _make_cluster(self.cfg, self.workers)
         client = Client(cluster)
         try:
@@ -250,13 +294,14 @@ class DaskExecutor:
     def _no_worker_message(self, cluster) -> str:
         if self.cfg.cluster == "local":
             return f"no Dask worker of the local cluster started within {self.cfg.start_timeout:g} s"
-        job_ids = [str(job.job_id) for job in getattr(cluster, "workers", {}).values()
-                   if getattr(job, "job_id", None)]
+        job_ids = [str(job.job_id) for job in getattr(cluster, "workers", {}).values() if getattr(job, "job_id", None)]
         partition = f"partition {self.cfg.queue!r}" if self.cfg.queue else "the default partition"
-        return (f"no Dask worker started within {self.cfg.start_timeout:g} s (start_timeout) on "
-                f"{self.cfg.cluster} {partition}: {queue_report(job_ids)}. The worker jobs are cancelled; "
-                f"check queue, account, cores, memory and walltime in the executor table of the config, "
-                f"or raise start_timeout if the queue is just busy.")
+        return (
+            f"no Dask worker started within {self.cfg.start_timeout:g} s (start_timeout) on "
+            f"{self.cfg.cluster} {partition}: {queue_report(job_ids)}. The worker jobs are cancelled; "
+            f"check queue, account, cores, memory and walltime in the executor table of the config, "
+            f"or raise start_timeout if the queue is just busy."
+        )
 
     def preflight(self, client, jobs: list[Job]) -> bool:
         """Check every worker before the run (and, through a plugin, every worker that joins
@@ -274,8 +319,10 @@ class DaskExecutor:
         if self.cfg.shared_fs == "yes" and not all_read:
             raise GvcbenchError("shared_fs = yes, but some workers cannot read the input files")
         by_path = self.cfg.shared_fs == "yes" or (self.cfg.shared_fs == "auto" and all_read)
-        self.log(f"{len(reports)} Dask worker(s) checked; inputs go by "
-                 f"{'path (every worker reads the files)' if by_path else 'value (scattered from the driver)'}")
+        self.log(
+            f"{len(reports)} Dask worker(s) checked; inputs go by "
+            f"{'path (every worker reads the files)' if by_path else 'value (scattered from the driver)'}"
+        )
         client.register_plugin(LateWorkerCheck(codec_list, paths if by_path else [], versions, driver_env))
         return by_path
 
@@ -345,15 +392,17 @@ class DaskExecutor:
                             self.log(f"rerunning {what}: the worker running it died")
                             queue.add(submit(job))
                             continue
-                        row = failed_row(job, f"the worker running this job died {deaths[job.key]} times "
-                                               f"(killed, out of memory or crashed)")
+                        row = failed_row(
+                            job,
+                            f"the worker running this job died {deaths[job.key]} times "
+                            f"(killed, out of memory or crashed)",
+                        )
                     else:
                         bounced[job.key] = bounced.get(job.key, 0) + 1
                         if bounced[job.key] <= MAX_UNCHARGED_RESUBMITS:
                             queue.add(submit(job))
                             continue
-                        row = failed_row(job, f"{bounced[job.key]} workers died before this job could start "
-                                               f"on them")
+                        row = failed_row(job, f"{bounced[job.key]} workers died before this job could start on them")
                 except FutureCancelledError:
                     row = failed_row(job, "the Dask scheduler cancelled this job")
                 except Exception as exc:  # a transport or scheduler hiccup, not the job's own failure
@@ -361,12 +410,15 @@ class DaskExecutor:
                         self.log(f"resubmitting {what} after a Dask error: {type(exc).__name__}: {exc}")
                         queue.add(submit(job))
                         continue
-                    row = failed_row(job, f"Dask failed this job {attempts[job.key]} times: "
-                                           f"{type(exc).__name__}: {exc}")
+                    row = failed_row(
+                        job, f"Dask failed this job {attempts[job.key]} times: {type(exc).__name__}: {exc}"
+                    )
                 on_result(row)
             if refused:
-                raise GvcbenchError(NOT_READY + "\n".join(refused) + "\nThe jobs that finished are kept; "
-                                    "run again once the workers match.")
+                raise GvcbenchError(
+                    NOT_READY + "\n".join(refused) + "\nThe jobs that finished are kept; "
+                    "run again once the workers match."
+                )
         finally:
             client.unsubscribe_topic(STARTED_TOPIC)
             client.unsubscribe_topic(REFUSED_TOPIC)

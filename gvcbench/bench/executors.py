@@ -1,4 +1,5 @@
 """Executors run jobs and hand finished rows back to the driver, which alone writes the store."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -7,8 +8,8 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 from multiprocessing import connection
-from typing import Callable, Iterable
 
 from ..processes import REAPER
 from .job import execute_job
@@ -154,8 +155,9 @@ def worker_died_row(job: Job, deaths: int) -> dict:
     """The row of a job whose worker process died ``deaths`` times while running it."""
     from .job import failed_row
 
-    return failed_row(job, f"the worker process running this job died {deaths} times "
-                           f"(killed, out of memory or crashed)")
+    return failed_row(
+        job, f"the worker process running this job died {deaths} times (killed, out of memory or crashed)"
+    )
 
 
 def make_executor(config, log=print):

@@ -1,4 +1,5 @@
 """Running one job inside a worker: encode, decode, check, measure. Returns a store row."""
+
 from __future__ import annotations
 
 import errno
@@ -8,7 +9,7 @@ import shutil
 import socket
 import time
 import traceback
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,14 @@ def _check_reconstruction(source: Sequence, recon: Sequence) -> None:
     if recon.num_frames != source.num_frames:
         raise CodecError(f"decoded {recon.num_frames} frames, the input has {source.num_frames}")
     if (recon.width, recon.height) != (source.width, source.height):
-        raise CodecError(f"decoded frames are {recon.width}x{recon.height}, the input is "
-                         f"{source.width}x{source.height}")
+        raise CodecError(
+            f"decoded frames are {recon.width}x{recon.height}, the input is {source.width}x{source.height}"
+        )
     if recon.bit_depth != source.bit_depth:
         raise CodecError(f"decoded {recon.bit_depth}-bit samples, the input is {source.bit_depth}-bit")
 
 
-@lru_cache(maxsize=None)
+@cache
 def metric_instance(name: str, device: str):
     """One instance per worker process, so networks load once, not once per job."""
     return METRICS.get(name)(device=device)
@@ -65,8 +67,9 @@ def reference_cache(job: Job) -> ReferenceCache:
     return ReferenceCache(Path(job.run_folder) / "cache" / "reference")
 
 
-def measure(job: Job, source: Sequence, recon: Sequence, cache: ReferenceCache | None = None,
-            reference_file: Path | None = None) -> dict:
+def measure(
+    job: Job, source: Sequence, recon: Sequence, cache: ReferenceCache | None = None, reference_file: Path | None = None
+) -> dict:
     """Every metric of ``job``; reference-side work comes from ``cache`` when given, and
     ``reference_file`` is ``source`` as Y4M where a metric reads files (VMAF)."""
     means, frames, errors, provenance, features = {}, {}, {}, {}, {}
@@ -81,8 +84,11 @@ def measure(job: Job, source: Sequence, recon: Sequence, cache: ReferenceCache |
         try:
             cached = cache is not None and metric.reference_identity() is not None
             if metric.spec.granularity == "set":
-                ref_f = (cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
-                         if cached else metric.features(source))
+                ref_f = (
+                    cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
+                    if cached
+                    else metric.features(source)
+                )
                 dist_f = metric.features(recon)
                 features[name] = {"reference": encode_features(ref_f), "distorted": encode_features(dist_f)}
                 means[name] = metric.sequence_value(ref_f, dist_f)
@@ -100,16 +106,32 @@ def measure(job: Job, source: Sequence, recon: Sequence, cache: ReferenceCache |
             errors[name] = f"{exc}{kept}"
         if name in means or name in features:
             provenance[name] = metric.provenance() | {"spec": metric.spec.to_dict()}
-    return {"metrics": means, "frame_metrics": frames, "metric_errors": errors, "provenance": provenance,
-            "features": features or None}
+    return {
+        "metrics": means,
+        "frame_metrics": frames,
+        "metric_errors": errors,
+        "provenance": provenance,
+        "features": features or None,
+    }
 
 
 def base_row(job: Job) -> dict:
-    row = {"job_key": job.key, "codec": job.codec_label, "codec_name": job.codec_name,
-           "codec_version": job.codec_version, "codec_params": job.codec_params, "sequence": job.sequence,
-           "sequence_hash": job.sequence_hash, "sequence_spec": _spec_dict(job.spec),
-           "point": job.point.label, "qp": job.point.qp, "target_kbps": job.point.kbps, "seed": job.seed,
-           "config_hash": job.config_hash, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    row = {
+        "job_key": job.key,
+        "codec": job.codec_label,
+        "codec_name": job.codec_name,
+        "codec_version": job.codec_version,
+        "codec_params": job.codec_params,
+        "sequence": job.sequence,
+        "sequence_hash": job.sequence_hash,
+        "sequence_spec": _spec_dict(job.spec),
+        "point": job.point.label,
+        "qp": job.point.qp,
+        "target_kbps": job.point.kbps,
+        "seed": job.seed,
+        "config_hash": job.config_hash,
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }
     if job.search:  # an encode of a target-rate search: its own point label, never a ladder point
         row.update({"point": f"search-{job.point.label}", "rate_search": job.search})
     return row
@@ -158,29 +180,38 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
         decoded = codec.decode(bitstream, workdir, job.timeout)
         t2 = time.perf_counter()
         _check_reconstruction(source, decoded.sequence)
-        scores = measure(job, source, decoded.sequence, reference_cache(job),
-                         Path(job.input_y4m) if from_copy else None)
+        scores = measure(
+            job, source, decoded.sequence, reference_cache(job), Path(job.input_y4m) if from_copy else None
+        )
         for record in scores["provenance"].values():  # e.g. the size policy that fitted the reconstruction
             record.update(decoded.adjustments)
         t3 = time.perf_counter()
         n_bytes = decoded.bytes_read
         seconds = source.num_frames / float(source.fps)
         row.update(scores)
-        row.update({
-            "status": "done", "bytes": n_bytes, "parts": bitstream.parts or None, "frames": source.num_frames,
-            "width": source.width, "height": source.height, "fps": float(source.fps),
-            "kbps": n_bytes * 8 / seconds / 1000.0,
-            "bpp": n_bytes * 8 / (source.width * source.height * source.num_frames),
-            "encode_seconds": t1 - t0, "decode_seconds": t2 - t1, "metric_seconds": t3 - t2,
-            "tool_seconds": bitstream.tool_seconds + decoded.tool_seconds})
+        row.update(
+            {
+                "status": "done",
+                "bytes": n_bytes,
+                "parts": bitstream.parts or None,
+                "frames": source.num_frames,
+                "width": source.width,
+                "height": source.height,
+                "fps": float(source.fps),
+                "kbps": n_bytes * 8 / seconds / 1000.0,
+                "bpp": n_bytes * 8 / (source.width * source.height * source.num_frames),
+                "encode_seconds": t1 - t0,
+                "decode_seconds": t2 - t1,
+                "metric_seconds": t3 - t2,
+                "tool_seconds": bitstream.tool_seconds + decoded.tool_seconds,
+            }
+        )
         for leftover in ("decoded.yuv", "decoded.y4m"):
             (workdir / leftover).unlink(missing_ok=True)
         # paths as they will be once the staging folder becomes the job's folder
-        kept = lambda path: os.path.relpath(final / path.absolute().relative_to(workdir.absolute()),
-                                            job.run_folder)
+        kept = lambda path: os.path.relpath(final / path.absolute().relative_to(workdir.absolute()), job.run_folder)
         if job.keep_reconstruction:
-            row["reconstruction"] = kept(write_container(decoded.sequence, workdir / "reconstruction.mkv",
-                                                         fast=True))
+            row["reconstruction"] = kept(write_container(decoded.sequence, workdir / "reconstruction.mkv", fast=True))
         inside = bitstream.path.absolute().is_relative_to(workdir.absolute())
         if job.keep_bitstream and bitstream.path.is_file() and inside:
             row["bitstream"] = kept(bitstream.path)
@@ -252,6 +283,13 @@ def environment() -> dict:
         ffmpeg = ffmpeg_version()
     except GvcbenchError:
         ffmpeg = None
-    return {"gvcbench": __version__, "python": platform.python_version(), "platform": platform.platform(),
-            "machine": platform.machine(), "cpu_count": os.cpu_count(), "host": socket.gethostname(),
-            "ffmpeg": ffmpeg, "packages": packages}
+    return {
+        "gvcbench": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "host": socket.gethostname(),
+        "ffmpeg": ffmpeg,
+        "packages": packages,
+    }

@@ -4,6 +4,7 @@ The lock is an ``flock`` on a file in the folder, so the kernel drops it when th
 dies however it dies; the file's text names the holder. A run that finds the text of a
 holder that is gone (killed before it could clear it) takes the lock over and says so.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -43,16 +44,20 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise OutputUnwritable(f"cannot write to the output folder {self.path.parent}: {exc.strerror}; "
-                                   f"choose a writable folder with --output") from None
+            raise OutputUnwritable(
+                f"cannot write to the output folder {self.path.parent}: {exc.strerror}; "
+                f"choose a writable folder with --output"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
             who = _describe(holder) if holder else "another process"
-            raise RunLocked(f"another gvcbench run ({who}) is writing to {self.path.parent}; wait until it "
-                            f"ends, or give this run another --output") from None
+            raise RunLocked(
+                f"another gvcbench run ({who}) is writing to {self.path.parent}; wait until it "
+                f"ends, or give this run another --output"
+            ) from None
         previous = _read(fd)
         if previous:
             self.took_over = _describe(previous)
@@ -62,8 +67,10 @@ class RunLock:
             os.pwrite(fd, json.dumps(me).encode(), 0)
         except OSError as exc:
             os.close(fd)
-            raise OutputUnwritable(f"cannot write to the output folder {self.path.parent}: {exc.strerror}; "
-                                   f"free some space or choose another folder with --output") from None
+            raise OutputUnwritable(
+                f"cannot write to the output folder {self.path.parent}: {exc.strerror}; "
+                f"free some space or choose another folder with --output"
+            ) from None
         self._fd = fd
         return self
 

@@ -1,4 +1,5 @@
 """Planning a run: codecs x sequences x rate points -> jobs with content-addressed keys."""
+
 from __future__ import annotations
 
 import hashlib
@@ -52,8 +53,7 @@ class Plan:
 
 
 def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint, seed: int | None = None) -> str:
-    payload = {"schema": JOB_KEY_VERSION, "codec": codec_identity, "sequence": sequence_hash,
-               "point": point.to_dict()}
+    payload = {"schema": JOB_KEY_VERSION, "codec": codec_identity, "sequence": sequence_hash, "point": point.to_dict()}
     if seed is not None:  # deterministic jobs keep the keys they always had
         payload["seed"] = seed
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -143,16 +143,26 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
         if cc.targets:  # the search starts from one template job per sequence (bench/ratesearch.py)
             from .ratesearch import check_searchable
 
-            codecs[cc.display] = (cc, codec, [RatePoint(qp=check_searchable(cc, codec).start)], codec.identity(),
-                                  codec_seeds(cc, codec, on_warning))
+            codecs[cc.display] = (
+                cc,
+                codec,
+                [RatePoint(qp=check_searchable(cc, codec).start)],
+                codec.identity(),
+                codec_seeds(cc, codec, on_warning),
+            )
             continue
         qps = cc.qps or codec.default_qps
         if not qps:
             raise ConfigError(f"codec {cc.display!r} has no default QP ladder; give 'qps' in its [[codec]] entry")
         for qp in qps:
             codec.check_point(RatePoint(qp=qp))
-        codecs[cc.display] = (cc, codec, [RatePoint(qp=q) for q in qps], codec.identity(),
-                              codec_seeds(cc, codec, on_warning))
+        codecs[cc.display] = (
+            cc,
+            codec,
+            [RatePoint(qp=q) for q in qps],
+            codec.identity(),
+            codec_seeds(cc, codec, on_warning),
+        )
     sequences = []
     for spec in dataset.specs:
         try:
@@ -173,21 +183,37 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
                 # the key in the name: another configuration or content under the same names never
                 # shares (and so never overwrites) a finished job's files
                 folder = f"{point.label if seed is None else f'{point.label}_seed{seed}'}-{key[:10]}"
-                plan.jobs.append(Job(
-                    key=key, codec_label=label, codec_name=cc.name,
-                    codec_params=dict(cc.params), codec_version=identity["version"], spec=spec,
-                    sequence=name, sequence_hash=seq_hash, point=point, metrics=metrics,
-                    workdir=str(root / folder_name(label) / folder_name(name) / folder),
-                    timeout=config.timeout,
-                    keep_bitstream=config.keep_bitstreams, keep_reconstruction=config.keep_reconstructions,
-                    device=config.device, config_hash=config_hash, run_folder=str(config.output),
-                    seed=seed, input_y4m=input_y4m))
+                plan.jobs.append(
+                    Job(
+                        key=key,
+                        codec_label=label,
+                        codec_name=cc.name,
+                        codec_params=dict(cc.params),
+                        codec_version=identity["version"],
+                        spec=spec,
+                        sequence=name,
+                        sequence_hash=seq_hash,
+                        point=point,
+                        metrics=metrics,
+                        workdir=str(root / folder_name(label) / folder_name(name) / folder),
+                        timeout=config.timeout,
+                        keep_bitstream=config.keep_bitstreams,
+                        keep_reconstruction=config.keep_reconstructions,
+                        device=config.device,
+                        config_hash=config_hash,
+                        run_folder=str(config.output),
+                        seed=seed,
+                        input_y4m=input_y4m,
+                    )
+                )
     if any(cc.targets for cc, *_ in codecs.values()):
         from .ratesearch import split_searches
 
         split_searches(plan, {label: entry[0] for label, entry in codecs.items() if entry[0].targets})
     keys = [j.key for j in plan.jobs]
     if len(set(keys)) != len(keys):
-        raise ConfigError("two jobs of this run are identical (same codec settings, sequence content and "
-                          "rate point); remove the duplicate codec entry or sequence")
+        raise ConfigError(
+            "two jobs of this run are identical (same codec settings, sequence content and "
+            "rate point); remove the duplicate codec entry or sequence"
+        )
     return plan

@@ -14,14 +14,15 @@ chosen knob value in ``qp``) holding the chosen probe's measurements, with the
 outcome in ``rate_search``: target, achieved rate, knob value, tolerance, whether the
 rate lies within it, and every probe's rate.
 """
+
 from __future__ import annotations
 
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from ..codecs import Codec, RatePoint
 from ..codecs.base import RateKnob
@@ -63,8 +64,13 @@ class Search:
         seed = "" if self.template.seed is None else f"_seed{self.template.seed}"
         key = self.probe_key(value)
         folder = Path(self.template.workdir).parent / f"search-{point.label}{seed}-{key[:10]}"
-        return replace(self.template, key=key, point=point, workdir=str(folder),
-                       search={"role": "probe", "knob": self.knob.name, "unit": self.unit})
+        return replace(
+            self.template,
+            key=key,
+            point=point,
+            workdir=str(folder),
+            search={"role": "probe", "knob": self.knob.name, "unit": self.unit},
+        )
 
     def target_point(self, target: float) -> RatePoint:
         return RatePoint(kbps=target) if self.unit == "kbps" else RatePoint(bpp=target)
@@ -94,11 +100,14 @@ def check_searchable(cc: CodecConfig, codec: Codec) -> RateKnob:
     knob = codec.rate_knob()
     if knob is None:
         extra = " (its encode template has no {qp})" if cc.name == "external" else ""
-        raise ConfigError(f"codec {cc.display!r} declares no rate knob{extra}, so it cannot take "
-                          f"'kbps'/'bpp' targets; give 'qps' instead")
+        raise ConfigError(
+            f"codec {cc.display!r} declares no rate knob{extra}, so it cannot take "
+            f"'kbps'/'bpp' targets; give 'qps' instead"
+        )
     if not knob.lo <= knob.start <= knob.hi:
-        raise ConfigError(f"codec {cc.display!r}: rate knob {knob.name} starts at {knob.start}, outside "
-                          f"{knob.lo}..{knob.hi}")
+        raise ConfigError(
+            f"codec {cc.display!r}: rate knob {knob.name} starts at {knob.start}, outside {knob.lo}..{knob.hi}"
+        )
     return knob
 
 
@@ -177,8 +186,10 @@ def choose(search: Search, probes: dict[int, float]) -> list[TargetOutcome]:
     for target in search.targets:
         base = TargetOutcome(label, seq, unit, target, "failed", knob.name, probes=dict(probes))
         if target in search.failures or not probes:
-            base.message = (f"{search.where}: no rate for target {target:g} {unit}: "
-                            f"{search.failures.get(target, 'no search encode finished')}")
+            base.message = (
+                f"{search.where}: no rate for target {target:g} {unit}: "
+                f"{search.failures.get(target, 'no search encode finished')}"
+            )
             out.append(base)
             continue
         value = min(probes, key=lambda q: (_distance(probes[q], target), -q))
@@ -194,16 +205,20 @@ def choose(search: Search, probes: dict[int, float]) -> list[TargetOutcome]:
             end = f"{knob.name} {knob.hi}, its highest" if too_high else f"{knob.name} {knob.lo}, its lowest"
             why = "still too many bits" if too_high else "too few bits"
             base.status = "unreachable"
-            base.message = (f"{search.where}: target {target:g} {unit} is out of reach ({why} at {end}); "
-                            f"the closest rate it reaches is {achieved:.4g} {unit} at {knob.name} {value}")
+            base.message = (
+                f"{search.where}: target {target:g} {unit} is out of reach ({why} at {end}); "
+                f"the closest rate it reaches is {achieved:.4g} {unit} at {knob.name} {value}"
+            )
         elif within:
             base.status = "ok"
         else:
             base.status = "outside tolerance"
-            base.message = (f"{search.where}: target {target:g} {unit}: the closest rate is {achieved:.4g} {unit} "
-                            f"at {knob.name} {value} ({100 * error:+.1f} %, outside ±{100 * search.tolerance:g} %); "
-                            f"recorded and flagged (neighbouring {knob.name} values give "
-                            f"{_neighbours(probes, value, unit)})")
+            base.message = (
+                f"{search.where}: target {target:g} {unit}: the closest rate is {achieved:.4g} {unit} "
+                f"at {knob.name} {value} ({100 * error:+.1f} %, outside ±{100 * search.tolerance:g} %); "
+                f"recorded and flagged (neighbouring {knob.name} values give "
+                f"{_neighbours(probes, value, unit)})"
+            )
         out.append(base)
     _drop_shared_values(out, search)
     return out
@@ -225,9 +240,11 @@ def _drop_shared_values(outcomes: list[TargetOutcome], search: Search) -> None:
         for o in group:
             if o is not keep:
                 o.status = "same value"
-                o.message = (f"{search.where}: target {o.target:g} {o.unit} lands on {o.knob} {value} "
-                             f"({o.achieved:.4g} {o.unit}), already chosen for target {keep.target:g} "
-                             f"{o.unit}; the targets are closer than one {o.knob} step")
+                o.message = (
+                    f"{search.where}: target {o.target:g} {o.unit} lands on {o.knob} {value} "
+                    f"({o.achieved:.4g} {o.unit}), already chosen for target {keep.target:g} "
+                    f"{o.unit}; the targets are closer than one {o.knob} step"
+                )
 
 
 # -- the rounds ---------------------------------------------------------------------------------
@@ -243,9 +260,15 @@ def _stored_probes(store: ResultStore, search: Search, fresh: set[str] | None) -
     return {q: row[search.unit] for q, row in rows.items()}, rows
 
 
-def run_searches(plan: Plan, store: ResultStore, run_batch: Callable[[list[Job]], None], force: bool,
-                 pending: Callable[[list[Job]], list[Job]], run_id: str,
-                 log: Callable[[str], None] = lambda m: None) -> tuple[list[TargetOutcome], set[str], int]:
+def run_searches(
+    plan: Plan,
+    store: ResultStore,
+    run_batch: Callable[[list[Job]], None],
+    force: bool,
+    pending: Callable[[list[Job]], list[Job]],
+    run_id: str,
+    log: Callable[[str], None] = lambda m: None,
+) -> tuple[list[TargetOutcome], set[str], int]:
     """Run every search of ``plan`` to its end; write one row per recorded target.
 
     ``run_batch`` runs jobs through the executor (the driver commits each row);
@@ -260,7 +283,7 @@ def run_searches(plan: Plan, store: ResultStore, run_batch: Callable[[list[Job]]
         fresh.update(j.key for j in jobs)
         keys = [job.key for job in jobs]
         for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
-            part = keys[i:i + 500]
+            part = keys[i : i + 500]
             marks = ", ".join("?" for _ in part)
             for row in store.rows(f"WHERE job_key IN ({marks}) AND status != 'done'", tuple(part)):
                 failed[row["job_key"]] = _short_error(row["error"])
@@ -275,8 +298,9 @@ def run_searches(plan: Plan, store: ResultStore, run_batch: Callable[[list[Job]]
             for target in search.targets:
                 q = None if target in search.failures else next_probe(probes, target, search.knob)
                 if q is not None and search.probe_key(q) in failed:  # this target stops; the others go on
-                    search.failures[target] = (f"the search encode at {search.knob.name} {q} failed: "
-                                               f"{failed[search.probe_key(q)]}")
+                    search.failures[target] = (
+                        f"the search encode at {search.knob.name} {q} failed: {failed[search.probe_key(q)]}"
+                    )
                 elif q is not None:
                     wanted.add(q)
             if wanted:
@@ -290,8 +314,10 @@ def run_searches(plan: Plan, store: ResultStore, run_batch: Callable[[list[Job]]
         log(f"rate search round {round_no}: {len(batch)} encode(s) for {len(active)} codec x sequence pair(s)")
         committed(list(batch.values()))
     else:  # never seen: each round narrows every bracket; the nearest encode so far is taken
-        log(f"rate search stopped after {MAX_ROUNDS} rounds with {len(active)} search(es) unsettled; "
-            f"the nearest rates found are used")
+        log(
+            f"rate search stopped after {MAX_ROUNDS} rounds with {len(active)} search(es) unsettled; "
+            f"the nearest rates found are used"
+        )
     outcomes, chosen = [], []
     per_search = []
     for search in plan.searches:
@@ -323,13 +349,30 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             row = dict(probe[0])
             point = search.target_point(o.target)
             key = search.target_key(o.target)
-            row.update({"job_key": key, "point": point.label, "qp": o.value, "target_kbps": point.kbps,
-                        "target_bpp": point.bpp, "run_id": run_id, "config_hash": search.template.config_hash,
-                        "finished_at": time.time(),
-                        "rate_search": {"role": "target", "unit": o.unit, "target": o.target, "achieved": o.achieved,
-                                        "knob": o.knob, "value": o.value, "tolerance": search.tolerance,
-                                        "within_tolerance": o.status == "ok", "probe_key": search.probe_key(o.value),
-                                        "probes": {str(q): r for q, r in sorted(o.probes.items())}}})
+            row.update(
+                {
+                    "job_key": key,
+                    "point": point.label,
+                    "qp": o.value,
+                    "target_kbps": point.kbps,
+                    "target_bpp": point.bpp,
+                    "run_id": run_id,
+                    "config_hash": search.template.config_hash,
+                    "finished_at": time.time(),
+                    "rate_search": {
+                        "role": "target",
+                        "unit": o.unit,
+                        "target": o.target,
+                        "achieved": o.achieved,
+                        "knob": o.knob,
+                        "value": o.value,
+                        "tolerance": search.tolerance,
+                        "within_tolerance": o.status == "ok",
+                        "probe_key": search.probe_key(o.value),
+                        "probes": {str(q): r for q, r in sorted(o.probes.items())},
+                    },
+                }
+            )
             store.put(row)
             keys.add(key)
     store.delete(stale)

@@ -1,4 +1,5 @@
 """Driving a run: plan, skip what the store already holds, execute, commit each job."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -53,8 +54,9 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
     return todo
 
 
-def run_benchmark(config: RunConfig, force: bool = False, progress=None, on_warning=print,
-                  log=lambda message: None) -> RunSummary:
+def run_benchmark(
+    config: RunConfig, force: bool = False, progress=None, on_warning=print, log=lambda message: None
+) -> RunSummary:
     """Run ``config``; ``progress(event, payload)`` is told of 'start' (count) and 'row' (a row).
 
     The run holds its output folder's lock from start to end: a second run on the same
@@ -64,8 +66,10 @@ def run_benchmark(config: RunConfig, force: bool = False, progress=None, on_warn
     try:
         with RunLock(out) as lock:
             if lock.took_over:
-                on_warning(f"the previous run on {config.output} ({lock.took_over}) did not end properly "
-                           f"(killed?); its finished jobs are kept and the rest runs now")
+                on_warning(
+                    f"the previous run on {config.output} ({lock.took_over}) did not end properly "
+                    f"(killed?); its finished jobs are kept and the rest runs now"
+                )
             return _run_locked(config, force, progress, on_warning, log)
     except GvcbenchError:
         if not existed:  # a bad config or dataset leaves no output folder behind
@@ -90,30 +94,45 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
     with ResultStore(out) as store:
         todo = jobs_to_run(plan, store, force)
         run_id = uuid.uuid4().hex
-        dataset = dataset_identity((j.sequence, j.sequence_hash)
-                                   for j in plan.jobs + [s.template for s in plan.searches])
-        summary = RunSummary(run_id, store.path, len(plan.jobs), len(plan.jobs) - len(todo),
-                             skipped_codecs=plan.skipped_codecs, bad_sequences=plan.bad_sequences,
-                             unavailable_metrics=plan.unavailable_metrics)
-        store.start_run(run_id, config.identity() | {"output": config.output, "jobs": config.jobs},
-                        config.config_hash(), env | {"codecs": {k: c.version() for k, c in plan.codecs.items()},
-                                                     "executor": config.executor.kind},
-                        job_keys=[j.key for j in plan.jobs], dataset=dataset)
+        dataset = dataset_identity(
+            (j.sequence, j.sequence_hash) for j in plan.jobs + [s.template for s in plan.searches]
+        )
+        summary = RunSummary(
+            run_id,
+            store.path,
+            len(plan.jobs),
+            len(plan.jobs) - len(todo),
+            skipped_codecs=plan.skipped_codecs,
+            bad_sequences=plan.bad_sequences,
+            unavailable_metrics=plan.unavailable_metrics,
+        )
+        store.start_run(
+            run_id,
+            config.identity() | {"output": config.output, "jobs": config.jobs},
+            config.config_hash(),
+            env | {"codecs": {k: c.version() for k, c in plan.codecs.items()}, "executor": config.executor.kind},
+            job_keys=[j.key for j in plan.jobs],
+            dataset=dataset,
+        )
         if progress:
             progress("start", len(todo))
 
         def commit(row: dict) -> None:
             fatal = row.pop("_fatal", None)
             if fatal:  # the machine, not the job: stop before every other job fails the same way
-                raise OutputUnwritable(f"{fatal}; the run stopped. Finished jobs are kept in {store.path}; "
-                                       f"free space (or make {out} writable) and run again to resume")
+                raise OutputUnwritable(
+                    f"{fatal}; the run stopped. Finished jobs are kept in {store.path}; "
+                    f"free space (or make {out} writable) and run again to resume"
+                )
             row["run_id"] = run_id
             row["packages"] = env["packages"]
             try:
                 written = store.put(row)
             except sqlite3.OperationalError as exc:
-                raise OutputUnwritable(f"cannot write the results store {store.path}: {exc}; the run stopped. "
-                                       f"Finished jobs are kept; free space and run again to resume") from None
+                raise OutputUnwritable(
+                    f"cannot write the results store {store.path}: {exc}; the run stopped. "
+                    f"Finished jobs are kept; free space and run again to resume"
+                ) from None
             if row["status"] == "done":
                 summary.done += 1
                 summary.tool_seconds += row.get("tool_seconds") or 0.0
@@ -145,8 +164,14 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
                 executor.run(jobs, commit)
 
             summary.rate_targets, target_keys, reused = run_searches(
-                plan, store, run_batch, force, lambda jobs: jobs_to_run(_replace(plan, jobs=jobs), store, False),
-                run_id, log)
+                plan,
+                store,
+                run_batch,
+                force,
+                lambda jobs: jobs_to_run(_replace(plan, jobs=jobs), store, False),
+                run_id,
+                log,
+            )
             summary.planned += reused  # search encodes of earlier runs, read and not redone
             summary.skipped += reused
             for outcome in summary.rate_targets:

@@ -6,6 +6,7 @@ reports FVD over its test set per rate point. Values are kept per dataset identi
 store holding two datasets keeps the set-level values of both, and each value lists the
 jobs it pooled (readers use it only for exactly those rows).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -44,7 +45,17 @@ def compute_set_metrics(store: ResultStore, keys: set[str], metrics: tuple[str, 
                     warnings.warn(str(exc), FewFeaturesWarning)
             note = "; ".join(str(w.message) for w in caught) or None
             prov = members[0][0]["provenance"].get(name, {}) | {"pooled": "all sequences of this codec and point"}
-            store.put_set_value(codec, point, name, value, sorted(r["sequence"] for r, _ in members), ref.count,
-                                note, prov, dataset=dataset, job_keys=[r["job_key"] for r, _ in members])
+            store.put_set_value(
+                codec,
+                point,
+                name,
+                value,
+                sorted(r["sequence"] for r, _ in members),
+                ref.count,
+                note,
+                prov,
+                dataset=dataset,
+                job_keys=[r["job_key"] for r, _ in members],
+            )
             written += 1
     return written

@@ -9,15 +9,17 @@ Version 2 records which jobs each run planned (``run_jobs``) and each run's data
 identity, and keys set-level values by dataset, so that readers can choose rows
 explicitly (``gvcbench.reports.selection``).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
-from functools import cached_property
 import sqlite3
 import time
+from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import StoreError
 
@@ -68,19 +70,36 @@ JOB_COLUMNS = {
     "worker": "TEXT",
     "finished_at": "REAL",
 }
-JSON_COLUMNS = ("codec_params", "sequence_spec", "parts", "metrics", "frame_metrics", "metric_errors",
-                "provenance", "packages", "features", "rate_search")
+JSON_COLUMNS = (
+    "codec_params",
+    "sequence_spec",
+    "parts",
+    "metrics",
+    "frame_metrics",
+    "metric_errors",
+    "provenance",
+    "packages",
+    "features",
+    "rate_search",
+)
 SET_COLUMNS = {
-    "codec": "TEXT NOT NULL", "point": "TEXT NOT NULL", "metric": "TEXT NOT NULL", "value": "REAL",
+    "codec": "TEXT NOT NULL",
+    "point": "TEXT NOT NULL",
+    "metric": "TEXT NOT NULL",
+    "value": "REAL",
     "sequences": "TEXT",  # JSON list of the sequences pooled
     "features": "INTEGER",  # feature vectors per side
-    "note": "TEXT", "provenance": "TEXT", "computed_at": "REAL",
+    "note": "TEXT",
+    "provenance": "TEXT",
+    "computed_at": "REAL",
     "dataset": "TEXT NOT NULL DEFAULT ''",  # identity of the dataset pooled ('' in stores from schema 1)
     "job_keys": "TEXT",  # JSON list of the jobs pooled
 }
 SET_KEY = "dataset, codec, point, metric"
-RUN_COLUMNS = "run_id TEXT PRIMARY KEY, started REAL, finished REAL, config TEXT, config_hash TEXT, " \
-              "environment TEXT, dataset TEXT"
+RUN_COLUMNS = (
+    "run_id TEXT PRIMARY KEY, started REAL, finished REAL, config TEXT, config_hash TEXT, "
+    "environment TEXT, dataset TEXT"
+)
 
 
 def dataset_identity(sequences: Iterable[tuple[str, str]]) -> str:
@@ -113,9 +132,11 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
             db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             return db
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"{path} has a write-ahead log ({wal.name}: a run is writing it or was killed) "
-                             f"that cannot be read here ({exc}); copy the run folder somewhere writable "
-                             f"and read the copy") from None
+            raise StoreError(
+                f"{path} has a write-ahead log ({wal.name}: a run is writing it or was killed) "
+                f"that cannot be read here ({exc}); copy the run folder somewhere writable "
+                f"and read the copy"
+            ) from None
     db = sqlite3.connect(f"{uri}?immutable=1", uri=True)
     db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     return db
@@ -184,8 +205,10 @@ class ResultStore:
             raise StoreError(f"{self.path} is not a gvcbench results store (it has no schema version)")
         self._version = int(row[0])
         if self._version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} has schema version {row[0]}, newer than this gvcbench "
-                             f"understands ({SCHEMA_VERSION}); upgrade gvcbench")
+            raise StoreError(
+                f"{self.path} has schema version {row[0]}, newer than this gvcbench "
+                f"understands ({SCHEMA_VERSION}); upgrade gvcbench"
+            )
 
     def _ensure_schema(self) -> None:
         with self.db:
@@ -196,8 +219,9 @@ class ResultStore:
                 cols = ", ".join(f"{k} {v}" for k, v in JOB_COLUMNS.items())
                 self.db.execute(f"CREATE TABLE jobs ({cols})")
                 self.db.execute(f"CREATE TABLE runs ({RUN_COLUMNS})")
-                self.db.execute("CREATE TABLE run_jobs (run_id TEXT NOT NULL, job_key TEXT NOT NULL, "
-                                "PRIMARY KEY (run_id, job_key))")
+                self.db.execute(
+                    "CREATE TABLE run_jobs (run_id TEXT NOT NULL, job_key TEXT NOT NULL, PRIMARY KEY (run_id, job_key))"
+                )
                 cols = ", ".join(f"{k} {v}" for k, v in SET_COLUMNS.items())
                 self.db.execute(f"CREATE TABLE set_metrics ({cols}, PRIMARY KEY ({SET_KEY}))")
                 self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -206,8 +230,10 @@ class ResultStore:
                 return
             self._version = int(row[0])
             if self._version > SCHEMA_VERSION:
-                raise StoreError(f"{self.path} has schema version {row[0]}, newer than this gvcbench "
-                                 f"understands ({SCHEMA_VERSION}); upgrade gvcbench")
+                raise StoreError(
+                    f"{self.path} has schema version {row[0]}, newer than this gvcbench "
+                    f"understands ({SCHEMA_VERSION}); upgrade gvcbench"
+                )
             for version in range(self._version, SCHEMA_VERSION):
                 _MIGRATIONS[version](self.db)
             if self._version < SCHEMA_VERSION:
@@ -225,13 +251,28 @@ class ResultStore:
                 self.db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
 
     # -- runs ---------------------------------------------------------------------
-    def start_run(self, run_id: str, config: dict, config_hash: str, environment: dict,
-                  job_keys: Iterable[str] = (), dataset: str = "") -> None:
+    def start_run(
+        self,
+        run_id: str,
+        config: dict,
+        config_hash: str,
+        environment: dict,
+        job_keys: Iterable[str] = (),
+        dataset: str = "",
+    ) -> None:
         """Record a run, the jobs it planned (run now or reused from the store) and its dataset."""
         with self.db:
-            self.db.execute("INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, ?)",
-                            (run_id, time.time(), json.dumps(config, sort_keys=True), config_hash,
-                             json.dumps(environment, sort_keys=True), dataset))
+            self.db.execute(
+                "INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    time.time(),
+                    json.dumps(config, sort_keys=True),
+                    config_hash,
+                    json.dumps(environment, sort_keys=True),
+                    dataset,
+                ),
+            )
             self.db.executemany("INSERT OR IGNORE INTO run_jobs VALUES (?, ?)", ((run_id, k) for k in job_keys))
 
     def add_run_jobs(self, run_id: str, job_keys: Iterable[str]) -> None:
@@ -247,11 +288,22 @@ class ResultStore:
         """Every run, oldest first; ``dataset`` is None and ``jobs`` empty for runs recorded by
         schema 1 (before runs recorded what they planned)."""
         dataset = "dataset" if self._version >= 2 else "NULL"
-        cur = self.db.execute(f"SELECT run_id, started, finished, config, config_hash, environment, {dataset} "
-                              f"FROM runs ORDER BY started")
-        out = [{"run_id": r[0], "started": r[1], "finished": r[2], "config": json.loads(r[3]),
-                "config_hash": r[4], "environment": json.loads(r[5]), "dataset": r[6], "jobs": set()}
-               for r in cur]
+        cur = self.db.execute(
+            f"SELECT run_id, started, finished, config, config_hash, environment, {dataset} FROM runs ORDER BY started"
+        )
+        out = [
+            {
+                "run_id": r[0],
+                "started": r[1],
+                "finished": r[2],
+                "config": json.loads(r[3]),
+                "config_hash": r[4],
+                "environment": json.loads(r[5]),
+                "dataset": r[6],
+                "jobs": set(),
+            }
+            for r in cur
+        ]
         if self._version >= 2:
             by_id = {r["run_id"]: r for r in out}
             for run_id, key in self.db.execute("SELECT run_id, job_key FROM run_jobs"):
@@ -266,17 +318,21 @@ class ResultStore:
         unknown = set(row) - set(JOB_COLUMNS)
         if unknown:
             raise StoreError(f"unknown store columns {sorted(unknown)}")
-        values = {k: (json.dumps(v, sort_keys=True) if k in JSON_COLUMNS and v is not None else v)
-                  for k, v in row.items()}
+        values = {
+            k: (json.dumps(v, sort_keys=True) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()
+        }
         cols = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         # every column: one that the new row lacks is reset, as a replacement would
-        updates = ", ".join(f"{k} = excluded.{k}" if k in values else f"{k} = NULL"
-                            for k in JOB_COLUMNS if k != "job_key")
+        updates = ", ".join(
+            f"{k} = excluded.{k}" if k in values else f"{k} = NULL" for k in JOB_COLUMNS if k != "job_key"
+        )
         with self.db:
-            cur = self.db.execute(f"INSERT INTO jobs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO UPDATE "
-                                  f"SET {updates} WHERE excluded.status = 'done' OR jobs.status != 'done'",
-                                  tuple(values.values()))
+            cur = self.db.execute(
+                f"INSERT INTO jobs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO UPDATE "
+                f"SET {updates} WHERE excluded.status = 'done' OR jobs.status != 'done'",
+                tuple(values.values()),
+            )
         return cur.rowcount > 0
 
     def delete(self, keys: Iterable[str]) -> int:
@@ -292,7 +348,8 @@ class ResultStore:
         out = {}
         # one scan instead of a query per key: flat cost per job for plans of 100k jobs
         for key, status, metrics, errors, provenance in self.db.execute(
-                "SELECT job_key, status, metrics, metric_errors, provenance FROM jobs"):
+            "SELECT job_key, status, metrics, metric_errors, provenance FROM jobs"
+        ):
             if key not in wanted:
                 continue
             prov = json.loads(provenance or "{}")
@@ -320,17 +377,38 @@ class ResultStore:
             out.append(row)
         return out
 
-    def put_set_value(self, codec: str, point: str, metric: str, value: float | None, sequences: list[str],
-                      features: int, note: str | None, provenance: dict, dataset: str = "",
-                      job_keys: list[str] | None = None) -> None:
+    def put_set_value(
+        self,
+        codec: str,
+        point: str,
+        metric: str,
+        value: float | None,
+        sequences: list[str],
+        features: int,
+        note: str | None,
+        provenance: dict,
+        dataset: str = "",
+        job_keys: list[str] | None = None,
+    ) -> None:
         """One set-level value per (dataset, codec, point, metric): another dataset never replaces it."""
-        row = {"codec": codec, "point": point, "metric": metric, "value": value, "sequences": json.dumps(sequences),
-               "features": features, "note": note, "provenance": json.dumps(provenance, sort_keys=True),
-               "computed_at": time.time(), "dataset": dataset,
-               "job_keys": json.dumps(sorted(job_keys)) if job_keys is not None else None}
+        row = {
+            "codec": codec,
+            "point": point,
+            "metric": metric,
+            "value": value,
+            "sequences": json.dumps(sequences),
+            "features": features,
+            "note": note,
+            "provenance": json.dumps(provenance, sort_keys=True),
+            "computed_at": time.time(),
+            "dataset": dataset,
+            "job_keys": json.dumps(sorted(job_keys)) if job_keys is not None else None,
+        }
         with self.db:
-            self.db.execute(f"INSERT OR REPLACE INTO set_metrics ({', '.join(row)}) "
-                            f"VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+            self.db.execute(
+                f"INSERT OR REPLACE INTO set_metrics ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                tuple(row.values()),
+            )
 
     def set_values(self) -> list[dict]:
         cur = self.db.execute("SELECT * FROM set_metrics ORDER BY codec, metric, point")

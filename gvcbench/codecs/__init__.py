@@ -1,10 +1,11 @@
 """Codec adapters and their registry."""
+
 from __future__ import annotations
 
 from ..registry import Registry
 from .base import Bitstream, Codec, Decoded, RatePoint
 
-__all__ = ["Bitstream", "Codec", "CODECS", "Decoded", "RatePoint"]
+__all__ = ["CODECS", "Bitstream", "Codec", "Decoded", "RatePoint"]
 
 CODECS: Registry = Registry("codec", "gvcbench.codecs", base=Codec)
 for _name, _target in {

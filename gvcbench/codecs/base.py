@@ -1,4 +1,5 @@
 """The Codec interface every adapter implements."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -87,9 +88,16 @@ class NoParams:
 
 def source_info(seq: Sequence) -> dict[str, Any]:
     """What a decoder needs to hand back a Sequence like the source."""
-    return {"name": seq.name, "width": seq.width, "height": seq.height, "frames": seq.num_frames,
-            "fps": [seq.fps.numerator, seq.fps.denominator], "bit_depth": seq.bit_depth,
-            "matrix": seq.colour.matrix, "range": seq.colour.range}
+    return {
+        "name": seq.name,
+        "width": seq.width,
+        "height": seq.height,
+        "frames": seq.num_frames,
+        "fps": [seq.fps.numerator, seq.fps.denominator],
+        "bit_depth": seq.bit_depth,
+        "matrix": seq.colour.matrix,
+        "range": seq.colour.range,
+    }
 
 
 class Codec(ABC):
@@ -118,8 +126,10 @@ class Codec(ABC):
         allowed = {f.name for f in dataclasses.fields(self.Params)}
         unknown = set(params) - allowed
         if unknown:
-            raise ConfigError(f"codec {self.name!r} has no option(s) {', '.join(sorted(unknown))}; "
-                              f"its options are: {', '.join(sorted(allowed)) or 'none'}")
+            raise ConfigError(
+                f"codec {self.name!r} has no option(s) {', '.join(sorted(unknown))}; "
+                f"its options are: {', '.join(sorted(allowed)) or 'none'}"
+            )
         try:
             self.params = self.Params(**params)
         except (TypeError, ValueError) as exc:
@@ -157,9 +167,7 @@ class Codec(ABC):
         return json.dumps(self.identity(), sort_keys=True)
 
     @abstractmethod
-    def encode(self, seq: Sequence, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
-        ...
+    def encode(self, seq: Sequence, point: RatePoint, workdir: Path, timeout: float) -> Bitstream: ...
 
     @abstractmethod
-    def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded:
-        ...
+    def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded: ...

@@ -7,6 +7,7 @@ is absolute, and the programs run in the job's folder. The
 source is written as .y4m or .yuv (``input_format``) and the decoder must write
 ``output_format`` (.yuv: raw 4:2:0 at the source's size and bit depth, or .y4m).
 """
+
 from __future__ import annotations
 
 import os
@@ -46,15 +47,16 @@ class ExternalParams:
         for key in ("encode", "decode", "version_command", "default_qps"):
             object.__setattr__(self, key, tuple(getattr(self, key)))
         if not self.encode or not self.decode:
-            raise ConfigError("the external codec needs 'encode' and 'decode' command templates "
-                              "(lists of arguments)")
+            raise ConfigError("the external codec needs 'encode' and 'decode' command templates (lists of arguments)")
         for key in ("input_format", "output_format"):
             if getattr(self, key) not in FORMATS:
                 raise ConfigError(f"external codec {key} must be one of {', '.join(FORMATS)}")
         uses_seed = any("{seed}" in str(arg) for arg in self.encode + self.decode)
         if uses_seed and not self.stochastic:
-            raise ConfigError("the external codec's templates use {seed} but it is not declared stochastic; "
-                              "add stochastic = true to its params (and seeds = [0, 1, 2] to its entry)")
+            raise ConfigError(
+                "the external codec's templates use {seed} but it is not declared stochastic; "
+                "add stochastic = true to its params (and seeds = [0, 1, 2] to its entry)"
+            )
 
 
 class ExternalCodec(Codec):
@@ -92,8 +94,9 @@ class ExternalCodec(Codec):
         try:
             args = [str(arg).format(**values) for arg in template]
         except (KeyError, IndexError) as exc:
-            raise ConfigError(f"external codec template uses unknown placeholder {exc}; "
-                              f"known: {', '.join(sorted(values))}") from None
+            raise ConfigError(
+                f"external codec template uses unknown placeholder {exc}; known: {', '.join(sorted(values))}"
+            ) from None
         return [_absolute_if_local(arg, first=i == 0) for i, arg in enumerate(args)]
 
     def encode(self, seq, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
@@ -102,10 +105,20 @@ class ExternalCodec(Codec):
         source = workdir / f"input.{self.params.input_format}"
         (write_y4m if self.params.input_format == "y4m" else write_yuv)(seq, source)
         out = workdir / "bitstream.bin"
-        values = {"input": source, "bitstream": out, "output": workdir / f"decoded.{self.params.output_format}",
-                  "qp": point.qp, "kbps": point.kbps, "width": seq.width, "height": seq.height,
-                  "fps": float(seq.fps), "frames": seq.num_frames, "bit_depth": seq.bit_depth,
-                  "workdir": workdir, "seed": self.seed if self.seed is not None else self.default_seed}
+        values = {
+            "input": source,
+            "bitstream": out,
+            "output": workdir / f"decoded.{self.params.output_format}",
+            "qp": point.qp,
+            "kbps": point.kbps,
+            "width": seq.width,
+            "height": seq.height,
+            "fps": float(seq.fps),
+            "frames": seq.num_frames,
+            "bit_depth": seq.bit_depth,
+            "workdir": workdir,
+            "seed": self.seed if self.seed is not None else self.default_seed,
+        }
         run = run_tool(self._fill(self.params.encode, values), workdir / "encode.log", timeout, cwd=workdir)
         if not out.is_file():
             raise CodecError(f"the encode command ran but wrote no bitstream at {out} ({{bitstream}})")
@@ -128,8 +141,13 @@ class ExternalCodec(Codec):
             layout = info | {"width": size[0], "height": size[1]} if size else info
             seq = read_decoded_yuv(output, layout, info["bit_depth"])
         seq, record = fit_to_source(seq, info["width"], info["height"], self.params.size_policy)
-        return Decoded(seq, run.seconds, run.cpu_seconds, bitstream.path.stat().st_size,
-                       adjustments={"reconstruction_size": record} if record else {})
+        return Decoded(
+            seq,
+            run.seconds,
+            run.cpu_seconds,
+            bitstream.path.stat().st_size,
+            adjustments={"reconstruction_size": record} if record else {},
+        )
 
 
 def _absolute_if_local(arg: str, first: bool) -> str:

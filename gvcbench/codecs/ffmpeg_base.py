@@ -4,11 +4,12 @@ Adapters only say which encoder, which arguments and which raw bitstream format;
 class writes the input, runs FFmpeg, decodes the raw bitstream back to YUV and returns
 it at the source's bit depth (rounding right shift, as VTM's output conversion does).
 """
+
 from __future__ import annotations
 
 import re
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -21,15 +22,30 @@ from ..tools import capture, ffmpeg_encoders, ffmpeg_exe, ffmpeg_version, run_to
 from .base import Bitstream, Codec, Decoded, RatePoint, source_info
 
 
-@lru_cache(maxsize=None)
+@cache
 def _probe_library_version(encoder: str, pix_fmt: str, pattern: str) -> str:
     """Encode one tiny frame and read the encoder library's version from its log/bitstream."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "probe.mkv"
-        text = capture([ffmpeg_exe(), "-hide_banner", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=25",
-                        "-frames:v", "1", "-pix_fmt", pix_fmt, "-c:v", encoder, str(out)])
+        text = capture(
+            [
+                ffmpeg_exe(),
+                "-hide_banner",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=size=64x64:rate=25",
+                "-frames:v",
+                "1",
+                "-pix_fmt",
+                pix_fmt,
+                "-c:v",
+                encoder,
+                str(out),
+            ]
+        )
         blob = text + (out.read_bytes().decode("latin-1") if out.exists() else "")
     m = re.search(pattern, blob)
     return m.group(1) if m else "unknown"
@@ -79,8 +95,20 @@ class FFmpegCodec(Codec):
         depth = self.coded_bit_depth(seq)
         source, own_copy = self._input_file(seq, depth, workdir)
         out = workdir / f"bitstream{self.suffix}"
-        argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-i", source, "-map", "0:v:0",
-                *self.encoder_args(point, seq), "-f", self.raw_format, out]
+        argv = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-i",
+            source,
+            "-map",
+            "0:v:0",
+            *self.encoder_args(point, seq),
+            "-f",
+            self.raw_format,
+            out,
+        ]
         run = run_tool(argv, workdir / "encode.log", timeout)
         if own_copy:
             source.unlink()
@@ -103,19 +131,30 @@ class FFmpegCodec(Codec):
         info = bitstream.info
         depth = info["coded_bit_depth"]
         out = workdir / "decoded.yuv"
-        argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-f", self.raw_format,
-                "-i", bitstream.path, "-f", "rawvideo", "-pix_fmt", self._pix_fmt(depth), out]
+        argv = [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-y",
+            "-f",
+            self.raw_format,
+            "-i",
+            bitstream.path,
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            self._pix_fmt(depth),
+            out,
+        ]
         run = run_tool(argv, workdir / "decode.log", timeout)
-        return Decoded(read_decoded_yuv(out, info, depth), run.seconds, run.cpu_seconds,
-                       bitstream.path.stat().st_size)
+        return Decoded(read_decoded_yuv(out, info, depth), run.seconds, run.cpu_seconds, bitstream.path.stat().st_size)
 
 
 def read_decoded_yuv(path: Path, info: dict, depth: int) -> Sequence:
     """Read a decoder's raw output and bring it to the source's bit depth."""
     colour = ColourInfo(info["matrix"], info["range"])
     try:
-        seq = read_yuv(path, info["width"], info["height"], Fraction(*info["fps"]), depth, colour,
-                       name=info["name"])
+        seq = read_yuv(path, info["width"], info["height"], Fraction(*info["fps"]), depth, colour, name=info["name"])
     except DatasetError as exc:
         raise CodecError(f"the decoder's output does not fit the source format: {exc}") from None
     return seq.to_bit_depth(info["bit_depth"])

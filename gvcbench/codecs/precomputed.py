@@ -5,6 +5,7 @@ For codecs whose code or weights are not public. ``reconstructions`` is a path t
 format, .y4m or a container); the size comes from a bitstream file (``bitstreams``
 template, whose size is the rate) or a CSV table (``sizes``: columns sequence, qp, bytes).
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,11 +31,14 @@ class PrecomputedParams:
         check_policy(self.size_policy)
         parse_size(self.recon_size, "recon_size")
         if not self.reconstructions:
-            raise ConfigError("the precomputed codec needs 'reconstructions', a path template such as "
-                              "'recon/{sequence}_qp{qp}.yuv'")
+            raise ConfigError(
+                "the precomputed codec needs 'reconstructions', a path template such as 'recon/{sequence}_qp{qp}.yuv'"
+            )
         if (self.bitstreams is None) == (self.sizes is None):
-            raise ConfigError("the precomputed codec needs exactly one of 'bitstreams' (path template) "
-                              "or 'sizes' (CSV with sequence,qp,bytes)")
+            raise ConfigError(
+                "the precomputed codec needs exactly one of 'bitstreams' (path template) "
+                "or 'sizes' (CSV with sequence,qp,bytes)"
+            )
 
 
 def _sizes_table(path: str) -> dict[tuple[str, str], int]:
@@ -48,8 +52,9 @@ def _sizes_table(path: str) -> dict[tuple[str, str], int]:
         try:
             table[(row["sequence"], str(row["qp"]))] = int(row["bytes"])
         except (KeyError, ValueError):
-            raise ConfigError(f"{path}: needs columns sequence, qp, bytes with whole byte counts; "
-                              f"bad row {row}") from None
+            raise ConfigError(
+                f"{path}: needs columns sequence, qp, bytes with whole byte counts; bad row {row}"
+            ) from None
     return table
 
 
@@ -90,14 +95,23 @@ class Precomputed(Codec):
     def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded:
         info = bitstream.info
         width, height = parse_size(self.params.recon_size, "recon_size") or (info["width"], info["height"])
-        spec = SequenceSpec(path=info["reconstruction"], name=info["name"], width=width,
-                            height=height, fps=info["fps"][0] / info["fps"][1],
-                            bit_depth=info["bit_depth"], matrix=info["matrix"], range=info["range"])
+        spec = SequenceSpec(
+            path=info["reconstruction"],
+            name=info["name"],
+            width=width,
+            height=height,
+            fps=info["fps"][0] / info["fps"][1],
+            bit_depth=info["bit_depth"],
+            matrix=info["matrix"],
+            range=info["range"],
+        )
         try:
             seq = load_sequence(spec)
         except DatasetError as exc:
             raise CodecError(f"precomputed reconstruction unreadable: {exc}") from None
-        seq, record = fit_to_source(seq.to_bit_depth(info["bit_depth"]), info["width"], info["height"],
-                                    self.params.size_policy)
-        return Decoded(seq, 0.0, 0.0, bitstream.path.stat().st_size,
-                       adjustments={"reconstruction_size": record} if record else {})
+        seq, record = fit_to_source(
+            seq.to_bit_depth(info["bit_depth"]), info["width"], info["height"], self.params.size_policy
+        )
+        return Decoded(
+            seq, 0.0, 0.0, bitstream.path.stat().st_size, adjustments={"reconstruction_size": record} if record else {}
+        )

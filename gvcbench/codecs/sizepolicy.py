@@ -7,6 +7,7 @@ larger reconstruction) or ``pad`` (extend a smaller one to the right and bottom 
 repeating its last column and row). What was done goes into the provenance of every
 metric of the job.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,18 +41,27 @@ def fit_to_source(recon: Sequence, width: int, height: int, policy: str) -> tupl
     decoded = f"{recon.width}x{recon.height}"
     if policy == "crop":
         if recon.width < width or recon.height < height:
-            raise CodecError(f"size_policy crop: the reconstruction is {decoded}, smaller than the source "
-                             f"{width}x{height} in some direction; use pad")
-        planes = (recon.y[:, :height, :width], recon.u[:, :height // 2, :width // 2],
-                  recon.v[:, :height // 2, :width // 2])
+            raise CodecError(
+                f"size_policy crop: the reconstruction is {decoded}, smaller than the source "
+                f"{width}x{height} in some direction; use pad"
+            )
+        planes = (
+            recon.y[:, :height, :width],
+            recon.u[:, : height // 2, : width // 2],
+            recon.v[:, : height // 2, : width // 2],
+        )
     else:
         if recon.width > width or recon.height > height:
-            raise CodecError(f"size_policy pad: the reconstruction is {decoded}, larger than the source "
-                             f"{width}x{height} in some direction; use crop")
-        planes = tuple(np.pad(p, ((0, 0), (0, h - p.shape[1]), (0, w - p.shape[2])), mode="edge")
-                       for p, (w, h) in zip((recon.y, recon.u, recon.v),
-                                            ((width, height), (width // 2, height // 2), (width // 2, height // 2))))
+            raise CodecError(
+                f"size_policy pad: the reconstruction is {decoded}, larger than the source "
+                f"{width}x{height} in some direction; use crop"
+            )
+        planes = tuple(
+            np.pad(p, ((0, 0), (0, h - p.shape[1]), (0, w - p.shape[2])), mode="edge")
+            for p, (w, h) in zip(
+                (recon.y, recon.u, recon.v), ((width, height), (width // 2, height // 2), (width // 2, height // 2))
+            )
+        )
     fitted = recon.with_planes(*(np.ascontiguousarray(p) for p in planes))
     side = "right and bottom by edge repetition" if policy == "pad" else "kept the top-left window"
-    return fitted, {"size_policy": policy, "decoded_size": decoded, "source_size": f"{width}x{height}",
-                    "how": side}
+    return fitted, {"size_policy": policy, "decoded_size": decoded, "source_size": f"{width}x{height}", "how": side}

@@ -1,4 +1,5 @@
 """AV1 through SVT-AV1 (FFmpeg's libsvtav1): low-delay prediction structure, fixed QP."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

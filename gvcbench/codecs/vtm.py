@@ -4,6 +4,7 @@ The binaries are found in ``vtm_dir`` (option), then ``$VTM_DIR`` (its ``bin/``)
 PATH; the configuration file in ``cfg_dir``, ``$VTM_DIR/cfg`` or next to the binary.
 8-bit input is coded with InternalBitDepth 10 and decoded back to 8 bits (``-d 8``).
 """
+
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..datasets.yuv import write_yuv
@@ -63,7 +64,7 @@ def find_config(params: VtmParams, encoder: Path) -> Path | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _program_version(path: str) -> str:
     m = re.search(r"Version\s+(\S+)", capture([path], timeout=30))
     return m.group(1) if m else "unknown"
@@ -82,11 +83,14 @@ class VtmLDB(Codec):
         if enc is None or dec is None:
             raise CodecUnavailable(
                 "VTM's EncoderApp/DecoderApp not found: build VTM and set VTM_DIR to its folder "
-                "(holding bin/ and cfg/), give the codec option vtm_dir, or put the binaries on PATH")
+                "(holding bin/ and cfg/), give the codec option vtm_dir, or put the binaries on PATH"
+            )
         cfg = find_config(self.params, enc)
         if cfg is None:
-            raise CodecUnavailable(f"VTM configuration {self.params.config} not found: set VTM_DIR to the "
-                                   f"VTM folder (with cfg/) or give the codec option cfg_dir")
+            raise CodecUnavailable(
+                f"VTM configuration {self.params.config} not found: set VTM_DIR to the "
+                f"VTM folder (with cfg/) or give the codec option cfg_dir"
+            )
         return enc, dec, cfg
 
     def availability(self) -> str | None:
@@ -107,19 +111,40 @@ class VtmLDB(Codec):
         out = workdir / "bitstream.266"
         fps = Fraction(seq.fps)
         rate = str(fps.numerator) if fps.denominator == 1 else f"{float(fps):.3f}"
-        argv = [enc, "-c", cfg, "-i", source, "-b", out, "-o", "", "-wdt", seq.width, "-hgt", seq.height,
-                "-fr", rate, "-f", seq.num_frames, "-q", point.qp, f"--InputBitDepth={seq.bit_depth}",
-                f"--InternalBitDepth={max(self.params.internal_bit_depth, seq.bit_depth)}",
-                "--InputChromaFormat=420", *self.params.extra_args]
+        argv = [
+            enc,
+            "-c",
+            cfg,
+            "-i",
+            source,
+            "-b",
+            out,
+            "-o",
+            "",
+            "-wdt",
+            seq.width,
+            "-hgt",
+            seq.height,
+            "-fr",
+            rate,
+            "-f",
+            seq.num_frames,
+            "-q",
+            point.qp,
+            f"--InputBitDepth={seq.bit_depth}",
+            f"--InternalBitDepth={max(self.params.internal_bit_depth, seq.bit_depth)}",
+            "--InputChromaFormat=420",
+            *self.params.extra_args,
+        ]
         run = run_tool(argv, workdir / "encode.log", timeout)
         source.unlink()
-        return Bitstream(out, source_info(seq) | {"coded_bit_depth": seq.bit_depth}, run.seconds,
-                         run.cpu_seconds)
+        return Bitstream(out, source_info(seq) | {"coded_bit_depth": seq.bit_depth}, run.seconds, run.cpu_seconds)
 
     def decode(self, bitstream: Bitstream, workdir: Path, timeout: float) -> Decoded:
         _, dec, _ = self._programs()
         out = workdir / "decoded.yuv"
         depth = bitstream.info["bit_depth"]
         run = run_tool([dec, "-b", bitstream.path, "-o", out, "-d", depth], workdir / "decode.log", timeout)
-        return Decoded(read_decoded_yuv(out, bitstream.info, depth), run.seconds, run.cpu_seconds,
-                       bitstream.path.stat().st_size)
+        return Decoded(
+            read_decoded_yuv(out, bitstream.info, depth), run.seconds, run.cpu_seconds, bitstream.path.stat().st_size
+        )

@@ -1,4 +1,5 @@
 """VVC low-delay B through Fraunhofer vvenc (FFmpeg's libvvenc), fixed QP, 10-bit internal."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,6 +41,18 @@ class VvencLDB(FFmpegCodec):
 
     def encoder_args(self, point: RatePoint, seq) -> list[str]:
         p = self.params
-        vvenc = (f"PicReordering=0:GOPSize={p.gop_size}:DecodingRefreshType=none:IntraPeriod=0")
-        return ["-c:v", "libvvenc", "-preset", p.preset, "-qpa", "0", "-qp", str(point.qp),
-                "-threads", str(p.threads), "-vvenc-params", vvenc]
+        vvenc = f"PicReordering=0:GOPSize={p.gop_size}:DecodingRefreshType=none:IntraPeriod=0"
+        return [
+            "-c:v",
+            "libvvenc",
+            "-preset",
+            p.preset,
+            "-qpa",
+            "0",
+            "-qp",
+            str(point.qp),
+            "-threads",
+            str(p.threads),
+            "-vvenc-params",
+            vvenc,
+        ]

@@ -1,4 +1,5 @@
 """AVC through x264 (FFmpeg's libx264): fixed QP, no B-frames, one intra frame."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,8 +8,18 @@ from ..errors import ConfigError
 from .base import RatePoint
 from .ffmpeg_base import FFmpegCodec
 
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
-                "veryslow", "placebo")
+X26X_PRESETS = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+)
 
 
 def check_x26x_preset(codec: str, preset: str) -> None:
@@ -43,5 +54,21 @@ class X264(FFmpegCodec):
         return 8
 
     def encoder_args(self, point: RatePoint, seq) -> list[str]:
-        return ["-c:v", "libx264", "-preset", self.params.preset, "-qp", str(point.qp), "-bf", "0",
-                "-g", "100000", "-keyint_min", "100000", "-sc_threshold", "0", "-threads", "1"]
+        return [
+            "-c:v",
+            "libx264",
+            "-preset",
+            self.params.preset,
+            "-qp",
+            str(point.qp),
+            "-bf",
+            "0",
+            "-g",
+            "100000",
+            "-keyint_min",
+            "100000",
+            "-sc_threshold",
+            "0",
+            "-threads",
+            "1",
+        ]

@@ -1,4 +1,5 @@
 """HEVC through x265 (FFmpeg's libx265): fixed QP, no B-frame reordering, one intra frame."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Sequences, readers/writers and datasets."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -9,8 +10,7 @@ from ..registry import Registry
 from .loader import SequenceSpec, load_sequence
 from .sequence import ColourInfo, Sequence
 
-__all__ = ["ColourInfo", "Dataset", "Sequence", "SequenceSpec", "load_sequence", "resolve_dataset",
-           "DATASETS"]
+__all__ = ["DATASETS", "ColourInfo", "Dataset", "Sequence", "SequenceSpec", "load_sequence", "resolve_dataset"]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,9 @@ def _specs_of(source: str) -> tuple[str, list[SequenceSpec]]:
         return path.name, folder_specs(path)
     if path.exists():
         return path.stem, [SequenceSpec(path=str(path.resolve()))]
-    raise DatasetError(f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) "
-                       f"nor an existing file or folder")
+    raise DatasetError(
+        f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) nor an existing file or folder"
+    )
 
 
 def resolve_dataset(source: str, **overrides) -> Dataset:
@@ -85,6 +86,7 @@ def resolve_dataset(source: str, **overrides) -> Dataset:
     names = [s.display_name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise DatasetError(f"dataset {name!r} names several sequences alike: {', '.join(dupes)}; "
-                           f"give each a unique 'name'")
+        raise DatasetError(
+            f"dataset {name!r} names several sequences alike: {', '.join(dupes)}; give each a unique 'name'"
+        )
     return Dataset(name, tuple(replace(s, **changes) for s in specs))

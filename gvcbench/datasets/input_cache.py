@@ -12,6 +12,7 @@ foreign or damaged file only means the clip is loaded the slow way. Files are wr
 under a temporary name and renamed, so concurrent jobs never read half a file. The
 folder can be deleted at any time.
 """
+
 from __future__ import annotations
 
 import os

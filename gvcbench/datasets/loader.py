@@ -1,4 +1,5 @@
 """Open any supported sequence file and apply the protocol options (frames, crop, resize)."""
+
 from __future__ import annotations
 
 import math
@@ -96,18 +97,18 @@ def _read_raw(spec: SequenceSpec, path: Path) -> Sequence:
     suffix = path.suffix.lower()
     name = spec.display_name
     if path.is_dir():
-        return read_png_folder(path, fps=spec.fps or 25, start=spec.start, frames=spec.frames, name=name,
-                               colour=colour)
+        return read_png_folder(path, fps=spec.fps or 25, start=spec.start, frames=spec.frames, name=name, colour=colour)
     if suffix == ".yuv":
-        return read_yuv(path, spec.width, spec.height, spec.fps, spec.bit_depth, colour, spec.start,
-                        spec.frames, name)
+        return read_yuv(path, spec.width, spec.height, spec.fps, spec.bit_depth, colour, spec.start, spec.frames, name)
     if suffix == ".y4m":
         seq = read_y4m(path, spec.start, spec.frames, name, matrix=spec.matrix or "bt709")
     elif suffix in CONTAINER_SUFFIXES:
         seq = read_container(path, spec.start, spec.frames, name, matrix=spec.matrix)
     else:
-        raise DatasetError(f"{path}: unknown sequence format {suffix!r}; gvcbench reads .yuv, .y4m, "
-                           f"{', '.join(CONTAINER_SUFFIXES)} and folders of .png frames")
+        raise DatasetError(
+            f"{path}: unknown sequence format {suffix!r}; gvcbench reads .yuv, .y4m, "
+            f"{', '.join(CONTAINER_SUFFIXES)} and folders of .png frames"
+        )
     if spec.range and spec.range != seq.colour.range:
         seq = seq.with_planes(seq.y, seq.u, seq.v, colour=ColourInfo(seq.colour.matrix, spec.range))
     return seq
@@ -123,8 +124,10 @@ def _read_checked(spec: SequenceSpec, path: Path) -> Sequence:
     try:
         return _read_raw(spec, path)
     except _READ_ERRORS as exc:
-        raise DatasetError(f"{path}: cannot be read ({type(exc).__name__}: {exc}); check that the file is "
-                           f"complete and in a format gvcbench reads, or remove it from the dataset") from None
+        raise DatasetError(
+            f"{path}: cannot be read ({type(exc).__name__}: {exc}); check that the file is "
+            f"complete and in a format gvcbench reads, or remove it from the dataset"
+        ) from None
 
 
 def _load_synthetic(spec: SequenceSpec) -> Sequence:
@@ -164,8 +167,10 @@ def load_sequence(spec: SequenceSpec) -> Sequence:
         except OSError as exc:
             raise DatasetError(f"{path}: cannot be read to check its SHA-256 ({exc})") from None
         if actual != spec.sha256.lower():
-            raise DatasetError(f"{path}: SHA-256 {actual} differs from the manifest's {spec.sha256}; "
-                               f"the file changed or is a different one")
+            raise DatasetError(
+                f"{path}: SHA-256 {actual} differs from the manifest's {spec.sha256}; "
+                f"the file changed or is a different one"
+            )
     seq = _read_checked(spec, path)
     if path.suffix.lower() != ".yuv":
         _check_declared(spec, seq, path)
@@ -177,5 +182,3 @@ def load_sequence(spec: SequenceSpec) -> Sequence:
         if abs(float(seq.fps) - float(Fraction(spec.fps))) > 1e-3:
             raise DatasetError(f"{path}: the manifest says {spec.fps} fps, the file says {float(seq.fps):g}")
     return seq
-
-

@@ -1,9 +1,11 @@
 """Datasets as folders or manifest files (TOML or YAML) listing sequences."""
+
 from __future__ import annotations
 
 import difflib
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from ..errors import DatasetError
 from .container import CONTAINER_SUFFIXES
@@ -18,8 +20,16 @@ _FILE_KEYS = {"name", "width", "height", "fps", "bit_depth", "matrix", "range", 
 _PROTOCOL_KEYS = {"start", "frames", "crop", "size"}
 _TABLES = ("set", "protocol", "clip", "sequence", "sequences")
 # Other spellings people use for keys that change how a file is read.
-_SYNONYMS = {"framerate": "fps", "frame_rate": "fps", "color_range": "range", "colour_range": "range",
-             "color_matrix": "matrix", "colour_matrix": "matrix", "bitdepth": "bit_depth", "depth": "bit_depth"}
+_SYNONYMS = {
+    "framerate": "fps",
+    "frame_rate": "fps",
+    "color_range": "range",
+    "colour_range": "range",
+    "color_matrix": "matrix",
+    "colour_matrix": "matrix",
+    "bitdepth": "bit_depth",
+    "depth": "bit_depth",
+}
 # A key this close to one gvcbench reads is taken for a misspelling of it (an error), not for
 # metadata: 'sha265', 'widht', 'frmaes' are caught, 'start_frame' or 'source_frames' are kept.
 _CLOSENESS = 0.8
@@ -62,8 +72,10 @@ def _check_misspellings(table: dict, known, path: Path, where: str, protocol_tab
         if not meant:
             continue
         if meant in _PROTOCOL_KEYS:
-            fix = (f"cut options (start, frames, crop, size) go in {protocol_table}; here a {meant!r} key would "
-                   f"be only a note")
+            fix = (
+                f"cut options (start, frames, crop, size) go in {protocol_table}; here a {meant!r} key would "
+                f"be only a note"
+            )
         else:
             fix = "correct it, or give a note a name that does not look like a key gvcbench reads"
         raise DatasetError(f"{path}: {where} has the key {key!r}: did you mean {meant!r}? {fix}")
@@ -83,8 +95,10 @@ def _clip_list(data: dict, path: Path) -> list:
         raise DatasetError(f"{path}: lists clips under both {' and '.join(given)}; use one (`[[clip]]`)")
     clips = data.get(given[0]) if given else None
     if isinstance(clips, dict):
-        raise DatasetError(f"{path}: [{given[0]}] is a single table; write each clip as [[{given[0]}]] "
-                           f"(double brackets), or as a list of mappings in YAML")
+        raise DatasetError(
+            f"{path}: [{given[0]}] is a single table; write each clip as [[{given[0]}]] "
+            f"(double brackets), or as a list of mappings in YAML"
+        )
     if not clips:
         raise DatasetError(f"{path}: lists no sequences; add [[clip]] entries with a 'file' key")
     if not isinstance(clips, list):
@@ -114,8 +128,9 @@ def read_manifest(path: str | Path) -> tuple[str, list[SequenceSpec]]:
         if key not in _TABLES:
             close = difflib.get_close_matches(str(key), _TABLES, n=1, cutoff=0.6)
             hint = f" (did you mean [{close[0]}]?)" if close else ""
-            raise DatasetError(f"{path}: unknown table [{key}]{hint}; a manifest has [set], [protocol] and "
-                               f"[[clip]] entries")
+            raise DatasetError(
+                f"{path}: unknown table [{key}]{hint}; a manifest has [set], [protocol] and [[clip]] entries"
+            )
     header = _table(data.get("set"), path, "[set]")
     _check_misspellings(header, _FILE_KEYS | _PROTOCOL_KEYS, path, "[set]", "[protocol]")
     clips = _clip_list(data, path)
@@ -130,17 +145,26 @@ def read_manifest(path: str | Path) -> tuple[str, list[SequenceSpec]]:
         if "file" not in clip:
             raise DatasetError(f"{path}: {where} has no 'file' key")
         if not isinstance(clip["file"], str) or not clip["file"]:
-            raise DatasetError(f"{path}: {where}: 'file' must be a file name relative to the manifest, "
-                               f"got {clip['file']!r}")
+            raise DatasetError(
+                f"{path}: {where}: 'file' must be a file name relative to the manifest, got {clip['file']!r}"
+            )
         where = f"clip {index + 1} ({clip['file']})"
-        _check_misspellings(clip, _FILE_KEYS | _PROTOCOL_KEYS | {"file", "protocol"}, path, where,
-                            "the clip's own [clip.protocol] table or in [protocol]")
+        _check_misspellings(
+            clip,
+            _FILE_KEYS | _PROTOCOL_KEYS | {"file", "protocol"},
+            path,
+            where,
+            "the clip's own [clip.protocol] table or in [protocol]",
+        )
         known = {k: v for k, v in clip.items() if k in _FILE_KEYS}
         _check_values(known, known, file_property_problem, path, where)
         own = _protocol(clip.get("protocol"), path, f"{where} protocol")
         meta = {k: v for k, v in clip.items() if k not in _FILE_KEYS and k not in ("file", "protocol")}
-        specs.append(SequenceSpec(path=str((path.parent / clip["file"]).resolve()),
-                                  **{**defaults, **known, **protocol, **own}, meta=meta))
+        specs.append(
+            SequenceSpec(
+                path=str((path.parent / clip["file"]).resolve()), **{**defaults, **known, **protocol, **own}, meta=meta
+            )
+        )
     return str(header.get("name", path.stem)), specs
 
 
@@ -150,8 +174,9 @@ def _protocol(table, path: Path, where: str) -> dict:
         if key not in _PROTOCOL_KEYS:
             meant = misspelt_key(str(key), _PROTOCOL_KEYS)
             hint = f" (did you mean {meant!r}?)" if meant else ""
-            raise DatasetError(f"{path}: {where} has unknown key {key!r}{hint}; allowed: "
-                               f"{', '.join(sorted(_PROTOCOL_KEYS))}")
+            raise DatasetError(
+                f"{path}: {where} has unknown key {key!r}{hint}; allowed: {', '.join(sorted(_PROTOCOL_KEYS))}"
+            )
     _check_values(table, table, protocol_problem, path, where)
     return dict(table)
 
@@ -168,7 +193,9 @@ def folder_specs(folder: str | Path) -> list[SequenceSpec]:
     if not specs:
         found = sorted(p.name for p in folder.iterdir())
         seen = f"it holds {', '.join(found[:5])}{', …' if len(found) > 5 else ''}" if found else "it is empty"
-        raise DatasetError(f"dataset folder {folder} holds no sequence files ({', '.join(SEQUENCE_SUFFIXES)}) "
-                           f"and no sub-folders of .png frames ({seen}); point --dataset at a folder of clips, "
-                           f"a manifest or a built-in set")
+        raise DatasetError(
+            f"dataset folder {folder} holds no sequence files ({', '.join(SEQUENCE_SUFFIXES)}) "
+            f"and no sub-folders of .png frames ({seen}); point --dataset at a folder of clips, "
+            f"a manifest or a built-in set"
+        )
     return specs

@@ -5,6 +5,7 @@ PNG holds RGB, so reading converts to 4:2:0 with the documented matrix and range
 ``write_png_folder`` and read back gives identical RGB pixels; the YUV planes differ
 from the original by the rounding of that conversion.
 """
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -27,13 +28,20 @@ def _read_png(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError) as exc:  # not a PNG, truncated, huge
-        raise DatasetError(f"{path}: cannot be read as a PNG frame ({exc}); replace or remove this file "
-                           f"(every .png file in the folder is taken as a frame, in name order)") from None
+        raise DatasetError(
+            f"{path}: cannot be read as a PNG frame ({exc}); replace or remove this file "
+            f"(every .png file in the folder is taken as a frame, in name order)"
+        ) from None
 
 
-def read_png_folder(folder: str | Path, fps: float | Fraction = 25, start: int = 0,
-                    frames: int | None = None, name: str | None = None,
-                    colour: ColourInfo | None = None) -> Sequence:
+def read_png_folder(
+    folder: str | Path,
+    fps: float | Fraction = 25,
+    start: int = 0,
+    frames: int | None = None,
+    name: str | None = None,
+    colour: ColourInfo | None = None,
+) -> Sequence:
     folder = Path(folder)
     files = png_files(folder)
     if not files:
@@ -41,14 +49,16 @@ def read_png_folder(folder: str | Path, fps: float | Fraction = 25, start: int =
     count = len(files) - start if frames is None else frames
     if start >= len(files) or start + count > len(files) or count <= 0:
         raise DatasetError(f"{folder}: asked for {count} frames from frame {start}, the folder has {len(files)}")
-    images = [_read_png(path) for path in files[start:start + count]]
+    images = [_read_png(path) for path in files[start : start + count]]
     shapes = {im.shape for im in images}
     if len(shapes) != 1:
         first = images[0].shape
         odd, im = next((path, im) for path, im in zip(files[start:], images) if im.shape != first)
-        raise DatasetError(f"{folder}: frames differ in size ({odd.name} is {im.shape[1]}x{im.shape[0]}, "
-                           f"{files[start].name} is {first[1]}x{first[0]}); all frames of a sequence must "
-                           f"have one size")
+        raise DatasetError(
+            f"{folder}: frames differ in size ({odd.name} is {im.shape[1]}x{im.shape[0]}, "
+            f"{files[start].name} is {first[1]}x{first[0]}); all frames of a sequence must "
+            f"have one size"
+        )
     rgb = np.stack(images)
     h, w = rgb.shape[1:3]
     if h % 2 or w % 2:

@@ -1,4 +1,5 @@
 """The unit of content: YUV 4:2:0 planes with frame rate and colour information."""
+
 from __future__ import annotations
 
 import hashlib
@@ -49,15 +50,17 @@ class Sequence:
         if h % 2 or w % 2:
             raise DatasetError(f"{self.name}: 4:2:0 needs even width and height, got {w}x{h}")
         if self.u.shape != (t, h // 2, w // 2) or self.v.shape != (t, h // 2, w // 2):
-            raise DatasetError(f"{self.name}: chroma planes {self.u.shape}/{self.v.shape} do not fit "
-                               f"4:2:0 of luma {self.y.shape}")
+            raise DatasetError(
+                f"{self.name}: chroma planes {self.u.shape}/{self.v.shape} do not fit 4:2:0 of luma {self.y.shape}"
+            )
         if not 8 <= self.bit_depth <= 16:
             raise DatasetError(f"{self.name}: bit depth {self.bit_depth} outside 8..16")
         want = np.uint8 if self.bit_depth == 8 else np.uint16
         for plane in (self.y, self.u, self.v):
             if plane.dtype != want:
-                raise DatasetError(f"{self.name}: {self.bit_depth}-bit planes must be {want.__name__}, "
-                                   f"got {plane.dtype}")
+                raise DatasetError(
+                    f"{self.name}: {self.bit_depth}-bit planes must be {want.__name__}, got {plane.dtype}"
+                )
         object.__setattr__(self, "fps", Fraction(self.fps).limit_denominator(1001000))
         if self.fps <= 0:
             raise DatasetError(f"{self.name}: fps must be positive, got {self.fps}")
@@ -84,23 +87,26 @@ class Sequence:
         return self.width * self.height * 3 // 2 * (1 if self.bit_depth == 8 else 2)
 
     def describe(self) -> str:
-        return (f"{self.name}: {self.width}x{self.height}, {self.num_frames} frames, "
-                f"{float(self.fps):g} fps, {self.bit_depth}-bit, {self.colour.matrix}/{self.colour.range}")
+        return (
+            f"{self.name}: {self.width}x{self.height}, {self.num_frames} frames, "
+            f"{float(self.fps):g} fps, {self.bit_depth}-bit, {self.colour.matrix}/{self.colour.range}"
+        )
 
     # -- derived sequences ----------------------------------------------------------
-    def with_planes(self, y, u, v, **changes) -> "Sequence":
+    def with_planes(self, y, u, v, **changes) -> Sequence:
         return replace(self, y=y, u=u, v=v, **changes)
 
-    def frames(self, start: int = 0, count: int | None = None) -> "Sequence":
+    def frames(self, start: int = 0, count: int | None = None) -> Sequence:
         if start < 0 or start >= self.num_frames:
             raise DatasetError(f"{self.name}: start frame {start} outside 0..{self.num_frames - 1}")
         stop = self.num_frames if count is None else start + count
         if count is not None and (count <= 0 or stop > self.num_frames):
-            raise DatasetError(f"{self.name}: asked for {count} frames from frame {start}, "
-                               f"but the sequence has {self.num_frames}")
+            raise DatasetError(
+                f"{self.name}: asked for {count} frames from frame {start}, but the sequence has {self.num_frames}"
+            )
         return self.with_planes(self.y[start:stop], self.u[start:stop], self.v[start:stop])
 
-    def to_bit_depth(self, bit_depth: int) -> "Sequence":
+    def to_bit_depth(self, bit_depth: int) -> Sequence:
         """Shift to another bit depth (left shift up, rounding right shift down), as VTM does."""
         if bit_depth == self.bit_depth:
             return self
@@ -119,8 +125,10 @@ class Sequence:
     def content_hash(self) -> str:
         """SHA-256 over samples and the properties that change their meaning."""
         h = hashlib.sha256()
-        h.update(f"{self.width}x{self.height}x{self.num_frames}:{self.bit_depth}:{self.fps}:"
-                 f"{self.colour.matrix}:{self.colour.range}".encode())
+        h.update(
+            f"{self.width}x{self.height}x{self.num_frames}:{self.bit_depth}:{self.fps}:"
+            f"{self.colour.matrix}:{self.colour.range}".encode()
+        )
         for plane in (self.y, self.u, self.v):
             h.update(np.ascontiguousarray(plane).tobytes())
         return h.hexdigest()
@@ -132,8 +140,7 @@ class Sequence:
         Chroma is upsampled by sample repetition; the matrix and range are the
         sequence's own (``colour``), and values are clipped to [0, 1].
         """
-        return yuv_to_rgb(self.y[start:stop], self.u[start:stop], self.v[start:stop],
-                          self.bit_depth, self.colour)
+        return yuv_to_rgb(self.y[start:stop], self.u[start:stop], self.v[start:stop], self.bit_depth, self.colour)
 
 
 def _normalised(y, u, v, bit_depth, colour):

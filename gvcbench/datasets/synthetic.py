@@ -8,11 +8,12 @@ Everything is reproducible from (clip, seed). It is the built-in set
 ``scene-dynamics-synth`` (384x384, 50 frames, 25 fps, like the Dynamics-Codec test set)
 and training material for Dynamics-Codec.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable
 
 import numpy as np
 
@@ -45,6 +46,7 @@ def sway(rng, size):
     def at(t):
         phase = 2 * np.pi * (freq * t - k * x)
         return np.stack([amp * np.sin(phase), 0.15 * amp * np.sin(2 * phase)], -1)
+
     return at
 
 
@@ -60,6 +62,7 @@ def ripple(rng, size):
     def at(t):
         s = amp * np.sin(2 * np.pi * (k * r - freq * t))
         return np.stack([s * dx / r, s * dy / r], -1)
+
     return at
 
 
@@ -73,6 +76,7 @@ def floating(rng, size):
         phase = 2 * np.pi * freq * t
         dy = bob * np.sin(phase) + roll * (x - 0.5) * np.sin(phase + 1.0)
         return np.stack([np.full_like(x, drift * t * 25 / 10), dy], -1)
+
     return at
 
 
@@ -86,8 +90,12 @@ def drift(rng, size):
     def at(t):
         frames = t * 25
         wobble = amp * np.stack([np.sin(0.9 * t + 3 * turb_a), np.cos(0.7 * t + 3 * turb_b)], -1)
-        return np.stack([np.full_like(turb_a, base[0] * frames), np.full_like(turb_a, base[1] * frames)], -1) \
-            + wobble - amp * np.stack([np.sin(3 * turb_a), np.cos(3 * turb_b)], -1)
+        return (
+            np.stack([np.full_like(turb_a, base[0] * frames), np.full_like(turb_a, base[1] * frames)], -1)
+            + wobble
+            - amp * np.stack([np.sin(3 * turb_a), np.cos(3 * turb_b)], -1)
+        )
+
     return at
 
 
@@ -101,11 +109,11 @@ def breeze(rng, size):
     def at(t):
         s = amp * np.sin(2 * np.pi * freq * t + phase)
         return np.stack([s * np.cos(angle), s * np.sin(angle)], -1)
+
     return at
 
 
-MOTIONS: dict[str, Callable] = {"sway": sway, "ripple": ripple, "floating": floating, "drift": drift,
-                                "breeze": breeze}
+MOTIONS: dict[str, Callable] = {"sway": sway, "ripple": ripple, "floating": floating, "drift": drift, "breeze": breeze}
 
 
 @dataclass(frozen=True)
@@ -115,10 +123,16 @@ class SynthClip:
     motion: str
 
 
-CLIPS = (SynthClip("grass-sway", "grass", "sway"), SynthClip("coffee-ripple", "coffee", "ripple"),
-         SynthClip("rocket-float", "rocket", "floating"), SynthClip("hubble-drift", "hubble_deep_field", "drift"),
-         SynthClip("astronaut-breeze", "astronaut", "breeze"), SynthClip("chelsea-breeze", "chelsea", "breeze"),
-         SynthClip("gravel-ripple", "gravel", "ripple"), SynthClip("retina-drift", "immunohistochemistry", "drift"))
+CLIPS = (
+    SynthClip("grass-sway", "grass", "sway"),
+    SynthClip("coffee-ripple", "coffee", "ripple"),
+    SynthClip("rocket-float", "rocket", "floating"),
+    SynthClip("hubble-drift", "hubble_deep_field", "drift"),
+    SynthClip("astronaut-breeze", "astronaut", "breeze"),
+    SynthClip("chelsea-breeze", "chelsea", "breeze"),
+    SynthClip("gravel-ripple", "gravel", "ripple"),
+    SynthClip("retina-drift", "immunohistochemistry", "drift"),
+)
 CLIP_BY_NAME = {c.name: c for c in CLIPS}
 
 
@@ -133,12 +147,13 @@ def source_image(name: str, size: int) -> np.ndarray:
     img = img[..., :3].astype(np.uint8)
     h, w = img.shape[:2]
     side = min(h, w)
-    img = img[(h - side) // 2:(h - side) // 2 + side, (w - side) // 2:(w - side) // 2 + side]
+    img = img[(h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side]
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
 
 
-def animate(image: np.ndarray, motion: Callable, frames: int, fps: float,
-            scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def animate(
+    image: np.ndarray, motion: Callable, frames: int, fps: float, scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """RGB frames (T, H, W, 3) uint8 and displacements (T, H, W, 2): frame t = image(p + D_t(p)).
 
     Motion models speak in pixels of a 384-pixel frame; ``scale`` maps them to this size."""
@@ -152,13 +167,11 @@ def animate(image: np.ndarray, motion: Callable, frames: int, fps: float,
     for t in range(frames):
         d = ((motion(t / fps) - d0) * scale).astype(np.float32)  # the key frame is the image itself
         disp[t] = d
-        out[t] = cv2.remap(image, xs + d[..., 0], ys + d[..., 1], cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_REFLECT_101)
+        out[t] = cv2.remap(image, xs + d[..., 0], ys + d[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
     return out, disp
 
 
-def generate(name: str, seed: int = 0, size: int = 384, frames: int = 50, fps: int = 25,
-             with_flow: bool = False):
+def generate(name: str, seed: int = 0, size: int = 384, frames: int = 50, fps: int = 25, with_flow: bool = False):
     if name not in CLIP_BY_NAME:
         raise DatasetError(f"unknown synthetic clip {name!r}; known: {', '.join(CLIP_BY_NAME)}")
     if size % 2 or size < 16:
@@ -174,7 +187,7 @@ def generate(name: str, seed: int = 0, size: int = 384, frames: int = 50, fps: i
 
 def parse_synth_path(path: str) -> dict:
     """``synth:NAME?seed=S&size=N&frames=T&fps=F`` -> generate() arguments."""
-    body = path[len(SYNTH_PREFIX):]
+    body = path[len(SYNTH_PREFIX) :]
     name, _, query = body.partition("?")
     args = {"name": name}
     for part in filter(None, query.split("&")):
@@ -191,5 +204,6 @@ def parse_synth_path(path: str) -> dict:
 def synth_specs(seed: int = 0):
     from .loader import SequenceSpec
 
-    return [SequenceSpec(path=f"{SYNTH_PREFIX}{c.name}?seed={seed}&size=384&frames=50&fps=25", name=c.name)
-            for c in CLIPS]
+    return [
+        SequenceSpec(path=f"{SYNTH_PREFIX}{c.name}?seed={seed}&size=384&frames=50&fps=25", name=c.name) for c in CLIPS
+    ]

@@ -1,4 +1,5 @@
 """Geometry changes applied while loading: centre/offset crop and resize."""
+
 from __future__ import annotations
 
 import re
@@ -71,8 +72,11 @@ def crop(seq: Sequence, spec: str) -> Sequence:
     x, y = x // 2 * 2, y // 2 * 2  # keep chroma sited on the same samples
     if x < 0 or y < 0 or x + w > seq.width or y + h > seq.height:
         raise DatasetError(f"{seq.name}: crop {w}x{h}+{x}+{y} does not fit in {seq.width}x{seq.height}")
-    return seq.with_planes(seq.y[:, y:y + h, x:x + w], seq.u[:, y // 2:(y + h) // 2, x // 2:(x + w) // 2],
-                           seq.v[:, y // 2:(y + h) // 2, x // 2:(x + w) // 2])
+    return seq.with_planes(
+        seq.y[:, y : y + h, x : x + w],
+        seq.u[:, y // 2 : (y + h) // 2, x // 2 : (x + w) // 2],
+        seq.v[:, y // 2 : (y + h) // 2, x // 2 : (x + w) // 2],
+    )
 
 
 def _resize_plane(plane: np.ndarray, width: int, height: int, peak: int) -> np.ndarray:
@@ -93,6 +97,8 @@ def resize(seq: Sequence, width: int, height: int) -> Sequence:
     if (width, height) == (seq.width, seq.height):
         return seq
     peak = seq.max_value
-    return seq.with_planes(_resize_plane(seq.y, width, height, peak),
-                           _resize_plane(seq.u, width // 2, height // 2, peak),
-                           _resize_plane(seq.v, width // 2, height // 2, peak))
+    return seq.with_planes(
+        _resize_plane(seq.y, width, height, peak),
+        _resize_plane(seq.u, width // 2, height // 2, peak),
+        _resize_plane(seq.v, width // 2, height // 2, peak),
+    )

@@ -1,4 +1,5 @@
 """Raw planar YUV 4:2:0 files (.yuv): 8-bit, or 16-bit little-endian words for 9..16 bits."""
+
 from __future__ import annotations
 
 import re
@@ -20,7 +21,8 @@ def parse_yuv_name(path: str | Path) -> dict:
     if not m:
         raise DatasetError(
             f"{path}: cannot tell the size of a raw .yuv file from its name; name it like "
-            f"'clip_1920x1080_25.yuv' or give width, height and fps explicitly")
+            f"'clip_1920x1080_25.yuv' or give width, height and fps explicitly"
+        )
     info = {"width": int(m.group(1)), "height": int(m.group(2)), "fps": Fraction(m.group(3))}
     if m.group(4):
         info["bit_depth"] = int(m.group(4))
@@ -32,10 +34,17 @@ def _frame_geometry(width: int, height: int, bit_depth: int) -> tuple[int, type]
     return width * height * 3 // 2 * bytes_per_sample, (np.uint8 if bit_depth == 8 else np.dtype("<u2"))
 
 
-def read_yuv(path: str | Path, width: int | None = None, height: int | None = None,
-             fps: float | Fraction | None = None, bit_depth: int | None = None,
-             colour: ColourInfo | None = None, start: int = 0, frames: int | None = None,
-             name: str | None = None) -> Sequence:
+def read_yuv(
+    path: str | Path,
+    width: int | None = None,
+    height: int | None = None,
+    fps: float | Fraction | None = None,
+    bit_depth: int | None = None,
+    colour: ColourInfo | None = None,
+    start: int = 0,
+    frames: int | None = None,
+    name: str | None = None,
+) -> Sequence:
     path = Path(path)
     if width is None or height is None or fps is None:
         parsed = parse_yuv_name(path)
@@ -45,8 +54,10 @@ def read_yuv(path: str | Path, width: int | None = None, height: int | None = No
         bit_depth = bit_depth or parsed.get("bit_depth")
     bit_depth = bit_depth or 8
     if width <= 0 or height <= 0:
-        raise DatasetError(f"{path}: a frame size of {width}x{height} is impossible; give the real width and "
-                           f"height (in the file name, e.g. clip_1920x1080_25.yuv, or in a manifest)")
+        raise DatasetError(
+            f"{path}: a frame size of {width}x{height} is impossible; give the real width and "
+            f"height (in the file name, e.g. clip_1920x1080_25.yuv, or in a manifest)"
+        )
     if width % 2 or height % 2:
         raise DatasetError(f"{path}: 4:2:0 needs even width and height, got {width}x{height}")
     frame_bytes, dtype = _frame_geometry(width, height, bit_depth)
@@ -55,7 +66,8 @@ def read_yuv(path: str | Path, width: int | None = None, height: int | None = No
         raise DatasetError(
             f"{path}: file size {size} bytes is not a whole number of {width}x{height} "
             f"{bit_depth}-bit 4:2:0 frames ({frame_bytes} bytes each; {size / frame_bytes:.3f} frames). "
-            f"Check width, height and bit depth.")
+            f"Check width, height and bit depth."
+        )
     total = size // frame_bytes
     if start >= total:
         raise DatasetError(f"{path}: start frame {start} but the file holds {total} frames")
@@ -64,8 +76,9 @@ def read_yuv(path: str | Path, width: int | None = None, height: int | None = No
         raise DatasetError(f"{path}: asked for {count} frames from frame {start}; give frames >= 1 and start >= 0")
     if start + count > total:
         raise DatasetError(f"{path}: asked for {count} frames from frame {start}, the file holds {total}")
-    raw = np.fromfile(path, dtype=dtype, count=count * frame_bytes // np.dtype(dtype).itemsize,
-                      offset=start * frame_bytes)
+    raw = np.fromfile(
+        path, dtype=dtype, count=count * frame_bytes // np.dtype(dtype).itemsize, offset=start * frame_bytes
+    )
     y, u, v = split_planes(raw, count, width, height)
     if bit_depth > 8:
         y, u, v = (p.astype(np.uint16) for p in (y, u, v))
@@ -76,8 +89,8 @@ def split_planes(raw: np.ndarray, count: int, width: int, height: int):
     frames = raw.reshape(count, -1)
     ysz, csz = width * height, (width // 2) * (height // 2)
     y = frames[:, :ysz].reshape(count, height, width)
-    u = frames[:, ysz:ysz + csz].reshape(count, height // 2, width // 2)
-    v = frames[:, ysz + csz:].reshape(count, height // 2, width // 2)
+    u = frames[:, ysz : ysz + csz].reshape(count, height // 2, width // 2)
+    v = frames[:, ysz + csz :].reshape(count, height // 2, width // 2)
     return y, u, v
 
 

@@ -1,10 +1,11 @@
 """Quality metrics and their registry."""
+
 from __future__ import annotations
 
 from ..registry import Registry
 from .base import Metric, MetricSpec
 
-__all__ = ["Metric", "MetricSpec", "METRICS", "DEFAULT_METRICS"]
+__all__ = ["DEFAULT_METRICS", "METRICS", "Metric", "MetricSpec"]
 
 METRICS: Registry = Registry("metric", "gvcbench.metrics", base=Metric)
 for _name, _target in {

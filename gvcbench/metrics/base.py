@@ -1,4 +1,5 @@
 """The Metric interface: one spec record per metric, per-frame values per sequence."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -102,7 +103,8 @@ class Metric(ABC):
         is not None)."""
         raise NotImplementedError
 
-    def values_from_reference(self, reference_features: np.ndarray, reference: Sequence,
-                              distorted: Sequence) -> np.ndarray:
+    def values_from_reference(
+        self, reference_features: np.ndarray, reference: Sequence, distorted: Sequence
+    ) -> np.ndarray:
         """``frame_values`` given the original's ``reference_features``; bit-identical to it."""
         raise NotImplementedError

@@ -5,6 +5,7 @@ Our own implementation of the published definition, with the official alpha/beta
 loaded from verified files. ``dists`` scores frames at their own size; ``dists-256``
 applies the official resize (shorter side to 256 px, bilinear, when it is larger).
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -74,15 +75,14 @@ def _network(vgg_state: dict, alpha, beta):
                 vx = ((a - mx[..., None, None]) ** 2).mean((2, 3))
                 vy = ((b - my[..., None, None]) ** 2).mean((2, 3))
                 cov = (a * b).mean((2, 3)) - mx * my
-                s1 = (2 * mx * my + EPS) / (mx ** 2 + my ** 2 + EPS)
+                s1 = (2 * mx * my + EPS) / (mx**2 + my**2 + EPS)
                 s2 = (2 * cov + EPS) / (vx + vy + EPS)
-                structure = structure + (self.alpha[offset:offset + c] * s1).sum(1)
-                texture = texture + (self.beta[offset:offset + c] * s2).sum(1)
+                structure = structure + (self.alpha[offset : offset + c] * s1).sum(1)
+                texture = texture + (self.beta[offset : offset + c] * s2).sum(1)
                 offset += c
             return 1 - (structure + texture)
 
     return Dists().eval()
-
 
 
 def resize_shorter_to_256(rgb: np.ndarray) -> np.ndarray:
@@ -98,9 +98,16 @@ def resize_shorter_to_256(rgb: np.ndarray) -> np.ndarray:
 
 class Dists(Metric):
     resize256: ClassVar[bool] = False
-    spec = MetricSpec("dists", "1", lower_better=True, unit="", granularity="frame", value_range=(0.0, 1.0),
-                      description="DISTS, official alpha/beta on ImageNet VGG16, frames at their own size",
-                      bd_axis="1-x")
+    spec = MetricSpec(
+        "dists",
+        "1",
+        lower_better=True,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 1.0),
+        description="DISTS, official alpha/beta on ImageNet VGG16, frames at their own size",
+        bd_axis="1-x",
+    )
     weights = (VGG_FILE, ALPHA_BETA_FILE)
 
     def __init__(self, device: str = "cpu", batch_size: int | None = None, vgg_state: dict | None = None):
@@ -110,8 +117,11 @@ class Dists(Metric):
 
     def model(self):
         if self._model is None:
-            vgg = self._vgg_state if self._vgg_state is not None else load_state_dict(
-                resolve(VGG_FILE, allow_download=False))
+            vgg = (
+                self._vgg_state
+                if self._vgg_state is not None
+                else load_state_dict(resolve(VGG_FILE, allow_download=False))
+            )
             ab = load_state_dict(resolve(ALPHA_BETA_FILE, allow_download=False))
             self._model = _network(vgg, ab["alpha"], ab["beta"]).to(self.device)
         return self._model
@@ -121,9 +131,12 @@ class Dists(Metric):
         if self._vgg_state is None:
             files.append(record(VGG_FILE, resolve(VGG_FILE, allow_download=False)))
         return super().provenance() | {
-            "implementation": "gvcbench (Ding et al. 2020 definition), official alpha/beta", "backbone": "vgg16",
-            "weights": files, "input": INPUT_DESCRIPTION,
-            "resize": "official: shorter side to 256 px, bilinear" if self.resize256 else "none (own size)"}
+            "implementation": "gvcbench (Ding et al. 2020 definition), official alpha/beta",
+            "backbone": "vgg16",
+            "weights": files,
+            "input": INPUT_DESCRIPTION,
+            "resize": "official: shorter side to 256 px, bilinear" if self.resize256 else "none (own size)",
+        }
 
     def frame_values(self, reference, distorted) -> np.ndarray:
         import torch
@@ -142,5 +155,13 @@ class Dists(Metric):
 
 class Dists256(Dists):
     resize256 = True
-    spec = MetricSpec("dists-256", "1", lower_better=True, unit="", granularity="frame", value_range=(0.0, 1.0),
-                      description="DISTS with the official resize of the shorter side to 256 px", bd_axis="1-x")
+    spec = MetricSpec(
+        "dists-256",
+        "1",
+        lower_better=True,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 1.0),
+        description="DISTS with the official resize of the shorter side to 256 px",
+        bd_axis="1-x",
+    )

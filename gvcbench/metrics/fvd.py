@@ -12,6 +12,7 @@ With fewer feature vectors than dimensions the covariances are singular and the 
 is noisy; that is warned about and recorded, as the paper's per-set protocol is the
 meaningful one (``fvd`` per rate point over the test set).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -48,14 +49,14 @@ class FeatureStats:
             self.total = np.zeros(self.dim)
             self.outer = np.zeros((self.dim, self.dim))
 
-    def update(self, features) -> "FeatureStats":
+    def update(self, features) -> FeatureStats:
         f = np.asarray(features, dtype=np.float64).reshape(-1, self.dim)
         self.count += len(f)
         self.total += f.sum(0)
         self.outer += f.T @ f
         return self
 
-    def merge(self, other: "FeatureStats") -> "FeatureStats":
+    def merge(self, other: FeatureStats) -> FeatureStats:
         if other.dim != self.dim:
             raise MetricError(f"cannot merge {other.dim}-d features into {self.dim}-d statistics")
         self.count += other.count
@@ -87,8 +88,12 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
 def fvd_from_stats(reference: FeatureStats, distorted: FeatureStats) -> float:
     for stats, side in ((reference, "reference"), (distorted, "reconstruction")):
         if stats.count < stats.dim:
-            warnings.warn(f"FVD from {stats.count} {side} feature vectors of dimension {stats.dim}: the "
-                          f"covariance is singular and the value is noisy", FewFeaturesWarning, stacklevel=2)
+            warnings.warn(
+                f"FVD from {stats.count} {side} feature vectors of dimension {stats.dim}: the "
+                f"covariance is singular and the value is noisy",
+                FewFeaturesWarning,
+                stacklevel=2,
+            )
     return frechet_distance(*reference.mean_cov(), *distorted.mean_cov())
 
 
@@ -103,14 +108,27 @@ class Fvd(Metric):
     the set-level FVD per rate point is computed by the harness from the stored features."""
 
     detector_kind: ClassVar[str] = "torchscript"
-    spec = MetricSpec("fvd", "1", lower_better=True, unit="", granularity="set", value_range=(0.0, float("inf")),
-                      description="FVD, StyleGAN-V TorchScript I3D (Kinetics-400), 16-frame clips every 16 frames",
-                      bd_axis="5000-x")
+    spec = MetricSpec(
+        "fvd",
+        "1",
+        lower_better=True,
+        unit="",
+        granularity="set",
+        value_range=(0.0, float("inf")),
+        description="FVD, StyleGAN-V TorchScript I3D (Kinetics-400), 16-frame clips every 16 frames",
+        bd_axis="5000-x",
+    )
     weights = ("i3d_torchscript.pt",)
     default_batch_size = 4  # clips per forward pass
 
-    def __init__(self, device: str = "cpu", batch_size: int | None = None, clip_length: int = CLIP_LENGTH,
-                 stride: int = STRIDE, detector=None):
+    def __init__(
+        self,
+        device: str = "cpu",
+        batch_size: int | None = None,
+        clip_length: int = CLIP_LENGTH,
+        stride: int = STRIDE,
+        detector=None,
+    ):
         super().__init__(device, batch_size)
         self.clip_length, self.stride = clip_length, stride
         self._detector = detector  # tests pass a seeded random network here
@@ -127,22 +145,37 @@ class Fvd(Metric):
 
     def provenance(self) -> dict:
         det = self.detector()
-        files = ([{"file": "detector given in memory (test)", "sha256": None}] if self._injected
-                 else [record(self.weights[0], resolve(self.weights[0], allow_download=False))])
+        files = (
+            [{"file": "detector given in memory (test)", "sha256": None}]
+            if self._injected
+            else [record(self.weights[0], resolve(self.weights[0], allow_download=False))]
+        )
         return super().provenance() | {
-            "implementation": f"gvcbench FVD, detector {det.name}", "weights": files, "input": INPUT_DESCRIPTION,
+            "implementation": f"gvcbench FVD, detector {det.name}",
+            "weights": files,
+            "input": INPUT_DESCRIPTION,
             "resize": "shorter side to 224 (bilinear), centre crop 224x224",
-            "scaling": f"(x - {det.shift}) * {det.scale}", "clip_length": self.clip_length, "stride": self.stride,
-            "features": f"{FEATURE_DIM}-d", "distance": "Fréchet (scipy.linalg.sqrtm)"}
+            "scaling": f"(x - {det.shift}) * {det.scale}",
+            "clip_length": self.clip_length,
+            "stride": self.stride,
+            "features": f"{FEATURE_DIM}-d",
+            "distance": "Fréchet (scipy.linalg.sqrtm)",
+        }
 
     def reference_identity(self) -> dict | None:
         if self._injected:  # a network given in memory has no name to key a cache by
             return None
         det = self.detector()
-        return {"metric": self.spec.name, "version": self.spec.version, "detector": det.name,
-                "weights": record(self.weights[0], resolve(self.weights[0], allow_download=False)),
-                "clip_length": self.clip_length, "stride": self.stride, "device": self.device,
-                "what": "I3D features of the original's clips"}
+        return {
+            "metric": self.spec.name,
+            "version": self.spec.version,
+            "detector": det.name,
+            "weights": record(self.weights[0], resolve(self.weights[0], allow_download=False)),
+            "clip_length": self.clip_length,
+            "stride": self.stride,
+            "device": self.device,
+            "what": "I3D features of the original's clips",
+        }
 
     def reference_features(self, reference) -> np.ndarray:
         return self.features(reference)
@@ -156,8 +189,10 @@ class Fvd(Metric):
         out = []
         with torch.no_grad():
             for i in range(0, len(starts), self.batch_size):
-                batch = [preprocess(to_tensor(rgb_uint8(seq, s, s + self.clip_length), self.device),
-                                    det.shift, det.scale) for s in starts[i:i + self.batch_size]]
+                batch = [
+                    preprocess(to_tensor(rgb_uint8(seq, s, s + self.clip_length), self.device), det.shift, det.scale)
+                    for s in starts[i : i + self.batch_size]
+                ]
                 out.append(det(torch.stack(batch)).double().cpu().numpy())
         return np.concatenate(out)
 
@@ -187,8 +222,14 @@ def decode_features(blob: dict) -> np.ndarray:
 
 class FvdVideoGpt(Fvd):
     detector_kind = "videogpt"
-    spec = MetricSpec("fvd-videogpt", "1", lower_better=True, unit="", granularity="set",
-                      value_range=(0.0, float("inf")),
-                      description="FVD, VideoGPT-style InceptionI3d state dict (Kinetics-400), 16-frame clips",
-                      bd_axis="5000-x")
+    spec = MetricSpec(
+        "fvd-videogpt",
+        "1",
+        lower_better=True,
+        unit="",
+        granularity="set",
+        value_range=(0.0, float("inf")),
+        description="FVD, VideoGPT-style InceptionI3d state dict (Kinetics-400), 16-frame clips",
+        bd_axis="5000-x",
+    )
     weights = ("i3d_pretrained_400.pt",)

@@ -8,6 +8,7 @@
   scaled to [-0.5, 0.5] as those ports do, and the 400 logits averaged over time are the
   features.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,7 @@ def preprocess(clip, shift: float, scale: float):
     clip = F.interpolate(clip, size=size, mode="bilinear", align_corners=False)
     h, w = clip.shape[2:]
     top, left = (h - RESOLUTION) // 2, (w - RESOLUTION) // 2
-    clip = clip[:, :, top:top + RESOLUTION, left:left + RESOLUTION]
+    clip = clip[:, :, top : top + RESOLUTION, left : left + RESOLUTION]
     return ((clip - shift) * scale).permute(1, 0, 2, 3).contiguous()
 
 
@@ -39,8 +40,8 @@ def _same_pad(size: int, kernel: int, stride: int) -> tuple[int, int]:
 def build_inception_i3d(num_classes: int = FEATURE_DIM):
     """InceptionI3d (Carreira & Zisserman 2017) with TensorFlow 'same' padding."""
     import torch
-    from torch import nn
     import torch.nn.functional as F
+    from torch import nn
 
     def pad_same(x, kernel, stride):
         pads = []

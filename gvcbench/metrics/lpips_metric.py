@@ -4,6 +4,7 @@ The package would download the ImageNet backbone through torchvision; gvcbench b
 the network without it (``pnet_rand``) and loads the backbone and the linear heads from
 verified files (weights.py), so a missing file is an error, never random weights.
 """
+
 from __future__ import annotations
 
 from typing import ClassVar
@@ -34,8 +35,7 @@ def load_backbone(model, net_state: dict) -> None:
             state[f"{owner[index]}.{index}.{rest}"] = value
     missing, unexpected = model.net.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise MetricError(f"backbone weights do not fit the LPIPS network (missing {missing}, "
-                          f"unexpected {unexpected})")
+        raise MetricError(f"backbone weights do not fit the LPIPS network (missing {missing}, unexpected {unexpected})")
 
 
 def build_lpips(net: str, backbone_state: dict, heads_state: dict):
@@ -52,8 +52,16 @@ def build_lpips(net: str, backbone_state: dict, heads_state: dict):
 
 class Lpips(Metric):
     net: ClassVar[str] = "alex"
-    spec = MetricSpec("lpips", "1", lower_better=True, unit="", granularity="frame", value_range=(0.0, 1.0),
-                      description="LPIPS v0.1, AlexNet backbone (lpips package)", bd_axis="1-x")
+    spec = MetricSpec(
+        "lpips",
+        "1",
+        lower_better=True,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 1.0),
+        description="LPIPS v0.1, AlexNet backbone (lpips package)",
+        bd_axis="1-x",
+    )
     weights = (BACKBONE_FILE["alex"], HEADS_FILE["alex"])
 
     def __init__(self, device: str = "cpu", batch_size: int | None = None, backbone_state: dict | None = None):
@@ -78,9 +86,14 @@ class Lpips(Metric):
             files.append(record(BACKBONE_FILE[self.net], resolve(BACKBONE_FILE[self.net], allow_download=False)))
         else:
             files.append({"file": "backbone given in memory (test)", "sha256": None})
-        return super().provenance() | {"implementation": f"lpips {lpips.__version__ if hasattr(lpips, '__version__') else ''}".strip(),
-                                       "backbone": self.net, "heads": "v0.1", "weights": files,
-                                       "input": INPUT_DESCRIPTION + ", mapped to [-1, 1]", "resize": "none"}
+        return super().provenance() | {
+            "implementation": f"lpips {lpips.__version__ if hasattr(lpips, '__version__') else ''}".strip(),
+            "backbone": self.net,
+            "heads": "v0.1",
+            "weights": files,
+            "input": INPUT_DESCRIPTION + ", mapped to [-1, 1]",
+            "resize": "none",
+        }
 
     def frame_values(self, reference, distorted) -> np.ndarray:
         import torch
@@ -95,6 +108,14 @@ class Lpips(Metric):
 
 class LpipsVgg(Lpips):
     net = "vgg"
-    spec = MetricSpec("lpips-vgg", "1", lower_better=True, unit="", granularity="frame", value_range=(0.0, 1.0),
-                      description="LPIPS v0.1, VGG16 backbone (lpips package)", bd_axis="1-x")
+    spec = MetricSpec(
+        "lpips-vgg",
+        "1",
+        lower_better=True,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 1.0),
+        description="LPIPS v0.1, VGG16 backbone (lpips package)",
+        bd_axis="1-x",
+    )
     weights = (BACKBONE_FILE["vgg"], HEADS_FILE["vgg"])

@@ -9,6 +9,7 @@ then columns (OpenCV ``sepFilter2D``) gives the same local means with 22 instead
 in float64 to about 1e-15 and piq's float32 run to its own rounding (below 1e-6), and
 is about 3.5x faster than piq on the CPU (``benchmarks/msssim_vs_piq.py``).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -64,7 +65,7 @@ def downsample(plane: np.ndarray) -> np.ndarray:
         plane = np.pad(plane, ((1, 0), (1, 0)), mode="edge")
         h, w = plane.shape
     h2, w2 = h // 2, w // 2
-    return plane[:2 * h2, :2 * w2].reshape(h2, 2, w2, 2).mean(axis=(1, 3))
+    return plane[: 2 * h2, : 2 * w2].reshape(h2, 2, w2, 2).mean(axis=(1, 3))
 
 
 def ms_ssim_frame(reference: np.ndarray, distorted: np.ndarray, peak: float) -> float:
@@ -83,24 +84,36 @@ def ms_ssim_frame(reference: np.ndarray, distorted: np.ndarray, peak: float) -> 
 
 
 class MsSsim(Metric):
-    spec = MetricSpec("ms-ssim", "1", lower_better=False, unit="", granularity="frame",
-                      value_range=(0.0, 1.0),
-                      description="MS-SSIM of luma (11x11 Gaussian, 5 scales; piq's definition, separable "
-                                  "filter in float64)")
+    spec = MetricSpec(
+        "ms-ssim",
+        "1",
+        lower_better=False,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 1.0),
+        description="MS-SSIM of luma (11x11 Gaussian, 5 scales; piq's definition, separable filter in float64)",
+    )
 
     def provenance(self) -> dict:
         import cv2
 
         return super().provenance() | {
             "implementation": f"gvcbench separable MS-SSIM (OpenCV {cv2.__version__} sepFilter2D, float64), "
-                              f"equal to piq.multi_scale_ssim within 1e-6",
-            "plane": "Y", "kernel_size": KERNEL_SIZE, "kernel_sigma": KERNEL_SIGMA, "scales": SCALES,
-            "device": "cpu"}
+            f"equal to piq.multi_scale_ssim within 1e-6",
+            "plane": "Y",
+            "kernel_size": KERNEL_SIZE,
+            "kernel_sigma": KERNEL_SIGMA,
+            "scales": SCALES,
+            "device": "cpu",
+        }
 
     def frame_values(self, reference: Sequence, distorted: Sequence) -> np.ndarray:
         if min(reference.width, reference.height) < MIN_SIDE:
-            raise MetricError(f"MS-SSIM needs frames of at least {MIN_SIDE}x{MIN_SIDE} (5 scales of an "
-                              f"11-tap filter); {reference.name} is {reference.width}x{reference.height}")
+            raise MetricError(
+                f"MS-SSIM needs frames of at least {MIN_SIDE}x{MIN_SIDE} (5 scales of an "
+                f"11-tap filter); {reference.name} is {reference.width}x{reference.height}"
+            )
         peak = float(reference.max_value)
-        return np.array([ms_ssim_frame(reference.y[t], distorted.y[t], peak)
-                         for t in range(reference.num_frames)], dtype=np.float64)
+        return np.array(
+            [ms_ssim_frame(reference.y[t], distorted.y[t], peak) for t in range(reference.num_frames)], dtype=np.float64
+        )

@@ -2,9 +2,11 @@
 
 Each takes 8-bit RGB in [0, 1] (torch_input), frames in batches.
 """
+
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
 
@@ -23,8 +25,11 @@ class PiqMetric(Metric):
     def provenance(self) -> dict:
         import piq
 
-        return super().provenance() | {"implementation": f"piq {piq.__version__} {self.function_name}",
-                                       "input": INPUT_DESCRIPTION, "data_range": 1.0}
+        return super().provenance() | {
+            "implementation": f"piq {piq.__version__} {self.function_name}",
+            "input": INPUT_DESCRIPTION,
+            "data_range": 1.0,
+        }
 
     def frame_values(self, reference, distorted) -> np.ndarray:
         import torch
@@ -39,17 +44,39 @@ class PiqMetric(Metric):
 
 class MsGmsd(PiqMetric):
     function_name = "multi_scale_gmsd"
-    spec = MetricSpec("ms-gmsd", "1", lower_better=True, unit="", granularity="frame", value_range=(0.0, 1.0),
-                      description="multi-scale gradient magnitude similarity deviation (piq)", bd_axis="1-x")
+    spec = MetricSpec(
+        "ms-gmsd",
+        "1",
+        lower_better=True,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 1.0),
+        description="multi-scale gradient magnitude similarity deviation (piq)",
+        bd_axis="1-x",
+    )
 
 
 class HaarPsi(PiqMetric):
     function_name = "haarpsi"
-    spec = MetricSpec("haarpsi", "1", lower_better=False, unit="", granularity="frame", value_range=(0.0, 1.0),
-                      description="Haar wavelet-based perceptual similarity index (piq)")
+    spec = MetricSpec(
+        "haarpsi",
+        "1",
+        lower_better=False,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 1.0),
+        description="Haar wavelet-based perceptual similarity index (piq)",
+    )
 
 
 class VifP(PiqMetric):
     function_name = "vif_p"
-    spec = MetricSpec("vif-p", "1", lower_better=False, unit="", granularity="frame", value_range=(0.0, 2.0),
-                      description="visual information fidelity, pixel domain (piq)")
+    spec = MetricSpec(
+        "vif-p",
+        "1",
+        lower_better=False,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 2.0),
+        description="visual information fidelity, pixel domain (piq)",
+    )

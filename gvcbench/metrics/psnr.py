@@ -1,4 +1,5 @@
 """PSNR of luma and of the YUV planes weighted 6:1:1 (the JVET common-test-condition average)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,21 +23,32 @@ def psnr_from_mse(mse: np.ndarray, peak: float) -> np.ndarray:
 
 
 class PsnrY(Metric):
-    spec = MetricSpec("psnr-y", "1", lower_better=False, unit="dB", granularity="frame",
-                      value_range=(0.0, PSNR_CAP_DB),
-                      description="luma PSNR per frame, peak (2^bitdepth - 1), capped at 100 dB")
+    spec = MetricSpec(
+        "psnr-y",
+        "1",
+        lower_better=False,
+        unit="dB",
+        granularity="frame",
+        value_range=(0.0, PSNR_CAP_DB),
+        description="luma PSNR per frame, peak (2^bitdepth - 1), capped at 100 dB",
+    )
 
     def frame_values(self, reference: Sequence, distorted: Sequence) -> np.ndarray:
         return psnr_from_mse(plane_mse(reference.y, distorted.y), reference.max_value)
 
 
 class PsnrYUV(Metric):
-    spec = MetricSpec("psnr-yuv", "1", lower_better=False, unit="dB", granularity="frame",
-                      value_range=(0.0, PSNR_CAP_DB),
-                      description="(6 PSNR-Y + PSNR-U + PSNR-V) / 8 per frame")
+    spec = MetricSpec(
+        "psnr-yuv",
+        "1",
+        lower_better=False,
+        unit="dB",
+        granularity="frame",
+        value_range=(0.0, PSNR_CAP_DB),
+        description="(6 PSNR-Y + PSNR-U + PSNR-V) / 8 per frame",
+    )
 
     def frame_values(self, reference: Sequence, distorted: Sequence) -> np.ndarray:
         peak = reference.max_value
-        y, u, v = (psnr_from_mse(plane_mse(getattr(reference, p), getattr(distorted, p)), peak)
-                   for p in "yuv")
+        y, u, v = (psnr_from_mse(plane_mse(getattr(reference, p), getattr(distorted, p)), peak) for p in "yuv")
         return (6 * y + u + v) / 8

@@ -12,14 +12,15 @@ folder (the run's ``cache/reference``), shared by the workers of a run and by la
 runs into the same folder. Files are written to a temporary name and renamed, so a
 reader never sees half a file; an unreadable file is recomputed and replaced.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -8,6 +8,7 @@ between the two flows in pixels: 0 when the reconstruction moves exactly like th
 original, large for frozen, jittering or flickering output. There is one value per
 frame transition (frames 1..T-1), so a clip of T frames gives T-1 values.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,23 +57,37 @@ def flow_epe(reference, distorted) -> np.ndarray:
 
 
 class FlowEpe(Metric):
-    spec = MetricSpec("flow-epe", "1", lower_better=True, unit="px", granularity="frame",
-                      value_range=(0.0, float("inf")),
-                      description="mean end-point error between consecutive-frame optical flows of reconstruction "
-                                  "and original (OpenCV Farneback on luma); one value per frame transition",
-                      bd_axis="-x")
+    spec = MetricSpec(
+        "flow-epe",
+        "1",
+        lower_better=True,
+        unit="px",
+        granularity="frame",
+        value_range=(0.0, float("inf")),
+        description="mean end-point error between consecutive-frame optical flows of reconstruction "
+        "and original (OpenCV Farneback on luma); one value per frame transition",
+        bd_axis="-x",
+    )
 
     def provenance(self) -> dict:
         import cv2
 
-        return super().provenance() | {"implementation": f"opencv {cv2.__version__} calcOpticalFlowFarneback",
-                                       "parameters": FARNEBACK, "input": "8-bit luma"}
+        return super().provenance() | {
+            "implementation": f"opencv {cv2.__version__} calcOpticalFlowFarneback",
+            "parameters": FARNEBACK,
+            "input": "8-bit luma",
+        }
 
     def reference_identity(self) -> dict:
         import cv2
 
-        return {"metric": self.spec.name, "version": self.spec.version, "opencv": cv2.__version__,
-                "farneback": FARNEBACK, "what": "consecutive flows of the original"}
+        return {
+            "metric": self.spec.name,
+            "version": self.spec.version,
+            "opencv": cv2.__version__,
+            "farneback": FARNEBACK,
+            "what": "consecutive flows of the original",
+        }
 
     def reference_features(self, reference) -> np.ndarray:
         return consecutive_flows(reference)

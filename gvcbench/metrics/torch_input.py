@@ -4,9 +4,10 @@ Frames are converted with the sequence's own matrix and range (``Sequence.rgb``)
 quantised to 8-bit RGB, as if written to PNG, then scaled to [0, 1]. Frames go in
 batches, so memory stays bounded whatever the clip's length.
 """
+
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

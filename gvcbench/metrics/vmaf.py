@@ -4,6 +4,7 @@ Both sequences are written as Y4M at their bit depth and compared by FFmpeg's li
 filter; per-frame scores come from libvmaf's JSON log, and the libvmaf version and
 model go into the provenance.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,13 +39,28 @@ def spare_threads() -> int:
         return 1
 
 
-def libvmaf_frames(reference_y4m: Path, distorted_y4m: Path, log: Path, workdir: Path,
-                   timeout: float = 3600, threads: int = 1) -> dict:
+def libvmaf_frames(
+    reference_y4m: Path, distorted_y4m: Path, log: Path, workdir: Path, timeout: float = 3600, threads: int = 1
+) -> dict:
     """Run FFmpeg's libvmaf on two files; return its parsed JSON log."""
-    graph = (f"[0:v]setpts=PTS-STARTPTS[dist];[1:v]setpts=PTS-STARTPTS[ref];"
-             f"[dist][ref]libvmaf=model=version={MODEL}:log_fmt=json:log_path={log.name}:n_threads={threads}")
-    argv = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", distorted_y4m, "-i", reference_y4m,
-            "-lavfi", graph, "-f", "null", "-"]
+    graph = (
+        f"[0:v]setpts=PTS-STARTPTS[dist];[1:v]setpts=PTS-STARTPTS[ref];"
+        f"[dist][ref]libvmaf=model=version={MODEL}:log_fmt=json:log_path={log.name}:n_threads={threads}"
+    )
+    argv = [
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-nostdin",
+        "-i",
+        distorted_y4m,
+        "-i",
+        reference_y4m,
+        "-lavfi",
+        graph,
+        "-f",
+        "null",
+        "-",
+    ]
     run_tool(argv, workdir / "vmaf.log", timeout, cwd=workdir)
     try:
         return json.loads((workdir / log.name).read_text())
@@ -53,16 +69,25 @@ def libvmaf_frames(reference_y4m: Path, distorted_y4m: Path, log: Path, workdir:
 
 
 class Vmaf(Metric):
-    spec = MetricSpec("vmaf", "1", lower_better=False, unit="", granularity="frame", value_range=(0.0, 100.0),
-                      description=f"VMAF ({MODEL}, libvmaf in the imageio-ffmpeg FFmpeg)")
+    spec = MetricSpec(
+        "vmaf",
+        "1",
+        lower_better=False,
+        unit="",
+        granularity="frame",
+        value_range=(0.0, 100.0),
+        description=f"VMAF ({MODEL}, libvmaf in the imageio-ffmpeg FFmpeg)",
+    )
 
     def availability(self) -> str | None:
         return None if has_libvmaf() else "this FFmpeg binary has no libvmaf filter"
 
     def provenance(self) -> dict:
-        return super().provenance() | {"implementation": f"libvmaf {getattr(self, '_libvmaf_version', '?')} "
-                                                         f"via ffmpeg {ffmpeg_version()}",
-                                       "model": MODEL, "input": "YUV 4:2:0 at the sequence's bit depth (Y4M)"}
+        return super().provenance() | {
+            "implementation": f"libvmaf {getattr(self, '_libvmaf_version', '?')} via ffmpeg {ffmpeg_version()}",
+            "model": MODEL,
+            "input": "YUV 4:2:0 at the sequence's bit depth (Y4M)",
+        }
 
     def frame_values(self, reference, distorted) -> np.ndarray:
         with tempfile.TemporaryDirectory(prefix="gvcbench-vmaf-") as tmp:

@@ -7,6 +7,7 @@ hash before it is used. A missing file raises ``MissingWeights`` naming the file
 hash, the address and where to put it: there is never a silent fallback to random
 weights.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -45,38 +46,82 @@ class WeightFile:
     sha256_prefix: str | None = None  # where only a prefix was published (torchvision file names)
 
 
-KNOWN: dict[str, WeightFile] = {w.name: w for w in (
-    WeightFile("alexnet-owt-7be5be79.pth", "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
-               "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", ("lpips",), 244408911,
-               note="torchvision AlexNet, ImageNet (IMAGENET1K_V1): the LPIPS backbone"),
-    WeightFile("vgg16-397923af.pth", "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
-               "https://download.pytorch.org/models/vgg16-397923af.pth", ("lpips-vgg", "dists", "dists-256"),
-               553433881, note="torchvision VGG16, ImageNet (IMAGENET1K_V1): the LPIPS-VGG and DISTS backbone"),
-    WeightFile("lpips-v0.1-alex.pth", "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
-               "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
-               ("lpips",), 6009, package="lpips", package_path="weights/v0.1/alex.pth",
-               note="LPIPS v0.1 linear heads for AlexNet"),
-    WeightFile("lpips-v0.1-vgg.pth", "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-               "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
-               ("lpips-vgg",), 7289, package="lpips", package_path="weights/v0.1/vgg.pth",
-               note="LPIPS v0.1 linear heads for VGG"),
-    WeightFile("dists-alpha-beta.pt", "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
-               "https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytorch/weights.pt",
-               ("dists", "dists-256"), 12288, package="DISTS_pytorch", package_path="weights.pt",
-               note="DISTS alpha/beta (official)"),
-    WeightFile("i3d_torchscript.pt", "bec6519f66ea534e953026b4ae2c65553c17bf105611c746d904657e5860a5e2",
-               "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1", ("fvd",), 51235320,
-               note="Kinetics-400 I3D as TorchScript, the StyleGAN-V FVD detector (default)"),
-    WeightFile("i3d_pretrained_400.pt", None,
-               "https://drive.google.com/uc?export=download&id=1mQK8KD8G6UWRa5t87SRMm5PVXtlpneJT", ("fvd-videogpt",),
-               note="Kinetics-400 InceptionI3d state dict of VideoGPT-style FVD ports; no SHA-256 was published, "
-                    "so the file's own hash is recorded in the provenance of every value"),
-    WeightFile("raft_large_C_T_SKHT_V2-ff5fadd5.pth", None,
-               "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth", ("dynamics flow=raft",),
-               sha256_prefix="ff5fadd5",
-               note="torchvision RAFT (large, C+T+S+K+H), an optional Dynamics-Codec flow estimator; torchvision "
-                    "publishes the first 8 hex digits of its SHA-256, which are checked"),
-)}
+KNOWN: dict[str, WeightFile] = {
+    w.name: w
+    for w in (
+        WeightFile(
+            "alexnet-owt-7be5be79.pth",
+            "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
+            "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+            ("lpips",),
+            244408911,
+            note="torchvision AlexNet, ImageNet (IMAGENET1K_V1): the LPIPS backbone",
+        ),
+        WeightFile(
+            "vgg16-397923af.pth",
+            "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+            "https://download.pytorch.org/models/vgg16-397923af.pth",
+            ("lpips-vgg", "dists", "dists-256"),
+            553433881,
+            note="torchvision VGG16, ImageNet (IMAGENET1K_V1): the LPIPS-VGG and DISTS backbone",
+        ),
+        WeightFile(
+            "lpips-v0.1-alex.pth",
+            "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+            "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/alex.pth",
+            ("lpips",),
+            6009,
+            package="lpips",
+            package_path="weights/v0.1/alex.pth",
+            note="LPIPS v0.1 linear heads for AlexNet",
+        ),
+        WeightFile(
+            "lpips-v0.1-vgg.pth",
+            "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+            "https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/vgg.pth",
+            ("lpips-vgg",),
+            7289,
+            package="lpips",
+            package_path="weights/v0.1/vgg.pth",
+            note="LPIPS v0.1 linear heads for VGG",
+        ),
+        WeightFile(
+            "dists-alpha-beta.pt",
+            "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
+            "https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytorch/weights.pt",
+            ("dists", "dists-256"),
+            12288,
+            package="DISTS_pytorch",
+            package_path="weights.pt",
+            note="DISTS alpha/beta (official)",
+        ),
+        WeightFile(
+            "i3d_torchscript.pt",
+            "bec6519f66ea534e953026b4ae2c65553c17bf105611c746d904657e5860a5e2",
+            "https://www.dropbox.com/s/ge9e5ujwgetktms/i3d_torchscript.pt?dl=1",
+            ("fvd",),
+            51235320,
+            note="Kinetics-400 I3D as TorchScript, the StyleGAN-V FVD detector (default)",
+        ),
+        WeightFile(
+            "i3d_pretrained_400.pt",
+            None,
+            "https://drive.google.com/uc?export=download&id=1mQK8KD8G6UWRa5t87SRMm5PVXtlpneJT",
+            ("fvd-videogpt",),
+            note="Kinetics-400 InceptionI3d state dict of VideoGPT-style FVD ports; no SHA-256 was published, "
+            "so the file's own hash is recorded in the provenance of every value",
+        ),
+        WeightFile(
+            "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+            None,
+            "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
+            ("dynamics flow=raft",),
+            sha256_prefix="ff5fadd5",
+            note="torchvision RAFT (large, C+T+S+K+H), an optional Dynamics-Codec flow estimator; torchvision "
+            "publishes the first 8 hex digits of its SHA-256, which are checked",
+        ),
+    )
+}
 
 
 def weights_dir() -> Path | None:
@@ -86,7 +131,8 @@ def weights_dir() -> Path | None:
 
 def hub_dir() -> Path:
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
+    )
     return Path(torch_home) / "hub" / "checkpoints"
 
 
@@ -119,9 +165,11 @@ def _check(w: WeightFile, path: Path) -> str:
     digest = sha256(path)
     expected = w.sha256 or w.sha256_prefix
     if expected and not digest.startswith(expected):
-        raise WeightsMismatch(f"{path} has SHA-256 {digest}, but {w.name} must have {expected}"
-                              f"{'' if w.sha256 else '…'}; the file is corrupt or a different one: delete it and "
-                              f"fetch it again from {w.url}")
+        raise WeightsMismatch(
+            f"{path} has SHA-256 {digest}, but {w.name} must have {expected}"
+            f"{'' if w.sha256 else '…'}; the file is corrupt or a different one: delete it and "
+            f"fetch it again from {w.url}"
+        )
     return digest
 
 
@@ -134,17 +182,22 @@ def find_local(w: WeightFile) -> Path | None:
 
 
 def missing_message(w: WeightFile, reason: str = "") -> str:
-    where = [str(weights_dir() / w.name) if weights_dir() else f"$GVCBENCH_WEIGHTS/{w.name}",
-             str(hub_dir() / w.name)]
-    hash_text = w.sha256 or (f"starting {w.sha256_prefix}" if w.sha256_prefix else
-                             "not published (any copy is accepted and its hash recorded)")
-    return (f"pretrained file {w.name} is not on this machine{': ' + reason if reason else ''}. "
-            f"It is {w.note}; SHA-256 {hash_text}; official address {w.url}. "
-            f"Download it there and put it at {where[0]} or {where[1]}.")
+    where = [str(weights_dir() / w.name) if weights_dir() else f"$GVCBENCH_WEIGHTS/{w.name}", str(hub_dir() / w.name)]
+    hash_text = w.sha256 or (
+        f"starting {w.sha256_prefix}"
+        if w.sha256_prefix
+        else "not published (any copy is accepted and its hash recorded)"
+    )
+    return (
+        f"pretrained file {w.name} is not on this machine{': ' + reason if reason else ''}. "
+        f"It is {w.note}; SHA-256 {hash_text}; official address {w.url}. "
+        f"Download it there and put it at {where[0]} or {where[1]}."
+    )
 
 
-def download(w: WeightFile, target_dir: Path | None = None, timeout: float = DOWNLOAD_TIMEOUT,
-             progress: bool = True) -> Path:
+def download(
+    w: WeightFile, target_dir: Path | None = None, timeout: float = DOWNLOAD_TIMEOUT, progress: bool = True
+) -> Path:
     """Fetch ``w`` from its address into the hub cache (or ``target_dir``), checking the hash."""
     if not w.url:
         raise MissingWeights(missing_message(w, "it has no download address"))
@@ -169,8 +222,14 @@ def download(w: WeightFile, target_dir: Path | None = None, timeout: float = DOW
 def _copy_with_progress(src, dst, total: int | None, label: str, show: bool) -> None:
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    with Progress("[bold]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  disable=not show, transient=True) as bar:
+    with Progress(
+        "[bold]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        disable=not show,
+        transient=True,
+    ) as bar:
         task = bar.add_task(f"downloading {label}", total=total)
         for block in iter(lambda: src.read(1 << 16), b""):
             dst.write(block)
@@ -195,8 +254,7 @@ def resolve(name: str, allow_download: bool | None = None) -> Path:
 
 def record(name: str, path: Path) -> dict:
     """What goes into a value's provenance about a file."""
-    return {"file": name, "sha256": sha256(path), "published_sha256": KNOWN[name].sha256,
-            "source": str(path)}
+    return {"file": name, "sha256": sha256(path), "published_sha256": KNOWN[name].sha256, "source": str(path)}
 
 
 def load_state_dict(path: Path) -> dict:

@@ -1,4 +1,5 @@
 """Metric axes for RD curves and BD computations: every axis increases with quality."""
+
 from __future__ import annotations
 
 import re

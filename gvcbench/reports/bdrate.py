@@ -9,6 +9,7 @@
 Curves are checked first: too few points, NaN/inf, non-positive rates, quality that does
 not rise with rate, and ranges that do not overlap give a ``BDError`` naming the curve.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class Curve:
     values: np.ndarray
 
     @staticmethod
-    def of(label: str, rates, values) -> "Curve":
+    def of(label: str, rates, values) -> Curve:
         return Curve(label, np.asarray(rates, dtype=np.float64), np.asarray(values, dtype=np.float64))
 
 
@@ -66,8 +67,10 @@ def check_curve(curve: Curve, min_points: int = MIN_POINTS) -> Curve:
     if np.any(np.diff(r) <= 0):
         raise BDError(f"{curve.label}: two rate points have the same rate")
     if np.any(np.diff(v) <= 0):
-        raise BDError(f"{curve.label}: not monotonic — quality does not rise with rate "
-                      f"(rates {np.round(r, 3).tolist()}, values {np.round(v, 5).tolist()})")
+        raise BDError(
+            f"{curve.label}: not monotonic — quality does not rise with rate "
+            f"(rates {np.round(r, 3).tolist()}, values {np.round(v, 5).tolist()})"
+        )
     return Curve(curve.label, r, v)
 
 
@@ -83,12 +86,15 @@ def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -
     raise BDError(f"unknown BD interpolation {method!r}; use one of {', '.join(METHODS)}")
 
 
-def _overlap(a: np.ndarray, b: np.ndarray, what: str, la: str, lb: str,
-             within: tuple[float, float] | None = None) -> tuple[float, float, float]:
+def _overlap(
+    a: np.ndarray, b: np.ndarray, what: str, la: str, lb: str, within: tuple[float, float] | None = None
+) -> tuple[float, float, float]:
     lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
     if lo >= hi:
-        raise BDError(f"{lb} vs {la}: the {what} ranges do not overlap "
-                      f"({la}: [{a.min():.4g}, {a.max():.4g}]; {lb}: [{b.min():.4g}, {b.max():.4g}])")
+        raise BDError(
+            f"{lb} vs {la}: the {what} ranges do not overlap "
+            f"({la}: [{a.min():.4g}, {a.max():.4g}]; {lb}: [{b.min():.4g}, {b.max():.4g}])"
+        )
     if within is not None:  # a window / common interval (reports/window.py): the share of it covered
         wlo, whi = within
         lo, hi = max(lo, wlo), min(hi, whi)
@@ -99,8 +105,13 @@ def _overlap(a: np.ndarray, b: np.ndarray, what: str, la: str, lb: str,
     return lo, hi, float((hi - lo) / extent)
 
 
-def bd_rate(anchor: Curve, test: Curve, method: str = "pchip", min_points: int = MIN_POINTS,
-            within: tuple[float, float] | None = None) -> BDResult:
+def bd_rate(
+    anchor: Curve,
+    test: Curve,
+    method: str = "pchip",
+    min_points: int = MIN_POINTS,
+    within: tuple[float, float] | None = None,
+) -> BDResult:
     """Average rate difference of ``test`` against ``anchor`` at equal quality, in percent;
     over the curves' overlap, or only its part inside the quality interval ``within``."""
     a, t = check_curve(anchor, min_points), check_curve(test, min_points)
@@ -110,8 +121,13 @@ def bd_rate(anchor: Curve, test: Curve, method: str = "pchip", min_points: int =
     return BDResult(float((10 ** ((it - ia) / (hi - lo)) - 1) * 100), method, (float(lo), float(hi)), overlap)
 
 
-def bd_metric(anchor: Curve, test: Curve, method: str = "pchip", min_points: int = MIN_POINTS,
-              within: tuple[float, float] | None = None) -> BDResult:
+def bd_metric(
+    anchor: Curve,
+    test: Curve,
+    method: str = "pchip",
+    min_points: int = MIN_POINTS,
+    within: tuple[float, float] | None = None,
+) -> BDResult:
     """Average quality difference of ``test`` against ``anchor`` at equal rate (metric units);
     over the curves' overlap, or only its part inside the rate interval ``within`` (in rate
     units, not log)."""

@@ -1,4 +1,5 @@
 """RD curves from store rows: per sequence, and averaged over sequences (as the paper does)."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -95,8 +96,9 @@ class AveragedCurve:
     points: list[str]
 
 
-def averaged_curve(per_seq: dict[str, dict[str, tuple]], axis: Axis, rate: str, label: str,
-                   sequences: list[str] | None = None) -> AveragedCurve:
+def averaged_curve(
+    per_seq: dict[str, dict[str, tuple]], axis: Axis, rate: str, label: str, sequences: list[str] | None = None
+) -> AveragedCurve:
     """Mean rate and mean metric over sequences at each rate point.
 
     Only sequences with every rate point, and only points every such sequence has, take
@@ -113,8 +115,9 @@ def averaged_curve(per_seq: dict[str, dict[str, tuple]], axis: Axis, rate: str, 
     return AveragedCurve(Curve.of(label, rates, values), seqs, points)
 
 
-def set_curve(rows: list[dict], set_values: list[dict], codec: str, metric: str, axis: Axis, rate: str,
-              label: str) -> Curve | None:
+def set_curve(
+    rows: list[dict], set_values: list[dict], codec: str, metric: str, axis: Axis, rate: str, label: str
+) -> Curve | None:
     """Set-level values (e.g. FVD over the test set) against the mean rate of the pooled
     sequences, one point per rate point; None when the store has none."""
     points = [s for s in set_values if s["codec"] == codec and s["metric"] == metric and s["value"] is not None]
@@ -122,8 +125,14 @@ def set_curve(rows: list[dict], set_values: list[dict], codec: str, metric: str,
         return None
     rates, values = [], []
     for s in points:
-        members = [r[rate] for r in rows if r["codec"] == codec and r["point"] == s["point"]
-                   and r["status"] == "done" and r["sequence"] in s["sequences"]]
+        members = [
+            r[rate]
+            for r in rows
+            if r["codec"] == codec
+            and r["point"] == s["point"]
+            and r["status"] == "done"
+            and r["sequence"] in s["sequences"]
+        ]
         if members:
             rates.append(float(np.mean(members)))
             values.append(s["value"])
@@ -143,8 +152,8 @@ class BDEntry:
     sequences: int = 0  # n: sequences both codecs have values for
     contributed: int = 0  # k: sequences whose per-sequence BD-rate could be computed
     notes: list[str] = field(default_factory=list)
-    avg_curve_ci: "Interval | None" = None  # bootstrap over sequences (uncertainty.bd_intervals)
-    per_sequence_ci: "Interval | None" = None
+    avg_curve_ci: Interval | None = None  # bootstrap over sequences (uncertainty.bd_intervals)
+    per_sequence_ci: Interval | None = None
     per_seed: dict | None = None  # seed -> averaged-curve BD-rate, for stochastic codecs (seeds.bd_per_seed)
     interval: tuple[float, float] | None = None  # quality interval of the averaged-curve BD-rate (on the axis)
     rate_interval: tuple[float, float] | None = None  # rate interval of the averaged-curve BD-metric
@@ -171,10 +180,18 @@ class BDEntry:
         return f"{self.contributed} of {self.sequences}"
 
 
-def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, methods=("pchip",),
-             rate: str = "kbps", min_points: int = 4, set_values: list[dict] | None = None,
-             min_share: float = MIN_SHARE, window: tuple[float, float] | None = None,
-             common: bool = False) -> list[BDEntry]:
+def bd_table(
+    rows: list[dict],
+    anchor: str,
+    metrics: list[str] | None = None,
+    methods=("pchip",),
+    rate: str = "kbps",
+    min_points: int = 4,
+    set_values: list[dict] | None = None,
+    min_share: float = MIN_SHARE,
+    window: tuple[float, float] | None = None,
+    common: bool = False,
+) -> list[BDEntry]:
     """BD-rates of every codec against ``anchor``. For set-level metrics (FVD) with values
     in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports.
     Default metrics: those with values. A mean of per-sequence BD-rates over fewer than
@@ -190,9 +207,11 @@ def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, me
     axes = {name: axis_from_spec(name, spec) for name, spec in specs.items()}
     codecs = sorted({r["codec"] for r in rows})
     if anchor not in codecs:
-        raise GvcbenchError(f"anchor codec {anchor!r} is not among the rows shown, which hold "
-                            f"{', '.join(codecs) or 'nothing'} (a store may hold it for another dataset or run: "
-                            f"see the notes, and pick a run with --run RUN_ID)")
+        raise GvcbenchError(
+            f"anchor codec {anchor!r} is not among the rows shown, which hold "
+            f"{', '.join(codecs) or 'nothing'} (a store may hold it for another dataset or run: "
+            f"see the notes, and pick a run with --run RUN_ID)"
+        )
     measured = measured_metrics(rows, set_values)
     names = metrics or [m for m in axes if m in measured]
     missing = unmeasured_metrics(rows, set_values)
@@ -218,18 +237,24 @@ def bd_table(rows: list[dict], anchor: str, metrics: list[str] | None = None, me
     return entries
 
 
-def _set_level(entry, rows, set_values, anchor, codec, metric, axis, method, rate, min_points,
-               scope: Scope = Scope()) -> None:
+def _set_level(
+    entry, rows, set_values, anchor, codec, metric, axis, method, rate, min_points, scope: Scope = Scope()
+) -> None:
     a = set_curve(rows, set_values, anchor, metric, axis, rate, f"{anchor} / set-level {axis.label}")
     t = set_curve(rows, set_values, codec, metric, axis, rate, f"{codec} / set-level {axis.label}")
     if a is None or t is None:
-        entry.notes.append(f"no set-level {metric} for {anchor if a is None else codec}; the averaged-curve "
-                           f"value uses the mean of per-sequence values")
+        entry.notes.append(
+            f"no set-level {metric} for {anchor if a is None else codec}; the averaged-curve "
+            f"value uses the mean of per-sequence values"
+        )
         return
     entry.notes = [n for n in entry.notes if not n.startswith(("averaged curves", f"{anchor} (mean", f"{codec} (mean"))]
     try:
-        others = [c for o in sorted({s["codec"] for s in set_values if s["metric"] == metric} - {anchor, codec})
-                  if (c := set_curve(rows, set_values, o, metric, axis, rate, f"{o} / set-level {axis.label}"))]
+        others = [
+            c
+            for o in sorted({s["codec"] for s in set_values if s["metric"] == metric} - {anchor, codec})
+            if (c := set_curve(rows, set_values, o, metric, axis, rate, f"{o} / set-level {axis.label}"))
+        ]
         result = bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points))
         entry.avg_curve, entry.interval = result.value, result.interval
         metric_result = bd_metric(a, t, method, min_points, rate_limits((a, t), others, scope, min_points))
@@ -251,8 +276,9 @@ def _others(pts, anchor, codec, seq=None) -> list[str]:
     return [c for c in sorted(pts) if c not in (anchor, codec) and (seq is None or seq in pts[c])]
 
 
-def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share=MIN_SHARE,
-           scope: Scope = Scope()) -> BDEntry:
+def _entry(
+    pts, anchor, codec, metric, axis, method, rate, min_points, min_share=MIN_SHARE, scope: Scope = Scope()
+) -> BDEntry:
     entry = BDEntry(codec, metric, axis.label, method, rate)
     shared = sorted(set(pts.get(anchor, {})) & set(pts.get(codec, {})))
     entry.sequences = len(shared)
@@ -264,8 +290,14 @@ def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share
         try:
             a = sequence_curve(pts[anchor][seq], axis, rate, f"{anchor} / {seq} / {axis.label}")
             t = sequence_curve(pts[codec][seq], axis, rate, f"{codec} / {seq} / {axis.label}")
-            others = [sequence_curve(pts[o][seq], axis, rate, f"{o} / {seq} / {axis.label}")
-                      for o in _others(pts, anchor, codec, seq)] if scope.common else []
+            others = (
+                [
+                    sequence_curve(pts[o][seq], axis, rate, f"{o} / {seq} / {axis.label}")
+                    for o in _others(pts, anchor, codec, seq)
+                ]
+                if scope.common
+                else []
+            )
             result = bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points))
             per_seq.append(result.value)
             entry.per_sequence_intervals[seq] = result.interval
@@ -277,16 +309,19 @@ def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share
         if len(per_seq) < len(shared):
             entry.notes.append(f"mean of per-sequence BD-rates over {entry.share} sequences")
     else:
-        entry.notes.append(f"mean of per-sequence BD-rates: n/a, only {entry.share} sequences have a valid "
-                           f"BD-rate (at least {100 * min_share:.0f} % needed)")
+        entry.notes.append(
+            f"mean of per-sequence BD-rates: n/a, only {entry.share} sequences have a valid "
+            f"BD-rate (at least {100 * min_share:.0f} % needed)"
+        )
     try:
         a = averaged_curve(pts[anchor], axis, rate, f"{anchor} (mean of {len(shared)}) / {axis.label}", shared)
         t = averaged_curve(pts[codec], axis, rate, f"{codec} (mean of {len(shared)}) / {axis.label}", shared)
         others = []
-        for o in (_others(pts, anchor, codec) if scope.common else []):
+        for o in _others(pts, anchor, codec) if scope.common else []:
             theirs = sorted(set(pts[anchor]) & set(pts[o]))
-            others.append(averaged_curve(pts[o], axis, rate, f"{o} (mean of {len(theirs)}) / {axis.label}",
-                                         theirs).curve)
+            others.append(
+                averaged_curve(pts[o], axis, rate, f"{o} (mean of {len(theirs)}) / {axis.label}", theirs).curve
+            )
         pair = (a.curve, t.curve)
     except BDError as exc:
         entry.notes.append(str(exc))
@@ -296,8 +331,10 @@ def _entry(pts, anchor, codec, metric, axis, method, rate, min_points, min_share
         entry.avg_curve, entry.interval = result.value, result.interval
         if result.partial and not scope.active:
             lo, hi = result.interval
-            entry.notes.append(f"averaged curves overlap only on {axis.label} {lo:.4g}..{hi:.4g} "
-                               f"({100 * result.overlap:.0f} % of the shorter range)")
+            entry.notes.append(
+                f"averaged curves overlap only on {axis.label} {lo:.4g}..{hi:.4g} "
+                f"({100 * result.overlap:.0f} % of the shorter range)"
+            )
     except BDError as exc:
         entry.notes.append(str(exc))
     try:  # at equal rate: possible where the qualities never meet (a generative codec's PSNR, say)

@@ -1,5 +1,6 @@
 """BD tables per class of sequences, as CTC tables are (class A1, A2, B, ...): the classes
 come from a field of the dataset's manifest (``category = "fire"``), stored with each row."""
+
 from __future__ import annotations
 
 from ..errors import GvcbenchError
@@ -19,10 +20,12 @@ def sequence_classes(rows: list[dict], field: str) -> dict[str, str]:
             lacking.add(row["sequence"])
     lacking -= set(classes)
     if lacking:
-        have = f"their manifest fields: {', '.join(sorted(fields))}" if fields else \
-            "no manifest fields were stored with them (a dataset read through a manifest keeps its clips' fields)"
-        raise GvcbenchError(f"--group-by {field}: sequence(s) {', '.join(sorted(lacking))} have no {field!r}; "
-                            f"{have}")
+        have = (
+            f"their manifest fields: {', '.join(sorted(fields))}"
+            if fields
+            else "no manifest fields were stored with them (a dataset read through a manifest keeps its clips' fields)"
+        )
+        raise GvcbenchError(f"--group-by {field}: sequence(s) {', '.join(sorted(lacking))} have no {field!r}; {have}")
     return classes
 
 

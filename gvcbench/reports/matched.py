@@ -2,6 +2,7 @@
 rate (``--target-kbps 5,8,10,15``) every codec's reconstruction closest to it, side by side
 over 10 frames (the paper's Fig. 5), with the column of the y-t slice marked on the first
 frame."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,9 @@ def mark_slice(frame: np.ndarray, x: int) -> np.ndarray:
     return out
 
 
-def comparisons(rows: list[dict], sequence: str, anchor: str, run_folder: Path,
-                targets: list[float]) -> list[Comparison]:
+def comparisons(
+    rows: list[dict], sequence: str, anchor: str, run_folder: Path, targets: list[float]
+) -> list[Comparison]:
     return [build_comparison(rows, sequence, anchor, run_folder, t) for t in targets]
 
 
@@ -46,8 +48,11 @@ def matched_rate_grid(comps: list[Comparison], frames: int = FRAMES, column: int
         for panel in comp.panels:
             tiles = [mark_slice(panel.rgb[picks[0]], x)] + [panel.rgb[i] for i in picks[1:]]
             rows.append(_captioned(np.concatenate(tiles, axis=1), f"{panel.label}: {panel.caption}"))
-        header = _captioned(np.full((2, rows[0].width, 3), 255, np.uint8),
-                            f"closest to {comp.target_kbps:g} kbps (frames {', '.join(map(str, picks))}; red: "
-                            f"the y-t slice columns {x}..{x + SLICE_WIDTH - 1})", above=True)
+        header = _captioned(
+            np.full((2, rows[0].width, 3), 255, np.uint8),
+            f"closest to {comp.target_kbps:g} kbps (frames {', '.join(map(str, picks))}; red: "
+            f"the y-t slice columns {x}..{x + SLICE_WIDTH - 1})",
+            above=True,
+        )
         blocks.append(_stack([header, *rows], horizontal=False))
     return _stack(blocks, horizontal=False, gap=16) if blocks else None

@@ -1,21 +1,27 @@
 """Quality over time: a metric's per-frame values per codec, each codec at its rate point
 closest to a stated rate, one panel per sequence (flicker and drift show here, not in means)."""
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from .plots import MARKERS, _figure, _style
 from .curves import is_search_probe
+from .plots import MARKERS, _figure, _style
 
 
 def closest_rows(rows: list[dict], sequence: str, metric: str, target_kbps: float) -> dict[str, dict]:
     """codec -> its done, measured row on ``sequence`` with per-frame ``metric`` closest in rate."""
     out: dict[str, dict] = {}
     for r in rows:
-        if (r["sequence"] != sequence or r["status"] != "done" or r.get("imported") or is_search_probe(r)
-                or not (r.get("frame_metrics") or {}).get(metric)):
+        if (
+            r["sequence"] != sequence
+            or r["status"] != "done"
+            or r.get("imported")
+            or is_search_probe(r)
+            or not (r.get("frame_metrics") or {}).get(metric)
+        ):
             continue
         best = out.get(r["codec"])
         if best is None or abs(math.log(r["kbps"] / target_kbps)) < abs(math.log(best["kbps"] / target_kbps)):
@@ -23,8 +29,9 @@ def closest_rows(rows: list[dict], sequence: str, metric: str, target_kbps: floa
     return dict(sorted(out.items()))
 
 
-def quality_over_time(rows: list[dict], sequences: list[str], metric: str, target_kbps: float,
-                      anchor: str | None = None):
+def quality_over_time(
+    rows: list[dict], sequences: list[str], metric: str, target_kbps: float, anchor: str | None = None
+):
     """One panel per sequence; None when no sequence has per-frame values of ``metric``."""
     picked = {s: closest_rows(rows, s, metric, target_kbps) for s in sequences}
     picked = {s: p for s, p in picked.items() if p}

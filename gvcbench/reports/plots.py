@@ -1,4 +1,5 @@
 """RD figures (matplotlib): one per metric with every codec, and per-sequence small multiples."""
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,16 @@ def _log_rate_axis(ax, minor_labels: bool = True) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps",
-              log_rate: bool = True, set_values: list[dict] | None = None, window: tuple[float, float] | None = None):
+def rd_figure(
+    rows: list[dict],
+    metric: str,
+    axis: Axis,
+    anchor: str | None,
+    rate: str = "kbps",
+    log_rate: bool = True,
+    set_values: list[dict] | None = None,
+    window: tuple[float, float] | None = None,
+):
     """The curve averaged over the sequences each codec completed (or, for a set-level
     metric such as FVD, the set-level values), every codec in one plot."""
     pts = rd_points(rows, metric)
@@ -65,7 +74,7 @@ def rd_figure(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rat
         style = _style(codec, anchor, i)
         if codec in imported:  # published numbers: dotted, and said so in the legend
             style.update(linestyle=":", label=f"{style['label']} (imported: {imported[codec]})")
-        line, = ax.plot(curve.rates[order], curve.values[order], **style)
+        (line,) = ax.plot(curve.rates[order], curve.values[order], **style)
         if not set_level:
             _seed_band(ax, rows, codec, metric, axis, rate, line.get_color())
     if window:  # the rate window BD values were integrated in
@@ -99,12 +108,20 @@ def _seed_band(ax, rows, codec, metric, axis, rate, color) -> None:
         return
     rates = np.mean([np.sort(c.rates) for c in curves], axis=0)
     values = np.array([c.values[c.rates.argsort()] for c in curves])
-    ax.fill_between(rates, values.min(0), values.max(0), color=color, alpha=0.25, linewidth=0,
-                    label=f"{codec}: range over {len(seeds)} seeds")
+    ax.fill_between(
+        rates,
+        values.min(0),
+        values.max(0),
+        color=color,
+        alpha=0.25,
+        linewidth=0,
+        label=f"{codec}: range over {len(seeds)} seeds",
+    )
 
 
-def small_multiples(rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps",
-                    limit: int = MAX_SMALL_MULTIPLES):
+def small_multiples(
+    rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps", limit: int = MAX_SMALL_MULTIPLES
+):
     """One small RD plot per sequence, the first ``limit`` sequences by name (a figure of
     thousands of axes takes minutes to draw and nobody reads it; the CSV has them all);
     None when no sequence has a value of ``metric``."""

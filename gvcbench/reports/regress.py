@@ -15,15 +15,17 @@ pair within tolerance), regressed or improved (significant at ``alpha``), not
 significant, or insufficient data (too few pairs). A changed codec version is
 reported as "version changed".
 """
+
 from __future__ import annotations
 
 import json
 import math
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree as ET
+
+import tomllib
 
 from ..errors import ConfigError, GvcbenchError
 from .curves import bd_table, is_search_probe, metric_axes
@@ -62,11 +64,14 @@ def load_tolerances(path: Path | None) -> Tolerances:
         raise ConfigError(f"tolerances file {path}: {exc}") from None
     unknown = set(data) - {"default", "metric", "bd", "significance"}
     if unknown:
-        raise ConfigError(f"tolerances file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
-                          f"use [default], [metric.NAME], [bd] and [significance]")
+        raise ConfigError(
+            f"tolerances file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
+            f"use [default], [metric.NAME], [bd] and [significance]"
+        )
     sig = _significance(data.get("significance", {}), path)
-    for where, table in [("default", data.get("default", {})), ("bd", data.get("bd", {}))] + \
-            [(f"metric.{k}", v) for k, v in data.get("metric", {}).items()]:
+    for where, table in [("default", data.get("default", {})), ("bd", data.get("bd", {}))] + [
+        (f"metric.{k}", v) for k, v in data.get("metric", {}).items()
+    ]:
         bad = set(table) - {"abs", "rel"}
         if bad or (where == "bd" and "rel" in table):
             raise ConfigError(f"tolerances file {path}: [{where}] takes only abs{'' if where == 'bd' else ' and rel'}")
@@ -74,8 +79,12 @@ def load_tolerances(path: Path | None) -> Tolerances:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"tolerances file {path}: [{where}] {key} must be a number >= 0, got {value!r}")
     _check_metric_names(data.get("metric", {}), path)
-    return Tolerances({**DEFAULT_TOLERANCE, **data.get("default", {})}, data.get("metric", {}),
-                      float(data.get("bd", {}).get("abs", DEFAULT_BD_TOLERANCE)), **sig)
+    return Tolerances(
+        {**DEFAULT_TOLERANCE, **data.get("default", {})},
+        data.get("metric", {}),
+        float(data.get("bd", {}).get("abs", DEFAULT_BD_TOLERANCE)),
+        **sig,
+    )
 
 
 def _check_metric_names(tables: dict, path) -> None:
@@ -96,8 +105,10 @@ def _significance(table: dict, path) -> dict:
     """``[significance] test = "wilcoxon" | "bootstrap" | "none", alpha = 0.05, min_pairs = 6``."""
     bad = set(table) - {"test", "alpha", "min_pairs", "correction"}
     if bad:
-        raise ConfigError(f"tolerances file {path}: [significance] takes test, alpha, min_pairs and correction, "
-                          f"not {', '.join(sorted(bad))}")
+        raise ConfigError(
+            f"tolerances file {path}: [significance] takes test, alpha, min_pairs and correction, "
+            f"not {', '.join(sorted(bad))}"
+        )
     if table.get("correction", "holm") not in ("holm", "none"):
         raise ConfigError(f"tolerances file {path}: [significance] correction must be holm or none")
     if table.get("test", "wilcoxon") not in (*TESTS, "none"):
@@ -108,8 +119,12 @@ def _significance(table: dict, path) -> dict:
     pairs = table.get("min_pairs", MIN_PAIRS)
     if not isinstance(pairs, int) or pairs < 2:
         raise ConfigError(f"tolerances file {path}: [significance] min_pairs must be a whole number >= 2")
-    return {"test": table.get("test", "wilcoxon"), "alpha": float(alpha), "min_pairs": pairs,
-            "correction": table.get("correction", "holm")}
+    return {
+        "test": table.get("test", "wilcoxon"),
+        "alpha": float(alpha),
+        "min_pairs": pairs,
+        "correction": table.get("correction", "holm"),
+    }
 
 
 def _key(row) -> str:
@@ -123,18 +138,36 @@ def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[
     points = []
     for r in rows:
         versions = {m: (r.get("provenance") or {}).get(m, {}).get("version") for m in (r.get("metrics") or {})}
-        points.append({"codec": r["codec"], "sequence": r["sequence"], "point": r["point"], "seed": r.get("seed"),
-                       "status": r["status"],
-                       "codec_version": r["codec_version"], "sequence_hash": r["sequence_hash"],
-                       RATE: r["kbps"], "metrics": r.get("metrics") or {}, "metric_versions": versions})
+        points.append(
+            {
+                "codec": r["codec"],
+                "sequence": r["sequence"],
+                "point": r["point"],
+                "seed": r.get("seed"),
+                "status": r["status"],
+                "codec_version": r["codec_version"],
+                "sequence_hash": r["sequence_hash"],
+                RATE: r["kbps"],
+                "metrics": r.get("metrics") or {},
+                "metric_versions": versions,
+            }
+        )
     bd = []
     if anchor:
         for e in bd_table(rows, anchor, set_values=set_values):
             bd.append({"codec": e.codec, "metric": e.metric, "method": e.method, "value": e.avg_curve})
-    sets = [{"codec": s["codec"], "point": s["point"], "metric": s["metric"], "value": s["value"]}
-            for s in set_values or []]
-    return {"schema": BASELINE_SCHEMA, "created": time.time(), "anchor": anchor,
-            "directions": {m: a.flipped for m, a in axes.items()}, "points": points, "bd": bd, "sets": sets}
+    sets = [
+        {"codec": s["codec"], "point": s["point"], "metric": s["metric"], "value": s["value"]} for s in set_values or []
+    ]
+    return {
+        "schema": BASELINE_SCHEMA,
+        "created": time.time(),
+        "anchor": anchor,
+        "directions": {m: a.flipped for m, a in axes.items()},
+        "points": points,
+        "bd": bd,
+        "sets": sets,
+    }
 
 
 def save_baseline(rows: list[dict], path: Path, anchor: str | None, set_values: list[dict] | None = None) -> dict:
@@ -148,7 +181,9 @@ def load_baseline(path: Path) -> dict:
     try:
         base = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GvcbenchError(f"baseline {path} cannot be read: {exc}; write one with `gvcbench regress --save`") from None
+        raise GvcbenchError(
+            f"baseline {path} cannot be read: {exc}; write one with `gvcbench regress --save`"
+        ) from None
     return check_baseline(base, f"baseline {path}")
 
 
@@ -167,9 +202,11 @@ def check_baseline(base, where: str) -> dict:
     if not isinstance(points, list) or not points:
         raise GvcbenchError(f"{where} holds no points: an empty baseline would check nothing{hint}")
     for i, b in enumerate(points):
-        if not isinstance(b, dict) or not all(isinstance(b.get(k), str) for k in ("codec", "sequence", "point",
-                                                                                   "status")) \
-                or not isinstance(b.get("metrics"), dict):
+        if (
+            not isinstance(b, dict)
+            or not all(isinstance(b.get(k), str) for k in ("codec", "sequence", "point", "status"))
+            or not isinstance(b.get("metrics"), dict)
+        ):
             raise GvcbenchError(f"{where}: point {i + 1} lacks codec, sequence, point, status or metrics{hint}")
         seed = b.get("seed")
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
@@ -178,17 +215,23 @@ def check_baseline(base, where: str) -> dict:
             continue
         bad = [k for k, v in [(RATE, b.get(RATE)), *b["metrics"].items()] if not _finite(v)]
         if bad:
-            raise GvcbenchError(f"{where}: {_key(b)} has no finite value for {', '.join(bad)}; a baseline "
-                                f"holds only finite numbers{hint}")
+            raise GvcbenchError(
+                f"{where}: {_key(b)} has no finite value for {', '.join(bad)}; a baseline "
+                f"holds only finite numbers{hint}"
+            )
     if not any(b["status"] == "done" for b in points):
         raise GvcbenchError(f"{where} holds no finished point: it would check nothing{hint}")
     for table, keys in (("bd", ("codec", "metric")), ("sets", ("codec", "point", "metric"))):
         entries = base.get(table, [])
         if not isinstance(entries, list) or not all(
-                isinstance(e, dict) and all(isinstance(e.get(k), str) for k in keys)
-                and (e.get("value") is None or _finite(e.get("value"))) for e in entries):
-            raise GvcbenchError(f"{where}: '{table}' must be a list of entries with {', '.join(keys)} and a finite "
-                                f"value or null{hint}")
+            isinstance(e, dict)
+            and all(isinstance(e.get(k), str) for k in keys)
+            and (e.get("value") is None or _finite(e.get("value")))
+            for e in entries
+        ):
+            raise GvcbenchError(
+                f"{where}: '{table}' must be a list of entries with {', '.join(keys)} and a finite value or null{hint}"
+            )
     if not isinstance(base.get("directions", {}), dict):
         raise GvcbenchError(f"{where}: 'directions' must be an object{hint}")
     return base
@@ -221,12 +264,19 @@ def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
         return Finding(subject, check, "ok", base, cand)
     worse = delta > 0 if lower_better else delta < 0
     rel = f" ({100 * delta / base:+.2f} %)" if base else ""
-    return Finding(subject, check, "regressed" if worse else "improved", base, cand,
-                   f"{base:.6g} -> {cand:.6g}, change {delta:+.4g}{rel}, tolerance {limit:.3g}")
+    return Finding(
+        subject,
+        check,
+        "regressed" if worse else "improved",
+        base,
+        cand,
+        f"{base:.6g} -> {cand:.6g}, change {delta:+.4g}{rel}, tolerance {limit:.3g}",
+    )
 
 
-def compare(rows: list[dict], baseline: dict, tolerances: Tolerances,
-            set_values: list[dict] | None = None) -> list[Finding]:
+def compare(
+    rows: list[dict], baseline: dict, tolerances: Tolerances, set_values: list[dict] | None = None
+) -> list[Finding]:
     directions = baseline.get("directions", {})
     now = {_key(r): r for r in rows if not is_search_probe(r)}
     findings = []
@@ -245,22 +295,49 @@ def compare(rows: list[dict], baseline: dict, tolerances: Tolerances,
             findings.append(Finding(subject, "status", "new failure", message=first))
             continue
         if r["sequence_hash"] != b["sequence_hash"]:
-            findings.append(Finding(subject, "sequence", "not comparable",
-                                    message="the sequence content differs from the baseline's"))
+            findings.append(
+                Finding(
+                    subject, "sequence", "not comparable", message="the sequence content differs from the baseline's"
+                )
+            )
             continue
         findings.append(_compare_value(subject, RATE, b[RATE], r["kbps"], True, tolerances.of(RATE)))
         for metric, value in b["metrics"].items():
             version = (r.get("provenance") or {}).get(metric, {}).get("version")
             if metric not in (r.get("metrics") or {}):
                 why = ((r.get("metric_errors") or {}).get(metric) or "").splitlines()[:1]
-                findings.append(Finding(subject, metric, "missing", value, None,
-                                        "metric not measured in this run" + (f": {why[0]}" if why else "")))
+                findings.append(
+                    Finding(
+                        subject,
+                        metric,
+                        "missing",
+                        value,
+                        None,
+                        "metric not measured in this run" + (f": {why[0]}" if why else ""),
+                    )
+                )
             elif b.get("metric_versions", {}).get(metric) not in (None, version):
-                findings.append(Finding(subject, metric, "not comparable", value, r["metrics"][metric],
-                                        f"metric version {b['metric_versions'][metric]} -> {version}"))
+                findings.append(
+                    Finding(
+                        subject,
+                        metric,
+                        "not comparable",
+                        value,
+                        r["metrics"][metric],
+                        f"metric version {b['metric_versions'][metric]} -> {version}",
+                    )
+                )
             else:
-                findings.append(_compare_value(subject, metric, value, r["metrics"][metric],
-                                               directions.get(metric, False), tolerances.of(metric)))
+                findings.append(
+                    _compare_value(
+                        subject,
+                        metric,
+                        value,
+                        r["metrics"][metric],
+                        directions.get(metric, False),
+                        tolerances.of(metric),
+                    )
+                )
     for subject, r in now.items():
         if subject not in seen:
             findings.append(Finding(subject, "status", "new", message="not in the baseline"))
@@ -268,8 +345,9 @@ def compare(rows: list[dict], baseline: dict, tolerances: Tolerances,
     findings += _compare_bd(rows, baseline, tolerances, set_values)
     findings += _significance_findings(rows, baseline, tolerances)
     for codec, (before, after) in version_changes(rows, baseline).items():
-        findings.append(Finding(codec, "codec version", "version changed",
-                                message=f"{'; '.join(before)} -> {'; '.join(after)}"))
+        findings.append(
+            Finding(codec, "codec version", "version changed", message=f"{'; '.join(before)} -> {'; '.join(after)}")
+        )
     return findings
 
 
@@ -279,11 +357,13 @@ def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Findi
         return []
     tests = []
     for (codec, metric), (base, cand, lower_better) in paired_values(rows, baseline).items():
-        result = paired_test(base, cand, lower_better, tolerances.test, tolerances.alpha, tolerances.of(metric),
-                             tolerances.min_pairs)
+        result = paired_test(
+            base, cand, lower_better, tolerances.test, tolerances.alpha, tolerances.of(metric), tolerances.min_pairs
+        )
         tests.append((codec, metric, base, cand, result))
-    adjusted = holm([r.p_value for *_, r in tests]) if tolerances.correction == "holm" else \
-        [r.p_value for *_, r in tests]
+    adjusted = (
+        holm([r.p_value for *_, r in tests]) if tolerances.correction == "holm" else [r.p_value for *_, r in tests]
+    )
     out = []
     for (codec, metric, base, cand, result), p_adj in zip(tests, adjusted):
         outcome, message = result.outcome, result.message
@@ -291,8 +371,16 @@ def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Findi
             message += f"; Holm-adjusted p = {p_adj:.3g} over {sum(p is not None for p in adjusted)} tests"
             if outcome in ("regressed", "improved") and p_adj >= tolerances.alpha:
                 outcome = "not significant"
-        out.append(Finding(f"{codec} across sequences", f"{metric} paired", outcome,
-                           float(sum(base) / len(base)), float(sum(cand) / len(cand)), message))
+        out.append(
+            Finding(
+                f"{codec} across sequences",
+                f"{metric} paired",
+                outcome,
+                float(sum(base) / len(base)),
+                float(sum(cand) / len(cand)),
+                message,
+            )
+        )
     return out
 
 
@@ -307,8 +395,16 @@ def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]
         if value is None:
             out.append(Finding(subject, b["metric"], "missing", b["value"], None, "no set-level value in this run"))
         else:
-            out.append(_compare_value(subject, b["metric"], b["value"], value, directions.get(b["metric"], True),
-                                      tolerances.of(b["metric"])))
+            out.append(
+                _compare_value(
+                    subject,
+                    b["metric"],
+                    b["value"],
+                    value,
+                    directions.get(b["metric"], True),
+                    tolerances.of(b["metric"]),
+                )
+            )
     return out
 
 
@@ -348,15 +444,20 @@ def compared(findings: list[Finding]) -> int:
 
 
 def write_junit(findings: list[Finding], path: Path) -> Path:
-    suite = ET.Element("testsuite", name="gvcbench-regress", tests=str(len(findings)),
-                       failures=str(sum(f.outcome in FAILING for f in findings)),
-                       skipped=str(sum(f.outcome in ("new", "not comparable") for f in findings)))
+    suite = ET.Element(
+        "testsuite",
+        name="gvcbench-regress",
+        tests=str(len(findings)),
+        failures=str(sum(f.outcome in FAILING for f in findings)),
+        skipped=str(sum(f.outcome in ("new", "not comparable") for f in findings)),
+    )
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname=f.subject, name=f.check)
         ET.SubElement(ET.SubElement(case, "properties"), "property", name="outcome", value=f.outcome)
         if f.outcome in FAILING:
-            ET.SubElement(case, "failure", message=f"{f.outcome}: {f.message}", type=f.outcome).text = \
-                json.dumps(asdict(f))
+            ET.SubElement(case, "failure", message=f"{f.outcome}: {f.message}", type=f.outcome).text = json.dumps(
+                asdict(f)
+            )
         elif f.outcome in ("new", "not comparable"):
             ET.SubElement(case, "skipped", message=f"{f.outcome}: {f.message}")
         else:

@@ -4,6 +4,7 @@ Everything comes from the store (and, for visual comparisons, the original clips
 the reconstructions the run kept). All text that comes from results or file names is
 escaped; images are embedded as data URIs so the page makes no network requests.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,8 +17,17 @@ from pathlib import Path
 
 from ..errors import GvcbenchError
 from . import matched, overtime, plots, uncertainty, visual
-from .curves import (MIN_SHARE, BDEntry, averaged_curve, bd_table, grouped_notes, measured_metrics, metric_axes,
-                     rd_points, unmeasured_metrics)
+from .curves import (
+    MIN_SHARE,
+    BDEntry,
+    averaged_curve,
+    bd_table,
+    grouped_notes,
+    measured_metrics,
+    metric_axes,
+    rd_points,
+    unmeasured_metrics,
+)
 from .seeds import bd_per_seed, seed_spread_text, seed_table
 from .sources import load_sources
 from .table import bd_frame, frame_table
@@ -38,8 +48,13 @@ class ReportFiles:
 
 
 def _data_uri(path: Path) -> str:
-    mime = {".png": "image/png", ".svg": "image/svg+xml", ".webp": "image/webp", ".gif": "image/gif",
-            ".jpg": "image/jpeg"}[path.suffix]
+    mime = {
+        ".png": "image/png",
+        ".svg": "image/svg+xml",
+        ".webp": "image/webp",
+        ".gif": "image/gif",
+        ".jpg": "image/jpeg",
+    }[path.suffix]
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
 
 
@@ -61,27 +76,33 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
             mark = "<sup>*</sup>" if e.notes else ""
             avg_ci = _ci(e.avg_curve_ci) if e.avg_curve is not None else ""
             per_ci = _ci(e.per_sequence_ci) if e.per_sequence_mean is not None else ""
-            cells.append(f"<td><b>{E(_fmt(e.avg_curve))}</b> <small>{E(avg_ci)}</small>{mark}<br>"
-                         f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs) {E(per_ci)}<br>"
-                         f"on {E(e.interval_text())}</small>"
-                         + (f"<br><small>per seed {E(seed_spread_text(e.per_seed))}</small>" if e.per_seed else "")
-                         + "</td>")
+            cells.append(
+                f"<td><b>{E(_fmt(e.avg_curve))}</b> <small>{E(avg_ci)}</small>{mark}<br>"
+                f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs) {E(per_ci)}<br>"
+                f"on {E(e.interval_text())}</small>"
+                + (f"<br><small>per seed {E(seed_spread_text(e.per_seed))}</small>" if e.per_seed else "")
+                + "</td>"
+            )
         source = next((e.imported for e in entries if e.codec == codec and e.imported), None)
         mark = f"<br><small>imported: {E(source)}</small>" if source else ""
         body.append(f"<tr><th>{E(codec)}{mark}</th>{''.join(cells)}</tr>")
-    groups = "".join(f"<li><b>{E(head)}</b><ul>{''.join(f'<li>{E(n)}</li>' for n in notes)}</ul></li>"
-                     for head, notes in grouped_notes(entries))
-    return (f"<table class='bd'><tr><th>codec vs {E(anchor)}</th>{head}</tr>{''.join(body)}</table>"
-            f"<p class='hint'>Bold: BD-rate of the RD curve averaged over sequences (rate and metric averaged "
-            f"at each rate point, as the Dynamics-Codec paper does); small: mean of per-sequence BD-rates and "
-            f"how many of the sequences both codecs have (k of n) gave one; n/a below half. "
-            f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality. "
-            f"Brackets: {_ci_methods(entries)}. Per seed: mean ± standard deviation of the averaged-curve "
-            f"BD-rate computed with each seed of a stochastic codec alone. "
-            f"Under each number: the quality interval of its BD-rate and the rate interval of its BD-metric, "
-            f"limited by {E(entries[0].scope if entries else 'the overlap of each pair of curves')}. "
-            f"<sup>*</sup>: see the notes below.</p>"
-            + (f"<h3>Notes per codec and metric</h3><ul class='notes'>{groups}</ul>" if groups else ""))
+    groups = "".join(
+        f"<li><b>{E(head)}</b><ul>{''.join(f'<li>{E(n)}</li>' for n in notes)}</ul></li>"
+        for head, notes in grouped_notes(entries)
+    )
+    return (
+        f"<table class='bd'><tr><th>codec vs {E(anchor)}</th>{head}</tr>{''.join(body)}</table>"
+        f"<p class='hint'>Bold: BD-rate of the RD curve averaged over sequences (rate and metric averaged "
+        f"at each rate point, as the Dynamics-Codec paper does); small: mean of per-sequence BD-rates and "
+        f"how many of the sequences both codecs have (k of n) gave one; n/a below half. "
+        f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality. "
+        f"Brackets: {_ci_methods(entries)}. Per seed: mean ± standard deviation of the averaged-curve "
+        f"BD-rate computed with each seed of a stochastic codec alone. "
+        f"Under each number: the quality interval of its BD-rate and the rate interval of its BD-metric, "
+        f"limited by {E(entries[0].scope if entries else 'the overlap of each pair of curves')}. "
+        f"<sup>*</sup>: see the notes below.</p>"
+        + (f"<h3>Notes per codec and metric</h3><ul class='notes'>{groups}</ul>" if groups else "")
+    )
 
 
 def _ci(interval) -> str:
@@ -101,11 +122,17 @@ def _spread_html(spread: list[dict], metrics: list[str]) -> str:
         return ""
     head = "".join(f"<th>{E(m)}</th>" for m in ["kbps", *metrics])
     cell = lambda v: "<td>n/a</td>" if v is None else f"<td>{v['mean']:.4f} ± {v['std']:.4f}</td>"
-    body = "".join(f"<tr><td>{E(s['codec'])}</td><td>{E(s['point'])}</td><td>{len(s['seeds'])}</td>"
-                   + "".join(cell(s.get(m)) for m in ["kbps", *metrics]) + "</tr>" for s in spread)
-    return (f"<h2>Spread across seeds</h2><table class='rows'><tr><th>codec</th><th>point</th><th>seeds</th>{head}"
-            f"</tr>{body}</table><p class='hint'>Stochastic codecs: mean over sequences for each seed, then mean ± "
-            f"standard deviation across seeds.</p>")
+    body = "".join(
+        f"<tr><td>{E(s['codec'])}</td><td>{E(s['point'])}</td><td>{len(s['seeds'])}</td>"
+        + "".join(cell(s.get(m)) for m in ["kbps", *metrics])
+        + "</tr>"
+        for s in spread
+    )
+    return (
+        f"<h2>Spread across seeds</h2><table class='rows'><tr><th>codec</th><th>point</th><th>seeds</th>{head}"
+        f"</tr>{body}</table><p class='hint'>Stochastic codecs: mean over sequences for each seed, then mean ± "
+        f"standard deviation across seeds.</p>"
+    )
 
 
 def _sets_html(sets: list[dict]) -> str:
@@ -114,11 +141,15 @@ def _sets_html(sets: list[dict]) -> str:
     body = []
     for s in sets:
         value = "n/a" if s["value"] is None else f"{s['value']:.3f}"
-        body.append(f"<tr><td>{E(s['codec'])}</td><td>{E(s['metric'])}</td><td>{E(s['point'])}</td><td>{value}</td>"
-                    f"<td>{E(_ci(s['interval']).replace('%', ''))}</td><td>{s['clips']}</td>"
-                    f"<td style='text-align:left'>{E(s['interval'].method)}</td></tr>")
-    return (f"<h2>Set-level values</h2><table class='rows'><tr><th>codec</th><th>metric</th><th>point</th><th>value"
-            f"</th><th>interval</th><th>clips</th><th>interval method</th></tr>{''.join(body)}</table>")
+        body.append(
+            f"<tr><td>{E(s['codec'])}</td><td>{E(s['metric'])}</td><td>{E(s['point'])}</td><td>{value}</td>"
+            f"<td>{E(_ci(s['interval']).replace('%', ''))}</td><td>{s['clips']}</td>"
+            f"<td style='text-align:left'>{E(s['interval'].method)}</td></tr>"
+        )
+    return (
+        f"<h2>Set-level values</h2><table class='rows'><tr><th>codec</th><th>metric</th><th>point</th><th>value"
+        f"</th><th>interval</th><th>clips</th><th>interval method</th></tr>{''.join(body)}</table>"
+    )
 
 
 def _write_intervals_csv(path: Path, entries: list[BDEntry], sets: list[dict]) -> Path:
@@ -126,22 +157,76 @@ def _write_intervals_csv(path: Path, entries: list[BDEntry], sets: list[dict]) -
 
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["kind", "codec", "metric", "axis", "method", "point", "value", "low", "high", "level",
-                    "interval_method", "units", "note", "seed_mean", "seed_std", "seeds"])
+        w.writerow(
+            [
+                "kind",
+                "codec",
+                "metric",
+                "axis",
+                "method",
+                "point",
+                "value",
+                "low",
+                "high",
+                "level",
+                "interval_method",
+                "units",
+                "note",
+                "seed_mean",
+                "seed_std",
+                "seeds",
+            ]
+        )
         for e in entries:
             from .seeds import spread
 
             mean, std, n = spread((e.per_seed or {}).values())
             seeded = [mean, std, n] if e.per_seed else ["", "", ""]
-            for kind, value, c in (("bd-rate averaged curve", e.avg_curve, e.avg_curve_ci),
-                                   ("bd-rate mean per sequence", e.per_sequence_mean, e.per_sequence_ci)):
+            for kind, value, c in (
+                ("bd-rate averaged curve", e.avg_curve, e.avg_curve_ci),
+                ("bd-rate mean per sequence", e.per_sequence_mean, e.per_sequence_ci),
+            ):
                 c = c or uncertainty.Interval(None, None, 0.95, "none", 0, "not computed")
-                w.writerow([kind, e.codec, e.metric, e.axis, e.method, "", value, c.low, c.high, c.level, c.method,
-                            c.n, c.note or "", *(seeded if kind.endswith("curve") else ["", "", ""])])
+                w.writerow(
+                    [
+                        kind,
+                        e.codec,
+                        e.metric,
+                        e.axis,
+                        e.method,
+                        "",
+                        value,
+                        c.low,
+                        c.high,
+                        c.level,
+                        c.method,
+                        c.n,
+                        c.note or "",
+                        *(seeded if kind.endswith("curve") else ["", "", ""]),
+                    ]
+                )
         for s in sets:
             c = s["interval"]
-            w.writerow(["set-level", s["codec"], s["metric"], "", "", s["point"], s["value"], c.low, c.high, c.level,
-                        c.method, c.n, c.note or "", "", "", ""])
+            w.writerow(
+                [
+                    "set-level",
+                    s["codec"],
+                    s["metric"],
+                    "",
+                    "",
+                    s["point"],
+                    s["value"],
+                    c.low,
+                    c.high,
+                    c.level,
+                    c.method,
+                    c.n,
+                    c.note or "",
+                    "",
+                    "",
+                    "",
+                ]
+            )
     return path
 
 
@@ -154,14 +239,20 @@ def _rows_html(rows: list[dict], metrics: list[str]) -> str:
     body = []
     for r in rows:
         if r["status"] != "done":
-            body.append(f"<tr class='failed'><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
-                        f"<td colspan='{len(metrics) + 2}'>failed: {E((r['error'] or '').splitlines()[0])}</td></tr>")
+            body.append(
+                f"<tr class='failed'><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
+                f"<td colspan='{len(metrics) + 2}'>failed: {E((r['error'] or '').splitlines()[0])}</td></tr>"
+            )
             continue
         vals = "".join(f"<td>{(r['metrics'] or {}).get(m, float('nan')):.4f}</td>" for m in metrics)
-        body.append(f"<tr><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
-                    f"<td>{r['kbps']:.2f}</td><td>{r['bpp']:.5f}</td>{vals}</tr>")
-    return (f"<table class='rows'><tr><th>codec</th><th>sequence</th><th>point</th><th>kbps</th><th>bpp</th>{head}"
-            f"</tr>{''.join(body)}</table>")
+        body.append(
+            f"<tr><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
+            f"<td>{r['kbps']:.2f}</td><td>{r['bpp']:.5f}</td>{vals}</tr>"
+        )
+    return (
+        f"<table class='rows'><tr><th>codec</th><th>sequence</th><th>point</th><th>kbps</th><th>bpp</th>{head}"
+        f"</tr>{''.join(body)}</table>"
+    )
 
 
 def _provenance(rows: list[dict]) -> dict:
@@ -186,21 +277,33 @@ def _report_metrics(rows, set_values, asked: list[str] | None) -> tuple[list[str
     if asked:
         unknown = [m for m in asked if m not in measured and m not in missing]
         if unknown:
-            raise GvcbenchError(f"metric(s) {', '.join(unknown)} have no values in the store; it holds "
-                                f"{', '.join(measured) or 'none'}")
+            raise GvcbenchError(
+                f"metric(s) {', '.join(unknown)} have no values in the store; it holds {', '.join(measured) or 'none'}"
+            )
         missing = {m: why for m, why in missing.items() if m in asked}
         return [m for m in asked if m in measured], missing
     return measured, missing
 
 
-def write_report(store_location: Path | list[Path], anchor: str, out: Path, metrics: list[str] | None = None,
-                 sequences: list[str] | None = None, rate: str = "kbps",
-                 target_kbps: float | list[float] | None = None,
-                 max_visual: int = 3, run: str | None = None, min_share: float = MIN_SHARE,
-                 resamples: int = uncertainty.DEFAULT_RESAMPLES, seed: int = uncertainty.DEFAULT_SEED,
-                 level: float = uncertainty.DEFAULT_LEVEL, lossless: bool = False,
-                 window: tuple[float, float] | None = None, common: bool = False,
-                 group_by: str | None = None) -> ReportFiles:
+def write_report(
+    store_location: Path | list[Path],
+    anchor: str,
+    out: Path,
+    metrics: list[str] | None = None,
+    sequences: list[str] | None = None,
+    rate: str = "kbps",
+    target_kbps: float | list[float] | None = None,
+    max_visual: int = 3,
+    run: str | None = None,
+    min_share: float = MIN_SHARE,
+    resamples: int = uncertainty.DEFAULT_RESAMPLES,
+    seed: int = uncertainty.DEFAULT_SEED,
+    level: float = uncertainty.DEFAULT_LEVEL,
+    lossless: bool = False,
+    window: tuple[float, float] | None = None,
+    common: bool = False,
+    group_by: str | None = None,
+) -> ReportFiles:
     """A report of one store, or of several stores and imported curves read as one comparison
     (reports/sources.py); imported rows take part in BD tables and plots only."""
     locations = list(store_location) if isinstance(store_location, (list, tuple)) else [store_location]
@@ -211,12 +314,34 @@ def write_report(store_location: Path | list[Path], anchor: str, out: Path, metr
         raise GvcbenchError(f"{', '.join(map(str, locations))}: the store holds no jobs")
     axes = metric_axes(rows)
     metrics, missing = _report_metrics(rows, set_values, metrics)
-    entries = bd_table(rows, anchor, metrics, ("pchip", "cubic"), rate, set_values=set_values,
-                       min_share=min_share, window=window, common=common) if metrics else []
+    entries = (
+        bd_table(
+            rows,
+            anchor,
+            metrics,
+            ("pchip", "cubic"),
+            rate,
+            set_values=set_values,
+            min_share=min_share,
+            window=window,
+            common=common,
+        )
+        if metrics
+        else []
+    )
     sets = []
     if resamples and window is None and not common:  # the bootstrap integrates each pair's whole overlap
-        uncertainty.bd_intervals(rows, entries, anchor, rate, resamples=resamples, seed=seed, level=level,
-                                 set_level={s["metric"] for s in set_values}, set_values=set_values)
+        uncertainty.bd_intervals(
+            rows,
+            entries,
+            anchor,
+            rate,
+            resamples=resamples,
+            seed=seed,
+            level=level,
+            set_level={s["metric"] for s in set_values},
+            set_values=set_values,
+        )
         sets = uncertainty.set_intervals(measured, set_values, resamples, seed, level)
     bd_per_seed(rows, entries, anchor, ("pchip", "cubic"), rate, set_values=set_values, window=window, common=common)
     spread = seed_table(measured, metrics)
@@ -225,30 +350,52 @@ def write_report(store_location: Path | list[Path], anchor: str, out: Path, metr
         from .groups import rows_by_class
 
         for value, members in rows_by_class(rows, group_by).items():
-            classes[value] = bd_table(members, anchor, metrics, ("pchip",), rate, min_share=min_share,
-                                      window=window, common=common)
+            classes[value] = bd_table(
+                members, anchor, metrics, ("pchip",), rate, min_share=min_share, window=window, common=common
+            )
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
-    files = ReportFiles(out / "report.html", out / "report.md", out / "results.csv", out / "report.json",
-                        out / "bdrate.csv", intervals=out / "intervals.csv")
+    files = ReportFiles(
+        out / "report.html",
+        out / "report.md",
+        out / "results.csv",
+        out / "report.json",
+        out / "bdrate.csv",
+        intervals=out / "intervals.csv",
+    )
     files.notes += sources.notes
     if resamples and (window is not None or common):
-        files.notes.append("no bootstrap intervals with a rate window or --common yet (the bootstrap integrates "
-                           "each pair's whole overlap)")
+        files.notes.append(
+            "no bootstrap intervals with a rate window or --common yet (the bootstrap integrates "
+            "each pair's whole overlap)"
+        )
 
     # Pictures of the sequences are drawn in the background (decoding and image encoding
     # run in C, mostly without the GIL) while matplotlib draws the RD figures here.
     seq_names = sequences or sorted({r["sequence"] for r in measured if r["status"] == "done"})[:max_visual]
-    targets = list(target_kbps) if isinstance(target_kbps, (list, tuple)) else \
-        ([target_kbps] if target_kbps is not None else [])
+    targets = (
+        list(target_kbps)
+        if isinstance(target_kbps, (list, tuple))
+        else ([target_kbps] if target_kbps is not None else [])
+    )
     with ThreadPoolExecutor(1) as background:
-        pictures = background.submit(visual.render_all, measured, seq_names, anchor, run_folder, figdir,
-                                     targets[0] if targets else None, lossless)
+        pictures = background.submit(
+            visual.render_all,
+            measured,
+            seq_names,
+            anchor,
+            run_folder,
+            figdir,
+            targets[0] if targets else None,
+            lossless,
+        )
         rd_imgs = []
         for m in metrics:
-            paths = plots.save(plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values,
-                                               window=window), figdir / f"rd_{_safe(m)}")
+            paths = plots.save(
+                plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values, window=window),
+                figdir / f"rd_{_safe(m)}",
+            )
             figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
             multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
             rd_imgs.append((m, paths[0], multi[0]))
@@ -293,27 +440,67 @@ def write_report(store_location: Path | list[Path], anchor: str, out: Path, metr
                 avg = averaged_curve(pts[codec], axes[m], rate, codec)
             except GvcbenchError:
                 continue
-            curves[m][codec] = {"rate": avg.curve.rates.tolist(), "axis_values": avg.curve.values.tolist(),
-                                "points": avg.points, "sequences": avg.sequences}
-    payload = {"anchor": anchor, "rate_unit": rate, "generated": time.time(), "dataset": sources.dataset_label,
-               "axes": {m: axes[m].label for m in metrics}, "not_measured": missing,
-               "bd": [asdict(e) | {"per_sequence_share": e.share} for e in entries],
-               "curves": curves, "runs": runs, "provenance": prov, "notes": files.notes,
-               "intervals": {"resamples": resamples, "seed": seed, "level": level,
-                             "unit": "sequences (BD-rate), clips (set-level values)"},
-               "set_values": [s | {"interval": asdict(s["interval"])} for s in sets], "seed_spread": spread,
-               "sources": {label: where for label, where in sources.origins.items()},
-               "bd_by_class": {"field": group_by, "classes": {v: [asdict(e) for e in es] for v, es in classes.items()}}
-               if group_by else None,
-               "imported": sources.imported}
+            curves[m][codec] = {
+                "rate": avg.curve.rates.tolist(),
+                "axis_values": avg.curve.values.tolist(),
+                "points": avg.points,
+                "sequences": avg.sequences,
+            }
+    payload = {
+        "anchor": anchor,
+        "rate_unit": rate,
+        "generated": time.time(),
+        "dataset": sources.dataset_label,
+        "axes": {m: axes[m].label for m in metrics},
+        "not_measured": missing,
+        "bd": [asdict(e) | {"per_sequence_share": e.share} for e in entries],
+        "curves": curves,
+        "runs": runs,
+        "provenance": prov,
+        "notes": files.notes,
+        "intervals": {
+            "resamples": resamples,
+            "seed": seed,
+            "level": level,
+            "unit": "sequences (BD-rate), clips (set-level values)",
+        },
+        "set_values": [s | {"interval": asdict(s["interval"])} for s in sets],
+        "seed_spread": spread,
+        "sources": {label: where for label, where in sources.origins.items()},
+        "bd_by_class": {"field": group_by, "classes": {v: [asdict(e) for e in es] for v, es in classes.items()}}
+        if group_by
+        else None,
+        "imported": sources.imported,
+    }
     files.json.write_text(json.dumps(payload, indent=1, default=str))
     pchip = [e for e in entries if e.method == "pchip"]
     extra_html = _spread_html(spread, metrics) + _sets_html(sets)
-    files.html.write_text(_html(runs, anchor, metrics, axes, pchip, rd_imgs, visuals, measured, prov, files.notes,
-                                missing, sources.dataset_label, extra_html, lossless, sources.imported,
-                                (targets, matched_imgs), time_imgs, (group_by, classes)))
-    files.markdown.write_text(_markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing)
-                              + _markdown_uncertainty(entries, spread, sets, metrics))
+    files.html.write_text(
+        _html(
+            runs,
+            anchor,
+            metrics,
+            axes,
+            pchip,
+            rd_imgs,
+            visuals,
+            measured,
+            prov,
+            files.notes,
+            missing,
+            sources.dataset_label,
+            extra_html,
+            lossless,
+            sources.imported,
+            (targets, matched_imgs),
+            time_imgs,
+            (group_by, classes),
+        )
+    )
+    files.markdown.write_text(
+        _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing)
+        + _markdown_uncertainty(entries, spread, sets, metrics)
+    )
     return files
 
 
@@ -321,22 +508,47 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
 
 
-def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, notes, missing, dataset,
-          extra_html="", lossless=False, imported=None, matched_rates=((), ()), time_imgs=(),
-          by_class=(None, {})) -> str:
+def _html(
+    runs,
+    anchor,
+    metrics,
+    axes,
+    entries,
+    rd_imgs,
+    visuals,
+    rows,
+    prov,
+    notes,
+    missing,
+    dataset,
+    extra_html="",
+    lossless=False,
+    imported=None,
+    matched_rates=((), ()),
+    time_imgs=(),
+    by_class=(None, {}),
+) -> str:
     env = runs[-1]["environment"] if runs else {}
-    meta = {"dataset": dataset, "runs shown": ", ".join(r["run_id"][:8] for r in runs),
-            "last run": runs[-1]["run_id"] if runs else "", "config hash": runs[-1]["config_hash"]
-            if runs else "", "gvcbench": env.get("gvcbench"), "python": env.get("python"), "ffmpeg": env.get("ffmpeg"),
-            "machine": env.get("platform"), "codec versions": "; ".join(f"{k}: {v}" for k, v in
-                                                                        (env.get("codecs") or {}).items())}
-    meta_html = "".join(f"<tr><th>{E(str(k))}</th><td style='text-align:left'>{E(str(v))}</td></tr>"
-                        for k, v in meta.items())
+    meta = {
+        "dataset": dataset,
+        "runs shown": ", ".join(r["run_id"][:8] for r in runs),
+        "last run": runs[-1]["run_id"] if runs else "",
+        "config hash": runs[-1]["config_hash"] if runs else "",
+        "gvcbench": env.get("gvcbench"),
+        "python": env.get("python"),
+        "ffmpeg": env.get("ffmpeg"),
+        "machine": env.get("platform"),
+        "codec versions": "; ".join(f"{k}: {v}" for k, v in (env.get("codecs") or {}).items()),
+    }
+    meta_html = "".join(
+        f"<tr><th>{E(str(k))}</th><td style='text-align:left'>{E(str(v))}</td></tr>" for k, v in meta.items()
+    )
     rd_html = "".join(
         f"<figure><img alt='RD curve {E(m)}' src='{_data_uri(main)}'><figcaption>{E(axes[m].label)} "
         f"against rate, averaged over sequences</figcaption></figure>"
         + (f"<figure><img alt='RD curves per sequence {E(m)}' src='{_data_uri(multi)}'></figure>" if multi else "")
-        for m, main, multi in rd_imgs)
+        for m, main, multi in rd_imgs
+    )
     vis_html = "".join(
         f"<h3>{E(c.sequence)} (closest points to {c.target_kbps:.1f} kbps)</h3>"
         f"<figure><img alt='frames {E(c.sequence)}' src='{_data_uri(grid)}'><figcaption>original and each codec "
@@ -346,19 +558,26 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
         f"<figure><img alt='animation {E(c.sequence)}' src='{_data_uri(anim)}'><figcaption>animated strip "
         f"({'lossless WebP' if lossless else 'WebP quality 90; pixel-exact pictures: gvcbench report --lossless'})"
         f"</figcaption></figure>"
-        for c, grid, yt, col, anim in visuals)
+        for c, grid, yt, col, anim in visuals
+    )
     targets, matched_imgs = matched_rates
     vis_html += "".join(
         f"<h3>{E(seq)}: every codec at {E(', '.join(f'{t:g}' for t in targets))} kbps</h3>"
         f"<figure><img alt='matched rates {E(seq)}' src='{_data_uri(path)}'><figcaption>per stated rate, the "
         f"original and each codec's reconstruction closest to it over 10 frames; the red lines on the first "
-        f"frame mark the y-t slice</figcaption></figure>" for seq, path in matched_imgs)
+        f"frame mark the y-t slice</figcaption></figure>"
+        for seq, path in matched_imgs
+    )
     vis_html += "".join(
         f"<figure><img alt='{E(m)} over time' src='{_data_uri(path)}'><figcaption>{E(m)} per frame, each codec "
-        f"at its rate point closest to {target:g} kbps</figcaption></figure>" for m, path, target in time_imgs)
+        f"at its rate point closest to {target:g} kbps</figcaption></figure>"
+        for m, path, target in time_imgs
+    )
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
     missing_html = "".join(f"<li><b>{E(n)}</b>: {E(reason)}</li>" for n, reason in sorted(missing.items()))
-    imported_html = "".join(f"<li><b>{E(label)}</b>: {E(source)}</li>" for label, source in sorted((imported or {}).items()))
+    imported_html = "".join(
+        f"<li><b>{E(label)}</b>: {E(source)}</li>" for label, source in sorted((imported or {}).items())
+    )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gvcbench report</title>
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
@@ -368,11 +587,19 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 <h2>BD-rate against {E(anchor)}</h2>
 {_bd_html(entries, anchor, metrics, axes) if metrics else "<p>No metric has values in this store.</p>"}
 {extra_html}
-{"".join(f"<h3>{E(by_class[0])} = {E(value)}</h3>{_bd_html(es, anchor, metrics, axes)}"
-         for value, es in by_class[1].items())}
+{
+        "".join(
+            f"<h3>{E(by_class[0])} = {E(value)}</h3>{_bd_html(es, anchor, metrics, axes)}"
+            for value, es in by_class[1].items()
+        )
+    }
 {f"<h3>Imported curves (published numbers, not measured here)</h3><ul>{imported_html}</ul>" if imported else ""}
-{f"<h2>Metrics not measured</h2><p class='hint'>No values in the store; not tabulated or plotted.</p>"
- f"<ul>{missing_html}</ul>" if missing else ""}
+{
+        f"<h2>Metrics not measured</h2><p class='hint'>No values in the store; not tabulated or plotted.</p>"
+        f"<ul>{missing_html}</ul>"
+        if missing
+        else ""
+    }
 <h2>Rate-distortion curves</h2>
 {rd_html}
 <h2>Visual comparison</h2>
@@ -387,18 +614,29 @@ def _html(runs, anchor, metrics, axes, entries, rd_imgs, visuals, rows, prov, no
 
 
 def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, missing) -> str:
-    lines = ["# gvcbench report", "", f"## BD-rate against {anchor}", "",
-             "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | sequences (k of n) "
-             "| BD-metric | interval |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    lines = [
+        "# gvcbench report",
+        "",
+        f"## BD-rate against {anchor}",
+        "",
+        "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | sequences (k of n) "
+        "| BD-metric | interval |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     for e in entries:
         codec = e.codec + (f" (imported: {e.imported})" if e.imported else "")
-        lines.append(f"| {codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
-                     f"{e.share} | {_fmt(e.bd_metric, '')} | {e.interval_text()} |")
+        lines.append(
+            f"| {codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
+            f"{e.share} | {_fmt(e.bd_metric, '')} | {e.interval_text()} |"
+        )
     scope = entries[0].scope if entries else "the overlap of each pair of curves"
-    lines += ["", "Averaged curve: rate and metric averaged over sequences at each rate point. The mean of "
-              "per-sequence BD-rates is over the k of n sequences that gave one (n/a below the minimum share). "
-              f"Intervals: {scope}.", ""]
+    lines += [
+        "",
+        "Averaged curve: rate and metric averaged over sequences at each rate point. The mean of "
+        "per-sequence BD-rates is over the k of n sequences that gave one (n/a below the minimum share). "
+        f"Intervals: {scope}.",
+        "",
+    ]
     for head, group in grouped_notes(entries):
         lines += [f"- {head}"] + [f"  - {n}" for n in group]
     if missing:
@@ -411,32 +649,61 @@ def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, miss
         lines += [""]
     lines += ["## Visual comparison", ""]
     for c, grid, yt, col, anim in visuals:
-        lines += [f"### {c.sequence}", "", f"![frames]({grid.relative_to(out)})", f"![y-t]({yt.relative_to(out)})",
-                  f"![strip]({anim.relative_to(out)})", ""]
+        lines += [
+            f"### {c.sequence}",
+            "",
+            f"![frames]({grid.relative_to(out)})",
+            f"![y-t]({yt.relative_to(out)})",
+            f"![strip]({anim.relative_to(out)})",
+            "",
+        ]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
 def _markdown_uncertainty(entries, spread, sets, metrics) -> str:
-    lines = ["", "## Intervals", "", f"{_ci_methods(entries)}.", "",
-             "| codec | axis | method | BD-rate (averaged curve) | interval | mean per-seq | interval | per seed |",
-             "| --- | --- | --- | ---: | --- | ---: | --- | --- |"]
+    lines = [
+        "",
+        "## Intervals",
+        "",
+        f"{_ci_methods(entries)}.",
+        "",
+        "| codec | axis | method | BD-rate (averaged curve) | interval | mean per-seq | interval | per seed |",
+        "| --- | --- | --- | ---: | --- | ---: | --- | --- |",
+    ]
     for e in entries:
-        lines.append(f"| {e.codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_ci(e.avg_curve_ci)} | "
-                     f"{_fmt(e.per_sequence_mean)} | {_ci(e.per_sequence_ci)} | {seed_spread_text(e.per_seed)} |")
+        lines.append(
+            f"| {e.codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_ci(e.avg_curve_ci)} | "
+            f"{_fmt(e.per_sequence_mean)} | {_ci(e.per_sequence_ci)} | {seed_spread_text(e.per_seed)} |"
+        )
     if spread:
-        lines += ["", "## Spread across seeds", "", "Mean over sequences per seed; mean ± standard deviation "
-                  "across seeds.", "", "| codec | point | seeds | " + " | ".join(["kbps", *metrics]) + " |",
-                  "| --- | --- | ---: | " + " | ".join("---:" for _ in ["kbps", *metrics]) + " |"]
+        lines += [
+            "",
+            "## Spread across seeds",
+            "",
+            "Mean over sequences per seed; mean ± standard deviation across seeds.",
+            "",
+            "| codec | point | seeds | " + " | ".join(["kbps", *metrics]) + " |",
+            "| --- | --- | ---: | " + " | ".join("---:" for _ in ["kbps", *metrics]) + " |",
+        ]
         for s in spread:
-            cells = ["n/a" if s.get(m) is None else f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in ["kbps", *metrics]]
+            cells = [
+                "n/a" if s.get(m) is None else f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in ["kbps", *metrics]
+            ]
             lines.append(f"| {s['codec']} | {s['point']} | {len(s['seeds'])} | " + " | ".join(cells) + " |")
     if sets:
-        lines += ["", "## Set-level values", "", "| codec | metric | point | value | interval | clips | interval method |",
-                  "| --- | --- | --- | ---: | --- | ---: | --- |"]
+        lines += [
+            "",
+            "## Set-level values",
+            "",
+            "| codec | metric | point | value | interval | clips | interval method |",
+            "| --- | --- | --- | ---: | --- | ---: | --- |",
+        ]
         for s in sets:
             v = "n/a" if s["value"] is None else f"{s['value']:.3f}"
-            lines.append(f"| {s['codec']} | {s['metric']} | {s['point']} | {v} | {_ci(s['interval']).replace('%', '')} | "
-                         f"{s['clips']} | {s['interval'].method} |")
+            lines.append(
+                f"| {s['codec']} | {s['metric']} | {s['point']} | {v} | {_ci(s['interval']).replace('%', '')} | "
+                f"{s['clips']} | {s['interval'].method} |"
+            )
     return "\n".join(lines) + "\n"

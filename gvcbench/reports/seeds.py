@@ -5,6 +5,7 @@ the codec otherwise. Curves and BD-rates use the mean over seeds of every
 (codec, sequence, rate point); ``bd_per_seed`` repeats the BD-rate with each seed alone,
 so its spread shows how much one sample of the decoder can move the number.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -62,8 +63,17 @@ def seed_spread_text(per_seed: dict | None, unit: str = "%") -> str:
     return f"{mean:+.2f} ± {std:.2f}{unit} ({n} seeds{missing})"
 
 
-def bd_per_seed(rows: list[dict], entries: list, anchor: str, methods=("pchip",), rate: str = "kbps",
-                min_points: int = 4, set_values: list[dict] | None = None, window=None, common: bool = False) -> list:
+def bd_per_seed(
+    rows: list[dict],
+    entries: list,
+    anchor: str,
+    methods=("pchip",),
+    rate: str = "kbps",
+    min_points: int = 4,
+    set_values: list[dict] | None = None,
+    window=None,
+    common: bool = False,
+) -> list:
     """Fill ``per_seed`` (seed -> averaged-curve BD-rate) of the entries whose codec or anchor
     is seeded. Set-level metrics pool every seed's clips and have no per-seed value."""
     from .curves import bd_table
@@ -75,8 +85,9 @@ def bd_per_seed(rows: list[dict], entries: list, anchor: str, methods=("pchip",)
     metrics = sorted({e.metric for e in entries} - set_metrics)
     index = {(e.codec, e.metric, e.method): e for e in entries}
     for seed in seeds_of(rows):
-        for e in bd_table(rows_for_seed(rows, seed), anchor, metrics, methods, rate, min_points,
-                          window=window, common=common):  # the same interval as the headline value
+        for e in bd_table(
+            rows_for_seed(rows, seed), anchor, metrics, methods, rate, min_points, window=window, common=common
+        ):  # the same interval as the headline value
             target = index.get((e.codec, e.metric, e.method))
             if target is not None and (e.codec in seeded or anchor in seeded):
                 target.per_seed = (target.per_seed or {}) | {seed: e.avg_curve}

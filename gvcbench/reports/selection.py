@@ -14,6 +14,7 @@ A run of schema 2 records the jobs it planned, run then or reused. For runs reco
 by an older gvcbench the jobs are inferred: those it wrote, plus earlier rows with the
 same codec label, version, options and sequence spec as one it wrote.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -82,8 +83,10 @@ def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
         by_run[r["run_id"]].append(r)
     known = {rec["run_id"] for rec in records}
     records = list(records) + [  # rows whose run has no record (written by hand or by an old tool)
-        {"run_id": rid, "started": min(r["finished_at"] or 0 for r in rs), "config": {}, "dataset": None,
-         "jobs": set()} for rid, rs in by_run.items() if rid not in known]
+        {"run_id": rid, "started": min(r["finished_at"] or 0 for r in rs), "config": {}, "dataset": None, "jobs": set()}
+        for rid, rs in by_run.items()
+        if rid not in known
+    ]
     records.sort(key=lambda rec: rec["started"] or 0)
     runs = []
     earlier: dict[str, list[dict]] = defaultdict(list)  # legacy dataset identity -> rows written so far
@@ -93,8 +96,12 @@ def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
             runs.append(Run(rec["run_id"], rec["started"] or 0, rec["dataset"], rec["config"], jobs))
             continue
         wrote = by_run.get(rec["run_id"], [])
-        ident = "legacy-" + hashlib.sha256(json.dumps((rec["config"] or {}).get("dataset"), sort_keys=True,
-                                                      default=str).encode()).hexdigest()[:9]
+        ident = (
+            "legacy-"
+            + hashlib.sha256(
+                json.dumps((rec["config"] or {}).get("dataset"), sort_keys=True, default=str).encode()
+            ).hexdigest()[:9]
+        )
         sigs = {_signature(r) for r in wrote}
         planned = wrote + [r for r in earlier[ident] if _signature(r) in sigs]
         jobs = {r["job_key"] for r in planned}
@@ -113,8 +120,9 @@ def find_run(runs: list[Run], wanted: str) -> Run:
     listing = "; ".join(f"{r.short} ({r.when}, {r.dataset_label})" for r in reversed(runs)) or "none"
     if not hits:
         raise GvcbenchError(f"no run {wanted!r} with rows in this store; runs: {listing}")
-    raise GvcbenchError(f"run {wanted!r} is ambiguous ({len(hits)} runs start so); give more of its id. "
-                        f"Runs: {listing}")
+    raise GvcbenchError(
+        f"run {wanted!r} is ambiguous ({len(hits)} runs start so); give more of its id. Runs: {listing}"
+    )
 
 
 def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: str | None = None) -> Selection:
@@ -128,8 +136,7 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
         keys = set(chosen.jobs)
         used = [chosen]
         dataset, label = chosen.dataset, chosen.dataset_label
-        notes.append(f"showing the {len(keys)} job(s) of run {chosen.short} ({chosen.when}) only, "
-                     f"dataset {label}")
+        notes.append(f"showing the {len(keys)} job(s) of run {chosen.short} ({chosen.when}) only, dataset {label}")
     else:
         latest = runs[-1]
         dataset, label = latest.dataset, latest.dataset_label
@@ -140,8 +147,10 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
             on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]
             if not on_ds:
                 elsewhere = sorted({r.short for r in runs if codec in labels[r.run_id]})
-                notes.append(f"{codec}: not shown — it was not run on the dataset shown ({label}); "
-                             f"its rows are from run(s) {', '.join(elsewhere)}: pick one with --run RUN_ID")
+                notes.append(
+                    f"{codec}: not shown — it was not run on the dataset shown ({label}); "
+                    f"its rows are from run(s) {', '.join(elsewhere)}: pick one with --run RUN_ID"
+                )
                 continue
             pick = on_ds[-1]
             owner[codec] = pick
@@ -151,19 +160,27 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
         notes += _superseded(rows, runs, keys, owner)
         datasets = {r.dataset for r in runs}
         if len(datasets) > 1:
-            notes.insert(0, f"the store holds {len(datasets)} datasets; showing {label}, the latest run's "
-                            f"(pick another run with --run RUN_ID)")
+            notes.insert(
+                0,
+                f"the store holds {len(datasets)} datasets; showing {label}, the latest run's "
+                f"(pick another run with --run RUN_ID)",
+            )
     chosen_rows = [r for r in rows if r["job_key"] in keys]
     sets, set_notes = _set_values(set_values, chosen_rows, dataset)
     used.sort(key=lambda r: r.started)
-    records_used = [{k: v for k, v in rec.items() if k != "jobs"} | {"jobs_planned": len(rec["jobs"])}
-                    for rec in records if rec["run_id"] in {r.run_id for r in used}]
+    records_used = [
+        {k: v for k, v in rec.items() if k != "jobs"} | {"jobs_planned": len(rec["jobs"])}
+        for rec in records
+        if rec["run_id"] in {r.run_id for r in used}
+    ]
     return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
 
 
 def _settings(rows: list[dict]) -> dict[str, str]:
-    return {"version": ", ".join(sorted({str(r["codec_version"]) for r in rows})),
-            "options": ", ".join(sorted({json.dumps(r.get("codec_params") or {}, sort_keys=True) for r in rows}))}
+    return {
+        "version": ", ".join(sorted({str(r["codec_version"]) for r in rows})),
+        "options": ", ".join(sorted({json.dumps(r.get("codec_params") or {}, sort_keys=True) for r in rows})),
+    }
 
 
 def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) -> list[str]:
@@ -189,8 +206,10 @@ def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) ->
                 what.append(f"dataset {run.dataset_label}")
             where = f"run {run.short} ({run.when})" if run else "no recorded run"
             parts.append(f"{len(members)} row(s) of {where}" + (f" with {'; '.join(what)}" if what else ""))
-        notes.append(f"{codec}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
-                     f"{' | '.join(parts)}. Pick a run with --run RUN_ID")
+        notes.append(
+            f"{codec}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
+            f"{' | '.join(parts)}. Pick a run with --run RUN_ID"
+        )
     return notes
 
 
@@ -200,8 +219,14 @@ def _set_values(set_values: list[dict], rows: list[dict], dataset: str | None) -
     for s in set_values:
         if s.get("dataset") and s["dataset"] != dataset:
             continue
-        members = [r for r in rows if r["codec"] == s["codec"] and r["point"] == s["point"]
-                   and r["status"] == "done" and (r.get("features") or {}).get(s["metric"])]
+        members = [
+            r
+            for r in rows
+            if r["codec"] == s["codec"]
+            and r["point"] == s["point"]
+            and r["status"] == "done"
+            and (r.get("features") or {}).get(s["metric"])
+        ]
         if not members:
             continue
         if s.get("job_keys") is not None:
@@ -211,6 +236,8 @@ def _set_values(set_values: list[dict], rows: list[dict], dataset: str | None) -
         if same:
             kept.append(s)
         else:
-            notes.append(f"set-level {s['metric']} of {s['codec']} at {s['point']} pools other jobs than the "
-                         f"ones shown; not used (a run on this dataset recomputes it)")
+            notes.append(
+                f"set-level {s['metric']} of {s['codec']} at {s['point']} pools other jobs than the "
+                f"ones shown; not used (a run on this dataset recomputes it)"
+            )
     return kept, notes

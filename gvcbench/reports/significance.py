@@ -4,6 +4,7 @@ A unit's value is the mean over the rate points that the baseline and the run bo
 finished, on the same sequence content and the same metric version; a stochastic
 codec contributes one unit per seed, so its per-seed values feed the test.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict

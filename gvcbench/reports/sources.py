@@ -11,6 +11,7 @@ measurement of ours (visual comparisons, per-frame values, the regression gate).
 A codec label must mean one thing: the same label with different codec settings in two
 stores, or measured in a store and also imported, is an error naming both.
 """
+
 from __future__ import annotations
 
 import csv
@@ -78,7 +79,8 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
                 raise GvcbenchError(
                     f"codec label {label!r} means different settings in {other} ({_describe(other_settings)}) and "
                     f"in {where} ({_describe(mine)}); compare them under distinct labels (the 'label' of a "
-                    f"[[codec]] entry) or leave one store out")
+                    f"[[codec]] entry) or leave one store out"
+                )
             identities[label] = (mine, where)
             out.origins.setdefault(label, []).append(where)
         for row in rows:
@@ -94,8 +96,10 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
     clash = sorted(set(out.imported) & {r["codec"] for r in out.measured})
     if clash:
         label = clash[0]
-        raise GvcbenchError(f"codec label {label!r} is measured in {', '.join(out.origins[label][:-1])} and also "
-                            f"imported from {out.imported[label]}; give the imported rows another codec name")
+        raise GvcbenchError(
+            f"codec label {label!r} is measured in {', '.join(out.origins[label][:-1])} and also "
+            f"imported from {out.imported[label]}; give the imported rows another codec name"
+        )
     return out
 
 
@@ -126,10 +130,12 @@ def _check_sequences(rows: list[dict]) -> None:
     for seq, per_store in hashes.items():
         stores = list(per_store)
         for i, a in enumerate(stores):
-            for b in stores[i + 1:]:
+            for b in stores[i + 1 :]:
                 if not per_store[a] & per_store[b]:
-                    raise GvcbenchError(f"sequence {seq!r} has different content in {a} and in {b} (other frames, "
-                                        f"crop or size); compare stores made on the same clips")
+                    raise GvcbenchError(
+                        f"sequence {seq!r} has different content in {a} and in {b} (other frames, "
+                        f"crop or size); compare stores made on the same clips"
+                    )
 
 
 # -- imported curves ------------------------------------------------------------------------
@@ -138,8 +144,10 @@ def _add_imported(out: Sources, path: Path) -> None:
     for label in sorted({r["codec"] for r in rows}):
         source = next(r["imported"]["source"] for r in rows if r["codec"] == label)
         if label in out.imported and out.imported[label] != f"{source} ({path})":
-            raise GvcbenchError(f"codec label {label!r} is imported twice: from {out.imported[label]} and from "
-                                f"{source} ({path}); give one of them another codec name")
+            raise GvcbenchError(
+                f"codec label {label!r} is imported twice: from {out.imported[label]} and from "
+                f"{source} ({path}); give one of them another codec name"
+            )
         out.imported[label] = f"{source} ({path})"
         out.origins.setdefault(label, []).append(str(path))
     out.rows += rows
@@ -161,8 +169,10 @@ def import_file(path: Path) -> list[dict]:
         return _compressai_rows(data, path)
     records = data.get("rows") if isinstance(data, dict) else data
     if not isinstance(records, list):
-        raise GvcbenchError(f"{path}: expected a list of records (codec, sequence, kbps/bpp, metrics, source), "
-                            f"an object with 'rows', or CompressAI's layout with 'results'")
+        raise GvcbenchError(
+            f"{path}: expected a list of records (codec, sequence, kbps/bpp, metrics, source), "
+            f"an object with 'rows', or CompressAI's layout with 'results'"
+        )
     return _table_rows(records, path)
 
 
@@ -186,19 +196,27 @@ def _table_rows(records: list, path: Path) -> list[dict]:
             raise GvcbenchError(f"{path}: record {i} is not a table of columns")
         missing = [k for k in ("codec", "sequence", "source") if not str(rec.get(k) or "").strip()]
         if missing:
-            raise GvcbenchError(f"{path}: record {i} lacks {', '.join(missing)}; every imported row needs codec, "
-                                f"sequence, source (where the numbers were published) and kbps or bpp")
+            raise GvcbenchError(
+                f"{path}: record {i} lacks {', '.join(missing)}; every imported row needs codec, "
+                f"sequence, source (where the numbers were published) and kbps or bpp"
+            )
         rates = {k: _number(rec.get(k), f"record {i} {k}", path) for k in RATE_COLUMNS}
         if all(v is None for v in rates.values()):
             raise GvcbenchError(f"{path}: record {i} has neither kbps nor bpp")
-        metrics = {k: _number(v, f"record {i} {k}", path) for k, v in rec.items()
-                   if k not in TABLE_KEYS and v not in (None, "")}
+        metrics = {
+            k: _number(v, f"record {i} {k}", path)
+            for k, v in rec.items()
+            if k not in TABLE_KEYS and v not in (None, "")
+        }
         if not metrics:
             raise GvcbenchError(f"{path}: record {i} has no metric columns")
         codec, seq = str(rec["codec"]).strip(), str(rec["sequence"]).strip()
         n = points[(codec, seq)] = points.get((codec, seq), 0) + 1
-        rows.append(_row(codec, seq, str(rec.get("point") or f"imported{n}"), rates, metrics,
-                         str(rec["source"]).strip(), path, i))
+        rows.append(
+            _row(
+                codec, seq, str(rec.get("point") or f"imported{n}"), rates, metrics, str(rec["source"]).strip(), path, i
+            )
+        )
     return _renumber(rows)
 
 
@@ -220,8 +238,10 @@ def _compressai_rows(data: dict, path: Path) -> list[dict]:
         raise GvcbenchError(f"{path}: results lists {', '.join(bad)} differ in length from 'bpp' ({n})")
     rows = []
     for i in range(n):
-        rates = {"bpp": _number(results["bpp"][i], f"bpp[{i}]", path),
-                 "kbps": _number(results["kbps"][i], f"kbps[{i}]", path) if "kbps" in results else None}
+        rates = {
+            "bpp": _number(results["bpp"][i], f"bpp[{i}]", path),
+            "kbps": _number(results["kbps"][i], f"kbps[{i}]", path) if "kbps" in results else None,
+        }
         values = {k: _number(results[k][i], f"{k}[{i}]", path) for k in metrics}
         rows.append(_row(label, seq, f"imported{i + 1}", rates, values, source, path, i + 1))
     return _renumber(rows)
@@ -236,17 +256,35 @@ def _spec(metric: str, path: Path) -> dict:
         pass
     if metric in KNOWN_DIRECTIONS:
         return {"lower_better": KNOWN_DIRECTIONS[metric]}
-    raise GvcbenchError(f"{path}: metric {metric!r} is neither one of gvcbench's metrics (`gvcbench` lists them) "
-                        f"nor one of {', '.join(KNOWN_DIRECTIONS)}; rename the column to the metric it is")
+    raise GvcbenchError(
+        f"{path}: metric {metric!r} is neither one of gvcbench's metrics (`gvcbench` lists them) "
+        f"nor one of {', '.join(KNOWN_DIRECTIONS)}; rename the column to the metric it is"
+    )
 
 
 def _row(codec, seq, point, rates, metrics, source, path: Path, index: int) -> dict:
-    return {"job_key": f"imported:{path}:{index}", "codec": codec, "codec_name": "imported", "codec_version": None,
-            "codec_params": {}, "sequence": seq, "sequence_hash": None, "point": point, "qp": None,
-            "target_kbps": None, "status": "done", "error": None, "kbps": rates.get("kbps"), "bpp": rates.get("bpp"),
-            "metrics": metrics, "frame_metrics": {}, "metric_errors": {},
-            "provenance": {m: {"spec": _spec(m, path), "imported": source} for m in metrics},
-            "imported": {"source": source, "file": str(path)}, "source_store": str(path)}
+    return {
+        "job_key": f"imported:{path}:{index}",
+        "codec": codec,
+        "codec_name": "imported",
+        "codec_version": None,
+        "codec_params": {},
+        "sequence": seq,
+        "sequence_hash": None,
+        "point": point,
+        "qp": None,
+        "target_kbps": None,
+        "status": "done",
+        "error": None,
+        "kbps": rates.get("kbps"),
+        "bpp": rates.get("bpp"),
+        "metrics": metrics,
+        "frame_metrics": {},
+        "metric_errors": {},
+        "provenance": {m: {"spec": _spec(m, path), "imported": source} for m in metrics},
+        "imported": {"source": source, "file": str(path)},
+        "source_store": str(path),
+    }
 
 
 def _renumber(rows: list[dict]) -> list[dict]:

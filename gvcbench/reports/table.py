@@ -1,4 +1,5 @@
 """Tables of a store's results: per codec and rate point, averaged over sequences."""
+
 from __future__ import annotations
 
 import json
@@ -21,9 +22,13 @@ def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[li
     names = metrics or sorted({m for r in rows if r["status"] == "done" for m in (r["metrics"] or {})})
     out = []
     for (codec, _, point), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        entry = {"codec": codec, "point": point, "sequences": len(members),
-                 "kbps": float(np.mean([m["kbps"] for m in members])),
-                 "encode_s": float(np.mean([m["encode_seconds"] for m in members]))}
+        entry = {
+            "codec": codec,
+            "point": point,
+            "sequences": len(members),
+            "kbps": float(np.mean([m["kbps"] for m in members])),
+            "encode_s": float(np.mean([m["encode_seconds"] for m in members])),
+        }
         for name in names:
             vals = [m["metrics"][name] for m in members if name in (m["metrics"] or {})]
             entry[name] = float(np.mean(vals)) if len(vals) == len(members) else None
@@ -44,8 +49,10 @@ def _seed_std(members: list[dict], names: list[str]) -> dict:
         return {}
     std = {}
     for name in ["kbps", *names]:
-        per = [np.mean([m["kbps"] if name == "kbps" else (m["metrics"] or {}).get(name, np.nan) for m in rs])
-               for rs in by_seed.values()]
+        per = [
+            np.mean([m["kbps"] if name == "kbps" else (m["metrics"] or {}).get(name, np.nan) for m in rs])
+            for rs in by_seed.values()
+        ]
         std[name] = spread(per)[1]
     return {"seeds": len(by_seed), "std": std, "sequences": len({m["sequence"] for m in members})}
 
@@ -66,9 +73,21 @@ def frame_table(rows: list[dict]):
 
     flat = []
     for row in rows:
-        base = {k: v for k, v in row.items() if k not in ("metrics", "frame_metrics", "provenance",
-                                                         "metric_errors", "packages", "parts",
-                                                         "codec_params", "sequence_spec")}
+        base = {
+            k: v
+            for k, v in row.items()
+            if k
+            not in (
+                "metrics",
+                "frame_metrics",
+                "provenance",
+                "metric_errors",
+                "packages",
+                "parts",
+                "codec_params",
+                "sequence_spec",
+            )
+        }
         for name, value in (row.get("metrics") or {}).items():
             base[name] = value
         for name, value in (row.get("parts") or {}).items():
@@ -87,17 +106,51 @@ def bd_frame(entries):
     """BD entries as a table (the report's bdrate.csv): k of n sequences beside every mean."""
     import pandas as pd
 
-    cols = ["codec", "metric", "axis", "method", "rate", "avg_curve", "per_sequence_mean", "contributed",
-            "sequences", "bd_metric", "notes"]
-    return pd.DataFrame([{"codec": e.codec, "metric": e.metric, "axis": e.axis, "method": e.method, "rate": e.rate,
-                          "avg_curve": e.avg_curve, "per_sequence_mean": e.per_sequence_mean,
-                          "contributed": e.contributed, "sequences": e.sequences, "bd_metric": e.bd_metric,
-                          "notes": " | ".join(e.notes), **_interval_columns(e)} for e in entries],
-                        columns=cols + INTERVAL_COLUMNS)
+    cols = [
+        "codec",
+        "metric",
+        "axis",
+        "method",
+        "rate",
+        "avg_curve",
+        "per_sequence_mean",
+        "contributed",
+        "sequences",
+        "bd_metric",
+        "notes",
+    ]
+    return pd.DataFrame(
+        [
+            {
+                "codec": e.codec,
+                "metric": e.metric,
+                "axis": e.axis,
+                "method": e.method,
+                "rate": e.rate,
+                "avg_curve": e.avg_curve,
+                "per_sequence_mean": e.per_sequence_mean,
+                "contributed": e.contributed,
+                "sequences": e.sequences,
+                "bd_metric": e.bd_metric,
+                "notes": " | ".join(e.notes),
+                **_interval_columns(e),
+            }
+            for e in entries
+        ],
+        columns=cols + INTERVAL_COLUMNS,
+    )
 
 
-INTERVAL_COLUMNS = ["avg_curve_low", "avg_curve_high", "per_sequence_low", "per_sequence_high", "interval_method",
-                    "seed_mean", "seed_std", "seeds"]
+INTERVAL_COLUMNS = [
+    "avg_curve_low",
+    "avg_curve_high",
+    "per_sequence_low",
+    "per_sequence_high",
+    "interval_method",
+    "seed_mean",
+    "seed_std",
+    "seeds",
+]
 
 
 def _interval_columns(e) -> dict:
@@ -105,7 +158,10 @@ def _interval_columns(e) -> dict:
     from .seeds import spread
 
     out = dict.fromkeys(INTERVAL_COLUMNS)
-    for name, c in (("avg_curve", getattr(e, "avg_curve_ci", None)), ("per_sequence", getattr(e, "per_sequence_ci", None))):
+    for name, c in (
+        ("avg_curve", getattr(e, "avg_curve_ci", None)),
+        ("per_sequence", getattr(e, "per_sequence_ci", None)),
+    ):
         if c is not None and c.ok:
             out[f"{name}_low"], out[f"{name}_high"], out["interval_method"] = c.low, c.high, c.method
     if getattr(e, "per_seed", None):
@@ -125,8 +181,15 @@ def per_frame_table(rows: list[dict]):
             continue
         per_frame = row.get("frame_metrics") or {}
         for i in range(row.get("frames") or max((len(v) for v in per_frame.values()), default=0)):
-            entry = {"codec": row["codec"], "sequence": row["sequence"], "point": row["point"], "qp": row["qp"],
-                     "target_kbps": row.get("target_kbps"), "kbps": row["kbps"], "frame": i}
+            entry = {
+                "codec": row["codec"],
+                "sequence": row["sequence"],
+                "point": row["point"],
+                "qp": row["qp"],
+                "target_kbps": row.get("target_kbps"),
+                "kbps": row["kbps"],
+                "frame": i,
+            }
             for name, values in sorted(per_frame.items()):
                 entry[name] = values[i] if i < len(values) else None
             flat.append(entry)

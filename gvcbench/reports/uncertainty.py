@@ -11,6 +11,7 @@
 Fewer than ``MIN_SEQUENCES`` units give no interval, only the reason: a bootstrap over
 three clips shows how three numbers scatter, not how the codec does.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,8 +59,15 @@ def _no_interval(reason: str, level: float, method: str, n: int) -> Interval:
     return Interval(None, None, level, method, n, reason)
 
 
-def bootstrap(n: int, statistic, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-              level: float = DEFAULT_LEVEL, unit: str = "sequences", min_n: int = MIN_SEQUENCES) -> Interval:
+def bootstrap(
+    n: int,
+    statistic,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+    unit: str = "sequences",
+    min_n: int = MIN_SEQUENCES,
+) -> Interval:
     """Percentile interval of ``statistic(indices)`` over resamples of ``range(n)`` with replacement.
 
     A resample whose statistic cannot be computed (a BDError: curves that stop overlapping,
@@ -92,9 +100,18 @@ def bootstrap(n: int, statistic, resamples: int = DEFAULT_RESAMPLES, seed: int =
 # -- BD-rate --------------------------------------------------------------------------------
 
 
-def bd_intervals(rows: list[dict], entries: list, anchor: str, rate: str = "kbps", min_points: int = 4,
-                 resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL,
-                 set_level: set[str] = frozenset(), set_values: list[dict] | None = None) -> list:
+def bd_intervals(
+    rows: list[dict],
+    entries: list,
+    anchor: str,
+    rate: str = "kbps",
+    min_points: int = 4,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+    set_level: set[str] = frozenset(),
+    set_values: list[dict] | None = None,
+) -> list:
     """Fill ``avg_curve_ci`` and ``per_sequence_ci`` of every BDEntry of ``bd_table``.
 
     For a set-level metric (FVD) whose averaged-curve value is the set-level curve, each
@@ -112,9 +129,14 @@ def bd_intervals(rows: list[dict], entries: list, anchor: str, rate: str = "kbps
         per_seq = []
         for s in shared:
             try:
-                per_seq.append(bd_rate(sequence_curve(pts[anchor][s], axis, rate, f"{anchor} / {s}"),
-                                       sequence_curve(pts[e.codec][s], axis, rate, f"{e.codec} / {s}"),
-                                       e.method, min_points).value)
+                per_seq.append(
+                    bd_rate(
+                        sequence_curve(pts[anchor][s], axis, rate, f"{anchor} / {s}"),
+                        sequence_curve(pts[e.codec][s], axis, rate, f"{e.codec} / {s}"),
+                        e.method,
+                        min_points,
+                    ).value
+                )
             except BDError:
                 pass
         values = np.asarray(per_seq)
@@ -125,8 +147,14 @@ def bd_intervals(rows: list[dict], entries: list, anchor: str, rate: str = "kbps
                 e.avg_curve_ci = _no_interval("set-level curve without stored members", level, "none", 0)
                 continue
             stat = _set_level_bd(rows, anchor, e.codec, e.metric, members, axis, rate, e.method, min_points)
-            e.avg_curve_ci = bootstrap(len(members), stat, resamples, seed, level,
-                                       unit="sequences (their clips pooled again at each rate point)")
+            e.avg_curve_ci = bootstrap(
+                len(members),
+                stat,
+                resamples,
+                seed,
+                level,
+                unit="sequences (their clips pooled again at each rate point)",
+            )
             continue
 
         if e.avg_curve is None:
@@ -154,16 +182,23 @@ def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
     (ra, va), (rt, vt) = matrices(anchor), matrices(codec)
 
     def statistic(idx):
-        return bd_rate(Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0)),
-                       Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)), method, min_points).value
+        return bd_rate(
+            Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0)),
+            Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)),
+            method,
+            min_points,
+        ).value
 
     return statistic
 
 
 def _set_members(set_values: list[dict], anchor: str, codec: str, metric: str) -> list[str]:
     """Sequences pooled into every set-level value of both codecs."""
-    groups = [set(s["sequences"]) for s in set_values if s["metric"] == metric and s["codec"] in (anchor, codec)
-              and s["value"] is not None]
+    groups = [
+        set(s["sequences"])
+        for s in set_values
+        if s["metric"] == metric and s["codec"] in (anchor, codec) and s["value"] is not None
+    ]
     return sorted(set.intersection(*groups)) if groups else []
 
 
@@ -179,7 +214,8 @@ def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_
                 from ..metrics.fvd import decode_features
 
                 table.setdefault(r["point"], {}).setdefault(r["sequence"], []).append(
-                    (r[rate], decode_features(blob["reference"]), decode_features(blob["distorted"])))
+                    (r[rate], decode_features(blob["reference"]), decode_features(blob["distorted"]))
+                )
         return {p: seqs for p, seqs in table.items() if set(seqs) == set(members)}
 
     data = {c: per_point(c) for c in (anchor, codec)}
@@ -216,8 +252,9 @@ def frechet_lowrank(ref: np.ndarray, dist: np.ndarray) -> float:
     return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2 * nuclear)
 
 
-def clip_features(rows: list[dict], codec: str, point: str, metric: str,
-                  sequences: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+def clip_features(
+    rows: list[dict], codec: str, point: str, metric: str, sequences: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Every clip's reference and reconstruction features of one codec and rate point, paired."""
     from ..metrics.fvd import decode_features
 
@@ -230,8 +267,10 @@ def clip_features(rows: list[dict], codec: str, point: str, metric: str,
             continue
         fr, fd = decode_features(blob["reference"]), decode_features(blob["distorted"])
         if len(fr) != len(fd):
-            raise GvcbenchError(f"{codec} / {r['sequence']} / {point}: {len(fr)} reference and {len(fd)} "
-                                f"reconstruction clips of {metric}; cannot pair them")
+            raise GvcbenchError(
+                f"{codec} / {r['sequence']} / {point}: {len(fr)} reference and {len(fd)} "
+                f"reconstruction clips of {metric}; cannot pair them"
+            )
         ref.append(fr)
         dist.append(fd)
     if not ref:
@@ -239,14 +278,30 @@ def clip_features(rows: list[dict], codec: str, point: str, metric: str,
     return np.concatenate(ref), np.concatenate(dist)
 
 
-def fvd_interval(ref: np.ndarray, dist: np.ndarray, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                 level: float = DEFAULT_LEVEL) -> Interval:
-    return bootstrap(len(ref), lambda idx: frechet_lowrank(ref[idx], dist[idx]), resamples, seed, level,
-                     unit="clips (reference and reconstruction together)")
+def fvd_interval(
+    ref: np.ndarray,
+    dist: np.ndarray,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+) -> Interval:
+    return bootstrap(
+        len(ref),
+        lambda idx: frechet_lowrank(ref[idx], dist[idx]),
+        resamples,
+        seed,
+        level,
+        unit="clips (reference and reconstruction together)",
+    )
 
 
-def set_intervals(rows: list[dict], set_values: list[dict], resamples: int = DEFAULT_RESAMPLES,
-                  seed: int = DEFAULT_SEED, level: float = DEFAULT_LEVEL) -> list[dict]:
+def set_intervals(
+    rows: list[dict],
+    set_values: list[dict],
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+) -> list[dict]:
     """The stored set-level values, each with an interval from a bootstrap over its clips."""
     out = []
     for s in set_values:
@@ -255,8 +310,17 @@ def set_intervals(rows: list[dict], set_values: list[dict], resamples: int = DEF
             ci = _no_interval("no set-level value", level, "none", len(ref))
         else:
             ci = fvd_interval(ref, dist, resamples, seed, level)
-        out.append({"codec": s["codec"], "point": s["point"], "metric": s["metric"], "value": s["value"],
-                    "clips": len(ref), "sequences": len(s["sequences"]), "interval": ci})
+        out.append(
+            {
+                "codec": s["codec"],
+                "point": s["point"],
+                "metric": s["metric"],
+                "value": s["value"],
+                "clips": len(ref),
+                "sequences": len(s["sequences"]),
+                "interval": ci,
+            }
+        )
     return out
 
 
@@ -273,9 +337,17 @@ class PairedResult:
     message: str = ""
 
 
-def paired_test(baseline, candidate, lower_better: bool, method: str = "wilcoxon", alpha: float = DEFAULT_ALPHA,
-                tolerance: tuple[float, float] = (0.0, 0.0), min_pairs: int = MIN_PAIRS,
-                resamples: int = 2000, seed: int = DEFAULT_SEED) -> PairedResult:
+def paired_test(
+    baseline,
+    candidate,
+    lower_better: bool,
+    method: str = "wilcoxon",
+    alpha: float = DEFAULT_ALPHA,
+    tolerance: tuple[float, float] = (0.0, 0.0),
+    min_pairs: int = MIN_PAIRS,
+    resamples: int = 2000,
+    seed: int = DEFAULT_SEED,
+) -> PairedResult:
     """Did the candidate move against the baseline, over paired units (sequences, seeds)?
 
     Every pair within its tolerance: ok. Otherwise fewer than ``min_pairs`` pairs:
@@ -294,15 +366,22 @@ def paired_test(baseline, candidate, lower_better: bool, method: str = "wilcoxon
     if np.all(np.abs(diff) <= abs_tol + rel_tol * np.abs(base)):
         return PairedResult("ok", n, None, mean, label, f"all {n} pairs within tolerance")
     if n < min_pairs:
-        return PairedResult("insufficient data", n, None, mean, label,
-                            f"{n} pairs, the test needs at least {min_pairs}; mean change {mean:+.4g}")
+        return PairedResult(
+            "insufficient data",
+            n,
+            None,
+            mean,
+            label,
+            f"{n} pairs, the test needs at least {min_pairs}; mean change {mean:+.4g}",
+        )
     if method == "wilcoxon":
         from scipy.stats import wilcoxon
 
         nonzero = diff[diff != 0]
         if len(nonzero) < min_pairs:
-            return PairedResult("insufficient data", n, None, mean, label,
-                                f"only {len(nonzero)} of {n} pairs changed at all")
+            return PairedResult(
+                "insufficient data", n, None, mean, label, f"only {len(nonzero)} of {n} pairs changed at all"
+            )
         p = float(wilcoxon(nonzero).pvalue)
     else:
         rng = np.random.default_rng(seed)

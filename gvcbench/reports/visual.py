@@ -7,6 +7,7 @@ the comparison says so instead of being drawn. Pictures are lossy by default (We
 JPEG at quality 90: a report of a few MB that opens at once); ``lossless`` gives the
 pixel-exact version (lossless WebP).
 """
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,7 @@ def _uint8_rgb(seq, chunk: int = 8) -> np.ndarray:
         rgb = seq.rgb(start, start + chunk)
         rgb *= 255
         np.rint(rgb, out=rgb)
-        out[start:start + chunk] = rgb
+        out[start : start + chunk] = rgb
     return out
 
 
@@ -74,8 +75,9 @@ def _original(row: dict, run_folder: Path):
     return original
 
 
-def build_comparison(rows: list[dict], sequence: str, anchor: str, run_folder: Path,
-                     target_kbps: float | None = None) -> Comparison:
+def build_comparison(
+    rows: list[dict], sequence: str, anchor: str, run_folder: Path, target_kbps: float | None = None
+) -> Comparison:
     """Original and, per codec, the rate point whose rate is closest to ``target_kbps``
     (default: the anchor's median rate point on this sequence)."""
     mine = [r for r in rows if r["sequence"] == sequence and r["status"] == "done"]
@@ -87,8 +89,9 @@ def build_comparison(rows: list[dict], sequence: str, anchor: str, run_folder: P
     comp = Comparison(sequence, target_kbps)
     try:
         original = _original(mine[0], run_folder)
-        comp.panels.append(Panel("original", f"{original.width}x{original.height}, "
-                                             f"{original.num_frames} frames", _uint8_rgb(original)))
+        comp.panels.append(
+            Panel("original", f"{original.width}x{original.height}, {original.num_frames} frames", _uint8_rgb(original))
+        )
     except GvcbenchError as exc:
         comp.notes.append(f"original unavailable: {exc}")
         return comp
@@ -160,7 +163,7 @@ def yt_slices(comp: Comparison, column: int | None = None):
     x = int(np.clip(x, 0, w - SLICE_WIDTH))
     images = []
     for panel in comp.panels:
-        cut = panel.rgb[:, :, x:x + SLICE_WIDTH]  # (T, H, 5, 3)
+        cut = panel.rgb[:, :, x : x + SLICE_WIDTH]  # (T, H, 5, 3)
         slab = np.concatenate(list(cut), axis=1)  # (H, T*5, 3)
         images.append(_captioned(slab, panel.label, above=True))
     return _stack(images, horizontal=True, gap=10), x
@@ -220,8 +223,15 @@ class Rendered:
     animation: Path
 
 
-def render(rows: list[dict], sequence: str, anchor: str, run_folder: Path, figdir: Path,
-           target_kbps: float | None = None, lossless: bool = False) -> tuple[Rendered | None, list[str]]:
+def render(
+    rows: list[dict],
+    sequence: str,
+    anchor: str,
+    run_folder: Path,
+    figdir: Path,
+    target_kbps: float | None = None,
+    lossless: bool = False,
+) -> tuple[Rendered | None, list[str]]:
     """Every picture of one sequence's comparison: (the files or None, notes)."""
     try:
         comp = build_comparison(rows, sequence, anchor, run_folder, target_kbps)
@@ -239,9 +249,16 @@ def render(rows: list[dict], sequence: str, anchor: str, run_folder: Path, figdi
     return Rendered(comp, grid, yt, column, anim), notes
 
 
-def render_all(rows: list[dict], sequences: list[str], anchor: str, run_folder: Path, figdir: Path,
-               target_kbps: float | None = None, lossless: bool = False,
-               workers: int | None = None) -> tuple[list[Rendered], list[str]]:
+def render_all(
+    rows: list[dict],
+    sequences: list[str],
+    anchor: str,
+    run_folder: Path,
+    figdir: Path,
+    target_kbps: float | None = None,
+    lossless: bool = False,
+    workers: int | None = None,
+) -> tuple[list[Rendered], list[str]]:
     """``render`` for each sequence, in parallel across sequences (threads: decoding,
     resizing and image encoding run in C with the GIL released), in sequence order."""
     from concurrent.futures import ThreadPoolExecutor
@@ -249,8 +266,9 @@ def render_all(rows: list[dict], sequences: list[str], anchor: str, run_folder: 
     mine = {s: [r for r in rows if r["sequence"] == s] for s in sequences}
     workers = workers or min(len(sequences), os.cpu_count() or 1) or 1
     with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda s: render(mine[s], s, anchor, run_folder, figdir, target_kbps, lossless),
-                                sequences))
+        results = list(
+            pool.map(lambda s: render(mine[s], s, anchor, run_folder, figdir, target_kbps, lossless), sequences)
+        )
     done, notes = [], []
     for rendered, seq_notes in results:
         notes += seq_notes

@@ -8,6 +8,7 @@ interpolation the BD method uses, clipped to the curve's own points — never
 extrapolated). ``--common`` intersects those intervals over every codec, so N codecs
 are compared on one range instead of N pairwise ranges.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,11 @@ def _members(pair, others, scope: Scope, min_points: int) -> list[Curve]:
     members = [check_curve(c, min_points) for c in members]
     if scope.window:
         lo, hi = scope.window
-        outside = [f"{c.label} (rates {c.rates.min():.4g}..{c.rates.max():.4g})" for c in members
-                   if rate_span(c, scope.window) is None]
+        outside = [
+            f"{c.label} (rates {c.rates.min():.4g}..{c.rates.max():.4g})"
+            for c in members
+            if rate_span(c, scope.window) is None
+        ]
         if outside:
             raise BDError(f"no points inside the rate window {lo:g}..{hi:g} {scope.unit}: {', '.join(outside)}")
     return members
@@ -115,16 +119,20 @@ def _where(scope: Scope) -> str:
     return f" in the rate window {scope.window[0]:g}..{scope.window[1]:g} {scope.unit}" if scope.window else ""
 
 
-def quality_limits(pair: tuple[Curve, Curve], others: list[Curve], scope: Scope, method: str,
-                   min_points: int) -> Span | None:
+def quality_limits(
+    pair: tuple[Curve, Curve], others: list[Curve], scope: Scope, method: str, min_points: int
+) -> Span | None:
     """The quality interval of the BD-rate of ``pair`` (anchor, test) under ``scope``;
     ``others`` are the curves of every other codec on the same data (used by ``common``).
     None: no limits beyond the pair's overlap."""
     if not scope.active:
         return None
     members = _members(pair, others, scope, min_points)
-    return intersect([quality_span(c, scope.window, method) for c in members], f"qualities{_where(scope)}",
-                     [c.label for c in members])
+    return intersect(
+        [quality_span(c, scope.window, method) for c in members],
+        f"qualities{_where(scope)}",
+        [c.label for c in members],
+    )
 
 
 def rate_limits(pair: tuple[Curve, Curve], others: list[Curve], scope: Scope, min_points: int) -> Span | None:
@@ -132,5 +140,4 @@ def rate_limits(pair: tuple[Curve, Curve], others: list[Curve], scope: Scope, mi
     if not scope.active:
         return None
     members = _members(pair, others, scope, min_points)
-    return intersect([rate_span(c, scope.window) for c in members], f"rates{_where(scope)}",
-                     [c.label for c in members])
+    return intersect([rate_span(c, scope.window) for c in members], f"rates{_where(scope)}", [c.label for c in members])

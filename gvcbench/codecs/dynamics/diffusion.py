@@ -12,6 +12,7 @@ frames are processed in chunks of ``chunk`` frames (SVD was trained on 14 or 25)
 chunk conditioned on the key frame. Noise is drawn from a generator seeded with ``seed``
 and the chunk index, so decoding is reproducible on one machine and software stack.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ import numpy as np
 from ...errors import CodecError, CodecUnavailable
 
 SVD_PARTS = ("unet", "vae", "image_encoder", "scheduler", "feature_extractor")
-SVD_HINT = ("a Stable Video Diffusion model folder in diffusers format (model_index.json, unet/, vae/, "
-            "image_encoder/, scheduler/, feature_extractor/), e.g. made with `huggingface-cli download "
-            "stabilityai/stable-video-diffusion-img2vid-xt --local-dir DIR`; pass it as diffusion_model=DIR")
+SVD_HINT = (
+    "a Stable Video Diffusion model folder in diffusers format (model_index.json, unet/, vae/, "
+    "image_encoder/, scheduler/, feature_extractor/), e.g. made with `huggingface-cli download "
+    "stabilityai/stable-video-diffusion-img2vid-xt --local-dir DIR`; pass it as diffusion_model=DIR"
+)
 
 
 def diffusion_unavailable(model_dir: str | None) -> str | None:
@@ -90,17 +93,23 @@ class SvdGenerator:
         with torch.no_grad():
             key = self._to_tensor(key_rgb[None])
             cond = self._condition(key, fps)
-            out = [self._chunk(self._to_tensor(warped_rgb[i:i + self.settings.chunk]), cond, i // self.settings.chunk)
-                   for i in range(0, len(warped_rgb), self.settings.chunk)]
+            out = [
+                self._chunk(self._to_tensor(warped_rgb[i : i + self.settings.chunk]), cond, i // self.settings.chunk)
+                for i in range(0, len(warped_rgb), self.settings.chunk)
+            ]
         frames = torch.cat(out) if out else torch.zeros((0, 3) + key_rgb.shape[:2])
         return np.rint(((frames.float().clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).cpu().numpy()).astype(np.uint8)
 
     def _check_size(self, height: int, width: int) -> None:
         """The VAE and every UNet level halve the size; SVD needs multiples of 64."""
-        factor = 2 ** (len(self.pipe.vae.config.block_out_channels) - 1 + len(self.pipe.unet.config.block_out_channels) - 1)
+        factor = 2 ** (
+            len(self.pipe.vae.config.block_out_channels) - 1 + len(self.pipe.unet.config.block_out_channels) - 1
+        )
         if height % factor or width % factor:
-            raise CodecError(f"the diffusion generator of this model needs frame sizes that are multiples of {factor}, "
-                             f"got {width}x{height}; crop or resize the test set (dataset size = ...)")
+            raise CodecError(
+                f"the diffusion generator of this model needs frame sizes that are multiples of {factor}, "
+                f"got {width}x{height}; crop or resize the test set (dataset size = ...)"
+            )
 
     def _to_tensor(self, rgb: np.ndarray):
         import torch
@@ -116,14 +125,21 @@ class SvdGenerator:
         pipe, s = self.pipe, self.settings
         size = pipe.image_encoder.config.image_size
         clip_in = F.interpolate(key, size=(size, size), mode="bicubic", align_corners=True, antialias=True)
-        clip_in = pipe.feature_extractor(images=(clip_in.float() + 1) / 2, do_normalize=True, do_center_crop=False,
-                                         do_resize=False, do_rescale=False, return_tensors="pt").pixel_values
+        clip_in = pipe.feature_extractor(
+            images=(clip_in.float() + 1) / 2,
+            do_normalize=True,
+            do_center_crop=False,
+            do_resize=False,
+            do_rescale=False,
+            return_tensors="pt",
+        ).pixel_values
         embedding = pipe.image_encoder(clip_in.to(self.device, pipe.image_encoder.dtype)).image_embeds[:, None]
         g = torch.Generator("cpu").manual_seed(s.seed)
         noisy_key = key + s.noise_aug_strength * torch.randn(key.shape, generator=g).to(key)
         latents = pipe.vae.encode(noisy_key).latent_dist.mode()
-        time_ids = torch.tensor([[round(fps) - 1, s.motion_bucket_id, s.noise_aug_strength]], dtype=embedding.dtype,
-                                device=self.device)
+        time_ids = torch.tensor(
+            [[round(fps) - 1, s.motion_bucket_id, s.noise_aug_strength]], dtype=embedding.dtype, device=self.device
+        )
         return {"embedding": embedding, "latents": latents, "time_ids": time_ids}
 
     def _chunk(self, warped, cond: dict, index: int):
@@ -146,8 +162,9 @@ class SvdGenerator:
             image_latents = cond["latents"][:, None].repeat(1, n, 1, 1, 1)
             guidance = torch.linspace(s.min_guidance, s.max_guidance, n, device=self.device)[None, :, None, None, None]
             for t in timesteps:
-                latents = scheduler.step(self._guided_noise(latents, t, image_latents, cond, guidance), t,
-                                         latents).prev_sample
+                latents = scheduler.step(
+                    self._guided_noise(latents, t, image_latents, cond, guidance), t, latents
+                ).prev_sample
         frames = pipe.vae.decode(latents[0] / pipe.vae.config.scaling_factor, num_frames=n).sample
         return frames
 
@@ -159,7 +176,8 @@ class SvdGenerator:
         x = pipe.scheduler.scale_model_input(torch.cat([latents] * 2), t)
         x = torch.cat([x, torch.cat([torch.zeros_like(image_latents), image_latents])], dim=2)
         emb = torch.cat([torch.zeros_like(cond["embedding"]), cond["embedding"]])
-        pred = pipe.unet(x, t, encoder_hidden_states=emb, added_time_ids=cond["time_ids"].repeat(2, 1),
-                         return_dict=False)[0]
+        pred = pipe.unet(
+            x, t, encoder_hidden_states=emb, added_time_ids=cond["time_ids"].repeat(2, 1), return_dict=False
+        )[0]
         uncond, conditioned = pred.chunk(2)
         return uncond + guidance * (conditioned - uncond)

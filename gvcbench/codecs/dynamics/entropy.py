@@ -16,6 +16,7 @@
 The decoder never reads past its input without noticing, and every loop is bounded, so
 corrupt input ends in a ``BitstreamError``, not a hang.
 """
+
 from __future__ import annotations
 
 PROB_BITS = 15
@@ -245,8 +246,10 @@ def encode_residuals(rows: list[list[int]], positions: int) -> bytes:
 
 def decode_residuals(data: bytes, count: int, positions: int) -> list[list[int]]:
     if count * positions > max_symbols(len(data)):
-        raise BitstreamError(f"{count} x {positions} token values cannot be coded in {len(data)} bytes "
-                             f"(at most {max_symbols(len(data))}): the header or the token payload is corrupt")
+        raise BitstreamError(
+            f"{count} x {positions} token values cannot be coded in {len(data)} bytes "
+            f"(at most {max_symbols(len(data))}): the header or the token payload is corrupt"
+        )
     dec, ctx = Decoder(data), Contexts(positions)
     rows = []
     for _ in range(count):

@@ -5,6 +5,7 @@ which is what warping the decoded key frame needs. ``dis`` (OpenCV DIS, no weigh
 the default; ``farneback`` needs none either; ``raft`` (torchvision RAFT) loads local
 weights through the resolver and is an option for users who have them.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -35,8 +36,11 @@ class DisFlow(FlowEstimator):
     def __init__(self, preset: str = "medium"):
         import cv2
 
-        presets = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                   "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+        presets = {
+            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        }
         if preset not in presets:
             raise ConfigError(f"DIS preset must be one of {', '.join(presets)}")
         self.preset = preset
@@ -78,6 +82,7 @@ class RaftFlow(FlowEstimator):
 
         def prep(x):
             return torch.from_numpy(x).permute(2, 0, 1)[None].float().div(127.5).sub(1).to(self.device)
+
         h, w = key.shape[:2]
         ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8
         a, b = prep(frame), prep(key)
@@ -104,5 +109,4 @@ def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
     h, w = flow.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REFLECT_101)
+    return cv2.remap(image, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)

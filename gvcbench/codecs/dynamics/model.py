@@ -16,11 +16,12 @@
 Flows and key frames enter the tokenizer and the recovery network at a quarter of the
 frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``.
 """
+
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 TOKENS_PER_VECTOR = 20
 TOKENS = 2 * TOKENS_PER_VECTOR
@@ -47,8 +48,9 @@ class GDN(nn.Module):
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1),
-                         nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.1))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(cout, cout, 3, padding=1), nn.LeakyReLU(0.1)
+    )
 
 
 class UNet(nn.Module):
@@ -56,7 +58,7 @@ class UNet(nn.Module):
 
     def __init__(self, cin: int, cout: int, base: int = 16, depth: int = 3):
         super().__init__()
-        chans = [base * 2 ** i for i in range(depth + 1)]
+        chans = [base * 2**i for i in range(depth + 1)]
         self.down = nn.ModuleList([_block(cin, chans[0])] + [_block(chans[i], chans[i + 1]) for i in range(depth)])
         self.up = nn.ModuleList([_block(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(depth))])
         self.head = nn.Conv2d(chans[0], cout, 1)
@@ -131,8 +133,13 @@ class FlowRecovery(nn.Module):
         feats = self.image_features(key)
         half = tokens.shape[1] // 2
         cells = self.grid * self.grid
-        t = torch.cat([tokens[:, :half].reshape(-1, self.channels // 2, cells),
-                       tokens[:, half:].reshape(-1, self.channels // 2, cells)], 1)
+        t = torch.cat(
+            [
+                tokens[:, :half].reshape(-1, self.channels // 2, cells),
+                tokens[:, half:].reshape(-1, self.channels // 2, cells),
+            ],
+            1,
+        )
         t = t.reshape(-1, self.channels, self.grid, self.grid)
         if self.grid > 1:
             t = F.interpolate(t, size=feats.shape[-2:], mode="bilinear", align_corners=False)
@@ -145,10 +152,15 @@ class FlowRecovery(nn.Module):
 class Refiner(nn.Module):
     def __init__(self, width: int = 32):
         super().__init__()
-        self.net = nn.Sequential(nn.Conv2d(8, width, 3, padding=1), nn.LeakyReLU(0.1),
-                                 nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.1),
-                                 nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.1),
-                                 nn.Conv2d(width, 3, 3, padding=1))
+        self.net = nn.Sequential(
+            nn.Conv2d(8, width, 3, padding=1),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(width, 3, 3, padding=1),
+        )
 
     def forward(self, warped, key, flow):
         """warped, key: (B, 3, H, W) in [0, 1]; flow: (B, 2, H, W) in full-resolution pixels."""

@@ -13,6 +13,7 @@ watershed sampling of conditional motion propagation):
 The result is a sparse flow (the flow at the sampled points, 0 elsewhere) and a mask
 (1 at sampled points), which separates sampled zero motion from unsampled positions.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +57,9 @@ def sample_points(flow: np.ndarray, min_distance: int = 8, grid: int = 32) -> np
         if occupied[y, x]:
             continue
         kept.append((y, x))
-        occupied[max(0, y - min_distance):y + min_distance + 1, max(0, x - min_distance):x + min_distance + 1] = True
+        occupied[max(0, y - min_distance) : y + min_distance + 1, max(0, x - min_distance) : x + min_distance + 1] = (
+            True
+        )
     return np.array(kept, dtype=np.int64).reshape(-1, 2)
 
 

@@ -18,6 +18,7 @@ as ``benchmarks/dynamics_flow_accuracy.py``) is reported for each validation pac
 The refinement network is not trained here: it is copied from ``refiner_from`` (a
 weights file) and recorded in the recipe.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -61,7 +62,7 @@ def relative_epe(pred, flow):
     import torch
 
     err = torch.sqrt(((pred - flow) ** 2).sum(1) + 1e-8).mean((1, 2))
-    mag = torch.sqrt((flow ** 2).sum(1)).mean((1, 2))
+    mag = torch.sqrt((flow**2).sum(1)).mean((1, 2))
     return (err / (mag + FLOW_FLOOR)).mean()
 
 
@@ -148,9 +149,15 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 def save_checkpoint(path: Path, model, opt, step: int, rng: np.random.Generator, history: list, cfg) -> None:
     import torch
 
-    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-             "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
-             "history": json.dumps(history), "config": json.dumps(asdict(cfg))}
+    state = {
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "numpy_rng": json.dumps(rng.bit_generator.state),
+        "torch_rng": torch.get_rng_state(),
+        "history": json.dumps(history),
+        "config": json.dumps(asdict(cfg)),
+    }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # a run killed while saving leaves the previous checkpoint intact
@@ -176,8 +183,16 @@ def _flip(key, sparse, mask, flow):
     return key, sparse * sign, mask, flow * sign
 
 
-def train_flow(model, cfg: TrainConfig, train_data: PackTensors, validation: dict, checkpoint: Path | None,
-               resume: bool, log, until: int | None = None) -> list:
+def train_flow(
+    model,
+    cfg: TrainConfig,
+    train_data: PackTensors,
+    validation: dict,
+    checkpoint: Path | None,
+    resume: bool,
+    log,
+    until: int | None = None,
+) -> list:
     """The flow stage; returns the history of (step, training loss, validation means).
     ``until`` stops after that step (with a checkpoint), as an interruption would."""
     import torch
@@ -207,15 +222,20 @@ def train_flow(model, cfg: TrainConfig, train_data: PackTensors, validation: dic
         losses.append(loss.item())
         done = step + 1
         if done % cfg.val_every == 0 or done == cfg.steps:
-            entry = {"step": done, "train_loss": float(np.mean(losses[-cfg.val_every:])),
-                     "seconds": round(time.time() - began, 1)}
+            entry = {
+                "step": done,
+                "train_loss": float(np.mean(losses[-cfg.val_every :])),
+                "seconds": round(time.time() - began, 1),
+            }
             for name, data in validation.items():
                 ratios = validation_ratios(model, data, cfg.step)
                 entry[name] = float(np.mean(list(ratios.values())))
                 entry[name + "_max"] = float(max(ratios.values()))
             history.append(entry)
-            log("step {step}: train {train_loss:.4f}".format(**entry) + "".join(
-                f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation))
+            log(
+                "step {step}: train {train_loss:.4f}".format(**entry)
+                + "".join(f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation)
+            )
         if checkpoint and (done % cfg.checkpoint_every == 0 or done in (cfg.steps, until)):
             save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
     return history
@@ -233,15 +253,35 @@ def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: d
     train_pack = load_pack(Path(cfg.train_pack))
     train_data = PackTensors(train_pack, cfg.device)
     validation = {Path(p).stem: PackTensors(load_pack(Path(p)), cfg.device) for p in cfg.validation_packs}
-    log(f"{len(train_pack['names'])} training clips, {len(train_data)} pairs; validation: "
-        + ", ".join(f"{n} ({len(v.names)} clips)" for n, v in validation.items()))
-    return train_tensors(cfg, train_data, validation, out, log, Path(cfg.refiner_from) if cfg.refiner_from else None,
-                         sorted(set(str(n) for n in train_pack["names"])), recipe, resume)
+    log(
+        f"{len(train_pack['names'])} training clips, {len(train_data)} pairs; validation: "
+        + ", ".join(f"{n} ({len(v.names)} clips)" for n, v in validation.items())
+    )
+    return train_tensors(
+        cfg,
+        train_data,
+        validation,
+        out,
+        log,
+        Path(cfg.refiner_from) if cfg.refiner_from else None,
+        sorted(set(str(n) for n in train_pack["names"])),
+        recipe,
+        resume,
+    )
 
 
-def train_tensors(cfg: TrainConfig, train_data: PackTensors, validation: dict, out: Path, log,
-                  refiner_from: Path | None, train_clips: list[str], recipe: dict | None = None,
-                  resume: bool = True, checkpoint: Path | None = None) -> dict:
+def train_tensors(
+    cfg: TrainConfig,
+    train_data: PackTensors,
+    validation: dict,
+    out: Path,
+    log,
+    refiner_from: Path | None,
+    train_clips: list[str],
+    recipe: dict | None = None,
+    resume: bool = True,
+    checkpoint: Path | None = None,
+) -> dict:
     import torch
 
     from .model import DynamicsModel
@@ -257,25 +297,38 @@ def train_tensors(cfg: TrainConfig, train_data: PackTensors, validation: dict, o
         from ...metrics.weights import load_state_dict
 
         state = load_state_dict(refiner_from)
-        model.refiner.load_state_dict({k[len("refiner."):]: v.float() for k, v in state.items()
-                                       if k.startswith("refiner.")})
+        model.refiner.load_state_dict(
+            {k[len("refiner.") :]: v.float() for k, v in state.items() if k.startswith("refiner.")}
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or out.with_suffix(".ckpt")
     history = train_flow(model, cfg, train_data, validation, checkpoint, resume, log)
     per_clip = {n: validation_ratios(model, v, cfg.step) for n, v in validation.items()}
     state = {k: v.detach().cpu().to(torch.float16) for k, v in model.state_dict().items()}
     torch.save(state, out)
-    meta = {"weights": out.name, "sha256": hashlib.sha256(out.read_bytes()).hexdigest(), "config": asdict(cfg),
-            "data": {"train_pack": Path(cfg.train_pack).name, "train_clips": train_clips,
-                     "train_pairs": len(train_data),
-                     "never_trained_on": "scene-dynamics (the validation set) and synthetic seed 0"},
-            "refiner": ({"copied_from": refiner_from.name, "sha256": hashlib.sha256(refiner_from.read_bytes()).hexdigest()}
-                        if refiner_from else "initial (identity), not trained"),
-            "history": history,
-            "validation_ratio_float32": {n: {"mean": float(np.mean(list(r.values()))), "clips": r}
-                                         for n, r in per_clip.items()},
-            "seconds": round(time.time() - began, 1), "torch": torch.__version__,
-            "device": torch.cuda.get_device_name() if str(cfg.device).startswith("cuda") else "cpu"}
+    meta = {
+        "weights": out.name,
+        "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+        "config": asdict(cfg),
+        "data": {
+            "train_pack": Path(cfg.train_pack).name,
+            "train_clips": train_clips,
+            "train_pairs": len(train_data),
+            "never_trained_on": "scene-dynamics (the validation set) and synthetic seed 0",
+        },
+        "refiner": (
+            {"copied_from": refiner_from.name, "sha256": hashlib.sha256(refiner_from.read_bytes()).hexdigest()}
+            if refiner_from
+            else "initial (identity), not trained"
+        ),
+        "history": history,
+        "validation_ratio_float32": {
+            n: {"mean": float(np.mean(list(r.values()))), "clips": r} for n, r in per_clip.items()
+        },
+        "seconds": round(time.time() - began, 1),
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name() if str(cfg.device).startswith("cuda") else "cpu",
+    }
     meta.update(recipe or {})
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return meta
