@@ -1,7 +1,7 @@
 """Wall time of one run on the local pool, a Dask LocalCluster and the local SLURM (same
 worker count), and what each adds per job.
 
-    ci/slurm-up.sh && export SLURM_CONF=/tmp/gvcbench-slurm/slurm.conf
+    .ci/slurm-up.sh && export SLURM_CONF=/tmp/gvcbench-slurm/slurm.conf
     python benchmarks/slurm_overhead.py [--workers 2] [--qps 8] [--frames 8] [--repeats 2]
 
 Columns: `wall s` is the whole run (planning, workers starting, jobs, store); `start s`
