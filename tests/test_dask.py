@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
+
+import distributed
 
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark

@@ -33,7 +33,7 @@ def test_dis_flow_and_warp_recover_synthetic_motion():
 
 
 def test_sparse_sampling_keeps_flow_at_mask_only():
-    seq, disp = generate("coffee-ripple", size=128, frames=4, with_flow=True)
+    _, disp = generate("coffee-ripple", size=128, frames=4, with_flow=True)
     sparse, mask = sparsify(disp[3], min_distance=4, grid=16)
     assert 10 < mask.sum() < 0.1 * mask.size
     assert np.allclose(sparse[mask == 0], 0) and np.allclose(sparse[mask == 1], disp[3][mask == 1])

@@ -99,9 +99,11 @@ def _clip_frames(n=5, size=64):
 def test_generator_is_reproducible_and_follows_the_strength(tiny_svd):
     frames = _clip_frames()
     key, warped = frames[0], frames[1:]
-    run = lambda strength, seed=0: SvdGenerator(
-        str(tiny_svd), SvdSettings(steps=4, strength=strength, chunk=3, seed=seed)
-    )(key, warped, 25.0)
+
+    def run(strength, seed=0):
+        settings = SvdSettings(steps=4, strength=strength, chunk=3, seed=seed)
+        return SvdGenerator(str(tiny_svd), settings)(key, warped, 25.0)
+
     out = run(0.5)
     assert out.shape == warped.shape and out.dtype == np.uint8
     assert np.array_equal(out, run(0.5))  # same seed, same frames

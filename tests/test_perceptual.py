@@ -31,7 +31,7 @@ def test_lpips_batched_equals_reference_frame_by_frame(cls, net, pair):
     ref_model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False).eval()
     # the reference's random backbone, expressed as a torchvision state dict
     state = {}
-    for slice_name, block in ref_model.net.named_children():
+    for _, block in ref_model.net.named_children():
         for index, layer in block.named_children():
             for k, v in layer.state_dict().items():
                 state[f"features.{index}.{k}"] = v

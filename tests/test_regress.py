@@ -44,7 +44,7 @@ def runs(tmp_path_factory):
 
 
 def test_unchanged_run_passes(runs):
-    root, base, _ = runs
+    _, base, _ = runs
     findings = compare(base, make_baseline(base, "x265"), load_tolerances(None))
     assert not failed(findings) and {f.outcome for f in findings} == {"ok"}
     assert any(f.check == "bd-rate:psnr-y" for f in findings)

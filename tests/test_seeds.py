@@ -97,7 +97,7 @@ def test_same_seed_same_output(seeded_run, tmp_path):
 
 def test_tables_show_mean_and_spread_across_seeds(seeded_run):
     rows = seeded_run[3]
-    names, table = summary_rows(rows)
+    _, table = summary_rows(rows)
     noisy = [t for t in table if t["codec"] == "noisy"]
     assert all(t["seeds"] == 3 and t["sequences"] == 2 and t["std"]["psnr-y"] > 0 for t in noisy)
     assert all("std" not in t for t in table if t["codec"] == "x265")
