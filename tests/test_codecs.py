@@ -53,6 +53,7 @@ def test_vvenc_codes_ten_bit_low_delay(clip64, tmp_path):
     assert bs.info["coded_bit_depth"] == 10 and dec.sequence.bit_depth == 8
 
 
+@pytest.mark.slow
 def test_vtm_adapter_against_real_vtm(vtm_dir, tmp_path):
     from .conftest import real_clip
 

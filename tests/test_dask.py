@@ -23,6 +23,8 @@ from gvcbench.errors import ConfigError, GvcbenchError
 
 from .conftest import write_two_clips
 
+pytestmark = pytest.mark.slow  # every test starts a real Dask cluster of worker processes
+
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):

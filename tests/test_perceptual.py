@@ -23,6 +23,7 @@ def pair():
     return ref, dist
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls,net", [(Lpips, "alex"), (LpipsVgg, "vgg")])
 def test_lpips_batched_equals_reference_frame_by_frame(cls, net, pair):
     import lpips
@@ -66,6 +67,7 @@ def _reference_dists(monkeypatch, seed):
     return model.eval(), vgg_state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls,resize", [(Dists, False), (Dists256, True)])
 def test_dists_batched_equals_reference_frame_by_frame(cls, resize, monkeypatch):
     from DISTS_pytorch.DISTS_pt import prepare_image
