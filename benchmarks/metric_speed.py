@@ -31,11 +31,12 @@ def clip(frames: int, start: int = 0):
     return load_sequence(spec)
 
 
-def timed(fn, repeat: int = 1) -> float:
-    fn()  # warm-up (model build, first-call overheads)
+def timed(fn, *args, repeat: int = 1) -> float:
+    """Seconds per call of ``fn(*args)`` after one warm-up call."""
+    fn(*args)  # warm-up (model build, first-call overheads)
     start = time.perf_counter()
     for _ in range(repeat):
-        fn()
+        fn(*args)
     return (time.perf_counter() - start) / repeat
 
 
@@ -47,8 +48,8 @@ def lpips_pair(device, batch):
     state = {
         f"features.{i}.{k}": v
         for _, b in ref.net.named_children()
-        for i, l in b.named_children()
-        for k, v in l.state_dict().items()
+        for i, layer in b.named_children()
+        for k, v in layer.state_dict().items()
     }
     ours = METRICS.get("lpips")(device=device, batch_size=batch, backbone_state=state)
 
@@ -121,16 +122,16 @@ def main() -> None:
     for name, fn in (("ms-gmsd", "multi_scale_gmsd"), ("haarpsi", "haarpsi"), ("vif-p", "vif_p")):
         pairs[name] = piq_pair(name, fn, args.device, args.batch)
     for name, (ours, reference) in pairs.items():
-        a = timed(lambda: ours.frame_values(ref, dist))
-        b = timed(lambda: reference(ref, dist))
+        a = timed(ours.frame_values, ref, dist)
+        b = timed(reference, ref, dist)
         table.add_row(name, f"{n / a:.1f}", f"{n / b:.1f}", f"{b / a:.2f}x")
     for name in ("psnr-y", "ms-ssim", "vmaf", "flow-epe"):
         m = METRICS.get(name)(device=args.device)
-        a = timed(lambda: m.frame_values(ref, dist))
+        a = timed(m.frame_values, ref, dist)
         table.add_row(name, f"{n / a:.1f}", "-", "-")
     torch.manual_seed(3)
     fvd = FvdVideoGpt(device=args.device, detector=VideoGptI3D(build_inception_i3d().state_dict(), args.device))
-    a = timed(lambda: fvd.features(ref))
+    a = timed(fvd.features, ref)
     table.add_row("fvd (I3D features, 16-frame clips)", f"{n / a:.1f}", "-", "-")
     Console().print(table)
 

@@ -1,7 +1,7 @@
 """Wall time of one run on the local pool, a Dask LocalCluster and the local SLURM (same
 worker count), and what each adds per job.
 
-    ci/slurm-up.sh && export SLURM_CONF=/tmp/gvcbench-slurm/slurm.conf
+    .ci/slurm-up.sh && export SLURM_CONF=/tmp/gvcbench-slurm/slurm.conf
     python benchmarks/slurm_overhead.py [--workers 2] [--qps 8] [--frames 8] [--repeats 2]
 
 Columns: `wall s` is the whole run (planning, workers starting, jobs, store); `start s`
@@ -16,6 +16,7 @@ per job, start-up included.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import tempfile
 import time
@@ -73,7 +74,7 @@ def one(clips: Path, executor: dict, workers: int, qps: list[int], logs: Path) -
     gaps = []
     for spans in by_worker.values():
         spans.sort()
-        gaps += [begin - previous_end for (_, previous_end), (begin, _) in zip(spans, spans[1:])]
+        gaps += [begin - previous_end for (_, previous_end), (begin, _) in itertools.pairwise(spans)]
     first_start = min(begin for spans in by_worker.values() for begin, _ in spans)
     job_seconds = sum(r["job_seconds"] for r in rows)
     return {

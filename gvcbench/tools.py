@@ -9,14 +9,19 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeAlias
 
 from .errors import CodecUnavailable, ToolError
 from .processes import run_in_group
 
 LOG_TAIL_LINES = 20
+
+Arg: TypeAlias = str | os.PathLike[str]
+"""One program argument: text or a path (``run_tool`` turns each into ``str``)."""
 
 
 @lru_cache(maxsize=128)
@@ -51,7 +56,7 @@ def _tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 def run_tool(
-    argv: list[str | os.PathLike], log: Path, timeout: float, cwd: Path | None = None, stdout: Path | None = None
+    argv: Sequence[Arg], log: Path, timeout: float, cwd: Path | None = None, stdout: Path | None = None
 ) -> ToolRun:
     """Run ``argv`` (no shell), append its output to ``log``, raise ToolError on failure.
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-distributed = pytest.importorskip("distributed")
+pytest.importorskip("distributed")
+
+import distributed
 
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
@@ -20,6 +22,8 @@ from gvcbench.bench.store import ResultStore
 from gvcbench.errors import ConfigError, GvcbenchError
 
 from .conftest import write_two_clips
+
+pytestmark = pytest.mark.slow  # every test starts a real Dask cluster of worker processes
 
 
 @pytest.fixture(scope="module")

@@ -33,12 +33,13 @@ def test_dis_flow_and_warp_recover_synthetic_motion():
 
 
 def test_sparse_sampling_keeps_flow_at_mask_only():
-    seq, disp = generate("coffee-ripple", size=128, frames=4, with_flow=True)
+    _, disp = generate("coffee-ripple", size=128, frames=4, with_flow=True)
     sparse, mask = sparsify(disp[3], min_distance=4, grid=16)
     assert 10 < mask.sum() < 0.1 * mask.size
     assert np.allclose(sparse[mask == 0], 0) and np.allclose(sparse[mask == 1], disp[3][mask == 1])
 
 
+@pytest.mark.slow
 @needs_weights
 def test_adapter_round_trip_reproduces_the_encoders_tokens(tmp_path):
     seq = generate("rocket-float", size=128, frames=6)
@@ -57,6 +58,7 @@ def test_adapter_round_trip_reproduces_the_encoders_tokens(tmp_path):
         codec.decode(bitstream, tmp_path, timeout=120)
 
 
+@pytest.mark.slow
 @needs_weights
 def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
     from gvcbench.bench.config import config_from_mapping
@@ -83,6 +85,7 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
         assert r["codec_version"].startswith("dynamics dyn3-")
 
 
+@pytest.mark.slow
 def test_raft_without_local_weights_is_a_clear_error(tmp_path, monkeypatch):
     from gvcbench.codecs.dynamics.flow import make_estimator
     from gvcbench.metrics.weights import MissingWeights
@@ -94,6 +97,7 @@ def test_raft_without_local_weights_is_a_clear_error(tmp_path, monkeypatch):
         make_estimator("raft")
 
 
+@pytest.mark.slow
 @needs_weights
 def test_key_frame_by_vtm_intra(vtm_dir, tmp_path):
     seq = generate("grass-sway", size=64, frames=3)

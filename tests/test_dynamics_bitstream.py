@@ -12,6 +12,7 @@ from gvcbench.codecs.dynamics.entropy import BitstreamError, decode_residuals, e
 HEADER = B.Header(384, 384, 50, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn-v1-abcdef")
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(1, 12).flatmap(
@@ -50,6 +51,7 @@ def _valid():
     return B.build(HEADER, bytes(range(50)), encode_residuals([[3, -1] * 20] * 4, 40))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_parser_rejects_truncated_oversized_and_corrupt_input(data):

@@ -96,12 +96,15 @@ def _clip_frames(n=5, size=64):
     return np.rint(seq.rgb(0, n) * 255).astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_generator_is_reproducible_and_follows_the_strength(tiny_svd):
     frames = _clip_frames()
     key, warped = frames[0], frames[1:]
-    run = lambda strength, seed=0: SvdGenerator(
-        str(tiny_svd), SvdSettings(steps=4, strength=strength, chunk=3, seed=seed)
-    )(key, warped, 25.0)
+
+    def run(strength, seed=0):
+        settings = SvdSettings(steps=4, strength=strength, chunk=3, seed=seed)
+        return SvdGenerator(str(tiny_svd), settings)(key, warped, 25.0)
+
     out = run(0.5)
     assert out.shape == warped.shape and out.dtype == np.uint8
     assert np.array_equal(out, run(0.5))  # same seed, same frames
@@ -112,6 +115,7 @@ def test_generator_is_reproducible_and_follows_the_strength(tiny_svd):
         SvdGenerator(str(tiny_svd), SvdSettings())(key[:62, :62], warped[:, :62, :62], 25.0)
 
 
+@pytest.mark.slow
 def test_missing_or_incomplete_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(CodecUnavailable, match="does not exist.*Stable Video Diffusion model folder"):
         SvdGenerator(str(tmp_path / "svd"), SvdSettings())
@@ -125,6 +129,7 @@ def test_missing_or_incomplete_model_folder_is_a_clear_error(tmp_path):
         codec.version()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped weights missing")
 def test_adapter_decodes_through_the_diffusion_generator(tiny_svd, tmp_path):
     seq = generate("grass-sway", size=64, frames=4)

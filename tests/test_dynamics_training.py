@@ -28,6 +28,7 @@ def _train(pack, cfg, checkpoint=None, resume=False, until=None):
     return model, history
 
 
+@pytest.mark.slow
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
     torch.set_num_threads(1)
     pack = _pack(["rocket-float", "grass-sway"], 1000, 4)
@@ -42,6 +43,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b), name
 
 
+@pytest.mark.slow
 def test_short_training_run_lowers_the_validation_error(tmp_path):
     torch.set_num_threads(1)
     names = ["rocket-float", "hubble-drift", "retina-drift"]

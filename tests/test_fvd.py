@@ -53,6 +53,7 @@ def random_i3d():
     return state, VideoGptI3D(state, "cpu")
 
 
+@pytest.mark.slow
 def test_fvd_of_a_set_with_itself_is_zero_and_grows_with_noise(random_i3d):
     _, detector = random_i3d
     metric = FvdVideoGpt(detector=detector, clip_length=16, stride=16)
@@ -85,6 +86,7 @@ def test_missing_i3d_is_unavailable_with_instructions(monkeypatch, tmp_path):
     assert "i3d_torchscript.pt" in reason and "bec6519f66ea534e" in reason
 
 
+@pytest.mark.slow
 def test_run_records_unavailable_metrics_and_pools_set_level_fvd(random_i3d, tmp_path, monkeypatch):
     state, _ = random_i3d
     weights = tmp_path / "weights"

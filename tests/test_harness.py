@@ -39,6 +39,7 @@ def _config(clips, out, codecs, **extra):
     )
 
 
+@pytest.mark.slow
 def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
     cfg = _config(
         clips,
@@ -69,6 +70,7 @@ def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
     assert forced.done == 6
 
 
+@pytest.mark.slow
 def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
     dropper = [
         FF,
@@ -136,6 +138,7 @@ def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
     assert by[("x264", "bikes")]["status"] == "done"
 
 
+@pytest.mark.slow
 def test_unavailable_metric_is_recorded_not_dropped(clips, tmp_path):
     cfg = config_from_mapping(
         {
@@ -158,6 +161,7 @@ def _cli(*args, **kw):
     )
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_without_redoing_finished_jobs(clips, tmp_path):
     out = tmp_path / "run"
     args = [
@@ -205,6 +209,7 @@ def test_killed_run_resumes_without_redoing_finished_jobs(clips, tmp_path):
     assert all(after[k] == t for k, t in first.items()), "a finished job was redone"
 
 
+@pytest.mark.slow
 def test_cli_results_exports(clips, tmp_path):
     out = tmp_path / "run"
     cfg = _config(clips, out, [{"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}}])
@@ -230,6 +235,7 @@ def test_cli_results_exports(clips, tmp_path):
     assert r.returncode == 2 and "no results store" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_bad_inputs_exit_2_with_a_message(tmp_path):
     r = subprocess.run(
         [sys.executable, "-m", "gvcbench", "run", "--codecs", "vvenc", "-o", str(tmp_path)],

@@ -33,6 +33,7 @@ def test_ms_ssim_equals_piq_called_directly(clip192):
         assert abs(ours[i] - piq.multi_scale_ssim(x, y, data_range=255.0).item()) < 1e-6
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("clip,size", [("bigbuckbunny.mp4", "384x384"), ("bikes.mp4", "330x330")])
 def test_separable_ms_ssim_equals_piq_on_real_frames(clip, size):
     """The separable float64 MS-SSIM is piq's metric: equal to piq run in float64 far inside

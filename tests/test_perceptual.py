@@ -23,6 +23,7 @@ def pair():
     return ref, dist
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls,net", [(Lpips, "alex"), (LpipsVgg, "vgg")])
 def test_lpips_batched_equals_reference_frame_by_frame(cls, net, pair):
     import lpips
@@ -31,7 +32,7 @@ def test_lpips_batched_equals_reference_frame_by_frame(cls, net, pair):
     ref_model = lpips.LPIPS(net=net, version="0.1", pretrained=True, pnet_rand=True, verbose=False).eval()
     # the reference's random backbone, expressed as a torchvision state dict
     state = {}
-    for slice_name, block in ref_model.net.named_children():
+    for _, block in ref_model.net.named_children():
         for index, layer in block.named_children():
             for k, v in layer.state_dict().items():
                 state[f"features.{index}.{k}"] = v
@@ -66,6 +67,7 @@ def _reference_dists(monkeypatch, seed):
     return model.eval(), vgg_state
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cls,resize", [(Dists, False), (Dists256, True)])
 def test_dists_batched_equals_reference_frame_by_frame(cls, resize, monkeypatch):
     from DISTS_pytorch.DISTS_pt import prepare_image

@@ -124,6 +124,7 @@ def test_readme_run_then_report_without_weights(tmp_path):
 # -- 7. no silent mixing ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_changed_settings_under_one_label_are_not_mixed(base, tmp_path):
     out = copy_run(base, tmp_path)
     with ResultStore(out, create=False) as st:
@@ -241,6 +242,7 @@ def _read_everything(store: Path, tmp_path: Path, **kw) -> None:
     assert (tmp_path / "rep" / "report.html").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("setpriv"),
     reason="needs root and setpriv to run the readers as an unprivileged user",
@@ -274,6 +276,7 @@ def test_readers_as_a_user_who_may_not_write_the_store(base, tmp_path_factory):
         shutil.rmtree(shared)
 
 
+@pytest.mark.slow
 def test_readers_write_nothing_to_a_read_only_store(base, tmp_path):
     out = copy_run(base, tmp_path)
     store = out / "results.sqlite"
@@ -288,6 +291,7 @@ def test_readers_write_nothing_to_a_read_only_store(base, tmp_path):
         out.chmod(0o755)
 
 
+@pytest.mark.slow
 def test_readers_work_on_a_read_only_mount(base, tmp_path):
     out = copy_run(base, tmp_path)
     mount = tmp_path / "ro"
@@ -325,6 +329,7 @@ def test_reader_sees_rows_still_in_the_write_ahead_log(base, tmp_path):
 # -- 9. the gate never passes on garbage --------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), None])
 def test_gate_fails_on_nan_inf_or_missing_candidate_values(base, tmp_path, value):
     out = copy_run(base, tmp_path)
@@ -375,6 +380,7 @@ def test_gate_that_compares_nothing_does_not_pass(base, tmp_path):
 # -- 11. summaries never overstate ----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mean_of_per_sequence_bd_rates_says_k_of_n(base, tmp_path):
     out = copy_run(base, tmp_path)
     for seq in ("bikes", "carphone"):  # two of three sequences lose a valid curve
@@ -400,6 +406,7 @@ def test_mean_of_per_sequence_bd_rates_says_k_of_n(base, tmp_path):
     assert ",,1,3," in csv[1]
 
 
+@pytest.mark.slow
 def test_run_summary_shows_this_runs_rows_only(base, tmp_path):
     out = copy_run(base, tmp_path)
     cfg = tmp_path / "c.toml"

@@ -43,13 +43,15 @@ def runs(tmp_path_factory):
     return root, _run(root / "clips", root / "base", "medium"), _run(root / "clips", root / "worse", "ultrafast")
 
 
+@pytest.mark.slow
 def test_unchanged_run_passes(runs):
-    root, base, _ = runs
+    _, base, _ = runs
     findings = compare(base, make_baseline(base, "x265"), load_tolerances(None))
     assert not failed(findings) and {f.outcome for f in findings} == {"ok"}
     assert any(f.check == "bd-rate:psnr-y" for f in findings)
 
 
+@pytest.mark.slow
 def test_injected_regression_fails_and_says_what_moved(runs, tmp_path):
     root, base, worse = runs
     findings = compare(worse, make_baseline(base, "x265"), load_tolerances(None))
@@ -101,6 +103,7 @@ def test_injected_regression_fails_and_says_what_moved(runs, tmp_path):
     assert ok.returncode == 0 and "no regression" in ok.stdout
 
 
+@pytest.mark.slow
 def test_new_failure_missing_and_tolerances(runs, tmp_path):
     _, base, _ = runs
     baseline = make_baseline(base, None)

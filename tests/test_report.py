@@ -48,6 +48,7 @@ def report(run_folder, tmp_path_factory):
     return write_report(run_folder, "x264", tmp_path_factory.mktemp("out"))
 
 
+@pytest.mark.slow
 def test_report_files_and_content(report):
     page = report.html.read_text()
     assert "BD-rate on psnr-y" in page and "x265" in page
@@ -63,6 +64,7 @@ def test_report_files_and_content(report):
     assert {".png", ".svg", ".webp"} <= kinds
 
 
+@pytest.mark.slow
 def test_missing_reconstructions_are_a_note_not_a_crash(run_folder, tmp_path):
     shutil.copytree(run_folder, tmp_path / "copy")
     for mkv in (tmp_path / "copy").rglob("reconstruction.mkv"):
@@ -72,6 +74,7 @@ def test_missing_reconstructions_are_a_note_not_a_crash(run_folder, tmp_path):
     assert "No visual comparison could be drawn" in files.html.read_text()
 
 
+@pytest.mark.slow
 def test_report_cli(run_folder, tmp_path):
     r = subprocess.run(
         [
@@ -100,6 +103,7 @@ def test_report_cli(run_folder, tmp_path):
     assert r.returncode == 0 and "x265" in r.stdout and "psnr-y" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium and chromium-driver are not installed")
 def test_report_in_headless_chromium(report, tmp_path):
     from selenium import webdriver
@@ -139,6 +143,7 @@ def test_report_in_headless_chromium(report, tmp_path):
         driver.quit()
 
 
+@pytest.mark.slow
 def test_matched_rate_comparison_at_several_targets(run_folder, tmp_path):
     import numpy as np
     from PIL import Image
@@ -167,6 +172,7 @@ def test_matched_rate_comparison_at_several_targets(run_folder, tmp_path):
     assert f"every codec at {targets[0]:g}, {targets[1]:g} kbps" in files.html.read_text()
 
 
+@pytest.mark.slow
 def test_quality_over_time_at_matched_rates(run_folder, tmp_path):
     from gvcbench.bench.store import ResultStore
     from gvcbench.reports import overtime

@@ -64,6 +64,7 @@ def seeded_run(tmp_path_factory):
         return root, summary, warnings, store.rows()
 
 
+@pytest.mark.slow
 def test_one_row_per_seed_for_stochastic_codecs_once_for_deterministic(seeded_run):
     root, summary, warnings, rows = seeded_run
     assert summary.failed == 0 and summary.planned == 2 * 4 * 3 + 2 * 4
@@ -81,6 +82,7 @@ def test_one_row_per_seed_for_stochastic_codecs_once_for_deterministic(seeded_ru
     assert again.skipped == again.planned
 
 
+@pytest.mark.slow
 def test_same_seed_same_output(seeded_run, tmp_path):
     root, *_ = seeded_run
     summary = run_benchmark(_config(root / "clips", tmp_path / "again", seeds=(1,)), on_warning=lambda m: None)
@@ -95,9 +97,10 @@ def test_same_seed_same_output(seeded_run, tmp_path):
     assert again == first
 
 
+@pytest.mark.slow
 def test_tables_show_mean_and_spread_across_seeds(seeded_run):
     rows = seeded_run[3]
-    names, table = summary_rows(rows)
+    _, table = summary_rows(rows)
     noisy = [t for t in table if t["codec"] == "noisy"]
     assert all(t["seeds"] == 3 and t["sequences"] == 2 and t["std"]["psnr-y"] > 0 for t in noisy)
     assert all("std" not in t for t in table if t["codec"] == "x265")
@@ -105,6 +108,7 @@ def test_tables_show_mean_and_spread_across_seeds(seeded_run):
     assert {s["codec"] for s in spread} == {"noisy"} and all(s["psnr-y"]["seeds"] == 3 for s in spread)
 
 
+@pytest.mark.slow
 def test_bd_rate_per_seed_and_on_the_seed_mean(seeded_run):
     rows = seeded_run[3]
     entries = bd_per_seed(rows, bd_table(rows, "x265"), "x265")
@@ -141,6 +145,7 @@ def test_dynamics_diffusion_generator_is_stochastic_warp_is_not():
     assert codec.stochastic and codec.default_seed == 7
 
 
+@pytest.mark.slow
 def test_report_shows_seed_spread_and_bd_per_seed(seeded_run, tmp_path):
     import json
 
@@ -158,6 +163,7 @@ def test_report_shows_seed_spread_and_bd_per_seed(seeded_run, tmp_path):
     assert "too few sequences" in files.intervals.read_text()
 
 
+@pytest.mark.slow
 def test_gate_tests_each_codec_across_sequences_and_seeds(seeded_run, tmp_path):
     """A noisier decoder (same seeds) is a significant regression over 2 clips x 3 seeds;
     x265 with another preset moved on 2 units only: insufficient data."""

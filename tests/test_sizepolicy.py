@@ -64,6 +64,7 @@ def _run(folder, out, mode, policy, size):
         return summary, store.rows()[0]
 
 
+@pytest.mark.slow
 def test_pad_and_crop_fit_exactly_and_are_recorded(clip, tmp_path):
     folder, seq = clip
     summary, row = _run(folder, tmp_path / "pad", "cut", "pad", "64x48")
@@ -85,6 +86,7 @@ def test_pad_and_crop_fit_exactly_and_are_recorded(clip, tmp_path):
     assert row["provenance"]["psnr-y"]["reconstruction_size"]["size_policy"] == "crop"
 
 
+@pytest.mark.slow
 def test_default_refuses_and_wrong_direction_is_an_error(clip, tmp_path):
     folder, _ = clip
     summary, row = _run(folder, tmp_path / "refuse", "cut", None, "64x48")

@@ -1,4 +1,4 @@
-"""Benchmarks on a real single-node SLURM cluster (ci/slurm-up.sh) through dask-jobqueue.
+"""Benchmarks on a real single-node SLURM cluster (.ci/slurm-up.sh) through dask-jobqueue.
 
 The cluster is the one `.ci/run` starts; run alone, these tests start it themselves when
 they can (root and the Debian packages slurm-wlm and munge) and are skipped otherwise.
@@ -50,10 +50,10 @@ def slurm():
     if not (CONF.is_file() and _sinfo(env)):
         if not shutil.which("slurmctld") or os.geteuid() != 0:
             pytest.skip(
-                "SLURM is not running and cannot start here: ci/slurm-up.sh needs root and the "
+                "SLURM is not running and cannot start here: .ci/slurm-up.sh needs root and the "
                 "Debian packages slurm-wlm and munge"
             )
-        up = subprocess.run([str(ROOT / "ci" / "slurm-up.sh")], capture_output=True, text=True, timeout=120)
+        up = subprocess.run([str(ROOT / ".ci" / "slurm-up.sh")], capture_output=True, text=True, timeout=120)
         if up.returncode != 0:
             pytest.skip(f"SLURM cannot start here: {up.stderr.strip()}")
         started = True
@@ -68,7 +68,7 @@ def slurm():
         else:
             os.environ["SLURM_CONF"] = old
         if started:
-            subprocess.run([str(ROOT / "ci" / "slurm-down.sh")], timeout=120)
+            subprocess.run([str(ROOT / ".ci" / "slurm-down.sh")], timeout=120)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,9 @@ from typer.testing import CliRunner
 
 from gvcbench.bench.store import ResultStore
 from gvcbench.cli import app
+from gvcbench.errors import GvcbenchError
+from gvcbench.reports.curves import bd_table
+from gvcbench.reports.sources import load_sources
 
 
 @pytest.fixture(autouse=True)
@@ -17,10 +20,6 @@ def wide_console(monkeypatch):
 
     monkeypatch.setattr(cli.console, "width", 200)
 
-
-from gvcbench.errors import GvcbenchError
-from gvcbench.reports.curves import bd_table
-from gvcbench.reports.sources import load_sources
 
 SPEC = {
     "ms-ssim": {"lower_better": False, "granularity": "frame"},

@@ -57,12 +57,14 @@ def _write_scripts(folder: Path) -> tuple[Path, Path]:
 def _codec_entry(enc: Path, dec: Path, label: str = "script", qps=(30,), version: str = "script 1") -> str:
     encode = json.dumps([str(enc), "{input}", "{bitstream}", "{qp}", "{workdir}", label])
     decode = json.dumps([str(dec), "{bitstream}", "{output}"])
+    fields = {"encode": encode, "decode": decode, "input_format": '"y4m"', "output_format": '"y4m"'}
+    params = ", ".join(f"{k} = {v}" for k, v in fields.items()) + f", version = {json.dumps(version)}"
     return textwrap.dedent(f"""
         [[codec]]
         name = "external"
         label = {json.dumps(label)}
         qps = {list(qps)}
-        params = {{ encode = {encode}, decode = {decode}, input_format = "y4m", output_format = "y4m", version = {json.dumps(version)} }}
+        params = {{ {params} }}
         """)
 
 
@@ -258,7 +260,7 @@ def test_a_dying_worker_costs_only_its_own_job(tmp_path):
     enc, dec = _write_scripts(tmp_path)
     log = tmp_path / "encodes.log"
     config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31, 32, 33, 34, 35)), clips=2)
-    code, text = _finish(
+    code, _ = _finish(
         _gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_KILL_QP": "32", "TRUST_LOG": str(log)})
     )
     assert code == 1

@@ -144,6 +144,7 @@ def _store(path, rows):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "n, expect",
     [

@@ -136,6 +136,7 @@ def test_png_folder_with_a_file_that_is_not_a_png_names_it(tmp_path):
     assert load_sequence(SequenceSpec(path=str(folder))).num_frames == 2
 
 
+@pytest.mark.slow
 def test_run_skips_broken_clips_with_a_clear_line_and_runs_the_others(mixed_folder, tmp_path):
     out = tmp_path / "run"
     r = _gvcbench(

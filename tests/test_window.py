@@ -15,6 +15,9 @@ from typer.testing import CliRunner
 
 from gvcbench.bench.store import ResultStore
 from gvcbench.cli import app
+from gvcbench.errors import GvcbenchError
+from gvcbench.reports.curves import bd_table
+from gvcbench.reports.window import parse_window
 
 
 @pytest.fixture(autouse=True)
@@ -24,10 +27,6 @@ def wide_console(monkeypatch):
 
     monkeypatch.setattr(cli.console, "width", 200)
 
-
-from gvcbench.errors import GvcbenchError
-from gvcbench.reports.curves import bd_table
-from gvcbench.reports.window import parse_window
 
 LOG2 = math.log10(2)
 
@@ -44,13 +43,13 @@ def _rows(scales=(1.0,)):
     rows = []
     for i, s in enumerate(scales):
         seq = f"seq{i}"
-        for codec, values, rate in (
-            ("A", [1, 2, 3, 4, 5], lambda v: s * 2**v),
-            ("T", [1, 2, 3, 4, 5], lambda v: s * 2 ** (1.1 * v)),
-            ("C", [2.5, 3, 3.5, 4, 4.5], lambda v: 0.8 * s * 2**v),
+        for codec, values, unit_rate in (
+            ("A", [1, 2, 3, 4, 5], lambda v: 2**v),
+            ("T", [1, 2, 3, 4, 5], lambda v: 2 ** (1.1 * v)),
+            ("C", [2.5, 3, 3.5, 4, 4.5], lambda v: 0.8 * 2**v),
         ):
             for k, v in enumerate(values):
-                r = rate(v)
+                r = s * unit_rate(v)
                 rows.append(
                     {
                         "codec": codec,

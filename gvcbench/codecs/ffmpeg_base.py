@@ -18,7 +18,7 @@ from ..datasets.sequence import ColourInfo, Sequence
 from ..datasets.y4m import write_y4m
 from ..datasets.yuv import read_yuv
 from ..errors import CodecError, CodecUnavailable, DatasetError
-from ..tools import capture, ffmpeg_encoders, ffmpeg_exe, ffmpeg_version, run_tool
+from ..tools import Arg, capture, ffmpeg_encoders, ffmpeg_exe, ffmpeg_version, run_tool
 from .base import Bitstream, Codec, Decoded, RatePoint, source_info
 
 
@@ -95,7 +95,7 @@ class FFmpegCodec(Codec):
         depth = self.coded_bit_depth(seq)
         source, own_copy = self._input_file(seq, depth, workdir)
         out = workdir / f"bitstream{self.suffix}"
-        argv = [
+        argv: list[Arg] = [
             ffmpeg_exe(),
             "-hide_banner",
             "-nostdin",
@@ -131,7 +131,7 @@ class FFmpegCodec(Codec):
         info = bitstream.info
         depth = info["coded_bit_depth"]
         out = workdir / "decoded.yuv"
-        argv = [
+        argv: list[Arg] = [
             ffmpeg_exe(),
             "-hide_banner",
             "-nostdin",

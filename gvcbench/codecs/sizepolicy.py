@@ -39,6 +39,7 @@ def fit_to_source(recon: Sequence, width: int, height: int, policy: str) -> tupl
     if (recon.width, recon.height) == (width, height) or policy == "refuse":
         return recon, None
     decoded = f"{recon.width}x{recon.height}"
+    planes: tuple[np.ndarray, ...]
     if policy == "crop":
         if recon.width < width or recon.height < height:
             raise CodecError(

@@ -11,12 +11,14 @@ frame transition (frames 1..T-1), so a clip of T frames gives T-1 values.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import MetricError
 from .base import Metric, MetricSpec
 
-FARNEBACK = dict(pyr_scale=0.5, levels=4, winsize=15, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
+FARNEBACK: dict[str, Any] = dict(pyr_scale=0.5, levels=4, winsize=15, iterations=3, poly_n=5, poly_sigma=1.1, flags=0)
 
 
 def luma8(seq, index: int) -> np.ndarray:
@@ -29,7 +31,8 @@ def luma8(seq, index: int) -> np.ndarray:
 def farneback(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     import cv2
 
-    return cv2.calcOpticalFlowFarneback(a, b, None, **FARNEBACK)
+    # OpenCV's stub wants an array for ``flow``; None (OpenCV allocates the output) is valid.
+    return cv2.calcOpticalFlowFarneback(a, b, None, **FARNEBACK)  # type: ignore[call-overload]
 
 
 def consecutive_flows(seq) -> np.ndarray:

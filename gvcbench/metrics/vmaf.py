@@ -17,7 +17,7 @@ import numpy as np
 
 from ..datasets.y4m import write_y4m
 from ..errors import MetricError
-from ..tools import capture, ffmpeg_exe, ffmpeg_version, run_tool
+from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version, run_tool
 from .base import Metric, MetricSpec
 
 MODEL = "vmaf_v0.6.1"  # libvmaf's built-in default model
@@ -47,7 +47,7 @@ def libvmaf_frames(
         f"[0:v]setpts=PTS-STARTPTS[dist];[1:v]setpts=PTS-STARTPTS[ref];"
         f"[dist][ref]libvmaf=model=version={MODEL}:log_fmt=json:log_path={log.name}:n_threads={threads}"
     )
-    argv = [
+    argv: list[Arg] = [
         ffmpeg_exe(),
         "-hide_banner",
         "-nostdin",
@@ -90,8 +90,8 @@ class Vmaf(Metric):
         }
 
     def frame_values(self, reference, distorted) -> np.ndarray:
-        with tempfile.TemporaryDirectory(prefix="gvcbench-vmaf-") as tmp:
-            tmp = Path(tmp)
+        with tempfile.TemporaryDirectory(prefix="gvcbench-vmaf-") as tmp_name:
+            tmp = Path(tmp_name)
             ref = self.reference_file  # the encoder's input, when the harness has it
             if ref is None or not Path(ref).is_file():
                 ref = write_y4m(reference, tmp / "ref.y4m")

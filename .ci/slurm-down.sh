@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop the single-node SLURM that ci/slurm-up.sh started (its jobs, slurmd, slurmctld,
+# Stop the single-node SLURM that .ci/slurm-up.sh started (its jobs, slurmd, slurmctld,
 # munged) and remove its folder. Safe to run when nothing is running.
 set -uo pipefail
 D="${GVCBENCH_SLURM_DIR:-/tmp/gvcbench-slurm}"

@@ -5,7 +5,7 @@
 # $GVCBENCH_SLURM_DIR (default /tmp/gvcbench-slurm); nothing under /etc is changed.
 # Waits until `sinfo` shows the node idle, then prints the line to use it:
 #   export SLURM_CONF=/tmp/gvcbench-slurm/slurm.conf
-# Stop it with ci/slurm-down.sh. Exits 1 with a reason when SLURM cannot start here.
+# Stop it with .ci/slurm-down.sh. Exits 1 with a reason when SLURM cannot start here.
 set -euo pipefail
 D="${GVCBENCH_SLURM_DIR:-/tmp/gvcbench-slurm}"
 PARTITION="${GVCBENCH_SLURM_PARTITION:-debug}"
@@ -17,7 +17,7 @@ for prog in munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
 done
 if [ -f "$D/slurmctld.pid" ] && kill -0 "$(cat "$D/slurmctld.pid")" 2>/dev/null \
    && SLURM_CONF="$D/slurm.conf" sinfo -h >/dev/null 2>&1; then
-  echo "slurm-up: already running from $D (ci/slurm-down.sh stops it)" >&2
+  echo "slurm-up: already running from $D (.ci/slurm-down.sh stops it)" >&2
   echo "export SLURM_CONF=$D/slurm.conf"
   exit 0
 fi
