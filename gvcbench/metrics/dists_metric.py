@@ -13,7 +13,7 @@ from typing import ClassVar
 import numpy as np
 
 from .base import Metric, MetricSpec
-from .torch_input import INPUT_DESCRIPTION, rgb_uint8, to_tensor
+from .torch_input import INPUT_DESCRIPTION, paired_batches
 from .weights import load_state_dict, record, resolve
 
 VGG_FILE = "vgg16-397923af.pth"
@@ -142,14 +142,12 @@ class Dists(Metric):
         import torch
 
         model = self.model()
-        out = []
+        prepare = resize_shorter_to_256 if self.resize256 else None
         with torch.no_grad():
-            for start in range(0, reference.num_frames, self.batch_size):
-                stop = min(start + self.batch_size, reference.num_frames)
-                a, b = rgb_uint8(reference, start, stop), rgb_uint8(distorted, start, stop)
-                if self.resize256:
-                    a, b = resize_shorter_to_256(a), resize_shorter_to_256(b)
-                out.append(model(to_tensor(a, self.device), to_tensor(b, self.device)).double().cpu().numpy())
+            out = [
+                model(x, y).double().cpu().numpy()
+                for x, y in paired_batches(reference, distorted, self.batch_size, self.device, prepare)
+            ]
         return np.concatenate(out)
 
 
