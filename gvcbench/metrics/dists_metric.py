@@ -8,6 +8,7 @@ applies the official resize (shorter side to 256 px, bilinear, when it is larger
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import ClassVar
 
 import numpy as np
@@ -51,7 +52,7 @@ def _network(vgg_state: dict, alpha, beta):
             features.load_state_dict({k.split(".", 1)[1]: v for k, v in vgg_state.items() if k.startswith("features.")})
             layers = [L2Pool(POOL_CHANNELS[i]) if i in POOL_INDICES else features[i] for i in range(30)]
             bounds = (0,) + STAGE_ENDS
-            self.stages = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in zip(bounds, bounds[1:]))
+            self.stages = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in pairwise(bounds))
             self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
             self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
             total = alpha.sum() + beta.sum()
