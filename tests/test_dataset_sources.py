@@ -137,3 +137,33 @@ def test_bad_typed_sources_in_a_run_config_are_config_errors(tmp_path, table, me
     config.write_text(f"[dataset.source]\n{table}\n")
     with pytest.raises(ConfigError, match=message):
         load_config(config)
+
+
+def test_the_readme_examples_of_generated_clips_are_valid(tmp_path):
+    import re
+
+    import tomllib
+
+    from gvcbench.bench.config import config_from_mapping
+    from gvcbench.datasets import SyntheticSet
+
+    from .conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```toml\n(.*?)```", text, re.S) if "[dataset.source]" in b)
+    cfg = config_from_mapping(tomllib.loads(block))
+    assert cfg.dataset.source == SyntheticSet(seed=1) and cfg.dataset.frames == 12
+    entry = re.search(r"`(synthetic = \{ clip = [^`]*\})`", text).group(1)
+    spec = resolve_dataset(str(_manifest(tmp_path, f"[[clip]]\n{entry}\n"))).specs[0]
+    assert spec.synthetic == SyntheticSource("grass-sway", seed=1)
+
+
+def test_the_datasets_command_lists_where_generated_clips_come_from():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "datasets", "scene-dynamics-synth"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "grass-sway: synthetic grass-sway, seed 0, 384x384, 50 frames at 25 fps" in out.stdout
