@@ -69,10 +69,11 @@ def _specs_of(source: str | SyntheticSet) -> tuple[str, list[SequenceSpec]]:
         from .manifest import read_manifest
 
         return read_manifest(path)
-    if path.is_dir() and _manifest_in(path):
+    manifest = _manifest_in(path) if path.is_dir() else None
+    if manifest:
         from .manifest import read_manifest
 
-        return read_manifest(_manifest_in(path))
+        return read_manifest(manifest)
     if path.is_dir() and not _is_png_folder(path):
         from .manifest import folder_specs
 
