@@ -390,7 +390,7 @@ def list_datasets(source: str | None = typer.Argument(None, help="A set, manifes
                 cut = ", ".join(
                     f"{k}={getattr(spec, k)}" for k in ("start", "frames", "crop", "size") if getattr(spec, k)
                 )
-                console.print(f"  {spec.display_name}: {spec.path}" + (f" [{cut}]" if cut else ""), highlight=False)
+                console.print(f"  {spec.display_name}: {spec.where}" + (f" [{cut}]" if cut else ""), highlight=False)
     except GvcbenchError as exc:
         _fail(exc)
 

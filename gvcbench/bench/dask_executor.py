@@ -309,7 +309,7 @@ class DaskExecutor:
         codecs = sorted({(j.codec_label, j.codec_name, json.dumps(j.codec_params, sort_keys=True)) for j in jobs})
         codec_list = [(label, name, json.loads(params)) for label, name, params in codecs]
         versions = {j.codec_label: j.codec_version for j in jobs}
-        paths = sorted({j.spec.path for j in jobs})
+        paths = sorted({j.spec.where for j in jobs})  # a generated clip is no file: inputs then go by value
         driver_env = worker_environment()
         reports = client.run(check_worker, codec_list, paths, on_error="return")
         problems = [p for address, rep in reports.items() for p in worker_problems(address, rep, versions, driver_env)]

@@ -170,7 +170,7 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
         if source is None:
             source, from_copy = job_source(job)
         if not from_copy and source.content_hash() != job.sequence_hash:
-            raise DatasetError(f"{job.spec.path} changed since the run was planned; re-run to plan again")
+            raise DatasetError(f"{job.spec.where} changed since the run was planned; re-run to plan again")
         codec = make_codec(job.codec_name, job.codec_params, job.seed)
         if from_copy and hasattr(codec, "input_cache"):  # FFmpeg adapters: encode from the shared copy
             codec.input_cache = (Path(job.input_y4m).parent, job.sequence_hash)

@@ -114,7 +114,7 @@ def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str, on_wa
     reads as fast as the copy would."""
     from ..datasets.input_cache import write_once
 
-    if Path(spec.path).suffix.lower() in (".y4m", ".yuv") and not spec.crop and not spec.size:
+    if spec.path and Path(spec.path).suffix.lower() in (".y4m", ".yuv") and not spec.crop and not spec.size:
         return None
     try:
         return str(write_once(Path(config.output).absolute() / "cache" / "input", seq, seq_hash))

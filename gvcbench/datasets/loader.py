@@ -1,10 +1,9 @@
-"""Open any supported sequence file and apply the protocol options (frames, crop, resize)."""
+"""Load a sequence from its source (a file or the generator) and apply the protocol options
+(frames, crop, resize)."""
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass, field
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,84 +11,12 @@ from ..errors import DatasetError
 from ..tools import sha256_file
 from .container import CONTAINER_SUFFIXES, read_container
 from .png import read_png_folder
-from .sequence import MATRICES, RANGES, ColourInfo, Sequence
-from .transform import crop, parse_size, protocol_problem, resize
+from .sequence import ColourInfo, Sequence
+from .spec import SequenceSpec, SyntheticSource
+from .synthetic import generate
+from .transform import crop, parse_size, resize
 from .y4m import read_y4m
 from .yuv import read_yuv
-
-
-@dataclass(frozen=True)
-class SequenceSpec:
-    """Where a sequence lives and how to cut it into the tested clip.
-
-    ``width``/``height``/``fps``/``bit_depth`` describe raw files (for others they are
-    checked against the file). ``start``/``frames`` pick frames before ``crop``
-    ('square', 'WxH' or 'WxH+X+Y') and ``size`` (resize to 'WxH').
-    """
-
-    path: str
-    name: str | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    bit_depth: int | None = None
-    matrix: str | None = None
-    range: str | None = None
-    start: int = 0
-    frames: int | None = None
-    crop: str | None = None
-    size: str | None = None
-    sha256: str | None = None
-    meta: dict = field(default_factory=dict, compare=False, hash=False)
-
-    def __post_init__(self):
-        if not isinstance(self.path, str) or not self.path:
-            raise DatasetError(f"a sequence's path must be a file name, got {self.path!r}")
-        for key in ("name", "width", "height", "fps", "bit_depth", "matrix", "range", "sha256"):
-            problem = file_property_problem(key, getattr(self, key))
-            if problem:
-                raise DatasetError(f"sequence {self.display_name}: {problem}")
-        for key in ("start", "frames", "crop", "size"):
-            problem = protocol_problem(key, getattr(self, key))
-            if problem:
-                raise DatasetError(f"sequence {self.display_name}: {problem}")
-
-    @property
-    def display_name(self) -> str:
-        return self.name if isinstance(self.name, str) and self.name else Path(str(self.path)).stem
-
-
-def _fraction(value) -> Fraction | None:
-    """A frame rate given as a number or as a string such as '30000/1001'; None if it is neither."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        return Fraction(value) if not isinstance(value, float) or math.isfinite(value) else None
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def file_property_problem(key: str, value) -> str | None:
-    """Why a declared file property (from a manifest or the API) is invalid; None when valid."""
-    if value is None:
-        return None
-    if key == "name" and not (isinstance(value, str) and value.strip()):
-        return f"name must be a non-empty string (quote it in a manifest), got {value!r}"
-    if key in ("width", "height") and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-        return f"{key} must be a positive whole number of pixels, got {value!r}"
-    if key == "fps":
-        rate = _fraction(value)
-        if rate is None or rate <= 0:
-            return f"fps must be a positive number (or a fraction such as '30000/1001'), got {value!r}"
-    if key == "bit_depth" and not (isinstance(value, int) and not isinstance(value, bool) and 8 <= value <= 16):
-        return f"bit_depth must be a whole number from 8 to 16, got {value!r}"
-    if key == "matrix" and value not in MATRICES:
-        return f"matrix must be one of {', '.join(MATRICES)}, got {value!r}"
-    if key == "range" and value not in RANGES:
-        return f"range must be one of {', '.join(RANGES)}, got {value!r}"
-    if key == "sha256" and not (isinstance(value, str) and re.fullmatch(r"[0-9a-fA-F]{64}", value)):
-        return f"sha256 must be 64 hexadecimal digits (the output of sha256sum), got {value!r}"
-    return None
 
 
 def _read_raw(spec: SequenceSpec, path: Path) -> Sequence:
@@ -130,22 +57,12 @@ def _read_checked(spec: SequenceSpec, path: Path) -> Sequence:
         ) from None
 
 
-def _load_synthetic(spec: SequenceSpec) -> Sequence:
-    from dataclasses import replace
-
-    from .synthetic import generate, parse_synth_path
-
-    args = parse_synth_path(spec.path)
-    frames = args.get("frames", 50)
-    seq = generate(**{**args, "frames": spec.start + (spec.frames or frames)})
-    seq = seq.frames(spec.start, spec.frames)
-    if spec.name:
-        seq = replace(seq, name=spec.name)
-    if spec.crop:
-        seq = crop(seq, spec.crop)
-    if spec.size:
-        seq = resize(seq, *parse_size(spec.size))
-    return seq
+def _generate(source: SyntheticSource, spec: SequenceSpec) -> Sequence:
+    """The generated clip, frames ``start`` to ``start + frames`` (the generator draws each
+    frame independently, so a window equals the same frames of a longer clip)."""
+    count = spec.start + (spec.frames or source.frames)
+    seq = generate(source.clip, seed=source.seed, size=source.size, frames=count, fps=source.fps)
+    return replace(seq.frames(spec.start, spec.frames), name=spec.display_name)
 
 
 def _check_declared(spec: SequenceSpec, seq: Sequence, path: Path) -> None:
@@ -155,10 +72,8 @@ def _check_declared(spec: SequenceSpec, seq: Sequence, path: Path) -> None:
             raise DatasetError(f"{path}: the manifest says {key} {declared}, the file has {actual}")
 
 
-def load_sequence(spec: SequenceSpec) -> Sequence:
-    if spec.path.startswith("synth:"):
-        return _load_synthetic(spec)
-    path = Path(spec.path).expanduser()
+def _read_file(spec: SequenceSpec) -> Sequence:
+    path = Path(str(spec.path)).expanduser()
     if not path.exists():
         raise DatasetError(f"sequence file {path} does not exist")
     if spec.sha256 and path.is_file():
@@ -174,11 +89,17 @@ def load_sequence(spec: SequenceSpec) -> Sequence:
     seq = _read_checked(spec, path)
     if path.suffix.lower() != ".yuv":
         _check_declared(spec, seq, path)
+    if spec.fps and path.suffix.lower() != ".yuv" and not path.is_dir():
+        if abs(float(seq.fps) - float(Fraction(spec.fps))) > 1e-3:
+            raise DatasetError(f"{path}: the manifest says {spec.fps} fps, the file says {float(seq.fps):g}")
+    return seq
+
+
+def load_sequence(spec: SequenceSpec) -> Sequence:
+    """The tested clip: the source's frames ``start``..``start + frames``, then ``crop``, then ``size``."""
+    seq = _generate(spec.synthetic, spec) if spec.synthetic is not None else _read_file(spec)
     if spec.crop:
         seq = crop(seq, spec.crop)
     if spec.size:
         seq = resize(seq, *parse_size(spec.size))
-    if spec.fps and path.suffix.lower() not in (".yuv",) and not path.is_dir():
-        if abs(float(seq.fps) - float(Fraction(spec.fps))) > 1e-3:
-            raise DatasetError(f"{path}: the manifest says {spec.fps} fps, the file says {float(seq.fps):g}")
     return seq

@@ -9,7 +9,7 @@ import tomllib
 
 from ..errors import DatasetError
 from .container import CONTAINER_SUFFIXES
-from .loader import SequenceSpec, file_property_problem
+from .spec import SequenceSpec, SyntheticSource, file_property_problem
 from .transform import protocol_problem
 
 SEQUENCE_SUFFIXES = (".yuv", ".y4m") + CONTAINER_SUFFIXES
@@ -117,7 +117,8 @@ def read_manifest(path: str | Path) -> tuple[str, list[SequenceSpec]]:
     """Manifest layout: an optional ``[set]`` table (``name``, and file properties shared
     by every clip), an optional ``[protocol]`` table (``start``, ``frames``, ``crop``,
     ``size`` for every clip), then ``[[clip]]`` (or ``[[sequence]]``) entries with
-    ``file`` relative to the manifest, file properties (``width``, ``height``, ``fps``,
+    ``file`` relative to the manifest (or ``synthetic = { clip = ..., seed = ... }``, a
+    generated clip), file properties (``width``, ``height``, ``fps``,
     ``bit_depth``, ``matrix``, ``range``, ``sha256``) and an optional ``protocol``
     sub-table. Other keys are kept as metadata, unless they look like a misspelling of
     a key gvcbench reads (``sha265``, ``widht``): that is an error naming the key meant.
@@ -137,35 +138,58 @@ def read_manifest(path: str | Path) -> tuple[str, list[SequenceSpec]]:
     defaults = {k: v for k, v in header.items() if k in _FILE_KEYS - {"name", "sha256"}}
     _check_values(defaults, defaults, file_property_problem, path, "[set]")
     protocol = _protocol(data.get("protocol"), path, "[protocol]")
-    specs = []
-    for index, clip in enumerate(clips):
-        where = f"clip {index + 1}"
-        if not isinstance(clip, dict):
-            raise DatasetError(f"{path}: {where} must be a table with a 'file' key, got {clip!r}")
-        if "file" not in clip:
-            raise DatasetError(f"{path}: {where} has no 'file' key")
-        if not isinstance(clip["file"], str) or not clip["file"]:
-            raise DatasetError(
-                f"{path}: {where}: 'file' must be a file name relative to the manifest, got {clip['file']!r}"
-            )
-        where = f"clip {index + 1} ({clip['file']})"
-        _check_misspellings(
-            clip,
-            _FILE_KEYS | _PROTOCOL_KEYS | {"file", "protocol"},
-            path,
-            where,
-            "the clip's own [clip.protocol] table or in [protocol]",
-        )
-        known = {k: v for k, v in clip.items() if k in _FILE_KEYS}
-        _check_values(known, known, file_property_problem, path, where)
-        own = _protocol(clip.get("protocol"), path, f"{where} protocol")
-        meta = {k: v for k, v in clip.items() if k not in _FILE_KEYS and k not in ("file", "protocol")}
-        specs.append(
-            SequenceSpec(
-                path=str((path.parent / clip["file"]).resolve()), **{**defaults, **known, **protocol, **own}, meta=meta
-            )
-        )
+    specs = [_clip_spec(clip, index, path, defaults, protocol) for index, clip in enumerate(clips)]
     return str(header.get("name", path.stem)), specs
+
+
+def _clip_source(clip: dict, path: Path, where: str) -> dict:
+    """The clip's source as SequenceSpec arguments: a file (``file``, relative to the
+    manifest) or a generated clip (``synthetic = { clip = "grass-sway", seed = 0 }``)."""
+    given = [key for key in ("file", "synthetic") if key in clip]
+    if len(given) != 1:
+        problem = "has both 'file' and 'synthetic'" if given else "has no 'file' key"
+        raise DatasetError(
+            f'{path}: {where} {problem}; give a file relative to the manifest (file = "clip.y4m") '
+            f'or a generated clip (synthetic = {{ clip = "grass-sway", seed = 0 }})'
+        )
+    if "synthetic" in clip:
+        return {"synthetic": SyntheticSource.from_mapping(clip["synthetic"], f"{path}: {where}")}
+    file = clip["file"]
+    if not isinstance(file, str) or not file:
+        raise DatasetError(f"{path}: {where}: 'file' must be a file name relative to the manifest, got {file!r}")
+    if file.startswith("synth:"):
+        raise DatasetError(
+            f"{path}: {where}: file {file!r} is not a file; name a generated clip as "
+            f'synthetic = {{ clip = "grass-sway", seed = 0 }}'
+        )
+    return {"path": str((path.parent / file).resolve())}
+
+
+def _clip_spec(clip, index: int, path: Path, defaults: dict, protocol: dict) -> SequenceSpec:
+    where = f"clip {index + 1}"
+    if not isinstance(clip, dict):
+        raise DatasetError(f"{path}: {where} must be a table with a 'file' key, got {clip!r}")
+    source = _clip_source(clip, path, where)
+    if "path" in source:
+        where = f"clip {index + 1} ({clip['file']})"
+    else:
+        where = f"clip {index + 1} (synthetic {source['synthetic'].clip})"
+        defaults = {}  # [set]'s file properties describe the files, not generated clips
+    _check_misspellings(
+        clip,
+        _FILE_KEYS | _PROTOCOL_KEYS | {"file", "synthetic", "protocol"},
+        path,
+        where,
+        "the clip's own [clip.protocol] table or in [protocol]",
+    )
+    known = {k: v for k, v in clip.items() if k in _FILE_KEYS}
+    _check_values(known, known, file_property_problem, path, where)
+    own = _protocol(clip.get("protocol"), path, f"{where} protocol")
+    meta = {k: v for k, v in clip.items() if k not in _FILE_KEYS and k not in ("file", "synthetic", "protocol")}
+    try:
+        return SequenceSpec(**source, **{**defaults, **known, **protocol, **own}, meta=meta)
+    except DatasetError as exc:
+        raise DatasetError(f"{path}: {where}: {exc}") from None
 
 
 def _protocol(table, path: Path, where: str) -> dict:

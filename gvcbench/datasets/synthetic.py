@@ -6,7 +6,8 @@ seeded motion model; frame t samples the image at ``p + D_t(p)`` (bilinear, refl
 borders), so ``D_t`` is the exact displacement from frame t back to the key frame.
 Everything is reproducible from (clip, seed). It is the built-in set
 ``scene-dynamics-synth`` (384x384, 50 frames, 25 fps, like the Dynamics-Codec test set)
-and training material for Dynamics-Codec.
+and training material for Dynamics-Codec. A dataset names a clip through
+``datasets.spec.SyntheticSource``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import numpy as np
 
 from ..errors import DatasetError
 from .sequence import ColourInfo, Sequence, rgb_to_yuv420
-
-SYNTH_PREFIX = "synth:"
 
 
 def smooth_field(rng: np.random.Generator, size: int, cells: int = 5) -> np.ndarray:
@@ -68,7 +67,7 @@ def ripple(rng, size):
 
 def floating(rng, size):
     """A floating boat: the scene bobs vertically, rolls a little and drifts sideways."""
-    x, y = _coords(size)
+    x, _ = _coords(size)
     bob, roll, drift = rng.uniform(2, 4), rng.uniform(1, 3), rng.uniform(-0.8, 0.8)
     freq = rng.uniform(0.3, 0.6)
 
@@ -183,27 +182,3 @@ def generate(name: str, seed: int = 0, size: int = 384, frames: int = 50, fps: i
     y, u, v = rgb_to_yuv420(rgb, 8, colour)
     seq = Sequence(name, y, u, v, Fraction(fps), 8, colour)
     return (seq, disp) if with_flow else seq
-
-
-def parse_synth_path(path: str) -> dict:
-    """``synth:NAME?seed=S&size=N&frames=T&fps=F`` -> generate() arguments."""
-    body = path[len(SYNTH_PREFIX) :]
-    name, _, query = body.partition("?")
-    args = {"name": name}
-    for part in filter(None, query.split("&")):
-        key, _, value = part.partition("=")
-        if key not in ("seed", "size", "frames", "fps"):
-            raise DatasetError(f"{path}: unknown option {key!r}; use seed, size, frames, fps")
-        try:
-            args[key] = int(value)
-        except ValueError:
-            raise DatasetError(f"{path}: {key} must be a whole number, got {value!r}") from None
-    return args
-
-
-def synth_specs(seed: int = 0):
-    from .loader import SequenceSpec
-
-    return [
-        SequenceSpec(path=f"{SYNTH_PREFIX}{c.name}?seed={seed}&size=384&frames=50&fps=25", name=c.name) for c in CLIPS
-    ]

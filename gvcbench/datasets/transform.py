@@ -67,7 +67,7 @@ def crop(seq: Sequence, spec: str) -> Sequence:
         w, h, x, y = side, side, None, None
     else:
         w, h, x, y = parsed
-    if x is None:
+    if x is None or y is None:
         x, y = (seq.width - w) // 2, (seq.height - h) // 2
     x, y = x // 2 * 2, y // 2 * 2  # keep chroma sited on the same samples
     if x < 0 or y < 0 or x + w > seq.width or y + h > seq.height:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def _parse_header(line: bytes, path: Path) -> dict:
             f"{path}: not a YUV4MPEG2 file (first bytes {line[:9]!r}); a .y4m file starts with "
             f"'YUV4MPEG2 W... H... F...': re-create it, or give it the suffix of its real format"
         )
-    info = {"chroma": "420jpeg", "range": "limited"}
+    info: dict[str, Any] = {"chroma": "420jpeg", "range": "limited"}
     for tok in tokens[1:]:
         key, val = tok[0], tok[1:]
         if key == "W":
@@ -106,7 +107,8 @@ def read_y4m(
     depth = _DEPTH_BY_CHROMA[info["chroma"]]
     sample = 1 if depth == 8 else 2
     frame_bytes = w * h * 3 // 2 * sample
-    payloads, pos = [], end + 1
+    payloads: list[tuple[int, int]] = []
+    pos = end + 1
     while pos < len(data):
         line_end = data.find(b"\n", pos)
         if line_end < 0 or not data.startswith(b"FRAME", pos):

@@ -29,9 +29,9 @@ def parse_yuv_name(path: str | Path) -> dict:
     return info
 
 
-def _frame_geometry(width: int, height: int, bit_depth: int) -> tuple[int, type]:
+def _frame_geometry(width: int, height: int, bit_depth: int) -> tuple[int, np.dtype]:
     bytes_per_sample = 1 if bit_depth == 8 else 2
-    return width * height * 3 // 2 * bytes_per_sample, (np.uint8 if bit_depth == 8 else np.dtype("<u2"))
+    return width * height * 3 // 2 * bytes_per_sample, np.dtype(np.uint8 if bit_depth == 8 else "<u2")
 
 
 def read_yuv(
@@ -76,7 +76,7 @@ def read_yuv(
         raise DatasetError(f"{path}: asked for {count} frames from frame {start}; give frames >= 1 and start >= 0")
     if start + count > total:
         raise DatasetError(f"{path}: asked for {count} frames from frame {start}, the file holds {total}")
-    raw = np.fromfile(
+    raw: np.ndarray = np.fromfile(
         path, dtype=dtype, count=count * frame_bytes // np.dtype(dtype).itemsize, offset=start * frame_bytes
     )
     y, u, v = split_planes(raw, count, width, height)

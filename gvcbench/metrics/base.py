@@ -10,6 +10,7 @@ import numpy as np
 
 from ..datasets.sequence import Sequence
 from ..errors import GvcbenchError
+from .axes import parse_axis
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,6 @@ class MetricSpec:
     bd_axis: str = "x"
 
     def __post_init__(self):
-        from ..reports.axes import parse_axis
-
         parse_axis(self.bd_axis)
         if self.lower_better and self.bd_axis == "x":
             raise ValueError(f"metric {self.name}: lower is better, so bd_axis must flip it, e.g. '1-x'")

@@ -8,12 +8,13 @@ applies the official resize (shorter side to 256 px, bilinear, when it is larger
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import ClassVar
 
 import numpy as np
 
 from .base import Metric, MetricSpec
-from .torch_input import INPUT_DESCRIPTION, rgb_uint8, to_tensor
+from .torch_input import INPUT_DESCRIPTION, paired_batches
 from .weights import load_state_dict, record, resolve
 
 VGG_FILE = "vgg16-397923af.pth"
@@ -51,7 +52,7 @@ def _network(vgg_state: dict, alpha, beta):
             features.load_state_dict({k.split(".", 1)[1]: v for k, v in vgg_state.items() if k.startswith("features.")})
             layers = [L2Pool(POOL_CHANNELS[i]) if i in POOL_INDICES else features[i] for i in range(30)]
             bounds = (0,) + STAGE_ENDS
-            self.stages = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in zip(bounds, bounds[1:]))
+            self.stages = nn.ModuleList(nn.Sequential(*layers[a:b]) for a, b in pairwise(bounds))
             self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
             self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
             total = alpha.sum() + beta.sum()
@@ -142,14 +143,12 @@ class Dists(Metric):
         import torch
 
         model = self.model()
-        out = []
+        prepare = resize_shorter_to_256 if self.resize256 else None
         with torch.no_grad():
-            for start in range(0, reference.num_frames, self.batch_size):
-                stop = min(start + self.batch_size, reference.num_frames)
-                a, b = rgb_uint8(reference, start, stop), rgb_uint8(distorted, start, stop)
-                if self.resize256:
-                    a, b = resize_shorter_to_256(a), resize_shorter_to_256(b)
-                out.append(model(to_tensor(a, self.device), to_tensor(b, self.device)).double().cpu().numpy())
+            out = [
+                model(x, y).double().cpu().numpy()
+                for x, y in paired_batches(reference, distorted, self.batch_size, self.device, prepare)
+            ]
         return np.concatenate(out)
 
 

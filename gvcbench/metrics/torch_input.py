@@ -7,7 +7,7 @@ batches, so memory stays bounded whatever the clip's length.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -27,11 +27,23 @@ def to_tensor(rgb: np.ndarray, device: str):
     return torch.from_numpy(rgb).to(device).permute(0, 3, 1, 2).float().div_(255.0)
 
 
-def paired_batches(ref: Sequence, dist: Sequence, batch_size: int, device: str) -> Iterator[tuple]:
-    """(reference, distorted) float tensors (B, 3, H, W) in [0, 1]."""
+def paired_batches(
+    ref: Sequence,
+    dist: Sequence,
+    batch_size: int,
+    device: str,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Iterator[tuple]:
+    """(reference, distorted) float tensors (B, 3, H, W) in [0, 1].
+
+    ``prepare`` is a metric's own preprocessing of each 8-bit batch (T, H, W, 3), applied
+    to both sides before they become tensors (DISTS's official resize, say)."""
     for start in range(0, ref.num_frames, batch_size):
         stop = min(start + batch_size, ref.num_frames)
-        yield to_tensor(rgb_uint8(ref, start, stop), device), to_tensor(rgb_uint8(dist, start, stop), device)
+        a, b = rgb_uint8(ref, start, stop), rgb_uint8(dist, start, stop)
+        if prepare is not None:
+            a, b = prepare(a), prepare(b)
+        yield to_tensor(a, device), to_tensor(b, device)
 
 
 def torch_device(name: str) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import GvcbenchError
-from .axes import Axis, axis_from_spec
+from ..metrics.axes import Axis, axis_from_spec
 from .bdrate import BDError, Curve, bd_metric, bd_rate
 from .seeds import mean_over_seeds
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .axes import Axis
+from ..metrics.axes import Axis
 from .bdrate import BDError
 from .curves import averaged_curve, rd_points, sequence_curve, set_curve
 

@@ -56,7 +56,7 @@ def _uint8_rgb(seq, chunk: int = 8) -> np.ndarray:
 def _spec(row: dict) -> SequenceSpec:
     spec = dict(row["sequence_spec"])
     spec.pop("meta", None)
-    return SequenceSpec(**spec)
+    return SequenceSpec.from_record(spec)
 
 
 def _original(row: dict, run_folder: Path):

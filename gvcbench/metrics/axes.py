@@ -1,4 +1,7 @@
-"""Metric axes for RD curves and BD computations: every axis increases with quality."""
+"""Metric axes for RD curves and BD computations: every axis increases with quality.
+
+A metric declares its axis in its ``MetricSpec`` (``bd_axis``); the reports read it back
+from the spec stored with the values (``axis_from_spec``)."""
 
 from __future__ import annotations
 
