@@ -22,10 +22,10 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import MetricError
+from ..weights import load_state_dict, record, resolve
 from .base import Metric, MetricSpec
 from .i3d import FEATURE_DIM, TorchScriptI3D, VideoGptI3D, preprocess
 from .torch_input import INPUT_DESCRIPTION, rgb_uint8, to_tensor
-from .weights import load_state_dict, record, resolve
 
 CLIP_LENGTH = 16
 STRIDE = 16
