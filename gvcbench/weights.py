@@ -112,6 +112,15 @@ KNOWN: dict[str, WeightFile] = {
             "so the file's own hash is recorded in the provenance of every value",
         ),
         WeightFile(
+            "pt_inception-2015-12-05-6726825d.pth",
+            "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+            ("fid",),
+            95628359,
+            note="the FID Inception network of TensorFlow's FID, ported by pytorch-fid (its release file); the name "
+            "carries the first 8 hex digits of the SHA-256",
+        ),
+        WeightFile(
             "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
             None,
             "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
