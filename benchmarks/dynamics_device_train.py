@@ -90,7 +90,7 @@ def main() -> None:
     report: dict = {"dev_clips": [str(full["names"][i]) for i in dev_clips]}
 
     if args.reference:
-        from gvcbench.metrics.weights import load_state_dict
+        from gvcbench.weights import load_state_dict
 
         state = load_state_dict(Path(args.reference))
         ref = DynamicsModel(**architecture(state)).to(args.device)

@@ -69,7 +69,7 @@ def dists_pair(device, batch):
     import DISTS_pytorch.DISTS_pt as ref_mod
     import torchvision
 
-    from gvcbench.metrics.weights import resolve
+    from gvcbench.weights import resolve
 
     real = torchvision.models.vgg16
     ref_mod.models.vgg16 = lambda *a, **k: (torch.manual_seed(1), real(weights=None))[1]

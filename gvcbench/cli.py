@@ -805,8 +805,8 @@ def regress(
 @app.command("weights")
 def weights_cmd(download: bool = typer.Option(False, help="Fetch what is missing from the official addresses.")):
     """List the pretrained files each metric needs and whether each is on this machine."""
-    from .metrics.weights import KNOWN, find_local, hub_dir, weights_dir
-    from .metrics.weights import download as fetch
+    from .weights import KNOWN, find_local, hub_dir, weights_dir
+    from .weights import download as fetch
 
     console.print(
         f"Looked up in $GVCBENCH_WEIGHTS ({weights_dir() or 'unset'}), then {hub_dir()}, "

@@ -88,7 +88,7 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
 @pytest.mark.slow
 def test_raft_without_local_weights_is_a_clear_error(tmp_path, monkeypatch):
     from gvcbench.codecs.dynamics.flow import make_estimator
-    from gvcbench.metrics.weights import MissingWeights
+    from gvcbench.weights import MissingWeights
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("GVCBENCH_OFFLINE", "1")

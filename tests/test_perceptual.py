@@ -11,7 +11,7 @@ import torch
 from gvcbench.metrics.dists_metric import Dists, Dists256
 from gvcbench.metrics.lpips_metric import Lpips, LpipsVgg
 from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
-from gvcbench.metrics.weights import KNOWN, resolve
+from gvcbench.weights import KNOWN, resolve
 
 from .conftest import real_clip
 

@@ -180,7 +180,7 @@ def test_bdrate_command_prints_intervals_or_why_not(tmp_path, n, expect):
 
 
 def test_set_level_values_get_intervals_from_their_clips():
-    from gvcbench.metrics.fvd import encode_features
+    from gvcbench.metrics.setmetric import encode_features
     from gvcbench.reports.uncertainty import set_intervals
 
     rng = np.random.default_rng(3)
@@ -220,7 +220,7 @@ def test_holm_adjustment():
 def test_set_level_bd_rate_interval_pools_the_resampled_sequences_clips():
     """FVD-like set metric: the averaged-curve BD-rate is the set-level curve's, and its
     interval comes from resampling sequences and pooling their clips again."""
-    from gvcbench.metrics.fvd import encode_features
+    from gvcbench.metrics.setmetric import encode_features
     from gvcbench.reports.uncertainty import frechet_lowrank
 
     rng = np.random.default_rng(9)

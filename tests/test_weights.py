@@ -9,7 +9,7 @@ from functools import partial
 
 import pytest
 
-from gvcbench.metrics import weights as W
+from gvcbench import weights as W
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ from ..datasets.container import write_container
 from ..datasets.input_cache import read_cached
 from ..errors import CodecError, DatasetError, GvcbenchError, MetricError
 from ..metrics import METRICS
-from ..metrics.fvd import encode_features
 from ..metrics.reference_cache import ReferenceCache
+from ..metrics.setmetric import SetMetric
 from .plan import Job, make_codec
 
 
@@ -83,14 +83,14 @@ def measure(
             continue
         try:
             cached = cache is not None and metric.reference_identity() is not None
-            if metric.spec.granularity == "set":
+            if isinstance(metric, SetMetric):
                 ref_f = (
                     cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
                     if cached
                     else metric.features(source)
                 )
                 dist_f = metric.features(recon)
-                features[name] = {"reference": encode_features(ref_f), "distorted": encode_features(dist_f)}
+                features[name] = metric.job_features(ref_f, dist_f)
                 means[name] = metric.sequence_value(ref_f, dist_f)
             else:
                 if cached:

@@ -1,21 +1,32 @@
-"""Set-level metrics (FVD): computed by the driver once the jobs they need have finished.
+"""Set-level metrics (FVD, FID): computed by the driver once the jobs they need have finished.
 
-For every codec and rate point, the feature vectors of all its sequences (stored with
-each job) are pooled, reference against reconstruction, as the Dynamics-Codec paper
-reports FVD over its test set per rate point. Values are kept per dataset identity, so a
-store holding two datasets keeps the set-level values of both, and each value lists the
-jobs it pooled (readers use it only for exactly those rows).
+For every codec and rate point, the features of all its sequences (stored with each job)
+are pooled through the metric's set-metric interface (``metrics/setmetric.py``: a state
+per job, merged, computed), as the Dynamics-Codec paper reports FVD over its test set per
+rate point. Values are kept per dataset identity, so a store holding two datasets keeps the
+set-level values of both, and each value lists the jobs it pooled (readers use it only for
+exactly those rows).
 """
 
 from __future__ import annotations
 
-import warnings
 from collections import defaultdict
 
 from ..errors import MetricError
 from ..metrics import METRICS
-from ..metrics.fvd import FeatureStats, FewFeaturesWarning, decode_features, fvd_from_stats
+from ..metrics.setmetric import SetMetric
 from .store import ResultStore
+
+
+def set_metric(name: str) -> SetMetric:
+    """An instance of a set-level metric for pooling (its settings only: no network is loaded)."""
+    metric = METRICS.get(name)()
+    if not isinstance(metric, SetMetric):
+        raise MetricError(
+            f"metric {name} declares granularity 'set' but is not a gvcbench.metrics.setmetric.SetMetric; "
+            f"implement features, state, compute and sequence_value (see DEVELOPERS.md)"
+        )
+    return metric
 
 
 def compute_set_metrics(store: ResultStore, keys: set[str], metrics: tuple[str, ...], dataset: str = "") -> int:
@@ -26,33 +37,23 @@ def compute_set_metrics(store: ResultStore, keys: set[str], metrics: tuple[str, 
     rows = [r for r in store.rows("WHERE status = 'done'") if r["job_key"] in keys]
     written = 0
     for name in set_names:
+        metric = set_metric(name)
         groups = defaultdict(list)
         for r in rows:
             blob = (r.get("features") or {}).get(name)
             if blob:
                 groups[(r["codec"], r["point"])].append((r, blob))
         for (codec, point), members in groups.items():
-            ref, dist = FeatureStats(), FeatureStats()
-            for _, blob in members:
-                ref.update(decode_features(blob["reference"]))
-                dist.update(decode_features(blob["distorted"]))
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", FewFeaturesWarning)
-                try:
-                    value = fvd_from_stats(ref, dist)
-                except MetricError as exc:  # e.g. one short clip: too few feature vectors for a covariance
-                    value = None
-                    warnings.warn(str(exc), FewFeaturesWarning)
-            note = "; ".join(str(w.message) for w in caught) or None
+            pooled = metric.pool(blob for _, blob in members)
             prov = members[0][0]["provenance"].get(name, {}) | {"pooled": "all sequences of this codec and point"}
             store.put_set_value(
                 codec,
                 point,
                 name,
-                value,
+                pooled.value,
                 sorted(r["sequence"] for r, _ in members),
-                ref.count,
-                note,
+                pooled.count,
+                pooled.note,
                 prov,
                 dataset=dataset,
                 job_keys=[r["job_key"] for r, _ in members],

@@ -23,6 +23,7 @@ for _name, _target in {
     "flow-epe": "gvcbench.metrics.temporal:FlowEpe",
     "fvd": "gvcbench.metrics.fvd:Fvd",
     "fvd-videogpt": "gvcbench.metrics.fvd:FvdVideoGpt",
+    "fid": "gvcbench.metrics.fid:Fid",
 }.items():
     METRICS.register(_name, _target)
 

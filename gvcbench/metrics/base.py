@@ -44,7 +44,7 @@ class MetricSpec:
 
 
 class Metric(ABC):
-    """A quality metric. ``weights`` names the pretrained files it needs (see weights.py);
+    """A quality metric. ``weights`` names the pretrained files it needs (see gvcbench/weights.py);
     ``device`` is 'cpu' or a torch device string; ``batch_size`` frames go through a
     network at once, so memory stays bounded for long clips."""
 
@@ -63,7 +63,7 @@ class Metric(ABC):
         """None when the metric can run here, else why not (missing weights, say).
 
         Looks only at this machine; ``prepare`` is what downloads."""
-        from .weights import KNOWN, MissingWeights, find_local, missing_message
+        from ..weights import KNOWN, MissingWeights, find_local, missing_message
 
         for name in self.weights:
             try:
@@ -77,7 +77,7 @@ class Metric(ABC):
 
     def prepare(self) -> None:
         """Fetch missing pretrained files (once, in the driver, before jobs start)."""
-        from .weights import resolve
+        from ..weights import resolve
 
         for name in self.weights:
             resolve(name)

@@ -13,9 +13,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..weights import load_state_dict, record, resolve
 from .base import Metric, MetricSpec
 from .torch_input import INPUT_DESCRIPTION, paired_batches
-from .weights import load_state_dict, record, resolve
 
 VGG_FILE = "vgg16-397923af.pth"
 ALPHA_BETA_FILE = "dists-alpha-beta.pt"

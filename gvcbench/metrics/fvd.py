@@ -1,12 +1,10 @@
 """Fréchet Video Distance on Kinetics-400 I3D features.
 
 Each video is cut into clips of ``clip_length`` frames every ``stride`` frames; each clip
-gives one 400-d feature vector. A set's features are kept as float64 sufficient
-statistics (count, sum, sum of outer products), so partial results from several
-workers merge exactly. FVD is the Fréchet distance between the Gaussians fitted to
-the reference and the reconstructed features:
-
-    |mu_r - mu_d|^2 + Tr(S_r + S_d - 2 (S_r S_d)^(1/2))
+gives one 400-d feature vector. FVD is the Fréchet distance (``frechet.py``) between the
+Gaussians fitted to the reference and the reconstructed clips' features, kept as
+mergeable float64 statistics, so the harness pools a rate point's jobs through the
+set-metric interface (``setmetric.py``).
 
 With fewer feature vectors than dimensions the covariances are singular and the value
 is noisy; that is warned about and recorded, as the paper's per-set protocol is the
@@ -16,84 +14,25 @@ meaningful one (``fvd`` per rate point over the test set).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
 
 from ..errors import MetricError
-from .base import Metric, MetricSpec
+from ..weights import load_state_dict, record, resolve
+from .base import MetricSpec
+from .frechet import FeatureStats, FewFeaturesWarning, FrechetState, frechet_distance, warn_if_few
 from .i3d import FEATURE_DIM, TorchScriptI3D, VideoGptI3D, preprocess
+from .setmetric import SetMetric, SetState, decode_features
 from .torch_input import INPUT_DESCRIPTION, rgb_uint8, to_tensor
-from .weights import load_state_dict, record, resolve
 
 CLIP_LENGTH = 16
 STRIDE = 16
 
 
-class FewFeaturesWarning(UserWarning):
-    pass
-
-
-@dataclass
-class FeatureStats:
-    """Sufficient statistics of a set of feature vectors (float64)."""
-
-    dim: int = FEATURE_DIM
-    count: int = 0
-    total: np.ndarray = field(default=None)
-    outer: np.ndarray = field(default=None)
-
-    def __post_init__(self):
-        if self.total is None:
-            self.total = np.zeros(self.dim)
-            self.outer = np.zeros((self.dim, self.dim))
-
-    def update(self, features) -> FeatureStats:
-        f = np.asarray(features, dtype=np.float64).reshape(-1, self.dim)
-        self.count += len(f)
-        self.total += f.sum(0)
-        self.outer += f.T @ f
-        return self
-
-    def merge(self, other: FeatureStats) -> FeatureStats:
-        if other.dim != self.dim:
-            raise MetricError(f"cannot merge {other.dim}-d features into {self.dim}-d statistics")
-        self.count += other.count
-        self.total += other.total
-        self.outer += other.outer
-        return self
-
-    def mean_cov(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.count < 2:
-            raise MetricError(f"FVD needs at least 2 feature vectors, has {self.count}")
-        mu = self.total / self.count
-        cov = (self.outer - self.count * np.outer(mu, mu)) / (self.count - 1)
-        return mu, cov
-
-
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
-    """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
-    from scipy import linalg
-
-    diff = np.asarray(mu1) - np.asarray(mu2)
-    covmean, _ = linalg.sqrtm(np.asarray(sigma1) @ np.asarray(sigma2), disp=False)
-    if not np.isfinite(covmean).all():  # nearly singular product: regularise, as the common ports do
-        eps = np.eye(len(sigma1)) * 1e-6
-        covmean = linalg.sqrtm((sigma1 + eps) @ (sigma2 + eps))
-    covmean = np.real(covmean)
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
-
-
 def fvd_from_stats(reference: FeatureStats, distorted: FeatureStats) -> float:
-    for stats, side in ((reference, "reference"), (distorted, "reconstruction")):
-        if stats.count < stats.dim:
-            warnings.warn(
-                f"FVD from {stats.count} {side} feature vectors of dimension {stats.dim}: the "
-                f"covariance is singular and the value is noisy",
-                FewFeaturesWarning,
-                stacklevel=2,
-            )
+    warn_if_few(reference, "reference", "FVD")
+    warn_if_few(distorted, "reconstruction", "FVD")
     return frechet_distance(*reference.mean_cov(), *distorted.mean_cov())
 
 
@@ -103,9 +42,9 @@ def clip_starts(frames: int, length: int, stride: int) -> list[int]:
     return list(range(0, frames - length + 1, stride))
 
 
-class Fvd(Metric):
-    """Per-sequence FVD (its clips against the original's clips) as the frame-level value;
-    the set-level FVD per rate point is computed by the harness from the stored features."""
+class Fvd(SetMetric):
+    """FVD of a set of videos; a job's own value is the FVD of its clips against the
+    original's clips."""
 
     detector_kind: ClassVar[str] = "torchscript"
     spec = MetricSpec(
@@ -177,9 +116,6 @@ class Fvd(Metric):
             "what": "I3D features of the original's clips",
         }
 
-    def reference_features(self, reference) -> np.ndarray:
-        return self.features(reference)
-
     def features(self, seq) -> np.ndarray:
         """(clips, 400) float64 features of one sequence."""
         import torch
@@ -199,25 +135,16 @@ class Fvd(Metric):
     def sequence_value(self, ref_features: np.ndarray, dist_features: np.ndarray) -> float:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FewFeaturesWarning)  # one video: few clips by nature
-            return fvd_from_stats(FeatureStats().update(ref_features), FeatureStats().update(dist_features))
+            return fvd_from_stats(
+                FeatureStats(FEATURE_DIM).update(ref_features), FeatureStats(FEATURE_DIM).update(dist_features)
+            )
 
-    def frame_values(self, reference, distorted) -> np.ndarray:
-        """One value, the per-sequence FVD (a set metric has no per-frame values)."""
-        return np.array([self.sequence_value(self.features(reference), self.features(distorted))])
+    def state(self, blob: dict) -> FrechetState:
+        return FrechetState.of(decode_features(blob["reference"]), decode_features(blob["distorted"]), FEATURE_DIM)
 
-
-def encode_features(features: np.ndarray) -> dict:
-    """Features as compact JSON (base64 of float64), exact for merging later."""
-    import base64
-
-    f = np.ascontiguousarray(features, dtype="<f8")
-    return {"shape": list(f.shape), "f8": base64.b64encode(f.tobytes()).decode()}
-
-
-def decode_features(blob: dict) -> np.ndarray:
-    import base64
-
-    return np.frombuffer(base64.b64decode(blob["f8"]), dtype="<f8").reshape(blob["shape"])
+    def compute(self, state: SetState) -> float:
+        assert isinstance(state, FrechetState)
+        return fvd_from_stats(state.reference, state.distorted)
 
 
 class FvdVideoGpt(Fvd):

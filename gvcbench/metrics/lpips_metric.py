@@ -2,7 +2,7 @@
 
 The package would download the ImageNet backbone through torchvision; gvcbench builds
 the network without it (``pnet_rand``) and loads the backbone and the linear heads from
-verified files (weights.py), so a missing file is an error, never random weights.
+verified files (gvcbench/weights.py), so a missing file is an error, never random weights.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import ClassVar
 import numpy as np
 
 from ..errors import MetricError
+from ..weights import load_state_dict, record, resolve
 from .base import Metric, MetricSpec
 from .torch_input import INPUT_DESCRIPTION, paired_batches
-from .weights import load_state_dict, record, resolve
 
 BACKBONE_FILE = {"alex": "alexnet-owt-7be5be79.pth", "vgg": "vgg16-397923af.pth"}
 HEADS_FILE = {"alex": "lpips-v0.1-alex.pth", "vgg": "lpips-v0.1-vgg.pth"}

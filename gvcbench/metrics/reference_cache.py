@@ -1,9 +1,10 @@
 """Reference-side work computed once per sequence, reused across codecs and rate points.
 
 Some metrics do work on the original that does not depend on the codec: flow-epe's
-optical flow of the original clip, FVD's I3D features of the original's clips. A job
-asks this cache instead of recomputing them. Entries are keyed by the metric's name,
-version and every setting the reference-side result depends on
+optical flow of the original clip, FVD's I3D features of the original's clips, FID's
+InceptionV3 features of its frames. A job asks this cache instead of recomputing them.
+Entries are keyed by the metric's name, version and every setting the reference-side
+result depends on
 (``Metric.reference_identity``) together with the sequence's content hash, so a
 changed sequence or setting is a different key: nothing stale can be read back.
 
@@ -45,6 +46,7 @@ class ReferenceCache:
         self.misses = 0
 
     def _file(self, name: str, key: str) -> Path:
+        assert self.folder is not None  # callers return early without a folder
         return self.folder / f"{name}-{key[:40]}.npy"
 
     def get(self, metric, sequence_hash: str, compute: Callable[[], np.ndarray]) -> np.ndarray:

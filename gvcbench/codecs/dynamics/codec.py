@@ -96,7 +96,7 @@ def check_model(header: bs.Header, model_id: str) -> None:
 
 @lru_cache(maxsize=4)
 def load_model(path: str):
-    from ...metrics.weights import load_state_dict
+    from ...weights import load_state_dict
     from .model import DynamicsModel, architecture
 
     state = load_state_dict(Path(path))

@@ -69,7 +69,7 @@ class RaftFlow(FlowEstimator):
         import torch
         from torchvision.models.optical_flow import raft_large
 
-        from ...metrics.weights import load_state_dict, resolve
+        from ...weights import load_state_dict, resolve
 
         self.device = device
         self.model = raft_large(weights=None)

@@ -294,7 +294,7 @@ def train_tensors(
             v.dense()
     model = DynamicsModel(cfg.grid, cfg.coords).to(cfg.device)
     if refiner_from:
-        from ...metrics.weights import load_state_dict
+        from ...weights import load_state_dict
 
         state = load_state_dict(refiner_from)
         model.refiner.load_state_dict(

@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import GvcbenchError
-from ..tools import sha256_file
+from .errors import GvcbenchError
+from .tools import sha256_file
 
 DOWNLOAD_TIMEOUT = 30.0
 
@@ -112,6 +112,15 @@ KNOWN: dict[str, WeightFile] = {
             "so the file's own hash is recorded in the provenance of every value",
         ),
         WeightFile(
+            "pt_inception-2015-12-05-6726825d.pth",
+            "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
+            "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+            ("fid",),
+            95628359,
+            note="the FID Inception network of TensorFlow's FID, ported by pytorch-fid (its release file); the name "
+            "carries the first 8 hex digits of the SHA-256",
+        ),
+        WeightFile(
             "raft_large_C_T_SKHT_V2-ff5fadd5.pth",
             None,
             "https://download.pytorch.org/models/raft_large_C_T_SKHT_V2-ff5fadd5.pth",
@@ -141,19 +150,20 @@ def sha256(path: Path) -> str:
 
 
 def _package_file(w: WeightFile) -> Path | None:
-    if not w.package:
+    if not w.package or not w.package_path:
         return None
     spec = importlib.util.find_spec(w.package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / w.package_path
+    path = Path(next(iter(spec.submodule_search_locations))) / w.package_path
     return path if path.is_file() else None
 
 
 def candidates(w: WeightFile) -> list[Path]:
     out = []
-    if weights_dir():
-        out.append(weights_dir() / w.name)
+    mine = weights_dir()
+    if mine is not None:
+        out.append(mine / w.name)
     out.append(hub_dir() / w.name)
     pkg = _package_file(w)
     if pkg:
@@ -182,7 +192,8 @@ def find_local(w: WeightFile) -> Path | None:
 
 
 def missing_message(w: WeightFile, reason: str = "") -> str:
-    where = [str(weights_dir() / w.name) if weights_dir() else f"$GVCBENCH_WEIGHTS/{w.name}", str(hub_dir() / w.name)]
+    mine = weights_dir()
+    where = [str(mine / w.name) if mine is not None else f"$GVCBENCH_WEIGHTS/{w.name}", str(hub_dir() / w.name)]
     hash_text = w.sha256 or (
         f"starting {w.sha256_prefix}"
         if w.sha256_prefix
