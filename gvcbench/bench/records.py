@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 __all__ = [
@@ -206,6 +206,31 @@ class JobResult(_ReadByName):
         """An encode a target-rate search made on its way: search material, not a ladder point."""
         return (self.rate_search or EMPTY).get("role") == "probe"
 
+    def evolve(self, **changes) -> JobResult:
+        """A copy with ``changes``: ``dataclasses.replace`` without running ``__init__`` again,
+        cheap enough for every row of a 100k-row store. Mappings given are frozen."""
+        unknown = set(changes) - set(self.__dataclass_fields__)
+        if unknown:
+            raise TypeError(f"unknown job result fields {sorted(unknown)}")
+        record = object.__new__(type(self))
+        record.__dict__.update(self.__dict__)
+        for name, value in changes.items():
+            if name in MAPPING_FIELDS:
+                value = frozen(value)
+            elif name == "seeds" and value is not None:
+                value = tuple(value)
+            record.__dict__[name] = value
+        return record
+
+    @classmethod
+    def from_store(cls, values: dict[str, Any]) -> JobResult:
+        """A record from the store's decoded columns, without ``__init__``'s checks (the store
+        hands read-only mappings already): a 100k-row read builds 100k of them."""
+        record = object.__new__(cls)
+        record.__dict__.update(_STORE_DEFAULTS)
+        record.__dict__.update(values)
+        return record
+
     @classmethod
     def from_dict(cls, row: Mapping[str, Any]) -> JobResult:
         """A record from a dict row (fields it lacks take their defaults; unknown keys are an error)."""
@@ -233,6 +258,13 @@ MAPPING_FIELDS = (
 )
 
 
+_STORE_DEFAULTS: dict[str, Any] = {
+    f.name: (EMPTY if f.default_factory is FrozenMap else f.default)
+    for f in fields(JobResult)
+    if f.default is not MISSING or f.default_factory is not MISSING
+}
+
+
 @dataclass(frozen=True)
 class SetValue(_ReadByName):
     """A set-level metric (e.g. FVD) of one codec and rate point, pooled over a dataset's clips."""
@@ -258,3 +290,42 @@ class SetValue(_ReadByName):
             object.__setattr__(self, "job_keys", tuple(self.job_keys))
         if not isinstance(self.provenance, FrozenMap):
             object.__setattr__(self, "provenance", FrozenMap(self.provenance or {}))
+
+
+#: reader-side fields, left out of a frame where no record sets them
+_READER_FIELDS = ("imported", "source_store", "seeds")
+_NOT_IN_FRAME = (
+    "metrics",
+    "frame_metrics",
+    "provenance",
+    "metric_errors",
+    "parts",
+    "sequence_spec",
+    "features",
+    "fatal",
+)
+
+
+def records_frame(records):
+    """Job results as a pandas DataFrame: one row per job, its fields as columns and one column
+    per metric (``psnr-y``), per bitstream part (``bytes_NAME``) and per unavailable metric
+    (``NAME_unavailable``: why). Per-frame values and feature vectors are left out."""
+    import pandas as pd
+
+    flat = []
+    for r in records:
+        base = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in _NOT_IN_FRAME}
+        base["codec_params"] = json.dumps(dict(r.codec_params), sort_keys=True)
+        if r.rate_search is not None:
+            base["rate_search"] = json.dumps(dict(r.rate_search), sort_keys=True)
+        base.update(r.metrics)
+        for name, value in (r.parts or {}).items():
+            base[f"bytes_{name}"] = value
+        for name, reason in r.metric_errors.items():
+            base[f"{name}_unavailable"] = reason
+        flat.append(base)
+    df = pd.DataFrame(flat)
+    df = df.drop(columns=[c for c in _READER_FIELDS if c in df and df[c].isna().all()])
+    if "seed" in df:  # whole numbers, empty for deterministic codecs (not 0.0 / NaN)
+        df["seed"] = df["seed"].astype("Int64")
+    return df
