@@ -13,7 +13,7 @@ against the dict rows of earlier versions; new code reads attributes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
@@ -306,16 +306,23 @@ _NOT_IN_FRAME = (
 )
 
 
-def records_frame(records):
+def records_frame(records: Iterable[JobResult]) -> Any:
     """Job results as a pandas DataFrame: one row per job, its fields as columns and one column
     per metric (``psnr-y``), per bitstream part (``bytes_NAME``) and per unavailable metric
     (``NAME_unavailable``: why). Per-frame values and feature vectors are left out."""
     import pandas as pd
 
+    names = [f.name for f in fields(JobResult) if f.name not in _NOT_IN_FRAME]
+    # rows read from a store share their options' mapping: one JSON text each (the mapping is
+    # kept beside it, so that its id is not reused while the frame is built)
+    options: dict[int, tuple[Mapping, str]] = {}
     flat = []
     for r in records:
-        base = {f.name: getattr(r, f.name) for f in fields(r) if f.name not in _NOT_IN_FRAME}
-        base["codec_params"] = json.dumps(dict(r.codec_params), sort_keys=True)
+        base = {name: getattr(r, name) for name in names}
+        known = options.get(id(r.codec_params))
+        if known is None:
+            known = options[id(r.codec_params)] = (r.codec_params, json.dumps(dict(r.codec_params), sort_keys=True))
+        base["codec_params"] = known[1]
         if r.rate_search is not None:
             base["rate_search"] = json.dumps(dict(r.rate_search), sort_keys=True)
         base.update(r.metrics)

@@ -143,7 +143,8 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
         dataset, label = latest.dataset, latest.dataset_label
         keys, used = set(), []
         owner: dict[str, Run] = {}
-        labels = {r.run_id: {by_key[k].codec for k in r.jobs} for r in runs}
+        per_codec = {r.run_id: _keys_by_codec(r.jobs, by_key) for r in runs}
+        labels = {run_id: set(groups) for run_id, groups in per_codec.items()}
         for codec in sorted({r.codec for r in rows}):
             on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]
             if not on_ds:
@@ -155,7 +156,7 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
                 continue
             pick = on_ds[-1]
             owner[codec] = pick
-            keys |= {k for k in pick.jobs if by_key[k].codec == codec}
+            keys |= per_codec[pick.run_id][codec]
             if pick not in used:
                 used.append(pick)
         notes += _superseded(rows, runs, keys, owner)
@@ -175,6 +176,13 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
         if rec["run_id"] in {r.run_id for r in used}
     ]
     return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
+
+
+def _keys_by_codec(jobs: set[str], by_key: dict[str, JobResult]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for k in jobs:
+        out[by_key[k].codec].add(k)
+    return out
 
 
 def _settings(rows: list[JobResult]) -> dict[str, str]:
