@@ -21,7 +21,6 @@ real run's rows), then `gvcbench results -f csv`, `bdrate`, `report` and `regres
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
@@ -34,10 +33,10 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
+from store_readers import synthetic_store  # the 100k-row store, written through the store's API
 
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
-from gvcbench.bench.store import JOB_COLUMNS, JSON_COLUMNS, ResultStore
 from gvcbench.datasets import Sequence
 from gvcbench.datasets.y4m import write_y4m
 
@@ -100,83 +99,6 @@ def run_plan(n: int, workers: int, executor: str, base: Path) -> dict:
         raise SystemExit(f"{summary.failed} jobs failed: {summary.failures[:3]}")
     shutil.rmtree(out, ignore_errors=True)
     return {"jobs": summary.done, "wall": wall, "cpu": cpu}
-
-
-def synthetic_store(path: Path, rows: int) -> None:
-    """``rows`` done rows shaped like a real run's, written in one transaction."""
-    codecs = ("anchor", "codec-a", "codec-b", "codec-c")
-    qps = (22, 27, 32, 37)
-    sequences = max(1, rows // (len(codecs) * len(qps)))
-    rng = np.random.default_rng(1)
-    metrics = ("psnr-y", "psnr-yuv", "ms-ssim", "vmaf")
-    prov = {
-        m: {
-            "metric": m,
-            "version": "1",
-            "implementation": f"{m} reference implementation 1.0",
-            "spec": {"name": m, "lower_better": False, "unit": "", "granularity": "frame"},
-        }
-        for m in metrics
-    }
-    with ResultStore(path) as store:
-        store.start_run("synthetic", {"synthetic": True}, "cfg", {"gvcbench": "bench", "codecs": {}})
-        records = []
-        for s in range(sequences):
-            for c, codec in enumerate(codecs):
-                for q, qp in enumerate(qps):
-                    kbps = 400.0 / (1.6**q) * (1 - 0.05 * c) * (1 + 0.1 * rng.random())
-                    base_q = 42 - 4 * q + c * 0.3
-                    frames = {
-                        m: list(
-                            np.round(
-                                base_q * (1 if m.startswith("psnr") else 0.02 if m == "ms-ssim" else 2)
-                                + rng.normal(0, 0.1, 50),
-                                4,
-                            )
-                        )
-                        for m in metrics
-                    }
-                    row = {
-                        "job_key": f"{s}-{codec}-{qp}",
-                        "run_id": "synthetic",
-                        "status": "done",
-                        "codec": codec,
-                        "codec_name": "external",
-                        "codec_version": "1",
-                        "codec_params": {},
-                        "sequence": f"seq{s:05d}",
-                        "sequence_hash": f"{s:064x}",
-                        "sequence_spec": {"path": f"/nowhere/seq{s:05d}.y4m", "start": 0},
-                        "point": f"qp{qp}",
-                        "qp": qp,
-                        "bytes": int(kbps * 250),
-                        "frames": 50,
-                        "width": 384,
-                        "height": 384,
-                        "fps": 25.0,
-                        "kbps": kbps,
-                        "bpp": kbps * 1000 / 25 / 384 / 384,
-                        "metrics": {m: float(np.mean(v)) for m, v in frames.items()},
-                        "frame_metrics": frames,
-                        "metric_errors": {},
-                        "provenance": prov,
-                        "config_hash": "cfg",
-                        "packages": {"numpy": np.__version__},
-                        "finished_at": time.time(),
-                    }
-                    records.append(row)
-        cols = list(JOB_COLUMNS)
-        with store.db:
-            store.db.executemany(
-                f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                [
-                    tuple(
-                        json.dumps(r.get(k), sort_keys=True) if k in JSON_COLUMNS and r.get(k) is not None else r.get(k)
-                        for k in cols
-                    )
-                    for r in records
-                ],
-            )
 
 
 def timed_command(argv: list[str], cwd: Path, limit: float) -> tuple[float, int | None]:

@@ -279,7 +279,7 @@ def run(
         raise typer.Exit(1)
 
 
-def _next_steps(cfg, rows: list[dict]) -> None:
+def _next_steps(cfg, rows: list) -> None:
     """The command that turns this run into a report, with the first codec that has results as anchor."""
     import shlex
 

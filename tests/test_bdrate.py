@@ -2,6 +2,7 @@ import bjontegaard
 import numpy as np
 import pytest
 
+from gvcbench.bench.records import JobResult, SetValue
 from gvcbench.metrics.axes import axis_from_spec, parse_axis
 from gvcbench.reports.bdrate import BDError, Curve, bd_metric, bd_rate
 from gvcbench.reports.curves import averaged_curve, bd_table
@@ -61,18 +62,21 @@ def test_axes_follow_the_paper():
 
 
 def _row(codec, seq, qp, kbps, value, metric="lpips", lower=True, axis="1-x"):
-    return {
-        "codec": codec,
-        "sequence": seq,
-        "point": f"qp{qp}",
-        "qp": qp,
-        "target_kbps": None,
-        "status": "done",
-        "kbps": kbps,
-        "bpp": kbps / 1000,
-        "metrics": {metric: value},
-        "provenance": {metric: {"spec": {"lower_better": lower, "bd_axis": axis}}},
-    }
+    return JobResult.from_dict(
+        {
+            "job_key": f"{codec}/{seq}/{qp}/{metric}",
+            "codec": codec,
+            "sequence": seq,
+            "point": f"qp{qp}",
+            "qp": qp,
+            "target_kbps": None,
+            "status": "done",
+            "kbps": kbps,
+            "bpp": kbps / 1000,
+            "metrics": {metric: value},
+            "provenance": {metric: {"spec": {"lower_better": lower, "bd_axis": axis}}},
+        }
+    )
 
 
 def test_table_uses_transform_and_both_aggregations():
@@ -108,7 +112,7 @@ def test_set_level_metric_uses_the_set_curve():
                 row = _row(codec, seq, q, r * scale, v + 50, metric="fvd", axis="5000-x")
                 row["provenance"]["fvd"]["spec"]["granularity"] = "set"
                 rows.append(row)
-            sets.append({"codec": codec, "point": f"qp{q}", "metric": "fvd", "value": v, "sequences": ["a", "b"]})
+            sets.append(SetValue(codec, f"qp{q}", "fvd", v, ("a", "b")))
     (entry,) = bd_table(rows, "anchor", set_values=sets)
     assert entry.axis == "5000-fvd" and entry.avg_curve == pytest.approx(-50.0)
     assert any("set-level fvd" in n for n in entry.notes)

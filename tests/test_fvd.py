@@ -126,7 +126,7 @@ def test_run_records_unavailable_metrics_and_pools_set_level_fvd(random_i3d, tmp
         assert r["provenance"]["fvd-videogpt"]["weights"][0]["published_sha256"] is None
     assert {(s["codec"], s["point"]) for s in sets} == {("x264", "qp30"), ("x264", "qp45")}
     by_point = {s["point"]: s for s in sets}
-    assert by_point["qp30"]["sequences"] == ["bigbuckbunny", "bikes"] and by_point["qp30"]["features"] == 2
+    assert by_point["qp30"]["sequences"] == ("bigbuckbunny", "bikes") and by_point["qp30"]["features"] == 2
     assert "singular" in by_point["qp30"]["note"]
     assert by_point["qp45"]["value"] > by_point["qp30"]["value"] > 0  # coarser coding, farther features
 

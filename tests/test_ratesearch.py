@@ -127,7 +127,7 @@ def test_x265_target_ladder_lands_within_tolerance_and_resumes_without_encoding(
     first = run_benchmark(cfg, on_warning=warnings.append)
     assert first.failed == 0 and first.done >= 6
     with ResultStore(tmp_path / "run", create=False) as store:
-        rows = store.rows()
+        rows = store.records()
         targets = _target_rows(store)
     _check_targets(targets, first.rate_targets)
     assert len(targets) == 6  # 3 reachable targets x 2 sequences
@@ -162,7 +162,7 @@ def test_interrupted_search_reuses_the_encodes_already_made(clips, tmp_path):
     assert 0 < resumed.done <= full.done - len(keep)
     with ResultStore(tmp_path / "run", create=False) as store:
         for row in keep:
-            assert store.rows("WHERE job_key = ?", (row["job_key"],))[0]["run_id"] == row["run_id"]
+            assert store.records([row["job_key"]])[0].run_id == row["run_id"]
     assert {(o.sequence, o.target, o.value) for o in resumed.rate_targets} == {
         (o.sequence, o.target, o.value) for o in full.rate_targets
     }
@@ -288,23 +288,27 @@ def test_dynamics_searches_its_key_frame_qp(tmp_path):
 
 
 def test_the_ci_gate_guards_target_points_not_search_encodes():
+    from gvcbench.bench.records import JobResult
     from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
 
     def row(point, kbps, role, qp):
-        return {
-            "codec": "x265",
-            "sequence": "s",
-            "point": point,
-            "status": "done",
-            "codec_version": "v",
-            "sequence_hash": "h",
-            "kbps": kbps,
-            "qp": qp,
-            "target_kbps": None,
-            "metrics": {"psnr-y": 30.0},
-            "provenance": {"psnr-y": {"spec": {"lower_better": False}}},
-            "rate_search": {"role": role},
-        }
+        return JobResult.from_dict(
+            {
+                "job_key": point,
+                "codec": "x265",
+                "sequence": "s",
+                "point": point,
+                "status": "done",
+                "codec_version": "v",
+                "sequence_hash": "h",
+                "kbps": kbps,
+                "qp": qp,
+                "target_kbps": None,
+                "metrics": {"psnr-y": 30.0},
+                "provenance": {"psnr-y": {"spec": {"lower_better": False}}},
+                "rate_search": {"role": role},
+            }
+        )
 
     base = [
         row("12kbps", 12.1, "target", 40),

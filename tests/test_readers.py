@@ -18,7 +18,7 @@ import pytest
 
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
-from gvcbench.bench.store import ResultStore
+from gvcbench.bench.store import SCHEMA_VERSION, ResultStore
 from gvcbench.datasets.y4m import write_y4m
 from gvcbench.reports.report import write_report
 
@@ -218,7 +218,7 @@ def test_schema_1_store_is_read_and_migrated_without_rerunning(base, tmp_path):
     summary = run_benchmark(cfg, on_warning=lambda m: None)
     assert summary.skipped == summary.planned == 24  # job keys unchanged by the schema bump
     with ResultStore(cfg_out) as st:
-        assert st.schema_version == 2 and len(st.runs()[-1]["jobs"]) == 24
+        assert st.schema_version == SCHEMA_VERSION == 3 and len(st.runs()[-1]["jobs"]) == 24
 
 
 # -- 8. read-only stores -----------------------------------------------------------------------

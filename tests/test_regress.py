@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -32,7 +33,7 @@ def _run(clips, out, x264_preset):
     )
     assert run_benchmark(cfg, on_warning=lambda m: None).failed == 0
     with ResultStore(out, create=False) as store:
-        return store.rows()
+        return store.records()
 
 
 @pytest.fixture(scope="module")
@@ -107,13 +108,13 @@ def test_injected_regression_fails_and_says_what_moved(runs, tmp_path):
 def test_new_failure_missing_and_tolerances(runs, tmp_path):
     _, base, _ = runs
     baseline = make_baseline(base, None)
-    broken = [dict(r) for r in base]
-    broken[0] = dict(broken[0], status="failed", error="ToolError: x264 exited with status 1")
+    broken = list(base)
+    broken[0] = replace(broken[0], status="failed", error="ToolError: x264 exited with status 1")
     findings = compare(broken[:-1], baseline, load_tolerances(None))
     outcomes = {f.outcome for f in findings}
     assert {"new failure", "missing"} <= outcomes and failed(findings)
     # a loose tolerance turns the injected shift into "ok"
-    shifted = [dict(r, metrics={"psnr-y": r["metrics"]["psnr-y"] - 0.3}) for r in base]
+    shifted = [replace(r, metrics={"psnr-y": r.metrics["psnr-y"] - 0.3}) for r in base]
     assert failed(compare(shifted, baseline, load_tolerances(None)))
     loose = tmp_path / "t.toml"
     loose.write_text('[metric."psnr-y"]\nabs = 0.5\n')

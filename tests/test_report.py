@@ -152,7 +152,7 @@ def test_matched_rate_comparison_at_several_targets(run_folder, tmp_path):
     from gvcbench.reports import matched
 
     with ResultStore(run_folder, create=False) as store:
-        rows = [r for r in store.rows() if r["sequence"] == "bunny"]
+        rows = [r for r in store.records() if r["sequence"] == "bunny"]
     targets = sorted({round(r["kbps"]) for r in rows if r["codec"] == "x265"})[1:3]
     comps = matched.comparisons(rows, "bunny", "x264", run_folder, targets)
     for comp, target in zip(comps, targets):
@@ -178,7 +178,7 @@ def test_quality_over_time_at_matched_rates(run_folder, tmp_path):
     from gvcbench.reports import overtime
 
     with ResultStore(run_folder, create=False) as store:
-        rows = store.rows()
+        rows = store.records()
     x265 = sorted((r for r in rows if r["codec"] == "x265" and r["sequence"] == "bunny"), key=lambda r: r["kbps"])
     picked = overtime.closest_rows(rows, "bunny", "psnr-y", x265[1]["kbps"] * 1.01)
     assert picked["x265"]["job_key"] == x265[1]["job_key"] and set(picked) == {"x264", "x265"}

@@ -61,7 +61,7 @@ def seeded_run(tmp_path_factory):
     warnings = []
     summary = run_benchmark(_config(root / "clips", root / "run"), on_warning=warnings.append)
     with ResultStore(root / "run", create=False) as store:
-        return root, summary, warnings, store.rows()
+        return root, summary, warnings, store.records()
 
 
 @pytest.mark.slow
@@ -187,7 +187,7 @@ def test_gate_tests_each_codec_across_sequences_and_seeds(seeded_run, tmp_path):
     )
     assert run_benchmark(cfg, on_warning=lambda m: None).failed == 0
     with ResultStore(tmp_path / "cand", create=False) as store:
-        cand = store.rows()
+        cand = store.records()
     baseline = make_baseline(base_rows, "x265")
     findings = compare(cand, baseline, load_tolerances(None))
     paired = {(f.subject, f.check): f for f in findings if f.check.endswith(" paired")}

@@ -1,8 +1,11 @@
 """Intervals and paired tests: calibrated on synthetic data with a known truth."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from gvcbench.bench.records import JobResult, SetValue
 from gvcbench.reports.curves import bd_table
 from gvcbench.reports.uncertainty import bd_intervals, bootstrap, frechet_lowrank, fvd_interval, paired_test
 
@@ -21,18 +24,17 @@ def _rows(rng, n, delta, tau, sigma):
             for qp, r in zip((42, 37, 32, 27), c * RATES * 10**shift):
                 q = alpha + 10 * np.log10(r / (c * 10**shift)) + rng.normal(0, sigma)
                 rows.append(
-                    {
-                        "codec": codec,
-                        "sequence": f"s{s}",
-                        "point": f"qp{qp}",
-                        "qp": qp,
-                        "target_kbps": None,
-                        "status": "done",
-                        "kbps": r,
-                        "bpp": r / 1e4,
-                        "metrics": {"psnr-y": q},
-                        "provenance": SPEC,
-                    }
+                    JobResult(
+                        job_key=f"{codec}/{s}/{qp}",
+                        codec=codec,
+                        sequence=f"s{s}",
+                        point=f"qp{qp}",
+                        qp=qp,
+                        kbps=r,
+                        bpp=r / 1e4,
+                        metrics={"psnr-y": q},
+                        provenance=SPEC,
+                    )
                 )
     return rows
 
@@ -140,7 +142,7 @@ def _store(path, rows):
 
     with ResultStore(path) as store:
         for i, r in enumerate(rows):
-            store.put({**r, "job_key": f"k{i}", "run_id": "r", "codec_name": r["codec"], "frames": 10, "fps": 25.0})
+            store.put(replace(r, job_key=f"k{i}", run_id="r", codec_name=r.codec, frames=10, fps=25.0))
     return path
 
 
@@ -188,22 +190,22 @@ def test_set_level_values_get_intervals_from_their_clips():
     for s in range(4):
         ref = rng.normal(0, 1, (3, 8))  # three clips per sequence
         rows.append(
-            {
-                "codec": "c",
-                "point": "qp32",
-                "status": "done",
-                "sequence": f"s{s}",
-                "features": {
+            JobResult(
+                job_key=f"k{s}",
+                codec="c",
+                point="qp32",
+                sequence=f"s{s}",
+                features={
                     "fvd": {
                         "reference": encode_features(ref),
                         "distorted": encode_features(ref + rng.normal(0.4, 0.3, (3, 8))),
                     }
                 },
-            }
+            )
         )
     sets = [
-        {"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": [f"s{s}" for s in range(4)]},
-        {"codec": "c", "point": "qp32", "metric": "fvd", "value": 1.0, "sequences": ["s0"]},
+        SetValue("c", "qp32", "fvd", 1.0, tuple(f"s{s}" for s in range(4))),
+        SetValue("c", "qp32", "fvd", 1.0, ("s0",)),
     ]
     whole, one = set_intervals(rows, sets, resamples=100)
     assert whole["clips"] == 12 and whole["interval"].ok and "12 clips" in whole["interval"].method
@@ -234,26 +236,23 @@ def test_set_level_bd_rate_interval_pools_the_resampled_sequences_clips():
                 dist = ref + rng.normal(0, 2.0**-k * 10**shift, (6, 6))
                 r = rate * np.exp(rng.normal(0, 0.1))
                 rows.append(
-                    {
-                        "codec": codec,
-                        "sequence": f"s{s}",
-                        "point": f"qp{qp}",
-                        "qp": qp,
-                        "target_kbps": None,
-                        "status": "done",
-                        "kbps": r,
-                        "bpp": r / 1e4,
-                        "metrics": {"fvd": frechet_lowrank(ref, dist)},
-                        "provenance": spec,
-                        "features": {"fvd": {"reference": encode_features(ref), "distorted": encode_features(dist)}},
-                    }
+                    JobResult(
+                        job_key=f"{codec}/{s}/{qp}",
+                        codec=codec,
+                        sequence=f"s{s}",
+                        point=f"qp{qp}",
+                        qp=qp,
+                        kbps=r,
+                        bpp=r / 1e4,
+                        metrics={"fvd": frechet_lowrank(ref, dist)},
+                        provenance=spec,
+                        features={"fvd": {"reference": encode_features(ref), "distorted": encode_features(dist)}},
+                    )
                 )
                 pooled.setdefault((codec, f"qp{qp}"), []).append((ref, dist))
     for (codec, point), items in pooled.items():
         value = frechet_lowrank(np.concatenate([a for a, _ in items]), np.concatenate([b for _, b in items]))
-        sets.append(
-            {"codec": codec, "point": point, "metric": "fvd", "value": value, "sequences": [f"s{s}" for s in range(8)]}
-        )
+        sets.append(SetValue(codec, point, "fvd", value, tuple(f"s{s}" for s in range(8))))
     e = bd_intervals(
         rows, bd_table(rows, "anchor", set_values=sets), "anchor", resamples=200, set_level={"fvd"}, set_values=sets
     )[0]

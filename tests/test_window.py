@@ -9,10 +9,12 @@ vT - vA = -(0.1 / 1.1) log2(r / s), whose mean over log-rates [r1, r2] is at the
 """
 
 import math
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
 
+from gvcbench.bench.records import JobResult
 from gvcbench.bench.store import ResultStore
 from gvcbench.cli import app
 from gvcbench.errors import GvcbenchError
@@ -51,18 +53,21 @@ def _rows(scales=(1.0,)):
             for k, v in enumerate(values):
                 r = s * unit_rate(v)
                 rows.append(
-                    {
-                        "codec": codec,
-                        "sequence": seq,
-                        "point": f"qp{50 - k}",
-                        "qp": 50 - k,
-                        "target_kbps": None,
-                        "status": "done",
-                        "kbps": r,
-                        "bpp": r / 1000,
-                        "metrics": {"m": v},
-                        "provenance": {"m": {"spec": {"lower_better": False}}},
-                    }
+                    JobResult.from_dict(
+                        {
+                            "job_key": f"{codec}/{seq}/{k}",
+                            "codec": codec,
+                            "sequence": seq,
+                            "point": f"qp{50 - k}",
+                            "qp": 50 - k,
+                            "target_kbps": None,
+                            "status": "done",
+                            "kbps": r,
+                            "bpp": r / 1000,
+                            "metrics": {"m": v},
+                            "provenance": {"m": {"spec": {"lower_better": False}}},
+                        }
+                    )
                 )
     return rows
 
@@ -132,7 +137,7 @@ def test_a_window_outside_the_curves_is_an_honest_n_a():
 def test_cli_bdrate_prints_the_interval_beside_every_number(tmp_path):
     with ResultStore(tmp_path) as store:
         for i, row in enumerate(_rows()):
-            store.put(row | {"job_key": f"k{i}", "run_id": "r", "codec_name": row["codec"]})
+            store.put(replace(row, job_key=f"k{i}", run_id="r", codec_name=row.codec))
     result = CliRunner().invoke(app, ["bdrate", str(tmp_path), "--anchor", "A", "--window", "5:15", "--common"])
     assert result.exit_code == 0, result.output
     assert "interval" in result.output and "rate window 5..15 kbps and one interval shared" in result.output
@@ -147,7 +152,7 @@ def test_report_honours_the_window_and_prints_intervals(tmp_path):
 
     with ResultStore(tmp_path / "run") as store:
         for i, row in enumerate(_rows()):
-            store.put(row | {"job_key": f"k{i}", "run_id": "r", "codec_name": row["codec"]})
+            store.put(replace(row, job_key=f"k{i}", run_id="r", codec_name=row.codec))
     files = write_report(tmp_path / "run", "A", tmp_path / "rep", window=(5, 15), max_visual=0)
     import json
 
@@ -162,10 +167,11 @@ def test_report_honours_the_window_and_prints_intervals(tmp_path):
 
 def test_bd_metric_where_the_qualities_never_meet():
     # A generative codec's PSNR can sit far under the anchor's at every rate: no BD-rate, but a BD-metric.
-    rows = [r for r in _rows() if r["codec"] in ("A", "T")]
-    for r in rows:
-        if r["codec"] == "T":
-            r["metrics"] = {"m": r["metrics"]["m"] - 20}
+    rows = [
+        replace(r, metrics={"m": r.metrics["m"] - 20}) if r.codec == "T" else r
+        for r in _rows()
+        if r.codec in ("A", "T")
+    ]
     e = _entry(bd_table(rows, "A", ["m"], window=(5, 15)))
     assert e.avg_curve is None and any("do not overlap" in n for n in e.notes)
     assert e.bd_metric == pytest.approx(bd_metric_hand(5, 15, 1.0) - 20, abs=1e-9)

@@ -28,6 +28,7 @@ from ..errors import ConfigError, GvcbenchError
 from .config import ExecutorConfig
 from .job import execute_job, failed_row
 from .plan import Job
+from .records import JobResult
 
 STARTED_TOPIC = "gvcbench-job-started"
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub", "sge": "qsub"}
@@ -150,7 +151,7 @@ def check_worker(codecs: list[tuple[str, str, dict]], paths: list[str]) -> dict:
     return report
 
 
-def run_job(attempt: str, job: Job, source=None) -> dict:
+def run_job(attempt: str, job: Job, source=None) -> JobResult:
     """Worker side: tell the scheduler this attempt has started, then run the job."""
     try:
         from distributed import get_worker

@@ -14,6 +14,7 @@ from multiprocessing import connection
 from ..processes import REAPER
 from .job import execute_job
 from .plan import Job
+from .records import JobResult
 
 MAX_WORKER_DEATHS = 2  # a job whose worker process died this often is recorded as failed
 
@@ -97,7 +98,7 @@ class LocalPool:
     def describe(self) -> str:
         return f"local process pool, {self.workers} worker(s); inputs read by path"
 
-    def run(self, jobs: Iterable[Job], on_result: Callable[[dict], None]) -> None:
+    def run(self, jobs: Iterable[Job], on_result: Callable[[JobResult], None]) -> None:
         queue = deque(jobs)
         deaths: dict[str, int] = {}
         ctx = multiprocessing.get_context("spawn")
@@ -130,7 +131,7 @@ class LocalPool:
             self._shut_down(pool)
 
     @staticmethod
-    def _receive(worker: _Worker) -> dict | None:
+    def _receive(worker: _Worker) -> JobResult | None:
         """The finished row, or None when the worker died instead."""
         try:
             if worker.conn.poll():
@@ -151,7 +152,7 @@ class LocalPool:
             worker.kill()  # still running a job: interrupted (Ctrl-C, an error in the driver)
 
 
-def worker_died_row(job: Job, deaths: int) -> dict:
+def worker_died_row(job: Job, deaths: int) -> JobResult:
     """The row of a job whose worker process died ``deaths`` times while running it."""
     from .job import failed_row
 

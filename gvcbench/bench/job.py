@@ -1,4 +1,4 @@
-"""Running one job inside a worker: encode, decode, check, measure. Returns a store row."""
+"""Running one job inside a worker: encode, decode, check, measure. Returns its JobResult."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from ..metrics import METRICS
 from ..metrics.reference_cache import ReferenceCache
 from ..metrics.setmetric import SetMetric
 from .plan import Job, make_codec
+from .records import JobResult, kbps_of
 
 
 @lru_cache(maxsize=4)
@@ -115,26 +116,31 @@ def measure(
     }
 
 
-def base_row(job: Job) -> dict:
-    row = {
-        "job_key": job.key,
-        "codec": job.codec_label,
-        "codec_name": job.codec_name,
-        "codec_version": job.codec_version,
-        "codec_params": job.codec_params,
-        "sequence": job.sequence,
-        "sequence_hash": job.sequence_hash,
-        "sequence_spec": _spec_dict(job.spec),
-        "point": job.point.label,
-        "qp": job.point.qp,
-        "target_kbps": job.point.kbps,
-        "seed": job.seed,
-        "config_hash": job.config_hash,
-        "worker": f"{socket.gethostname()}:{os.getpid()}",
-    }
+def job_result(job: Job, status: str, **fields) -> JobResult:
+    """The one constructor of a job's result: the job's identity, then what running it gave
+    (``fields``: rate, sizes, times, scores, kept files, or the error)."""
+    point, search = job.point.label, None
     if job.search:  # an encode of a target-rate search: its own point label, never a ladder point
-        row.update({"point": f"search-{job.point.label}", "rate_search": job.search})
-    return row
+        point, search = f"search-{job.point.label}", job.search
+    return JobResult(
+        job_key=job.key,
+        codec=job.codec_label,
+        codec_name=job.codec_name,
+        codec_version=job.codec_version,
+        codec_params=job.codec_params,
+        sequence=job.sequence,
+        sequence_hash=job.sequence_hash,
+        sequence_spec=_spec_dict(job.spec),
+        point=point,
+        qp=job.point.qp,
+        target_kbps=job.point.kbps,
+        seed=job.seed,
+        rate_search=search,
+        config_hash=job.config_hash,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        status=status,
+        **({"finished_at": time.time()} | fields),
+    )
 
 
 def _spec_dict(spec: SequenceSpec) -> dict:
@@ -152,13 +158,14 @@ def _check_confined(workdir: Path, run_folder: Path) -> None:
         raise GvcbenchError(f"refusing to use the work folder {workdir}: it is outside the run folder {run_folder}")
 
 
-def execute_job(job: Job, source: Sequence | None = None) -> dict:
-    """Never raises for the job's own failures: they come back as a row with status 'failed'.
+def execute_job(job: Job, source: Sequence | None = None) -> JobResult:
+    """Never raises for the job's own failures: they come back as a result with status 'failed'.
 
     ``source`` is the input when it was sent by value; otherwise it is read from the
     spec's path (a shared file system, or this machine)."""
     start = time.perf_counter()
-    row = base_row(job)
+    measured: dict = {}  # what the job gave before it ended (kept on a late failure)
+    error = fatal = None
     final = Path(job.workdir)
     workdir = final.with_name(final.name + ".new")  # staging: a failed attempt never touches kept files
     try:
@@ -187,74 +194,76 @@ def execute_job(job: Job, source: Sequence | None = None) -> dict:
             record.update(decoded.adjustments)
         t3 = time.perf_counter()
         n_bytes = decoded.bytes_read
-        seconds = source.num_frames / float(source.fps)
-        row.update(scores)
-        row.update(
-            {
-                "status": "done",
-                "bytes": n_bytes,
-                "parts": bitstream.parts or None,
-                "frames": source.num_frames,
-                "width": source.width,
-                "height": source.height,
-                "fps": float(source.fps),
-                "kbps": n_bytes * 8 / seconds / 1000.0,
-                "bpp": n_bytes * 8 / (source.width * source.height * source.num_frames),
-                "encode_seconds": t1 - t0,
-                "decode_seconds": t2 - t1,
-                "metric_seconds": t3 - t2,
-                "tool_seconds": bitstream.tool_seconds + decoded.tool_seconds,
-            }
-        )
+        measured = scores | {
+            "bytes": n_bytes,
+            "parts": bitstream.parts or None,
+            "frames": source.num_frames,
+            "width": source.width,
+            "height": source.height,
+            "fps": float(source.fps),
+            "kbps": kbps_of(n_bytes, source.num_frames, float(source.fps)),
+            "bpp": n_bytes * 8 / (source.width * source.height * source.num_frames),
+            "encode_seconds": t1 - t0,
+            "decode_seconds": t2 - t1,
+            "metric_seconds": t3 - t2,
+            "tool_seconds": bitstream.tool_seconds + decoded.tool_seconds,
+        }
         for leftover in ("decoded.yuv", "decoded.y4m"):
             (workdir / leftover).unlink(missing_ok=True)
+
         # paths as they will be once the staging folder becomes the job's folder
-        kept = lambda path: os.path.relpath(final / path.absolute().relative_to(workdir.absolute()), job.run_folder)
+        def kept(path: Path) -> str:
+            return os.path.relpath(final / path.absolute().relative_to(workdir.absolute()), job.run_folder)
+
         if job.keep_reconstruction:
-            row["reconstruction"] = kept(write_container(decoded.sequence, workdir / "reconstruction.mkv", fast=True))
+            measured["reconstruction"] = kept(
+                write_container(decoded.sequence, workdir / "reconstruction.mkv", fast=True)
+            )
         inside = bitstream.path.absolute().is_relative_to(workdir.absolute())
         if job.keep_bitstream and bitstream.path.is_file() and inside:
-            row["bitstream"] = kept(bitstream.path)
+            measured["bitstream"] = kept(bitstream.path)
         elif inside:
             bitstream.path.unlink(missing_ok=True)
     except GvcbenchError as exc:
-        row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
+        error = f"{type(exc).__name__}: {exc}"
     except OSError as exc:
-        _os_failure(row, exc, workdir)
+        error, fatal = _os_failure(exc, workdir)
     except Exception as exc:  # a bug or an unexpected library error: keep the traceback's tail
         tb = "".join(traceback.format_exception(exc)[-6:])
-        row.update({"status": "failed", "error": f"unexpected {type(exc).__name__}: {exc}\n{tb}"})
+        error = f"unexpected {type(exc).__name__}: {exc}\n{tb}"
     try:
-        _settle_folder(workdir, final, row)
+        _settle_folder(workdir, final, done=error is None)
     except OSError as exc:
-        _os_failure(row, exc, final)
-    row["job_seconds"] = time.perf_counter() - start
-    row["finished_at"] = time.time()
-    return row
+        error, fatal = _os_failure(exc, final)
+    status = "done" if error is None else "failed"
+    return job_result(job, status, error=error, fatal=fatal, job_seconds=time.perf_counter() - start, **measured)
 
 
-def _os_failure(row: dict, exc: OSError, where: Path) -> None:
-    row.update({"status": "failed", "error": f"{type(exc).__name__}: {exc}"})
-    if exc.errno in MACHINE_ERRNOS:  # the driver stops the run: every other job would fail alike
-        row["_fatal"] = f"cannot write to {exc.filename or where}: {exc.strerror}"
+def _os_failure(exc: OSError, where: Path) -> tuple[str, str | None]:
+    """The error of a job that could not read or write a file, and, when the machine is at
+    fault, why the driver must stop the run (every other job would fail alike)."""
+    fatal = None
+    if exc.errno in MACHINE_ERRNOS:
+        fatal = f"cannot write to {exc.filename or where}: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}", fatal
 
 
-def failed_row(job: Job, error: str) -> dict:
-    """The row of a job that ended without a result of its own (its worker died, the
+def failed_row(job: Job, error: str) -> JobResult:
+    """The result of a job that ended without one of its own (its worker died, the
     scheduler cancelled it)."""
-    return base_row(job) | {"status": "failed", "finished_at": time.time(), "error": error}
+    return job_result(job, "failed", error=error)
 
 
 DONE_MARK = ".done"  # in a job folder whose files belong to a finished row
 
 
-def _settle_folder(staging: Path, final: Path, row: dict) -> None:
+def _settle_folder(staging: Path, final: Path, done: bool) -> None:
     """Move a finished job's files into its folder, replacing what was there. A failed
     attempt replaces only a folder without a finished row's files; beside such a folder
     its files go to ``NAME.failed`` (the store keeps the finished row, and its files stay)."""
     if not staging.exists():
         return
-    if row.get("status") == "done":
+    if done:
         (staging / DONE_MARK).touch()
         if final.exists():
             shutil.rmtree(final)

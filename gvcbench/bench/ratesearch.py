@@ -253,11 +253,10 @@ def _stored_probes(store: ResultStore, search: Search, fresh: set[str] | None) -
     With ``fresh`` (a forced run) only probes encoded in this run count."""
     keys = {search.probe_key(q): q for q in range(search.knob.lo, search.knob.hi + 1)}
     rows = {}
-    marks = ", ".join("?" for _ in keys)
-    for row in store.rows(f"WHERE job_key IN ({marks}) AND status = 'done'", tuple(keys)):
-        if fresh is None or row["job_key"] in fresh:
-            rows[keys[row["job_key"]]] = row
-    return {q: row[search.unit] for q, row in rows.items()}, rows
+    for row in store.records(keys, done=True):
+        if fresh is None or row.job_key in fresh:
+            rows[keys[row.job_key]] = row
+    return {q: getattr(row, search.unit) for q, row in rows.items()}, rows
 
 
 def run_searches(
@@ -281,12 +280,8 @@ def run_searches(
     def committed(jobs: list[Job]) -> None:
         run_batch(jobs)
         fresh.update(j.key for j in jobs)
-        keys = [job.key for job in jobs]
-        for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
-            part = keys[i : i + 500]
-            marks = ", ".join("?" for _ in part)
-            for row in store.rows(f"WHERE job_key IN ({marks}) AND status != 'done'", tuple(part)):
-                failed[row["job_key"]] = _short_error(row["error"])
+        for row in store.records((job.key for job in jobs), done=False):
+            failed[row.job_key] = _short_error(row.error)
 
     active = list(plan.searches)
     for round_no in range(1, MAX_ROUNDS + 1):
@@ -342,36 +337,34 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             if not o.recorded:  # a row an earlier run wrote for this target would now say something untrue
                 stale.append(search.target_key(o.target))
                 continue
-            probe = store.rows("WHERE job_key = ?", (search.probe_key(o.value),))
-            if not probe or probe[0]["status"] != "done":
+            probe = store.records([search.probe_key(o.value)])
+            if not probe or not probe[0].done:
                 o.status, o.message = "failed", f"{search.where}: the chosen encode at {o.knob} {o.value} failed"
                 continue
-            row = dict(probe[0])
             point = search.target_point(o.target)
             key = search.target_key(o.target)
-            row.update(
-                {
-                    "job_key": key,
-                    "point": point.label,
-                    "qp": o.value,
-                    "target_kbps": point.kbps,
-                    "target_bpp": point.bpp,
-                    "run_id": run_id,
-                    "config_hash": search.template.config_hash,
-                    "finished_at": time.time(),
-                    "rate_search": {
-                        "role": "target",
-                        "unit": o.unit,
-                        "target": o.target,
-                        "achieved": o.achieved,
-                        "knob": o.knob,
-                        "value": o.value,
-                        "tolerance": search.tolerance,
-                        "within_tolerance": o.status == "ok",
-                        "probe_key": search.probe_key(o.value),
-                        "probes": {str(q): r for q, r in sorted(o.probes.items())},
-                    },
-                }
+            row = replace(
+                probe[0],
+                job_key=key,
+                point=point.label,
+                qp=o.value,
+                target_kbps=point.kbps,
+                target_bpp=point.bpp,
+                run_id=run_id,
+                config_hash=search.template.config_hash,
+                finished_at=time.time(),
+                rate_search={
+                    "role": "target",
+                    "unit": o.unit,
+                    "target": o.target,
+                    "achieved": o.achieved,
+                    "knob": o.knob,
+                    "value": o.value,
+                    "tolerance": search.tolerance,
+                    "within_tolerance": o.status == "ok",
+                    "probe_key": search.probe_key(o.value),
+                    "probes": {str(q): r for q, r in sorted(o.probes.items())},
+                },
             )
             store.put(row)
             keys.add(key)

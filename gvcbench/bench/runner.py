@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import GvcbenchError
@@ -14,6 +14,7 @@ from .executors import make_executor
 from .job import environment
 from .lock import LOCK_NAME, OutputUnwritable, RunLock
 from .plan import Plan, plan_run
+from .records import JobResult
 from .setlevel import compute_set_metrics
 from .store import ResultStore, dataset_identity
 
@@ -117,32 +118,31 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
         if progress:
             progress("start", len(todo))
 
-        def commit(row: dict) -> None:
-            fatal = row.pop("_fatal", None)
-            if fatal:  # the machine, not the job: stop before every other job fails the same way
+        def commit(result: JobResult) -> None:
+            if result.fatal:  # the machine, not the job: stop before every other job fails the same way
                 raise OutputUnwritable(
-                    f"{fatal}; the run stopped. Finished jobs are kept in {store.path}; "
+                    f"{result.fatal}; the run stopped. Finished jobs are kept in {store.path}; "
                     f"free space (or make {out} writable) and run again to resume"
                 )
-            row["run_id"] = run_id
-            row["packages"] = env["packages"]
+            result = replace(result, run_id=run_id)
             try:
-                written = store.put(row)
+                written = store.put(result)
             except sqlite3.OperationalError as exc:
                 raise OutputUnwritable(
                     f"cannot write the results store {store.path}: {exc}; the run stopped. "
                     f"Finished jobs are kept; free space and run again to resume"
                 ) from None
-            if row["status"] == "done":
+            if result.done:
                 summary.done += 1
-                summary.tool_seconds += row.get("tool_seconds") or 0.0
+                summary.tool_seconds += result.tool_seconds or 0.0
             else:
                 summary.failed += 1
                 if not written:
-                    row["error"] = f"(not stored: the finished row of an earlier run is kept) {row['error']}"
-                summary.failures.append((f"{row['codec']} / {row['sequence']} / {row['point']}", row["error"]))
+                    error = f"(not stored: the finished row of an earlier run is kept) {result.error}"
+                    result = replace(result, error=error)
+                summary.failures.append((f"{result.codec} / {result.sequence} / {result.point}", result.error or ""))
             if progress:
-                progress("row", row)
+                progress("row", result)
 
         executor = None
         if todo:
@@ -151,8 +151,6 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
             executor.run(todo, commit)
         target_keys: set[str] = set()
         if plan.searches:
-            from dataclasses import replace as _replace
-
             from .ratesearch import run_searches
 
             def run_batch(jobs):
@@ -168,7 +166,7 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
                 store,
                 run_batch,
                 force,
-                lambda jobs: jobs_to_run(_replace(plan, jobs=jobs), store, False),
+                lambda jobs: jobs_to_run(replace(plan, jobs=jobs), store, False),
                 run_id,
                 log,
             )

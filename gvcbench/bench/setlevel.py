@@ -34,7 +34,7 @@ def compute_set_metrics(store: ResultStore, keys: set[str], metrics: tuple[str, 
     set_names = [m for m in metrics if METRICS.get(m).spec.granularity == "set"]
     if not set_names:
         return 0
-    rows = [r for r in store.rows("WHERE status = 'done'") if r["job_key"] in keys]
+    rows = store.records(keys, done=True)
     written = 0
     for name in set_names:
         metric = set_metric(name)

@@ -8,6 +8,12 @@ so a store on a read-only file system or from someone else can be read.
 Version 2 records which jobs each run planned (``run_jobs``) and each run's dataset
 identity, and keys set-level values by dataset, so that readers can choose rows
 explicitly (``gvcbench.reports.selection``).
+
+Version 3 keeps the package versions only in the run's environment (``runs.environment``),
+no longer copied into every job row, and indexes the rows in curve order, seeds included.
+
+SQL lives in this module only: everyone else reads typed records (``records()``,
+``set_values()``, ``runs()``) and writes them (``put``, ``put_many``, ``put_set``).
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..errors import StoreError
+from .records import EMPTY, FrozenMap, JobResult, LazyMap, SetValue, records_frame
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 JOB_KEY_VERSION = 1  # part of every job key: bump only when what a job key means changes
 STORE_NAME = "results.sqlite"
 
@@ -66,7 +73,6 @@ JOB_COLUMNS = {
     "provenance": "TEXT",  # JSON: name -> provenance record
     "features": "TEXT",  # JSON: set metric -> reference/distorted feature vectors (for set-level values)
     "config_hash": "TEXT",
-    "packages": "TEXT",  # JSON
     "worker": "TEXT",
     "finished_at": "REAL",
 }
@@ -78,7 +84,6 @@ JSON_COLUMNS = (
     "frame_metrics",
     "metric_errors",
     "provenance",
-    "packages",
     "features",
     "rate_search",
 )
@@ -109,8 +114,8 @@ def dataset_identity(sequences: Iterable[tuple[str, str]]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-# serves rows()' ORDER BY without a temporary sort (1.9 -> 1.0 s for SELECT * at 100k rows)
-CURVE_INDEX = "CREATE INDEX IF NOT EXISTS jobs_curve ON jobs(codec, sequence, qp, target_kbps)"
+# serves records()' ORDER BY without a temporary sort (1.9 -> 1.0 s for SELECT * at 100k rows)
+CURVE_INDEX = "CREATE INDEX IF NOT EXISTS jobs_order ON jobs(codec, sequence, qp, target_kbps, seed)"
 
 
 def store_path(location: str | Path) -> Path:
@@ -243,8 +248,9 @@ class ResultStore:
             self.db.execute(CURVE_INDEX)
 
     def _add_missing_columns(self) -> None:
-        """Columns added without a schema bump (``seed``, ``target_bpp``, ``rate_search``; nullable) are added empty to a store
-        opened for writing; read-only readers see them as absent (rows use ``.get``)."""
+        """Columns added without a schema bump (``seed``, ``target_bpp``, ``rate_search``; nullable) are
+        added empty to a store opened for writing; read-only readers see them as absent (their
+        records hold the field's default)."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
         for name, kind in JOB_COLUMNS.items():
             if name not in have and "PRIMARY" not in kind and "NOT NULL" not in kind:
@@ -312,28 +318,18 @@ class ResultStore:
         return out
 
     # -- jobs ---------------------------------------------------------------------
-    def put(self, row: dict[str, Any]) -> bool:
-        """Insert or replace one job's row in its own transaction; a finished row is never
+    def put(self, result: JobResult | Mapping[str, Any]) -> bool:
+        """Insert or replace one job's result in its own transaction; a finished row is never
         replaced by a failed one (returns False when the failed row was not written)."""
-        unknown = set(row) - set(JOB_COLUMNS)
-        if unknown:
-            raise StoreError(f"unknown store columns {sorted(unknown)}")
-        values = {
-            k: (json.dumps(v, sort_keys=True) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()
-        }
-        cols = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        # every column: one that the new row lacks is reset, as a replacement would
-        updates = ", ".join(
-            f"{k} = excluded.{k}" if k in values else f"{k} = NULL" for k in JOB_COLUMNS if k != "job_key"
-        )
         with self.db:
-            cur = self.db.execute(
-                f"INSERT INTO jobs ({cols}) VALUES ({marks}) ON CONFLICT(job_key) DO UPDATE "
-                f"SET {updates} WHERE excluded.status = 'done' OR jobs.status != 'done'",
-                tuple(values.values()),
-            )
+            cur = self.db.execute(_UPSERT, _column_values(_as_record(result)))
         return cur.rowcount > 0
+
+    def put_many(self, results: Iterable[JobResult | Mapping[str, Any]]) -> int:
+        """``put`` for many results in one transaction (imports, benchmarks); returns how many were written."""
+        with self.db:
+            cur = self.db.executemany(_UPSERT, (_column_values(_as_record(r)) for r in results))
+        return cur.rowcount
 
     def delete(self, keys: Iterable[str]) -> int:
         """Remove rows by job key (a target-rate row whose target is no longer reached); returns how many."""
@@ -346,36 +342,83 @@ class ResultStore:
         with a row. A metric is settled when it was measured or failed on the job's own input."""
         wanted = set(keys)
         out = {}
+        decode = _Decoder()
         # one scan instead of a query per key: flat cost per job for plans of 100k jobs
         for key, status, metrics, errors, provenance in self.db.execute(
             "SELECT job_key, status, metrics, metric_errors, provenance FROM jobs"
         ):
             if key not in wanted:
                 continue
-            prov = json.loads(provenance or "{}")
+            prov = decode.shared(provenance)
             machine = {m for m, p in prov.items() if p.get("unavailable_here")}
-            settled = (set(json.loads(metrics or "{}")) | set(json.loads(errors or "{}"))) - machine
+            settled = (set(json.loads(metrics or "{}")) | set(decode.shared(errors))) - machine
             out[key] = (status, settled, machine)
         return out
 
     @cached_property
-    def _has_seed(self) -> bool:
-        """Stores made before seeds have no such column (read-only readers see them as they are)."""
-        return any(r[1] == "seed" for r in self.db.execute("PRAGMA table_info(jobs)"))
+    def _job_columns(self) -> set[str]:
+        """The columns of this store's ``jobs`` table: stores made before a nullable column was
+        added lack it when read read-only (``seed``, ``target_bpp``, ``rate_search``), and stores
+        of schema 2 still hold ``packages``."""
+        return {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
 
-    def rows(self, where: str = "", params: tuple = ()) -> list[dict]:
-        order = "codec, sequence, qp, target_kbps" + (", seed" if self._has_seed else "")
-        cur = self.db.execute(f"SELECT * FROM jobs {where} ORDER BY {order}", params)
-        names = [d[0] for d in cur.description]
+    def records(self, keys: Iterable[str] | None = None, done: bool | None = None) -> list[JobResult]:
+        """The stored job results, in curve order (codec, sequence, QP, target, seed).
+
+        ``keys``: only these jobs; ``done``: only finished (True) or only failed (False) ones.
+        Per-frame values and feature vectors are decoded when first read; JSON texts that
+        repeat across rows (provenance, options, sequence specs) are decoded once."""
+        have = self._job_columns
+        cols = [c for c in JOB_COLUMNS if c in have]
+        order = ", ".join(c for c in ORDER_COLUMNS if c in have)
+        where, params = [], []
+        if done is not None:
+            where.append("status = 'done'" if done else "status != 'done'")
+        wanted = None if keys is None else set(keys)
+        if wanted is not None and len(wanted) <= MAX_BOUND:  # else one scan, filtered here
+            where.append(f"job_key IN ({', '.join('?' for _ in wanted)})")
+            params += sorted(wanted)
+        cur = self.db.execute(
+            f"SELECT {', '.join(cols)} FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}",
+            params,
+        )
+        decode = _Decoder()
         out = []
         for values in cur:
-            row = dict(zip(names, values))
-            row.setdefault("seed", None)  # stores made before seeds (read-only: the column was not added)
-            for k in JSON_COLUMNS:
-                if row.get(k) is not None:
-                    row[k] = json.loads(row[k])
-            out.append(row)
+            if wanted is not None and values[0] not in wanted:
+                continue
+            out.append(decode.record(cols, values))
         return out
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every job result as a plain dict (``JobResult.to_dict``), for scripts and export."""
+        return [r.to_dict() for r in self.records()]
+
+    def frame(self, records: Iterable[JobResult] | None = None):
+        """The job results (all, or ``records``) as a pandas DataFrame: one row per job, one
+        column per metric (see ``records_frame``)."""
+        return records_frame(self.records() if records is None else records)
+
+    def put_set(self, value: SetValue) -> None:
+        """One set-level value per (dataset, codec, point, metric): another dataset never replaces it."""
+        row = {
+            "codec": value.codec,
+            "point": value.point,
+            "metric": value.metric,
+            "value": value.value,
+            "sequences": json.dumps(list(value.sequences)),
+            "features": value.features,
+            "note": value.note,
+            "provenance": json.dumps(dict(value.provenance), sort_keys=True),
+            "computed_at": value.computed_at if value.computed_at is not None else time.time(),
+            "dataset": value.dataset,
+            "job_keys": json.dumps(sorted(value.job_keys)) if value.job_keys is not None else None,
+        }
+        with self.db:
+            self.db.execute(
+                f"INSERT OR REPLACE INTO set_metrics ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                tuple(row.values()),
+            )
 
     def put_set_value(
         self,
@@ -390,40 +433,116 @@ class ResultStore:
         dataset: str = "",
         job_keys: list[str] | None = None,
     ) -> None:
-        """One set-level value per (dataset, codec, point, metric): another dataset never replaces it."""
-        row = {
-            "codec": codec,
-            "point": point,
-            "metric": metric,
-            "value": value,
-            "sequences": json.dumps(sequences),
-            "features": features,
-            "note": note,
-            "provenance": json.dumps(provenance, sort_keys=True),
-            "computed_at": time.time(),
-            "dataset": dataset,
-            "job_keys": json.dumps(sorted(job_keys)) if job_keys is not None else None,
-        }
-        with self.db:
-            self.db.execute(
-                f"INSERT OR REPLACE INTO set_metrics ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                tuple(row.values()),
+        """``put_set`` from its fields."""
+        self.put_set(
+            SetValue(
+                codec,
+                point,
+                metric,
+                value,
+                tuple(sequences),
+                features,
+                note,
+                provenance,
+                None,
+                dataset,
+                tuple(job_keys) if job_keys is not None else None,
             )
+        )
 
-    def set_values(self) -> list[dict]:
+    def set_values(self) -> list[SetValue]:
         cur = self.db.execute("SELECT * FROM set_metrics ORDER BY codec, metric, point")
         names = [d[0] for d in cur.description]
         out = []
         for values in cur:
-            row = {"dataset": "", "job_keys": None} | dict(zip(names, values))
-            row["sequences"] = json.loads(row["sequences"])
-            row["provenance"] = json.loads(row["provenance"] or "{}")
-            row["job_keys"] = json.loads(row["job_keys"]) if row["job_keys"] else None
-            out.append(row)
+            row: dict[str, Any] = {"dataset": "", "job_keys": None} | dict(zip(names, values))
+            out.append(
+                SetValue(
+                    codec=row["codec"],
+                    point=row["point"],
+                    metric=row["metric"],
+                    value=row["value"],
+                    sequences=tuple(json.loads(row["sequences"])),
+                    features=row["features"],
+                    note=row["note"],
+                    provenance=json.loads(row["provenance"] or "{}"),
+                    computed_at=row["computed_at"],
+                    dataset=row["dataset"],
+                    job_keys=tuple(json.loads(row["job_keys"])) if row["job_keys"] else None,
+                )
+            )
         return out
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+
+
+MAX_BOUND = 500  # job keys bound in one query (SQLite's limit on parameters is higher, but not by much on old builds)
+ORDER_COLUMNS = ("codec", "sequence", "qp", "target_kbps", "seed")
+LAZY_COLUMNS = frozenset({"frame_metrics", "features"})  # large and unique per row: decoded on first use
+SHARED_COLUMNS = frozenset({"codec_params", "sequence_spec", "provenance", "metric_errors", "rate_search"})
+NULL_IS_EMPTY = frozenset({"codec_params", "sequence_spec", "metrics", "frame_metrics", "metric_errors", "provenance"})
+
+
+class _Decoder:
+    """Turns stored rows into records. JSON texts that repeat (provenance, options, specs) are
+    decoded once per read; the results are read-only, so records share them."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, Any] = {}
+
+    def shared(self, raw: str | None) -> Mapping:
+        if raw is None:
+            return EMPTY
+        value = self._memo.get(raw)
+        if value is None:
+            value = self._memo[raw] = FrozenMap(json.loads(raw))
+        return value
+
+    def record(self, cols: list[str], values: tuple) -> JobResult:
+        fields = dict(zip(cols, values))
+        for name in JSON_COLUMNS:
+            if name not in fields:
+                continue
+            raw = fields[name]
+            if raw is None:
+                fields[name] = EMPTY if name in NULL_IS_EMPTY else None
+            elif name in LAZY_COLUMNS:
+                fields[name] = LazyMap(raw)
+            elif name in SHARED_COLUMNS:
+                fields[name] = self.shared(raw)
+            else:
+                fields[name] = FrozenMap(json.loads(raw))
+        return JobResult.from_store(fields)
+
+
+def _as_record(result: JobResult | Mapping[str, Any]) -> JobResult:
+    if isinstance(result, JobResult):
+        return result
+    try:
+        return JobResult.from_dict(result)
+    except TypeError as exc:
+        raise StoreError(f"not a job result: {exc}") from None
+
+
+def _column_values(result: JobResult) -> tuple:
+    out = []
+    for name in JOB_COLUMNS:
+        value = getattr(result, name)
+        if name in JSON_COLUMNS and value is not None:
+            value = json.dumps(value if isinstance(value, dict) else dict(value), sort_keys=True)
+        out.append(value)
+    return tuple(out)
+
+
+# a finished row is never replaced by a failed one; every column is written (a replacement
+# resets what the new result lacks)
+_UPSERT = (
+    f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in JOB_COLUMNS)}) "
+    f"ON CONFLICT(job_key) DO UPDATE SET "
+    + ", ".join(f"{k} = excluded.{k}" for k in JOB_COLUMNS if k != "job_key")
+    + " WHERE excluded.status = 'done' OR jobs.status != 'done'"
+)
 
 
 def _migrate_1_to_2(db: sqlite3.Connection) -> None:
@@ -439,4 +558,23 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE set_metrics_v2 RENAME TO set_metrics")
 
 
-_MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """Package versions live in the run's environment only. A run whose environment lacks
+    them (none should) takes them from a row it wrote; then the per-row copy goes. The
+    curve-order index gains the seed."""
+    db.execute("DROP INDEX IF EXISTS jobs_curve")
+    if not any(r[1] == "packages" for r in db.execute("PRAGMA table_info(jobs)")):
+        return
+    copies = dict(db.execute("SELECT run_id, packages FROM jobs WHERE packages IS NOT NULL GROUP BY run_id"))
+    for run_id, environment in db.execute("SELECT run_id, environment FROM runs").fetchall():
+        env = json.loads(environment or "{}")
+        if "packages" not in env and copies.get(run_id):
+            env["packages"] = json.loads(copies[run_id])
+            db.execute("UPDATE runs SET environment = ? WHERE run_id = ?", (json.dumps(env, sort_keys=True), run_id))
+    try:
+        db.execute("ALTER TABLE jobs DROP COLUMN packages")
+    except sqlite3.OperationalError:  # SQLite before 3.35: the column stays, empty and unread
+        db.execute("UPDATE jobs SET packages = NULL")
+
+
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}

@@ -1,4 +1,4 @@
-"""RD curves from store rows: per sequence, and averaged over sequences (as the paper does)."""
+"""RD curves from job results: per sequence, and averaged over sequences (as the paper does)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..bench.records import JobResult, SetValue, point_order  # how rate points sort: decided there, once
 from ..errors import GvcbenchError
 from ..metrics.axes import Axis, axis_from_spec
 from .bdrate import BDError, Curve, bd_metric, bd_rate
@@ -21,16 +22,20 @@ RATE_UNITS = ("kbps", "bpp")
 MIN_SHARE = 0.5  # fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates
 
 
-def metric_axes(rows: list[dict]) -> dict[str, Axis]:
+def metric_axes(rows: list[JobResult]) -> dict[str, Axis]:
     """The axis of every metric in the store, from the spec stored with its values."""
     return {name: axis_from_spec(name, spec) for name, spec in metric_specs(rows).items()}
 
 
-def metric_specs(rows: list[dict]) -> dict[str, dict]:
+def metric_specs(rows: list[JobResult]) -> dict[str, dict]:
     """The spec record of every metric in the store (direction, axis, granularity)."""
     specs: dict[str, dict] = {}
+    seen: set[int] = set()
     for row in rows:
-        for name, prov in (row.get("provenance") or {}).items():
+        if id(row.provenance) in seen:  # rows read from a store share equal provenance records
+            continue
+        seen.add(id(row.provenance))
+        for name, prov in row.provenance.items():
             spec = prov.get("spec")
             if spec is None:
                 continue
@@ -40,46 +45,41 @@ def metric_specs(rows: list[dict]) -> dict[str, dict]:
     return dict(sorted(specs.items()))
 
 
-def measured_metrics(rows: list[dict], set_values: list[dict] | None = None) -> list[str]:
+def measured_metrics(rows: list[JobResult], set_values: list[SetValue] | None = None) -> list[str]:
     """Metrics with at least one value (a finished job's, or a set-level one), in spec order."""
-    have = {m for r in rows if r["status"] == "done" for m in (r.get("metrics") or {})}
-    have |= {s["metric"] for s in set_values or [] if s["value"] is not None}
-    return [m for m in metric_specs(rows) if m in have] + sorted(have - set(metric_specs(rows)))
+    have = {m for r in rows if r.done for m in r.metrics}
+    have |= {s.metric for s in set_values or [] if s.value is not None}
+    specs = metric_specs(rows)
+    return [m for m in specs if m in have] + sorted(have - set(specs))
 
 
-def unmeasured_metrics(rows: list[dict], set_values: list[dict] | None = None) -> dict[str, str]:
+def unmeasured_metrics(rows: list[JobResult], set_values: list[SetValue] | None = None) -> dict[str, str]:
     """Metrics the jobs asked for that have no value anywhere -> why (the first reason recorded)."""
     have = set(measured_metrics(rows, set_values))
     out: dict[str, str] = {}
+    seen: set[int] = set()
     for r in rows:
-        for name, reason in (r.get("metric_errors") or {}).items():
+        if id(r.metric_errors) in seen:  # shared by rows read from a store
+            continue
+        seen.add(id(r.metric_errors))
+        for name, reason in r.metric_errors.items():
             if name not in have:
                 out.setdefault(name, reason)
     return dict(sorted(out.items()))
 
 
-def is_search_probe(row: dict) -> bool:
+def is_search_probe(row: JobResult) -> bool:
     """An encode a target-rate search made on its way: search material, not a ladder point."""
-    return (row.get("rate_search") or {}).get("role") == "probe"
+    return row.is_search_probe
 
 
-def point_order(row: dict) -> float:
-    """How rate points sort: ladder points by QP, target-rate points by falling target."""
-    target = row.get("target_kbps") or row.get("target_bpp")
-    if target is not None:
-        return -target
-    if row["qp"] is not None:
-        return row["qp"]
-    return -(row.get("kbps") or row.get("bpp") or 0.0)  # imported rows: by falling rate
-
-
-def rd_points(rows: list[dict], metric: str) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
+def rd_points(rows: list[JobResult], metric: str) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
     """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric;
     a stochastic codec's seeds are averaged."""
     out: dict = defaultdict(lambda: defaultdict(dict))
-    for row in sorted(mean_over_seeds([r for r in rows if not is_search_probe(r)]), key=point_order):
-        if row["status"] == "done" and metric in (row.get("metrics") or {}):
-            out[row["codec"]][row["sequence"]][row["point"]] = (row["kbps"], row["bpp"], row["metrics"][metric])
+    for row in sorted(mean_over_seeds([r for r in rows if not r.is_search_probe]), key=point_order):
+        if row.done and metric in row.metrics:
+            out[row.codec][row.sequence][row.point] = (row.kbps, row.bpp, row.metrics[metric])
     return out
 
 
@@ -116,26 +116,24 @@ def averaged_curve(
 
 
 def set_curve(
-    rows: list[dict], set_values: list[dict], codec: str, metric: str, axis: Axis, rate: str, label: str
+    rows: list[JobResult], set_values: list[SetValue], codec: str, metric: str, axis: Axis, rate: str, label: str
 ) -> Curve | None:
     """Set-level values (e.g. FVD over the test set) against the mean rate of the pooled
     sequences, one point per rate point; None when the store has none."""
-    points = [s for s in set_values if s["codec"] == codec and s["metric"] == metric and s["value"] is not None]
+    points = [s for s in set_values if s.codec == codec and s.metric == metric and s.value is not None]
     if not points:
         return None
+    by_point: dict[str, list[JobResult]] = defaultdict(list)
+    for r in rows:
+        if r.codec == codec and r.done:
+            by_point[r.point].append(r)
     rates, values = [], []
     for s in points:
-        members = [
-            r[rate]
-            for r in rows
-            if r["codec"] == codec
-            and r["point"] == s["point"]
-            and r["status"] == "done"
-            and r["sequence"] in s["sequences"]
-        ]
+        pooled = set(s.sequences)
+        members = [getattr(r, rate) for r in by_point[s.point] if r.sequence in pooled]
         if members:
             rates.append(float(np.mean(members)))
-            values.append(s["value"])
+            values.append(s.value)
     return Curve.of(label, rates, axis.apply(values))
 
 
@@ -181,13 +179,13 @@ class BDEntry:
 
 
 def bd_table(
-    rows: list[dict],
+    rows: list[JobResult],
     anchor: str,
     metrics: list[str] | None = None,
     methods=("pchip",),
     rate: str = "kbps",
     min_points: int = 4,
-    set_values: list[dict] | None = None,
+    set_values: list[SetValue] | None = None,
     min_share: float = MIN_SHARE,
     window: tuple[float, float] | None = None,
     common: bool = False,
@@ -198,14 +196,14 @@ def bd_table(
     ``min_share`` of the sequences both codecs have is n/a. ``window`` (in the rate unit)
     and ``common`` limit every interval (reports/window.py)."""
     scope = Scope(window, common, rate)
-    imported = {r["codec"]: r["imported"]["source"] for r in rows if r.get("imported")}
+    imported = {r.codec: r.imported["source"] for r in rows if r.imported}
     if rate not in RATE_UNITS:
         raise GvcbenchError(f"rate unit must be one of {', '.join(RATE_UNITS)}, got {rate!r}")
     if not 0 < min_share <= 1:
         raise GvcbenchError(f"the minimum share of sequences must be in (0, 1], got {min_share}")
     specs = metric_specs(rows)
     axes = {name: axis_from_spec(name, spec) for name, spec in specs.items()}
-    codecs = sorted({r["codec"] for r in rows})
+    codecs = sorted({r.codec for r in rows})
     if anchor not in codecs:
         raise GvcbenchError(
             f"anchor codec {anchor!r} is not among the rows shown, which hold "
@@ -252,7 +250,7 @@ def _set_level(
     try:
         others = [
             c
-            for o in sorted({s["codec"] for s in set_values if s["metric"] == metric} - {anchor, codec})
+            for o in sorted({s.codec for s in set_values if s.metric == metric} - {anchor, codec})
             if (c := set_curve(rows, set_values, o, metric, axis, rate, f"{o} / set-level {axis.label}"))
         ]
         result = bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points))

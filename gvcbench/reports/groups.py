@@ -3,10 +3,11 @@ come from a field of the dataset's manifest (``category = "fire"``), stored with
 
 from __future__ import annotations
 
+from ..bench.records import JobResult
 from ..errors import GvcbenchError
 
 
-def sequence_classes(rows: list[dict], field: str) -> dict[str, str]:
+def sequence_classes(rows: list[JobResult], field: str) -> dict[str, str]:
     """sequence -> its value of the manifest field ``field``."""
     classes, lacking, fields = {}, set(), set()
     for row in rows:
@@ -29,10 +30,10 @@ def sequence_classes(rows: list[dict], field: str) -> dict[str, str]:
     return classes
 
 
-def rows_by_class(rows: list[dict], field: str) -> dict[str, list[dict]]:
+def rows_by_class(rows: list[JobResult], field: str) -> dict[str, list[JobResult]]:
     """The rows of each class; imported rows join the class of their sequence name, if any."""
     classes = sequence_classes(rows, field)
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[JobResult]] = {}
     for row in rows:
         value = classes.get(row["sequence"])
         if value is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bench.records import JobResult
 from .visual import SLICE_WIDTH, Comparison, _captioned, _stack, build_comparison
 
 FRAMES = 10
@@ -30,7 +31,7 @@ def mark_slice(frame: np.ndarray, x: int) -> np.ndarray:
 
 
 def comparisons(
-    rows: list[dict], sequence: str, anchor: str, run_folder: Path, targets: list[float]
+    rows: list[JobResult], sequence: str, anchor: str, run_folder: Path, targets: list[float]
 ) -> list[Comparison]:
     return [build_comparison(rows, sequence, anchor, run_folder, t) for t in targets]
 

@@ -7,13 +7,14 @@ import math
 
 import numpy as np
 
+from ..bench.records import JobResult
 from .curves import is_search_probe
 from .plots import MARKERS, _figure, _style
 
 
-def closest_rows(rows: list[dict], sequence: str, metric: str, target_kbps: float) -> dict[str, dict]:
+def closest_rows(rows: list[JobResult], sequence: str, metric: str, target_kbps: float) -> dict[str, JobResult]:
     """codec -> its done, measured row on ``sequence`` with per-frame ``metric`` closest in rate."""
-    out: dict[str, dict] = {}
+    out: dict[str, JobResult] = {}
     for r in rows:
         if (
             r["sequence"] != sequence
@@ -30,7 +31,7 @@ def closest_rows(rows: list[dict], sequence: str, metric: str, target_kbps: floa
 
 
 def quality_over_time(
-    rows: list[dict], sequences: list[str], metric: str, target_kbps: float, anchor: str | None = None
+    rows: list[JobResult], sequences: list[str], metric: str, target_kbps: float, anchor: str | None = None
 ):
     """One panel per sequence; None when no sequence has per-frame values of ``metric``."""
     picked = {s: closest_rows(rows, s, metric, target_kbps) for s in sequences}

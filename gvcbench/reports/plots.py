@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bench.records import JobResult, SetValue
 from ..metrics.axes import Axis
 from .bdrate import BDError
 from .curves import averaged_curve, rd_points, sequence_curve, set_curve
@@ -45,13 +46,13 @@ def _log_rate_axis(ax, minor_labels: bool = True) -> None:
 
 
 def rd_figure(
-    rows: list[dict],
+    rows: list[JobResult],
     metric: str,
     axis: Axis,
     anchor: str | None,
     rate: str = "kbps",
     log_rate: bool = True,
-    set_values: list[dict] | None = None,
+    set_values: list[SetValue] | None = None,
     window: tuple[float, float] | None = None,
 ):
     """The curve averaged over the sequences each codec completed (or, for a set-level
@@ -120,7 +121,12 @@ def _seed_band(ax, rows, codec, metric, axis, rate, color) -> None:
 
 
 def small_multiples(
-    rows: list[dict], metric: str, axis: Axis, anchor: str | None, rate: str = "kbps", limit: int = MAX_SMALL_MULTIPLES
+    rows: list[JobResult],
+    metric: str,
+    axis: Axis,
+    anchor: str | None,
+    rate: str = "kbps",
+    limit: int = MAX_SMALL_MULTIPLES,
 ):
     """One small RD plot per sequence, the first ``limit`` sequences by name (a figure of
     thousands of axes takes minutes to draw and nobody reads it; the CSV has them all);

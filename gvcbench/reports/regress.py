@@ -27,8 +27,9 @@ from xml.etree import ElementTree as ET
 
 import tomllib
 
+from ..bench.records import JobResult, SetValue
 from ..errors import ConfigError, GvcbenchError
-from .curves import bd_table, is_search_probe, metric_axes
+from .curves import bd_table, metric_axes
 from .significance import paired_values, version_changes
 from .uncertainty import DEFAULT_ALPHA, MIN_PAIRS, TESTS, holm, paired_test
 
@@ -127,28 +128,36 @@ def _significance(table: dict, path) -> dict:
     }
 
 
-def _key(row) -> str:
-    seed = row.get("seed")
-    return f"{row['codec']} / {row['sequence']} / {row['point']}" + ("" if seed is None else f" / seed {seed}")
+def _subject(codec: str, sequence: str, point: str, seed: int | None) -> str:
+    return f"{codec} / {sequence} / {point}" + ("" if seed is None else f" / seed {seed}")
 
 
-def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[dict] | None = None) -> dict:
-    rows = [r for r in rows if not is_search_probe(r)]  # a rate search's encodes are not points to guard
+def _key(row: JobResult) -> str:
+    return _subject(row.codec, row.sequence, row.point, row.seed)
+
+
+def _base_key(b: dict) -> str:
+    """The subject of a baseline point (a dict of the baseline file)."""
+    return _subject(b["codec"], b["sequence"], b["point"], b.get("seed"))
+
+
+def make_baseline(rows: list[JobResult], anchor: str | None = None, set_values: list[SetValue] | None = None) -> dict:
+    rows = [r for r in rows if not r.is_search_probe]  # a rate search's encodes are not points to guard
     axes = metric_axes(rows)
     points = []
     for r in rows:
-        versions = {m: (r.get("provenance") or {}).get(m, {}).get("version") for m in (r.get("metrics") or {})}
+        versions = {m: r.provenance.get(m, {}).get("version") for m in r.metrics}
         points.append(
             {
-                "codec": r["codec"],
-                "sequence": r["sequence"],
-                "point": r["point"],
-                "seed": r.get("seed"),
-                "status": r["status"],
-                "codec_version": r["codec_version"],
-                "sequence_hash": r["sequence_hash"],
-                RATE: r["kbps"],
-                "metrics": r.get("metrics") or {},
+                "codec": r.codec,
+                "sequence": r.sequence,
+                "point": r.point,
+                "seed": r.seed,
+                "status": r.status,
+                "codec_version": r.codec_version,
+                "sequence_hash": r.sequence_hash,
+                RATE: r.kbps,
+                "metrics": dict(r.metrics),
                 "metric_versions": versions,
             }
         )
@@ -156,9 +165,7 @@ def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[
     if anchor:
         for e in bd_table(rows, anchor, set_values=set_values):
             bd.append({"codec": e.codec, "metric": e.metric, "method": e.method, "value": e.avg_curve})
-    sets = [
-        {"codec": s["codec"], "point": s["point"], "metric": s["metric"], "value": s["value"]} for s in set_values or []
-    ]
+    sets = [{"codec": s.codec, "point": s.point, "metric": s.metric, "value": s.value} for s in set_values or []]
     return {
         "schema": BASELINE_SCHEMA,
         "created": time.time(),
@@ -170,7 +177,9 @@ def make_baseline(rows: list[dict], anchor: str | None = None, set_values: list[
     }
 
 
-def save_baseline(rows: list[dict], path: Path, anchor: str | None, set_values: list[dict] | None = None) -> dict:
+def save_baseline(
+    rows: list[JobResult], path: Path, anchor: str | None, set_values: list[SetValue] | None = None
+) -> dict:
     base = make_baseline(rows, anchor, set_values)
     check_baseline(base, f"the store's results (not written to {path})")
     Path(path).write_text(json.dumps(base, indent=1, sort_keys=True))
@@ -216,7 +225,7 @@ def check_baseline(base, where: str) -> dict:
         bad = [k for k, v in [(RATE, b.get(RATE)), *b["metrics"].items()] if not _finite(v)]
         if bad:
             raise GvcbenchError(
-                f"{where}: {_key(b)} has no finite value for {', '.join(bad)}; a baseline "
+                f"{where}: {_base_key(b)} has no finite value for {', '.join(bad)}; a baseline "
                 f"holds only finite numbers{hint}"
             )
     if not any(b["status"] == "done" for b in points):
@@ -275,14 +284,14 @@ def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
 
 
 def compare(
-    rows: list[dict], baseline: dict, tolerances: Tolerances, set_values: list[dict] | None = None
+    rows: list[JobResult], baseline: dict, tolerances: Tolerances, set_values: list[SetValue] | None = None
 ) -> list[Finding]:
     directions = baseline.get("directions", {})
-    now = {_key(r): r for r in rows if not is_search_probe(r)}
+    now = {_key(r): r for r in rows if not r.is_search_probe}
     findings = []
     seen = set()
     for b in baseline["points"]:
-        subject = _key(b)
+        subject = _base_key(b)
         seen.add(subject)
         r = now.get(subject)
         if r is None:
@@ -290,22 +299,22 @@ def compare(
             continue
         if b["status"] != "done":
             continue
-        if r["status"] != "done":
-            first = (r.get("error") or "").splitlines()[0] if r.get("error") else ""
+        if not r.done:
+            first = r.error.splitlines()[0] if r.error else ""
             findings.append(Finding(subject, "status", "new failure", message=first))
             continue
-        if r["sequence_hash"] != b["sequence_hash"]:
+        if r.sequence_hash != b["sequence_hash"]:
             findings.append(
                 Finding(
                     subject, "sequence", "not comparable", message="the sequence content differs from the baseline's"
                 )
             )
             continue
-        findings.append(_compare_value(subject, RATE, b[RATE], r["kbps"], True, tolerances.of(RATE)))
+        findings.append(_compare_value(subject, RATE, b[RATE], r.kbps, True, tolerances.of(RATE)))
         for metric, value in b["metrics"].items():
-            version = (r.get("provenance") or {}).get(metric, {}).get("version")
-            if metric not in (r.get("metrics") or {}):
-                why = ((r.get("metric_errors") or {}).get(metric) or "").splitlines()[:1]
+            version = r.provenance.get(metric, {}).get("version")
+            if metric not in r.metrics:
+                why = (r.metric_errors.get(metric) or "").splitlines()[:1]
                 findings.append(
                     Finding(
                         subject,
@@ -323,7 +332,7 @@ def compare(
                         metric,
                         "not comparable",
                         value,
-                        r["metrics"][metric],
+                        r.metrics[metric],
                         f"metric version {b['metric_versions'][metric]} -> {version}",
                     )
                 )
@@ -333,12 +342,12 @@ def compare(
                         subject,
                         metric,
                         value,
-                        r["metrics"][metric],
+                        r.metrics[metric],
                         directions.get(metric, False),
                         tolerances.of(metric),
                     )
                 )
-    for subject, r in now.items():
+    for subject in now:
         if subject not in seen:
             findings.append(Finding(subject, "status", "new", message="not in the baseline"))
     findings += _compare_sets(baseline, set_values or [], tolerances, directions)
@@ -385,7 +394,7 @@ def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Findi
 
 
 def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]:
-    now = {(s["codec"], s["point"], s["metric"]): s["value"] for s in set_values}
+    now = {(s.codec, s.point, s.metric): s.value for s in set_values}
     out = []
     for b in baseline.get("sets", []):
         subject = f"{b['codec']} / whole set / {b['point']}"

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..bench.records import JobResult
 from ..errors import GvcbenchError
 from . import matched, overtime, plots, uncertainty, visual
 from .curves import (
@@ -230,11 +231,11 @@ def _write_intervals_csv(path: Path, entries: list[BDEntry], sets: list[dict]) -
     return path
 
 
-def _point(row: dict) -> str:
+def _point(row: JobResult) -> str:
     return row["point"] if row.get("seed") is None else f"{row['point']} seed {row['seed']}"
 
 
-def _rows_html(rows: list[dict], metrics: list[str]) -> str:
+def _rows_html(rows: list[JobResult], metrics: list[str]) -> str:
     head = "".join(f"<th>{E(m)}</th>" for m in metrics)
     body = []
     for r in rows:
@@ -255,7 +256,7 @@ def _rows_html(rows: list[dict], metrics: list[str]) -> str:
     )
 
 
-def _provenance(rows: list[dict]) -> dict:
+def _provenance(rows: list[JobResult]) -> dict:
     prov: dict = {}
     for r in rows:
         for name, p in (r.get("provenance") or {}).items():

@@ -9,40 +9,47 @@ so its spread shows how much one sample of the decoder can move the number.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import numpy as np
 
-
-def seeds_of(rows: list[dict]) -> list[int]:
-    return sorted({r["seed"] for r in rows if r.get("seed") is not None})
+from ..bench.records import JobResult, SetValue
 
 
-def mean_over_seeds(rows: list[dict]) -> list[dict]:
+def seeds_of(rows: list[JobResult]) -> list[int]:
+    return sorted({r.seed for r in rows if r.seed is not None})
+
+
+def mean_over_seeds(rows: list[JobResult]) -> list[JobResult]:
     """One row per (codec, sequence, rate point): seeded done rows replaced by their mean
     (rate and every metric present in all of them), with ``seeds`` listing which."""
-    if not any(r.get("seed") is not None for r in rows):
+    if not any(r.seed is not None for r in rows):
         return rows
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[JobResult]] = defaultdict(list)
     out = []
     for r in rows:
-        if r.get("seed") is None or r["status"] != "done":
+        if r.seed is None or not r.done:
             out.append(r)
         else:
-            groups[(r["codec"], r["sequence"], r["point"])].append(r)
+            groups[(r.codec, r.sequence, r.point)].append(r)
     for members in groups.values():
-        row = dict(members[0])
-        for key in ("kbps", "bpp", "bytes"):
-            row[key] = float(np.mean([m[key] for m in members]))
-        names = set.intersection(*(set(m.get("metrics") or {}) for m in members))
-        row["metrics"] = {n: float(np.mean([m["metrics"][n] for m in members])) for n in sorted(names)}
-        row["seed"], row["seeds"] = None, sorted(m["seed"] for m in members)
+        names = set.intersection(*(set(m.metrics) for m in members))
+        row = replace(
+            members[0],
+            kbps=float(np.mean([m.kbps for m in members])),
+            bpp=float(np.mean([m.bpp for m in members])),
+            bytes=float(np.mean([m.bytes for m in members])),  # type: ignore[arg-type]  # a mean over seeds
+            metrics={n: float(np.mean([m.metrics[n] for m in members])) for n in sorted(names)},
+            seed=None,
+            seeds=tuple(sorted(m.seed for m in members if m.seed is not None)),
+        )
         out.append(row)
     return out
 
 
-def rows_for_seed(rows: list[dict], seed: int) -> list[dict]:
+def rows_for_seed(rows: list[JobResult], seed: int) -> list[JobResult]:
     """Deterministic rows and the rows of one seed."""
-    return [r for r in rows if r.get("seed") is None or r["seed"] == seed]
+    return [r for r in rows if r.seed is None or r.seed == seed]
 
 
 def spread(values) -> tuple[float, float, int]:
@@ -64,13 +71,13 @@ def seed_spread_text(per_seed: dict | None, unit: str = "%") -> str:
 
 
 def bd_per_seed(
-    rows: list[dict],
+    rows: list[JobResult],
     entries: list,
     anchor: str,
     methods=("pchip",),
     rate: str = "kbps",
     min_points: int = 4,
-    set_values: list[dict] | None = None,
+    set_values: list[SetValue] | None = None,
     window=None,
     common: bool = False,
 ) -> list:
@@ -78,10 +85,10 @@ def bd_per_seed(
     is seeded. Set-level metrics pool every seed's clips and have no per-seed value."""
     from .curves import bd_table
 
-    seeded = {r["codec"] for r in rows if r.get("seed") is not None}
+    seeded = {r.codec for r in rows if r.seed is not None}
     if not seeded:
         return entries
-    set_metrics = {s["metric"] for s in set_values or []}
+    set_metrics = {s.metric for s in set_values or []}
     metrics = sorted({e.metric for e in entries} - set_metrics)
     index = {(e.codec, e.metric, e.method): e for e in entries}
     for seed in seeds_of(rows):
@@ -94,20 +101,21 @@ def bd_per_seed(
     return entries
 
 
-def seed_table(rows: list[dict], metrics: list[str]) -> list[dict]:
+def seed_table(rows: list[JobResult], metrics: list[str]) -> list[dict]:
     """Per seeded (codec, rate point): mean ± std across seeds of the mean over sequences."""
-    by_seed: dict[tuple, dict[int, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    by_seed: dict[tuple, dict[int, list[JobResult]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        if r.get("seed") is not None and r["status"] == "done":
-            by_seed[(r["codec"], r["point"])][r["seed"]].append(r)
+        if r.seed is not None and r.done:
+            by_seed[(r.codec, r.point)][r.seed].append(r)
     out = []
     for (codec, point), seeds in sorted(by_seed.items()):
         entry = {"codec": codec, "point": point, "seeds": sorted(seeds)}
         for name in ["kbps", *metrics]:
             per = []
             for members in seeds.values():
-                vals = [m["kbps"] if name == "kbps" else (m.get("metrics") or {}).get(name) for m in members]
-                per.append(None if any(v is None for v in vals) else float(np.mean(vals)))
+                vals = [m.kbps if name == "kbps" else m.metrics.get(name) for m in members]
+                known = [v for v in vals if v is not None]
+                per.append(float(np.mean(known)) if len(known) == len(vals) else None)
             mean, std, n = spread(per)
             entry[name] = None if n == 0 else {"mean": mean, "std": std, "seeds": n}
         out.append(entry)

@@ -23,6 +23,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from ..bench.records import JobResult, SetValue
 from ..bench.store import ResultStore, dataset_identity
 from ..errors import GvcbenchError
 
@@ -55,8 +56,8 @@ class Run:
 
 @dataclass
 class Selection:
-    rows: list[dict]
-    set_values: list[dict]
+    rows: list[JobResult]
+    set_values: list[SetValue]
     runs: list[dict]  # the runs (store records) whose rows are shown, oldest first
     dataset: str | None = None  # identity of the dataset shown
     dataset_label: str = ""
@@ -65,31 +66,31 @@ class Selection:
 
 def select(store: ResultStore, run: str | None = None) -> Selection:
     """Rows, set-level values and runs of ``store`` that a reader shows (see the module doc)."""
-    return choose(store.rows(), store.runs(), store.set_values(), run)
+    return choose(store.records(), store.runs(), store.set_values(), run)
 
 
-def _signature(row: dict) -> str:
+def _signature(row: JobResult) -> str:
     """A codec configuration: label, version and options."""
-    return json.dumps([row["codec"], row["codec_version"], row.get("codec_params")], sort_keys=True, default=str)
+    return json.dumps([row.codec, row.codec_version, dict(row.codec_params)], sort_keys=True, default=str)
 
 
-def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
+def _runs(rows: list[JobResult], records: list[dict]) -> list[Run]:
     """Runs that planned at least one row of the store, oldest first. Jobs of a schema-1 run
     are inferred: the rows it wrote, plus rows that earlier runs on the same dataset settings
     wrote with a codec configuration it wrote too (the jobs it reused)."""
-    present = {r["job_key"] for r in rows}
-    by_run: dict[str, list[dict]] = defaultdict(list)
+    present = {r.job_key for r in rows}
+    by_run: dict[str | None, list[JobResult]] = defaultdict(list)
     for r in rows:
-        by_run[r["run_id"]].append(r)
+        by_run[r.run_id].append(r)
     known = {rec["run_id"] for rec in records}
     records = list(records) + [  # rows whose run has no record (written by hand or by an old tool)
-        {"run_id": rid, "started": min(r["finished_at"] or 0 for r in rs), "config": {}, "dataset": None, "jobs": set()}
+        {"run_id": rid, "started": min(r.finished_at or 0 for r in rs), "config": {}, "dataset": None, "jobs": set()}
         for rid, rs in by_run.items()
         if rid not in known
     ]
     records.sort(key=lambda rec: rec["started"] or 0)
     runs = []
-    earlier: dict[str, list[dict]] = defaultdict(list)  # legacy dataset identity -> rows written so far
+    earlier: dict[str, list[JobResult]] = defaultdict(list)  # legacy dataset identity -> rows written so far
     for rec in records:
         if rec.get("dataset") is not None:
             jobs = set(rec["jobs"]) & present
@@ -104,10 +105,10 @@ def _runs(rows: list[dict], records: list[dict]) -> list[Run]:
         )
         sigs = {_signature(r) for r in wrote}
         planned = wrote + [r for r in earlier[ident] if _signature(r) in sigs]
-        jobs = {r["job_key"] for r in planned}
+        jobs = {r.job_key for r in planned}
         # the same identity a current run gives the same clips, so old and new runs of one
         # dataset are read as one
-        dataset = dataset_identity((r["sequence"], r["sequence_hash"]) for r in planned)
+        dataset = dataset_identity((r.sequence, r.sequence_hash) for r in planned)  # type: ignore[misc]
         runs.append(Run(rec["run_id"], rec["started"] or 0, dataset, rec["config"] or {}, jobs, inferred=True))
         earlier[ident] += wrote
     return [r for r in runs if r.jobs]
@@ -125,11 +126,11 @@ def find_run(runs: list[Run], wanted: str) -> Run:
     )
 
 
-def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: str | None = None) -> Selection:
+def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue], run: str | None = None) -> Selection:
     runs = _runs(rows, records)
     if not runs:
         return Selection([], [], [], notes=[])
-    by_key = {r["job_key"]: r for r in rows}
+    by_key = {r.job_key: r for r in rows}
     notes: list[str] = []
     if run is not None:
         chosen = find_run(runs, run)
@@ -142,8 +143,9 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
         dataset, label = latest.dataset, latest.dataset_label
         keys, used = set(), []
         owner: dict[str, Run] = {}
-        labels = {r.run_id: {by_key[k]["codec"] for k in r.jobs} for r in runs}
-        for codec in sorted({r["codec"] for r in rows}):
+        per_codec = {r.run_id: _keys_by_codec(r.jobs, by_key) for r in runs}
+        labels = {run_id: set(groups) for run_id, groups in per_codec.items()}
+        for codec in sorted({r.codec for r in rows}):
             on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]
             if not on_ds:
                 elsewhere = sorted({r.short for r in runs if codec in labels[r.run_id]})
@@ -154,7 +156,7 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
                 continue
             pick = on_ds[-1]
             owner[codec] = pick
-            keys |= {k for k in pick.jobs if by_key[k]["codec"] == codec}
+            keys |= per_codec[pick.run_id][codec]
             if pick not in used:
                 used.append(pick)
         notes += _superseded(rows, runs, keys, owner)
@@ -165,7 +167,7 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
                 f"the store holds {len(datasets)} datasets; showing {label}, the latest run's "
                 f"(pick another run with --run RUN_ID)",
             )
-    chosen_rows = [r for r in rows if r["job_key"] in keys]
+    chosen_rows = [r for r in rows if r.job_key in keys]
     sets, set_notes = _set_values(set_values, chosen_rows, dataset)
     used.sort(key=lambda r: r.started)
     records_used = [
@@ -176,10 +178,17 @@ def choose(rows: list[dict], records: list[dict], set_values: list[dict], run: s
     return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
 
 
-def _settings(rows: list[dict]) -> dict[str, str]:
+def _keys_by_codec(jobs: set[str], by_key: dict[str, JobResult]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = defaultdict(set)
+    for k in jobs:
+        out[by_key[k].codec].add(k)
+    return out
+
+
+def _settings(rows: list[JobResult]) -> dict[str, str]:
     return {
-        "version": ", ".join(sorted({str(r["codec_version"]) for r in rows})),
-        "options": ", ".join(sorted({json.dumps(r.get("codec_params") or {}, sort_keys=True) for r in rows})),
+        "version": ", ".join(sorted({str(r.codec_version) for r in rows})),
+        "options": ", ".join(sorted({json.dumps(dict(r.codec_params), sort_keys=True) for r in rows})),
     }
 
 
@@ -187,14 +196,14 @@ def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) ->
     """A note per label about its rows left out: how many, from which run, what differed."""
     notes = []
     for codec, pick in owner.items():
-        left = [r for r in rows if r["job_key"] not in keys and r["codec"] == codec]
+        left = [r for r in rows if r.job_key not in keys and r.codec == codec]
         if not left:
             continue
-        shown = _settings([r for r in rows if r["job_key"] in keys and r["codec"] == codec])
-        groups: dict[str, list[dict]] = defaultdict(list)
+        shown = _settings([r for r in rows if r.job_key in keys and r.codec == codec])
+        groups: dict[str, list[JobResult]] = defaultdict(list)
         holder: dict[str, Run | None] = {}
         for r in left:
-            holders = [run for run in runs if r["job_key"] in run.jobs]
+            holders = [run for run in runs if r.job_key in run.jobs]
             gid = holders[-1].run_id if holders else "?"
             groups[gid].append(r)
             holder[gid] = holders[-1] if holders else None
@@ -213,31 +222,31 @@ def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) ->
     return notes
 
 
-def _set_values(set_values: list[dict], rows: list[dict], dataset: str | None) -> tuple[list[dict], list[str]]:
+def _set_values(
+    set_values: list[SetValue], rows: list[JobResult], dataset: str | None
+) -> tuple[list[SetValue], list[str]]:
     """Set-level values that pool exactly the shown jobs of their codec and rate point."""
     kept, notes = [], []
+    by_point: dict[tuple[str, str], list[JobResult]] = defaultdict(list)
+    if set_values:
+        for r in rows:
+            if r.done and r.features:
+                by_point[(r.codec, r.point)].append(r)
     for s in set_values:
-        if s.get("dataset") and s["dataset"] != dataset:
+        if s.dataset and s.dataset != dataset:
             continue
-        members = [
-            r
-            for r in rows
-            if r["codec"] == s["codec"]
-            and r["point"] == s["point"]
-            and r["status"] == "done"
-            and (r.get("features") or {}).get(s["metric"])
-        ]
+        members = [r for r in by_point[(s.codec, s.point)] if (r.features or {}).get(s.metric)]
         if not members:
             continue
-        if s.get("job_keys") is not None:
-            same = set(s["job_keys"]) == {r["job_key"] for r in members}
+        if s.job_keys is not None:
+            same = set(s.job_keys) == {r.job_key for r in members}
         else:
-            same = sorted(s["sequences"]) == sorted(r["sequence"] for r in members)
+            same = sorted(s.sequences) == sorted(r.sequence for r in members)
         if same:
             kept.append(s)
         else:
             notes.append(
-                f"set-level {s['metric']} of {s['codec']} at {s['point']} pools other jobs than the "
+                f"set-level {s.metric} of {s.codec} at {s.point} pools other jobs than the "
                 f"ones shown; not used (a run on this dataset recomputes it)"
             )
     return kept, notes

@@ -11,6 +11,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from ..bench.records import JobResult
+
 RATE = "kbps"
 
 
@@ -18,25 +20,25 @@ def _unit(p: dict) -> tuple:
     return p["codec"], p["sequence"], p.get("seed")
 
 
-def paired_values(rows: list[dict], baseline: dict) -> dict[tuple[str, str], tuple[list, list, bool]]:
+def paired_values(rows: list[JobResult], baseline: dict) -> dict[tuple[str, str], tuple[list, list, bool]]:
     """(codec, metric or 'kbps') -> (baseline values, run values, lower is better), paired by unit."""
     directions = baseline.get("directions", {})
-    now = {(r["codec"], r["sequence"], r["point"], r.get("seed")): r for r in rows if r["status"] == "done"}
+    now = {(r.codec, r.sequence, r.point, r.seed): r for r in rows if r.done}
     acc: dict = defaultdict(lambda: defaultdict(lambda: ([], [])))
     for b in baseline["points"]:
         r = now.get((b["codec"], b["sequence"], b["point"], b.get("seed")))
-        if b["status"] != "done" or r is None or r["sequence_hash"] != b["sequence_hash"]:
+        if b["status"] != "done" or r is None or r.sequence_hash != b["sequence_hash"]:
             continue
-        pairs = [(RATE, b[RATE], r["kbps"])]
+        pairs = [(RATE, b[RATE], r.kbps)]
         for metric, value in b["metrics"].items():
-            version = (r.get("provenance") or {}).get(metric, {}).get("version")
-            if metric in (r.get("metrics") or {}) and b.get("metric_versions", {}).get(metric) in (None, version):
-                pairs.append((metric, value, r["metrics"][metric]))
-        for metric, base, cand in pairs:
-            if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in (base, cand)):
+            version = r.provenance.get(metric, {}).get("version")
+            if metric in r.metrics and b.get("metric_versions", {}).get(metric) in (None, version):
+                pairs.append((metric, value, r.metrics[metric]))
+        for metric, then, now_value in pairs:
+            if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in (then, now_value)):
                 continue  # a NaN or missing value is already a regression of its point
-            acc[(b["codec"], metric)][_unit(b)][0].append(base)
-            acc[(b["codec"], metric)][_unit(b)][1].append(cand)
+            acc[(b["codec"], metric)][_unit(b)][0].append(then)
+            acc[(b["codec"], metric)][_unit(b)][1].append(now_value)
     out = {}
     for (codec, metric), units in sorted(acc.items()):
         base = [float(np.mean(units[u][0])) for u in sorted(units, key=str)]
@@ -45,13 +47,14 @@ def paired_values(rows: list[dict], baseline: dict) -> dict[tuple[str, str], tup
     return out
 
 
-def version_changes(rows: list[dict], baseline: dict) -> dict[str, tuple[list[str], list[str]]]:
+def version_changes(rows: list[JobResult], baseline: dict) -> dict[str, tuple[list[str], list[str]]]:
     """codec -> (baseline versions, run versions) where they differ."""
-    before, after = defaultdict(set), defaultdict(set)
+    before: dict[str, set[str]] = defaultdict(set)
+    after: dict[str, set[str]] = defaultdict(set)
     for b in baseline["points"]:
         if b.get("codec_version"):
             before[b["codec"]].add(b["codec_version"])
     for r in rows:
-        if r.get("codec_version"):
-            after[r["codec"]].add(r["codec_version"])
+        if r.codec_version:
+            after[r.codec].add(r.codec_version)
     return {c: (sorted(before[c]), sorted(after[c])) for c in sorted(before) if c in after and before[c] != after[c]}

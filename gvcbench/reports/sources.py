@@ -17,9 +17,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..bench.records import JobResult, SetValue
 from ..bench.store import ResultStore, store_path
 from ..errors import GvcbenchError
 from .selection import select
@@ -32,8 +33,8 @@ KNOWN_DIRECTIONS = {"psnr": False, "psnr-rgb": False, "ms-ssim-rgb": False, "ssi
 
 @dataclass
 class Sources:
-    rows: list[dict]
-    set_values: list[dict]
+    rows: list[JobResult]
+    set_values: list[SetValue]
     runs: list[dict]
     run_folder: Path | None  # of the first store: where relative reconstruction paths start
     origins: dict[str, list[str]] = field(default_factory=dict)  # codec label -> the sources it came from
@@ -42,8 +43,8 @@ class Sources:
     dataset_label: str = ""
 
     @property
-    def measured(self) -> list[dict]:
-        return [r for r in self.rows if not r.get("imported")]
+    def measured(self) -> list[JobResult]:
+        return [r for r in self.rows if not r.imported]
 
 
 def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
@@ -72,8 +73,8 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
         folder = store_path(path).parent
         if out.run_folder is None:
             out.run_folder = folder
-        for label in sorted({r["codec"] for r in rows}):
-            mine = frozenset(_identity(r) for r in rows if r["codec"] == label)
+        for label in sorted({r.codec for r in rows}):
+            mine = frozenset(_identity(r) for r in rows if r.codec == label)
             if label in identities and identities[label][0] != mine:
                 other_settings, other = identities[label]
                 raise GvcbenchError(
@@ -84,16 +85,16 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
             identities[label] = (mine, where)
             out.origins.setdefault(label, []).append(where)
         for row in rows:
-            if row["job_key"] in keys:  # the same job (same codec settings, content, point) in both stores
+            if row.job_key in keys:  # the same job (same codec settings, content, point) in both stores
                 continue
-            keys[row["job_key"]] = where
+            keys[row.job_key] = where
             if len(paths) > 1:
                 row = _absolute_paths(row, folder)
-            out.rows.append(row | {"source_store": where})
-        out.set_values += [s | {"source_store": where} for s in sets]
+            out.rows.append(row.evolve(source_store=where))
+        out.set_values += [replace(s, source_store=where) for s in sets]
         out.runs += runs
     _check_sequences(out.rows)
-    clash = sorted(set(out.imported) & {r["codec"] for r in out.measured})
+    clash = sorted(set(out.imported) & {r.codec for r in out.measured})
     if clash:
         label = clash[0]
         raise GvcbenchError(
@@ -103,30 +104,29 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
     return out
 
 
-def _identity(row: dict) -> tuple:
-    return row["codec_name"], row.get("codec_version"), json.dumps(row.get("codec_params") or {}, sort_keys=True)
+def _identity(row: JobResult) -> tuple:
+    return row.codec_name, row.codec_version, json.dumps(dict(row.codec_params), sort_keys=True)
 
 
 def _describe(settings: frozenset) -> str:
     return "; ".join(f"{name} {version}, params {params}" for name, version, params in sorted(settings, key=str))
 
 
-def _absolute_paths(row: dict, folder: Path) -> dict:
-    row = dict(row)
-    for key in ("reconstruction", "bitstream"):
-        if row.get(key):
-            row[key] = str((folder / row[key]).resolve())
-    return row
+def _absolute_paths(row: JobResult, folder: Path) -> JobResult:
+    return row.evolve(
+        reconstruction=str((folder / row.reconstruction).resolve()) if row.reconstruction else row.reconstruction,
+        bitstream=str((folder / row.bitstream).resolve()) if row.bitstream else row.bitstream,
+    )
 
 
-def _check_sequences(rows: list[dict]) -> None:
+def _check_sequences(rows: list[JobResult]) -> None:
     """One sequence name, one content: clips cut differently in two stores cannot share a
     curve. (Inside one store a name may have several contents, e.g. runs on other frames;
     the readers choose among them.)"""
     hashes: dict[str, dict[str, set[str]]] = {}  # sequence -> store -> content hashes
     for r in rows:
-        if not r.get("imported") and r.get("sequence_hash"):
-            hashes.setdefault(r["sequence"], {}).setdefault(r["source_store"], set()).add(r["sequence_hash"])
+        if not r.imported and r.sequence_hash:
+            hashes.setdefault(r.sequence, {}).setdefault(r.source_store or "", set()).add(r.sequence_hash)
     for seq, per_store in hashes.items():
         stores = list(per_store)
         for i, a in enumerate(stores):
@@ -141,8 +141,8 @@ def _check_sequences(rows: list[dict]) -> None:
 # -- imported curves ------------------------------------------------------------------------
 def _add_imported(out: Sources, path: Path) -> None:
     rows = import_file(path)
-    for label in sorted({r["codec"] for r in rows}):
-        source = next(r["imported"]["source"] for r in rows if r["codec"] == label)
+    for label in sorted({r.codec for r in rows}):
+        source = next(r.imported["source"] for r in rows if r.codec == label and r.imported)
         if label in out.imported and out.imported[label] != f"{source} ({path})":
             raise GvcbenchError(
                 f"codec label {label!r} is imported twice: from {out.imported[label]} and from "
@@ -153,7 +153,7 @@ def _add_imported(out: Sources, path: Path) -> None:
     out.rows += rows
 
 
-def import_file(path: Path) -> list[dict]:
+def import_file(path: Path) -> list[JobResult]:
     """Rows from a CSV/JSON table or a CompressAI results JSON."""
     try:
         text = path.read_text()
@@ -188,7 +188,7 @@ def _number(value, what: str, path: Path) -> float | None:
     return number
 
 
-def _table_rows(records: list, path: Path) -> list[dict]:
+def _table_rows(records: list, path: Path) -> list[JobResult]:
     points: dict[tuple[str, str], int] = {}
     rows = []
     for i, rec in enumerate(records, 1):
@@ -220,7 +220,7 @@ def _table_rows(records: list, path: Path) -> list[dict]:
     return _renumber(rows)
 
 
-def _compressai_rows(data: dict, path: Path) -> list[dict]:
+def _compressai_rows(data: dict, path: Path) -> list[JobResult]:
     """CompressAI's results JSON: one codec, curves averaged over a dataset (``sequence``,
     ``dataset`` or the file name names it), rate in bpp."""
     results = data["results"]
@@ -262,39 +262,37 @@ def _spec(metric: str, path: Path) -> dict:
     )
 
 
-def _row(codec, seq, point, rates, metrics, source, path: Path, index: int) -> dict:
-    return {
-        "job_key": f"imported:{path}:{index}",
-        "codec": codec,
-        "codec_name": "imported",
-        "codec_version": None,
-        "codec_params": {},
-        "sequence": seq,
-        "sequence_hash": None,
-        "point": point,
-        "qp": None,
-        "target_kbps": None,
-        "status": "done",
-        "error": None,
-        "kbps": rates.get("kbps"),
-        "bpp": rates.get("bpp"),
-        "metrics": metrics,
-        "frame_metrics": {},
-        "metric_errors": {},
-        "provenance": {m: {"spec": _spec(m, path), "imported": source} for m in metrics},
-        "imported": {"source": source, "file": str(path)},
-        "source_store": str(path),
-    }
+def _row(codec, seq, point, rates, metrics, source, path: Path, index: int) -> JobResult:
+    return JobResult(
+        job_key=f"imported:{path}:{index}",
+        codec=codec,
+        codec_name="imported",
+        sequence=seq,
+        point=point,
+        status="done",
+        kbps=rates.get("kbps"),
+        bpp=rates.get("bpp"),
+        metrics=metrics,
+        provenance={m: {"spec": _spec(m, path), "imported": source} for m in metrics},
+        imported={"source": source, "file": str(path)},
+        source_store=str(path),
+    )
 
 
-def _renumber(rows: list[dict]) -> list[dict]:
+def _rate(r: JobResult) -> float:
+    """An imported row's rate: kbps where it has one, bpp otherwise (it has one of them)."""
+    return r.kbps if r.kbps is not None else r.bpp or 0.0
+
+
+def _renumber(rows: list[JobResult]) -> list[JobResult]:
     """Generated point labels in rising rate per codec and sequence, so curves average point-wise."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["codec"], r["sequence"]), []).append(r)
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        groups.setdefault((r.codec, r.sequence), []).append(i)
+    out = list(rows)
     for members in groups.values():
-        if all(r["point"].startswith("imported") for r in members):
-            members.sort(key=lambda r: r["kbps"] if r["kbps"] is not None else r["bpp"])
-            for n, r in enumerate(members, 1):
-                r["point"] = f"imported{n}"
-    return rows
+        if all(rows[i].point.startswith("imported") for i in members):
+            members.sort(key=lambda i: _rate(rows[i]))
+            for n, i in enumerate(members, 1):
+                out[i] = rows[i].evolve(point=f"imported{n}")
+    return out

@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 
 import numpy as np
 
-from .curves import is_search_probe, point_order
+from ..bench.records import JobResult, kbps_of, point_order, records_frame
 from .seeds import spread
 
 
-def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[list[str], list[dict]]:
+def summary_rows(rows: list[JobResult], metrics: list[str] | None = None) -> tuple[list[str], list[dict]]:
     """Mean kbps and metric values over sequences, per (codec, rate point), done jobs only."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[JobResult]] = defaultdict(list)
     for row in rows:
-        if is_search_probe(row):
+        if row.is_search_probe:
             continue  # encodes of a target-rate search, not ladder points
-        if row["status"] == "done":
-            groups[(row["codec"], point_order(row), row["point"])].append(row)
-    names = metrics or sorted({m for r in rows if r["status"] == "done" for m in (r["metrics"] or {})})
+        if row.done:
+            groups[(row.codec, point_order(row), row.point)].append(row)
+    names = metrics or sorted({m for r in rows if r.done for m in r.metrics})
     out = []
     for (codec, _, point), members in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         entry = {
             "codec": codec,
             "point": point,
             "sequences": len(members),
-            "kbps": float(np.mean([m["kbps"] for m in members])),
-            "encode_s": float(np.mean([m["encode_seconds"] for m in members])),
+            "kbps": float(np.mean([m.kbps for m in members])),
+            "encode_s": float(np.mean([m.encode_seconds for m in members])),
         }
         for name in names:
-            vals = [m["metrics"][name] for m in members if name in (m["metrics"] or {})]
+            vals = [m.metrics[name] for m in members if name in m.metrics]
             entry[name] = float(np.mean(vals)) if len(vals) == len(members) else None
         entry["parts_kbps"] = part_rates(members)
         entry.update(_seed_std(members, names))
@@ -38,68 +37,37 @@ def summary_rows(rows: list[dict], metrics: list[str] | None = None) -> tuple[li
     return names, out
 
 
-def _seed_std(members: list[dict], names: list[str]) -> dict:
+def _seed_std(members: list[JobResult], names: list[str]) -> dict:
     """``seeds`` (how many) and ``std`` (name -> standard deviation across seeds of the mean
     over sequences) when the rows carry seeds; nothing for deterministic codecs."""
-    by_seed: dict[int, list[dict]] = defaultdict(list)
+    by_seed: dict[int, list[JobResult]] = defaultdict(list)
     for m in members:
-        if m.get("seed") is not None:
-            by_seed[m["seed"]].append(m)
+        if m.seed is not None:
+            by_seed[m.seed].append(m)
     if not by_seed:
         return {}
     std = {}
     for name in ["kbps", *names]:
         per = [
-            np.mean([m["kbps"] if name == "kbps" else (m["metrics"] or {}).get(name, np.nan) for m in rs])
-            for rs in by_seed.values()
+            np.mean([m.kbps if name == "kbps" else m.metrics.get(name, np.nan) for m in rs]) for rs in by_seed.values()
         ]
         std[name] = spread(per)[1]
-    return {"seeds": len(by_seed), "std": std, "sequences": len({m["sequence"] for m in members})}
+    return {"seeds": len(by_seed), "std": std, "sequences": len({m.sequence for m in members})}
 
 
-def part_rates(rows: list[dict]) -> dict[str, float]:
+def part_rates(rows: list[JobResult]) -> dict[str, float]:
     """Mean kbps of each named bitstream part (key frame, tokens, ...) over rows that have parts."""
     parts: dict[str, list[float]] = defaultdict(list)
     for r in rows:
-        seconds = r["frames"] / r["fps"]
-        for name, n_bytes in (r.get("parts") or {}).items():
-            parts[name].append(n_bytes * 8 / seconds / 1000)
+        if r.parts and r.frames and r.fps:
+            for name, n_bytes in r.parts.items():
+                parts[name].append(kbps_of(n_bytes, r.frames, r.fps))
     return {name: float(np.mean(v)) for name, v in parts.items()}
 
 
-def frame_table(rows: list[dict]):
+def frame_table(rows: list[JobResult]):
     """One row per job, metrics as columns (for CSV/JSON/Parquet export)."""
-    import pandas as pd
-
-    flat = []
-    for row in rows:
-        base = {
-            k: v
-            for k, v in row.items()
-            if k
-            not in (
-                "metrics",
-                "frame_metrics",
-                "provenance",
-                "metric_errors",
-                "packages",
-                "parts",
-                "codec_params",
-                "sequence_spec",
-            )
-        }
-        for name, value in (row.get("metrics") or {}).items():
-            base[name] = value
-        for name, value in (row.get("parts") or {}).items():
-            base[f"bytes_{name}"] = value
-        for name, reason in (row.get("metric_errors") or {}).items():
-            base[f"{name}_unavailable"] = reason
-        base["codec_params"] = json.dumps(row.get("codec_params"), sort_keys=True)  # machine-readable
-        flat.append(base)
-    df = pd.DataFrame(flat)
-    if "seed" in df:  # whole numbers, empty for deterministic codecs (not 0.0 / NaN)
-        df["seed"] = df["seed"].astype("Int64")
-    return df
+    return records_frame(rows)
 
 
 def bd_frame(entries):
@@ -169,7 +137,7 @@ def _interval_columns(e) -> dict:
     return out
 
 
-def per_frame_table(rows: list[dict]):
+def per_frame_table(rows: list[JobResult]):
     """One row per job and frame, the per-frame value of every frame metric as a column
     (set-level metrics such as FVD have no per-frame values; per-transition metrics such as
     flow-epe have one value fewer than frames and are left empty on the last frame)."""
@@ -177,17 +145,17 @@ def per_frame_table(rows: list[dict]):
 
     flat = []
     for row in rows:
-        if row["status"] != "done" or row.get("imported") or is_search_probe(row):
+        if not row.done or row.imported or row.is_search_probe:
             continue
-        per_frame = row.get("frame_metrics") or {}
-        for i in range(row.get("frames") or max((len(v) for v in per_frame.values()), default=0)):
+        per_frame = row.frame_metrics
+        for i in range(row.frames or max((len(v) for v in per_frame.values()), default=0)):
             entry = {
-                "codec": row["codec"],
-                "sequence": row["sequence"],
-                "point": row["point"],
-                "qp": row["qp"],
-                "target_kbps": row.get("target_kbps"),
-                "kbps": row["kbps"],
+                "codec": row.codec,
+                "sequence": row.sequence,
+                "point": row.point,
+                "qp": row.qp,
+                "target_kbps": row.target_kbps,
+                "kbps": row.kbps,
                 "frame": i,
             }
             for name, values in sorted(per_frame.items()):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..bench.records import JobResult, SetValue
 from ..errors import GvcbenchError
 from .bdrate import BDError, bd_rate
 
@@ -101,7 +102,7 @@ def bootstrap(
 
 
 def bd_intervals(
-    rows: list[dict],
+    rows: list[JobResult],
     entries: list,
     anchor: str,
     rate: str = "kbps",
@@ -110,7 +111,7 @@ def bd_intervals(
     seed: int = DEFAULT_SEED,
     level: float = DEFAULT_LEVEL,
     set_level: set[str] = frozenset(),
-    set_values: list[dict] | None = None,
+    set_values: list[SetValue] | None = None,
 ) -> list:
     """Fill ``avg_curve_ci`` and ``per_sequence_ci`` of every BDEntry of ``bd_table``.
 
@@ -140,7 +141,9 @@ def bd_intervals(
             except BDError:
                 pass
         values = np.asarray(per_seq)
-        e.per_sequence_ci = bootstrap(len(values), lambda idx: float(values[idx].mean()), resamples, seed, level)
+        e.per_sequence_ci = bootstrap(
+            len(values), lambda idx, values=values: float(values[idx].mean()), resamples, seed, level
+        )
         if e.metric in set_level and e.avg_curve is not None:
             members = _set_members(set_values or [], anchor, e.codec, e.metric)
             if not members:
@@ -192,12 +195,12 @@ def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
     return statistic
 
 
-def _set_members(set_values: list[dict], anchor: str, codec: str, metric: str) -> list[str]:
+def _set_members(set_values: list[SetValue], anchor: str, codec: str, metric: str) -> list[str]:
     """Sequences pooled into every set-level value of both codecs."""
     groups = [
-        set(s["sequences"])
+        set(s.sequences)
         for s in set_values
-        if s["metric"] == metric and s["codec"] in (anchor, codec) and s["value"] is not None
+        if s.metric == metric and s.codec in (anchor, codec) and s.value is not None
     ]
     return sorted(set.intersection(*groups)) if groups else []
 
@@ -209,12 +212,14 @@ def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_
     def per_point(c):
         table: dict = {}
         for r in rows:
-            blob = (r.get("features") or {}).get(metric)
-            if r["codec"] == c and r["status"] == "done" and blob and r["sequence"] in members:
+            if r.codec != c or not r.done or r.sequence not in members:
+                continue
+            blob = (r.features or {}).get(metric)
+            if blob:
                 from ..metrics.fvd import decode_features
 
-                table.setdefault(r["point"], {}).setdefault(r["sequence"], []).append(
-                    (r[rate], decode_features(blob["reference"]), decode_features(blob["distorted"]))
+                table.setdefault(r.point, {}).setdefault(r.sequence, []).append(
+                    (getattr(r, rate), decode_features(blob["reference"]), decode_features(blob["distorted"]))
                 )
         return {p: seqs for p, seqs in table.items() if set(seqs) == set(members)}
 
@@ -253,22 +258,24 @@ def frechet_lowrank(ref: np.ndarray, dist: np.ndarray) -> float:
 
 
 def clip_features(
-    rows: list[dict], codec: str, point: str, metric: str, sequences: list[str] | None = None
+    rows: list[JobResult], codec: str, point: str, metric: str, sequences: list[str] | tuple[str, ...] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every clip's reference and reconstruction features of one codec and rate point, paired."""
     from ..metrics.fvd import decode_features
 
     ref, dist = [], []
     for r in rows:
-        blob = (r.get("features") or {}).get(metric)
-        if r["codec"] != codec or r["point"] != point or r["status"] != "done" or not blob:
+        if r.codec != codec or r.point != point or not r.done:
             continue
-        if sequences is not None and r["sequence"] not in sequences:
+        if sequences is not None and r.sequence not in sequences:
+            continue
+        blob = (r.features or {}).get(metric)
+        if not blob:
             continue
         fr, fd = decode_features(blob["reference"]), decode_features(blob["distorted"])
         if len(fr) != len(fd):
             raise GvcbenchError(
-                f"{codec} / {r['sequence']} / {point}: {len(fr)} reference and {len(fd)} "
+                f"{codec} / {r.sequence} / {point}: {len(fr)} reference and {len(fd)} "
                 f"reconstruction clips of {metric}; cannot pair them"
             )
         ref.append(fr)
@@ -296,8 +303,8 @@ def fvd_interval(
 
 
 def set_intervals(
-    rows: list[dict],
-    set_values: list[dict],
+    rows: list[JobResult],
+    set_values: list[SetValue],
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = DEFAULT_LEVEL,
@@ -305,19 +312,19 @@ def set_intervals(
     """The stored set-level values, each with an interval from a bootstrap over its clips."""
     out = []
     for s in set_values:
-        ref, dist = clip_features(rows, s["codec"], s["point"], s["metric"], s["sequences"])
-        if s["value"] is None:
+        ref, dist = clip_features(rows, s.codec, s.point, s.metric, s.sequences)
+        if s.value is None:
             ci = _no_interval("no set-level value", level, "none", len(ref))
         else:
             ci = fvd_interval(ref, dist, resamples, seed, level)
         out.append(
             {
-                "codec": s["codec"],
-                "point": s["point"],
-                "metric": s["metric"],
-                "value": s["value"],
+                "codec": s.codec,
+                "point": s.point,
+                "metric": s.metric,
+                "value": s.value,
                 "clips": len(ref),
-                "sequences": len(s["sequences"]),
+                "sequences": len(s.sequences),
                 "interval": ci,
             }
         )

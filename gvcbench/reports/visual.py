@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..bench.records import JobResult
 from ..datasets import SequenceSpec, load_sequence
 from ..datasets.container import read_container
 from ..errors import GvcbenchError
@@ -53,13 +54,13 @@ def _uint8_rgb(seq, chunk: int = 8) -> np.ndarray:
     return out
 
 
-def _spec(row: dict) -> SequenceSpec:
+def _spec(row: JobResult) -> SequenceSpec:
     spec = dict(row["sequence_spec"])
     spec.pop("meta", None)
     return SequenceSpec.from_record(spec)
 
 
-def _original(row: dict, run_folder: Path):
+def _original(row: JobResult, run_folder: Path):
     """The original clip: the run's own Y4M copy of it (cache/input) when it is there and
     intact, which reads in milliseconds, else the clip loaded through its spec (decode,
     crop, resize: seconds), checked against the content hash either way."""
@@ -76,7 +77,7 @@ def _original(row: dict, run_folder: Path):
 
 
 def build_comparison(
-    rows: list[dict], sequence: str, anchor: str, run_folder: Path, target_kbps: float | None = None
+    rows: list[JobResult], sequence: str, anchor: str, run_folder: Path, target_kbps: float | None = None
 ) -> Comparison:
     """Original and, per codec, the rate point whose rate is closest to ``target_kbps``
     (default: the anchor's median rate point on this sequence)."""
@@ -224,7 +225,7 @@ class Rendered:
 
 
 def render(
-    rows: list[dict],
+    rows: list[JobResult],
     sequence: str,
     anchor: str,
     run_folder: Path,
@@ -250,7 +251,7 @@ def render(
 
 
 def render_all(
-    rows: list[dict],
+    rows: list[JobResult],
     sequences: list[str],
     anchor: str,
     run_folder: Path,
