@@ -160,7 +160,7 @@ def worker_died_row(job: Job, deaths: int) -> dict:
     )
 
 
-def make_executor(config, log=print):
+def make_executor(config):
     """The executor a run config asks for: the local pool by default, or Dask."""
     cfg = config.executor
     if cfg.kind == "local":
@@ -168,4 +168,4 @@ def make_executor(config, log=print):
     cfg.require_packages()
     from .dask_executor import DaskExecutor
 
-    return DaskExecutor(cfg, config.workers, log)
+    return DaskExecutor(cfg, config.workers)
