@@ -34,7 +34,7 @@ def one(frames: int, codecs: list[str], executor: dict, workers: int) -> tuple[f
             }
         )
         start = time.perf_counter()
-        summary = run_benchmark(cfg, on_warning=lambda m: None)
+        summary = run_benchmark(cfg)
         wall = time.perf_counter() - start
         assert summary.failed == 0, summary.failures
         with ResultStore(out, create=False) as store:

@@ -38,7 +38,7 @@ def main() -> None:
             }
         )
         start = time.perf_counter()
-        summary = run_benchmark(cfg, on_warning=print)
+        summary = run_benchmark(cfg)
         wall = time.perf_counter() - start
         with ResultStore(out, create=False) as store:
             rows = store.rows()

@@ -93,7 +93,7 @@ def run_plan(n: int, workers: int, executor: str, base: Path) -> dict:
         }
     )
     cpu0, start = time.process_time(), time.perf_counter()
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     if summary.failed:
         raise SystemExit(f"{summary.failed} jobs failed: {summary.failures[:3]}")

@@ -65,7 +65,7 @@ def run_harness(args, out: Path) -> tuple[float, dict]:
         }
     )
     start = time.perf_counter()
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     wall = time.perf_counter() - start
     if summary.failed:
         raise SystemExit(f"the run had failures: {summary.failures}")

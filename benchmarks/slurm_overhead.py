@@ -63,7 +63,7 @@ def one(clips: Path, executor: dict, workers: int, qps: list[int], logs: Path) -
             }
         )
         started = time.time()
-        summary = run_benchmark(cfg, on_warning=lambda m: None)
+        summary = run_benchmark(cfg)
         wall = time.time() - started
         assert summary.failed == 0, summary.failures
         with ResultStore(out, create=False) as store:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -37,15 +38,13 @@ def _notes(notes: list[str]) -> None:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
-def _select(store: Path, run: str | None):
-    """The rows a reader shows (see gvcbench.reports.selection), its notes printed to stderr."""
-    from .bench.store import ResultStore
-    from .reports.selection import select
+def _open(store: Path, run: str | None):
+    """The results a reader shows (see gvcbench.reports.selection), its notes printed to stderr."""
+    from .api import open_store
 
-    with ResultStore(store, create=False) as st:
-        chosen = select(st, run)
-    _notes(chosen.notes)
-    return chosen
+    results = open_store(store, run)
+    _notes(results.notes)
+    return results
 
 
 def _not_a_store(path: Path | None, option: str) -> None:
@@ -88,73 +87,47 @@ def _floats(text: str, what: str) -> list[float]:
     return values
 
 
-def build_config(
-    config: Path | None,
-    codecs,
-    dataset,
-    qps,
-    metrics,
-    frames,
-    start,
-    crop,
-    size,
-    output,
-    jobs,
-    timeout,
-    device=None,
-    seeds=None,
-    kbps=None,
+def overrides_from_options(
+    codecs: str | None = None,
+    dataset: str | None = None,
+    qps: str | None = None,
+    kbps: str | None = None,
+    metrics: str | None = None,
+    **plain,
 ):
-    """The run config from a file (or the defaults) with the command-line options on top. Every
-    value is checked by the config classes themselves, so an option gets the same checks as the
-    same key in a config file."""
-    from dataclasses import replace
+    """`gvcbench run`'s options as the API's RunOverrides: comma-separated text becomes lists;
+    every other option is taken as it is."""
+    from .api import RunOverrides
 
-    from .bench.config import CodecConfig, DatasetConfig, RunConfig, load_config
-
-    cfg = load_config(config) if config else RunConfig()
-    if codecs is not None:
-        by_name = {c.display: c for c in cfg.codecs}
-        cfg = replace(cfg, codecs=tuple(by_name.get(n, CodecConfig(n)) for n in _csv(codecs) or []))
-    if qps is not None and kbps is not None:
-        raise ConfigError("give --qps or --kbps, not both")
-    if qps is not None:
-        points = _ints(qps, "--qps") or []
-        if not points:
-            raise ConfigError(f"--qps lists no QP, got {qps!r}; give whole numbers separated by commas")
-        cfg = replace(
-            cfg, codecs=tuple(replace(c, qps=tuple(points), kbps=None, bpp=None, tolerance=None) for c in cfg.codecs)
-        )
-    if kbps is not None:
-        targets = _floats(kbps, "--kbps")
-        cfg = replace(cfg, codecs=tuple(replace(c, kbps=tuple(targets), qps=None, bpp=None) for c in cfg.codecs))
-    if seeds is not None:
-        if seeds < 1:
-            raise ConfigError(f"--seeds must be at least 1, got {seeds}")
-        cfg = replace(cfg, codecs=tuple(replace(c, seeds=tuple(range(seeds))) for c in cfg.codecs))
-    ds = cfg.dataset
-    if dataset is not None:
-        ds = DatasetConfig(source=dataset)
-    ds = replace(
-        ds, **{k: v for k, v in dict(frames=frames, start=start, crop=crop, size=size).items() if v is not None}
+    return RunOverrides(
+        codecs=_csv(codecs) or [] if codecs is not None else None,
+        dataset=dataset,
+        qps=_ints(qps, "--qps") or [] if qps is not None else None,
+        kbps=_floats(kbps, "--kbps") if kbps is not None else None,
+        metrics=_csv(metrics) or [] if metrics is not None else None,
+        **plain,
     )
-    cfg = replace(cfg, dataset=ds)
-    if metrics is not None:
-        if not _csv(metrics):
-            raise ConfigError(
-                f"--metrics lists no metric ({metrics!r}); name them separated by commas, "
-                f"or leave the option out for the default set"
-            )
-        cfg = replace(cfg, metrics=tuple(_csv(metrics)))
-    for key, value in (
-        ("output", str(output) if output else None),
-        ("jobs", jobs),
-        ("timeout", timeout),
-        ("device", device),
-    ):
-        if value is not None:
-            cfg = replace(cfg, **{key: value})
-    return cfg
+
+
+class _ConsoleHandler(logging.Handler):
+    """The ``gvcbench`` loggers' records on stderr: warnings as 'warning: ...', the rest
+    dimmed (above the progress bar while one is shown)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = escape(record.getMessage())
+        if record.levelno >= logging.WARNING:
+            err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        else:
+            err.print(message, highlight=False, style="dim")
+
+
+@app.callback()
+def _show_messages() -> None:
+    """Library code logs; the command line shows the messages (installed once per process)."""
+    logger = logging.getLogger("gvcbench")
+    if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
+        logger.addHandler(_ConsoleHandler())
+    logger.setLevel(logging.INFO)
 
 
 @app.command()
@@ -170,7 +143,8 @@ def run(
     ),
     metrics: str | None = typer.Option(
         None,
-        help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim,vmaf,lpips,dists,fvd; those without their pretrained weights are recorded as unavailable).",
+        help="Comma-separated metrics (default: psnr-y,psnr-yuv,ms-ssim,vmaf,lpips,dists,fvd; "
+        "those without their pretrained weights are recorded as unavailable).",
     ),
     frames: int | None = typer.Option(None, help="Frames per sequence."),
     start: int | None = typer.Option(None, help="First frame (0-based)."),
@@ -192,25 +166,29 @@ def run(
     """Encode, decode and measure every codec x sequence x rate point; results go to a SQLite store."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .bench.runner import run_benchmark
-    from .bench.store import ResultStore
-    from .reports.selection import select
-    from .reports.table import summary_rows
+    from . import api
+    from .bench.events import JobFailed, JobsPlanned
 
     try:
-        cfg = build_config(
-            config, codecs, dataset, qps, metrics, frames, start, crop, size, output, jobs, timeout, device, seeds, kbps
+        overrides = overrides_from_options(
+            codecs,
+            dataset,
+            qps,
+            kbps,
+            metrics,
+            frames=frames,
+            start=start,
+            crop=crop,
+            size=size,
+            output=output,
+            jobs=jobs,
+            timeout=timeout,
+            device=device,
+            seeds=seeds,
+            executor=executor,
+            scheduler=scheduler,
         )
-        if executor or scheduler:
-            from dataclasses import replace as _replace
-
-            cfg = _replace(
-                cfg,
-                executor=_replace(
-                    cfg.executor, kind=executor or "dask", **({"scheduler": scheduler} if scheduler else {})
-                ),
-            )
-        cfg.executor.require_packages()  # before anything is read or written
+        cfg = overrides.apply(api.run_config(config))
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -221,29 +199,17 @@ def run(
         ) as bar:
             task = bar.add_task("jobs", total=None)
 
-            def progress(event, payload):
-                if event == "start":
-                    bar.update(task, total=payload)
-                else:
-                    bar.advance(task)
-                    if payload["status"] != "done":
-                        first = (payload["error"] or "").splitlines()[0]
-                        bar.console.print(
-                            f"[red]failed[/] {escape(payload['codec'])} / {escape(payload['sequence'])} / "
-                            f"{payload['point']}: {escape(first)}",
-                            highlight=False,
-                        )
+            def show(event) -> None:
+                if isinstance(event, JobsPlanned):
+                    bar.update(task, total=event.total)
+                    return
+                bar.advance(task)
+                if isinstance(event, JobFailed):
+                    bar.console.print(f"[red]failed[/] {escape(event.what)}: {escape(event.reason)}", highlight=False)
 
-            summary = run_benchmark(
-                cfg,
-                force=force,
-                progress=progress,
-                on_warning=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", highlight=False, soft_wrap=True),
-                log=lambda m: err.print(escape(m), highlight=False, style="dim"),
-            )
-        with ResultStore(summary.store, create=False) as store:
-            rows = select(store, summary.run_id).rows  # this run's jobs only, never older configurations
-        names, table = summary_rows(rows)
+            summary = api.run(cfg, force=force, on_event=show)
+        results = api.open_store(summary.store, run=summary.run_id)  # this run's jobs only
+        names, table = results.summary()
         _print_summary(names, table)
         if summary.rate_targets:
             _print_rate_targets(summary.rate_targets)
@@ -265,7 +231,7 @@ def run(
                 f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).",
                 highlight=False,
             )
-        _next_steps(cfg, rows)
+        _next_steps(cfg, results.rows)
     except GvcbenchError as exc:
         _fail(exc)
     except KeyboardInterrupt:
@@ -315,16 +281,22 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
         table.add_column(
             col, justify="left" if col in ("codec", "point") else "right", no_wrap=col in ("codec", "point")
         )
+
+    def digits(v: float) -> int:
+        return 4 if abs(v) < 2 else 2
+
+    def pm(std: dict, n: str, v: float) -> str:
+        """' ± std' across seeds, where the row has one."""
+        return f" ± {std[n]:.{digits(v)}f}" if n in std and std[n] == std[n] else ""
+
     for r in rows:
         std = r.get("std") or {}
-        digits = lambda v: 4 if abs(v) < 2 else 2
-        pm = lambda n, v: f" ± {std[n]:.{digits(v)}f}" if n in std and std[n] == std[n] else ""
-        vals = [f"{r[n]:.{digits(r[n])}f}{pm(n, r[n])}" if r[n] is not None else "-" for n in names]
+        vals = [f"{r[n]:.{digits(r[n])}f}{pm(std, n, r[n])}" if r[n] is not None else "-" for n in names]
         table.add_row(
             escape(r["codec"]),
             r["point"] + (f" ({r['seeds']} seeds)" if r.get("seeds") else ""),
             str(r["sequences"]),
-            f"{r['kbps']:.1f}{pm('kbps', r['kbps'])}",
+            f"{r['kbps']:.1f}{pm(std, 'kbps', r['kbps'])}",
             *vals,
             f"{r['encode_s']:.1f}",
         )
@@ -356,12 +328,12 @@ def list_codecs():
     for name in CODECS.names():
         try:
             cls = CODECS.get(name)
-            codec = make_codec(name, {}) if name not in ("external", "precomputed") else None
+            codec = None if cls.needs_params else make_codec(name, {})
         except GvcbenchError as exc:
             table.add_row(name, "no", str(exc), "", "", CODECS.origin(name))
             continue
         if codec is None:
-            knob = "QP if the encode template has {qp}" if name == "external" else "none"
+            knob = cls.rate_knob_note or ("none" if cls.rate_knob_name is None else cls.rate_knob_name)
             table.add_row(name, "needs config", cls.description, "", knob, CODECS.origin(name))
             continue
         knob = codec.rate_knob()
@@ -406,17 +378,14 @@ def results(
     ),
 ):
     """Print or export the results store."""
-    from .reports.table import frame_table, per_frame_table, summary_rows
-
     try:
         if format == "table" and per_frame:
             raise GvcbenchError("--per-frame exports: give --format csv, json or parquet")
-        rows = _select(store, run).rows
+        chosen = _open(store, run)
         if format == "table":
-            names, table = summary_rows(rows)
-            _print_summary(names, table)
+            _print_summary(*chosen.summary())
             return
-        df = per_frame_table(rows) if per_frame else frame_table(rows)
+        df = chosen.per_frame() if per_frame else chosen.frame()
         _not_a_store(output, "--output")
         if format == "csv":
             text = df.to_csv(index=False)
@@ -474,63 +443,39 @@ def bdrate(
     """BD-rate of every codec against an anchor: of the curve averaged over sequences
     (the paper's number) and the mean of per-sequence BD-rates, each with a bootstrap
     interval over sequences."""
+    from . import api
     from .reports.bdrate import METHODS
-    from .reports.curves import bd_table, unmeasured_metrics
-    from .reports.seeds import bd_per_seed
-    from .reports.sources import load_sources
-    from .reports.uncertainty import bd_intervals, set_intervals
     from .reports.window import Scope, parse_window
 
     try:
-        methods = METHODS if method == "both" else (method,)
-        if any(m not in METHODS for m in methods):
+        if method not in (*METHODS, "both"):
             raise GvcbenchError(f"unknown method {method!r}; use pchip, cubic or both")
         span = parse_window(window)
-        sources = load_sources(stores or [Path("gvcbench-runs")], run)
+        sources = api.compare(stores or [Path("gvcbench-runs")], run)
         _notes(sources.notes)
-        groups = {"": sources.rows}
-        if group_by:
-            from .reports.groups import rows_by_class
-
-            groups = rows_by_class(sources.rows, group_by)
-        tables, sets = [], []
-        limited = span is not None or common  # the bootstrap recomputes BD over each pair's whole overlap
-        for value, rows in groups.items():
-            set_values = sources.set_values if not group_by else []  # set-level values pool every sequence
-            entries = bd_table(
-                rows,
-                anchor,
-                _csv(metrics),
-                methods,
-                rate,
-                min_points,
-                set_values,
-                min_share=min_share,
-                window=span,
-                common=common,
-            )
-            if resamples and not limited:
-                bd_intervals(
-                    rows,
-                    entries,
-                    anchor,
-                    rate,
-                    min_points,
-                    resamples,
-                    seed,
-                    level,
-                    {s["metric"] for s in set_values},
-                    set_values,
-                )
-            bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values, span, common)
-            tables.append((value, entries))
-        if resamples and not group_by:
-            sets = set_intervals(sources.measured, sources.set_values, resamples, seed, level)
+        bd = api.bd_table(
+            sources,
+            anchor,
+            metrics=_csv(metrics),
+            methods=METHODS if method == "both" else (method,),
+            rate=rate,
+            min_points=min_points,
+            min_share=min_share,
+            resamples=resamples,
+            seed=seed,
+            level=level,
+            window=span,
+            common=common,
+            group_by=group_by,
+        )
     except GvcbenchError as exc:
         _fail(exc)
+    tables = list(bd.by_class.items()) if group_by else [("", bd.entries)]
+    sets = [] if group_by else bd.sets
     pct = f"{100 * level:g} %"
-    marked = " (imported)" if anchor in sources.imported else ""
-    shown_methods, no_interval = set(), {}
+    marked = " (imported)" if anchor in bd.imported else ""
+    shown_methods: set[str] = set()
+    no_interval: dict[str, None] = {}
     seeded = False
     for value, entries in tables:
         where = f", {group_by} = {value}" if group_by else ""
@@ -545,7 +490,7 @@ def bdrate(
         console.print(f"intervals: {pct}, {m}", highlight=False, markup=False)
     for note in no_interval:
         console.print(f"no interval: {note}", highlight=False, markup=False)
-    if resamples and limited:
+    if bd.intervals_skipped:
         console.print(
             "no bootstrap intervals with --window/--common yet (the bootstrap integrates each pair's whole overlap)",
             highlight=False,
@@ -568,15 +513,14 @@ def bdrate(
             f"per-sequence values within a group.",
             highlight=False,
         )
-    for label, source in sorted(sources.imported.items()):
+    for label, source in sorted(bd.imported.items()):
         console.print(
             f"imported (published numbers, not measured here): {label}: {source}",
             highlight=False,
             markup=False,
             soft_wrap=True,
         )
-    missing = unmeasured_metrics(sources.measured, sources.set_values)
-    for name, why in missing.items():
+    for name, why in bd.not_measured.items():
         console.print(f"not measured: {name} ({why.split('. ')[0]})", highlight=False, markup=False)
     if sets:
         st = Table(title=f"set-level values with {pct} intervals")
@@ -623,7 +567,9 @@ def _print_bd_table(entries, title: str, pct: str, shown_methods: set, no_interv
             no_wrap=col == "codec",
             overflow="fold",
         )
-    fmt = lambda v, unit="%": "n/a" if v is None else f"{v:+.2f}{unit}"
+
+    def fmt(v, unit="%") -> str:
+        return "n/a" if v is None else f"{v:+.2f}{unit}"
 
     def with_ci(value, c) -> str:
         if value is None or c is None:
@@ -687,27 +633,25 @@ def report(
     ),
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
-    from .reports.report import write_report
-    from .reports.window import parse_window
+    from . import api
 
     try:
-        targets = _floats(target_kbps, "--target-kbps") if target_kbps else None
-        files = write_report(
+        files = api.report(
             stores or [Path("gvcbench-runs")],
             anchor,
             output,
-            _csv(metrics),
-            _csv(sequences),
-            rate,
-            targets[0] if targets and len(targets) == 1 else targets,
-            run=run,
+            metrics=_csv(metrics),
+            sequences=_csv(sequences),
+            rate=rate,
+            target_kbps=_floats(target_kbps, "--target-kbps") if target_kbps else None,
+            window=window,
+            common=common,
+            group_by=group_by,
             min_share=min_share,
+            run=run,
             resamples=resamples,
             seed=seed,
             lossless=lossless,
-            window=parse_window(window),
-            common=common,
-            group_by=group_by,
         )
     except GvcbenchError as exc:
         _fail(exc)
@@ -740,41 +684,27 @@ def regress(
     """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance (or is NaN or
     missing), or a paired test across sequences finds a significant regression; 2 on bad input (a
     malformed or empty baseline, a store that cannot be read)."""
-    from .reports.regress import compare, compared, failed, load_baseline, load_tolerances, save_baseline, write_junit
+    from . import api
+    from .reports.regress import write_junit
 
     try:
-        chosen = _select(store, run)
-        rows, set_values = chosen.rows, chosen.set_values
+        chosen = _open(store, run)
         _not_a_store(junit, "--junit")
         if save:
             _not_a_store(baseline, "--baseline")
-            base = save_baseline(rows, baseline, anchor, set_values)
+            base = api.save_baseline(chosen, baseline, anchor)
             console.print(
                 f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}", highlight=False
             )
             return
-        tol = load_tolerances(tolerances)
-        if test is not None or alpha is not None:
-            from dataclasses import replace as _replace
-
-            from .reports.uncertainty import TESTS
-
-            if test is not None and test not in (*TESTS, "none"):
-                raise GvcbenchError(f"--test must be wilcoxon, bootstrap or none, got {test!r}")
-            if alpha is not None and not 0 < alpha < 1:
-                raise GvcbenchError(f"--alpha must be between 0 and 1, got {alpha}")
-            tol = _replace(tol, test=test or tol.test, alpha=tol.alpha if alpha is None else alpha)
-        findings = compare(rows, load_baseline(baseline), tol, set_values)
+        gate = api.regress(chosen, baseline, tolerances=tolerances, test=test, alpha=alpha)
         if junit:
-            write_junit(findings, junit)
+            write_junit(gate.findings, junit)
     except GvcbenchError as exc:
         _fail(exc)
     except OSError as exc:  # the baseline or JUnit file being written
         _fail(GvcbenchError(f"cannot write {exc.filename or 'the output file'}: {exc.strerror or exc}"))
-    counts: dict[str, int] = {}
-    for f in findings:
-        counts[f.outcome] = counts.get(f.outcome, 0) + 1
-    moved = [f for f in findings if f.outcome != "ok"]
+    moved = [f for f in gate.findings if f.outcome != "ok"]
     if moved:
         table = Table(title="what moved")
         for col in ("outcome", "where", "check", "detail"):
@@ -789,11 +719,11 @@ def regress(
             )
             table.add_row(f"[{colour}]{f.outcome}[/]", escape(f.subject), escape(f.check), escape(f.message))
         console.print(table)
-    console.print(", ".join(f"{n} {k}" for k, n in sorted(counts.items())), highlight=False)
-    if failed(findings):
+    console.print(", ".join(f"{n} {k}" for k, n in gate.counts.items()), highlight=False)
+    if gate.failed:
         console.print("[red]regression against the baseline[/]")
         raise typer.Exit(1)
-    if not compared(findings):
+    if not gate.compared:
         _fail(
             GvcbenchError(
                 "no value of this run could be compared with the baseline (see above): the gate checked nothing"

@@ -1,3 +1,5 @@
+import contextlib
+import logging
 import os
 from pathlib import Path
 
@@ -66,3 +68,23 @@ def vtm_dir():
     if not path or not (Path(path) / "bin" / "EncoderApp").is_file():
         pytest.skip("VTM not found: set VTM_DIR to a VTM build (bin/EncoderApp, bin/DecoderApp, cfg/)")
     return path
+
+
+@contextlib.contextmanager
+def gvcbench_logs(level=logging.INFO):
+    """The messages the ``gvcbench`` loggers emit at ``level`` or above while the block runs."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    logger = logging.getLogger("gvcbench")
+    handler, before = Collect(level), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level, before or level))
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(before)

@@ -17,11 +17,12 @@ pytest.importorskip("distributed")
 import distributed
 
 from gvcbench.bench.config import config_from_mapping
+from gvcbench.bench.events import JobEnded
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
 from gvcbench.errors import ConfigError, GvcbenchError
 
-from .conftest import write_two_clips
+from .conftest import gvcbench_logs, write_two_clips
 
 pytestmark = pytest.mark.slow  # every test starts a real Dask cluster of worker processes
 
@@ -57,13 +58,9 @@ def _rows(out):
 
 
 def test_dask_results_equal_the_local_pool(clips, cluster, tmp_path):
-    run_benchmark(_cfg(clips, tmp_path / "local", {"kind": "local"}), on_warning=lambda m: None)
-    logs = []
-    run_benchmark(
-        _cfg(clips, tmp_path / "dask", {"kind": "dask", "scheduler": cluster.scheduler_address}),
-        on_warning=lambda m: None,
-        log=logs.append,
-    )
+    run_benchmark(_cfg(clips, tmp_path / "local", {"kind": "local"}))
+    with gvcbench_logs() as logs:
+        run_benchmark(_cfg(clips, tmp_path / "dask", {"kind": "dask", "scheduler": cluster.scheduler_address}))
     local, dask = _rows(tmp_path / "local"), _rows(tmp_path / "dask")
     assert set(local) == set(dask) and len(local) == 8
     for key in local:
@@ -73,14 +70,14 @@ def test_dask_results_equal_the_local_pool(clips, cluster, tmp_path):
 
 
 def test_inputs_go_by_value_when_workers_cannot_read_them(clips, cluster, tmp_path):
-    logs = []
     cfg = _cfg(
         clips,
         tmp_path / "byvalue",
         {"kind": "dask", "scheduler": cluster.scheduler_address, "shared_fs": "no"},
         qps=(30,),
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+    with gvcbench_logs() as logs:
+        summary = run_benchmark(cfg)
     assert summary.done == 2 and any("by value" in m for m in logs)
 
 
@@ -90,8 +87,8 @@ def test_a_worker_killed_mid_run_does_not_lose_or_double_jobs(clips, tmp_path):
             pids = list(client.run(os.getpid).values())
         killed = []
 
-        def progress(event, payload):
-            if event == "row" and not killed:
+        def progress(event):
+            if isinstance(event, JobEnded) and not killed:
                 os.kill(pids[0], signal.SIGKILL)  # a worker process ends abruptly mid-run
                 killed.append(pids[0])
 
@@ -101,7 +98,7 @@ def test_a_worker_killed_mid_run_does_not_lose_or_double_jobs(clips, tmp_path):
             {"kind": "dask", "scheduler": c.scheduler_address},
             qps=(20, 24, 28, 32, 36, 40, 44, 48),
         )
-        summary = run_benchmark(cfg, progress=progress, on_warning=lambda m: None)
+        summary = run_benchmark(cfg, on_event=progress)
     assert killed and summary.failed == 0 and summary.done == 16
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
         keys = [k for (k,) in con.execute("SELECT job_key FROM jobs")]
@@ -130,7 +127,7 @@ def test_unready_worker_is_named_before_the_run(clips, cluster, tmp_path):
         }
     )
     with pytest.raises(GvcbenchError, match=r"worker tcp://127\.0\.0\.1:\d+ .* has mine \d+, the driver planned"):
-        run_benchmark(cfg, on_warning=lambda m: None)
+        run_benchmark(cfg)
     with pytest.raises(ConfigError, match="executor cluster must be one of"):
         config_from_mapping({"executor": {"kind": "dask", "cluster": "kubernetes"}})
 
@@ -217,8 +214,7 @@ def test_a_job_that_kills_its_worker_costs_only_itself(clips, tmp_path):
             "codec": [_script_codec(tmp_path, "killer", KILLER_CODEC, (22, 24, 26, 28, 30, 32, 34))],
         }
     )
-    logs = []
-    summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+    summary = run_benchmark(cfg)
     rows = _rows(tmp_path / "run")
     failed = sorted((r["qp"], r["sequence"]) for r in rows.values() if r["status"] != "done")
     assert failed == [(30, "bikes")], [(r["qp"], r["error"]) for r in rows.values()]
@@ -282,7 +278,7 @@ def test_a_dead_workers_encoder_group_dies_with_it(clips, tmp_path):
 
     killer = threading.Thread(target=kill_the_worker_mid_encode, daemon=True)
     killer.start()
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     killer.join()
     assert killed and summary.done == 1 and summary.failed == 0
     encoder = killed[0][1]
@@ -337,8 +333,8 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
             }
         )
 
-        def progress(event, payload):  # a worker from another installation joins mid-run
-            if event == "row" and not late:
+        def progress(event):  # a worker from another installation joins mid-run
+            if isinstance(event, JobEnded) and not late:
                 late.append(
                     subprocess.Popen(
                         [
@@ -363,7 +359,7 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
                 match=r"worker tcp://\S+ \(host \S+\) runs a different environment "
                 r"from the driver: gvcbench 0\.0\.1 \(driver: ",
             ):
-                run_benchmark(cfg, progress=progress, on_warning=lambda m: None)
+                run_benchmark(cfg, on_event=progress)
             assert late[0].wait(timeout=30) is not None  # the refused worker closed itself
         finally:
             (marks / "release").touch()

@@ -75,7 +75,7 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
             "codec": [{"name": "dynamics", "qps": [42], "params": {"keyframe_preset": "faster"}}],
         }
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.failed == 0, summary.failures
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = store.rows()

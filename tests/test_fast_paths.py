@@ -39,7 +39,7 @@ def test_no_copy_of_a_plain_y4m_source(tmp_path):
     )
     from gvcbench.bench.plan import plan_run
 
-    plan = plan_run(cfg, on_warning=lambda m: None)
+    plan = plan_run(cfg)
     assert plan.jobs[0].input_y4m is None and not (tmp_path / "run" / "cache").exists()
 
 
@@ -89,7 +89,7 @@ def test_run_reuses_the_planned_copy_with_identical_results(tmp_path, monkeypatc
             ],
         }
     )
-    assert run_benchmark(cfg, on_warning=lambda m: None).done == 3
+    assert run_benchmark(cfg).done == 3
     copies = sorted(p.name for p in (out / "cache" / "input").glob("*.y4m"))
     assert len(copies) == 2 and copies[0].endswith("-10bit.y4m") and copies[1].endswith("-8bit.y4m")
     with ResultStore(out, create=False) as store:

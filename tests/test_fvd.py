@@ -1,6 +1,7 @@
 """FVD: the Fréchet distance in closed form, FVD behaviour on real clips with a seeded
 random I3D (the Kinetics weights cannot be had here), and the set-level value in a run."""
 
+import logging
 import pickle
 import warnings
 
@@ -15,7 +16,7 @@ from gvcbench.datasets.y4m import write_y4m
 from gvcbench.metrics.fvd import FeatureStats, FewFeaturesWarning, Fvd, FvdVideoGpt, frechet_distance, fvd_from_stats
 from gvcbench.metrics.i3d import VideoGptI3D, build_inception_i3d
 
-from .conftest import real_clip
+from .conftest import gvcbench_logs, real_clip
 
 
 def test_frechet_distance_closed_form():
@@ -109,12 +110,12 @@ def test_run_records_unavailable_metrics_and_pools_set_level_fvd(random_i3d, tmp
         }
     )
     # first without the I3D file: recorded as unavailable, and the run completes
-    first = run_benchmark(cfg, on_warning=lambda m: None)
+    first = run_benchmark(cfg)
     assert first.done == 4 and "fvd-videogpt" in first.unavailable_metrics
-    assert run_benchmark(cfg, on_warning=lambda m: None).skipped == 4  # still unavailable: nothing to redo
+    assert run_benchmark(cfg).skipped == 4  # still unavailable: nothing to redo
     torch.save(state, weights / "i3d_pretrained_400.pt")  # a user-supplied file in the unhashed slot
-    warnings_seen = []
-    summary = run_benchmark(cfg, on_warning=warnings_seen.append)
+    with gvcbench_logs(logging.WARNING) as warnings_seen:
+        summary = run_benchmark(cfg)
     assert summary.failed == 0 and summary.done == 4  # the jobs are redone now that the metric can run
     assert any("metric lpips is unavailable" in w and "alexnet-owt-7be5be79.pth" in w for w in warnings_seen)
     with ResultStore(tmp_path / "run", create=False) as store:
@@ -158,7 +159,7 @@ def test_set_level_fvd_is_kept_per_dataset_and_read_with_its_rows(random_i3d, tm
                 "codec": [{"name": "x264", "qps": [30, 45], "params": {"preset": "ultrafast"}}],
             }
         )
-        ids[name] = run_benchmark(cfg, on_warning=lambda m: None).run_id
+        ids[name] = run_benchmark(cfg).run_id
     with ResultStore(tmp_path / "run", create=False) as store:
         values = store.set_values()
         latest, first = select(store), select(store, ids["both"])

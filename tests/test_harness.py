@@ -1,6 +1,7 @@
 """The run as a whole: planning, execution in worker processes, the store, resume."""
 
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -16,7 +17,7 @@ from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
 from gvcbench.tools import ffmpeg_exe
 
-from .conftest import write_two_clips
+from .conftest import gvcbench_logs, write_two_clips
 
 FF = ffmpeg_exe()
 
@@ -49,7 +50,7 @@ def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
             {"name": "x265", "qps": [35], "params": {"preset": "ultrafast"}},
         ],
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert (summary.planned, summary.done, summary.failed) == (6, 6, 0)
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = store.rows()
@@ -65,9 +66,9 @@ def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
     assert runs[0]["environment"]["ffmpeg"] and runs[0]["config_hash"] == cfg.config_hash()
     assert runs[0]["environment"]["packages"]["numpy"] and "packages" not in rows[0]  # once per run, not per row
     # Same command again: nothing redone.
-    again = run_benchmark(cfg, on_warning=lambda m: None)
+    again = run_benchmark(cfg)
     assert (again.skipped, again.done) == (6, 0)
-    forced = run_benchmark(cfg, force=True, on_warning=lambda m: None)
+    forced = run_benchmark(cfg, force=True)
     assert forced.done == 6
 
 
@@ -123,10 +124,10 @@ def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
             {"name": "vtm-ldb", "params": {"vtm_dir": str(tmp_path / "no-vtm")}},
         ],
     )
-    warnings = []
     old = os.environ.pop("VTM_DIR", None)
     try:
-        summary = run_benchmark(cfg, on_warning=warnings.append)
+        with gvcbench_logs(logging.WARNING) as warnings:
+            summary = run_benchmark(cfg)
     finally:
         if old:
             os.environ["VTM_DIR"] = old
@@ -149,7 +150,7 @@ def test_unavailable_metric_is_recorded_not_dropped(clips, tmp_path):
             "codec": [{"name": "x264", "qps": [30]}],
         }
     )
-    run_benchmark(cfg, on_warning=lambda m: None)
+    run_benchmark(cfg)
     with ResultStore(tmp_path / "run", create=False) as store:
         row = store.rows()[0]
     assert row["status"] == "done" and "psnr-y" in row["metrics"]
@@ -214,7 +215,7 @@ def test_killed_run_resumes_without_redoing_finished_jobs(clips, tmp_path):
 def test_cli_results_exports(clips, tmp_path):
     out = tmp_path / "run"
     cfg = _config(clips, out, [{"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}}])
-    run_benchmark(cfg, on_warning=lambda m: None)
+    run_benchmark(cfg)
     for fmt in ("csv", "json", "parquet"):
         target = tmp_path / f"r.{fmt}"
         r = subprocess.run(

@@ -1,5 +1,6 @@
 """Target-rate ladders: the knob search, its rows in the store, resume, unreachable targets."""
 
+import logging
 import math
 
 import pytest
@@ -14,7 +15,7 @@ from gvcbench.errors import ConfigError
 from gvcbench.reports.curves import bd_table, rd_points
 from gvcbench.reports.selection import select
 
-from .conftest import real_clip, write_two_clips
+from .conftest import gvcbench_logs, real_clip, write_two_clips
 
 
 def _search_all(rate, targets, knob):
@@ -123,8 +124,8 @@ def test_x265_target_ladder_lands_within_tolerance_and_resumes_without_encoding(
     # 3 frames of 64x64 at 25 fps: x265 spans about 170..590 kbps over QP 0..51.
     codec = {"name": "x265", "kbps": [220, 300, 420, 20], "params": {"preset": "ultrafast"}}
     cfg = _config(clips, tmp_path / "run", codec)
-    warnings = []
-    first = run_benchmark(cfg, on_warning=warnings.append)
+    with gvcbench_logs(logging.WARNING) as warnings:
+        first = run_benchmark(cfg)
     assert first.failed == 0 and first.done >= 6
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = store.records()
@@ -139,7 +140,7 @@ def test_x265_target_ladder_lands_within_tolerance_and_resumes_without_encoding(
     pts = rd_points(rows, "psnr-y")["x265"]
     assert set(pts["bigbuckbunny"]) == {"220kbps", "300kbps", "420kbps"}
     # Resume: the same run encodes nothing and lands on the same rows.
-    again = run_benchmark(cfg, on_warning=lambda m: None)
+    again = run_benchmark(cfg)
     assert again.done == 0 and again.failed == 0 and again.skipped == len(probes) == again.planned
     with ResultStore(tmp_path / "run", create=False) as store:
         assert {(r["job_key"], r["qp"]) for r in _target_rows(store)} == {(r["job_key"], r["qp"]) for r in targets}
@@ -150,14 +151,14 @@ def test_x265_target_ladder_lands_within_tolerance_and_resumes_without_encoding(
 def test_interrupted_search_reuses_the_encodes_already_made(clips, tmp_path):
     codec = {"name": "x264", "kbps": [260, 350], "params": {"preset": "ultrafast"}}
     cfg = _config(clips, tmp_path / "run", codec)
-    full = run_benchmark(cfg, on_warning=lambda m: None)
+    full = run_benchmark(cfg)
     with ResultStore(tmp_path / "run") as store:  # writable: we cut the store back
         keep = sorted(store.rows(), key=lambda r: r["finished_at"])[:3]
         store.db.execute("DELETE FROM jobs")
         store.db.commit()
         for row in keep:  # as if the run had been killed after its first three encodes
             store.put(row)
-    resumed = run_benchmark(cfg, on_warning=lambda m: None)
+    resumed = run_benchmark(cfg)
     # The kept encodes are read, not redone (the search may then need fewer than before).
     assert 0 < resumed.done <= full.done - len(keep)
     with ResultStore(tmp_path / "run", create=False) as store:
@@ -173,12 +174,12 @@ def test_vvenc_target_ladder_and_bd_against_a_qp_ladder(clips, tmp_path):
     cfg = _config(
         clips, tmp_path / "run", {"name": "vvenc-ldb", "kbps": [100, 140, 190, 250], "params": {"preset": "faster"}}
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.failed == 0
     ladder = _config(
         clips, tmp_path / "run", {"name": "x265", "qps": [12, 22, 32, 42], "params": {"preset": "ultrafast"}}
     )
-    run_benchmark(ladder, on_warning=lambda m: None)
+    run_benchmark(ladder)
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = select(store).rows  # what readers show: the target rows are among the run's jobs
         targets = _target_rows(store)
@@ -198,7 +199,7 @@ def test_vtm_target_ladder(clips, tmp_path, vtm_dir):
         tmp_path / "run",
         {"name": "vtm-ldb", "kbps": [250, 350], "tolerance": "nearest", "params": {"vtm_dir": vtm_dir}},
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.failed == 0
     assert all(o.status == "ok" and abs(o.achieved / o.target - 1) < 0.15 for o in summary.rate_targets)
 
@@ -223,14 +224,14 @@ def test_codecs_without_a_knob_refuse_targets(clips, tmp_path):
         "params": {"encode": ["cp", "{input}", "{bitstream}"], "decode": ["cp", "{bitstream}", "{output}"]},
     }
     with pytest.raises(ConfigError, match=r"declares no rate knob \(its encode template has no \{qp\}\)"):
-        run_benchmark(_config(clips, tmp_path / "a", external), on_warning=lambda m: None)
+        run_benchmark(_config(clips, tmp_path / "a", external))
     pre = {
         "name": "precomputed",
         "kbps": [10],
         "params": {"reconstructions": "r/{sequence}_{qp}.yuv", "bitstreams": "b/{sequence}_{qp}.bin"},
     }
     with pytest.raises(ConfigError, match="declares no rate knob"):
-        run_benchmark(_config(clips, tmp_path / "b", pre), on_warning=lambda m: None)
+        run_benchmark(_config(clips, tmp_path / "b", pre))
 
 
 ENC = (
@@ -259,7 +260,7 @@ def test_external_template_with_qp_is_searched_and_a_failed_encode_stops_only_it
         },
     }
     cfg = _config(clips, tmp_path / "run", codec, metrics=["ms-ssim"], jobs=1)
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     by = {(o.sequence, o.target): o for o in summary.rate_targets}
     for seq in ("bigbuckbunny", "bikes"):
         assert by[(seq, 50)].status == "ok" and by[(seq, 50)].value == 28  # 1333 * 2^(-28/6) = 52.5
@@ -276,7 +277,7 @@ def test_dynamics_searches_its_key_frame_qp(tmp_path):
     write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
     # 64x64, 3 frames: about 240 kbps at key-frame QP 10 down to 15.5 kbps at QP 63 (tokens and header stay).
     cfg = _config(folder, tmp_path / "run", {"name": "dynamics", "kbps": [30, 120, 10]}, jobs=1)
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.failed == 0
     by = {o.target: o for o in summary.rate_targets}
     assert by[10].status == "unreachable" and "key-frame QP 63, its highest" in by[10].message
@@ -329,7 +330,7 @@ def test_bpp_targets(tmp_path):
     write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
     # x265 on this clip: about 2.5 bpp at QP 28 (260 kbps x 0.12 s over 3 x 64 x 64 pixels).
     cfg = _config(folder, tmp_path / "run", {"name": "x265", "bpp": [2.5], "params": {"preset": "ultrafast"}}, jobs=1)
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     (outcome,) = summary.rate_targets
     assert outcome.unit == "bpp" and outcome.status == "ok" and abs(outcome.achieved / 2.5 - 1) <= 0.1
     with ResultStore(tmp_path / "run", create=False) as store:
@@ -359,7 +360,7 @@ def test_a_target_no_longer_reached_loses_its_old_row(tmp_path):
             metrics=["psnr-y"],
             jobs=1,
         )
-        run_benchmark(cfg, on_warning=lambda m: None)
+        run_benchmark(cfg)
         with ResultStore(tmp_path / "run", create=False) as store:
             return {r["point"]: r["qp"] for r in _target_rows(store)}
 

@@ -55,7 +55,7 @@ def run(clips: Path, out: Path, x265_preset="ultrafast", codecs=("x264", "x265")
             "codec": [{"name": c, "qps": QPS, "params": {"preset": presets[c]}} for c in codecs],
         }
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.failed == 0
     return summary.run_id
 
@@ -215,7 +215,7 @@ def test_schema_1_store_is_read_and_migrated_without_rerunning(base, tmp_path):
             "codec": [{"name": c, "qps": QPS, "params": {"preset": "ultrafast"}} for c in ("x264", "x265")],
         }
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.skipped == summary.planned == 24  # job keys unchanged by the schema bump
     with ResultStore(cfg_out) as st:
         assert st.schema_version == SCHEMA_VERSION == 3 and len(st.runs()[-1]["jobs"]) == 24

@@ -77,7 +77,7 @@ def test_a_run_computes_the_original_flow_once_per_sequence(tmp_path):
             "codec": [{"name": "x264", "qps": [25, 35, 45], "params": {"preset": "ultrafast"}}],
         }
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.done == 3
     assert len(list((tmp_path / "run" / "cache" / "reference").glob("flow-epe-*.npy"))) == 1
     source = real_clip(frames=4, size="64x64", clip="bikes.mp4")

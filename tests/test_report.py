@@ -38,7 +38,7 @@ def run_folder(tmp_path_factory):
             ],
         }
     )
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.failed == 0
     return root / "run"
 

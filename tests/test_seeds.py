@@ -1,5 +1,6 @@
 """Stochastic codecs: one job per seed, the seed handed to the codec, spread in the reports."""
 
+import logging
 import sys
 
 import numpy as np
@@ -14,7 +15,7 @@ from gvcbench.reports.curves import bd_table
 from gvcbench.reports.seeds import bd_per_seed, seed_table
 from gvcbench.reports.table import summary_rows
 
-from .conftest import ROOT, real_clip
+from .conftest import ROOT, gvcbench_logs, real_clip
 
 NOISY = str(ROOT / "examples" / "noisy_codec.py")
 QPS = [22, 28, 34, 40]
@@ -58,8 +59,8 @@ def seeded_run(tmp_path_factory):
     (root / "clips").mkdir()
     write_y4m(real_clip(frames=3, size="64x64"), root / "clips" / "bunny.y4m")
     write_y4m(real_clip(frames=3, size="64x64", clip="bikes.mp4"), root / "clips" / "bikes.y4m")
-    warnings = []
-    summary = run_benchmark(_config(root / "clips", root / "run"), on_warning=warnings.append)
+    with gvcbench_logs(logging.WARNING) as warnings:
+        summary = run_benchmark(_config(root / "clips", root / "run"))
     with ResultStore(root / "run", create=False) as store:
         return root, summary, warnings, store.records()
 
@@ -78,14 +79,14 @@ def test_one_row_per_seed_for_stochastic_codecs_once_for_deterministic(seeded_ru
     assert len({r["metrics"]["psnr-y"] for r in one.values()}) == 3
     # the seed is part of the job key, and a rerun reuses every job
     assert len({r["job_key"] for r in rows}) == len(rows)
-    again = run_benchmark(_config(root / "clips", root / "run"), on_warning=lambda m: None)
+    again = run_benchmark(_config(root / "clips", root / "run"))
     assert again.skipped == again.planned
 
 
 @pytest.mark.slow
 def test_same_seed_same_output(seeded_run, tmp_path):
     root, *_ = seeded_run
-    summary = run_benchmark(_config(root / "clips", tmp_path / "again", seeds=(1,)), on_warning=lambda m: None)
+    summary = run_benchmark(_config(root / "clips", tmp_path / "again", seeds=(1,)))
     assert summary.failed == 0
     with ResultStore(tmp_path / "again", create=False) as store:
         again = {(r["sequence"], r["point"]): r["metrics"]["psnr-y"] for r in store.rows() if r["codec"] == "noisy"}
@@ -185,7 +186,7 @@ def test_gate_tests_each_codec_across_sequences_and_seeds(seeded_run, tmp_path):
             "codec": [noisy, {"name": "x265", "qps": [24, 30, 36, 42], "params": {"preset": "fast"}}],
         }
     )
-    assert run_benchmark(cfg, on_warning=lambda m: None).failed == 0
+    assert run_benchmark(cfg).failed == 0
     with ResultStore(tmp_path / "cand", create=False) as store:
         cand = store.records()
     baseline = make_baseline(base_rows, "x265")

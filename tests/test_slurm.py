@@ -25,7 +25,7 @@ from gvcbench.bench.store import ResultStore
 from gvcbench.datasets.y4m import write_y4m
 from gvcbench.errors import ConfigError, GvcbenchError
 
-from .conftest import ROOT, real_clip
+from .conftest import ROOT, gvcbench_logs, real_clip
 
 pytestmark = pytest.mark.slow
 
@@ -150,7 +150,6 @@ def test_workers_that_cannot_see_the_clips_get_them_by_value(slurm, clips, tmp_p
     hidden.chmod(0o755)
     runs = {}
     for name, executor in (("local", {"kind": "local"}), ("slurm", _executor(tmp_path, python=str(hidden)))):
-        logs = []
         cfg = config_from_mapping(
             {
                 "dataset": {"source": str(clips)},
@@ -161,7 +160,8 @@ def test_workers_that_cannot_see_the_clips_get_them_by_value(slurm, clips, tmp_p
                 "codec": [{"name": "x265", "qps": [32, 40], "params": {"preset": "ultrafast"}}],
             }
         )
-        summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+        with gvcbench_logs() as logs:
+            summary = run_benchmark(cfg)
         assert summary.done == 2 and summary.failed == 0, summary.failures
         runs[name] = _rows(tmp_path / name)
     assert any("inputs go by value (scattered from the driver)" in m for m in logs), logs
@@ -198,7 +198,7 @@ def test_worker_with_a_different_environment_is_named(slurm, clips, tmp_path, mo
         rf"environment from the driver: gvcbench 0\.0\.1 \(driver: "
         rf"{re.escape(gvcbench.__version__)}\)",
     ):
-        run_benchmark(cfg, on_warning=lambda m: None)
+        run_benchmark(cfg)
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
         assert con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 0
 
@@ -218,7 +218,7 @@ def test_queue_that_never_starts_a_worker_times_out_with_what_squeue_says(slurm,
         )
         started = time.perf_counter()
         with pytest.raises(GvcbenchError) as err:
-            run_benchmark(cfg, on_warning=lambda m: None)
+            run_benchmark(cfg)
         assert time.perf_counter() - started < 60
         message = str(err.value)
         assert re.search(
@@ -293,8 +293,8 @@ def test_scancel_of_a_worker_mid_job_reruns_its_job_and_kills_its_encoder(slurm,
 
     killer = threading.Thread(target=cancel_a_running_worker, daemon=True)
     killer.start()
-    logs = []
-    summary = run_benchmark(cfg, on_warning=lambda m: None, log=logs.append)
+    with gvcbench_logs() as logs:
+        summary = run_benchmark(cfg)
     killer.join()
     assert cancelled, "no encode was seen running"
     assert summary.failed == 0 and summary.done == 3, summary.failures
@@ -324,7 +324,7 @@ def test_a_worker_job_slurm_refuses_stops_the_run_at_once(slurm, clips, tmp_path
         )
         started = time.perf_counter()
         with pytest.raises(ConfigError, match=rf"SLURM refuses the worker job for .*: .*{said}.*Check queue"):
-            run_benchmark(cfg, on_warning=lambda m: None)
+            run_benchmark(cfg)
         assert time.perf_counter() - started < 30  # not start_timeout (120 s)
 
 
@@ -340,7 +340,7 @@ def test_no_sbatch_here_is_a_clear_error(clips, tmp_path, monkeypatch):
         }
     )
     with pytest.raises(ConfigError, match=r"cluster = 'slurm' submits workers with sbatch, which is not on PATH"):
-        run_benchmark(cfg, on_warning=lambda m: None)
+        run_benchmark(cfg)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ reasons comes back as a failed row and is not retried.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -23,12 +24,15 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..errors import ConfigError, GvcbenchError
 from .config import ExecutorConfig
 from .job import execute_job, failed_row
 from .plan import Job
 from .records import JobResult
+
+log = logging.getLogger(__name__)
 
 STARTED_TOPIC = "gvcbench-job-started"
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub", "sge": "qsub"}
@@ -55,7 +59,7 @@ def _make_cluster(cfg: ExecutorConfig, workers: int):
             f"cluster = {cfg.cluster!r} submits workers with {submit}, which is not on PATH here: "
             f"run gvcbench where jobs can be submitted (a login node), or use another cluster kind"
         )
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         cores=cfg.cores,
         processes=1,
         memory=cfg.memory,
@@ -128,7 +132,7 @@ def check_worker(codecs: list[tuple[str, str, dict]], paths: list[str]) -> dict:
     can it read the inputs."""
     from .plan import make_codec
 
-    report = {
+    report: dict[str, Any] = {
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "codecs": {},
@@ -209,7 +213,7 @@ def worker_problems(address: str, rep, versions: dict, driver_env: dict, paths: 
 try:
     from distributed import WorkerPlugin
 except ImportError:  # the dask extra is not installed; DaskExecutor says so when used
-    WorkerPlugin = object
+    WorkerPlugin = object  # type: ignore[misc,assignment]
 
 
 class LateWorkerCheck(WorkerPlugin):
@@ -257,10 +261,9 @@ def queue_report(job_ids: list[str]) -> str:
 class DaskExecutor:
     name = "dask"
 
-    def __init__(self, cfg: ExecutorConfig, workers: int, log: Callable[[str], None] = print):
+    def __init__(self, cfg: ExecutorConfig, workers: int):
         self.cfg = cfg
         self.workers = cfg.workers or workers
-        self.log = log
 
     def describe(self) -> str:
         where = self.cfg.scheduler or f"a new {self.cfg.cluster} cluster of {self.workers} worker(s)"
@@ -320,7 +323,7 @@ class DaskExecutor:
         if self.cfg.shared_fs == "yes" and not all_read:
             raise GvcbenchError("shared_fs = yes, but some workers cannot read the input files")
         by_path = self.cfg.shared_fs == "yes" or (self.cfg.shared_fs == "auto" and all_read)
-        self.log(
+        log.info(
             f"{len(reports)} Dask worker(s) checked; inputs go by "
             f"{'path (every worker reads the files)' if by_path else 'value (scattered from the driver)'}"
         )
@@ -390,7 +393,7 @@ class DaskExecutor:
                     if was_started(future.key):
                         deaths[job.key] = deaths.get(job.key, 0) + 1
                         if deaths[job.key] <= self.cfg.retries:
-                            self.log(f"rerunning {what}: the worker running it died")
+                            log.info(f"rerunning {what}: the worker running it died")
                             queue.add(submit(job))
                             continue
                         row = failed_row(
@@ -408,7 +411,7 @@ class DaskExecutor:
                     row = failed_row(job, "the Dask scheduler cancelled this job")
                 except Exception as exc:  # a transport or scheduler hiccup, not the job's own failure
                     if attempts[job.key] <= self.cfg.retries:
-                        self.log(f"resubmitting {what} after a Dask error: {type(exc).__name__}: {exc}")
+                        log.info(f"resubmitting {what} after a Dask error: {type(exc).__name__}: {exc}")
                         queue.add(submit(job))
                         continue
                     row = failed_row(

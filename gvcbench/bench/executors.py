@@ -161,7 +161,7 @@ def worker_died_row(job: Job, deaths: int) -> JobResult:
     )
 
 
-def make_executor(config, log=print):
+def make_executor(config):
     """The executor a run config asks for: the local pool by default, or Dask."""
     cfg = config.executor
     if cfg.kind == "local":
@@ -169,4 +169,4 @@ def make_executor(config, log=print):
     cfg.require_packages()
     from .dask_executor import DaskExecutor
 
-    return DaskExecutor(cfg, config.workers, log)
+    return DaskExecutor(cfg, config.workers)

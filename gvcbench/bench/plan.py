@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from ..errors import ConfigError, GvcbenchError
 from ..metrics import DEFAULT_METRICS, METRICS
 from .config import RunConfig
 from .store import JOB_KEY_VERSION
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,12 @@ def make_codec(name: str, params: dict, seed: int | None = None) -> Codec:
     return codec
 
 
-def codec_seeds(cc, codec: Codec, on_warning) -> tuple[int | None, ...]:
+def codec_seeds(cc, codec: Codec) -> tuple[int | None, ...]:
     """The seeds a codec entry runs with: each given seed for a stochastic codec (its own
     default seed when none is given), a single unseeded run for a deterministic one."""
     if not codec.stochastic:
         if cc.seeds and len(cc.seeds) > 1:
-            on_warning(f"codec {cc.display} is deterministic: it runs once, not once per seed")
+            log.warning(f"codec {cc.display} is deterministic: it runs once, not once per seed")
         return (None,)
     return tuple(cc.seeds) if cc.seeds else (codec.default_seed,)
 
@@ -92,7 +95,7 @@ def folder_name(text: str) -> str:
     return f"{slug}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
-def prepare_metrics(names: tuple[str, ...], device: str, on_warning) -> dict[str, str]:
+def prepare_metrics(names: tuple[str, ...], device: str) -> dict[str, str]:
     """Fetch missing pretrained files once, here in the driver; report what stays unavailable."""
     unavailable = {}
     for name in names:
@@ -103,11 +106,11 @@ def prepare_metrics(names: tuple[str, ...], device: str, on_warning) -> dict[str
             metric.prepare()
         except GvcbenchError as exc:
             unavailable[name] = str(exc)
-            on_warning(f"metric {name} is unavailable and will be recorded so in every job: {exc}")
+            log.warning(f"metric {name} is unavailable and will be recorded so in every job: {exc}")
     return unavailable
 
 
-def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str, on_warning) -> str | None:
+def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str) -> str | None:
     """Write the loaded sequence once for the workers (they read it instead of loading the
     clip again); None if it cannot be written (the workers then load the clip themselves)
     or is not worth its disk space: a raw .y4m/.yuv file that is not cropped or resized
@@ -119,11 +122,11 @@ def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str, on_wa
     try:
         return str(write_once(Path(config.output).absolute() / "cache" / "input", seq, seq_hash))
     except (OSError, GvcbenchError) as exc:
-        on_warning(f"could not keep a copy of {seq.name} for the workers ({exc}); each worker loads it")
+        log.warning(f"could not keep a copy of {seq.name} for the workers ({exc}); each worker loads it")
         return None
 
 
-def plan_run(config: RunConfig, on_warning=print) -> Plan:
+def plan_run(config: RunConfig) -> Plan:
     metrics = resolve_metrics(config)
     if config.device != "cpu":
         from ..metrics.torch_input import torch_device
@@ -132,13 +135,13 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
     ds = config.dataset
     dataset = resolve_dataset(ds.source, start=ds.start, frames=ds.frames, crop=ds.crop, size=ds.size)
     codecs: dict[str, tuple] = {}  # label -> (config entry, codec, rate points, identity)
-    plan = Plan([], metrics=metrics, unavailable_metrics=prepare_metrics(metrics, config.device, on_warning))
+    plan = Plan([], metrics=metrics, unavailable_metrics=prepare_metrics(metrics, config.device))
     for cc in config.codecs:
         codec = make_codec(cc.name, cc.params)
         reason = codec.availability()
         if reason:
             plan.skipped_codecs[cc.display] = reason
-            on_warning(f"skipping codec {cc.display}: {reason}")
+            log.warning(f"skipping codec {cc.display}: {reason}")
             continue
         if cc.targets:  # the search starts from one template job per sequence (bench/ratesearch.py)
             from .ratesearch import check_searchable
@@ -148,7 +151,7 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
                 codec,
                 [RatePoint(qp=check_searchable(cc, codec).start)],
                 codec.identity(),
-                codec_seeds(cc, codec, on_warning),
+                codec_seeds(cc, codec),
             )
             continue
         qps = cc.qps or codec.default_qps
@@ -161,7 +164,7 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
             codec,
             [RatePoint(qp=q) for q in qps],
             codec.identity(),
-            codec_seeds(cc, codec, on_warning),
+            codec_seeds(cc, codec),
         )
     sequences = []
     for spec in dataset.specs:
@@ -169,10 +172,10 @@ def plan_run(config: RunConfig, on_warning=print) -> Plan:
             seq = load_sequence(spec)
         except GvcbenchError as exc:
             plan.bad_sequences[spec.display_name] = str(exc)
-            on_warning(f"skipping sequence {spec.display_name}: {exc}")
+            log.warning(f"skipping sequence {spec.display_name}: {exc}")
             continue
         seq_hash = seq.content_hash()
-        sequences.append((spec, seq.name, seq_hash, _input_copy(config, spec, seq, seq_hash, on_warning)))
+        sequences.append((spec, seq.name, seq_hash, _input_copy(config, spec, seq, seq_hash)))
     root = Path(config.output) / "jobs"
     config_hash = config.config_hash()
     for label, (cc, codec, points, identity, seeds) in codecs.items():

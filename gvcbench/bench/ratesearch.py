@@ -18,6 +18,7 @@ rate lies within it, and every probe's rate.
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from .store import ResultStore
 DEFAULT_TOLERANCE = 0.10  # ±10 % of the target
 DEFAULT_SLOPE = -math.log(2) / 6  # d ln(rate) / d QP: the rate of HEVC/VVC roughly halves every 6 QP
 MAX_ROUNDS = 40
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,10 +122,11 @@ def split_searches(plan: Plan, entries: dict[str, CodecConfig]) -> None:
         if cc is None:
             kept.append(job)
             continue
-        codec = plan.codecs[job.codec_label]
-        unit, targets = cc.targets
+        codec, ladder, knob = plan.codecs[job.codec_label], cc.targets, plan.codecs[job.codec_label].rate_knob()
+        assert ladder is not None and knob is not None  # planned from cc.targets; check_searchable saw the knob
+        unit, targets = ladder
         tolerance = DEFAULT_TOLERANCE if cc.tolerance is None else cc.tolerance
-        plan.searches.append(Search(job, codec.rate_knob(), codec.identity(), unit, tuple(targets), tolerance))
+        plan.searches.append(Search(job, knob, codec.identity(), unit, tuple(targets), tolerance))
     plan.jobs = kept
 
 
@@ -195,12 +199,13 @@ def choose(search: Search, probes: dict[int, float]) -> list[TargetOutcome]:
         value = min(probes, key=lambda q: (_distance(probes[q], target), -q))
         achieved = probes[value]
         error = achieved / target - 1
-        within = search.tolerance == "nearest" or abs(error) <= search.tolerance
+        tolerance = search.tolerance
+        strict_within = not isinstance(tolerance, str) and abs(error) <= tolerance  # a number, or "nearest"
+        within = tolerance == "nearest" or strict_within
         base.value, base.achieved = value, achieved
         lowest, highest = min(probes.values()), max(probes.values())
         too_high = target < lowest and max(probes, key=lambda q: q) >= knob.hi  # still too many bits
         too_low = target > highest and min(probes) <= knob.lo
-        strict_within = search.tolerance != "nearest" and abs(error) <= search.tolerance
         if (too_high or too_low) and not strict_within:
             end = f"{knob.name} {knob.hi}, its highest" if too_high else f"{knob.name} {knob.lo}, its lowest"
             why = "still too many bits" if too_high else "too few bits"
@@ -233,10 +238,10 @@ def _drop_shared_values(outcomes: list[TargetOutcome], search: Search) -> None:
     """Two targets on one knob value would be one RD point twice: keep the closer target."""
     by_value: dict[int, list[TargetOutcome]] = {}
     for o in outcomes:
-        if o.recorded:
+        if o.recorded and o.value is not None:
             by_value.setdefault(o.value, []).append(o)
     for value, group in by_value.items():
-        keep = min(group, key=lambda o: _distance(o.achieved, o.target))
+        keep = min(group, key=lambda o: _distance(o.achieved or math.nan, o.target))
         for o in group:
             if o is not keep:
                 o.status = "same value"
@@ -266,7 +271,6 @@ def run_searches(
     force: bool,
     pending: Callable[[list[Job]], list[Job]],
     run_id: str,
-    log: Callable[[str], None] = lambda m: None,
 ) -> tuple[list[TargetOutcome], set[str], int]:
     """Run every search of ``plan`` to its end; write one row per recorded target.
 
@@ -306,14 +310,15 @@ def run_searches(
         active = still
         if not batch:
             break
-        log(f"rate search round {round_no}: {len(batch)} encode(s) for {len(active)} codec x sequence pair(s)")
+        log.info(f"rate search round {round_no}: {len(batch)} encode(s) for {len(active)} codec x sequence pair(s)")
         committed(list(batch.values()))
     else:  # never seen: each round narrows every bracket; the nearest encode so far is taken
-        log(
+        log.info(
             f"rate search stopped after {MAX_ROUNDS} rounds with {len(active)} search(es) unsettled; "
             f"the nearest rates found are used"
         )
-    outcomes, chosen = [], []
+    outcomes: list[TargetOutcome] = []
+    chosen: list[Job] = []
     per_search = []
     for search in plan.searches:
         probes, rows = _stored_probes(store, search, fresh if force else None)
@@ -325,7 +330,7 @@ def run_searches(
     # The chosen encodes carry every metric of this run (an older probe may lack a new one).
     completing = [j for j in pending(chosen) if j.key not in fresh]
     if completing:
-        log(f"rate search: measuring {len(completing)} chosen encode(s) that miss a metric")
+        log.info(f"rate search: measuring {len(completing)} chosen encode(s) that miss a metric")
         committed(completing)
     return outcomes, _write_targets(store, per_search, run_id), len(seen - fresh)
 

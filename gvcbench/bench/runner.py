@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from ..errors import GvcbenchError
 from .config import RunConfig
+from .events import EventSink, JobsPlanned, ended
 from .executors import make_executor
 from .job import environment
 from .lock import LOCK_NAME, OutputUnwritable, RunLock
@@ -17,6 +19,8 @@ from .plan import Plan, plan_run
 from .records import JobResult
 from .setlevel import compute_set_metrics
 from .store import ResultStore, dataset_identity
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,10 +59,9 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
     return todo
 
 
-def run_benchmark(
-    config: RunConfig, force: bool = False, progress=None, on_warning=print, log=lambda message: None
-) -> RunSummary:
-    """Run ``config``; ``progress(event, payload)`` is told of 'start' (count) and 'row' (a row).
+def run_benchmark(config: RunConfig, force: bool = False, on_event: EventSink | None = None) -> RunSummary:
+    """Run ``config``; ``on_event`` is told the progress (bench/events.py). Warnings and what
+    the run is doing go to the ``gvcbench`` loggers (the command line shows them).
 
     The run holds its output folder's lock from start to end: a second run on the same
     folder stops at once with a message instead of mixing rows into the same store."""
@@ -67,11 +70,11 @@ def run_benchmark(
     try:
         with RunLock(out) as lock:
             if lock.took_over:
-                on_warning(
+                log.warning(
                     f"the previous run on {config.output} ({lock.took_over}) did not end properly "
                     f"(killed?); its finished jobs are kept and the rest runs now"
                 )
-            return _run_locked(config, force, progress, on_warning, log)
+            return _run_locked(config, force, on_event or (lambda event: None))
     except GvcbenchError:
         if not existed:  # a bad config or dataset leaves no output folder behind
             _remove_if_only_lock(out)
@@ -87,9 +90,9 @@ def _remove_if_only_lock(folder: Path) -> None:
         pass
 
 
-def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> RunSummary:
+def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSummary:
     started = time.perf_counter()
-    plan = plan_run(config, on_warning=on_warning)
+    plan = plan_run(config)
     out = Path(config.output)
     env = environment()
     with ResultStore(out) as store:
@@ -115,8 +118,7 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
             job_keys=[j.key for j in plan.jobs],
             dataset=dataset,
         )
-        if progress:
-            progress("start", len(todo))
+        on_event(JobsPlanned(len(todo)))
 
         def commit(result: JobResult) -> None:
             if result.fatal:  # the machine, not the job: stop before every other job fails the same way
@@ -141,13 +143,12 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
                     error = f"(not stored: the finished row of an earlier run is kept) {result.error}"
                     result = replace(result, error=error)
                 summary.failures.append((f"{result.codec} / {result.sequence} / {result.point}", result.error or ""))
-            if progress:
-                progress("row", result)
+            on_event(ended(result))
 
         executor = None
         if todo:
-            executor = make_executor(config, log=log)
-            log(f"running {len(todo)} job(s) on {executor.describe()}")
+            executor = make_executor(config)
+            log.info(f"running {len(todo)} job(s) on {executor.describe()}")
             executor.run(todo, commit)
         target_keys: set[str] = set()
         if plan.searches:
@@ -155,10 +156,9 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
 
             def run_batch(jobs):
                 nonlocal executor
-                executor = executor or make_executor(config, log=log)
+                executor = executor or make_executor(config)
                 summary.planned += len(jobs)
-                if progress:
-                    progress("start", summary.planned - summary.skipped)
+                on_event(JobsPlanned(summary.planned - summary.skipped))
                 executor.run(jobs, commit)
 
             summary.rate_targets, target_keys, reused = run_searches(
@@ -168,13 +168,12 @@ def _run_locked(config: RunConfig, force: bool, progress, on_warning, log) -> Ru
                 force,
                 lambda jobs: jobs_to_run(replace(plan, jobs=jobs), store, False),
                 run_id,
-                log,
             )
             summary.planned += reused  # search encodes of earlier runs, read and not redone
             summary.skipped += reused
             for outcome in summary.rate_targets:
                 if outcome.status != "ok":
-                    on_warning(outcome.message)
+                    log.warning(outcome.message)
             store.add_run_jobs(run_id, target_keys)  # readers select a run's rows by its jobs
         compute_set_metrics(store, {j.key for j in plan.jobs} | target_keys, plan.metrics, dataset)
         store.finish_run(run_id)

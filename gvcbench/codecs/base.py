@@ -121,6 +121,8 @@ class Codec(ABC):
     seed: int | None = None  # set by the harness for stochastic codecs (make_codec)
     default_seed: ClassVar[int] = 0  # the seed of a stochastic codec run without `seeds`
     rate_knob_name: ClassVar[str | None] = "QP"
+    rate_knob_note: ClassVar[str | None] = None  # `gvcbench codecs`' knob column where it depends on the options
+    needs_params: ClassVar[bool] = False  # cannot be made without options (templates, files): listed as such
 
     def __init__(self, **params: Any):
         allowed = {f.name for f in dataclasses.fields(self.Params)}

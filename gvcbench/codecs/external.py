@@ -63,6 +63,8 @@ class ExternalCodec(Codec):
     name = "external"
     description = "any command-line codec from encode/decode command templates"
     Params = ExternalParams
+    needs_params = True
+    rate_knob_note = "QP if the encode template has {qp}"
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -64,6 +64,7 @@ class Precomputed(Codec):
     Params = PrecomputedParams
     qp_range = (-1000, 1000)
     rate_knob_name = None  # rates were fixed elsewhere: nothing to search
+    needs_params = True
 
     def version(self) -> str:
         return self.params.version

@@ -18,18 +18,18 @@ from pathlib import Path
 from ..bench.records import JobResult
 from ..errors import GvcbenchError
 from . import matched, overtime, plots, uncertainty, visual
+from .bdtables import bd_tables
 from .curves import (
     MIN_SHARE,
     BDEntry,
     averaged_curve,
-    bd_table,
     grouped_notes,
     measured_metrics,
     metric_axes,
     rd_points,
     unmeasured_metrics,
 )
-from .seeds import bd_per_seed, seed_spread_text, seed_table
+from .seeds import seed_spread_text, seed_table
 from .sources import load_sources
 from .table import bd_frame, frame_table
 
@@ -315,45 +315,22 @@ def write_report(
         raise GvcbenchError(f"{', '.join(map(str, locations))}: the store holds no jobs")
     axes = metric_axes(rows)
     metrics, missing = _report_metrics(rows, set_values, metrics)
-    entries = (
-        bd_table(
-            rows,
-            anchor,
-            metrics,
-            ("pchip", "cubic"),
-            rate,
-            set_values=set_values,
-            min_share=min_share,
-            window=window,
-            common=common,
-        )
-        if metrics
-        else []
+    bd = bd_tables(
+        sources,
+        anchor,
+        metrics,
+        ("pchip", "cubic"),
+        rate,
+        min_share=min_share,
+        resamples=resamples,
+        seed=seed,
+        level=level,
+        window=window,
+        common=common,
+        group_by=group_by if metrics else None,
     )
-    sets = []
-    if resamples and window is None and not common:  # the bootstrap integrates each pair's whole overlap
-        uncertainty.bd_intervals(
-            rows,
-            entries,
-            anchor,
-            rate,
-            resamples=resamples,
-            seed=seed,
-            level=level,
-            set_level={s["metric"] for s in set_values},
-            set_values=set_values,
-        )
-        sets = uncertainty.set_intervals(measured, set_values, resamples, seed, level)
-    bd_per_seed(rows, entries, anchor, ("pchip", "cubic"), rate, set_values=set_values, window=window, common=common)
+    entries, sets, classes = bd.entries, bd.sets, bd.by_class
     spread = seed_table(measured, metrics)
-    classes = {}  # manifest field value -> BD entries of those sequences (reports/groups.py)
-    if group_by and metrics:
-        from .groups import rows_by_class
-
-        for value, members in rows_by_class(rows, group_by).items():
-            classes[value] = bd_table(
-                members, anchor, metrics, ("pchip",), rate, min_share=min_share, window=window, common=common
-            )
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
@@ -366,7 +343,7 @@ def write_report(
         intervals=out / "intervals.csv",
     )
     files.notes += sources.notes
-    if resamples and (window is not None or common):
+    if bd.intervals_skipped:
         files.notes.append(
             "no bootstrap intervals with a rate window or --common yet (the bootstrap integrates "
             "each pair's whole overlap)"
@@ -495,7 +472,7 @@ def write_report(
             sources.imported,
             (targets, matched_imgs),
             time_imgs,
-            (group_by, classes),
+            (group_by, {value: [e for e in es if e.method == "pchip"] for value, es in classes.items()}),
         )
     )
     files.markdown.write_text(

@@ -1,0 +1,116 @@
+"""The BD pipeline: BD table, bootstrap intervals, per-seed BD-rates, set-level intervals.
+
+One function for `gvcbench bdrate`, `gvcbench report` and the Python API, so the three
+always show the same numbers for the same options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .curves import MIN_SHARE, BDEntry, bd_table, unmeasured_metrics
+from .seeds import bd_per_seed
+from .sources import Sources
+from .uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bd_intervals, set_intervals
+from .window import Span
+
+
+@dataclass
+class BDTables:
+    """BD-rates of every codec against ``anchor``: over the whole set and, with ``group_by``,
+    per class of sequences; and the set-level values with their intervals."""
+
+    anchor: str
+    rate: str
+    methods: tuple[str, ...]
+    level: float
+    entries: list[BDEntry]  # the whole set
+    sets: list[dict] = field(default_factory=list)  # set-level values with a bootstrap interval over clips
+    group_by: str | None = None
+    by_class: dict[str, list[BDEntry]] = field(default_factory=dict)  # value of the manifest field -> entries
+    intervals_skipped: bool = False  # resamples asked for, but a window or --common limits the integration
+    notes: list[str] = field(default_factory=list)  # what the stores' row selection left out
+    imported: dict[str, str] = field(default_factory=dict)  # imported codec label -> where it was published
+    not_measured: dict[str, str] = field(default_factory=dict)  # metric -> why it has no values
+
+    def frame(self):
+        """The whole-set table as a pandas DataFrame (the columns of bdrate.csv)."""
+        from .table import bd_frame
+
+        return bd_frame(self.entries)
+
+
+def bd_tables(
+    sources: Sources,
+    anchor: str,
+    metrics: list[str] | None = None,
+    methods: tuple[str, ...] = ("pchip",),
+    rate: str = "kbps",
+    min_points: int = 4,
+    min_share: float = MIN_SHARE,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+    level: float = DEFAULT_LEVEL,
+    window: Span | None = None,
+    common: bool = False,
+    group_by: str | None = None,
+) -> BDTables:
+    """BD tables of ``sources`` (reports/sources.py). ``metrics``: None for every measured
+    metric, an empty list for none. Intervals come from a bootstrap over sequences
+    (``resamples`` 0: none); with a ``window`` or ``common`` they are not computed yet (the
+    bootstrap integrates each pair's whole overlap). Class tables pool set-level metrics
+    from the per-sequence values of their class."""
+    limited = window is not None or common
+
+    def entries_of(rows: list[dict], set_values: list[dict]) -> list[BDEntry]:
+        if metrics is not None and not metrics:
+            return []
+        entries = bd_table(
+            rows,
+            anchor,
+            metrics,
+            methods,
+            rate,
+            min_points,
+            set_values,
+            min_share=min_share,
+            window=window,
+            common=common,
+        )
+        if resamples and not limited:
+            bd_intervals(
+                rows,
+                entries,
+                anchor,
+                rate,
+                min_points,
+                resamples=resamples,
+                seed=seed,
+                level=level,
+                set_level={s["metric"] for s in set_values},
+                set_values=set_values,
+            )
+        bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values, window=window, common=common)
+        return entries
+
+    classes = {}  # checked first: a field the sequences lack stops before any BD work
+    if group_by:
+        from .groups import rows_by_class
+
+        classes = rows_by_class(sources.rows, group_by)
+    out = BDTables(
+        anchor,
+        rate,
+        tuple(methods),
+        level,
+        entries_of(sources.rows, sources.set_values),
+        group_by=group_by,
+        intervals_skipped=bool(resamples) and limited,
+        notes=list(sources.notes),
+        imported=dict(sources.imported),
+        not_measured=unmeasured_metrics(sources.measured, sources.set_values),
+    )
+    if resamples:
+        out.sets = set_intervals(sources.measured, sources.set_values, resamples, seed, level)
+    out.by_class = {value: entries_of(rows, []) for value, rows in classes.items()}
+    return out

@@ -1,0 +1,115 @@
+"""The Python API (gvcbench/api.py): the README's example runs as it is, and the commands
+show what the API returns."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import gvcbench
+from gvcbench.cli import app
+
+from .conftest import ROOT
+
+
+def readme_python_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    found = re.search(r"^## Python API\n.*?^```python\n(.*?)^```", text, re.S | re.M)
+    assert found, "README.md has no ```python block under '## Python API'"
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory):
+    """The README's Python example, run as a notebook runs it: a fresh interpreter, code with
+    no file behind it (worker processes start by spawning)."""
+    folder = tmp_path_factory.mktemp("notebook")
+    done = subprocess.run(
+        [sys.executable, "-c", readme_python_example()],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return folder, done.stdout
+
+
+@pytest.mark.slow
+def test_readme_python_example_runs(example_run):
+    folder, out = example_run
+    assert "24 jobs run, 0 failed []" in out
+    assert re.search(r"^x264 psnr-y pchip -\d+\.\d+ -\d+\.\d+$", out, re.M), out
+    assert (folder / "runs" / "notebook-report" / "report.html").is_file()
+    assert (folder / "runs" / "baseline.json").is_file() and out.rstrip().endswith("passed")
+
+
+@pytest.mark.slow
+def test_bdrate_command_report_and_api_give_the_same_bd_rates(example_run, monkeypatch):
+    folder, _ = example_run
+    monkeypatch.chdir(folder)
+    bd = gvcbench.bd_table("runs/notebook", anchor="x265", methods=["pchip", "cubic"])
+    api_values = {(e.codec, e.metric, e.method): e.avg_curve for e in bd.entries}
+    assert len(api_values) == 4 and all(v is not None for v in api_values.values())
+    report = json.loads((folder / "runs" / "notebook-report" / "report.json").read_text())
+    assert {(e["codec"], e["metric"], e["method"]): e["avg_curve"] for e in report["bd"]} == api_values
+    shown = CliRunner().invoke(
+        app, ["bdrate", "runs/notebook", "--anchor", "x265", "--method", "both"], env={"COLUMNS": "250"}
+    )
+    assert shown.exit_code == 0, shown.output
+    for value in api_values.values():
+        assert f"{value:+.2f}%" in shown.output
+
+
+@pytest.mark.slow
+def test_open_store_and_results_command_agree(example_run, monkeypatch):
+    folder, _ = example_run
+    monkeypatch.chdir(folder)
+    results = gvcbench.open_store("runs/notebook")
+    assert len(results.rows) == 24 and not results.notes
+    frame = results.frame()
+    exported = CliRunner().invoke(app, ["results", "runs/notebook", "-f", "csv"])
+    assert exported.exit_code == 0 and exported.stdout == frame.to_csv(index=False)
+    names, table = results.summary()
+    assert names == ["psnr-y", "psnr-yuv"] and {(r["codec"], r["point"]) for r in table} == {
+        (c, f"qp{q}") for c in ("x264", "x265") for q in (22, 27, 32, 37)
+    }
+
+
+def test_run_options_are_the_command_lines(tmp_path):
+    cfg = gvcbench.run_config(
+        {"output": str(tmp_path / "a"), "codec": [{"name": "x265", "label": "mine", "qps": [30]}]},
+        codecs=["mine", "x264"],
+        qps=[22, 27],
+        frames=3,
+        seeds=2,
+    )
+    assert [(c.display, c.qps, c.seeds) for c in cfg.codecs] == [
+        ("mine", (22, 27), (0, 1)),
+        ("x264", (22, 27), (0, 1)),
+    ]
+    assert cfg.dataset.frames == 3 and cfg.output == str(tmp_path / "a")
+    with pytest.raises(gvcbench.ConfigError, match="give --qps or --kbps, not both"):
+        gvcbench.run_config(qps=[22], kbps=[5.0])
+    with pytest.raises(gvcbench.ConfigError, match="--qps lists no QP"):
+        gvcbench.run_config(qps=[])
+    with pytest.raises(gvcbench.ConfigError, match=r"unknown option\(s\) frame; the options are: .*frames"):
+        gvcbench.run_config(frame=3)
+    with pytest.raises(gvcbench.ConfigError, match="frames"):  # the config classes' own check
+        gvcbench.run_config(frames=0)
+    assert not (tmp_path / "a").exists()
+
+
+def test_codecs_that_need_options_are_listed_by_capability_not_name():
+    from gvcbench.codecs import CODECS
+
+    needing = {name for name in CODECS.names() if CODECS.get(name).needs_params}
+    assert needing == {"external", "precomputed"}
+    shown = CliRunner().invoke(app, ["codecs"], env={"COLUMNS": "250"})
+    rows = {line.split("│")[1].strip(): line for line in shown.output.splitlines() if line.count("│") > 2}
+    assert "needs config" in rows["external"] and "QP if the encode template has {qp}" in rows["external"]
+    assert "needs config" in rows["precomputed"] and "│ none " in rows["precomputed"]
