@@ -685,6 +685,7 @@ def report(
     lossless: bool = typer.Option(
         False, "--lossless", help="Pixel-exact pictures (lossless WebP) instead of quality-90 WebP; a larger report."
     ),
+    svg: bool = typer.Option(False, "--svg", help="Also write each figure as SVG (vector, for papers) beside its PNG."),
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
     from .reports.report import write_report
@@ -708,6 +709,7 @@ def report(
             window=parse_window(window),
             common=common,
             group_by=group_by,
+            svg=svg,
         )
     except GvcbenchError as exc:
         _fail(exc)
