@@ -273,6 +273,7 @@ def report(
     resamples: int = 1000,
     seed: int = 0,
     lossless: bool = False,
+    svg: bool = False,
 ) -> ReportFiles:
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv
     and report.json into ``output`` (`gvcbench report`); returns their paths and notes."""
@@ -296,6 +297,7 @@ def report(
         window=parse_window(window) if isinstance(window, str) else window,
         common=common,
         group_by=group_by,
+        svg=svg,
     )
 
 

@@ -631,6 +631,7 @@ def report(
     lossless: bool = typer.Option(
         False, "--lossless", help="Pixel-exact pictures (lossless WebP) instead of quality-90 WebP; a larger report."
     ),
+    svg: bool = typer.Option(False, "--svg", help="Also write each figure as SVG (vector, for papers) beside its PNG."),
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
     from . import api
@@ -652,6 +653,7 @@ def report(
             resamples=resamples,
             seed=seed,
             lossless=lossless,
+            svg=svg,
         )
     except GvcbenchError as exc:
         _fail(exc)

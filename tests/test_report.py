@@ -61,7 +61,21 @@ def test_report_files_and_content(report):
     assert "| x265 | psnr-y | pchip |" in md
     assert report.csv.read_text().count("\n") == 17  # header + 16 jobs
     kinds = {p.suffix for p in report.images}
-    assert {".png", ".svg", ".webp"} <= kinds
+    assert {".png", ".webp"} <= kinds and ".svg" not in kinds  # SVG only on request (--svg)
+
+
+def test_svg_figures_on_request(run_folder, tmp_path):
+    from xml.etree import ElementTree
+
+    from PIL import Image
+
+    files = write_report(run_folder, "x264", tmp_path / "out", resamples=0, svg=True)
+    svgs = [p for p in files.images if p.suffix == ".svg"]
+    pngs = [p for p in files.images if p.suffix == ".png"]
+    assert svgs and {p.with_suffix(".png") for p in svgs} <= set(pngs)  # beside every figure's PNG
+    assert ElementTree.parse(svgs[0]).getroot().tag.endswith("svg")
+    with Image.open(pngs[0]) as png:  # the embedded PNG: a palette image of the figure's size
+        assert png.mode == "P" and png.size[0] > 300
 
 
 @pytest.mark.slow

@@ -39,7 +39,10 @@ def _log_rate_axis(ax, minor_labels: bool = True) -> None:
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     if minor_labels:
-        leading = lambda v: int(round(v / 10 ** np.floor(np.log10(v)))) if v > 0 else 0
+
+        def leading(v: float) -> int:
+            return round(v / 10 ** np.floor(np.log10(v))) if v > 0 else 0
+
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if leading(v) in (2, 5) else ""))
     else:
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -165,14 +168,22 @@ def small_multiples(
     return fig
 
 
-def save(fig, stem: Path) -> list[Path]:
-    """PNG and SVG beside each other; returns both paths."""
+def save(fig, stem: Path, svg: bool = False) -> list[Path]:
+    """The figure as a compact PNG (first path: the one the HTML embeds) and, with ``svg``,
+    as SVG beside it for papers. The PNG is drawn once by Agg and stored with a 256-colour
+    adaptive palette: line plots have few colours, so it looks the same at about a third of
+    the bytes (the report embeds every PNG). An SVG costs a second full draw, so it is
+    written only when asked for (``gvcbench report --svg``)."""
     import matplotlib.pyplot as plt
+    from PIL import Image
 
-    paths = []
-    for suffix in (".png", ".svg"):
-        path = stem.with_suffix(suffix)
-        fig.savefig(path)
-        paths.append(path)
+    fig.canvas.draw()
+    rgba = np.asarray(fig.canvas.buffer_rgba())
+    image = Image.fromarray(rgba[..., :3]).quantize(256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
+    paths = [stem.with_suffix(".png")]
+    image.save(paths[0], optimize=False, dpi=(fig.dpi, fig.dpi))
+    if svg:
+        paths.append(stem.with_suffix(".svg"))
+        fig.savefig(paths[1])
     plt.close(fig)
     return paths

@@ -122,7 +122,10 @@ def _spread_html(spread: list[dict], metrics: list[str]) -> str:
     if not spread:
         return ""
     head = "".join(f"<th>{E(m)}</th>" for m in ["kbps", *metrics])
-    cell = lambda v: "<td>n/a</td>" if v is None else f"<td>{v['mean']:.4f} ± {v['std']:.4f}</td>"
+
+    def cell(v) -> str:
+        return "<td>n/a</td>" if v is None else f"<td>{v['mean']:.4f} ± {v['std']:.4f}</td>"
+
     body = "".join(
         f"<tr><td>{E(s['codec'])}</td><td>{E(s['point'])}</td><td>{len(s['seeds'])}</td>"
         + "".join(cell(s.get(m)) for m in ["kbps", *metrics])
@@ -304,10 +307,13 @@ def write_report(
     window: tuple[float, float] | None = None,
     common: bool = False,
     group_by: str | None = None,
+    svg: bool = False,
 ) -> ReportFiles:
     """A report of one store, or of several stores and imported curves read as one comparison
     (reports/sources.py); imported rows take part in BD tables and plots only."""
-    locations = list(store_location) if isinstance(store_location, (list, tuple)) else [store_location]
+    locations: list[str | Path] = (
+        list(store_location) if isinstance(store_location, (list, tuple)) else [store_location]
+    )
     sources = load_sources(locations, run)
     rows, runs, set_values, run_folder = sources.rows, sources.runs, sources.set_values, sources.run_folder
     measured = sources.measured
@@ -373,9 +379,10 @@ def write_report(
             paths = plots.save(
                 plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values, window=window),
                 figdir / f"rd_{_safe(m)}",
+                svg,
             )
             figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
-            multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence") if figure is not None else [None]
+            multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence", svg) if figure is not None else [None]
             rd_imgs.append((m, paths[0], multi[0]))
             files.images += paths + [p for p in multi if p is not None]
         rendered, notes = pictures.result()
@@ -401,15 +408,15 @@ def write_report(
         target = targets[0] if targets else next((c.target_kbps for c, *_ in visuals), None)
         fig = overtime.quality_over_time(measured, seq_names, m, target, anchor) if target else None
         if fig is not None:
-            paths = plots.save(fig, figdir / f"over_time_{_safe(m)}")
+            paths = plots.save(fig, figdir / f"over_time_{_safe(m)}", svg)
             files.images += paths
             time_imgs.append((m, paths[0], target))
 
     frame_table(measured).to_csv(files.csv, index=False)
     bd_frame(entries).to_csv(files.bd_csv, index=False)
-    _write_intervals_csv(files.intervals, entries, sets)
+    _write_intervals_csv(out / "intervals.csv", entries, sets)
     prov = _provenance(measured)
-    curves = {}
+    curves: dict[str, dict] = {}
     for m in metrics:
         pts = rd_points(rows, m)
         curves[m] = {}
@@ -532,7 +539,8 @@ def _html(
         f"<figure><img alt='frames {E(c.sequence)}' src='{_data_uri(grid)}'><figcaption>original and each codec "
         f"at the rate point closest to {c.target_kbps:.1f} kbps; rate under each row</figcaption></figure>"
         f"<figure><img alt='y-t slices {E(c.sequence)}' src='{_data_uri(yt)}'><figcaption>y-t space-time slices: "
-        f"columns {col}..{col + visual.SLICE_WIDTH - 1} of every frame, time running left to right</figcaption></figure>"
+        f"columns {col}..{col + visual.SLICE_WIDTH - 1} of every frame, time running left to right"
+        "</figcaption></figure>"
         f"<figure><img alt='animation {E(c.sequence)}' src='{_data_uri(anim)}'><figcaption>animated strip "
         f"({'lossless WebP' if lossless else 'WebP quality 90; pixel-exact pictures: gvcbench report --lossless'})"
         f"</figcaption></figure>"
@@ -626,7 +634,7 @@ def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, miss
             lines += [f"![{axes[m].label} per sequence]({multi.relative_to(out)})"]
         lines += [""]
     lines += ["## Visual comparison", ""]
-    for c, grid, yt, col, anim in visuals:
+    for c, grid, yt, _col, anim in visuals:
         lines += [
             f"### {c.sequence}",
             "",
