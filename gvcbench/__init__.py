@@ -4,8 +4,6 @@ The Python API (gvcbench/api.py) is re-exported here: ``gvcbench.run``, ``open_s
 ``bd_table``, ``report``, ``regress``, ``save_baseline``, and the progress events a run emits.
 """
 
-__version__ = "0.2.0"
-
 from .api import (
     Gate,
     Results,
@@ -20,6 +18,7 @@ from .api import (
 )
 from .bench.events import JobFailed, JobFinished, JobsPlanned
 from .errors import ConfigError, GvcbenchError
+from .version import __version__
 
 __all__ = [
     "ConfigError",

@@ -108,7 +108,7 @@ def test_a_run_config_names_generated_clips_as_a_typed_source(tmp_path):
     )
     cfg = load_config(config)
     assert resolve_dataset(cfg.dataset.source).name == "scene-dynamics-synth (seed 1, 64px)"
-    summary = run_benchmark(cfg, on_warning=lambda m: None)
+    summary = run_benchmark(cfg)
     assert summary.failed == 0
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = store.rows()

@@ -279,7 +279,7 @@ def environment() -> dict:
     """Versions and machine facts recorded with each run."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .. import __version__
+    from ..version import __version__
     from ..tools import ffmpeg_version
 
     packages = {}
