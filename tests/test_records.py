@@ -139,3 +139,17 @@ def test_schema_2_store_reads_as_it_is_and_migrates_packages_to_the_runs(tmp_pat
         columns = {r[1] for r in store.db.execute("PRAGMA table_info(jobs)")}
         assert "packages" not in columns
         assert [r.job_key for r in store.records()] == ["k1", "k0"]  # job keys unchanged
+
+
+def test_a_store_that_cannot_be_written_says_so_without_sqlite_leaking_out(tmp_path):
+    from gvcbench.bench.store import StoreUnwritable
+
+    with ResultStore(tmp_path) as store:
+        other = sqlite3.connect(tmp_path / "results.sqlite")
+        other.execute("BEGIN EXCLUSIVE")  # another process holds the file
+        store.db.execute("PRAGMA busy_timeout = 50")
+        with pytest.raises(StoreUnwritable, match="cannot write the results store"):
+            store.put(result())
+        other.rollback()
+        other.close()
+        assert store.put(result())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -18,7 +17,7 @@ from .lock import LOCK_NAME, OutputUnwritable, RunLock
 from .plan import Plan, plan_run
 from .records import JobResult
 from .setlevel import compute_set_metrics
-from .store import ResultStore, dataset_identity
+from .store import ResultStore, StoreUnwritable, dataset_identity
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +128,9 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
             result = replace(result, run_id=run_id)
             try:
                 written = store.put(result)
-            except sqlite3.OperationalError as exc:
+            except StoreUnwritable as exc:
                 raise OutputUnwritable(
-                    f"cannot write the results store {store.path}: {exc}; the run stopped. "
-                    f"Finished jobs are kept; free space and run again to resume"
+                    f"{exc}; the run stopped. Finished jobs are kept; free space and run again to resume"
                 ) from None
             if result.done:
                 summary.done += 1

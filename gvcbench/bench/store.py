@@ -107,6 +107,11 @@ RUN_COLUMNS = (
 )
 
 
+class StoreUnwritable(StoreError):
+    """The store could not be written (a full or read-only disk, a lock held too long): the
+    machine's fault, not the job's; the driver stops the run."""
+
+
 def dataset_identity(sequences: Iterable[tuple[str, str]]) -> str:
     """Identity of the set of (sequence name, content hash) a run planned: two runs whose
     clips or protocol (start, frames, crop, size) differ have different identities."""
@@ -321,14 +326,21 @@ class ResultStore:
     def put(self, result: JobResult | Mapping[str, Any]) -> bool:
         """Insert or replace one job's result in its own transaction; a finished row is never
         replaced by a failed one (returns False when the failed row was not written)."""
-        with self.db:
-            cur = self.db.execute(_UPSERT, _column_values(_as_record(result)))
+        values = _column_values(_as_record(result))
+        try:
+            with self.db:
+                cur = self.db.execute(_UPSERT, values)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnwritable(f"cannot write the results store {self.path}: {exc}") from None
         return cur.rowcount > 0
 
     def put_many(self, results: Iterable[JobResult | Mapping[str, Any]]) -> int:
         """``put`` for many results in one transaction (imports, benchmarks); returns how many were written."""
-        with self.db:
-            cur = self.db.executemany(_UPSERT, (_column_values(_as_record(r)) for r in results))
+        try:
+            with self.db:
+                cur = self.db.executemany(_UPSERT, (_column_values(_as_record(r)) for r in results))
+        except sqlite3.OperationalError as exc:
+            raise StoreUnwritable(f"cannot write the results store {self.path}: {exc}") from None
         return cur.rowcount
 
     def delete(self, keys: Iterable[str]) -> int:
