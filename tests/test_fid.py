@@ -123,6 +123,7 @@ def test_fid_equals_pytorch_fid_on_the_same_frames(weights_file, tmp_path, monke
     assert frechet_from_features(ref_f, dist_f) == pytest.approx(expected, abs=1e-7 * scale)
 
 
+@pytest.mark.slow
 def test_fewer_frames_than_dimensions_use_the_exact_form_and_say_so(weights_file, tmp_path, monkeypatch):
     monkeypatch.setenv("GVCBENCH_WEIGHTS", str(weights_file.parent))
     _accept(monkeypatch, weights_file)

@@ -64,6 +64,7 @@ def test_report_files_and_content(report):
     assert {".png", ".webp"} <= kinds and ".svg" not in kinds  # SVG only on request (--svg)
 
 
+@pytest.mark.slow
 def test_svg_figures_on_request(run_folder, tmp_path):
     from xml.etree import ElementTree
 

@@ -49,7 +49,8 @@ def _tree_merge(metric, blobs, rng):
 @pytest.mark.parametrize(
     "metric,dim,clips",
     [
-        (Fvd(), 400, 30),  # 150 clips < 400: singular covariances, the square-root form
+        # 150 clips < 400: singular covariances, the square-root form (slow: 3-55 s measured, 400x400 sqrtm)
+        pytest.param(Fvd(), 400, 30, marks=pytest.mark.slow),
         (Fid(dims=64), 64, 8),  # 40 frames < 64: FID keeps the vectors, the exact low-rank form
         (Fid(dims=64), 64, 20),  # 100 frames >= 64: statistics only, pytorch-fid's distance
     ],
@@ -69,6 +70,7 @@ def test_states_merge_in_any_order_and_grouping_to_the_same_value(metric, dim, c
     assert others == pytest.approx([in_order] * 4, rel=1e-7)
 
 
+@pytest.mark.slow
 def test_fvd_pooled_through_the_interface_is_bit_identical_to_the_statistics_it_replaced():
     """The harness used to fold every job's features into one FeatureStats per side."""
     import warnings
