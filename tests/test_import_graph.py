@@ -27,9 +27,6 @@ KNOWN_CYCLES = {
     # bench/plan.py imports ratesearch.check_searchable/split_searches inside plan_run, and
     # ratesearch imports Job, Plan and job_key from plan (plan/runner: helper `api`).
     ("gvcbench.bench.plan", "gvcbench.bench.ratesearch"),
-    # reports/curves.py imports seeds.mean_over_seeds, and seeds.bd_per_seed imports
-    # curves.bd_table inside the function (reports records: helper `records`).
-    ("gvcbench.reports.curves", "gvcbench.reports.seeds"),
 }
 
 
