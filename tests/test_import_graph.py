@@ -21,24 +21,6 @@ def _load_checker():
 
 graph = _load_checker()
 
-# Cycles that live in code other helpers are rewriting this round; each entry must go as soon
-# as its cycle does (the test fails on an entry that no longer matches, so none outlives its cycle).
-KNOWN_CYCLES = {
-    # bench/plan.py imports ratesearch.check_searchable/split_searches inside plan_run, and
-    # ratesearch imports Job, Plan and job_key from plan (plan/runner: helper `api`).
-    ("gvcbench.bench.plan", "gvcbench.bench.ratesearch"),
-    # reports/curves.py imports seeds.mean_over_seeds, and seeds.bd_per_seed imports
-    # curves.bd_table inside the function (reports records: helper `records`).
-    ("gvcbench.reports.curves", "gvcbench.reports.seeds"),
-}
-
-
-def _pending_weights_move(edge) -> bool:
-    """PENDING (helper `setmetric`): codecs/dynamics reach into metrics/weights.py, the weights
-    resolver that serves metrics and codecs alike; it moves to gvcbench/weights.py (a shared
-    module), after which no edge matches this and it can be deleted."""
-    return edge.target == "gvcbench.metrics.weights" and graph.part(edge.source) == "codecs"
-
 
 def _describe_cycle(group, edges) -> str:
     members = set(group)
@@ -49,14 +31,11 @@ def _describe_cycle(group, edges) -> str:
 def test_no_import_cycle_between_modules():
     edges = graph.edges()
     found = graph.cycles(edges)
-    new = [g for g in found if g not in KNOWN_CYCLES]
-    gone = sorted(KNOWN_CYCLES - set(found))
-    assert not new, "import cycles:\n  " + "\n  ".join(_describe_cycle(g, edges) for g in new)
-    assert not gone, f"these cycles are gone: delete them from KNOWN_CYCLES: {gone}"
+    assert not found, "import cycles:\n  " + "\n  ".join(_describe_cycle(g, edges) for g in found)
 
 
 def test_imports_point_down_the_data_flow():
-    wrong = [e for e in graph.upward(graph.edges()) if not _pending_weights_move(e)]
+    wrong = graph.upward(graph.edges())
     assert not wrong, (
         "imports against the data flow ("
         + " -> ".join(graph.LAYERS)

@@ -11,8 +11,9 @@ from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
 from gvcbench.datasets.y4m import write_y4m
 from gvcbench.errors import ConfigError
+from gvcbench.reports.bdtables import bd_per_seed
 from gvcbench.reports.curves import bd_table
-from gvcbench.reports.seeds import bd_per_seed, seed_table
+from gvcbench.reports.seeds import seed_table
 from gvcbench.reports.table import summary_rows
 
 from .conftest import ROOT, gvcbench_logs, real_clip

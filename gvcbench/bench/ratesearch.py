@@ -29,7 +29,7 @@ from ..codecs import Codec, RatePoint
 from ..codecs.base import RateKnob
 from ..errors import ConfigError
 from .config import CodecConfig
-from .plan import Job, Plan, job_key
+from .jobs import Job, Plan, job_key
 from .store import ResultStore
 
 DEFAULT_TOLERANCE = 0.10  # ±10 % of the target

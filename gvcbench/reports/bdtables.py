@@ -8,11 +8,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..bench.records import JobResult, SetValue
 from .curves import MIN_SHARE, BDEntry, bd_table, unmeasured_metrics
-from .seeds import bd_per_seed
+from .seeds import rows_for_seed, seeds_of
 from .sources import Sources
 from .uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bd_intervals, set_intervals
 from .window import Span
+
+
+def bd_per_seed(
+    rows: list[JobResult],
+    entries: list,
+    anchor: str,
+    methods=("pchip",),
+    rate: str = "kbps",
+    min_points: int = 4,
+    set_values: list[SetValue] | None = None,
+    window=None,
+    common: bool = False,
+) -> list:
+    """Fill ``per_seed`` (seed -> averaged-curve BD-rate) of the entries whose codec or anchor
+    is seeded. Set-level metrics pool every seed's clips and have no per-seed value."""
+    seeded = {r.codec for r in rows if r.seed is not None}
+    if not seeded:
+        return entries
+    set_metrics = {s.metric for s in set_values or []}
+    metrics = sorted({e.metric for e in entries} - set_metrics)
+    index = {(e.codec, e.metric, e.method): e for e in entries}
+    for seed in seeds_of(rows):
+        for e in bd_table(
+            rows_for_seed(rows, seed), anchor, metrics, methods, rate, min_points, window=window, common=common
+        ):  # the same interval as the headline value
+            target = index.get((e.codec, e.metric, e.method))
+            if target is not None and (e.codec in seeded or anchor in seeded):
+                target.per_seed = (target.per_seed or {}) | {seed: e.avg_curve}
+    return entries
 
 
 @dataclass

@@ -152,7 +152,7 @@ class BDEntry:
     notes: list[str] = field(default_factory=list)
     avg_curve_ci: Interval | None = None  # bootstrap over sequences (uncertainty.bd_intervals)
     per_sequence_ci: Interval | None = None
-    per_seed: dict | None = None  # seed -> averaged-curve BD-rate, for stochastic codecs (seeds.bd_per_seed)
+    per_seed: dict | None = None  # seed -> averaged-curve BD-rate, for stochastic codecs (bdtables.bd_per_seed)
     interval: tuple[float, float] | None = None  # quality interval of the averaged-curve BD-rate (on the axis)
     rate_interval: tuple[float, float] | None = None  # rate interval of the averaged-curve BD-metric
     per_sequence_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # sequence -> quality

@@ -2,8 +2,8 @@
 
 A row's ``seed`` is None for a deterministic codec (it ran once) and the seed handed to
 the codec otherwise. Curves and BD-rates use the mean over seeds of every
-(codec, sequence, rate point); ``bd_per_seed`` repeats the BD-rate with each seed alone,
-so its spread shows how much one sample of the decoder can move the number.
+(codec, sequence, rate point); ``bdtables.bd_per_seed`` repeats the BD-rate with each seed
+alone, so its spread shows how much one sample of the decoder can move the number.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..bench.records import JobResult, SetValue
+from ..bench.records import JobResult
 
 
 def seeds_of(rows: list[JobResult]) -> list[int]:
@@ -68,37 +68,6 @@ def seed_spread_text(per_seed: dict | None, unit: str = "%") -> str:
         return f"n/a ({len(per_seed)} seeds)"
     missing = f", {len(per_seed) - n} without a value" if n < len(per_seed) else ""
     return f"{mean:+.2f} ± {std:.2f}{unit} ({n} seeds{missing})"
-
-
-def bd_per_seed(
-    rows: list[JobResult],
-    entries: list,
-    anchor: str,
-    methods=("pchip",),
-    rate: str = "kbps",
-    min_points: int = 4,
-    set_values: list[SetValue] | None = None,
-    window=None,
-    common: bool = False,
-) -> list:
-    """Fill ``per_seed`` (seed -> averaged-curve BD-rate) of the entries whose codec or anchor
-    is seeded. Set-level metrics pool every seed's clips and have no per-seed value."""
-    from .curves import bd_table
-
-    seeded = {r.codec for r in rows if r.seed is not None}
-    if not seeded:
-        return entries
-    set_metrics = {s.metric for s in set_values or []}
-    metrics = sorted({e.metric for e in entries} - set_metrics)
-    index = {(e.codec, e.metric, e.method): e for e in entries}
-    for seed in seeds_of(rows):
-        for e in bd_table(
-            rows_for_seed(rows, seed), anchor, metrics, methods, rate, min_points, window=window, common=common
-        ):  # the same interval as the headline value
-            target = index.get((e.codec, e.metric, e.method))
-            if target is not None and (e.codec in seeded or anchor in seeded):
-                target.per_seed = (target.per_seed or {}) | {seed: e.avg_curve}
-    return entries
 
 
 def seed_table(rows: list[JobResult], metrics: list[str]) -> list[dict]:
