@@ -33,13 +33,6 @@ KNOWN_CYCLES = {
 }
 
 
-def _pending_weights_move(edge) -> bool:
-    """PENDING (helper `setmetric`): codecs/dynamics reach into metrics/weights.py, the weights
-    resolver that serves metrics and codecs alike; it moves to gvcbench/weights.py (a shared
-    module), after which no edge matches this and it can be deleted."""
-    return edge.target == "gvcbench.metrics.weights" and graph.part(edge.source) == "codecs"
-
-
 def _describe_cycle(group, edges) -> str:
     members = set(group)
     inside = [e for e in edges if e.source in members and e.target in members and e.kind != "typing"]
@@ -56,7 +49,7 @@ def test_no_import_cycle_between_modules():
 
 
 def test_imports_point_down_the_data_flow():
-    wrong = [e for e in graph.upward(graph.edges()) if not _pending_weights_move(e)]
+    wrong = graph.upward(graph.edges())
     assert not wrong, (
         "imports against the data flow ("
         + " -> ".join(graph.LAYERS)
