@@ -9,6 +9,7 @@ file's hash in the table (in the driver and, through a sitecustomize, in the wor
 """
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -207,11 +208,15 @@ def test_fid_in_a_real_run_pools_every_sequence_per_point(weights_file, tmp_path
     by_point = {s["point"]: s for s in sets if s["metric"] == "fid"}
     assert set(by_point) == {"qp30", "qp45"}
     for s in by_point.values():
-        assert s["sequences"] == ["bigbuckbunny", "bikes"] and s["features"] == 6 and s["value"] > 0
+        assert list(s["sequences"]) == ["bigbuckbunny", "bikes"] and s["features"] == 6 and s["value"] > 0
         assert "6 reference feature vectors of dimension 2048" in s["note"]
     assert by_point["qp45"]["value"] > by_point["qp30"]["value"]  # coarser coding, farther features
     # the original's features were computed once per sequence and shared by both rate points
     assert len(list((tmp_path / "run" / "cache" / "reference").glob("fid-*.npy"))) == 2
+    reported = _gvcbench(["report", str(tmp_path / "run"), "--anchor", "x264", "-o", "rep"], env, tmp_path)
+    assert reported.returncode == 0, reported.stdout + reported.stderr
+    data = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert "fid" in data["axes"] and "fid" not in data["not_measured"]
 
 
 @pytest.mark.slow

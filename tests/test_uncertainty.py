@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from gvcbench.bench.records import JobResult, SetValue
+from gvcbench.metrics.frechet import frechet_from_features
 from gvcbench.reports.curves import bd_table
-from gvcbench.reports.uncertainty import bd_intervals, bootstrap, frechet_lowrank, fvd_interval, paired_test
+from gvcbench.reports.uncertainty import bd_intervals, bootstrap, fvd_interval, paired_test
 
 RATES = np.array([100.0, 200.0, 400.0, 800.0])
 SPEC = {"psnr-y": {"spec": {"lower_better": False, "granularity": "frame"}}}
@@ -116,7 +117,7 @@ def test_lowrank_frechet_distance_matches_the_fvd_formula():
     rng = np.random.default_rng(5)
     ref, dist = rng.normal(0, 1, (600, 20)), rng.normal(0.3, 1.2, (600, 20))
     exact = fvd_from_stats(FeatureStats(20).update(ref), FeatureStats(20).update(dist))
-    assert frechet_lowrank(ref, dist) == pytest.approx(exact, rel=1e-8)
+    assert frechet_from_features(ref, dist) == pytest.approx(exact, rel=1e-8)
 
 
 def test_fvd_interval_over_clips():
@@ -124,7 +125,7 @@ def test_fvd_interval_over_clips():
     ref = rng.normal(0, 1, (60, 16))
     dist = ref + rng.normal(0.5, 0.5, (60, 16))
     ci = fvd_interval(ref, dist, resamples=200)
-    assert ci.ok and ci.low < frechet_lowrank(ref, dist) < ci.high and "60 clips" in ci.method
+    assert ci.ok and ci.low < frechet_from_features(ref, dist) < ci.high and "60 clips" in ci.method
     assert not fvd_interval(ref[:4], dist[:4]).ok
 
 
@@ -223,7 +224,6 @@ def test_set_level_bd_rate_interval_pools_the_resampled_sequences_clips():
     """FVD-like set metric: the averaged-curve BD-rate is the set-level curve's, and its
     interval comes from resampling sequences and pooling their clips again."""
     from gvcbench.metrics.setmetric import encode_features
-    from gvcbench.reports.uncertainty import frechet_lowrank
 
     rng = np.random.default_rng(9)
     spec = {"fvd": {"spec": {"lower_better": True, "granularity": "set", "bd_axis": "50-x"}}}
@@ -244,14 +244,14 @@ def test_set_level_bd_rate_interval_pools_the_resampled_sequences_clips():
                         qp=qp,
                         kbps=r,
                         bpp=r / 1e4,
-                        metrics={"fvd": frechet_lowrank(ref, dist)},
+                        metrics={"fvd": frechet_from_features(ref, dist)},
                         provenance=spec,
                         features={"fvd": {"reference": encode_features(ref), "distorted": encode_features(dist)}},
                     )
                 )
                 pooled.setdefault((codec, f"qp{qp}"), []).append((ref, dist))
     for (codec, point), items in pooled.items():
-        value = frechet_lowrank(np.concatenate([a for a, _ in items]), np.concatenate([b for _, b in items]))
+        value = frechet_from_features(np.concatenate([a for a, _ in items]), np.concatenate([b for _, b in items]))
         sets.append(SetValue(codec, point, "fvd", value, tuple(f"s{s}" for s in range(8))))
     e = bd_intervals(
         rows, bd_table(rows, "anchor", set_values=sets), "anchor", resamples=200, set_level={"fvd"}, set_values=sets

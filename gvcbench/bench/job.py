@@ -9,7 +9,7 @@ import shutil
 import socket
 import time
 import traceback
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from pathlib import Path
 
 import numpy as np
@@ -83,19 +83,20 @@ def measure(
             provenance[name] = {"unavailable_here": True, "spec": metric.spec.to_dict()}
             continue
         try:
-            cached = cache is not None and metric.reference_identity() is not None
+            ref_cache = cache if cache is not None and metric.reference_identity() is not None else None
+            compute_reference = partial(metric.reference_features, source)
             if isinstance(metric, SetMetric):
                 ref_f = (
-                    cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
-                    if cached
+                    ref_cache.get(metric, job.sequence_hash, compute_reference)
+                    if ref_cache is not None
                     else metric.features(source)
                 )
                 dist_f = metric.features(recon)
                 features[name] = metric.job_features(ref_f, dist_f)
                 means[name] = metric.sequence_value(ref_f, dist_f)
             else:
-                if cached:
-                    ref_f = cache.get(metric, job.sequence_hash, lambda: metric.reference_features(source))
+                if ref_cache is not None:
+                    ref_f = ref_cache.get(metric, job.sequence_hash, compute_reference)
                     values = metric.values_from_reference(ref_f, source, recon)
                 else:
                     values = metric.frame_values(source, recon)

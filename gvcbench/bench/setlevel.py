@@ -15,6 +15,7 @@ from collections import defaultdict
 from ..errors import MetricError
 from ..metrics import METRICS
 from ..metrics.setmetric import SetMetric
+from .records import JobResult, SetValue
 from .store import ResultStore
 
 
@@ -38,25 +39,27 @@ def compute_set_metrics(store: ResultStore, keys: set[str], metrics: tuple[str, 
     written = 0
     for name in set_names:
         metric = set_metric(name)
-        groups = defaultdict(list)
+        groups: dict[tuple[str, str], list[tuple[JobResult, dict]]] = defaultdict(list)
         for r in rows:
-            blob = (r.get("features") or {}).get(name)
+            blob = (r.features or {}).get(name)
             if blob:
-                groups[(r["codec"], r["point"])].append((r, blob))
+                groups[(r.codec, r.point)].append((r, blob))
         for (codec, point), members in groups.items():
             pooled = metric.pool(blob for _, blob in members)
-            prov = members[0][0]["provenance"].get(name, {}) | {"pooled": "all sequences of this codec and point"}
-            store.put_set_value(
-                codec,
-                point,
-                name,
-                pooled.value,
-                sorted(r["sequence"] for r, _ in members),
-                pooled.count,
-                pooled.note,
-                prov,
-                dataset=dataset,
-                job_keys=[r["job_key"] for r, _ in members],
+            prov = dict(members[0][0].provenance.get(name, {})) | {"pooled": "all sequences of this codec and point"}
+            store.put_set(
+                SetValue(
+                    codec,
+                    point,
+                    name,
+                    pooled.value,
+                    sequences=tuple(sorted(r.sequence for r, _ in members)),
+                    features=pooled.count,
+                    note=pooled.note,
+                    provenance=prov,
+                    dataset=dataset,
+                    job_keys=tuple(r.job_key for r, _ in members),
+                )
             )
             written += 1
     return written

@@ -22,7 +22,7 @@ def preprocess(clip, shift: float, scale: float):
     (bilinear), centre crop, then (x - shift) * scale."""
     import torch.nn.functional as F
 
-    t, c, h, w = clip.shape
+    _, _, h, w = clip.shape
     factor = RESOLUTION / min(h, w)
     size = (RESOLUTION, math.ceil(w * factor)) if h < w else (math.ceil(h * factor), RESOLUTION)
     clip = F.interpolate(clip, size=size, mode="bilinear", align_corners=False)

@@ -20,6 +20,8 @@ import numpy as np
 
 from ..bench.records import JobResult, SetValue
 from ..errors import GvcbenchError
+from ..metrics.frechet import frechet_from_features
+from ..metrics.setmetric import decode_features
 from .bdrate import BDError, bd_rate
 
 DEFAULT_RESAMPLES = 1000
@@ -216,8 +218,6 @@ def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_
                 continue
             blob = (r.features or {}).get(metric)
             if blob:
-                from ..metrics.fvd import decode_features
-
                 table.setdefault(r.point, {}).setdefault(r.sequence, []).append(
                     (getattr(r, rate), decode_features(blob["reference"]), decode_features(blob["distorted"]))
                 )
@@ -232,7 +232,7 @@ def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_
             ref = np.concatenate([p[1] for p in picked])
             dist = np.concatenate([p[2] for p in picked])
             rates.append(float(np.mean([p[0] for p in picked])))
-            values.append(frechet_lowrank(ref, dist))
+            values.append(frechet_from_features(ref, dist))
         return Curve.of(c, rates, axis.apply(values))
 
     def statistic(idx):
@@ -244,25 +244,10 @@ def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_
 # -- set-level FVD ----------------------------------------------------------------------------
 
 
-def frechet_lowrank(ref: np.ndarray, dist: np.ndarray) -> float:
-    """Fréchet distance of two feature sets through their centred data matrices.
-
-    tr sqrt(S1 S2) equals the nuclear norm of A^T B (S1 = A A^T, S2 = B B^T): an SVD of an
-    n1 x n2 matrix instead of a square root of a d x d one, which makes a bootstrap of
-    hundreds of FVDs over a few hundred clips cheap."""
-    a = (ref - ref.mean(0)) / np.sqrt(len(ref) - 1)
-    b = (dist - dist.mean(0)) / np.sqrt(len(dist) - 1)
-    diff = ref.mean(0) - dist.mean(0)
-    nuclear = np.linalg.svd(a @ b.T, compute_uv=False).sum()
-    return float(diff @ diff + (a * a).sum() + (b * b).sum() - 2 * nuclear)
-
-
 def clip_features(
     rows: list[JobResult], codec: str, point: str, metric: str, sequences: list[str] | tuple[str, ...] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every clip's reference and reconstruction features of one codec and rate point, paired."""
-    from ..metrics.fvd import decode_features
-
     ref, dist = [], []
     for r in rows:
         if r.codec != codec or r.point != point or not r.done:
@@ -294,7 +279,7 @@ def fvd_interval(
 ) -> Interval:
     return bootstrap(
         len(ref),
-        lambda idx: frechet_lowrank(ref[idx], dist[idx]),
+        lambda idx: frechet_from_features(ref[idx], dist[idx]),
         resamples,
         seed,
         level,
