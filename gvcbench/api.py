@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from .bench.config import RunConfig
     from .bench.events import EventSink
+    from .bench.records import JobResult, SetValue
     from .bench.runner import RunSummary
     from .reports.bdtables import BDTables
     from .reports.regress import Finding
@@ -152,21 +153,22 @@ def run(
 
 @dataclass
 class Results:
-    """The rows a store's readers show (by default the latest configuration of each codec on
-    the latest run's dataset; ``run`` picks one run), its set-level values and runs."""
+    """The job results a store's readers show (by default the latest configuration of each
+    codec on the latest run's dataset; ``run`` picks one run), its set-level values and runs.
+    Records are frozen (gvcbench.bench.records): ``r.codec``, ``r.kbps``, ``r.metrics["psnr-y"]``."""
 
     path: Path
-    rows: list[dict]  # one per job
-    set_values: list[dict]  # set-level metrics (FVD) per codec and rate point
+    rows: list[JobResult]  # one per job
+    set_values: list[SetValue]  # set-level metrics (FVD, FID) per codec and rate point
     runs: list[dict]
     dataset: str = ""
     notes: list[str] = field(default_factory=list)  # what the selection left out, and why
 
     def frame(self) -> pd.DataFrame:
         """One row per job with its mean metrics as columns (`gvcbench results -f csv`)."""
-        from .reports.table import frame_table
+        from .bench.records import records_frame
 
-        return frame_table(self.rows)
+        return records_frame(self.rows)
 
     def per_frame(self) -> pd.DataFrame:
         """One row per job and frame with every per-frame metric (`--per-frame`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -12,6 +13,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from .errors import ConfigError, GvcbenchError
+
+if TYPE_CHECKING:
+    from .bench.records import JobResult
 
 app = typer.Typer(
     add_completion=False,
@@ -245,11 +249,11 @@ def run(
         raise typer.Exit(1)
 
 
-def _next_steps(cfg, rows: list) -> None:
+def _next_steps(cfg, rows: list[JobResult]) -> None:
     """The command that turns this run into a report, with the first codec that has results as anchor."""
     import shlex
 
-    done = {r["codec"] for r in rows if r["status"] == "done"}
+    done = {r.codec for r in rows if r.done}
     labels = [c.display for c in cfg.codecs if c.display in done]
     if len(labels) < 1:
         return

@@ -30,6 +30,7 @@ from ..codecs.base import RateKnob
 from ..errors import ConfigError
 from .config import CodecConfig
 from .jobs import Job, Plan, job_key
+from .records import JobResult
 from .store import ResultStore
 
 DEFAULT_TOLERANCE = 0.10  # ±10 % of the target
@@ -253,7 +254,9 @@ def _drop_shared_values(outcomes: list[TargetOutcome], search: Search) -> None:
 
 
 # -- the rounds ---------------------------------------------------------------------------------
-def _stored_probes(store: ResultStore, search: Search, fresh: set[str] | None) -> tuple[dict[int, float], dict]:
+def _stored_probes(
+    store: ResultStore, search: Search, fresh: set[str] | None
+) -> tuple[dict[int, float], dict[int, JobResult]]:
     """knob value -> rate of the done probes of ``search``, and the rows by value.
     With ``fresh`` (a forced run) only probes encoded in this run count."""
     keys = {search.probe_key(q): q for q in range(search.knob.lo, search.knob.hi + 1)}
@@ -322,7 +325,7 @@ def run_searches(
     per_search = []
     for search in plan.searches:
         probes, rows = _stored_probes(store, search, fresh if force else None)
-        seen.update(r["job_key"] for r in rows.values())
+        seen.update(r.job_key for r in rows.values())
         results = choose(search, probes)
         outcomes.extend(results)
         per_search.append((search, results, rows))

@@ -92,7 +92,7 @@ def bd_tables(
     from the per-sequence values of their class."""
     limited = window is not None or common
 
-    def entries_of(rows: list[dict], set_values: list[dict]) -> list[BDEntry]:
+    def entries_of(rows: list[JobResult], set_values: list[SetValue]) -> list[BDEntry]:
         if metrics is not None and not metrics:
             return []
         entries = bd_table(
@@ -117,13 +117,13 @@ def bd_tables(
                 resamples=resamples,
                 seed=seed,
                 level=level,
-                set_level={s["metric"] for s in set_values},
+                set_level={s.metric for s in set_values},
                 set_values=set_values,
             )
         bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values, window=window, common=common)
         return entries
 
-    classes = {}  # checked first: a field the sequences lack stops before any BD work
+    classes: dict[str, list[JobResult]] = {}  # checked first: a field the sequences lack stops before any BD work
     if group_by:
         from .groups import rows_by_class
 
