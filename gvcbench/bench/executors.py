@@ -83,7 +83,8 @@ class LocalPool:
     holds, so a worker that dies (a codec that kills it, the OOM killer) costs only its
     own job: that job is retried on a fresh worker and recorded as failed after
     ``MAX_WORKER_DEATHS`` deaths, while every other job runs normally. The driver wakes
-    on each finished job or dead worker, never scanning the pending jobs.
+    on each finished job or dead worker, never scanning the pending jobs, and gives the
+    worker its next job before writing the finished row (no worker idles during a commit).
     """
 
     name = "local"
@@ -117,6 +118,9 @@ class LocalPool:
                     row = self._receive(worker)
                     if row is not None:
                         worker.job = None
+                        if queue:  # its next job first: the worker runs while the driver writes the row
+                            worker.job = queue.popleft()
+                            worker.conn.send(worker.job)
                         on_result(row)
                         continue
                     job, worker.job = worker.job, None
