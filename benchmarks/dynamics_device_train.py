@@ -38,6 +38,24 @@ TRIALS = {
 }
 
 
+def install_logging(path: Path, began: float):
+    """Messages of this script and of training (the gvcbench loggers) to stdout and ``path``,
+    stamped with the seconds since ``began``; returns this script's log function."""
+    import logging
+    import sys
+
+    class Elapsed(logging.Formatter):
+        def format(self, record):
+            return f"[{record.created - began:6.0f}s] {record.getMessage()}"
+
+    root = logging.getLogger("gvcbench")
+    root.setLevel(logging.INFO)
+    for handler in (logging.StreamHandler(sys.stdout), logging.FileHandler(path)):
+        handler.setFormatter(Elapsed())
+        root.addHandler(handler)
+    return logging.getLogger("gvcbench.device_train").info
+
+
 def main() -> None:
     import torch
 
@@ -63,13 +81,7 @@ def main() -> None:
     began = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    logfile = open(out / "log.txt", "a")
-
-    def log(msg: str) -> None:
-        line = f"[{time.time() - began:6.0f}s] {msg}"
-        print(line, flush=True)
-        logfile.write(line + "\n")
-        logfile.flush()
+    log = install_logging(out / "log.txt", began)
 
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -101,9 +113,9 @@ def main() -> None:
     base = T.TrainConfig(batch=args.batch, lr=args.lr, warmup=100, device=args.device, checkpoint_every=10**9)
     # speed probe: steps per second of the largest layout
     probe = DynamicsModel(2, True).to(args.device)
-    T.train_flow(probe, replace(base, steps=20, val_every=10**9), train_trial, {}, None, False, lambda m: None)
+    T.train_flow(probe, replace(base, steps=20, val_every=10**9), train_trial, {}, None, False)
     t0 = time.time()
-    T.train_flow(probe, replace(base, steps=60, val_every=10**9), train_trial, {}, None, False, lambda m: None)
+    T.train_flow(probe, replace(base, steps=60, val_every=10**9), train_trial, {}, None, False)
     if args.device == "cuda":
         torch.cuda.synchronize()
     per_step = (time.time() - t0) / 60
@@ -125,7 +137,7 @@ def main() -> None:
                 vals[n].dense()
         model = DynamicsModel(cfg.grid, cfg.coords).to(args.device)
         t0 = time.time()
-        T.train_flow(model, cfg, data, {}, None, False, lambda m: None)
+        T.train_flow(model, cfg, data, {}, None, False)
         ratios = {n: T.validation_ratios(model, v, cfg.step) for n, v in vals.items()}
         report["trials"][name] = {
             "steps": trial_steps,
@@ -159,7 +171,6 @@ def main() -> None:
         train_all,
         val,
         out / "dynamics-v3.pt",
-        log,
         refiner_from=Path(args.reference) if args.reference else None,
         train_clips=sorted(str(n) for n in full["names"]),
         checkpoint=Path("/tmp/dynamics-v3.ckpt"),

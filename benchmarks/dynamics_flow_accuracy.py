@@ -25,7 +25,7 @@ def flow_ratios(weights: str, clips, pairs: int = 12, step: float = 0.05) -> dic
     from gvcbench.codecs.dynamics import data as D
     from gvcbench.codecs.dynamics import train as T
     from gvcbench.codecs.dynamics.codec import load_model
-    from gvcbench.codecs.dynamics.model import SCALE
+    from gvcbench.codecs.dynamics.frames import SCALE
 
     pack = D.build_pack(clips, pairs, np.random.default_rng(0))
     ratios = T.validation_ratios(load_model(weights), T.PackTensors(pack, "cpu"), step)
@@ -38,8 +38,9 @@ def flow_ratios(weights: str, clips, pairs: int = 12, step: float = 0.05) -> dic
 
 
 def token_kbps(weights: str, seq, step: float = 0.05) -> float:
-    from gvcbench.codecs.dynamics.codec import TOKENS, DynamicsCodec
+    from gvcbench.codecs.dynamics.codec import DynamicsCodec
     from gvcbench.codecs.dynamics.entropy import encode_residuals
+    from gvcbench.codecs.dynamics.frames import TOKENS
 
     codec = DynamicsCodec(weights=weights, keyframe_codec="vvenc", step=step)
     q = np.rint(codec.tokens(seq) / step).astype(np.int64)

@@ -790,7 +790,6 @@ def dynamics_pack(
         validation_dataset or None,
         pairs_per_clip,
         seed=seed,
-        log=lambda m: console.print(m, highlight=False),
     )
     console.print("wrote " + ", ".join(written.values()), highlight=False)
 
@@ -844,7 +843,7 @@ def dynamics_train(
         grid=grid,
         coords=coords,
     )
-    meta = train(cfg, output, log=lambda m: console.print(m, highlight=False), resume=resume)
+    meta = train(cfg, output, resume=resume)
     console.print(f"wrote {output} (sha256 {meta['sha256']}) and {output.with_suffix('.json')}", highlight=False)
 
 

@@ -24,7 +24,7 @@ def _pack(names, seed, pairs, size=64, frames=8):
 def _train(pack, cfg, checkpoint=None, resume=False, until=None):
     torch.manual_seed(cfg.seed)
     model = DynamicsModel(cfg.grid, cfg.coords)
-    history = T.train_flow(model, cfg, T.PackTensors(pack, "cpu"), {}, checkpoint, resume, lambda m: None, until)
+    history = T.train_flow(model, cfg, T.PackTensors(pack, "cpu"), {}, checkpoint, resume, until)
     return model, history
 
 
@@ -53,7 +53,7 @@ def test_short_training_run_lowers_the_validation_error(tmp_path):
     torch.manual_seed(0)
     model = DynamicsModel(2, True)
     before = np.mean(list(T.validation_ratios(model, val, cfg.step).values()))
-    history = T.train_flow(model, cfg, T.PackTensors(train_pack, "cpu"), {"val": val}, None, False, lambda m: None)
+    history = T.train_flow(model, cfg, T.PackTensors(train_pack, "cpu"), {"val": val}, None, False)
     after = np.mean(list(T.validation_ratios(model, val, cfg.step).values()))
     assert [h["step"] for h in history] == [40, 80] and history[-1]["val"] == pytest.approx(after)
     assert after < 0.9 and after < 0.7 * before

@@ -6,7 +6,7 @@ Encoder: the key frame (frame 0) by VVC intra at the rate point's QP: VTM with
 VTM, vvenc through FFmpeg otherwise (``keyframe_codec`` chooses explicitly; the codec
 version says which); for every inter frame the dense
 backward flow to the key frame (OpenCV DIS by default), watershed sparse sampling, the
-tokenizer's 40 tokens, quantised with ``step``, predicted from the previous frame's
+tokenizer's ``TOKENS`` (40) tokens, quantised with ``step``, predicted from the previous frame's
 decoded tokens, the residuals coded by the context-adaptive binary arithmetic coder.
 Decoder: the key frame; the tokens; the dense flow recovered from tokens x key-frame
 features; the key frame warped by it and refined by a small network (``generator =
@@ -28,15 +28,15 @@ import numpy as np
 
 from ...datasets.sequence import ColourInfo, Sequence, rgb_to_yuv420
 from ...errors import CodecError, CodecUnavailable, ConfigError
+from ...metrics.torch_input import rgb_uint8
 from ..base import Bitstream, Codec, Decoded, RatePoint, source_info
 from . import bitstream as bs
-from .data import low_res, rgb8, tokenizer_inputs
 from .entropy import BitstreamError, decode_residuals, encode_residuals
 from .flow import ESTIMATORS, make_estimator, warp
+from .frames import FLOW_NORM, SCALE, TOKENS, low_res, tokenizer_inputs
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v3.pt"
-TOKENS = 40  # model.TOKENS, repeated so that listing the codecs does not import torch
 MODEL_ID_PREFIX = "dyn3-"  # weights v3; bitstreams of other versions are refused
 KEYFRAME_CODECS = ("vvenc", "vtm")
 GENERATORS = ("warp", "diffusion")
@@ -107,7 +107,9 @@ def load_model(path: str):
 
 class DynamicsCodec(Codec):
     name = "dynamics"
-    description = "Dynamics-Codec: VVC-intra key frame + 40 motion tokens per inter frame, flow-warping generator"
+    description = (
+        f"Dynamics-Codec: VVC-intra key frame + {TOKENS} motion tokens per inter frame, flow-warping generator"
+    )
     Params = DynamicsParams
     default_qps = (32, 37, 42, 47)  # key-frame QPs, as in the paper
     qp_range = (0, 63)
@@ -191,17 +193,15 @@ class DynamicsCodec(Codec):
 
     # -- encoder -------------------------------------------------------------------
     def tokens(self, seq: Sequence) -> np.ndarray:
-        """(T-1, 40) float tokens of every inter frame."""
+        """(T-1, TOKENS) float tokens of every inter frame."""
         import torch
-
-        from .model import FLOW_NORM
 
         model = load_model(str(self.weights_path))
         estimator = make_estimator(self.params.flow)
-        key = rgb8(seq, 0)
+        key = rgb_uint8(seq, 0, 1)[0]
         sparse, masks = [], []
         for t in range(1, seq.num_frames):
-            _, _, s, m = tokenizer_inputs(estimator, key, rgb8(seq, t))
+            _, _, s, m = tokenizer_inputs(estimator, key, rgb_uint8(seq, t, t + 1)[0])
             sparse.append(s)
             masks.append(m)
         if not sparse:
@@ -259,8 +259,6 @@ class DynamicsCodec(Codec):
         import torch
         import torch.nn.functional as F
 
-        from .model import FLOW_NORM, SCALE
-
         try:
             parsed = bs.parse(bitstream.path.read_bytes())
         except BitstreamError as exc:
@@ -270,7 +268,7 @@ class DynamicsCodec(Codec):
         q = self.decode_tokens(parsed) if h.frames > 1 else np.zeros((0, h.tokens), np.int64)
         key = self._decode_keyframe(parsed, workdir, timeout)
         frames_rgb = []
-        key_rgb = rgb8(key, 0)
+        key_rgb = rgb_uint8(key, 0, 1)[0]
         if len(q):
             model = load_model(str(self.weights_path))
             tokens = torch.from_numpy(q.astype(np.float32) * h.step)

@@ -14,7 +14,8 @@
   key frame warped by the recovered flow.
 
 Flows and key frames enter the tokenizer and the recovery network at a quarter of the
-frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``.
+frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``
+(frames.py holds these constants).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-TOKENS_PER_VECTOR = 20
-TOKENS = 2 * TOKENS_PER_VECTOR
-SCALE = 4
-FLOW_NORM = 2.0
+from .frames import FLOW_NORM, SCALE, TOKENS, TOKENS_PER_VECTOR
+
+__all__ = ["FLOW_NORM", "SCALE", "TOKENS", "TOKENS_PER_VECTOR", "DynamicsModel"]
+
 GRID = 2  # token layout: GRID x GRID cells per token vector (1: the paper's global vectors, v2)
 COORDS = True  # coordinate channels into the dense-flow generator
 SPARSE_GAIN = 8.0  # the sparse flow is ~2 % of the grid and ~0.1 in FLOW_NORM units: amplify it
@@ -178,13 +179,14 @@ def init_weights(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 def architecture(state: dict) -> dict:
     """(grid, coords) of a saved state dict, read from its tensor shapes."""
     per_vector = state["tokenizer.vectorizers.0.net.8.weight"].shape[0]
-    grid = int(round((TOKENS_PER_VECTOR / per_vector) ** 0.5))
+    grid = round((TOKENS_PER_VECTOR / per_vector) ** 0.5)
     channels = 2 * per_vector
     generator_in = state["recovery.generator.down.0.0.weight"].shape[1]
     return {"grid": grid, "coords": generator_in - channels - (channels if grid > 1 else 0) == 2}
@@ -197,4 +199,6 @@ class DynamicsModel(nn.Module):
         self.recovery = FlowRecovery(grid, coords)
         self.refiner = Refiner()
         init_weights(self)
-        nn.init.zeros_(self.refiner.net[-1].weight)  # the refiner starts as the identity
+        last = self.refiner.net[-1]
+        assert isinstance(last, nn.Conv2d)
+        nn.init.zeros_(last.weight)  # the refiner starts as the identity

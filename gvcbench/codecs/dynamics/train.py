@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import low_res, rgb8, tokenizer_inputs  # noqa: F401  (re-exported for the encoder)
+log = logging.getLogger(__name__)
 
 FLOW_FLOOR = 0.05  # in normalised flow units (FLOW_NORM pixels of the quarter-size grid)
 
@@ -74,7 +75,7 @@ class PackTensors:
         import torch
 
         from .data import unpack_masks
-        from .model import FLOW_NORM
+        from .frames import FLOW_NORM
 
         self.keys = torch.from_numpy(pack["keys"]).permute(0, 3, 1, 2).float().div(255).to(device)
         self.flows = torch.from_numpy(pack["flows"].astype(np.float32)).permute(0, 3, 1, 2).div(FLOW_NORM).to(device)
@@ -133,7 +134,7 @@ def validation_ratios(model, data: PackTensors, step: float, chunk: int = 64) ->
 
 def family_summary(ratios: dict, families: list[str]) -> dict:
     out: dict = {}
-    for (name, r), fam in zip(ratios.items(), families):
+    for r, fam in zip(ratios.values(), families):
         out.setdefault(fam, []).append(r)
     return {f: float(np.mean(v)) for f, v in out.items()}
 
@@ -190,7 +191,6 @@ def train_flow(
     validation: dict,
     checkpoint: Path | None,
     resume: bool,
-    log,
     until: int | None = None,
 ) -> list:
     """The flow stage; returns the history of (step, training loss, validation means).
@@ -200,10 +200,10 @@ def train_flow(
     rng = np.random.default_rng(cfg.seed)
     params = list(model.tokenizer.parameters()) + list(model.recovery.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, history = 0, []
+    start, history = 0, list[dict]()
     if resume and checkpoint and checkpoint.is_file():
         start, history = load_checkpoint(checkpoint, model, opt, rng)
-        log(f"resumed from {checkpoint} at step {start}")
+        log.info("resumed from %s at step %d", checkpoint, start)
     losses: list[float] = []
     began = time.time()
     for step in range(start, min(cfg.steps, until or cfg.steps)):
@@ -232,7 +232,7 @@ def train_flow(
                 entry[name] = float(np.mean(list(ratios.values())))
                 entry[name + "_max"] = float(max(ratios.values()))
             history.append(entry)
-            log(
+            log.info(
                 "step {step}: train {train_loss:.4f}".format(**entry)
                 + "".join(f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation)
             )
@@ -241,7 +241,7 @@ def train_flow(
     return history
 
 
-def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: dict | None = None) -> dict:
+def train(cfg: TrainConfig, out: Path, resume: bool = True, recipe: dict | None = None) -> dict:
     """Train from cfg.train_pack, write float16 weights ``out`` and the recipe ``out.json``;
     the checkpoint ``out.ckpt`` lets an interrupted run continue."""
     import torch
@@ -253,7 +253,7 @@ def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: d
     train_pack = load_pack(Path(cfg.train_pack))
     train_data = PackTensors(train_pack, cfg.device)
     validation = {Path(p).stem: PackTensors(load_pack(Path(p)), cfg.device) for p in cfg.validation_packs}
-    log(
+    log.info(
         f"{len(train_pack['names'])} training clips, {len(train_data)} pairs; validation: "
         + ", ".join(f"{n} ({len(v.names)} clips)" for n, v in validation.items())
     )
@@ -262,7 +262,6 @@ def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: d
         train_data,
         validation,
         out,
-        log,
         Path(cfg.refiner_from) if cfg.refiner_from else None,
         sorted(set(str(n) for n in train_pack["names"])),
         recipe,
@@ -275,7 +274,6 @@ def train_tensors(
     train_data: PackTensors,
     validation: dict,
     out: Path,
-    log,
     refiner_from: Path | None,
     train_clips: list[str],
     recipe: dict | None = None,
@@ -302,7 +300,7 @@ def train_tensors(
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or out.with_suffix(".ckpt")
-    history = train_flow(model, cfg, train_data, validation, checkpoint, resume, log)
+    history = train_flow(model, cfg, train_data, validation, checkpoint, resume)
     per_clip = {n: validation_ratios(model, v, cfg.step) for n, v in validation.items()}
     state = {k: v.detach().cpu().to(torch.float16) for k, v in model.state_dict().items()}
     torch.save(state, out)
