@@ -40,12 +40,12 @@ def flow_ratios(weights: str, clips, pairs: int = 12, step: float = 0.05) -> dic
 def token_kbps(weights: str, seq, step: float = 0.05) -> float:
     from gvcbench.codecs.dynamics.codec import DynamicsCodec
     from gvcbench.codecs.dynamics.entropy import encode_residuals
-    from gvcbench.codecs.dynamics.frames import TOKENS
 
     codec = DynamicsCodec(weights=weights, keyframe_codec="vvenc", step=step)
     q = np.rint(codec.tokens(seq) / step).astype(np.int64)
-    residuals = np.diff(np.vstack([np.zeros((1, TOKENS), np.int64), q]), axis=0)
-    return len(encode_residuals(residuals.tolist(), TOKENS)) * 8 / (seq.num_frames / float(seq.fps)) / 1000
+    tokens = codec.tokens_per_frame()
+    residuals = np.diff(np.vstack([np.zeros((1, tokens), np.int64), q]), axis=0)
+    return len(encode_residuals(residuals.tolist(), tokens)) * 8 / (seq.num_frames / float(seq.fps)) / 1000
 
 
 def main() -> None:

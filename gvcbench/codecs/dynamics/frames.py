@@ -2,8 +2,8 @@
 training (torch-free, so that listing the codecs imports no torch).
 
 Flows and key frames enter the networks at a quarter of the frame size (``SCALE``);
-flows are in pixels of that grid divided by ``FLOW_NORM``. Every inter frame becomes
-``TOKENS`` numbers (two token vectors of ``TOKENS_PER_VECTOR``).
+flows are in pixels of that grid divided by ``FLOW_NORM``. How many tokens an inter
+frame becomes is a property of the weights (``model.DynamicsModel.tokens``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import numpy as np
 
 SCALE = 4
 FLOW_NORM = 2.0
-TOKENS_PER_VECTOR = 20
-TOKENS = 2 * TOKENS_PER_VECTOR
 
 
 def low_res(rgb_or_flow: np.ndarray, scale: int, is_flow: bool = False) -> np.ndarray:
