@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...datasets.sequence import ColourInfo, Sequence, rgb_to_yuv420
+from ...datasets.sequence import ColourInfo, Sequence, rgb_to_yuv420, rgb_uint8
 from ...errors import CodecError, CodecUnavailable, ConfigError
-from ...metrics.torch_input import rgb_uint8
 from ..base import Bitstream, Codec, Decoded, RatePoint, source_info
 from . import bitstream as bs
 from .entropy import BitstreamError, decode_residuals, encode_residuals

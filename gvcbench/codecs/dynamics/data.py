@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...datasets.sequence import Sequence
-from ...metrics.torch_input import rgb_uint8
+from ...datasets.sequence import Sequence, rgb_uint8
 from .frames import SCALE, low_res, tokenizer_inputs
 
 log = logging.getLogger(__name__)
