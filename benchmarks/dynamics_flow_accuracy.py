@@ -25,7 +25,7 @@ def flow_ratios(weights: str, clips, pairs: int = 12, step: float = 0.05) -> dic
     from gvcbench.codecs.dynamics import data as D
     from gvcbench.codecs.dynamics import train as T
     from gvcbench.codecs.dynamics.codec import load_model
-    from gvcbench.codecs.dynamics.model import SCALE
+    from gvcbench.codecs.dynamics.frames import SCALE
 
     pack = D.build_pack(clips, pairs, np.random.default_rng(0))
     ratios = T.validation_ratios(load_model(weights), T.PackTensors(pack, "cpu"), step)
@@ -38,13 +38,14 @@ def flow_ratios(weights: str, clips, pairs: int = 12, step: float = 0.05) -> dic
 
 
 def token_kbps(weights: str, seq, step: float = 0.05) -> float:
-    from gvcbench.codecs.dynamics.codec import TOKENS, DynamicsCodec
+    from gvcbench.codecs.dynamics.codec import DynamicsCodec
     from gvcbench.codecs.dynamics.entropy import encode_residuals
 
     codec = DynamicsCodec(weights=weights, keyframe_codec="vvenc", step=step)
     q = np.rint(codec.tokens(seq) / step).astype(np.int64)
-    residuals = np.diff(np.vstack([np.zeros((1, TOKENS), np.int64), q]), axis=0)
-    return len(encode_residuals(residuals.tolist(), TOKENS)) * 8 / (seq.num_frames / float(seq.fps)) / 1000
+    tokens = codec.tokens_per_frame()
+    residuals = np.diff(np.vstack([np.zeros((1, tokens), np.int64), q]), axis=0)
+    return len(encode_residuals(residuals.tolist(), tokens)) * 8 / (seq.num_frames / float(seq.fps)) / 1000
 
 
 def main() -> None:

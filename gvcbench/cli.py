@@ -794,7 +794,6 @@ def dynamics_pack(
         validation_dataset or None,
         pairs_per_clip,
         seed=seed,
-        log=lambda m: console.print(m, highlight=False),
     )
     console.print("wrote " + ", ".join(written.values()), highlight=False)
 
@@ -802,17 +801,21 @@ def dynamics_pack(
 @dynamics_app.command("train")
 def dynamics_train(
     output: Path = typer.Option(
-        Path("dynamics-v3.pt"),
+        Path("dynamics-v4.pt"),
         help="Weights file to write (a .json with the recipe and checksum goes beside it, the checkpoint as .ckpt).",
     ),
     packs: Path = typer.Option(Path("dynamics-packs"), help="Folder written by `gvcbench dynamics pack`."),
-    steps: int = typer.Option(4000),
+    steps: int = typer.Option(3000),
     batch: int = typer.Option(64),
     lr: float = typer.Option(1e-3),
     seed: int = typer.Option(0),
-    step: float = typer.Option(0.05, help="Token quantisation step."),
-    grid: int = typer.Option(2, help="Token layout: grid x grid cells (1: global token vectors)."),
+    step: float = typer.Option(0.2, help="Token quantisation step."),
+    grid: int = typer.Option(6, help="Token layout: grid x grid cells (1: global token vectors)."),
+    channels: int = typer.Option(1, help="Token values per cell and vector (0: 20 / grid^2, as v2 and v3)."),
+    expand: int = typer.Option(32, help="Key-frame feature maps each cell's tokens drive (0: as many as tokens)."),
     coords: bool = typer.Option(True, help="Coordinate channels into the flow generator."),
+    rate_weight: float = typer.Option(1.0, help="Weight of the token-rate penalty (0: none)."),
+    rate_target: float = typer.Option(1.5, help="Mean log2(1 + |token| / step) above which the penalty acts."),
     val_every: int = typer.Option(400),
     checkpoint_every: int = typer.Option(200),
     threads: int = typer.Option(0),
@@ -829,8 +832,11 @@ def dynamics_train(
         raise GvcbenchError(
             f"{', '.join(missing)} not found: make the packs first with `gvcbench dynamics pack --output {packs}`"
         )
-    if grid not in (1, 2) or (20 % (grid * grid)):
-        raise GvcbenchError(f"grid must be 1 or 2 (20 tokens per vector spread over grid x grid cells), got {grid}")
+    if not 1 <= grid <= 12 or channels < 0 or (not channels and 20 % (grid * grid)):
+        raise GvcbenchError(
+            f"grid must be 1 to 12 and channels at least 1 (or 0 with grid 1 or 2); "
+            f"got grid {grid}, channels {channels}"
+        )
     val = [str(p) for p in (packs / "val-real.npz", packs / "val-synth.npz") if p.is_file()]
     cfg = TrainConfig(
         train_pack=str(packs / "train.npz"),
@@ -846,9 +852,13 @@ def dynamics_train(
         device=device,
         refiner_from=str(refiner_from) if refiner_from else None,
         grid=grid,
+        channels=channels,
+        expand=expand,
         coords=coords,
+        rate_weight=rate_weight,
+        rate_target=rate_target,
     )
-    meta = train(cfg, output, log=lambda m: console.print(m, highlight=False), resume=resume)
+    meta = train(cfg, output, resume=resume)
     console.print(f"wrote {output} (sha256 {meta['sha256']}) and {output.with_suffix('.json')}", highlight=False)
 
 

@@ -82,7 +82,7 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
     assert len(rows) == 8
     for r in rows:
         assert r["parts"]["keyframe"] + r["parts"]["tokens"] + r["parts"]["header"] == r["bytes"]
-        assert r["codec_version"].startswith("dynamics dyn3-")
+        assert r["codec_version"].startswith("dynamics dyn4-")
 
 
 @pytest.mark.slow
@@ -110,25 +110,23 @@ def test_key_frame_by_vtm_intra(vtm_dir, tmp_path):
 
 
 @needs_weights
-def test_bitstreams_of_weights_v2_are_refused_with_a_clear_message(tmp_path):
+def test_bitstreams_of_weights_v3_are_refused_with_a_clear_message(tmp_path):
     from gvcbench.codecs import Bitstream
     from gvcbench.codecs.dynamics.entropy import encode_residuals
 
     codec = make_codec("dynamics", {"keyframe_codec": "vvenc"})
-    header = bs.Header(64, 64, 3, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn2-4125bbab62")
-    path = tmp_path / "v2.gvdc"
+    header = bs.Header(64, 64, 3, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.2, "dyn3-74e872abc3")
+    path = tmp_path / "v3.gvdc"
     path.write_bytes(bs.build(header, b"key", encode_residuals([[0] * 40] * 2, 40)))
-    with pytest.raises(CodecError, match="weights v2 .*decodes weights v3 only.*encode the source again"):
+    with pytest.raises(CodecError, match="weights v3 .*decodes weights v4 only.*encode the source again"):
         codec.decode(Bitstream(path, {}), tmp_path, timeout=60)
 
 
 def test_key_frame_codec_follows_vtm_dir(monkeypatch):
-    from gvcbench.codecs.dynamics.codec import TOKENS, DynamicsParams
-    from gvcbench.codecs.dynamics.model import TOKENS as MODEL_TOKENS
+    from gvcbench.codecs.dynamics.codec import DynamicsParams
 
     monkeypatch.delenv("VTM_DIR", raising=False)
     assert DynamicsParams().keyframe_codec == "vvenc"
     assert DynamicsParams(vtm_dir="/opt/vtm").keyframe_codec == "vtm"
     monkeypatch.setenv("VTM_DIR", "/opt/vtm")
     assert DynamicsParams().keyframe_codec == "vtm" and DynamicsParams(keyframe_codec="vvenc").keyframe_codec == "vvenc"
-    assert TOKENS == MODEL_TOKENS

@@ -24,7 +24,7 @@ def _pack(names, seed, pairs, size=64, frames=8):
 def _train(pack, cfg, checkpoint=None, resume=False, until=None):
     torch.manual_seed(cfg.seed)
     model = DynamicsModel(cfg.grid, cfg.coords)
-    history = T.train_flow(model, cfg, T.PackTensors(pack, "cpu"), {}, checkpoint, resume, lambda m: None, until)
+    history = T.train_flow(model, cfg, T.PackTensors(pack, "cpu"), {}, checkpoint, resume, until)
     return model, history
 
 
@@ -53,10 +53,45 @@ def test_short_training_run_lowers_the_validation_error(tmp_path):
     torch.manual_seed(0)
     model = DynamicsModel(2, True)
     before = np.mean(list(T.validation_ratios(model, val, cfg.step).values()))
-    history = T.train_flow(model, cfg, T.PackTensors(train_pack, "cpu"), {"val": val}, None, False, lambda m: None)
+    history = T.train_flow(model, cfg, T.PackTensors(train_pack, "cpu"), {"val": val}, None, False)
     after = np.mean(list(T.validation_ratios(model, val, cfg.step).values()))
     assert [h["step"] for h in history] == [40, 80] and history[-1]["val"] == pytest.approx(after)
     assert after < 0.9 and after < 0.7 * before
+
+
+def test_weights_say_their_token_layout():
+    from gvcbench.codecs.dynamics.model import architecture, model_from_state
+
+    model = DynamicsModel(grid=6, channels=1, expand=32)
+    half = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    back = model_from_state(half)
+    assert back.tokens == 72 and architecture(half) == {
+        "grid": 6,
+        "channels": 1,
+        "coords": 1,
+        "fourier": 0,
+        "expand": 32,
+    }
+    sparse, mask = torch.randn(2, 2, 96, 96), torch.ones(2, 1, 96, 96)
+    assert back.tokenizer(sparse, mask).shape == (2, 72)
+    v3 = DynamicsModel(grid=2).state_dict()  # v3 files have no layout entry: read from the shapes
+    del v3["layout"]
+    assert model_from_state(v3).tokens == 40 and architecture(v3)["grid"] == 2
+
+
+@pytest.mark.slow
+def test_rate_term_shrinks_the_tokens():
+    torch.set_num_threads(1)
+    pack = _pack(["rocket-float", "retina-drift"], 1000, 4)
+    cfg = T.TrainConfig(steps=30, batch=8, lr=2e-3, warmup=5, val_every=100, checkpoint_every=1000, grid=2)
+    free, _ = _train(pack, cfg)
+    limited, _ = _train(pack, T.TrainConfig(**{**cfg.__dict__, "rate_weight": 5.0, "rate_target": 0.2}))
+    data = T.PackTensors(pack, "cpu")
+    _, sparse, mask, _ = data.batch(list(range(len(data))))
+    with torch.no_grad():
+        rate_free = T.rate_proxy(free.tokenizer(sparse, mask), cfg.step)
+        rate_limited = T.rate_proxy(limited.tokenizer(sparse, mask), cfg.step)
+    assert rate_limited < 0.8 * rate_free
 
 
 def test_packs_round_trip_and_subsets(tmp_path):

@@ -143,6 +143,12 @@ class Sequence:
         return yuv_to_rgb(self.y[start:stop], self.u[start:stop], self.v[start:stop], self.bit_depth, self.colour)
 
 
+def rgb_uint8(seq: Sequence, start: int, stop: int) -> np.ndarray:
+    """(T, H, W, 3) uint8 RGB of frames start..stop-1 (the sequence's matrix and range, as
+    if written to PNG): the one 8-bit RGB conversion of perceptual metrics and Dynamics-Codec."""
+    return np.rint(seq.rgb(start, stop) * 255.0).astype(np.uint8)
+
+
 def _normalised(y, u, v, bit_depth, colour):
     scale = float(1 << (bit_depth - 8))
     yf = y.astype(np.float32) / scale

@@ -11,14 +11,11 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ..datasets.sequence import Sequence
+from ..datasets.sequence import Sequence, rgb_uint8
+
+__all__ = ["INPUT_DESCRIPTION", "paired_batches", "rgb_uint8", "to_tensor", "torch_device"]
 
 INPUT_DESCRIPTION = "8-bit RGB from the sequence's YUV (its matrix and range), scaled to [0, 1]"
-
-
-def rgb_uint8(seq: Sequence, start: int, stop: int) -> np.ndarray:
-    """(T, H, W, 3) uint8."""
-    return np.rint(seq.rgb(start, stop) * 255.0).astype(np.uint8)
 
 
 def to_tensor(rgb: np.ndarray, device: str):

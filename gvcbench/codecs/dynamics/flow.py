@@ -44,7 +44,7 @@ class DisFlow(FlowEstimator):
         if preset not in presets:
             raise ConfigError(f"DIS preset must be one of {', '.join(presets)}")
         self.preset = preset
-        self._dis = cv2.DISOpticalFlow_create(presets[preset])
+        self._dis = cv2.DISOpticalFlow_create(presets[preset])  # type: ignore[attr-defined]  # missing in cv2's stubs
 
     def backward(self, key, frame):
         return self._dis.calc(gray8(frame), gray8(key), None)

@@ -1,32 +1,38 @@
 """Dynamics-Codec networks (small, CPU-friendly versions of the paper's modules).
 
 * ``Tokenizer``: a U-Net flow feature extractor on [sparse flow, mask] and two
-  vectorizers (strided convolutions with GDN, then averaging) giving two token vectors
-  of ``TOKENS_PER_VECTOR`` = 20 values: 40 numbers per inter frame. With ``GRID`` = 2
-  (weights v3) each vector is 5 channels x 2 x 2 cells, averaged over the four quarters
-  of the frame, so the tokens say *where* things move; with 1 (the paper, v2) they are
-  global averages and the layout of the motion had to come from the key frame alone.
-* ``FlowRecovery``: a U-Net image feature extractor on the decoded key frame with one
-  output channel per token channel, multiplied by the tokens (spread bilinearly over
-  the grid), and a U-Net dense-flow generator on [features x tokens, tokens,
-  coordinates] back to a 2-channel flow.
+  vectorizers (strided convolutions with GDN, then averaging) each giving ``channels``
+  values on a ``grid`` x ``grid`` layout of cells: 2 x channels x grid^2 tokens per
+  inter frame. v2: grid 1, 20 channels (global vectors: the layout of the motion had to
+  come from the key frame alone); v3: grid 2, 5 channels (40 tokens); v4: the layout
+  its ``layout`` buffer records (weights/dynamics-v4.json says which and why).
+* ``FlowRecovery``: a U-Net image feature extractor on the decoded key frame (and,
+  with ``fourier``, sine/cosine coordinate features) whose feature maps are multiplied
+  by the tokens spread bilinearly over the grid (through a 1 x 1 convolution to
+  ``expand`` maps when set), and a U-Net dense-flow generator on [features x tokens,
+  tokens, coordinates] back to a 2-channel flow.
 * ``Refiner``: a small residual CNN that fixes occlusions and warping artefacts of the
   key frame warped by the recovered flow.
 
 Flows and key frames enter the tokenizer and the recovery network at a quarter of the
-frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``.
+frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``
+(frames.py holds these constants).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-TOKENS_PER_VECTOR = 20
-TOKENS = 2 * TOKENS_PER_VECTOR
-SCALE = 4
-FLOW_NORM = 2.0
+from .frames import FLOW_NORM, SCALE
+
+__all__ = ["FLOW_NORM", "SCALE", "DynamicsModel", "model_from_state"]
+
+TOKENS_PER_VECTOR = 20  # v2 and v3: 20 values per token vector, 40 per frame
+
 GRID = 2  # token layout: GRID x GRID cells per token vector (1: the paper's global vectors, v2)
 COORDS = True  # coordinate channels into the dense-flow generator
 SPARSE_GAIN = 8.0  # the sparse flow is ~2 % of the grid and ~0.1 in FLOW_NORM units: amplify it
@@ -78,13 +84,15 @@ class UNet(nn.Module):
 
 class Vectorizer(nn.Module):
     """Strided convolutions with GDN, then average pooling to a ``grid`` x ``grid`` layout
-    of ``channels`` values (grid 1: the paper's global token vector)."""
+    of ``channels`` values (grid 1: the paper's global token vector). Grids finer than 6
+    keep the resolution they need (fewer strides)."""
 
     def __init__(self, cin: int, channels: int, grid: int = 1, width: int = 32):
         super().__init__()
-        layers = []
+        layers: list[nn.Module] = []
         for i in range(4):
-            layers += [nn.Conv2d(cin if i == 0 else width, width, 3, stride=2, padding=1), GDN(width)]
+            stride = 2 if i < 4 - max(0, grid // 7) else 1
+            layers += [nn.Conv2d(cin if i == 0 else width, width, 3, stride=stride, padding=1), GDN(width)]
         layers.append(nn.Conv2d(width, channels, 3, padding=1))
         self.net = nn.Sequential(*layers)
         self.grid = grid
@@ -94,10 +102,9 @@ class Vectorizer(nn.Module):
 
 
 class Tokenizer(nn.Module):
-    def __init__(self, width: int = 32, grid: int = 1):
+    def __init__(self, width: int = 32, grid: int = 1, channels: int = TOKENS_PER_VECTOR):
         super().__init__()
         self.features = UNet(3, width)
-        channels = TOKENS_PER_VECTOR // (grid * grid)
         self.vectorizers = nn.ModuleList([Vectorizer(width, channels, grid), Vectorizer(width, channels, grid)])
 
     def forward(self, sparse_flow, mask):
@@ -118,19 +125,44 @@ def coordinates(like: torch.Tensor) -> torch.Tensor:
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), 0)[None].expand(b, 2, h, w)
 
 
-class FlowRecovery(nn.Module):
-    """Key-frame features x tokens (spread over the token grid) -> dense flow."""
+def fourier_features(like: torch.Tensor, octaves: int) -> torch.Tensor:
+    """(B, 4 * octaves, H, W): sin and cos of pi 2^i x and pi 2^i y (x, y in [-1, 1]), a
+    basis from which the generator can build waves whose phase the tokens set."""
+    xy = coordinates(like)
+    parts = []
+    for i in range(octaves):
+        a = xy * (math.pi * 2**i)
+        parts += [torch.sin(a), torch.cos(a)]
+    return torch.cat(parts, 1)
 
-    def __init__(self, grid: int = 1, coords: bool = False):
+
+class FlowRecovery(nn.Module):
+    """Key-frame features x tokens (spread over the token grid) -> dense flow.
+
+    ``expand`` > 0 maps each cell's token values through a 1x1 convolution to that many
+    channels before they multiply as many key-frame feature maps (fine grids have few
+    values per cell); 0 multiplies the token values directly (v2, v3)."""
+
+    def __init__(
+        self,
+        grid: int = 1,
+        coords: bool = False,
+        channels: int = TOKENS_PER_VECTOR,
+        fourier: int = 0,
+        expand: int = 0,
+    ):
         super().__init__()
-        self.grid, self.coords = grid, coords
-        self.channels = 2 * (TOKENS_PER_VECTOR // (grid * grid))
-        self.image_features = UNet(3, self.channels)
-        extra = (self.channels if grid > 1 else 0) + (2 if coords else 0)
-        self.generator = UNet(self.channels + extra, 2)
+        self.grid, self.coords, self.fourier = grid, coords, fourier
+        self.channels = 2 * channels  # token values per cell
+        features = expand or self.channels
+        self.expand = nn.Conv2d(self.channels, expand, 1) if expand else None
+        self.image_features = UNet(3 + 4 * fourier, features)
+        extra = (self.channels if grid > 1 else 0) + (2 if coords else 0) + 4 * fourier
+        self.generator = UNet(features + extra, 2)
 
     def forward(self, key, tokens):
-        feats = self.image_features(key)
+        basis = [fourier_features(key, self.fourier)] if self.fourier else []
+        feats = self.image_features(torch.cat([key, *basis], 1))
         half = tokens.shape[1] // 2
         cells = self.grid * self.grid
         t = torch.cat(
@@ -141,12 +173,14 @@ class FlowRecovery(nn.Module):
             1,
         )
         t = t.reshape(-1, self.channels, self.grid, self.grid)
+        mod = self.expand(t) if self.expand is not None else t
         if self.grid > 1:
             t = F.interpolate(t, size=feats.shape[-2:], mode="bilinear", align_corners=False)
-        parts = [feats * t] + ([t] if self.grid > 1 else [])
+            mod = F.interpolate(mod, size=feats.shape[-2:], mode="bilinear", align_corners=False)
+        parts = [feats * mod] + ([t] if self.grid > 1 else [])
         if self.coords:
             parts.append(coordinates(feats))
-        return self.generator(torch.cat(parts, 1))
+        return self.generator(torch.cat(parts + basis, 1))
 
 
 class Refiner(nn.Module):
@@ -178,23 +212,55 @@ def init_weights(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+LAYOUT_FIELDS = ("grid", "channels", "coords", "fourier", "expand")
 
 
 def architecture(state: dict) -> dict:
-    """(grid, coords) of a saved state dict, read from its tensor shapes."""
+    """The layout of a saved state dict: its ``layout`` entry (weights v4 on), else read
+    from the tensor shapes (v2: global tokens; v3: 2 x 2 grid, coordinates)."""
+    if "layout" in state:
+        return dict(zip(LAYOUT_FIELDS, (int(v) for v in state["layout"].tolist())))
     per_vector = state["tokenizer.vectorizers.0.net.8.weight"].shape[0]
-    grid = int(round((TOKENS_PER_VECTOR / per_vector) ** 0.5))
+    grid = round((TOKENS_PER_VECTOR / per_vector) ** 0.5)
     channels = 2 * per_vector
     generator_in = state["recovery.generator.down.0.0.weight"].shape[1]
-    return {"grid": grid, "coords": generator_in - channels - (channels if grid > 1 else 0) == 2}
+    coords = generator_in - channels - (channels if grid > 1 else 0) == 2
+    return {"grid": grid, "channels": per_vector, "coords": int(coords), "fourier": 0, "expand": 0}
 
 
 class DynamicsModel(nn.Module):
-    def __init__(self, grid: int = GRID, coords: bool = COORDS):
+    """Tokenizer, flow recovery and refiner; ``layout`` (a buffer, saved with the weights)
+    records the token layout so that a weights file says how to rebuild its model."""
+
+    def __init__(
+        self,
+        grid: int = GRID,
+        coords: bool = COORDS,
+        channels: int | None = None,
+        fourier: int = 0,
+        expand: int = 0,
+    ):
         super().__init__()
-        self.tokenizer = Tokenizer(grid=grid)
-        self.recovery = FlowRecovery(grid, coords)
+        channels = channels or TOKENS_PER_VECTOR // (grid * grid)
+        self.tokens = 2 * channels * grid * grid
+        self.tokenizer = Tokenizer(grid=grid, channels=channels)
+        self.recovery = FlowRecovery(grid, bool(coords), channels, fourier, expand)
         self.refiner = Refiner()
+        self.register_buffer("layout", torch.tensor([grid, channels, int(coords), fourier, expand]))
         init_weights(self)
-        nn.init.zeros_(self.refiner.net[-1].weight)  # the refiner starts as the identity
+        last = self.refiner.net[-1]
+        assert isinstance(last, nn.Conv2d)
+        nn.init.zeros_(last.weight)  # the refiner starts as the identity
+
+
+def model_from_state(state: dict) -> DynamicsModel:
+    """A float32 model from a saved state dict (any float precision, any layout)."""
+    model = DynamicsModel(**architecture(state))
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    state.setdefault("layout", model.layout)
+    model.load_state_dict(state)
+    return model

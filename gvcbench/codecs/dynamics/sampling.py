@@ -48,9 +48,9 @@ def sample_points(flow: np.ndarray, min_distance: int = 8, grid: int = 32) -> np
         y, x = np.unravel_index(int(np.argmax(local)), local.shape)
         candidates.append((float(local[y, x]), y + region[0].start, x + region[1].start))
     # a coarse grid so that areas without motion edges are sampled too
-    for y in range(grid // 2, h, grid):
-        for x in range(grid // 2, w, grid):
-            candidates.append((float(distance[y, x]) * 0.5, y, x))
+    for gy in range(grid // 2, h, grid):
+        for gx in range(grid // 2, w, grid):
+            candidates.append((float(distance[gy, gx]) * 0.5, gy, gx))
     kept: list[tuple[int, int]] = []
     occupied = np.zeros((h, w), bool)
     for _, y, x in sorted(candidates, reverse=True):  # farthest from edges first: NMS

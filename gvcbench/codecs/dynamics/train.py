@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import low_res, rgb8, tokenizer_inputs  # noqa: F401  (re-exported for the encoder)
+log = logging.getLogger(__name__)
 
 FLOW_FLOOR = 0.05  # in normalised flow units (FLOW_NORM pixels of the quarter-size grid)
 
@@ -53,16 +54,28 @@ class TrainConfig:
     refiner_from: str | None = None
     grid: int = 2  # model.GRID: token layout
     coords: bool = True  # model.COORDS: coordinate channels into the flow generator
+    channels: int = 0  # token values per cell and vector (0: 20 / grid^2, as v2 and v3)
+    fourier: int = 0  # octaves of sine/cosine coordinate features (0: none)
+    expand: int = 0  # key-frame feature maps the tokens modulate through a 1x1 convolution (0: as many as tokens)
+    norm: str = "frame"  # divide each sample's error by its own flow magnitude ("frame") or its clip's ("clip")
+    rate_weight: float = 0.0  # weight of the token-rate penalty (0: none, as v2 and v3)
+    rate_target: float = 1.2  # mean log2(1 + |token| / step) per token above which the penalty acts
+
+    def __post_init__(self):
+        if self.norm not in ("frame", "clip"):
+            raise ValueError(f"norm must be 'frame' or 'clip', got {self.norm!r}")
+
     dense_input: bool = False  # diagnosis only: the whole flow into the tokenizer, not the sparse samples
 
 
-def relative_epe(pred, flow):
+def relative_epe(pred, flow, scale=None):
     """Per-sample mean end-point error divided by the sample's mean flow magnitude
-    (+ FLOW_FLOOR), averaged over the batch."""
+    (+ FLOW_FLOOR), or by ``scale`` (per sample, e.g. its clip's mean magnitude, which is
+    how the validation ratio weighs the frames of a clip), averaged over the batch."""
     import torch
 
     err = torch.sqrt(((pred - flow) ** 2).sum(1) + 1e-8).mean((1, 2))
-    mag = torch.sqrt((flow**2).sum(1)).mean((1, 2))
+    mag = torch.sqrt((flow**2).sum(1)).mean((1, 2)) if scale is None else scale
     return (err / (mag + FLOW_FLOOR)).mean()
 
 
@@ -74,12 +87,16 @@ class PackTensors:
         import torch
 
         from .data import unpack_masks
-        from .model import FLOW_NORM
+        from .frames import FLOW_NORM
 
         self.keys = torch.from_numpy(pack["keys"]).permute(0, 3, 1, 2).float().div(255).to(device)
         self.flows = torch.from_numpy(pack["flows"].astype(np.float32)).permute(0, 3, 1, 2).div(FLOW_NORM).to(device)
         self.masks = torch.from_numpy(unpack_masks(pack))[:, None].to(device)
         self.clip_of = torch.from_numpy(pack["clip_of"].astype(np.int64)).to(device)
+        magnitude = torch.linalg.vector_norm(self.flows, dim=1).mean((1, 2))
+        per_clip = torch.zeros(len(pack["names"]), device=device).index_add_(0, self.clip_of, magnitude)
+        per_clip /= torch.bincount(self.clip_of, minlength=len(pack["names"])).clamp(min=1)
+        self.clip_magnitude = per_clip[self.clip_of]  # each pair's clip's mean flow magnitude
         self.names = [str(n) for n in pack["names"]]
         self.families = [str(f) for f in pack["families"]]
 
@@ -98,6 +115,23 @@ class PackTensors:
         idx = torch.as_tensor(idx, device=self.flows.device)
         flow, mask = self.flows[idx], self.masks[idx]
         return self.keys[self.clip_of[idx]], flow * mask, mask, flow
+
+    def scale(self, idx, norm: str):
+        """The loss's per-sample divisor: None (each sample's own magnitude) or its clip's."""
+        if norm == "frame":
+            return None
+        import torch
+
+        return self.clip_magnitude[torch.as_tensor(idx, device=self.flows.device)]
+
+
+def rate_proxy(tokens, step: float):
+    """Mean log2(1 + |token| / step): grows with the bits the range coder spends per token
+    (on weights v3 and a v4 candidate the coded bits per token were about 2.3 x this
+    measure taken on the frame-to-frame token differences, benchmarks in dynamics-v4.json)."""
+    import torch
+
+    return torch.log2(1 + tokens.abs() / step).mean()
 
 
 def tokens_and_flow(model, key, sparse, mask, step: float, noise: bool):
@@ -133,7 +167,7 @@ def validation_ratios(model, data: PackTensors, step: float, chunk: int = 64) ->
 
 def family_summary(ratios: dict, families: list[str]) -> dict:
     out: dict = {}
-    for (name, r), fam in zip(ratios.items(), families):
+    for r, fam in zip(ratios.values(), families):
         out.setdefault(fam, []).append(r)
     return {f: float(np.mean(v)) for f, v in out.items()}
 
@@ -190,7 +224,6 @@ def train_flow(
     validation: dict,
     checkpoint: Path | None,
     resume: bool,
-    log,
     until: int | None = None,
 ) -> list:
     """The flow stage; returns the history of (step, training loss, validation means).
@@ -200,10 +233,10 @@ def train_flow(
     rng = np.random.default_rng(cfg.seed)
     params = list(model.tokenizer.parameters()) + list(model.recovery.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, history = 0, []
+    start, history = 0, list[dict]()
     if resume and checkpoint and checkpoint.is_file():
         start, history = load_checkpoint(checkpoint, model, opt, rng)
-        log(f"resumed from {checkpoint} at step {start}")
+        log.info("resumed from %s at step %d", checkpoint, start)
     losses: list[float] = []
     began = time.time()
     for step in range(start, min(cfg.steps, until or cfg.steps)):
@@ -214,8 +247,10 @@ def train_flow(
         if rng.random() < 0.5:
             batch = _flip(*batch)
         key, sparse, mask, flow = batch
-        _, pred = tokens_and_flow(model, key, sparse, mask, cfg.step, noise=True)
-        loss = relative_epe(pred, flow)
+        tokens, pred = tokens_and_flow(model, key, sparse, mask, cfg.step, noise=True)
+        loss = relative_epe(pred, flow, train_data.scale(idx, cfg.norm))
+        if cfg.rate_weight:
+            loss = loss + cfg.rate_weight * torch.relu(rate_proxy(tokens, cfg.step) - cfg.rate_target)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -232,7 +267,7 @@ def train_flow(
                 entry[name] = float(np.mean(list(ratios.values())))
                 entry[name + "_max"] = float(max(ratios.values()))
             history.append(entry)
-            log(
+            log.info(
                 "step {step}: train {train_loss:.4f}".format(**entry)
                 + "".join(f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation)
             )
@@ -241,7 +276,7 @@ def train_flow(
     return history
 
 
-def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: dict | None = None) -> dict:
+def train(cfg: TrainConfig, out: Path, resume: bool = True, recipe: dict | None = None) -> dict:
     """Train from cfg.train_pack, write float16 weights ``out`` and the recipe ``out.json``;
     the checkpoint ``out.ckpt`` lets an interrupted run continue."""
     import torch
@@ -253,7 +288,7 @@ def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: d
     train_pack = load_pack(Path(cfg.train_pack))
     train_data = PackTensors(train_pack, cfg.device)
     validation = {Path(p).stem: PackTensors(load_pack(Path(p)), cfg.device) for p in cfg.validation_packs}
-    log(
+    log.info(
         f"{len(train_pack['names'])} training clips, {len(train_data)} pairs; validation: "
         + ", ".join(f"{n} ({len(v.names)} clips)" for n, v in validation.items())
     )
@@ -262,7 +297,6 @@ def train(cfg: TrainConfig, out: Path, log=print, resume: bool = True, recipe: d
         train_data,
         validation,
         out,
-        log,
         Path(cfg.refiner_from) if cfg.refiner_from else None,
         sorted(set(str(n) for n in train_pack["names"])),
         recipe,
@@ -275,7 +309,6 @@ def train_tensors(
     train_data: PackTensors,
     validation: dict,
     out: Path,
-    log,
     refiner_from: Path | None,
     train_clips: list[str],
     recipe: dict | None = None,
@@ -292,7 +325,7 @@ def train_tensors(
         train_data.dense()
         for v in validation.values():
             v.dense()
-    model = DynamicsModel(cfg.grid, cfg.coords).to(cfg.device)
+    model = DynamicsModel(cfg.grid, cfg.coords, cfg.channels or None, cfg.fourier, cfg.expand).to(cfg.device)
     if refiner_from:
         from ...weights import load_state_dict
 
@@ -302,9 +335,12 @@ def train_tensors(
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or out.with_suffix(".ckpt")
-    history = train_flow(model, cfg, train_data, validation, checkpoint, resume, log)
+    history = train_flow(model, cfg, train_data, validation, checkpoint, resume)
     per_clip = {n: validation_ratios(model, v, cfg.step) for n, v in validation.items()}
-    state = {k: v.detach().cpu().to(torch.float16) for k, v in model.state_dict().items()}
+    state = {
+        k: v.detach().cpu().to(torch.float16) if v.is_floating_point() else v.cpu()
+        for k, v in model.state_dict().items()
+    }
     torch.save(state, out)
     meta = {
         "weights": out.name,
