@@ -180,17 +180,16 @@ def execute_job(job: Job, source: Sequence | None = None) -> JobResult:
         if not from_copy and source.content_hash() != job.sequence_hash:
             raise DatasetError(f"{job.spec.where} changed since the run was planned; re-run to plan again")
         codec = make_codec(job.codec_name, job.codec_params, job.seed)
-        if from_copy and hasattr(codec, "input_cache"):  # FFmpeg adapters: encode from the shared copy
-            codec.input_cache = (Path(job.input_y4m).parent, job.sequence_hash)
+        planned_copy = Path(job.input_y4m) if from_copy and job.input_y4m else None
+        if planned_copy and hasattr(codec, "input_cache"):  # FFmpeg adapters: encode from the shared copy
+            codec.input_cache = (planned_copy.parent, job.sequence_hash)
         t0 = time.perf_counter()
         bitstream = codec.encode(source, job.point, workdir, job.timeout)
         t1 = time.perf_counter()
         decoded = codec.decode(bitstream, workdir, job.timeout)
         t2 = time.perf_counter()
         _check_reconstruction(source, decoded.sequence)
-        scores = measure(
-            job, source, decoded.sequence, reference_cache(job), Path(job.input_y4m) if from_copy else None
-        )
+        scores = measure(job, source, decoded.sequence, reference_cache(job), planned_copy)
         for record in scores["provenance"].values():  # e.g. the size policy that fitted the reconstruction
             record.update(decoded.adjustments)
         t3 = time.perf_counter()
@@ -280,10 +279,10 @@ def environment() -> dict:
     """Versions and machine facts recorded with each run."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from ..version import __version__
     from ..tools import ffmpeg_version
+    from ..version import __version__
 
-    packages = {}
+    packages: dict[str, str | None] = {}
     for dist in ("numpy", "torch", "av", "piq", "imageio-ffmpeg", "scipy"):
         try:
             packages[dist] = version(dist)

@@ -358,6 +358,11 @@ def write_report(
     # Pictures of the sequences are drawn in the background (decoding and image encoding
     # run in C, mostly without the GIL) while matplotlib draws the RD figures here.
     seq_names = sequences or sorted({r["sequence"] for r in measured if r["status"] == "done"})[:max_visual]
+    if run_folder is None:  # imported results only: no reconstructions to draw
+        if seq_names:
+            files.notes.append("visual comparisons need a gvcbench run folder (reconstructions); none was given")
+        seq_names = []
+    picture_folder = run_folder or Path(".")
     targets = (
         list(target_kbps)
         if isinstance(target_kbps, (list, tuple))
@@ -369,7 +374,7 @@ def write_report(
             measured,
             seq_names,
             anchor,
-            run_folder,
+            picture_folder,
             figdir,
             targets[0] if targets else None,
             lossless,
@@ -393,7 +398,7 @@ def write_report(
     matched_imgs = []
     for seq in seq_names if len(targets) > 1 else []:  # every codec at each stated rate (reports/matched.py)
         try:
-            grid = matched.matched_rate_grid(matched.comparisons(measured, seq, anchor, run_folder, targets))
+            grid = matched.matched_rate_grid(matched.comparisons(measured, seq, anchor, picture_folder, targets))
         except (GvcbenchError, OSError) as exc:
             grid = None
             files.notes.append(f"matched-rate comparison of {seq}: {exc}")
