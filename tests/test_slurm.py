@@ -181,8 +181,10 @@ def test_worker_with_a_different_environment_is_named(slurm, clips, tmp_path, mo
         tmp_path / "other" / "gvcbench",
         ignore=shutil.ignore_patterns("*.pt", "__pycache__"),
     )
-    init = tmp_path / "other" / "gvcbench" / "__init__.py"
-    init.write_text(init.read_text().replace(f'__version__ = "{gvcbench.__version__}"', '__version__ = "0.0.1"'))
+    version = tmp_path / "other" / "gvcbench" / "version.py"  # where the version is written once
+    changed = version.read_text().replace(f'__version__ = "{gvcbench.__version__}"', '__version__ = "0.0.1"')
+    assert "0.0.1" in changed
+    version.write_text(changed)
     cfg = config_from_mapping(
         {
             "dataset": {"source": str(clips)},
