@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from gvcbench.bench.records import JobResult, SetValue
 from gvcbench.metrics.axes import axis_from_spec, parse_axis
-from gvcbench.reports.bdrate import BDError, Curve, bd_metric, bd_rate, pchip_eval, pchip_integral
+from gvcbench.reports.bdrate import BDError, Curve, bd_metric, bd_rate, bd_rates, pchip_eval, pchip_integral
 from gvcbench.reports.curves import averaged_curve, bd_table
 
 # Measured on the built-in run (vvenc-ldb anchor, x265 test), mean PSNR-Y over 3 clips.
@@ -178,3 +178,49 @@ def test_pchip_on_real_curves_and_batches_equals_scipy():
         assert _close(ours[k], float(pchip_integral(cx[None], cy[None], lo[k : k + 1], hi[k : k + 1])[0]), 0.0)
         at = np.linspace(cx[0], cx[-1], 9)
         np.testing.assert_allclose(pchip_eval(cx[None], cy[None], at[None])[0], ref(at), rtol=1e-12, atol=0)
+
+
+# -- batches give the numbers of one call per pair ------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_batched_bd_rates_equal_one_bd_rate_per_pair_bit_for_bit(method):
+    rng = np.random.default_rng(5)
+    pairs = []
+    for k in range(300):
+        ra, rt = np.exp(rng.uniform(1, 6, 4 + k % 2)), np.exp(rng.uniform(1, 6, 4))
+        va = 3 * np.log(ra) + rng.normal(0, 0.6 if k % 4 == 0 else 0.01, len(ra))  # every 4th: may not rise
+        vt = 3 * np.log(rt) + 1 + rng.normal(0, 0.01, 4)
+        if k % 9 == 0:
+            vt[2] = np.nan
+        if k % 10 == 0:
+            va += 40  # no overlap
+        pairs.append((Curve.of(f"a{k}", ra, va), Curve.of(f"t{k}", rt, vt)))
+    errors = 0
+    for (a, t), got in zip(pairs, bd_rates(pairs, method)):
+        try:
+            assert got == bd_rate(a, t, method)  # BDResult equality: every float identical
+        except BDError as exc:
+            errors += 1
+            assert isinstance(got, BDError) and str(got) == str(exc)
+    assert 30 < errors < 270  # both kinds are exercised
+
+
+def test_batched_bootstrap_equals_one_call_per_resample():
+    from gvcbench.reports.curves import metric_axes, rd_points
+    from gvcbench.reports.uncertainty import _averaged_bd, bootstrap
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for s in range(12):
+        for codec, scale in (("anchor", 1.0), ("test", 0.8)):
+            for q, r in zip((37, 32, 27, 22), (10.0, 20.0, 40.0, 80.0)):
+                rate = r * scale * (1 + 0.3 * rng.random())
+                rows.append(
+                    _row(codec, f"s{s}", q, rate, 30 + 3 * np.log2(rate) + rng.normal(0, 0.3), "psnr-y", False, "x")
+                )
+    pts = rd_points(rows, "psnr-y")
+    stat = _averaged_bd(pts, "anchor", "test", sorted(pts["anchor"]), metric_axes(rows)["psnr-y"], "kbps", "pchip", 4)
+    one = bootstrap(12, stat, 200, 1)
+    batch = bootstrap(12, stat, 200, 1, batched=True)
+    assert one == batch and one.ok
