@@ -12,6 +12,7 @@ not rise with rate, and ranges that do not overlap give a ``BDError`` naming the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -240,21 +241,21 @@ def bd_rate_arrays(
     test_values: np.ndarray,
     method: str = "pchip",
     min_points: int = MIN_POINTS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """BD-rates (%) of the rows of (m, n) arrays, each pair over its overlap, as bd_rate gives
-    them; with each pair's quality interval (lo, hi). NaN where bd_rate raises a BDError."""
+    them; with each pair's quality interval (lo, hi) and overlap share. NaN where bd_rate raises a BDError."""
     if method not in METHODS:
         raise BDError(f"unknown BD interpolation {method!r}; use one of {', '.join(METHODS)}")
     m = len(anchor_rates)
-    value, lo, hi = np.full(m, np.nan), np.full(m, np.nan), np.full(m, np.nan)
+    value, lo, hi, overlap = (np.full(m, np.nan) for _ in range(4))
     if min(anchor_rates.shape[1], test_rates.shape[1]) < min_points or m == 0:
-        return value, lo, hi
+        return value, lo, hi, overlap
     ra, va, good_a = _rising(anchor_rates, anchor_values)
     rt, vt, good_t = _rising(test_rates, test_values)
     low, high = np.maximum(va[:, 0], vt[:, 0]), np.minimum(va[:, -1], vt[:, -1])
     ok = np.flatnonzero(good_a & good_t & (low < high))
     if not len(ok):
-        return value, lo, hi
+        return value, lo, hi, overlap
     ya, yt = np.log10(ra[ok]), np.log10(rt[ok])
     if method == "pchip":
         ia = pchip_integral(va[ok], ya, low[ok], high[ok])
@@ -265,40 +266,41 @@ def bd_rate_arrays(
     for k, a, t in zip(ok, ia, it):  # bd_rate's own scalar arithmetic, pair by pair
         value[k] = float((10 ** ((float(t) - float(a)) / (high[k] - low[k])) - 1) * 100)
     lo[ok], hi[ok] = low[ok], high[ok]
-    return value, lo, hi
+    extent = np.minimum(va[ok, -1] - va[ok, 0], vt[ok, -1] - vt[ok, 0])
+    overlap[ok] = (high[ok] - low[ok]) / extent
+    return value, lo, hi, overlap
 
 
 def bd_rates(
     pairs: list[tuple[Curve, Curve]], method: str = "pchip", min_points: int = MIN_POINTS
 ) -> list[BDResult | BDError]:
     """bd_rate of each (anchor, test) pair over its overlap: its result, or the BDError it raises."""
-    out: list[BDResult | BDError | None] = [None] * len(pairs)
-    lengths: dict[tuple[int, int], list[int]] = {}
-    for k, (a, t) in enumerate(pairs):
-        if all(c.rates.ndim == 1 and c.rates.shape == c.values.shape for c in (a, t)):
-            lengths.setdefault((len(a.rates), len(t.rates)), []).append(k)
+    points = [(a.rates, a.values, t.rates, t.values) for a, t in pairs]
+    return bd_rates_of(points, pairs.__getitem__, method, min_points)
+
+
+def bd_rates_of(
+    points: list[tuple], pair: Callable[[int], tuple[Curve, Curve]], method: str = "pchip", min_points: int = MIN_POINTS
+) -> list[BDResult | BDError]:
+    """bd_rates of pairs given as (anchor rates, anchor values, test rates, test values);
+    ``pair(k)`` makes the k-th pair's curves, asked only where the batch cannot answer (for
+    bd_rate's own message)."""
+    out: list[BDResult | BDError | None] = [None] * len(points)
+    lengths: dict[tuple, list[int]] = {}
+    for k, p in enumerate(points):
+        shapes = tuple(np.shape(v) for v in p)
+        if all(len(s) == 1 for s in shapes) and shapes[0] == shapes[1] and shapes[2] == shapes[3]:
+            lengths.setdefault((shapes[0], shapes[2]), []).append(k)
     for ks in lengths.values():
-        value, lo, hi = bd_rate_arrays(
-            np.array([pairs[k][0].rates for k in ks]),
-            np.array([pairs[k][0].values for k in ks]),
-            np.array([pairs[k][1].rates for k in ks]),
-            np.array([pairs[k][1].values for k in ks]),
-            method,
-            min_points,
-        )
-        for k, v, a, b in zip(ks, value, lo, hi):
+        ra, va, rt, vt = (np.array([points[k][i] for k in ks], dtype=np.float64) for i in range(4))
+        value, lo, hi, overlap = bd_rate_arrays(ra, va, rt, vt, method, min_points)
+        for k, v, a, b, o in zip(ks, value, lo, hi, overlap):
             if not np.isnan(a):
-                out[k] = _batched_result(pairs[k], float(v), a, b, method)
-    for k, (a, t) in enumerate(pairs):  # what the batch left: bd_rate itself, for its message
+                out[k] = BDResult(float(v), method, (float(a), float(b)), float(o))
+    for k in range(len(points)):  # what the batch left: bd_rate itself, for its message
         if out[k] is None:
             try:
-                out[k] = bd_rate(a, t, method, min_points)
+                out[k] = bd_rate(*pair(k), method, min_points)
             except BDError as exc:
                 out[k] = exc
     return out  # type: ignore[return-value]
-
-
-def _batched_result(pair: tuple[Curve, Curve], value: float, lo, hi, method: str) -> BDResult:
-    qa, qt = pair[0].values, pair[1].values
-    extent = min(qa.max() - qa.min(), qt.max() - qt.min())
-    return BDResult(value, method, (float(lo), float(hi)), float((hi - lo) / extent))

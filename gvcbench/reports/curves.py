@@ -11,7 +11,7 @@ import numpy as np
 from ..bench.records import JobResult, SetValue, point_order  # how rate points sort: decided there, once
 from ..errors import GvcbenchError
 from ..metrics.axes import Axis, axis_from_spec
-from .bdrate import BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates
+from .bdrate import BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_of
 from .seeds import mean_over_seeds
 
 if TYPE_CHECKING:
@@ -76,10 +76,17 @@ def is_search_probe(row: JobResult) -> bool:
 def rd_points(rows: list[JobResult], metric: str) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
     """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric;
     a stochastic codec's seeds are averaged."""
-    out: dict = defaultdict(lambda: defaultdict(dict))
+    return rd_points_of(rows, [metric])[metric]
+
+
+def rd_points_of(rows: list[JobResult], metrics: list[str]) -> dict[str, dict]:
+    """metric -> rd_points(rows, metric), with the rows sorted (and seeds averaged) once."""
+    out: dict = {m: defaultdict(lambda: defaultdict(dict)) for m in metrics}
     for row in sorted(mean_over_seeds([r for r in rows if not r.is_search_probe]), key=point_order):
-        if row.done and metric in row.metrics:
-            out[row.codec][row.sequence][row.point] = (row.kbps, row.bpp, row.metrics[metric])
+        if row.done:
+            for metric in metrics:
+                if metric in row.metrics:
+                    out[metric][row.codec][row.sequence][row.point] = (row.kbps, row.bpp, row.metrics[metric])
     return out
 
 
@@ -220,9 +227,10 @@ def bd_table(
         if name not in axes or name not in measured:
             raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(measured)}")
     entries = []
+    points = rd_points_of(rows, names)
     for name in names:
         axis = axes[name]
-        pts = rd_points(rows, name)
+        pts = points[name]
         for codec in codecs:
             if codec == anchor:
                 continue
@@ -344,7 +352,14 @@ def _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, sc
         return sequence_curve(pts[codec][seq], axis, rate, f"{codec} / {seq} / {axis.label}")
 
     if not scope.active:
-        return bd_rates([(curve(anchor, seq), curve(codec, seq)) for seq in shared], method, min_points)
+        col = RATE_UNITS.index(rate)
+        points = []
+        for seq in shared:
+            a, t = pts[anchor][seq].values(), pts[codec][seq].values()
+            points.append(
+                ([v[col] for v in a], axis.apply([v[2] for v in a]), [v[col] for v in t], axis.apply([v[2] for v in t]))
+            )
+        return bd_rates_of(points, lambda k: (curve(anchor, shared[k]), curve(codec, shared[k])), method, min_points)
     out: list[BDResult | BDError] = []
     for seq in shared:
         try:

@@ -130,13 +130,11 @@ def bd_intervals(
     For a set-level metric (FVD) whose averaged-curve value is the set-level curve, each
     resample of sequences pools the resampled sequences' clips again at every rate point
     (needs the clip features the rows keep and the stored ``set_values``)."""
-    from .curves import metric_axes, rd_points, sequence_curve
+    from .curves import metric_axes, rd_points_of, sequence_curve
 
     axes = metric_axes(rows)
-    points = {}
+    points = rd_points_of(rows, list(dict.fromkeys(e.metric for e in entries)))
     for e in entries:
-        if e.metric not in points:
-            points[e.metric] = rd_points(rows, e.metric)
         pts, axis = points[e.metric], axes[e.metric]
         shared = sorted(set(pts.get(anchor, {})) & set(pts.get(e.codec, {})))
         per_seq = e.per_sequence_values  # bd_table's, when it integrated each pair's whole overlap
@@ -186,19 +184,23 @@ def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
     col = RATE_UNITS.index(rate)
 
     def matrices(c):
-        common = [p for p in pts[c][shared[0]] if all(p in pts[c][s] for s in shared)]
-        r = np.array([[pts[c][s][p][col] for p in common] for s in shared])
-        v = np.array([axis.apply([pts[c][s][p][2] for p in common]) for s in shared])
-        return r, v
+        have = set.intersection(*(set(pts[c][s]) for s in shared))
+        common = [p for p in pts[c][shared[0]] if p in have]
+        shape = (len(shared), len(common))
+        r = np.array([[pts[c][s][p][col] for p in common] for s in shared], dtype=np.float64).reshape(shape)
+        v = np.array([[pts[c][s][p][2] for p in common] for s in shared], dtype=np.float64).reshape(shape)
+        return r, axis.apply(v)
 
     (ra, va), (rt, vt) = matrices(anchor), matrices(codec)
+    together = np.hstack([ra, va, rt, vt])  # one gather of each drawn sequence's four rows
+    cut = np.cumsum([m.shape[1] for m in (ra, va, rt)])
 
     def statistic(idx):
         """One resample: its BD-rate; a batch of them (rows of idx): theirs, NaN where bd_rate raises."""
         if np.ndim(idx) == 1:
             a = Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0))
             return bd_rate(a, Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)), method, min_points).value
-        mean = [m[idx].mean(1) for m in (ra, va, rt, vt)]
+        mean = np.split(together[idx].mean(1), cut, axis=1)  # the same sums as each matrix's own
         return bd_rate_arrays(*mean, method, min_points)[0]
 
     return statistic
