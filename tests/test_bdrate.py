@@ -1,10 +1,12 @@
 import bjontegaard
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gvcbench.bench.records import JobResult, SetValue
 from gvcbench.metrics.axes import axis_from_spec, parse_axis
-from gvcbench.reports.bdrate import BDError, Curve, bd_metric, bd_rate
+from gvcbench.reports.bdrate import BDError, Curve, bd_metric, bd_rate, bd_rates, pchip_eval, pchip_integral
 from gvcbench.reports.curves import averaged_curve, bd_table
 
 # Measured on the built-in run (vvenc-ldb anchor, x265 test), mean PSNR-Y over 3 clips.
@@ -118,3 +120,107 @@ def test_set_level_metric_uses_the_set_curve():
     assert any("set-level fvd" in n for n in entry.notes)
     (plain,) = bd_table(rows, "anchor")  # without set values: mean of per-sequence values
     assert plain.avg_curve == pytest.approx(-50.0)
+
+
+# -- our PCHIP against scipy's PchipInterpolator -------------------------------------------------
+
+
+def _scipy_pchip(x, y):
+    from scipy.interpolate import PchipInterpolator
+
+    return PchipInterpolator(x, y)
+
+
+def _close(ours, ref, scale):
+    """Equal within 1e-12, relative to the value or, near zero, to the curve's scale."""
+    return abs(ours - ref) <= 1e-12 * max(abs(ref), scale)
+
+
+@st.composite
+def _curves(draw):
+    """4-8 points, x well apart; y rising (as BD curves are), or any shape with flat parts."""
+    x = np.cumsum(draw(st.lists(st.floats(0.05, 20.0), min_size=4, max_size=8)))
+    n = len(x)
+    steps = st.floats(0.0, 10.0) if draw(st.booleans()) else st.floats(-10.0, 10.0)
+    y = draw(st.floats(-50.0, 50.0)) + np.cumsum(draw(st.lists(steps, min_size=n, max_size=n)))
+    lo, hi = sorted(draw(st.lists(st.floats(0.0, 1.0), min_size=2, max_size=2)))
+    span = x[-1] - x[0]
+    return x, y, x[0] + lo * span, x[0] + hi * span
+
+
+@given(_curves())
+@settings(max_examples=400, deadline=None)
+def test_pchip_integral_and_values_equal_scipys(curve):
+    x, y, lo, hi = curve
+    ref = _scipy_pchip(x, y)
+    scale = float(np.abs(y).max()) * (x[-1] - x[0]) + 1e-300
+    ours = pchip_integral(x[None], y[None], np.array([lo]), np.array([hi]))[0]
+    assert _close(ours, float(ref.integrate(lo, hi)), scale)
+    at = np.concatenate([x, np.linspace(x[0], x[-1], 17), [lo, hi]])
+    for mine, theirs in zip(pchip_eval(x[None], y[None], at[None])[0], ref(at)):
+        assert _close(mine, theirs, float(np.abs(y).max()) + 1e-300)
+
+
+def test_pchip_on_real_curves_and_batches_equals_scipy():
+    # Measured curves (the built-in run's, above), in both BD directions, one batch of curves.
+    curves = [
+        (np.array(ANCHOR[1])[::-1], np.log10(ANCHOR[0])[::-1]),
+        (np.array(TEST[1])[::-1], np.log10(TEST[0])[::-1]),
+        (np.log10(ANCHOR[0])[::-1], np.array(ANCHOR[1])[::-1]),
+        (np.log10(TEST[0])[::-1], np.array(TEST[1])[::-1]),
+    ]
+    x, y = np.array([c[0] for c in curves]), np.array([c[1] for c in curves])
+    lo, hi = x.min(1) + 0.1 * np.ptp(x, 1), x.max(1) - 0.2 * np.ptp(x, 1)
+    ours = pchip_integral(x, y, lo, hi)
+    for k, (cx, cy) in enumerate(curves):
+        ref = _scipy_pchip(cx, cy)
+        assert _close(ours[k], float(ref.integrate(lo[k], hi[k])), 0.0)
+        assert _close(ours[k], float(pchip_integral(cx[None], cy[None], lo[k : k + 1], hi[k : k + 1])[0]), 0.0)
+        at = np.linspace(cx[0], cx[-1], 9)
+        np.testing.assert_allclose(pchip_eval(cx[None], cy[None], at[None])[0], ref(at), rtol=1e-12, atol=0)
+
+
+# -- batches give the numbers of one call per pair ------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_batched_bd_rates_equal_one_bd_rate_per_pair_bit_for_bit(method):
+    rng = np.random.default_rng(5)
+    pairs = []
+    for k in range(300):
+        ra, rt = np.exp(rng.uniform(1, 6, 4 + k % 2)), np.exp(rng.uniform(1, 6, 4))
+        va = 3 * np.log(ra) + rng.normal(0, 0.6 if k % 4 == 0 else 0.01, len(ra))  # every 4th: may not rise
+        vt = 3 * np.log(rt) + 1 + rng.normal(0, 0.01, 4)
+        if k % 9 == 0:
+            vt[2] = np.nan
+        if k % 10 == 0:
+            va += 40  # no overlap
+        pairs.append((Curve.of(f"a{k}", ra, va), Curve.of(f"t{k}", rt, vt)))
+    errors = 0
+    for (a, t), got in zip(pairs, bd_rates(pairs, method)):
+        try:
+            assert got == bd_rate(a, t, method)  # BDResult equality: every float identical
+        except BDError as exc:
+            errors += 1
+            assert isinstance(got, BDError) and str(got) == str(exc)
+    assert 30 < errors < 270  # both kinds are exercised
+
+
+def test_batched_bootstrap_equals_one_call_per_resample():
+    from gvcbench.reports.curves import metric_axes, rd_points
+    from gvcbench.reports.uncertainty import _averaged_bd, bootstrap
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for s in range(12):
+        for codec, scale in (("anchor", 1.0), ("test", 0.8)):
+            for q, r in zip((37, 32, 27, 22), (10.0, 20.0, 40.0, 80.0)):
+                rate = r * scale * (1 + 0.3 * rng.random())
+                rows.append(
+                    _row(codec, f"s{s}", q, rate, 30 + 3 * np.log2(rate) + rng.normal(0, 0.3), "psnr-y", False, "x")
+                )
+    pts = rd_points(rows, "psnr-y")
+    stat = _averaged_bd(pts, "anchor", "test", sorted(pts["anchor"]), metric_axes(rows)["psnr-y"], "kbps", "pchip", 4)
+    one = bootstrap(12, stat, 200, 1)
+    batch = bootstrap(12, stat, 200, 1, batched=True)
+    assert one == batch and one.ok

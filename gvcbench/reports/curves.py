@@ -11,7 +11,7 @@ import numpy as np
 from ..bench.records import JobResult, SetValue, point_order  # how rate points sort: decided there, once
 from ..errors import GvcbenchError
 from ..metrics.axes import Axis, axis_from_spec
-from .bdrate import BDError, Curve, bd_metric, bd_rate
+from .bdrate import BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_of
 from .seeds import mean_over_seeds
 
 if TYPE_CHECKING:
@@ -76,10 +76,17 @@ def is_search_probe(row: JobResult) -> bool:
 def rd_points(rows: list[JobResult], metric: str) -> dict[str, dict[str, dict[str, tuple[float, float, float]]]]:
     """codec -> sequence -> point -> (kbps, bpp, raw metric value), done jobs with the metric;
     a stochastic codec's seeds are averaged."""
-    out: dict = defaultdict(lambda: defaultdict(dict))
+    return rd_points_of(rows, [metric])[metric]
+
+
+def rd_points_of(rows: list[JobResult], metrics: list[str]) -> dict[str, dict]:
+    """metric -> rd_points(rows, metric), with the rows sorted (and seeds averaged) once."""
+    out: dict = {m: defaultdict(lambda: defaultdict(dict)) for m in metrics}
     for row in sorted(mean_over_seeds([r for r in rows if not r.is_search_probe]), key=point_order):
-        if row.done and metric in row.metrics:
-            out[row.codec][row.sequence][row.point] = (row.kbps, row.bpp, row.metrics[metric])
+        if row.done:
+            for metric in metrics:
+                if metric in row.metrics:
+                    out[metric][row.codec][row.sequence][row.point] = (row.kbps, row.bpp, row.metrics[metric])
     return out
 
 
@@ -152,6 +159,7 @@ class BDEntry:
     notes: list[str] = field(default_factory=list)
     avg_curve_ci: Interval | None = None  # bootstrap over sequences (uncertainty.bd_intervals)
     per_sequence_ci: Interval | None = None
+    per_sequence_values: list[float] | None = None  # the per-sequence BD-rates over each pair's overlap, in order
     per_seed: dict | None = None  # seed -> averaged-curve BD-rate, for stochastic codecs (bdtables.bd_per_seed)
     interval: tuple[float, float] | None = None  # quality interval of the averaged-curve BD-rate (on the axis)
     rate_interval: tuple[float, float] | None = None  # rate interval of the averaged-curve BD-metric
@@ -219,9 +227,10 @@ def bd_table(
         if name not in axes or name not in measured:
             raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(measured)}")
     entries = []
+    points = rd_points_of(rows, names)
     for name in names:
         axis = axes[name]
-        pts = rd_points(rows, name)
+        pts = points[name]
         for codec in codecs:
             if codec == anchor:
                 continue
@@ -284,23 +293,14 @@ def _entry(
         entry.notes.append(f"no sequence has {metric} results for both {codec} and {anchor}")
         return entry
     per_seq = []
-    for seq in shared:
-        try:
-            a = sequence_curve(pts[anchor][seq], axis, rate, f"{anchor} / {seq} / {axis.label}")
-            t = sequence_curve(pts[codec][seq], axis, rate, f"{codec} / {seq} / {axis.label}")
-            others = (
-                [
-                    sequence_curve(pts[o][seq], axis, rate, f"{o} / {seq} / {axis.label}")
-                    for o in _others(pts, anchor, codec, seq)
-                ]
-                if scope.common
-                else []
-            )
-            result = bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points))
+    for seq, result in zip(shared, _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, scope)):
+        if isinstance(result, BDError):
+            entry.notes.append(str(result))
+        else:
             per_seq.append(result.value)
             entry.per_sequence_intervals[seq] = result.interval
-        except BDError as exc:
-            entry.notes.append(str(exc))
+    if not scope.active:  # what the bootstrap over sequences resamples (uncertainty.bd_intervals)
+        entry.per_sequence_values = per_seq
     entry.contributed = len(per_seq)
     if per_seq and len(per_seq) >= min_share * len(shared):
         entry.per_sequence_mean = float(np.mean(per_seq))
@@ -342,6 +342,33 @@ def _entry(
         if str(exc) not in entry.notes:
             entry.notes.append(str(exc))
     return entry
+
+
+def _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, scope: Scope) -> list[BDResult | BDError]:
+    """The BD-rate of each shared sequence, or why it has none. Over each pair's overlap all
+    pairs go in one batch (bdrate.bd_rates: the same numbers as one bd_rate per pair)."""
+
+    def curve(codec, seq):
+        return sequence_curve(pts[codec][seq], axis, rate, f"{codec} / {seq} / {axis.label}")
+
+    if not scope.active:
+        col = RATE_UNITS.index(rate)
+        points = []
+        for seq in shared:
+            a, t = pts[anchor][seq].values(), pts[codec][seq].values()
+            points.append(
+                ([v[col] for v in a], axis.apply([v[2] for v in a]), [v[col] for v in t], axis.apply([v[2] for v in t]))
+            )
+        return bd_rates_of(points, lambda k: (curve(anchor, shared[k]), curve(codec, shared[k])), method, min_points)
+    out: list[BDResult | BDError] = []
+    for seq in shared:
+        try:
+            a, t = curve(anchor, seq), curve(codec, seq)
+            others = [curve(o, seq) for o in _others(pts, anchor, codec, seq)] if scope.common else []
+            out.append(bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points)))
+        except BDError as exc:
+            out.append(exc)
+    return out
 
 
 def grouped_notes(entries: list[BDEntry]) -> list[tuple[str, list[str]]]:

@@ -14,6 +14,7 @@ three clips shows how three numbers scatter, not how the codec does.
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from ..bench.records import JobResult, SetValue
 from ..errors import GvcbenchError
 from ..metrics.frechet import frechet_from_features
 from ..metrics.setmetric import decode_features
-from .bdrate import BDError, bd_rate
+from .bdrate import BDError, bd_rate, bd_rate_arrays, bd_rates
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
@@ -31,6 +32,7 @@ MIN_SEQUENCES = 5
 TESTS = ("wilcoxon", "bootstrap")
 DEFAULT_ALPHA = 0.05
 MIN_PAIRS = 6  # Wilcoxon on 5 pairs cannot go below p = 0.0625, two-sided
+BATCH_ELEMENTS = 200_000  # sequence draws per batch of a batched bootstrap statistic
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Interval:
 
     @property
     def width(self) -> float | None:
-        return None if not self.ok else self.high - self.low
+        return None if self.low is None or self.high is None else self.high - self.low
 
 
 def _no_interval(reason: str, level: float, method: str, n: int) -> Interval:
@@ -70,11 +72,14 @@ def bootstrap(
     level: float = DEFAULT_LEVEL,
     unit: str = "sequences",
     min_n: int = MIN_SEQUENCES,
+    batched: bool = False,
 ) -> Interval:
     """Percentile interval of ``statistic(indices)`` over resamples of ``range(n)`` with replacement.
 
     A resample whose statistic cannot be computed (a BDError: curves that stop overlapping,
-    say) is dropped; more than 5 % dropped gives no interval."""
+    say) is dropped; more than 5 % dropped gives no interval. ``batched``: the statistic takes
+    a batch of resamples (one per row) and gives one value per row, NaN for none; the same
+    resamples and values, without a Python call per resample."""
     method = f"percentile bootstrap over {n} {unit}, {resamples} resamples, seed {seed}"
     if not 0 < level < 1:
         raise GvcbenchError(f"interval level must be between 0 and 1, got {level}")
@@ -84,7 +89,12 @@ def bootstrap(
         return _no_interval(f"too few {unit} for an interval: {n} < {min_n}", level, method, n)
     rng = np.random.default_rng(seed)
     values = []
-    for idx in rng.integers(0, n, size=(resamples, n)):
+    draws = rng.integers(0, n, size=(resamples, n))
+    if batched:
+        step = max(1, BATCH_ELEMENTS // n)  # resamples per batch: bounds the memory of the gathered rows
+        for start in range(0, resamples, step):
+            values += [v for v in statistic(draws[start : start + step]) if np.isfinite(v)]
+    for idx in draws if not batched else ():
         try:
             v = statistic(idx)
         except BDError:
@@ -112,7 +122,7 @@ def bd_intervals(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
     level: float = DEFAULT_LEVEL,
-    set_level: set[str] = frozenset(),
+    set_level: AbstractSet[str] = frozenset(),
     set_values: list[SetValue] | None = None,
 ) -> list:
     """Fill ``avg_curve_ci`` and ``per_sequence_ci`` of every BDEntry of ``bd_table``.
@@ -120,31 +130,26 @@ def bd_intervals(
     For a set-level metric (FVD) whose averaged-curve value is the set-level curve, each
     resample of sequences pools the resampled sequences' clips again at every rate point
     (needs the clip features the rows keep and the stored ``set_values``)."""
-    from .curves import metric_axes, rd_points, sequence_curve
+    from .curves import metric_axes, rd_points_of, sequence_curve
 
     axes = metric_axes(rows)
-    points = {}
+    points = rd_points_of(rows, list(dict.fromkeys(e.metric for e in entries)))
     for e in entries:
-        if e.metric not in points:
-            points[e.metric] = rd_points(rows, e.metric)
         pts, axis = points[e.metric], axes[e.metric]
         shared = sorted(set(pts.get(anchor, {})) & set(pts.get(e.codec, {})))
-        per_seq = []
-        for s in shared:
-            try:
-                per_seq.append(
-                    bd_rate(
-                        sequence_curve(pts[anchor][s], axis, rate, f"{anchor} / {s}"),
-                        sequence_curve(pts[e.codec][s], axis, rate, f"{e.codec} / {s}"),
-                        e.method,
-                        min_points,
-                    ).value
+        per_seq = e.per_sequence_values  # bd_table's, when it integrated each pair's whole overlap
+        if per_seq is None:
+            pairs = [
+                (
+                    sequence_curve(pts[anchor][s], axis, rate, f"{anchor} / {s}"),
+                    sequence_curve(pts[e.codec][s], axis, rate, f"{e.codec} / {s}"),
                 )
-            except BDError:
-                pass
+                for s in shared
+            ]
+            per_seq = [r.value for r in bd_rates(pairs, e.method, min_points) if not isinstance(r, BDError)]
         values = np.asarray(per_seq)
         e.per_sequence_ci = bootstrap(
-            len(values), lambda idx, values=values: float(values[idx].mean()), resamples, seed, level
+            len(values), lambda idx, values=values: values[idx].mean(1), resamples, seed, level, batched=True
         )
         if e.metric in set_level and e.avg_curve is not None:
             members = _set_members(set_values or [], anchor, e.codec, e.metric)
@@ -166,7 +171,7 @@ def bd_intervals(
             e.avg_curve_ci = _no_interval("no BD-rate to put an interval on", level, "none", len(shared))
         else:
             averaged = _averaged_bd(pts, anchor, e.codec, shared, axis, rate, e.method, min_points)
-            e.avg_curve_ci = bootstrap(len(shared), averaged, resamples, seed, level)
+            e.avg_curve_ci = bootstrap(len(shared), averaged, resamples, seed, level, batched=True)
     return entries
 
 
@@ -179,20 +184,24 @@ def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
     col = RATE_UNITS.index(rate)
 
     def matrices(c):
-        common = [p for p in pts[c][shared[0]] if all(p in pts[c][s] for s in shared)]
-        r = np.array([[pts[c][s][p][col] for p in common] for s in shared])
-        v = np.array([axis.apply([pts[c][s][p][2] for p in common]) for s in shared])
-        return r, v
+        have = set.intersection(*(set(pts[c][s]) for s in shared))
+        common = [p for p in pts[c][shared[0]] if p in have]
+        shape = (len(shared), len(common))
+        r = np.array([[pts[c][s][p][col] for p in common] for s in shared], dtype=np.float64).reshape(shape)
+        v = np.array([[pts[c][s][p][2] for p in common] for s in shared], dtype=np.float64).reshape(shape)
+        return r, axis.apply(v)
 
     (ra, va), (rt, vt) = matrices(anchor), matrices(codec)
+    together = np.hstack([ra, va, rt, vt])  # one gather of each drawn sequence's four rows
+    cut = np.cumsum([m.shape[1] for m in (ra, va, rt)])
 
     def statistic(idx):
-        return bd_rate(
-            Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0)),
-            Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)),
-            method,
-            min_points,
-        ).value
+        """One resample: its BD-rate; a batch of them (rows of idx): theirs, NaN where bd_rate raises."""
+        if np.ndim(idx) == 1:
+            a = Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0))
+            return bd_rate(a, Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)), method, min_points).value
+        mean = np.split(together[idx].mean(1), cut, axis=1)  # the same sums as each matrix's own
+        return bd_rate_arrays(*mean, method, min_points)[0]
 
     return statistic
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GvcbenchError
-from .bdrate import BDError, Curve, check_curve
+from .bdrate import BDError, Curve, check_curve, pchip_eval
 
 Span = tuple[float, float]
 
@@ -64,9 +64,7 @@ def quality_at(curve: Curve, rates, method: str) -> np.ndarray:
     at = np.log10(np.asarray(rates, dtype=np.float64))
     if method == "cubic":
         return np.polyval(np.polyfit(x, y, 3), at)
-    from scipy.interpolate import PchipInterpolator
-
-    return PchipInterpolator(x, y)(at)
+    return pchip_eval(x[None], y[None], np.atleast_1d(at)[None])[0].reshape(np.shape(at))
 
 
 def rate_span(curve: Curve, window: Span | None) -> Span | None:
