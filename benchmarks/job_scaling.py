@@ -1,8 +1,6 @@
-"""Flat cost at scale: per-job cost of plans of 100 to 100,000 near-free jobs, and the
-reader commands on a 100,000-row store.
+"""Flat cost at scale: per-job cost of plans of 100 to 100,000 near-free jobs.
 
     python benchmarks/job_scaling.py [--sizes 100,2000,20000,100000] [--jobs 2] [--dask]
-                                     [--store-rows 100000] [--skip-plans] [--skip-readers] [--limit 600]
 
 Plans: the `external` codec with `cp` as encoder and decoder (the bitstream is the raw
 input) on tiny clips (16x16, 2 frames), PSNR-Y only, no reconstructions or bitstreams
@@ -12,10 +10,7 @@ wall time, wall time per job, and the driver's own CPU time (its process, not th
 workers) per job; flat columns mean the cost per job does not grow with the plan.
 `--dask` also runs each size on a Dask LocalCluster of `--jobs` workers.
 
-Readers: a store of `--store-rows` synthetic done rows (4 codecs x N/16 sequences x 4
-QPs, PSNR-Y, PSNR-YUV, MS-SSIM and VMAF with 50 per-frame values and provenance, like a
-real run's rows), then `gvcbench results -f csv`, `bdrate`, `report` and `regress`
-(`--save` then a comparison) as separate processes, each timed.
+The reader commands on a 100,000-row store: `benchmarks/store_readers.py`.
 """
 
 from __future__ import annotations
@@ -24,8 +19,6 @@ import argparse
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +26,6 @@ from pathlib import Path
 import numpy as np
 from rich.console import Console
 from rich.table import Table
-from store_readers import synthetic_store  # the 100k-row store, written through the store's API
 
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
@@ -101,89 +93,32 @@ def run_plan(n: int, workers: int, executor: str, base: Path) -> dict:
     return {"jobs": summary.done, "wall": wall, "cpu": cpu}
 
 
-def timed_command(argv: list[str], cwd: Path, limit: float) -> tuple[float, int | None]:
-    """(wall s, exit status); status None when it ran past ``limit`` seconds and was stopped."""
-    start = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "gvcbench", *argv],
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            check=False,
-            timeout=limit,
-        )
-    except subprocess.TimeoutExpired:
-        return time.perf_counter() - start, None
-    wall = time.perf_counter() - start
-    if proc.returncode not in (0, 1):
-        raise SystemExit(f"gvcbench {' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
-    return wall, proc.returncode
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100,2000,20000,100000")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--dask", action="store_true", help="also run each plan on a Dask LocalCluster")
-    ap.add_argument("--store-rows", type=int, default=100_000)
-    ap.add_argument("--skip-plans", action="store_true")
-    ap.add_argument("--skip-readers", action="store_true")
-    ap.add_argument("--limit", type=float, default=600, help="seconds after which a reader command is stopped")
     args = ap.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="gvcbench-scale-") as tmp:
         base = Path(tmp)
-        if not args.skip_plans:
-            table = Table(title=f"near-free external jobs (cp), 16x16x2 clips, PSNR-Y, {args.jobs} worker(s)")
-            for col in ("executor", "jobs", "wall s", "wall ms/job", "driver CPU s", "driver CPU ms/job"):
-                table.add_column(col, justify="left" if col == "executor" else "right")
-            executors = ["local"] + (["dask"] if args.dask else [])
-            for executor in executors:
-                for n in (int(x) for x in args.sizes.split(",")):
-                    r = run_plan(n, args.jobs, executor, base)
-                    table.add_row(
-                        executor,
-                        str(r["jobs"]),
-                        f"{r['wall']:.1f}",
-                        f"{1000 * r['wall'] / r['jobs']:.2f}",
-                        f"{r['cpu']:.1f}",
-                        f"{1000 * r['cpu'] / r['jobs']:.2f}",
-                    )
-                    console.print(f"  {executor} {n}: {r['wall']:.1f} s", highlight=False)
-            console.print(table)
-        if not args.skip_readers:
-            store = base / "big"
-            start = time.perf_counter()
-            synthetic_store(store, args.store_rows)
-            made = time.perf_counter() - start
-            size = (store / "results.sqlite").stat().st_size / 1e6
-            table = Table(
-                title=f"reader commands on a {args.store_rows}-row store ({size:.0f} MB, made in {made:.0f} s)"
-            )
-            table.add_column("command")
-            table.add_column("wall s", justify="right")
-            commands = {
-                "results -f csv": ["results", str(store), "-f", "csv", "-o", str(base / "r.csv")],
-                "bdrate --anchor anchor": ["bdrate", str(store), "--anchor", "anchor"],
-                "report --anchor anchor": ["report", str(store), "--anchor", "anchor", "-o", str(base / "report")],
-                "regress --save": [
-                    "regress",
-                    str(store),
-                    "--baseline",
-                    str(base / "b.json"),
-                    "--save",
-                    "--anchor",
-                    "anchor",
-                ],
-                "regress (compare)": ["regress", str(store), "--baseline", str(base / "b.json")],
-            }
-            for label, argv in commands.items():
-                wall, rc = timed_command(argv, base, args.limit)
-                shown = f"> {args.limit:.0f} (stopped)" if rc is None else f"{wall:.1f}"
-                table.add_row(label + ("" if rc in (0, None) else f" (exit {rc})"), shown)
-                console.print(f"  {label}: {wall:.1f} s", highlight=False)
-            console.print(table)
+        table = Table(title=f"near-free external jobs (cp), 16x16x2 clips, PSNR-Y, {args.jobs} worker(s)")
+        for col in ("executor", "jobs", "wall s", "wall ms/job", "driver CPU s", "driver CPU ms/job"):
+            table.add_column(col, justify="left" if col == "executor" else "right")
+        executors = ["local"] + (["dask"] if args.dask else [])
+        for executor in executors:
+            for n in (int(x) for x in args.sizes.split(",")):
+                r = run_plan(n, args.jobs, executor, base)
+                table.add_row(
+                    executor,
+                    str(r["jobs"]),
+                    f"{r['wall']:.1f}",
+                    f"{1000 * r['wall'] / r['jobs']:.2f}",
+                    f"{r['cpu']:.1f}",
+                    f"{1000 * r['cpu'] / r['jobs']:.2f}",
+                )
+                console.print(f"  {executor} {n}: {r['wall']:.1f} s", highlight=False)
+        console.print(table)
     print(f"cpu count {os.cpu_count()}; load average {os.getloadavg()[0]:.1f} at the end")
 
 
