@@ -418,6 +418,15 @@ SOURCES_HELP = (
 )
 
 
+# Options that `bdrate` and `report` share, declared once so their help cannot drift apart.
+MIN_SHARE_OPTION = typer.Option(
+    0.5,
+    help="Fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates (n/a below).",
+)
+RESAMPLES_OPTION = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals).")
+BOOTSTRAP_SEED_OPTION = typer.Option(0, help="Seed of the bootstrap.")
+
+
 @app.command("bdrate")
 def bdrate(
     stores: list[Path] | None = typer.Argument(None, help=SOURCES_HELP + " Default: gvcbench-runs."),
@@ -426,13 +435,10 @@ def bdrate(
     method: str = typer.Option("pchip", help="pchip (JVET CTC), cubic (VCEG-M33) or both."),
     rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
     min_points: int = typer.Option(4, help="Fewest rate points a curve may have."),
-    min_share: float = typer.Option(
-        0.5,
-        help="Fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates (n/a below).",
-    ),
+    min_share: float = MIN_SHARE_OPTION,
     run: str | None = typer.Option(None, "--run", help=RUN_HELP),
-    resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    resamples: int = RESAMPLES_OPTION,
+    seed: int = BOOTSTRAP_SEED_OPTION,
     level: float = typer.Option(0.95, help="Coverage of the intervals."),
     window: str | None = typer.Option(
         None, help="Integrate only inside this rate window, LOW:HIGH in the rate unit, e.g. 5:15."
@@ -625,13 +631,10 @@ def report(
     group_by: str | None = typer.Option(
         None, "--group-by", help="Also one BD table per value of this manifest field of the sequences, e.g. category."
     ),
-    min_share: float = typer.Option(
-        0.5,
-        help="Fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates (n/a below).",
-    ),
+    min_share: float = MIN_SHARE_OPTION,
     run: str | None = typer.Option(None, "--run", help=RUN_HELP),
-    resamples: int = typer.Option(1000, help="Bootstrap resamples for the 95 % intervals (0: no intervals)."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    resamples: int = RESAMPLES_OPTION,
+    seed: int = BOOTSTRAP_SEED_OPTION,
     lossless: bool = typer.Option(
         False, "--lossless", help="Pixel-exact pictures (lossless WebP) instead of quality-90 WebP; a larger report."
     ),
