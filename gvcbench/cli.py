@@ -42,6 +42,13 @@ def _notes(notes: list[str]) -> None:
         err.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
 
 
+def _reader() -> None:
+    """A reader command: what it reads stays until the process exits (see store.freeze_reads)."""
+    from .bench.store import freeze_reads
+
+    freeze_reads()
+
+
 def _open(store: Path, run: str | None):
     """The results a reader shows (see gvcbench.reports.selection), its notes printed to stderr."""
     from .api import open_store
@@ -382,6 +389,7 @@ def results(
     ),
 ):
     """Print or export the results store."""
+    _reader()
     try:
         if format == "table" and per_frame:
             raise GvcbenchError("--per-frame exports: give --format csv, json or parquet")
@@ -453,6 +461,7 @@ def bdrate(
     """BD-rate of every codec against an anchor: of the curve averaged over sequences
     (the paper's number) and the mean of per-sequence BD-rates, each with a bootstrap
     interval over sequences."""
+    _reader()
     from . import api
     from .reports.bdrate import METHODS
     from .reports.window import Scope, parse_window
@@ -641,6 +650,7 @@ def report(
     svg: bool = typer.Option(False, "--svg", help="Also write each figure as SVG (vector, for papers) beside its PNG."),
 ):
     """Write report.html (self-contained), report.md, results.csv, bdrate.csv, intervals.csv and report.json."""
+    _reader()
     from . import api
 
     try:
@@ -693,6 +703,7 @@ def regress(
     """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance (or is NaN or
     missing), or a paired test across sequences finds a significant regression; 2 on bad input (a
     malformed or empty baseline, a store that cannot be read)."""
+    _reader()
     from . import api
     from .reports.regress import write_junit
 

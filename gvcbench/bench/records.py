@@ -13,6 +13,7 @@ against the dict rows of earlier versions; new code reads attributes.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -313,12 +314,16 @@ def records_frame(records: Iterable[JobResult]) -> Any:
     import pandas as pd
 
     names = [f.name for f in fields(JobResult) if f.name not in _NOT_IN_FRAME]
+    field_values = operator.itemgetter(*names)  # of a record's __dict__, which holds every field: one C call
     # rows read from a store share their options' mapping: one JSON text each (the mapping is
     # kept beside it, so that its id is not reused while the frame is built)
     options: dict[int, tuple[Mapping, str]] = {}
     flat = []
     for r in records:
-        base = {name: getattr(r, name) for name in names}
+        try:
+            base = dict(zip(names, field_values(r.__dict__)))
+        except KeyError:  # a record built some other way: read its attributes
+            base = {name: getattr(r, name) for name in names}
         known = options.get(id(r.codec_params))
         if known is None:
             known = options[id(r.codec_params)] = (r.codec_params, json.dumps(dict(r.codec_params), sort_keys=True))

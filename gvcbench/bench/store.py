@@ -18,11 +18,13 @@ SQL lives in this module only: everyone else reads typed records (``records()``,
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -374,10 +376,13 @@ class ResultStore:
         of schema 2 still hold ``packages``."""
         return {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
 
-    def records(self, keys: Iterable[str] | None = None, done: bool | None = None) -> list[JobResult]:
+    def records(
+        self, keys: Iterable[str] | None = None, done: bool | None = None, extra: Mapping[str, Any] | None = None
+    ) -> list[JobResult]:
         """The stored job results, in curve order (codec, sequence, QP, target, seed).
 
-        ``keys``: only these jobs; ``done``: only finished (True) or only failed (False) ones.
+        ``keys``: only these jobs; ``done``: only finished (True) or only failed (False) ones;
+        ``extra``: reader-side fields set on every record (``source_store``).
         Per-frame values and feature vectors are decoded when first read; JSON texts that
         repeat across rows (provenance, options, sequence specs) are decoded once."""
         have = self._job_columns
@@ -394,13 +399,7 @@ class ResultStore:
             f"SELECT {', '.join(cols)} FROM jobs {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY {order}",
             params,
         )
-        decode = _Decoder()
-        out = []
-        for values in cur:
-            if wanted is not None and values[0] not in wanted:
-                continue
-            out.append(decode.record(cols, values))
-        return out
+        return _Decoder(cols).records(cur, wanted, extra)
 
     def rows(self) -> list[dict[str, Any]]:
         """Every job result as a plain dict (``JobResult.to_dict``), for scripts and export."""
@@ -496,19 +495,68 @@ SHARED_COLUMNS = frozenset({"codec_params", "sequence_spec", "provenance", "metr
 NULL_IS_EMPTY = frozenset({"codec_params", "sequence_spec", "metrics", "frame_metrics", "metric_errors", "provenance"})
 
 
+_load_json = json.JSONDecoder().raw_decode
+
+
+def _json(raw: str) -> Any:
+    """``json.loads`` without its two whitespace scans (gvcbench writes none around its JSON);
+    a text with some (written by hand) takes the ordinary path."""
+    try:
+        return _load_json(raw)[0]
+    except json.JSONDecodeError:
+        return json.loads(raw)
+
+
+_FREEZE_READS = False
+
+
+def freeze_reads() -> None:
+    """For a process that keeps what it reads until it exits (the CLI's reader commands): what
+    later reads build is frozen out of the garbage collector's walks for good (``gc.freeze``)
+    instead of only moved to its oldest generation, so the computing that follows does not
+    walk 100k records again at each full collection. Records hold no reference cycles:
+    nothing leaks. Library users keep the default."""
+    global _FREEZE_READS
+    _FREEZE_READS = True
+
+
+@contextmanager
+def collector_paused():
+    """Python's cyclic garbage collector paused while a reader builds its records: 100k rows
+    are millions of new containers, and the collector would walk all of them again and again
+    as they pile up (a third of the time of a 100k-row read). Records hold no reference cycles;
+    reference counting still frees whatever is dropped. On the way out what was built moves
+    straight to the oldest generation (``freeze`` then ``unfreeze``), so the next young
+    collection does not walk it all once more; a full collection still sees it (unless
+    ``freeze_reads``)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if not _FREEZE_READS:
+            gc.unfreeze()
+        if was:
+            gc.enable()
+
+
 class _Decoder:
     """Turns stored rows into records. JSON texts that repeat (provenance, options, specs) are
     decoded once per read; the results are read-only, so records share them."""
 
-    def __init__(self) -> None:
+    def __init__(self, cols: list[str] | None = None) -> None:
         self._memo: dict[str, Any] = {}
+        self._cols = cols
+        # (position, name) of each JSON column present
+        self._json = [(i, c) for i, c in enumerate(cols or ()) if c in JSON_COLUMNS]
 
     def shared(self, raw: str | None) -> Mapping:
         if raw is None:
             return EMPTY
         value = self._memo.get(raw)
         if value is None:
-            value = self._memo[raw] = FrozenMap(json.loads(raw))
+            value = self._memo[raw] = FrozenMap(_json(raw))
         return value
 
     def record(self, cols: list[str], values: tuple) -> JobResult:
@@ -516,16 +564,38 @@ class _Decoder:
         for name in JSON_COLUMNS:
             if name not in fields:
                 continue
-            raw = fields[name]
-            if raw is None:
-                fields[name] = EMPTY if name in NULL_IS_EMPTY else None
-            elif name in LAZY_COLUMNS:
-                fields[name] = LazyMap(raw)
-            elif name in SHARED_COLUMNS:
-                fields[name] = self.shared(raw)
-            else:
-                fields[name] = FrozenMap(json.loads(raw))
+            fields[name] = self._field(name, fields[name])
         return JobResult.from_store(fields)
+
+    def _field(self, name: str, raw: str | None) -> Any:
+        if raw is None:
+            return EMPTY if name in NULL_IS_EMPTY else None
+        if name in LAZY_COLUMNS:
+            return LazyMap(raw)
+        if name in SHARED_COLUMNS:
+            return self.shared(raw)
+        return FrozenMap(_json(raw))
+
+    def records(
+        self, rows: Iterable[tuple], wanted: set[str] | None = None, extra: Mapping[str, Any] | None = None
+    ) -> list[JobResult]:
+        """``record`` of each row (of the columns given to the constructor), the rows whose
+        key (first column) is not in ``wanted`` left out, with the fields of ``extra`` added."""
+        cols, positions = self._cols or [], self._json
+        make = JobResult.from_store
+        field = self._field
+        out = []
+        with collector_paused():
+            for values in rows:
+                if wanted is not None and values[0] not in wanted:
+                    continue
+                fields = dict(zip(cols, values))
+                for i, name in positions:
+                    fields[name] = field(name, values[i])
+                if extra:
+                    fields.update(extra)
+                out.append(make(fields))
+        return out
 
 
 def _as_record(result: JobResult | Mapping[str, Any]) -> JobResult:

@@ -24,7 +24,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ..bench.records import JobResult, SetValue
-from ..bench.store import ResultStore, dataset_identity
+from ..bench.store import ResultStore, collector_paused, dataset_identity
 from ..errors import GvcbenchError
 
 
@@ -64,9 +64,12 @@ class Selection:
     notes: list[str] = field(default_factory=list)
 
 
-def select(store: ResultStore, run: str | None = None) -> Selection:
-    """Rows, set-level values and runs of ``store`` that a reader shows (see the module doc)."""
-    return choose(store.records(), store.runs(), store.set_values(), run)
+def select(store: ResultStore, run: str | None = None, source_store: str | None = None) -> Selection:
+    """Rows, set-level values and runs of ``store`` that a reader shows (see the module doc);
+    ``source_store``: set on every row (readers that combine stores)."""
+    extra = {"source_store": source_store} if source_store is not None else None
+    with collector_paused():  # a read of 100k rows: see collector_paused
+        return choose(store.records(extra=extra), store.runs(), store.set_values(), run)
 
 
 def _signature(row: JobResult) -> str:

@@ -64,17 +64,16 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
         if path.suffix.lower() in (".csv", ".json") and path.is_file():
             _add_imported(out, path)
             continue
-        with ResultStore(path, create=False) as store:
-            chosen = select(store, run)
-        rows, sets, runs = chosen.rows, chosen.set_values, chosen.runs
         where = str(store_path(path))
+        with ResultStore(path, create=False) as store:
+            chosen = select(store, run, source_store=where)
+        rows, sets, runs = chosen.rows, chosen.set_values, chosen.runs
         out.notes += [f"{where}: {n}" if len(stores) > 1 else n for n in chosen.notes]
         out.dataset_label = "; ".join(filter(None, [out.dataset_label, chosen.dataset_label]))
         folder = store_path(path).parent
         if out.run_folder is None:
             out.run_folder = folder
-        for label in sorted({r.codec for r in rows}):
-            mine = frozenset(_identity(r) for r in rows if r.codec == label)
+        for label, mine in sorted(_identities(rows).items()):
             if label in identities and identities[label][0] != mine:
                 other_settings, other = identities[label]
                 raise GvcbenchError(
@@ -84,13 +83,11 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
                 )
             identities[label] = (mine, where)
             out.origins.setdefault(label, []).append(where)
-        for row in rows:
+        for row in rows:  # each already says which store it came from (select's source_store)
             if row.job_key in keys:  # the same job (same codec settings, content, point) in both stores
                 continue
             keys[row.job_key] = where
-            if len(paths) > 1:
-                row = _absolute_paths(row, folder)
-            out.rows.append(row.evolve(source_store=where))
+            out.rows.append(_absolute_paths(row, folder) if len(paths) > 1 else row)
         out.set_values += [replace(s, source_store=where) for s in sets]
         out.runs += runs
     _check_sequences(out.rows)
@@ -106,6 +103,20 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
 
 def _identity(row: JobResult) -> tuple:
     return row.codec_name, row.codec_version, json.dumps(dict(row.codec_params), sort_keys=True)
+
+
+def _identities(rows: list[JobResult]) -> dict[str, frozenset]:
+    """codec label -> the settings (``_identity``) its rows have. Rows read from a store share
+    their options' mapping, so each distinct one is written out once."""
+    seen: dict[tuple, tuple] = {}  # (name, version, id of the options) -> identity
+    out: dict[str, set] = {}
+    for r in rows:
+        key = (r.codec_name, r.codec_version, id(r.codec_params))
+        ident = seen.get(key)
+        if ident is None:
+            ident = seen[key] = _identity(r)
+        out.setdefault(r.codec, set()).add(ident)
+    return {label: frozenset(idents) for label, idents in out.items()}
 
 
 def _describe(settings: frozenset) -> str:
