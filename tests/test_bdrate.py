@@ -206,7 +206,10 @@ def test_batched_bd_rates_equal_one_bd_rate_per_pair_bit_for_bit(method):
     assert 30 < errors < 270  # both kinds are exercised
 
 
-def test_batched_bootstrap_equals_one_call_per_resample():
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_batched_bootstrap_equals_one_call_per_resample(method):
+    """The batch weighs each sequence by how often it was drawn (a matrix product) where one
+    call averages the drawn rows: the same means up to the order of the additions."""
     from gvcbench.reports.curves import metric_axes, rd_points
     from gvcbench.reports.uncertainty import _averaged_bd, bootstrap
 
@@ -220,7 +223,93 @@ def test_batched_bootstrap_equals_one_call_per_resample():
                     _row(codec, f"s{s}", q, rate, 30 + 3 * np.log2(rate) + rng.normal(0, 0.3), "psnr-y", False, "x")
                 )
     pts = rd_points(rows, "psnr-y")
-    stat = _averaged_bd(pts, "anchor", "test", sorted(pts["anchor"]), metric_axes(rows)["psnr-y"], "kbps", "pchip", 4)
+    stat = _averaged_bd(pts, "anchor", "test", sorted(pts["anchor"]), metric_axes(rows)["psnr-y"], "kbps", method, 4)
     one = bootstrap(12, stat, 200, 1)
     batch = bootstrap(12, stat, 200, 1, batched=True)
-    assert one == batch and one.ok
+    assert one.ok and (batch.level, batch.method, batch.n, batch.note) == (one.level, one.method, one.n, one.note)
+    assert batch.low == pytest.approx(one.low, rel=1e-12) and batch.high == pytest.approx(one.high, rel=1e-12)
+
+
+# -- the batched cubic fit against np.polyfit, the reference it replaced ----------------------------
+
+
+def _polyfit_integral(x, y, lo, hi):
+    poly = np.polyint(np.polyfit(x, y, 3))
+    return float(np.polyval(poly, hi) - np.polyval(poly, lo))
+
+
+def _polyfit_bd(anchor: Curve, test: Curve, rate: bool) -> float:
+    """BD-rate (rate=True) or BD-metric of VCEG-M33 as computed with np.polyfit per curve."""
+    (ra, va), (rt, vt) = ((c.rates[c.rates.argsort()], c.values[c.rates.argsort()]) for c in (anchor, test))
+    if rate:
+        lo, hi = max(va[0], vt[0]), min(va[-1], vt[-1])
+        diff = _polyfit_integral(vt, np.log10(rt), lo, hi) - _polyfit_integral(va, np.log10(ra), lo, hi)
+        return (10 ** (diff / (hi - lo)) - 1) * 100
+    la, lt = np.log10(ra), np.log10(rt)
+    lo, hi = max(la[0], lt[0]), min(la[-1], lt[-1])
+    return (_polyfit_integral(lt, vt, lo, hi) - _polyfit_integral(la, va, lo, hi)) / (hi - lo)
+
+
+def _psnr_like_pairs(rng, n_pairs: int):
+    pairs = []
+    for k in range(n_pairs):
+        n = 4 + k % 4  # 4 points: through them; more: least squares
+        rates = np.sort(np.exp(np.linspace(2.5, 6.5, n) + rng.normal(0, 0.1, n)))  # a rate ladder
+        quality = np.sort(28 + 2.8 * np.log2(rates) + rng.normal(0, 0.2, n))
+        faster = np.sort(rates * np.exp(rng.normal(-0.25, 0.05, n)))
+        better = np.sort(quality + rng.normal(0.1, 0.1, n))
+        pairs.append((Curve.of("a", rates, quality), Curve.of("t", faster, better)))
+    return pairs
+
+
+def test_cubic_bd_values_equal_np_polyfits():
+    rng = np.random.default_rng(11)
+    for a, t in _psnr_like_pairs(rng, 300):
+        assert bd_rate(a, t, "cubic").value == pytest.approx(_polyfit_bd(a, t, True), rel=1e-9, abs=1e-9)
+        assert bd_metric(a, t, "cubic").value == pytest.approx(_polyfit_bd(a, t, False), rel=1e-9, abs=1e-9)
+    ours = bd_rates(_psnr_like_pairs(np.random.default_rng(11), 300), "cubic")  # the batched path
+    for (a, t), got in zip(_psnr_like_pairs(np.random.default_rng(11), 300), ours):
+        assert got.value == pytest.approx(_polyfit_bd(a, t, True), rel=1e-9, abs=1e-9)
+
+
+def _exact_cubic_integral(x, y, lo, hi) -> float:
+    """The least-squares cubic's integral in exact rational arithmetic (normal equations)."""
+    from fractions import Fraction
+
+    xs, ys = [Fraction(float(v)) for v in x], [Fraction(float(v)) for v in y]
+    rows = [
+        [sum(v ** (i + j) for v in xs) for j in range(4)] + [sum(w * v**i for v, w in zip(xs, ys))] for i in range(4)
+    ]
+    for c in range(4):
+        for r in range(4):
+            if r != c:
+                f = rows[r][c] / rows[c][c]
+                rows[r] = [p - f * q for p, q in zip(rows[r], rows[c])]
+    coef = [rows[i][4] / rows[i][i] for i in range(4)]
+
+    def primitive(at):
+        return sum(coef[i] * Fraction(float(at)) ** (i + 1) / (i + 1) for i in range(4))
+
+    return float(primitive(hi) - primitive(lo))
+
+
+def test_cubic_fit_is_exact_to_rounding_where_polyfit_loses_digits():
+    """MS-SSIM curves (x ~ 0.6..0.9 on a narrow range): np.polyfit's Vandermonde columns are
+    nearly parallel and it loses digits (up to ~1e-8 of a BD value); the fit in centred,
+    scaled coordinates stays at rounding error."""
+    from gvcbench.reports.bdrate import cubic_eval, cubic_integral
+
+    rng = np.random.default_rng(3)
+    for k in range(60):
+        n = 4 + k % 3
+        rates = np.sort(np.exp(np.linspace(3, 7, n) + rng.normal(0, 0.1, n)))
+        ssim = np.sort(0.55 + 0.06 * np.log2(rates / 20) + rng.normal(0, 0.01, n))
+        for x, y in ((ssim, np.log10(rates)), (np.log10(rates), ssim)):
+            lo, hi = x[0] + 0.1 * np.ptp(x), x[-1] - 0.05 * np.ptp(x)
+            exact = _exact_cubic_integral(x, y, lo, hi)
+            ours = cubic_integral(x[None], y[None], np.array([lo]), np.array([hi]))[0]
+            assert ours == pytest.approx(exact, rel=1e-12)
+            at = np.linspace(x[0], x[-1], 7)
+            np.testing.assert_allclose(
+                cubic_eval(x[None], y[None], at[None])[0], np.polyval(np.polyfit(x, y, 3), at), rtol=1e-9
+            )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..bench.records import JobResult, SetValue
-from .curves import MIN_SHARE, BDEntry, bd_table, unmeasured_metrics
+from .curves import MIN_SHARE, BDEntry, bd_table, measured_metrics, points_for, unmeasured_metrics
 from .seeds import rows_for_seed, seeds_of
 from .sources import Sources
 from .uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bd_intervals, set_intervals
@@ -84,17 +84,21 @@ def bd_tables(
     window: Span | None = None,
     common: bool = False,
     group_by: str | None = None,
+    points: dict | None = None,
 ) -> BDTables:
     """BD tables of ``sources`` (reports/sources.py). ``metrics``: None for every measured
     metric, an empty list for none. Intervals come from a bootstrap over sequences
     (``resamples`` 0: none); with a ``window`` or ``common`` they are not computed yet (the
     bootstrap integrates each pair's whole overlap). Class tables pool set-level metrics
-    from the per-sequence values of their class."""
+    from the per-sequence values of their class. ``points``: ``rd_points_of(sources.rows, ...)``
+    where the caller has them already."""
     limited = window is not None or common
 
-    def entries_of(rows: list[JobResult], set_values: list[SetValue]) -> list[BDEntry]:
+    def entries_of(rows: list[JobResult], set_values: list[SetValue], known: dict | None = None) -> list[BDEntry]:
         if metrics is not None and not metrics:
             return []
+        # the RD points of every metric, found once for the table and its intervals
+        points = points_for(rows, metrics if metrics is not None else measured_metrics(rows, set_values), known)
         entries = bd_table(
             rows,
             anchor,
@@ -106,6 +110,7 @@ def bd_tables(
             min_share=min_share,
             window=window,
             common=common,
+            points=points,
         )
         if resamples and not limited:
             bd_intervals(
@@ -119,6 +124,7 @@ def bd_tables(
                 level=level,
                 set_level={s.metric for s in set_values},
                 set_values=set_values,
+                points=points,
             )
         bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values, window=window, common=common)
         return entries
@@ -133,7 +139,7 @@ def bd_tables(
         rate,
         tuple(methods),
         level,
-        entries_of(sources.rows, sources.set_values),
+        entries_of(sources.rows, sources.set_values, points),
         group_by=group_by,
         intervals_skipped=bool(resamples) and limited,
         notes=list(sources.notes),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -11,7 +13,7 @@ import numpy as np
 from ..bench.records import JobResult, SetValue, point_order  # how rate points sort: decided there, once
 from ..errors import GvcbenchError
 from ..metrics.axes import Axis, axis_from_spec
-from .bdrate import BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_of
+from .bdrate import BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_batch
 from .seeds import mean_over_seeds
 
 if TYPE_CHECKING:
@@ -27,15 +29,18 @@ def metric_axes(rows: list[JobResult]) -> dict[str, Axis]:
     return {name: axis_from_spec(name, spec) for name, spec in metric_specs(rows).items()}
 
 
+def _distinct(mappings: list) -> Iterable:
+    """The distinct objects of ``mappings`` by identity, in order of first appearance: rows read
+    from a store share equal records (provenance, metric errors), so a loop over these instead
+    of every row sees each once."""
+    return dict(zip(map(id, mappings), mappings)).values()
+
+
 def metric_specs(rows: list[JobResult]) -> dict[str, dict]:
     """The spec record of every metric in the store (direction, axis, granularity)."""
     specs: dict[str, dict] = {}
-    seen: set[int] = set()
-    for row in rows:
-        if id(row.provenance) in seen:  # rows read from a store share equal provenance records
-            continue
-        seen.add(id(row.provenance))
-        for name, prov in row.provenance.items():
+    for provenance in _distinct([r.provenance for r in rows]):
+        for name, prov in provenance.items():
             spec = prov.get("spec")
             if spec is None:
                 continue
@@ -47,7 +52,8 @@ def metric_specs(rows: list[JobResult]) -> dict[str, dict]:
 
 def measured_metrics(rows: list[JobResult], set_values: list[SetValue] | None = None) -> list[str]:
     """Metrics with at least one value (a finished job's, or a set-level one), in spec order."""
-    have = {m for r in rows if r.done for m in r.metrics}
+    have: set[str] = set()
+    have.update(*[r.metrics for r in rows if r.done])
     have |= {s.metric for s in set_values or [] if s.value is not None}
     specs = metric_specs(rows)
     return [m for m in specs if m in have] + sorted(have - set(specs))
@@ -57,12 +63,8 @@ def unmeasured_metrics(rows: list[JobResult], set_values: list[SetValue] | None 
     """Metrics the jobs asked for that have no value anywhere -> why (the first reason recorded)."""
     have = set(measured_metrics(rows, set_values))
     out: dict[str, str] = {}
-    seen: set[int] = set()
-    for r in rows:
-        if id(r.metric_errors) in seen:  # shared by rows read from a store
-            continue
-        seen.add(id(r.metric_errors))
-        for name, reason in r.metric_errors.items():
+    for errors in _distinct([r.metric_errors for r in rows]):
+        for name, reason in errors.items():
             if name not in have:
                 out.setdefault(name, reason)
     return dict(sorted(out.items()))
@@ -79,15 +81,85 @@ def rd_points(rows: list[JobResult], metric: str) -> dict[str, dict[str, dict[st
     return rd_points_of(rows, [metric])[metric]
 
 
+@dataclass
+class PointTable:
+    """The RD points of one codec and metric as one array, where every sequence has the same
+    rate points in the same order (the usual case): ``values[index[sequence], k]`` is
+    (kbps, bpp, raw value) at ``points[k]``."""
+
+    index: dict[str, int]
+    points: list[str]
+    values: np.ndarray  # (sequences, points, 3)
+
+    def rows(self, sequences: list[str]) -> np.ndarray:
+        return self.values[[self.index[s] for s in sequences]]
+
+
+class CodecPoints(defaultdict):
+    """sequence -> rate point -> (kbps, bpp, raw value) of one codec and metric (``rd_points``).
+    BD tables, their intervals and the plots read the same points many times over: ``table()``
+    gives them as one array, built once (None where sequences differ in their rate points)."""
+
+    def __init__(self) -> None:
+        super().__init__(dict)
+        self._table: tuple[int, PointTable | None] | None = None
+
+    def table(self) -> PointTable | None:
+        if self._table is None or self._table[0] != len(self):  # rebuilt if sequences were added
+            self._table = (len(self), self._build())
+        return self._table[1]
+
+    def _build(self) -> PointTable | None:
+        if not self:
+            return None
+        per_seq = list(self.values())
+        points = per_seq[0].keys()
+        if not points or not all(map(points.__eq__, map(dict.keys, per_seq))):
+            return None
+        flat = chain.from_iterable(chain.from_iterable(map(dict.values, per_seq)))
+        try:
+            values = np.fromiter(flat, dtype=np.float64, count=3 * len(points) * len(per_seq))
+        except TypeError:  # a rate an imported row lacks (None)
+            values = np.array([list(seq.values()) for seq in per_seq], dtype=np.float64)
+        index = {seq: k for k, seq in enumerate(self)}
+        return PointTable(index, list(points), values.reshape(len(per_seq), len(points), 3))
+
+
 def rd_points_of(rows: list[JobResult], metrics: list[str]) -> dict[str, dict]:
-    """metric -> rd_points(rows, metric), with the rows sorted (and seeds averaged) once."""
-    out: dict = {m: defaultdict(lambda: defaultdict(dict)) for m in metrics}
+    """metric -> rd_points(rows, metric), with the rows sorted (and seeds averaged) once.
+    Readers that need several metrics' points (a BD table, its intervals, the plots) compute
+    them once and hand them on."""
+    out: dict = {m: defaultdict(CodecPoints) for m in metrics}
+    wanted = [(m, out[m]) for m in metrics]
     for row in sorted(mean_over_seeds([r for r in rows if not r.is_search_probe]), key=point_order):
-        if row.done:
-            for metric in metrics:
-                if metric in row.metrics:
-                    out[metric][row.codec][row.sequence][row.point] = (row.kbps, row.bpp, row.metrics[metric])
+        if row.status != "done":
+            continue
+        values, codec, sequence, point = row.metrics, row.codec, row.sequence, row.point
+        kbps, bpp = row.kbps, row.bpp
+        for metric, per_codec in wanted:
+            if metric in values:
+                per_codec[codec][sequence][point] = (kbps, bpp, values[metric])
     return out
+
+
+def points_for(rows: list[JobResult], metrics: list[str], known: dict | None = None) -> dict[str, dict]:
+    """``rd_points_of(rows, metrics)``, taking the metrics ``known`` (computed from the same
+    rows) holds from there."""
+    out = {m: known[m] for m in metrics if known and m in known}
+    missing = [m for m in metrics if m not in out]
+    if missing:
+        out.update(rd_points_of(rows, missing))
+    return out
+
+
+def common_points(per_seq: list[dict[str, tuple]]) -> list[str]:
+    """The rate points every one of ``per_seq`` (point -> values of a sequence) has, in the
+    order of the first."""
+    first, *rest = per_seq
+    points = first.keys()
+    if all(map(points.__eq__, map(dict.keys, rest))):  # the usual case: every sequence has every point
+        return list(first)
+    return [p for p in first if all(p in seq for seq in rest)]
 
 
 def sequence_curve(points: dict[str, tuple], axis: Axis, rate: str, label: str) -> Curve:
@@ -114,11 +186,20 @@ def averaged_curve(
     seqs = sorted(sequences if sequences is not None else per_seq)
     if not seqs:
         raise BDError(f"{label}: no sequence has results for this metric")
-    common = set.intersection(*(set(per_seq[s]) for s in seqs))
-    points = [p for p in per_seq[seqs[0]] if p in common]
     col = RATE_UNITS.index(rate)
-    rates = [np.mean([per_seq[s][p][col] for s in seqs]) for p in points]
-    values = [np.mean(axis.apply([per_seq[s][p][2] for s in seqs])) for p in points]
+    table = per_seq.table() if isinstance(per_seq, CodecPoints) and per_seq.keys() >= set(seqs) else None
+    if table is not None:
+        # the same means as below: each point's values over the sequences, contiguous, in order
+        block = table.rows(seqs)
+        rate_cols = np.ascontiguousarray(block[..., col].T)
+        value_cols = np.ascontiguousarray(axis.apply(block[..., 2]).T)
+        rates = [np.mean(v) for v in rate_cols]
+        values = [np.mean(v) for v in value_cols]
+        return AveragedCurve(Curve.of(label, rates, values), seqs, list(table.points))
+    members = [per_seq[s] for s in seqs]
+    points = common_points(members)
+    rates = [np.mean([m[p][col] for m in members]) for p in points]
+    values = [np.mean(axis.apply([m[p][2] for m in members])) for p in points]
     return AveragedCurve(Curve.of(label, rates, values), seqs, points)
 
 
@@ -197,12 +278,14 @@ def bd_table(
     min_share: float = MIN_SHARE,
     window: tuple[float, float] | None = None,
     common: bool = False,
+    points: dict | None = None,
 ) -> list[BDEntry]:
     """BD-rates of every codec against ``anchor``. For set-level metrics (FVD) with values
     in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports.
     Default metrics: those with values. A mean of per-sequence BD-rates over fewer than
     ``min_share`` of the sequences both codecs have is n/a. ``window`` (in the rate unit)
-    and ``common`` limit every interval (reports/window.py)."""
+    and ``common`` limit every interval (reports/window.py). ``points``: the rows'
+    ``rd_points_of`` (any metrics), where the caller has them already."""
     scope = Scope(window, common, rate)
     imported = {r.codec: r.imported["source"] for r in rows if r.imported}
     if rate not in RATE_UNITS:
@@ -227,7 +310,7 @@ def bd_table(
         if name not in axes or name not in measured:
             raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(measured)}")
     entries = []
-    points = rd_points_of(rows, names)
+    points = points_for(rows, names, points)
     for name in names:
         axis = axes[name]
         pts = points[name]
@@ -352,14 +435,12 @@ def _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, sc
         return sequence_curve(pts[codec][seq], axis, rate, f"{codec} / {seq} / {axis.label}")
 
     if not scope.active:
-        col = RATE_UNITS.index(rate)
-        points = []
-        for seq in shared:
-            a, t = pts[anchor][seq].values(), pts[codec][seq].values()
-            points.append(
-                ([v[col] for v in a], axis.apply([v[2] for v in a]), [v[col] for v in t], axis.apply([v[2] for v in t]))
-            )
-        return bd_rates_of(points, lambda k: (curve(anchor, shared[k]), curve(codec, shared[k])), method, min_points)
+        batch = _batched_bd_rates(pts, anchor, codec, shared, axis, method, rate, min_points)
+        # what the batch left: bd_rate itself, for its message
+        return [
+            r if r is not None else _bd_rate_or_error(curve(anchor, seq), curve(codec, seq), method, min_points)
+            for seq, r in zip(shared, batch)
+        ]
     out: list[BDResult | BDError] = []
     for seq in shared:
         try:
@@ -369,6 +450,44 @@ def _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, sc
         except BDError as exc:
             out.append(exc)
     return out
+
+
+def _batched_bd_rates(pts, anchor, codec, shared, axis, method, rate, min_points) -> list[BDResult | None]:
+    """bd_rates_batch of every shared sequence's pair of curves, one batch per pair of curve
+    lengths (one batch, from the codecs' arrays of points, where every sequence has every point)."""
+    col = RATE_UNITS.index(rate)
+    tables = [pts[c].table() if isinstance(pts[c], CodecPoints) else None for c in (anchor, codec)]
+    if tables[0] is not None and tables[1] is not None:
+        groups = [(list(range(len(shared))), tables[0].rows(shared), tables[1].rows(shared))]
+    else:
+        anchors = [list(pts[anchor][seq].values()) for seq in shared]
+        tests = [list(pts[codec][seq].values()) for seq in shared]
+        lengths: dict[tuple[int, int], list[int]] = {}
+        for k, (a, t) in enumerate(zip(anchors, tests)):
+            lengths.setdefault((len(a), len(t)), []).append(k)
+        groups = [  # (pairs, points, (kbps, bpp, value)) of each codec
+            (
+                ks,
+                np.array([anchors[k] for k in ks], dtype=np.float64),
+                np.array([tests[k] for k in ks], dtype=np.float64),
+            )
+            for ks in lengths.values()
+        ]
+    out: list[BDResult | None] = [None] * len(shared)
+    for ks, a, t in groups:
+        results = bd_rates_batch(
+            a[..., col], axis.apply(a[..., 2]), t[..., col], axis.apply(t[..., 2]), method, min_points
+        )
+        for k, result in zip(ks, results):
+            out[k] = result
+    return out
+
+
+def _bd_rate_or_error(a: Curve, t: Curve, method: str, min_points: int) -> BDResult | BDError:
+    try:
+        return bd_rate(a, t, method, min_points)
+    except BDError as exc:
+        return exc
 
 
 def grouped_notes(entries: list[BDEntry]) -> list[tuple[str, list[str]]]:

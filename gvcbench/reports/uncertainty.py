@@ -32,7 +32,7 @@ MIN_SEQUENCES = 5
 TESTS = ("wilcoxon", "bootstrap")
 DEFAULT_ALPHA = 0.05
 MIN_PAIRS = 6  # Wilcoxon on 5 pairs cannot go below p = 0.0625, two-sided
-BATCH_ELEMENTS = 200_000  # sequence draws per batch of a batched bootstrap statistic
+BATCH_ELEMENTS = 2_000_000  # sequence draws per batch of a batched bootstrap statistic (16 MB of counts)
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,8 @@ def bootstrap(
         raise GvcbenchError(f"bootstrap needs at least 10 resamples, got {resamples}")
     if n < min_n:
         return _no_interval(f"too few {unit} for an interval: {n} < {min_n}", level, method, n)
-    rng = np.random.default_rng(seed)
     values = []
-    draws = rng.integers(0, n, size=(resamples, n))
+    draws = _draws(seed, resamples, n)
     if batched:
         step = max(1, BATCH_ELEMENTS // n)  # resamples per batch: bounds the memory of the gathered rows
         for start in range(0, resamples, step):
@@ -110,6 +109,43 @@ def bootstrap(
     return Interval(float(lo), float(hi), level, method, n)
 
 
+_last_draws: dict[tuple[int, int, int], np.ndarray] = {}
+_counts_of_draws: dict[tuple[int, int], np.ndarray] = {}  # (start of a batch of the last draws, rows) -> counts
+COUNTS_KEPT = 64 << 20  # bytes of counts kept for the entries that follow
+
+
+def _draws(seed: int, resamples: int, n: int) -> np.ndarray:
+    """The resamples (rows of indices) of a seeded bootstrap of ``n`` units. Every BD entry of a
+    table resamples the same sequences with the same seed: the last draws are kept (read-only)
+    rather than drawn again for each of them."""
+    key = (seed, resamples, n)
+    draws = _last_draws.get(key)
+    if draws is None:
+        draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+        draws.flags.writeable = False
+        _last_draws.clear()
+        _counts_of_draws.clear()
+        _last_draws[key] = draws
+    return draws
+
+
+def _counts(idx: np.ndarray, n: int) -> np.ndarray:
+    """How often each of ``n`` units is drawn in each resample (rows of ``idx``), as floats. For
+    a batch of the kept draws (read-only) they are kept too, up to ``COUNTS_KEPT`` bytes: the
+    next entry of the table resamples the same sequences."""
+    kept = not idx.flags.writeable and any(np.shares_memory(idx, d) for d in _last_draws.values())
+    key = (idx.__array_interface__["data"][0], len(idx))
+    if kept and key in _counts_of_draws:
+        return _counts_of_draws[key]
+    b = len(idx)
+    flat = (idx + n * np.arange(b)[:, None]).ravel()
+    counts = np.bincount(flat, minlength=b * n).reshape(b, n).astype(np.float64)
+    if kept and sum(c.nbytes for c in _counts_of_draws.values()) + counts.nbytes <= COUNTS_KEPT:
+        counts.flags.writeable = False
+        _counts_of_draws[key] = counts
+    return counts
+
+
 # -- BD-rate --------------------------------------------------------------------------------
 
 
@@ -124,16 +160,18 @@ def bd_intervals(
     level: float = DEFAULT_LEVEL,
     set_level: AbstractSet[str] = frozenset(),
     set_values: list[SetValue] | None = None,
+    points: dict | None = None,
 ) -> list:
     """Fill ``avg_curve_ci`` and ``per_sequence_ci`` of every BDEntry of ``bd_table``.
 
     For a set-level metric (FVD) whose averaged-curve value is the set-level curve, each
     resample of sequences pools the resampled sequences' clips again at every rate point
-    (needs the clip features the rows keep and the stored ``set_values``)."""
-    from .curves import metric_axes, rd_points_of, sequence_curve
+    (needs the clip features the rows keep and the stored ``set_values``). ``points``: the
+    rows' ``rd_points_of``, where the caller has them already."""
+    from .curves import metric_axes, points_for, sequence_curve
 
     axes = metric_axes(rows)
-    points = rd_points_of(rows, list(dict.fromkeys(e.metric for e in entries)))
+    points = points_for(rows, list(dict.fromkeys(e.metric for e in entries)), points)
     for e in entries:
         pts, axis = points[e.metric], axes[e.metric]
         shared = sorted(set(pts.get(anchor, {})) & set(pts.get(e.codec, {})))
@@ -179,28 +217,35 @@ def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
     """BD-rate of the averaged curves over a resample of ``shared`` (indices), on the rate
     points every shared sequence has for both codecs, as ``averaged_curve`` uses them."""
     from .bdrate import Curve
-    from .curves import RATE_UNITS
+    from .curves import RATE_UNITS, CodecPoints, common_points
 
     col = RATE_UNITS.index(rate)
 
     def matrices(c):
-        have = set.intersection(*(set(pts[c][s]) for s in shared))
-        common = [p for p in pts[c][shared[0]] if p in have]
+        table = pts[c].table() if isinstance(pts[c], CodecPoints) else None
+        if table is not None:  # the same numbers, from the codec's array of points
+            block = table.rows(shared)
+            return np.ascontiguousarray(block[..., col]), axis.apply(block[..., 2])
+        per_seq = [pts[c][s] for s in shared]
+        common = common_points(per_seq)
         shape = (len(shared), len(common))
-        r = np.array([[pts[c][s][p][col] for p in common] for s in shared], dtype=np.float64).reshape(shape)
-        v = np.array([[pts[c][s][p][2] for p in common] for s in shared], dtype=np.float64).reshape(shape)
+        r = np.array([[seq[p][col] for p in common] for seq in per_seq], dtype=np.float64).reshape(shape)
+        v = np.array([[seq[p][2] for p in common] for seq in per_seq], dtype=np.float64).reshape(shape)
         return r, axis.apply(v)
 
     (ra, va), (rt, vt) = matrices(anchor), matrices(codec)
-    together = np.hstack([ra, va, rt, vt])  # one gather of each drawn sequence's four rows
+    together = np.hstack([ra, va, rt, vt])
     cut = np.cumsum([m.shape[1] for m in (ra, va, rt)])
+    n = len(shared)
 
     def statistic(idx):
-        """One resample: its BD-rate; a batch of them (rows of idx): theirs, NaN where bd_rate raises."""
+        """One resample: its BD-rate; a batch of them (rows of idx): theirs, NaN where bd_rate raises.
+        A batch weighs each sequence by how often it was drawn (one matrix product instead of
+        gathering every drawn sequence's rows): the same means up to the order of the additions."""
         if np.ndim(idx) == 1:
             a = Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0))
             return bd_rate(a, Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)), method, min_points).value
-        mean = np.split(together[idx].mean(1), cut, axis=1)  # the same sums as each matrix's own
+        mean = np.split(_counts(idx, n) @ together / n, cut, axis=1)
         return bd_rate_arrays(*mean, method, min_points)[0]
 
     return statistic
