@@ -34,7 +34,7 @@ def _style(codec: str, anchor: str | None, index: int) -> dict:
 
 def _log_rate_axis(ax, minor_labels: bool = True) -> None:
     """Log rate axis with plain numbers (20, 50, 100) instead of 2x10^1."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -44,7 +44,8 @@ def _log_rate_axis(ax, minor_labels: bool = True) -> None:
             return round(v / 10 ** np.floor(np.log10(v))) if v > 0 else 0
 
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if leading(v) in (2, 5) else ""))
-    else:
+    else:  # a small panel: unlabelled minor ticks at 2 and 5 of each decade only (ticks are most of its drawing)
+        ax.xaxis.set_minor_locator(LogLocator(10, subs=(2.0, 5.0)))
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
@@ -57,12 +58,15 @@ def rd_figure(
     log_rate: bool = True,
     set_values: list[SetValue] | None = None,
     window: tuple[float, float] | None = None,
+    points: dict | None = None,
 ):
     """The curve averaged over the sequences each codec completed (or, for a set-level
-    metric such as FVD, the set-level values), every codec in one plot."""
-    pts = rd_points(rows, metric)
+    metric such as FVD, the set-level values), every codec in one plot. ``points``: the
+    metric's ``rd_points``, where the caller has them already."""
+    pts = points if points is not None else rd_points(rows, metric)
     codecs = sorted(set(pts) | {s["codec"] for s in set_values or [] if s["metric"] == metric})
-    imported = {r["codec"]: r["imported"]["source"] for r in rows if r.get("imported")}
+    imported = {r.codec: r.imported["source"] for r in rows if r.imported}
+    seeded = {r.codec for r in rows if r.seed is not None}
     fig, ax = _figure(figsize=(6.4, 4.4), dpi=110)
     set_level = False
     for i, codec in enumerate(codecs):
@@ -79,7 +83,7 @@ def rd_figure(
         if codec in imported:  # published numbers: dotted, and said so in the legend
             style.update(linestyle=":", label=f"{style['label']} (imported: {imported[codec]})")
         (line,) = ax.plot(curve.rates[order], curve.values[order], **style)
-        if not set_level:
+        if not set_level and codec in seeded:
             _seed_band(ax, rows, codec, metric, axis, rate, line.get_color())
     if window:  # the rate window BD values were integrated in
         ax.axvspan(*window, color="0.85", alpha=0.5, zorder=0, label=f"BD window {window[0]:g}..{window[1]:g} {rate}")
@@ -130,19 +134,25 @@ def small_multiples(
     anchor: str | None,
     rate: str = "kbps",
     limit: int = MAX_SMALL_MULTIPLES,
+    points: dict | None = None,
 ):
     """One small RD plot per sequence, the first ``limit`` sequences by name (a figure of
     thousands of axes takes minutes to draw and nobody reads it; the CSV has them all);
-    None when no sequence has a value of ``metric``."""
-    pts = rd_points(rows, metric)
-    imported = {r["codec"] for r in rows if r.get("imported")}
+    None when no sequence has a value of ``metric``. ``points``: the metric's ``rd_points``,
+    where the caller has them already."""
+    pts = points if points is not None else rd_points(rows, metric)
+    imported = {r.codec for r in rows if r.imported}
     every = sorted({s for per in pts.values() for s in per})
     if not every:
         return None
     sequences = every[:limit]
     cols = min(4, max(1, len(sequences)))
     nrows = max(1, math.ceil(len(sequences) / cols))
-    fig, axes = _figure(nrows, cols, figsize=(3.2 * cols, 2.6 * nrows), dpi=100, squeeze=False)
+    margins = GRID_MARGINS
+    height = nrows * GRID_CELL[1] + margins["top"] + margins["bottom"]
+    fig, axes = _figure(nrows, cols, figsize=(GRID_CELL[0] * cols, height), dpi=100, squeeze=False)
+    from matplotlib.ticker import MaxNLocator
+
     for k, seq in enumerate(sequences):
         ax = axes[k // cols][k % cols]
         for i, codec in enumerate(sorted(pts)):
@@ -155,6 +165,7 @@ def small_multiples(
                 ax.plot(c.rates[order], c.values[order], **style)
         ax.set_title(seq, fontsize=9)
         _log_rate_axis(ax, minor_labels=False)
+        ax.yaxis.set_major_locator(MaxNLocator(5))  # a small panel reads well with few ticks, and draws faster
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
     for k in range(len(sequences), nrows * cols):
@@ -163,9 +174,30 @@ def small_multiples(
     if labels:
         fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
     shown = "" if len(sequences) == len(every) else f", first {len(sequences)} of {len(every)} sequences"
-    fig.suptitle(f"{axis.label} vs rate ({rate}) per sequence{shown}", fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    fig.suptitle(f"{axis.label} vs rate ({rate}) per sequence{shown}", fontsize=10, y=1 - 0.15 / height, va="top")
+    _fixed_grid(fig, nrows, cols, margins)
     return fig
+
+
+# Small multiples: each cell's size and the margins around the grid, in inches. Fixed rather
+# than found by tight_layout, which measures every tick label of every panel (most of the
+# time of a 36-panel figure) to arrive at about these.
+GRID_CELL = (3.2, 2.4)
+GRID_MARGINS = {"left": 0.55, "right": 0.15, "top": 0.75, "bottom": 0.75, "gap_x": 0.5, "gap_y": 0.55}
+
+
+def _fixed_grid(fig, nrows: int, cols: int, margins: dict) -> None:
+    width, height = fig.get_size_inches()
+    cell_w = (width - margins["left"] - margins["right"] - margins["gap_x"] * (cols - 1)) / cols
+    cell_h = (height - margins["top"] - margins["bottom"] - margins["gap_y"] * (nrows - 1)) / nrows
+    fig.subplots_adjust(
+        left=margins["left"] / width,
+        right=1 - margins["right"] / width,
+        bottom=margins["bottom"] / height,
+        top=1 - margins["top"] / height,
+        wspace=margins["gap_x"] / cell_w,
+        hspace=margins["gap_y"] / cell_h,
+    )
 
 
 def save(fig, stem: Path, svg: bool = False) -> list[Path]:

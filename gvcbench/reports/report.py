@@ -26,7 +26,7 @@ from .curves import (
     grouped_notes,
     measured_metrics,
     metric_axes,
-    rd_points,
+    rd_points_of,
     unmeasured_metrics,
 )
 from .seeds import seed_spread_text, seed_table
@@ -261,8 +261,12 @@ def _rows_html(rows: list[JobResult], metrics: list[str]) -> str:
 
 def _provenance(rows: list[JobResult]) -> dict:
     prov: dict = {}
+    seen: set[int] = set()
     for r in rows:
-        for name, p in (r.get("provenance") or {}).items():
+        if id(r.provenance) in seen:  # rows read from a store share equal provenance records
+            continue
+        seen.add(id(r.provenance))
+        for name, p in (r.provenance or {}).items():
             prov.setdefault(name, p)
     return prov
 
@@ -321,6 +325,7 @@ def write_report(
         raise GvcbenchError(f"{', '.join(map(str, locations))}: the store holds no jobs")
     axes = metric_axes(rows)
     metrics, missing = _report_metrics(rows, set_values, metrics)
+    points = rd_points_of(rows, metrics)  # once, for the BD tables, the figures and report.json
     bd = bd_tables(
         sources,
         anchor,
@@ -334,6 +339,7 @@ def write_report(
         window=window,
         common=common,
         group_by=group_by if metrics else None,
+        points=points,
     )
     entries, sets, classes = bd.entries, bd.sets, bd.by_class
     spread = seed_table(measured, metrics)
@@ -357,7 +363,7 @@ def write_report(
 
     # Pictures of the sequences are drawn in the background (decoding and image encoding
     # run in C, mostly without the GIL) while matplotlib draws the RD figures here.
-    seq_names = sequences or sorted({r["sequence"] for r in measured if r["status"] == "done"})[:max_visual]
+    seq_names = sequences or sorted({r.sequence for r in measured if r.done})[:max_visual]
     if run_folder is None:  # imported results only: no reconstructions to draw
         if seq_names:
             files.notes.append("visual comparisons need a gvcbench run folder (reconstructions); none was given")
@@ -382,11 +388,11 @@ def write_report(
         rd_imgs = []
         for m in metrics:
             paths = plots.save(
-                plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values, window=window),
+                plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values, window=window, points=points[m]),
                 figdir / f"rd_{_safe(m)}",
                 svg,
             )
-            figure = plots.small_multiples(rows, m, axes[m], anchor, rate)
+            figure = plots.small_multiples(rows, m, axes[m], anchor, rate, points=points[m])
             multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence", svg) if figure is not None else [None]
             rd_imgs.append((m, paths[0], multi[0]))
             files.images += paths + [p for p in multi if p is not None]
@@ -423,7 +429,7 @@ def write_report(
     prov = _provenance(measured)
     curves: dict[str, dict] = {}
     for m in metrics:
-        pts = rd_points(rows, m)
+        pts = points[m]
         curves[m] = {}
         for codec in pts:
             try:
