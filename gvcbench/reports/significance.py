@@ -7,6 +7,7 @@ codec contributes one unit per seed, so its per-seed values feed the test.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import numpy as np
@@ -30,20 +31,41 @@ def paired_values(rows: list[JobResult], baseline: dict) -> dict[tuple[str, str]
         if b["status"] != "done" or r is None or r.sequence_hash != b["sequence_hash"]:
             continue
         pairs = [(RATE, b[RATE], r.kbps)]
+        versions = b.get("metric_versions", {})
         for metric, value in b["metrics"].items():
             version = r.provenance.get(metric, {}).get("version")
-            if metric in r.metrics and b.get("metric_versions", {}).get(metric) in (None, version):
+            if metric in r.metrics and versions.get(metric) in (None, version):
                 pairs.append((metric, value, r.metrics[metric]))
+        unit = _unit(b)
         for metric, then, now_value in pairs:
-            if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in (then, now_value)):
+            if not (_finite(then) and _finite(now_value)):
                 continue  # a NaN or missing value is already a regression of its point
-            acc[(b["codec"], metric)][_unit(b)][0].append(then)
-            acc[(b["codec"], metric)][_unit(b)][1].append(now_value)
+            values = acc[(b["codec"], metric)][unit]
+            values[0].append(then)
+            values[1].append(now_value)
     out = {}
     for (codec, metric), units in sorted(acc.items()):
-        base = [float(np.mean(units[u][0])) for u in sorted(units, key=str)]
-        cand = [float(np.mean(units[u][1])) for u in sorted(units, key=str)]
+        order = sorted(units, key=str)
+        base = _means([units[u][0] for u in order])
+        cand = _means([units[u][1] for u in order])
         out[(codec, metric)] = (base, cand, True if metric == RATE else bool(directions.get(metric, False)))
+    return out
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _means(groups: list[list[float]]) -> list[float]:
+    """``float(np.mean(g))`` of each group, one NumPy call per group size rather than per group
+    (rows of a 2-D array are summed exactly as a 1-D array is)."""
+    out = [0.0] * len(groups)
+    sizes: dict[int, list[int]] = defaultdict(list)
+    for k, g in enumerate(groups):
+        sizes[len(g)].append(k)
+    for ks in sizes.values():
+        for k, m in zip(ks, np.array([groups[k] for k in ks], dtype=np.float64).mean(axis=1).tolist()):
+            out[k] = m
     return out
 
 
