@@ -23,7 +23,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -576,22 +576,40 @@ class _Decoder:
             return self.shared(raw)
         return FrozenMap(_json(raw))
 
+    def _converter(self, name: str) -> Callable[[str | None], Any]:
+        """``_field`` of one column, decided once for all its rows."""
+        empty = EMPTY if name in NULL_IS_EMPTY else None
+        if name in LAZY_COLUMNS:
+            return lambda raw: empty if raw is None else LazyMap(raw)
+        if name in SHARED_COLUMNS:
+            memo: dict[str | None, Any] = {None: empty}
+
+            def shared(raw: str | None) -> Any:
+                try:
+                    return memo[raw]
+                except KeyError:
+                    value = memo[raw] = self.shared(raw)
+                    return value
+
+            return shared
+        return lambda raw: empty if raw is None else FrozenMap(_json(raw))
+
     def records(
         self, rows: Iterable[tuple], wanted: set[str] | None = None, extra: Mapping[str, Any] | None = None
     ) -> list[JobResult]:
         """``record`` of each row (of the columns given to the constructor), the rows whose
         key (first column) is not in ``wanted`` left out, with the fields of ``extra`` added."""
-        cols, positions = self._cols or [], self._json
+        cols = self._cols or []
+        converters = [(i, name, self._converter(name)) for i, name in self._json]
         make = JobResult.from_store
-        field = self._field
         out = []
         with collector_paused():
             for values in rows:
                 if wanted is not None and values[0] not in wanted:
                     continue
                 fields = dict(zip(cols, values))
-                for i, name in positions:
-                    fields[name] = field(name, values[i])
+                for i, name, convert in converters:
+                    fields[name] = convert(values[i])
                 if extra:
                     fields.update(extra)
                 out.append(make(fields))

@@ -304,8 +304,9 @@ def bd_rate_arrays(
     integral = cubic_integral if method == "cubic" else pchip_integral
     ia = integral(va[ok], ya, low[ok], high[ok])
     it = integral(vt[ok], yt, low[ok], high[ok])
-    for k, a, t in zip(ok, ia, it):  # bd_rate's own scalar arithmetic, pair by pair
-        value[k] = float((10 ** ((float(t) - float(a)) / (high[k] - low[k])) - 1) * 100)
+    # bd_rate's own scalar arithmetic (Python floats: C's pow), pair by pair
+    pairs = zip(ia.tolist(), it.tolist(), low[ok].tolist(), high[ok].tolist())
+    value[ok] = [(10 ** ((t - a) / (h - lw)) - 1) * 100 for a, t, lw, h in pairs]
     lo[ok], hi[ok] = low[ok], high[ok]
     extent = np.minimum(va[ok, -1] - va[ok, 0], vt[ok, -1] - vt[ok, 0])
     overlap[ok] = (high[ok] - low[ok]) / extent
@@ -331,9 +332,17 @@ def bd_rates_batch(
     """bd_rate_arrays as one BDResult per pair; None where bd_rate raises (ask it for the message)."""
     value, lo, hi, overlap = bd_rate_arrays(anchor_rates, anchor_values, test_rates, test_values, method, min_points)
     return [
-        None if np.isnan(a) else BDResult(float(v), method, (float(a), float(b)), float(o))
+        None if a != a else _result(v, method, (a, b), o)  # a != a: NaN, no result
         for v, a, b, o in zip(value.tolist(), lo.tolist(), hi.tolist(), overlap.tolist())
     ]
+
+
+def _result(value: float, method: str, interval: tuple[float, float], overlap: float) -> BDResult:
+    """BDResult(value, method, interval, overlap) without the frozen dataclass's per-field
+    checks: a BD table over thousands of sequences makes hundreds of thousands."""
+    result = object.__new__(BDResult)
+    result.__dict__.update(value=value, method=method, interval=interval, overlap=overlap)
+    return result
 
 
 def bd_rates_of(
