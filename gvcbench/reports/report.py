@@ -235,23 +235,25 @@ def _write_intervals_csv(path: Path, entries: list[BDEntry], sets: list[dict]) -
 
 
 def _point(row: JobResult) -> str:
-    return row["point"] if row.get("seed") is None else f"{row['point']} seed {row['seed']}"
+    return row.point if row.seed is None else f"{row.point} seed {row.seed}"
 
 
 def _rows_html(rows: list[JobResult], metrics: list[str]) -> str:
     head = "".join(f"<th>{E(m)}</th>" for m in metrics)
     body = []
+    nan = float("nan")
     for r in rows:
-        if r["status"] != "done":
+        if r.status != "done":
             body.append(
-                f"<tr class='failed'><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
-                f"<td colspan='{len(metrics) + 2}'>failed: {E((r['error'] or '').splitlines()[0])}</td></tr>"
+                f"<tr class='failed'><td>{E(r.codec)}</td><td>{E(r.sequence)}</td><td>{E(_point(r))}</td>"
+                f"<td colspan='{len(metrics) + 2}'>failed: {E((r.error or '').splitlines()[0])}</td></tr>"
             )
             continue
-        vals = "".join(f"<td>{(r['metrics'] or {}).get(m, float('nan')):.4f}</td>" for m in metrics)
+        values = r.metrics or {}
+        vals = "".join(f"<td>{values.get(m, nan):.4f}</td>" for m in metrics)
         body.append(
-            f"<tr><td>{E(r['codec'])}</td><td>{E(r['sequence'])}</td><td>{E(_point(r))}</td>"
-            f"<td>{r['kbps']:.2f}</td><td>{r['bpp']:.5f}</td>{vals}</tr>"
+            f"<tr><td>{E(r.codec)}</td><td>{E(r.sequence)}</td><td>{E(_point(r))}</td>"
+            f"<td>{r.kbps:.2f}</td><td>{r.bpp:.5f}</td>{vals}</tr>"
         )
     return (
         f"<table class='rows'><tr><th>codec</th><th>sequence</th><th>point</th><th>kbps</th><th>bpp</th>{head}"
