@@ -57,6 +57,9 @@ def test_bdrate_command_report_and_api_give_the_same_bd_rates(example_run, monke
     assert len(api_values) == 4 and all(v is not None for v in api_values.values())
     report = json.loads((folder / "runs" / "notebook-report" / "report.json").read_text())
     assert {(e["codec"], e["metric"], e["method"]): e["avg_curve"] for e in report["bd"]} == api_values
+    from gvcbench import cli
+
+    monkeypatch.setattr(cli.console, "width", 250)  # numbers unwrapped, whatever an earlier test left
     shown = CliRunner().invoke(
         app, ["bdrate", "runs/notebook", "--anchor", "x265", "--method", "both"], env={"COLUMNS": "250"}
     )
