@@ -135,34 +135,55 @@ def small_multiples(
     rate: str = "kbps",
     limit: int = MAX_SMALL_MULTIPLES,
     points: dict | None = None,
+    reuse=None,
 ):
     """One small RD plot per sequence, the first ``limit`` sequences by name (a figure of
     thousands of axes takes minutes to draw and nobody reads it; the CSV has them all);
     None when no sequence has a value of ``metric``. ``points``: the metric's ``rd_points``,
-    where the caller has them already."""
+    where the caller has them already. ``reuse``: the figure this made for another metric;
+    where it shows the same sequences, codecs and rate points its lines take the new values
+    and it is returned (its panels and ticks kept: most of a fresh figure's cost), else a new
+    figure is made. Either way the caller closes the figures (``close``)."""
     pts = points if points is not None else rd_points(rows, metric)
     imported = {r.codec for r in rows if r.imported}
     every = sorted({s for per in pts.values() for s in per})
     if not every:
         return None
     sequences = every[:limit]
+    panels = []  # per sequence: (codec index, codec, rates, values) of each curve, in drawing order
+    for seq in sequences:
+        curves = []
+        for i, codec in enumerate(sorted(pts)):
+            if seq in pts[codec]:
+                c = sequence_curve(pts[codec][seq], axis, rate, codec)
+                order = c.rates.argsort()
+                curves.append((i, codec, c.rates[order], c.values[order]))
+        panels.append(curves)
+    shown = "" if len(sequences) == len(every) else f", first {len(sequences)} of {len(every)} sequences"
+    title = f"{axis.label} vs rate ({rate}) per sequence{shown}"
+    layout = (tuple(sequences), tuple(tuple((i, codec, len(x)) for i, codec, x, _ in cs) for cs in panels), anchor)
+    if reuse is not None and getattr(reuse, "_gvcbench_layout", None) == (layout, frozenset(imported)):
+        for ax, curves in zip(reuse.axes, panels):
+            for line, (_, _, x, y) in zip(ax.lines, curves):
+                line.set_data(x, y)
+            ax.relim()
+            ax.autoscale_view()
+        reuse.suptitle(title, fontsize=10, y=1 - 0.15 / reuse.get_size_inches()[1], va="top")
+        return reuse
+    from matplotlib.ticker import MaxNLocator
+
     cols = min(4, max(1, len(sequences)))
     nrows = max(1, math.ceil(len(sequences) / cols))
     margins = GRID_MARGINS
     height = nrows * GRID_CELL[1] + margins["top"] + margins["bottom"]
     fig, axes = _figure(nrows, cols, figsize=(GRID_CELL[0] * cols, height), dpi=100, squeeze=False)
-    from matplotlib.ticker import MaxNLocator
-
-    for k, seq in enumerate(sequences):
+    for k, (seq, curves) in enumerate(zip(sequences, panels)):
         ax = axes[k // cols][k % cols]
-        for i, codec in enumerate(sorted(pts)):
-            if seq in pts[codec]:
-                c = sequence_curve(pts[codec][seq], axis, rate, codec)
-                order = c.rates.argsort()
-                style = _style(codec, anchor, i)
-                if codec in imported:
-                    style.update(linestyle=":", label=f"{style['label']} (imported)")
-                ax.plot(c.rates[order], c.values[order], **style)
+        for i, codec, x, y in curves:
+            style = _style(codec, anchor, i)
+            if codec in imported:
+                style.update(linestyle=":", label=f"{style['label']} (imported)")
+            ax.plot(x, y, **style)
         ax.set_title(seq, fontsize=9)
         _log_rate_axis(ax, minor_labels=False)
         ax.yaxis.set_major_locator(MaxNLocator(5))  # a small panel reads well with few ticks, and draws faster
@@ -173,10 +194,16 @@ def small_multiples(
     handles, labels = axes[0][0].get_legend_handles_labels()
     if labels:
         fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8)
-    shown = "" if len(sequences) == len(every) else f", first {len(sequences)} of {len(every)} sequences"
-    fig.suptitle(f"{axis.label} vs rate ({rate}) per sequence{shown}", fontsize=10, y=1 - 0.15 / height, va="top")
+    fig.suptitle(title, fontsize=10, y=1 - 0.15 / height, va="top")
     _fixed_grid(fig, nrows, cols, margins)
+    fig._gvcbench_layout = (layout, frozenset(imported))
     return fig
+
+
+def close(fig) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 # Small multiples: each cell's size and the margins around the grid, in inches. Fixed rather
@@ -200,7 +227,7 @@ def _fixed_grid(fig, nrows: int, cols: int, margins: dict) -> None:
     )
 
 
-def save(fig, stem: Path, svg: bool = False) -> list[Path]:
+def save(fig, stem: Path, svg: bool = False, keep: bool = False) -> list[Path]:
     """The figure as a compact PNG (first path: the one the HTML embeds) and, with ``svg``,
     as SVG beside it for papers. The PNG is drawn once by Agg and stored with a 256-colour
     adaptive palette: line plots have few colours, so it looks the same at about a third of
@@ -217,5 +244,6 @@ def save(fig, stem: Path, svg: bool = False) -> list[Path]:
     if svg:
         paths.append(stem.with_suffix(".svg"))
         fig.savefig(paths[1])
-    plt.close(fig)
+    if not keep:  # kept: the caller draws it again (small_multiples' reuse) and closes it
+        plt.close(fig)
     return paths

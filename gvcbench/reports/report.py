@@ -388,16 +388,24 @@ def write_report(
             lossless,
         )
         rd_imgs = []
+        grid = None  # the per-sequence figure, redrawn for each metric where its layout allows
         for m in metrics:
             paths = plots.save(
                 plots.rd_figure(rows, m, axes[m], anchor, rate, set_values=set_values, window=window, points=points[m]),
                 figdir / f"rd_{_safe(m)}",
                 svg,
             )
-            figure = plots.small_multiples(rows, m, axes[m], anchor, rate, points=points[m])
-            multi = plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence", svg) if figure is not None else [None]
-            rd_imgs.append((m, paths[0], multi[0]))
-            files.images += paths + [p for p in multi if p is not None]
+            figure = plots.small_multiples(rows, m, axes[m], anchor, rate, points=points[m], reuse=grid)
+            if grid is not None and figure is not grid:
+                plots.close(grid)
+            grid = figure or grid
+            multi = (
+                plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence", svg, keep=True) if figure is not None else []
+            )
+            rd_imgs.append((m, paths[0], multi[0] if multi else None))
+            files.images += paths + multi
+        if grid is not None:
+            plots.close(grid)
         rendered, notes = pictures.result()
     files.notes += notes
     visuals = [(v.comparison, v.grid, v.yt, v.column, v.animation) for v in rendered]
