@@ -502,9 +502,10 @@ def _json(raw: str) -> Any:
     """``json.loads`` without its two whitespace scans (gvcbench writes none around its JSON);
     a text with some (written by hand) takes the ordinary path."""
     try:
-        return _load_json(raw)[0]
+        value, end = _load_json(raw)
     except json.JSONDecodeError:
         return json.loads(raw)
+    return value if end == len(raw) else json.loads(raw)  # trailing text: json.loads says what is wrong
 
 
 _FREEZE_READS = False
@@ -559,25 +560,10 @@ class _Decoder:
             value = self._memo[raw] = FrozenMap(_json(raw))
         return value
 
-    def record(self, cols: list[str], values: tuple) -> JobResult:
-        fields = dict(zip(cols, values))
-        for name in JSON_COLUMNS:
-            if name not in fields:
-                continue
-            fields[name] = self._field(name, fields[name])
-        return JobResult.from_store(fields)
-
-    def _field(self, name: str, raw: str | None) -> Any:
-        if raw is None:
-            return EMPTY if name in NULL_IS_EMPTY else None
-        if name in LAZY_COLUMNS:
-            return LazyMap(raw)
-        if name in SHARED_COLUMNS:
-            return self.shared(raw)
-        return FrozenMap(_json(raw))
-
     def _converter(self, name: str) -> Callable[[str | None], Any]:
-        """``_field`` of one column, decided once for all its rows."""
+        """How a JSON column's text becomes a field, decided once for all its rows: NULL is an
+        empty mapping (or None), large per-row columns are decoded on first use (``LazyMap``),
+        repeating ones once per read (``shared``), the rest here."""
         empty = EMPTY if name in NULL_IS_EMPTY else None
         if name in LAZY_COLUMNS:
             return lambda raw: empty if raw is None else LazyMap(raw)

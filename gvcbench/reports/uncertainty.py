@@ -110,7 +110,7 @@ def bootstrap(
 
 
 _last_draws: dict[tuple[int, int, int], np.ndarray] = {}
-_counts_of_draws: dict[tuple[int, int], np.ndarray] = {}  # (start of a batch of the last draws, rows) -> counts
+_counts_of_draws: dict[tuple, np.ndarray] = {}  # (address, shape, strides) of a batch of the last draws -> counts
 COUNTS_KEPT = 64 << 20  # bytes of counts kept for the entries that follow
 
 
@@ -134,7 +134,7 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
     a batch of the kept draws (read-only) they are kept too, up to ``COUNTS_KEPT`` bytes: the
     next entry of the table resamples the same sequences."""
     kept = not idx.flags.writeable and any(np.shares_memory(idx, d) for d in _last_draws.values())
-    key = (idx.__array_interface__["data"][0], len(idx))
+    key = (idx.__array_interface__["data"][0], idx.shape, idx.strides)
     if kept and key in _counts_of_draws:
         return _counts_of_draws[key]
     b = len(idx)
