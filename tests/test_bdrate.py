@@ -313,3 +313,35 @@ def test_cubic_fit_is_exact_to_rounding_where_polyfit_loses_digits():
             np.testing.assert_allclose(
                 cubic_eval(x[None], y[None], at[None])[0], np.polyval(np.polyfit(x, y, 3), at), rtol=1e-9
             )
+
+
+# -- the arrays of points give the numbers of the per-sequence dicts -------------------------------
+
+
+def test_point_arrays_give_the_per_sequence_dicts_numbers_bit_for_bit():
+    """BD tables read each codec's points as one array (CodecPoints.table) where every sequence
+    has every rate point; the same points as plain dicts go through the per-sequence path:
+    every number must agree, failures (curves that do not rise) included."""
+    from gvcbench.reports.curves import CodecPoints, rd_points
+
+    rng = np.random.default_rng(9)
+    rows = []
+    for s in range(40):
+        for codec, scale in (("anchor", 1.0), ("test", 0.8), ("other", 0.9)):
+            for q, r in zip((37, 32, 27, 22), (10.0, 20.0, 40.0, 80.0)):
+                rate = r * scale * (1 + 0.3 * rng.random())
+                value = 30 + 3 * np.log2(rate) + rng.normal(0, 0.05) - (6 if (s % 7, q) == (0, 27) else 0)  # some fall
+                rows.append(_row(codec, f"s{s:02d}", q, rate, value, "psnr-y", False, "x"))
+    pts = rd_points(rows, "psnr-y")
+    assert all(isinstance(pts[c], CodecPoints) and pts[c].table() is not None for c in pts)
+    plain = {c: {s: dict(v) for s, v in per.items()} for c, per in pts.items()}  # dicts: no arrays
+    for method in ("pchip", "cubic"):
+        fast = bd_table(rows, "anchor", ["psnr-y"], (method,), points={"psnr-y": pts})
+        slow = bd_table(rows, "anchor", ["psnr-y"], (method,), points={"psnr-y": plain})
+        assert [vars(e) for e in fast] == [vars(e) for e in slow]
+        assert all(e.avg_curve is not None for e in fast) and any(0 < e.contributed < e.sequences for e in fast)
+    axis = parse_axis("x", "psnr-y")
+    for codec in pts:
+        a, b = averaged_curve(pts[codec], axis, "kbps", codec), averaged_curve(plain[codec], axis, "kbps", codec)
+        assert a.points == b.points and a.sequences == b.sequences
+        assert a.curve.rates.tolist() == b.curve.rates.tolist() and a.curve.values.tolist() == b.curve.values.tolist()

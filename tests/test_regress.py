@@ -140,3 +140,52 @@ def test_tolerances_with_a_misspelt_metric_or_a_negative_value_are_refused(tmp_p
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         load_tolerances(path)
+
+
+def test_baseline_file_parses_as_the_indented_layout_and_old_files_still_load(tmp_path):
+    """The baseline is written one entry per line (the C encoder); read back it is the object
+    the earlier indented dump held, and a baseline in that older layout loads as before."""
+    import json
+
+    from gvcbench.reports.regress import baseline_text, load_baseline
+
+    base = {
+        "schema": 1,
+        "created": 1.5,
+        "anchor": "x265",
+        "directions": {"psnr-y": False, "lpips": True},
+        "points": [
+            {
+                "codec": "x264",
+                "sequence": 'odd "name", with {braces}\nand é',
+                "point": f"qp{q}",
+                "seed": None,
+                "status": "done",
+                "codec_version": "1",
+                "sequence_hash": "ab",
+                "kbps": 10.0 * q,
+                "metrics": {"psnr-y": 30.0 + q / 3, "lpips": 0.1},
+                "metric_versions": {"psnr-y": "1", "lpips": None},
+            }
+            for q in (22, 27)
+        ],
+        "bd": [{"codec": "x264", "metric": "psnr-y", "method": "pchip", "value": -3.25}],
+        "sets": [],
+    }
+    text = baseline_text(base)
+    assert json.loads(text) == json.loads(json.dumps(base, indent=1, sort_keys=True)) == base
+    assert len(text.splitlines()) == 14  # 2 braces, 5 other keys, 2 lists of 2 and 1 entries with their brackets
+    new, old = tmp_path / "new.json", tmp_path / "old.json"
+    new.write_text(text)
+    old.write_text(json.dumps(base, indent=1, sort_keys=True))
+    assert load_baseline(new) == load_baseline(old) == base
+
+
+def test_unit_means_equal_numpys_per_group():
+    import numpy as np
+
+    from gvcbench.reports.significance import _means
+
+    rng = np.random.default_rng(2)
+    groups = [list(rng.normal(30, 5, n)) for n in rng.integers(1, 20, 500)]
+    assert _means(groups) == [float(np.mean(g)) for g in groups]
