@@ -111,7 +111,7 @@ def bootstrap(
 
 _last_draws: dict[tuple[int, int, int], np.ndarray] = {}
 _counts_of_draws: dict[tuple, np.ndarray] = {}  # (address, shape, strides) of a batch of the last draws -> counts
-COUNTS_KEPT = 64 << 20  # bytes of counts kept for the entries that follow
+COUNTS_KEPT = 64 << 20  # bytes of draws, and of their counts, kept for the entries that follow
 
 
 def _draws(seed: int, resamples: int, n: int) -> np.ndarray:
@@ -125,7 +125,8 @@ def _draws(seed: int, resamples: int, n: int) -> np.ndarray:
         draws.flags.writeable = False
         _last_draws.clear()
         _counts_of_draws.clear()
-        _last_draws[key] = draws
+        if draws.nbytes <= COUNTS_KEPT:  # larger ones are drawn again rather than held on to
+            _last_draws[key] = draws
     return draws
 
 
