@@ -189,3 +189,42 @@ def test_unit_means_equal_numpys_per_group():
     rng = np.random.default_rng(2)
     groups = [list(rng.normal(30, 5, n)) for n in rng.integers(1, 20, 500)]
     assert _means(groups) == [float(np.mean(g)) for g in groups]
+
+
+def test_a_bd_rate_that_went_missing_is_explained_by_every_note_of_its_table_entry():
+    """The gate computes the averaged curves' BD-rates only; one that went missing is
+    explained with the full entry's notes (per-sequence ones included), as before."""
+    from gvcbench.bench.records import JobResult
+    from gvcbench.reports.curves import bd_table
+    from gvcbench.reports.regress import Tolerances
+
+    def rows(broken: bool) -> list[JobResult]:
+        out = []
+        for seq in ("a", "b", "c"):
+            for codec, scale in (("x265", 1.0), ("x264", 1.3)):
+                for q, rate in zip((37, 32, 27, 22), (10.0, 20.0, 40.0, 80.0)):
+                    value = 30 + 3 * q / 10 if broken and codec == "x264" else 20 + 3 * (rate / 10) ** 0.5
+                    out.append(
+                        JobResult(
+                            job_key=f"{codec}/{seq}/{q}",
+                            codec=codec,
+                            sequence=seq,
+                            point=f"qp{q}",
+                            qp=q,
+                            kbps=rate * scale,
+                            bpp=rate / 1000,
+                            sequence_hash="h",
+                            metrics={"psnr-y": value},
+                            provenance={"psnr-y": {"version": "1", "spec": {"lower_better": False}}},
+                        )
+                    )
+        return out
+
+    base = make_baseline(rows(False), "x265")
+    assert base["bd"][0]["value"] is not None
+    broken = rows(True)  # x264's quality now falls with rate: no BD-rate at all
+    findings = compare(broken, base, Tolerances(test="none"))
+    (lost,) = [f for f in findings if f.check == "bd-rate:psnr-y"]
+    (entry,) = bd_table(broken, "x265")
+    assert lost.outcome == "missing" and lost.message == "; ".join(entry.notes)
+    assert "x264 / a / psnr-y" in lost.message  # a per-sequence note

@@ -279,13 +279,16 @@ def bd_table(
     window: tuple[float, float] | None = None,
     common: bool = False,
     points: dict | None = None,
+    per_sequence: bool = True,
 ) -> list[BDEntry]:
     """BD-rates of every codec against ``anchor``. For set-level metrics (FVD) with values
     in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports.
     Default metrics: those with values. A mean of per-sequence BD-rates over fewer than
     ``min_share`` of the sequences both codecs have is n/a. ``window`` (in the rate unit)
     and ``common`` limit every interval (reports/window.py). ``points``: the rows'
-    ``rd_points_of`` (any metrics), where the caller has them already."""
+    ``rd_points_of`` (any metrics), where the caller has them already. ``per_sequence=False``:
+    the averaged curves' values only (no per-sequence BD-rates, nor their notes), for readers
+    that need no more (the regression gate's BD-rates)."""
     scope = Scope(window, common, rate)
     imported = {r.codec: r.imported["source"] for r in rows if r.imported}
     if rate not in RATE_UNITS:
@@ -318,7 +321,7 @@ def bd_table(
             if codec == anchor:
                 continue
             for method in methods:
-                entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points, min_share, scope)
+                entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points, min_share, scope, per_sequence)
                 if specs[name].get("granularity") == "set" and set_values:
                     _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points, scope)
                 entry.scope = scope.describe(rate)
@@ -367,7 +370,17 @@ def _others(pts, anchor, codec, seq=None) -> list[str]:
 
 
 def _entry(
-    pts, anchor, codec, metric, axis, method, rate, min_points, min_share=MIN_SHARE, scope: Scope = Scope()
+    pts,
+    anchor,
+    codec,
+    metric,
+    axis,
+    method,
+    rate,
+    min_points,
+    min_share=MIN_SHARE,
+    scope: Scope = Scope(),
+    per_sequence: bool = True,
 ) -> BDEntry:
     entry = BDEntry(codec, metric, axis.label, method, rate)
     shared = sorted(set(pts.get(anchor, {})) & set(pts.get(codec, {})))
@@ -375,6 +388,13 @@ def _entry(
     if not shared:
         entry.notes.append(f"no sequence has {metric} results for both {codec} and {anchor}")
         return entry
+    if per_sequence:
+        _per_sequence_values(entry, pts, anchor, codec, shared, axis, method, rate, min_points, min_share, scope)
+    _averaged_values(entry, pts, anchor, codec, shared, axis, method, rate, min_points, scope)
+    return entry
+
+
+def _per_sequence_values(entry, pts, anchor, codec, shared, axis, method, rate, min_points, min_share, scope) -> None:
     per_seq = []
     for seq, result in zip(shared, _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, scope)):
         if isinstance(result, BDError):
@@ -394,6 +414,9 @@ def _entry(
             f"mean of per-sequence BD-rates: n/a, only {entry.share} sequences have a valid "
             f"BD-rate (at least {100 * min_share:.0f} % needed)"
         )
+
+
+def _averaged_values(entry, pts, anchor, codec, shared, axis, method, rate, min_points, scope) -> None:
     try:
         a = averaged_curve(pts[anchor], axis, rate, f"{anchor} (mean of {len(shared)}) / {axis.label}", shared)
         t = averaged_curve(pts[codec], axis, rate, f"{codec} (mean of {len(shared)}) / {axis.label}", shared)
@@ -406,7 +429,7 @@ def _entry(
         pair = (a.curve, t.curve)
     except BDError as exc:
         entry.notes.append(str(exc))
-        return entry
+        return
     try:
         result = bd_rate(a.curve, t.curve, method, min_points, quality_limits(pair, others, scope, method, min_points))
         entry.avg_curve, entry.interval = result.value, result.interval
@@ -424,7 +447,6 @@ def _entry(
     except BDError as exc:
         if str(exc) not in entry.notes:
             entry.notes.append(str(exc))
-    return entry
 
 
 def _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, scope: Scope) -> list[BDResult | BDError]:

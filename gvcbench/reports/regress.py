@@ -166,8 +166,8 @@ def make_baseline(rows: list[JobResult], anchor: str | None = None, set_values: 
             }
         )
     bd = []
-    if anchor:
-        for e in bd_table(rows, anchor, set_values=set_values):
+    if anchor:  # the averaged curves' BD-rates only: the gate keeps no per-sequence ones
+        for e in bd_table(rows, anchor, set_values=set_values, per_sequence=False):
             bd.append({"codec": e.codec, "metric": e.metric, "method": e.method, "value": e.avg_curve})
     sets = [{"codec": s.codec, "point": s.point, "metric": s.metric, "value": s.value} for s in set_values or []]
     return {
@@ -451,8 +451,11 @@ def _compare_bd(rows, baseline, tolerances, set_values=None) -> list[Finding]:
     if not baseline.get("bd"):
         return []
     anchor = baseline["anchor"]
-    try:
-        current = {(e.codec, e.metric): e for e in bd_table(rows, anchor, set_values=set_values)}
+    try:  # the averaged curves' BD-rates; per-sequence ones only to explain one that went missing
+        current = {(e.codec, e.metric): e for e in bd_table(rows, anchor, set_values=set_values, per_sequence=False)}
+        lost = [b for b in baseline["bd"] if b["value"] is not None and (b["codec"], b["metric"]) in current]
+        if any(current[(b["codec"], b["metric"])].avg_curve is None for b in lost):
+            current = {(e.codec, e.metric): e for e in bd_table(rows, anchor, set_values=set_values)}
     except GvcbenchError as exc:
         return [Finding(f"BD-rate vs {anchor}", "bd-rate", "missing", message=str(exc))]
     out = []
