@@ -398,7 +398,7 @@ def write_report(
             figure = plots.small_multiples(rows, m, axes[m], anchor, rate, points=points[m], reuse=grid)
             if grid is not None and figure is not grid:
                 plots.close(grid)
-            grid = figure or grid
+            grid = figure if figure is not None else grid
             multi = (
                 plots.save(figure, figdir / f"rd_{_safe(m)}_per_sequence", svg, keep=True) if figure is not None else []
             )
