@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import pickle
 import shutil
 import socket
 import subprocess
@@ -54,6 +55,9 @@ TARGET_TASK_SECONDS = 1.0  # a worker's time per task, once the jobs' cost is kn
 MAX_TASK_JOBS = 256
 TASKS_PER_THREAD = 2  # tasks in flight per worker thread: each has its next one waiting
 THREADS_REFRESH_SECONDS = 10.0  # how often the driver asks how many threads the workers have
+# Dask keeps this many recent messages per connection, task specs included, for debugging
+# (default 1000): during a run, fewer, so that the driver's memory stays flat.
+RECENT_MESSAGES = 100
 
 
 def _make_cluster(cfg: ExecutorConfig, workers: int):
@@ -172,9 +176,13 @@ def check_worker(codecs: list[tuple[str, str, dict]], paths: list[str]) -> dict:
     return report
 
 
-def run_jobs(task: str, jobs: list[Job], sources: list | None = None) -> list[JobResult]:
+def run_jobs(task: str, packed_jobs: bytes, sources: list | None = None) -> list[JobResult]:
     """Worker side: run a task's jobs one after another, telling the scheduler as each starts
-    and ends (the driver charges a worker's death to the job that had started and not ended)."""
+    and ends (the driver charges a worker's death to the job that had started and not ended).
+
+    The jobs come pickled by the driver: the scheduler then holds one bytes object per task,
+    not thousands of Python objects (it keeps its recent messages, task specs included)."""
+    jobs: list[Job] = pickle.loads(packed_jobs)
     try:
         from distributed import get_worker
 
@@ -374,7 +382,12 @@ class DaskExecutor:
         return self.workers * (1 if self.cfg.cluster == "local" else self.cfg.cores)
 
     def run(self, jobs: Iterable[Job], on_results: Callable[[list[JobResult]], None]) -> None:
-        jobs = list(jobs)
+        import dask
+
+        with dask.config.set({"distributed.admin.low-level-log-length": RECENT_MESSAGES}):
+            self._run(list(jobs), on_results)
+
+    def _run(self, jobs: list[Job], on_results: Callable[[list[JobResult]], None]) -> None:
         client, cluster = self._client()
         dispatch = _Dispatch(client, jobs, self.cfg.retries, self._threads_started())
         client.subscribe_topic(PROGRESS_TOPIC, dispatch.on_progress)
@@ -465,7 +478,7 @@ class _Dispatch:
     def submit(self, jobs: list[Job]) -> None:
         key = f"{self.prefix}{next(self.counter)}"
         sources = [self.sources[j.spec] for j in jobs] if self.sources else None
-        future = self.client.submit(run_jobs, key, jobs, sources, key=key, pure=False)
+        future = self.client.submit(run_jobs, key, pickle.dumps(jobs), sources, key=key, pure=False)
         self.in_flight[future] = jobs
         self.queue.add(future)
 
