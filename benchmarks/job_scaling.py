@@ -1,14 +1,17 @@
 """Flat cost at scale: per-job cost of plans of 100 to 100,000 near-free jobs.
 
-    python benchmarks/job_scaling.py [--sizes 100,2000,20000,100000] [--jobs 2] [--dask]
+    python benchmarks/job_scaling.py [--sizes 100,2000,20000,100000] [--jobs 2] [--dask | --dask-only]
 
 Plans: the `external` codec with `cp` as encoder and decoder (the bitstream is the raw
 input) on tiny clips (16x16, 2 frames), PSNR-Y only, no reconstructions or bitstreams
 kept: what is left is the harness's own cost per job (planning, the pool, the driver,
 the store). A plan of N jobs is codec labels x sequences x 50 QPs. Printed per size:
-wall time, wall time per job, and the driver's own CPU time (its process, not the
-workers) per job; flat columns mean the cost per job does not grow with the plan.
-`--dask` also runs each size on a Dask LocalCluster of `--jobs` workers.
+wall time, wall time per job, the driver's own CPU time (its process, not the
+workers; with Dask it hosts the LocalCluster's scheduler) per job, and the driver's peak
+memory so far (sizes run in the order given); flat columns mean the cost per job does not
+grow with the plan.
+`--dask` also runs each size on a Dask LocalCluster of `--jobs` workers; `--dask-only`
+runs it there alone.
 
 The reader commands on a 100,000-row store: `benchmarks/store_readers.py`.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -90,7 +94,8 @@ def run_plan(n: int, workers: int, executor: str, base: Path) -> dict:
     if summary.failed:
         raise SystemExit(f"{summary.failed} jobs failed: {summary.failures[:3]}")
     shutil.rmtree(out, ignore_errors=True)
-    return {"jobs": summary.done, "wall": wall, "cpu": cpu}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the driver's peak so far, MB
+    return {"jobs": summary.done, "wall": wall, "cpu": cpu, "peak": peak}
 
 
 def main() -> None:
@@ -98,14 +103,16 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,2000,20000,100000")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--dask", action="store_true", help="also run each plan on a Dask LocalCluster")
+    ap.add_argument("--dask-only", action="store_true", help="run each plan on a Dask LocalCluster only")
     args = ap.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory(prefix="gvcbench-scale-") as tmp:
         base = Path(tmp)
         table = Table(title=f"near-free external jobs (cp), 16x16x2 clips, PSNR-Y, {args.jobs} worker(s)")
-        for col in ("executor", "jobs", "wall s", "wall ms/job", "driver CPU s", "driver CPU ms/job"):
+        columns = ("executor", "jobs", "wall s", "wall ms/job", "driver CPU s", "driver CPU ms/job", "driver peak MB")
+        for col in columns:
             table.add_column(col, justify="left" if col == "executor" else "right")
-        executors = ["local"] + (["dask"] if args.dask else [])
+        executors = ["dask"] if args.dask_only else ["local"] + (["dask"] if args.dask else [])
         for executor in executors:
             for n in (int(x) for x in args.sizes.split(",")):
                 r = run_plan(n, args.jobs, executor, base)
@@ -116,6 +123,7 @@ def main() -> None:
                     f"{1000 * r['wall'] / r['jobs']:.2f}",
                     f"{r['cpu']:.1f}",
                     f"{1000 * r['cpu'] / r['jobs']:.2f}",
+                    f"{r['peak']:.0f}",
                 )
                 console.print(f"  {executor} {n}: {r['wall']:.1f} s", highlight=False)
         console.print(table)

@@ -1,6 +1,7 @@
 """Running jobs on a real Dask LocalCluster of worker processes."""
 
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -369,3 +370,136 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
                 proc.kill()
     rows = _rows(tmp_path / "run")
     assert [(r["qp"], r["status"]) for r in rows.values()] == [(24, "done")]
+
+
+def _tiny_clips(folder, count=2):
+    from gvcbench.datasets.y4m import write_y4m
+
+    from .conftest import random_sequence
+
+    folder.mkdir()
+    for i in range(count):
+        write_y4m(random_sequence(frames=2, width=16, height=16, seed=i, name=f"t{i}"), folder / f"t{i}.y4m")
+    return folder
+
+
+def _copy_codec(qps, encode=("cp", "{input}", "{bitstream}")):
+    """The `external` codec whose bitstream is its input: a near-free job, the harness's own cost."""
+    return {
+        "name": "external",
+        "label": "copy",
+        "qps": list(qps),
+        "params": {
+            "encode": list(encode),
+            "decode": ["cp", "{bitstream}", "{output}"],
+            "input_format": "yuv",
+            "output_format": "yuv",
+            "version": "copy 1",
+        },
+    }
+
+
+def _near_free_cfg(clips, out, executor, qps, **codec):
+    return config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(out),
+            "jobs": 2,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "keep_bitstreams": False,
+            "executor": executor,
+            "codec": [_copy_codec(qps, **codec)],
+        }
+    )
+
+
+def test_task_size_grows_with_cheap_jobs_and_shrinks_at_the_end():
+    from gvcbench.bench.dask_executor import MAX_TASK_JOBS, task_size
+
+    assert task_size(None, 10_000, 2) == 1  # cost unknown: one job per task
+    assert task_size(2.0, 10_000, 2) == 1  # jobs of seconds: one per task, as before
+    assert task_size(0.01, 10_000, 2) == 100  # about a second of a worker's time
+    assert task_size(1e-6, 10_000, 2) == MAX_TASK_JOBS
+    assert task_size(0.01, 40, 2) == 10  # the last tasks are split among the workers
+
+
+def test_many_near_free_jobs_run_once_each_in_few_tasks_and_a_bounded_window(tmp_path):
+    from gvcbench.bench.dask_executor import PROGRESS_TOPIC, TASKS_PER_THREAD
+
+    clips = _tiny_clips(tmp_path / "clips", count=5)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c:
+        most = [0]
+
+        def progress(event):  # tasks the scheduler holds while the run goes on
+            most[0] = max(most[0], len(c.scheduler.tasks))
+
+        cfg = _near_free_cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": c.scheduler_address}, range(60))
+        summary = run_benchmark(cfg, on_event=progress)
+        with distributed.Client(c) as client:
+            tasks = {msg["task"] for _, msg in client.get_events(PROGRESS_TOPIC)}
+    assert summary.done == 300 and summary.failed == 0
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
+        keys = [k for (k,) in con.execute("SELECT job_key FROM jobs WHERE status = 'done'")]
+    assert len(keys) == len(set(keys)) == 300
+    assert len(tasks) <= 100, f"{len(tasks)} tasks for 300 near-free jobs"  # one task per job before
+    window = TASKS_PER_THREAD * 2
+    assert 0 < most[0] <= 2 * window, f"the scheduler held {most[0]} tasks at once"  # all 300 before
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_a_run_stopped_mid_window_resumes_with_every_job_once(clips, cluster, tmp_path):
+    tiny = _tiny_clips(tmp_path / "clips")
+    cfg = _near_free_cfg(tiny, tmp_path / "run", {"kind": "dask", "scheduler": cluster.scheduler_address}, range(60))
+    ended = []
+
+    def stop_after_some(event):
+        if isinstance(event, JobEnded):
+            ended.append(event)
+            if len(ended) == 30:
+                raise _Stop  # the driver goes away with tasks in flight
+
+    with pytest.raises(_Stop):
+        run_benchmark(cfg, on_event=stop_after_some)
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
+        first = dict(con.execute("SELECT job_key, finished_at FROM jobs").fetchall())
+    assert 30 <= len(first) < 120
+    summary = run_benchmark(cfg)
+    assert summary.skipped == len(first) and summary.done == 120 - len(first) and summary.failed == 0
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as con:
+        rows = dict(con.execute("SELECT job_key, finished_at FROM jobs").fetchall())
+    assert len(rows) == 120 and all(rows[k] == t for k, t in first.items())
+
+
+KILL_AT_QP_40 = """#!/bin/sh
+# encode: kill40.sh INPUT BITSTREAM QP. At QP 40 it kills the worker that runs it.
+# (It waits a moment first: the job's start must reach the scheduler for the death to be charged.)
+if [ "$3" = 40 ]; then sleep 0.5; kill -9 "$PPID"; sleep 5; fi
+cp "$1" "$2"
+"""
+
+
+def test_a_job_that_kills_its_worker_inside_a_task_of_many_costs_only_itself(tmp_path):
+    clips = _tiny_clips(tmp_path / "clips", count=1)
+    script = tmp_path / "kill40.sh"
+    script.write_text(KILL_AT_QP_40)
+    script.chmod(0o755)
+    cfg = _near_free_cfg(
+        clips,
+        tmp_path / "run",
+        {"kind": "dask", "retries": 0},
+        range(60),
+        encode=(str(script), "{input}", "{bitstream}", "{qp}"),
+    )
+    with gvcbench_logs() as logs:
+        summary = run_benchmark(cfg)
+    rows = _rows(tmp_path / "run")
+    assert len(rows) == 60
+    failed = [(r["qp"], r["error"]) for r in rows.values() if r["status"] != "done"]
+    assert [qp for qp, _ in failed] == [40] and "the worker running this job died 1 times" in failed[0][1]
+    assert summary.done == 59 and summary.failed == 1
+    # the killer shared its task with other jobs, which ran again uncharged
+    assert any(re.search(r"a worker died; \d+ other job\(s\) of its task run again", m) for m in logs), logs

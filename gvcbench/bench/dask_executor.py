@@ -5,24 +5,38 @@ the store. Inputs reach workers by path when every worker can read the files (a 
 file system, the usual SLURM case) and by value otherwise (the driver reads each
 sequence once and scatters it).
 
-A worker that dies costs only the job it was running: each job tells the scheduler when
-it starts (an event), and when a worker dies the driver charges the death to the jobs
-that had started there; jobs that were merely queued on it are resubmitted uncharged. A
-job charged ``retries + 1`` deaths is recorded as failed. A job that fails for its own
-reasons comes back as a failed row and is not retried.
+Cost per job stays flat from 100 to 100,000 jobs: the driver keeps a bounded window of
+tasks in flight (twice the workers' threads) and submits more as results come in; a task
+holds as many jobs as take about a second of a worker's time (one job per task while their
+cost is unknown, and for jobs that take a second or more), so Dask's own cost per task,
+a few ms, is spread over the jobs; results are fetched in the background and written to
+the store in one transaction per batch of finished tasks.
+
+A worker that dies costs only the job it was running: a task tells the scheduler when each
+of its jobs starts and ends (events), and when a worker dies the driver charges the death
+to the job that had started there and not ended; that job then runs alone, and the task's
+other jobs (queued behind it, or finished but their rows lost with the worker) are
+resubmitted uncharged. A job charged ``retries + 1`` deaths is recorded as failed. A job
+that fails for its own reasons comes back as a failed row and is not retried.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import math
 import os
+import pickle
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+import uuid
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -34,9 +48,16 @@ from .records import JobResult
 
 log = logging.getLogger(__name__)
 
-STARTED_TOPIC = "gvcbench-job-started"
+PROGRESS_TOPIC = "gvcbench-job-progress"  # {"task", "index", "done"}: a task's job started or ended
 SUBMIT_COMMANDS = {"slurm": "sbatch", "pbs": "qsub", "sge": "qsub"}
 MAX_UNCHARGED_RESUBMITS = 10  # a job bounced this often by other jobs' dead workers fails
+TARGET_TASK_SECONDS = 1.0  # a worker's time per task, once the jobs' cost is known
+MAX_TASK_JOBS = 256
+TASKS_PER_THREAD = 2  # tasks in flight per worker thread: each has its next one waiting
+THREADS_REFRESH_SECONDS = 10.0  # how often the driver asks how many threads the workers have
+# Dask keeps this many recent messages per connection, task specs included, for debugging
+# (default 1000): during a run, fewer, so that the driver's memory stays flat.
+RECENT_MESSAGES = 100
 
 
 def _make_cluster(cfg: ExecutorConfig, workers: int):
@@ -155,15 +176,39 @@ def check_worker(codecs: list[tuple[str, str, dict]], paths: list[str]) -> dict:
     return report
 
 
-def run_job(attempt: str, job: Job, source=None) -> JobResult:
-    """Worker side: tell the scheduler this attempt has started, then run the job."""
+def run_jobs(task: str, packed_jobs: bytes, sources: list | None = None) -> list[JobResult]:
+    """Worker side: run a task's jobs one after another, telling the scheduler as each starts
+    and ends (the driver charges a worker's death to the job that had started and not ended).
+
+    The jobs come pickled by the driver: the scheduler then holds one bytes object per task,
+    not thousands of Python objects (it keeps its recent messages, task specs included)."""
+    jobs: list[Job] = pickle.loads(packed_jobs)
     try:
         from distributed import get_worker
 
-        get_worker().log_event(STARTED_TOPIC, {"attempt": attempt})
+        worker = get_worker()
     except ValueError:  # not inside a worker (never in a run)
-        pass
-    return execute_job(job, source)
+        worker = None
+    rows = []
+    for index, job in enumerate(jobs):
+        if worker is not None:
+            worker.log_event(PROGRESS_TOPIC, {"task": task, "index": index, "done": False})
+        rows.append(execute_job(job, sources[index] if sources else None))
+        if worker is not None:
+            worker.log_event(PROGRESS_TOPIC, {"task": task, "index": index, "done": True})
+    return rows
+
+
+def task_size(job_seconds: float | None, remaining: int, threads: int) -> int:
+    """How many jobs go into the next task: one while their cost is unknown; then as many as
+    take about ``TARGET_TASK_SECONDS`` of a worker (``job_seconds`` each), at most
+    ``MAX_TASK_JOBS``, and never so many that workers idle while one works through the last
+    tasks of the run (``remaining`` jobs are left for ``threads`` worker threads)."""
+    if job_seconds is None:
+        return 1
+    wanted = int(TARGET_TASK_SECONDS / max(job_seconds, 1e-4))
+    tail = math.ceil(remaining / (TASKS_PER_THREAD * max(1, threads)))
+    return max(1, min(wanted, MAX_TASK_JOBS, tail))
 
 
 def environment_differences(worker: dict, driver: dict) -> list[str]:
@@ -330,101 +375,38 @@ class DaskExecutor:
         client.register_plugin(LateWorkerCheck(codec_list, paths if by_path else [], versions, driver_env))
         return by_path
 
-    def run(self, jobs: Iterable[Job], on_result: Callable[[dict], None]) -> None:
-        from distributed import KilledWorker, as_completed
-        from distributed.client import FutureCancelledError
+    def _threads_started(self) -> int:
+        """The worker threads of a cluster this run starts (its workers may join one by one)."""
+        if self.cfg.scheduler:
+            return 0
+        return self.workers * (1 if self.cfg.cluster == "local" else self.cfg.cores)
 
-        jobs = list(jobs)
+    def run(self, jobs: Iterable[Job], on_results: Callable[[list[JobResult]], None]) -> None:
+        import dask
+
+        with dask.config.set({"distributed.admin.low-level-log-length": RECENT_MESSAGES}):
+            self._run(list(jobs), on_results)
+
+    def _run(self, jobs: list[Job], on_results: Callable[[list[JobResult]], None]) -> None:
         client, cluster = self._client()
-        started: set[str] = set()
-        refused: list[str] = []
-        futures: dict = {}
-
-        def on_refused(event) -> None:  # a late worker is not ready: stop the run, keep what finished
-            refused.extend(event[1]["problems"])
-            pending = []
-            for _ in range(5):
-                try:
-                    pending = list(futures)
-                    break
-                except RuntimeError:  # the run loop changed the dict meanwhile
-                    continue
-            # Runs on the client's event loop, where a blocking call would never return.
-            threading.Thread(target=client.cancel, args=(pending,), daemon=True).start()
-
-        client.subscribe_topic(STARTED_TOPIC, lambda event: started.add(event[1]["attempt"]))
-        client.subscribe_topic(REFUSED_TOPIC, on_refused)
+        dispatch = _Dispatch(client, jobs, self.cfg.retries, self._threads_started())
+        client.subscribe_topic(PROGRESS_TOPIC, dispatch.on_progress)
+        client.subscribe_topic(REFUSED_TOPIC, dispatch.on_refused)
         try:
             by_path = self.preflight(client, jobs)
-            sources = {}
             if not by_path:
                 from .job import _cached_sequence
 
                 for spec in {j.spec for j in jobs}:
-                    sources[spec] = client.scatter(_cached_sequence(spec), broadcast=False)
-            attempts: dict[str, int] = {}
-            deaths: dict[str, int] = {}  # worker deaths charged to the job (it was running there)
-            bounced: dict[str, int] = {}  # resubmits because another job's worker died
-
-            def submit(job: Job):
-                attempts[job.key] = attempts.get(job.key, 0) + 1
-                attempt = f"job-{job.key}-{attempts[job.key]}"
-                args = (attempt, job) if by_path else (attempt, job, sources[job.spec])
-                future = client.submit(run_job, *args, key=attempt, pure=False)
-                futures[future] = job
-                return future
-
-            def was_started(attempt: str) -> bool:
-                if attempt in started:
-                    return True
-                return any(msg.get("attempt") == attempt for _, msg in client.get_events(STARTED_TOPIC))
-
-            queue = as_completed([submit(job) for job in jobs])
-            for future in queue:
-                job = futures.pop(future)
-                if refused:
-                    if future.status == "finished":
-                        on_result(future.result())
-                    continue
-                what = f"{job.codec_label} / {job.sequence} / {job.point.label}"
-                try:
-                    row = future.result()
-                except KilledWorker:  # the worker holding this attempt died
-                    if was_started(future.key):
-                        deaths[job.key] = deaths.get(job.key, 0) + 1
-                        if deaths[job.key] <= self.cfg.retries:
-                            log.info(f"rerunning {what}: the worker running it died")
-                            queue.add(submit(job))
-                            continue
-                        row = failed_row(
-                            job,
-                            f"the worker running this job died {deaths[job.key]} times "
-                            f"(killed, out of memory or crashed)",
-                        )
-                    else:
-                        bounced[job.key] = bounced.get(job.key, 0) + 1
-                        if bounced[job.key] <= MAX_UNCHARGED_RESUBMITS:
-                            queue.add(submit(job))
-                            continue
-                        row = failed_row(job, f"{bounced[job.key]} workers died before this job could start on them")
-                except FutureCancelledError:
-                    row = failed_row(job, "the Dask scheduler cancelled this job")
-                except Exception as exc:  # a transport or scheduler hiccup, not the job's own failure
-                    if attempts[job.key] <= self.cfg.retries:
-                        log.info(f"resubmitting {what} after a Dask error: {type(exc).__name__}: {exc}")
-                        queue.add(submit(job))
-                        continue
-                    row = failed_row(
-                        job, f"Dask failed this job {attempts[job.key]} times: {type(exc).__name__}: {exc}"
-                    )
-                on_result(row)
-            if refused:
+                    dispatch.sources[spec] = client.scatter(_cached_sequence(spec), broadcast=False)
+            dispatch.run(on_results)
+            if dispatch.refused:
                 raise GvcbenchError(
-                    NOT_READY + "\n".join(refused) + "\nThe jobs that finished are kept; "
+                    NOT_READY + "\n".join(dispatch.refused) + "\nThe jobs that finished are kept; "
                     "run again once the workers match."
                 )
         finally:
-            client.unsubscribe_topic(STARTED_TOPIC)
+            client.unsubscribe_topic(PROGRESS_TOPIC)
             client.unsubscribe_topic(REFUSED_TOPIC)
             if self.cfg.scheduler:  # a shared scheduler outlives the run: leave no check behind
                 try:
@@ -434,3 +416,177 @@ class DaskExecutor:
             client.close()
             if cluster is not None:
                 _close_cluster(cluster)
+
+
+def _what(job: Job) -> str:
+    return f"{job.codec_label} / {job.sequence} / {job.point.label}"
+
+
+class _Dispatch:
+    """The driver's side of one run on Dask: which jobs wait, which tasks are in flight, and
+    what each job was charged. Reacts to each batch of finished tasks without scanning the
+    others, and keeps at most ``TASKS_PER_THREAD`` tasks per worker thread in flight, so
+    memory and cost per job stay flat however many jobs the plan holds."""
+
+    def __init__(self, client, jobs: list[Job], retries: int, threads: int):
+        from distributed import as_completed
+
+        self.client, self.retries, self.threads_started = client, retries, threads
+        self.sources: dict = {}  # spec -> its scattered sequence, when inputs go by value
+        self.waiting: deque[Job] = deque(jobs)  # not submitted yet; reruns go to the front
+        self.alone: deque[Job] = deque()  # charged a worker's death: each runs in a task of its own
+        self.in_flight: dict = {}  # future -> its jobs
+        self.progress: dict[str, tuple[int, bool]] = {}  # task -> (index of its latest job, whether that job ended)
+        self.refused: list[str] = []  # why late workers were not ready
+        self.deaths: dict[str, int] = {}  # worker deaths charged to the job (it was running there)
+        self.bounced: dict[str, int] = {}  # reruns because a worker died with the job queued or its row unsent
+        self.errors: dict[str, int] = {}  # Dask errors that were not the job's own failure
+        self.job_seconds: float | None = None  # a worker's time per job, from the rows that came back
+        self.queue = as_completed(with_results=True, raise_errors=False)
+        self.prefix = f"gvcbench-{uuid.uuid4().hex[:12]}-"  # this run's task keys
+        self.counter = itertools.count()
+        self._threads, self._threads_at = 1, -math.inf
+
+    def on_progress(self, event) -> None:
+        """A job of a task started or ended (a shared scheduler sends other runs' events too)."""
+        msg = event[1]
+        if isinstance(msg, dict) and str(msg.get("task")).startswith(self.prefix):
+            self.progress[msg["task"]] = (msg["index"], msg["done"])
+
+    def on_refused(self, event) -> None:
+        """A late worker is not ready: stop the run, keep what finished."""
+        self.refused.extend(event[1]["problems"])
+        # Runs on the client's event loop, where a blocking call would never return.
+        threading.Thread(target=self.client.cancel, args=(self._futures(),), daemon=True).start()
+
+    def _futures(self) -> list:
+        for _ in range(5):
+            try:
+                return list(self.in_flight)
+            except RuntimeError:  # the run loop changed the dict meanwhile
+                continue
+        return []
+
+    def threads(self) -> int:
+        """The workers' threads, asked again every ``THREADS_REFRESH_SECONDS`` (workers join late),
+        and at least those of the cluster this run started."""
+        if time.monotonic() - self._threads_at > THREADS_REFRESH_SECONDS:
+            self._threads = max(1, self.threads_started, sum(self.client.nthreads().values()))
+            self._threads_at = time.monotonic()
+        return self._threads
+
+    def submit(self, jobs: list[Job]) -> None:
+        key = f"{self.prefix}{next(self.counter)}"
+        sources = [self.sources[j.spec] for j in jobs] if self.sources else None
+        future = self.client.submit(run_jobs, key, pickle.dumps(jobs), sources, key=key, pure=False)
+        self.in_flight[future] = jobs
+        self.queue.add(future)
+
+    def fill(self) -> None:
+        """Submit tasks until the window is full or no job waits."""
+        window = TASKS_PER_THREAD * self.threads()
+        while (self.alone or self.waiting) and len(self.in_flight) < window and not self.refused:
+            if self.alone:
+                self.submit([self.alone.popleft()])
+                continue
+            size = task_size(self.job_seconds, len(self.waiting), self.threads())
+            self.submit([self.waiting.popleft() for _ in range(min(size, len(self.waiting)))])
+
+    def run(self, on_results: Callable[[list[JobResult]], None]) -> None:
+        self.fill()
+        while not self.queue.is_empty():
+            rows: list[JobResult] = []
+            for future, result in self.queue.next_batch(block=True):
+                rows += self.settle(future, result)
+            self.fill()  # workers get their next tasks before the driver writes the rows
+            if rows:
+                on_results(rows)
+
+    def settle(self, future, result) -> list[JobResult]:
+        """The rows a finished task gives; its jobs that must run again go back in line."""
+        from distributed import KilledWorker
+
+        jobs = self.in_flight.pop(future)
+        progress = self.progress.pop(future.key, None)
+        if future.status == "finished":
+            self._learn_cost(result)
+            return result
+        if self.refused:  # the run stops: unfinished jobs stay unrecorded and run next time
+            return []
+        if future.status == "cancelled":
+            return [failed_row(job, "the Dask scheduler cancelled this job") for job in jobs]
+        exc = result[1]
+        if isinstance(exc, KilledWorker):  # the worker holding this task died
+            return self._after_death(jobs, progress or self._last_progress(future.key))
+        return self._after_error(jobs, exc)  # a transport or scheduler hiccup, not the jobs' own failure
+
+    def _learn_cost(self, rows: list[JobResult]) -> None:
+        seconds = [r.job_seconds for r in rows if r.job_seconds is not None]
+        if seconds:
+            mean = sum(seconds) / len(seconds)
+            self.job_seconds = mean if self.job_seconds is None else 0.7 * self.job_seconds + 0.3 * mean
+
+    def _last_progress(self, key: str) -> tuple[int, bool] | None:
+        """The task's latest event as the scheduler has it (the driver may not have it yet)."""
+        last = None
+        for _, msg in self.client.get_events(PROGRESS_TOPIC):
+            if isinstance(msg, dict) and msg.get("task") == key:
+                last = (msg["index"], msg["done"])
+        return last
+
+    def _after_death(self, jobs: list[Job], progress: tuple[int, bool] | None) -> list[JobResult]:
+        """The job that had started and not ended when the worker died is charged and runs
+        alone next; the task's other jobs run again uncharged. When no such job is known (its
+        start had not reached the scheduler), the job that would have run next is the suspect:
+        it runs alone next, uncharged, so that it cannot take the others down again."""
+        culprit = suspect = None
+        if progress is None:  # no job's start had reached the scheduler
+            suspect = jobs[0]
+        elif not progress[1]:  # a job had started and not ended
+            culprit = jobs[progress[0]]
+        elif progress[0] + 1 < len(jobs):  # a job had ended; the next one may have started
+            suspect = jobs[progress[0] + 1]
+        rows, again = [], []
+        if culprit is not None:
+            rows += self._charge(culprit)
+        for job in jobs:
+            if job is culprit:
+                continue
+            self.bounced[job.key] = self.bounced.get(job.key, 0) + 1
+            if self.bounced[job.key] > MAX_UNCHARGED_RESUBMITS:
+                rows.append(failed_row(job, f"{self.bounced[job.key]} workers died before this job could finish"))
+            elif job is suspect:
+                self.alone.append(job)
+            else:
+                again.append(job)
+        if culprit is not None and again:
+            log.info(f"a worker died; {len(again)} other job(s) of its task run again, uncharged")
+        elif culprit is None:
+            log.info(f"a worker died before its task's jobs had ended; its {len(jobs)} job(s) run again, uncharged")
+        self.waiting.extendleft(reversed(again))
+        return rows
+
+    def _charge(self, job: Job) -> list[JobResult]:
+        """A worker died running ``job``: it runs again, alone, or fails after ``retries`` reruns."""
+        self.deaths[job.key] = self.deaths.get(job.key, 0) + 1
+        if self.deaths[job.key] <= self.retries:
+            log.info(f"rerunning {_what(job)}: the worker running it died")
+            self.alone.append(job)
+            return []
+        reason = f"the worker running this job died {self.deaths[job.key]} times (killed, out of memory or crashed)"
+        return [failed_row(job, reason)]
+
+    def _after_error(self, jobs: list[Job], exc: BaseException) -> list[JobResult]:
+        rows, again = [], []
+        for job in jobs:
+            self.errors[job.key] = self.errors.get(job.key, 0) + 1
+            if self.errors[job.key] <= self.retries:
+                again.append(job)
+            else:
+                rows.append(
+                    failed_row(job, f"Dask failed this job {self.errors[job.key]} times: {type(exc).__name__}: {exc}")
+                )
+        if again:
+            log.info(f"resubmitting {len(again)} job(s) after a Dask error: {type(exc).__name__}: {exc}")
+            self.waiting.extendleft(reversed(again))
+        return rows

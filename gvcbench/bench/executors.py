@@ -1,4 +1,7 @@
-"""Executors run jobs and hand finished rows back to the driver, which alone writes the store."""
+"""Executors run jobs and hand finished rows back to the driver, which alone writes the store.
+
+An executor's ``run(jobs, on_results)`` calls ``on_results`` with each batch of finished rows
+(the driver writes a batch in one transaction)."""
 
 from __future__ import annotations
 
@@ -99,7 +102,7 @@ class LocalPool:
     def describe(self) -> str:
         return f"local process pool, {self.workers} worker(s); inputs read by path"
 
-    def run(self, jobs: Iterable[Job], on_result: Callable[[JobResult], None]) -> None:
+    def run(self, jobs: Iterable[Job], on_results: Callable[[list[JobResult]], None]) -> None:
         queue = deque(jobs)
         deaths: dict[str, int] = {}
         ctx = multiprocessing.get_context("spawn")
@@ -121,14 +124,14 @@ class LocalPool:
                         if queue:  # its next job first: the worker runs while the driver writes the row
                             worker.job = queue.popleft()
                             worker.conn.send(worker.job)
-                        on_result(row)
+                        on_results([row])
                         continue
                     job, worker.job = worker.job, None
                     worker.kill()
                     pool[i] = _Worker(ctx, self.threads_per_worker)
                     deaths[job.key] = deaths.get(job.key, 0) + 1
                     if deaths[job.key] >= MAX_WORKER_DEATHS:
-                        on_result(worker_died_row(job, deaths[job.key]))
+                        on_results([worker_died_row(job, deaths[job.key])])
                     else:
                         queue.appendleft(job)
         finally:

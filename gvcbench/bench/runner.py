@@ -119,19 +119,26 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
         )
         on_event(JobsPlanned(len(todo)))
 
-        def commit(result: JobResult) -> None:
-            if result.fatal:  # the machine, not the job: stop before every other job fails the same way
-                raise OutputUnwritable(
-                    f"{result.fatal}; the run stopped. Finished jobs are kept in {store.path}; "
-                    f"free space (or make {out} writable) and run again to resume"
-                )
-            result = replace(result, run_id=run_id)
+        def commit(results: list[JobResult]) -> None:
+            """Write a batch of finished rows in one transaction; a row whose machine failed
+            (a full disk) stops the run after the rows before it are written."""
+            cut = next((i for i, r in enumerate(results) if r.fatal), len(results))
+            rows = [replace(r, run_id=run_id) for r in results[:cut]]
             try:
-                written = store.put(result)
+                written = store.put_rows(rows)
             except StoreUnwritable as exc:
                 raise OutputUnwritable(
                     f"{exc}; the run stopped. Finished jobs are kept; free space and run again to resume"
                 ) from None
+            for result, was_written in zip(rows, written):
+                count(result, was_written)
+            if cut < len(results):  # the machine, not the job: stop before every other job fails the same way
+                raise OutputUnwritable(
+                    f"{results[cut].fatal}; the run stopped. Finished jobs are kept in {store.path}; "
+                    f"free space (or make {out} writable) and run again to resume"
+                )
+
+        def count(result: JobResult, written: bool) -> None:
             if result.done:
                 summary.done += 1
                 summary.tool_seconds += result.tool_seconds or 0.0

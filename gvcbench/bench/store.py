@@ -336,6 +336,15 @@ class ResultStore:
             raise StoreUnwritable(f"cannot write the results store {self.path}: {exc}") from None
         return cur.rowcount > 0
 
+    def put_rows(self, results: Iterable[JobResult | Mapping[str, Any]]) -> list[bool]:
+        """``put`` for many results in one transaction (one disk sync for all of them: the
+        driver writes each batch of finished jobs so); whether each row was written."""
+        try:
+            with self.db:
+                return [self.db.execute(_UPSERT, _column_values(_as_record(r))).rowcount > 0 for r in results]
+        except sqlite3.OperationalError as exc:
+            raise StoreUnwritable(f"cannot write the results store {self.path}: {exc}") from None
+
     def put_many(self, results: Iterable[JobResult | Mapping[str, Any]]) -> int:
         """``put`` for many results in one transaction (imports, benchmarks); returns how many were written."""
         try:
