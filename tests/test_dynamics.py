@@ -191,3 +191,41 @@ def test_a_clip_over_its_token_budget_is_coded_at_a_coarser_step_and_decodes(tmp
     assert np.array_equal(capped.decode_tokens(parsed), sent)
     dec = capped.decode(b, tmp_path / "capped", timeout=120)
     assert dec.sequence.num_frames == 8 and PsnrY().frame_values(seq, dec.sequence).mean() > 20
+
+
+@pytest.mark.parametrize("bad", [-1, 13, 1.5, True, "2"])
+def test_token_smoothing_must_be_a_whole_number_of_frames(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="token_smoothing must be"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "token_smoothing": bad})
+
+
+def test_token_smoothing_removes_quantisation_jitter_within_the_sent_intervals():
+    from gvcbench.codecs.dynamics.codec import smooth_tokens
+
+    step = 0.2
+    truth = np.linspace(0, 1.5, 30)[:, None] + np.array([0.03, -0.41])  # two tokens moving steadily
+    q = np.rint(truth / step).astype(np.int64)
+    assert np.array_equal(smooth_tokens(q, step, 0), (q * step).astype(np.float32))
+    smoothed = smooth_tokens(q, step, 2).astype(np.float64)
+    assert np.all(np.abs(smoothed - q * step) <= step / 2 + 1e-6)  # never past what was sent
+    assert np.abs(smoothed - truth).mean() < 0.7 * np.abs(q * step - truth).mean()
+    assert np.allclose(smoothed[[0, -1]], (q * step)[[0, -1]])  # the ends keep their own values
+    line = np.arange(10)[:, None] * np.array([1, -2])  # a steady trajectory on the grid is left as it is
+    assert np.allclose(smooth_tokens(line, step, 3), line * step)
+
+
+@pytest.mark.slow
+@needs_weights
+def test_token_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
+    seq = generate("astronaut-breeze", size=128, frames=8)
+    plain = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_smoothing": 0})
+    smooth = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc"})  # default: 2
+    assert "token-smoothing" not in plain.version() and "generator=warp token-smoothing=2;" in smooth.version()
+    b = plain.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
+    assert smooth.encode(seq, RatePoint(qp=42), tmp_path / "s", timeout=120).path.read_bytes() == b.path.read_bytes()
+    a = plain.decode(b, tmp_path / "a", timeout=120).sequence
+    s = smooth.decode(b, tmp_path / "b", timeout=120).sequence
+    assert np.array_equal(a.y[:2], s.y[:2]) and not np.array_equal(a.y, s.y)  # key frame, frame 1 as they were
+    assert PsnrY().frame_values(seq, s).mean() > 20
