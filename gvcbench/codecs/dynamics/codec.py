@@ -139,8 +139,9 @@ def fit_token_rate(
     k = 0
     while len(payload) * 8 > max_kbps * 1000 * seconds:
         if not q.any() or k == MAX_STEP_RETRIES:
+            zero = "with every token quantised to zero" if not q.any() else "at the coarsest step tried"
             raise CodecError(
-                f"token_kbps = {max_kbps:g} cannot be met: with every token quantised to zero (step {sent:g}) "
+                f"token_kbps = {max_kbps:g} cannot be met: {zero} (step {sent:g}) "
                 f"the tokens still take {len(payload) * 8 / seconds / 1000:.3f} kbps; raise token_kbps, "
                 f"or set it to 0 to code the tokens at step {step:g} whatever their rate"
             )
