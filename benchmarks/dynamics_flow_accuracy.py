@@ -5,11 +5,13 @@ step) and the dense flow recovered from the tokens; the table prints the mean en
 error of the recovered flow, of predicting zero flow, and their ratio (1.0 = the tokens
 carry nothing; 0 = perfect), in full-resolution pixels, and with ``--rate`` the token
 rate in kbps (all inter frames tokenized, quantised, predicted and entropy coded as the
-encoder does; the key frame is not counted). The pairs are those of the validation
+encoder does; the key frame is not counted) and, with ``--token-kbps`` (the codec's rate
+control, 0 = off), the step it chooses per clip with that clip's ratio and rate. The pairs are those of the validation
 packs training reports on (``data.build_pack``, 12 inter frames per clip, seed 0).
 
     python benchmarks/dynamics_flow_accuracy.py                       # scene-dynamics-synth, seed 0
     python benchmarks/dynamics_flow_accuracy.py --dataset ../shared/datasets/scene-dynamics --rate
+    python benchmarks/dynamics_flow_accuracy.py --dataset ../shared/datasets/scene-dynamics --rate --token-kbps 5
     python benchmarks/dynamics_flow_accuracy.py --weights other.pt
 """
 
@@ -20,32 +22,40 @@ import argparse
 import numpy as np
 
 
-def flow_ratios(weights: str, clips, pairs: int = 12, step: float = 0.05) -> dict:
-    """{clip name: (EPE tokens px, EPE zero flow px, ratio)}."""
+def flow_ratios(weights: str, clips, pairs: int = 12, *steps: float | dict) -> list[dict]:
+    """For each of ``steps`` (one step for every clip, or {clip name: step}, say the steps
+    rate control chose): {clip name: (EPE tokens px, EPE zero flow px, ratio)}."""
     from gvcbench.codecs.dynamics import data as D
     from gvcbench.codecs.dynamics import train as T
     from gvcbench.codecs.dynamics.codec import load_model
     from gvcbench.codecs.dynamics.frames import SCALE
 
     pack = D.build_pack(clips, pairs, np.random.default_rng(0))
-    ratios = T.validation_ratios(load_model(weights), T.PackTensors(pack, "cpu"), step)
+    data = T.PackTensors(pack, "cpu")
+    model = load_model(weights)
     flows = pack["flows"].astype(np.float32)
-    out = {}
-    for c, name in enumerate(pack["names"]):
-        zero = float(np.linalg.norm(flows[pack["clip_of"] == c], axis=-1).mean()) * SCALE  # full-size pixels
-        out[str(name)] = (ratios[str(name)] * zero, zero, ratios[str(name)])
+    per_clip = [s if isinstance(s, dict) else {c.name: s for c in clips} for s in steps]
+    ratios = {s: T.validation_ratios(model, data, s) for s in sorted({s for d in per_clip for s in d.values()})}
+    out = []
+    for chosen in per_clip:
+        out.append({})
+        for c, name in enumerate(pack["names"]):
+            ratio = ratios[chosen[str(name)]][str(name)]
+            zero = float(np.linalg.norm(flows[pack["clip_of"] == c], axis=-1).mean()) * SCALE  # full-size pixels
+            out[-1][str(name)] = (ratio * zero, zero, ratio)
     return out
 
 
-def token_kbps(weights: str, seq, step: float = 0.05) -> float:
-    from gvcbench.codecs.dynamics.codec import DynamicsCodec
-    from gvcbench.codecs.dynamics.entropy import encode_residuals
+def token_rates(weights: str, seq, step: float, max_kbps: float | None) -> tuple[float, float, float]:
+    """(kbps at ``step``, the step rate control chooses for ``max_kbps``, kbps at that step):
+    every inter frame tokenized once and coded as the encoder does."""
+    from gvcbench.codecs.dynamics.codec import DynamicsCodec, code_tokens, fit_token_rate
 
-    codec = DynamicsCodec(weights=weights, keyframe_codec="vvenc", step=step)
-    q = np.rint(codec.tokens(seq) / step).astype(np.int64)
-    tokens = codec.tokens_per_frame()
-    residuals = np.diff(np.vstack([np.zeros((1, tokens), np.int64), q]), axis=0)
-    return len(encode_residuals(residuals.tolist(), tokens)) * 8 / (seq.num_frames / float(seq.fps)) / 1000
+    tokens = DynamicsCodec(weights=weights, keyframe_codec="vvenc").tokens(seq)
+    seconds = seq.num_frames / float(seq.fps)
+    fixed = len(code_tokens(tokens, step)[2]) * 8 / seconds / 1000
+    chosen, _, payload = fit_token_rate(tokens, step, max_kbps, seconds)
+    return fixed, chosen, len(payload) * 8 / seconds / 1000
 
 
 def main() -> None:
@@ -61,6 +71,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=12, help="inter frames sampled per clip")
     ap.add_argument("--step", type=float, default=0.2, help="token quantisation step")
     ap.add_argument("--rate", action="store_true", help="also the token rate in kbps (tokenizes every frame)")
+    ap.add_argument(
+        "--token-kbps", type=float, default=0.0, help="with --rate: also rate control to this many kbps (0: off)"
+    )
     args = ap.parse_args()
 
     clips = D.dataset_clips(args.dataset, family="real")
@@ -69,29 +82,41 @@ def main() -> None:
 
         families = {c.name: c.motion for c in CLIPS}
         clips = [D.Clip(c.name, families.get(c.name, "real"), c.seq) for c in clips]
-    results = flow_ratios(args.weights, clips, args.pairs, args.step)
+    controlled = args.rate and args.token_kbps > 0
+    rates = {c.name: token_rates(args.weights, c.seq, args.step, args.token_kbps) for c in clips} if args.rate else {}
+    steps = [args.step] + ([{n: r[1] for n, r in rates.items()}] if controlled else [])
+    results, chosen = [*flow_ratios(args.weights, clips, args.pairs, *steps), {}][:2]
     table = Table(title=f"recovered-flow error, {args.dataset}, weights {args.weights.split('/')[-1]}")
-    for col in ("clip", "family", "EPE tokens (px)", "EPE zero flow (px)", "ratio") + (
-        ("tokens kbps",) if args.rate else ()
-    ):
+    columns = ["clip", "family", "EPE tokens (px)", "EPE zero flow (px)", f"ratio (step {args.step:g})"]
+    columns += [f"tokens kbps (step {args.step:g})"] if args.rate else []
+    columns += [f"step (<= {args.token_kbps:g} kbps)", "ratio", "tokens kbps"] if controlled else []
+    for col in columns:
         table.add_column(col, justify="left" if col in ("clip", "family") else "right")
-    rates = []
     for clip in clips:
         epe, zero, ratio = results[clip.name]
         row = [clip.name, clip.family, f"{epe:.3f}", f"{zero:.3f}", f"{ratio:.3f}"]
         if args.rate:
-            rates.append(token_kbps(args.weights, clip.seq, args.step))
-            row.append(f"{rates[-1]:.2f}")
+            fixed, step, kbps = rates[clip.name]
+            row.append(f"{fixed:.2f}")
+            if controlled:
+                row += [f"{step:.4g}", f"{chosen[clip.name][2]:.3f}", f"{kbps:.2f}"]
         table.add_row(*row)
-    ratios = [r[2] for r in results.values()]
-    table.add_row("mean", "", "", "", f"{np.mean(ratios):.3f}", *([f"{np.mean(rates):.2f}"] if rates else []))
-    table.add_row("max", "", "", "", f"{np.max(ratios):.3f}", *([f"{np.max(rates):.2f}"] if rates else []))
+
+    def summary(label: str, f) -> list[str]:
+        row = [label, "", "", "", f"{f([r[2] for r in results.values()]):.3f}"]
+        row += [f"{f([r[0] for r in rates.values()]):.2f}"] if args.rate else []
+        if controlled:
+            row += ["", f"{f([r[2] for r in chosen.values()]):.3f}", f"{f([r[2] for r in rates.values()]):.2f}"]
+        return row
+
+    table.add_row(*summary("mean", np.mean))
+    table.add_row(*summary("max", np.max))
     fams: dict = {}
     for clip in clips:
         fams.setdefault(clip.family, []).append(results[clip.name][2])
     if len(fams) > 1:
         for fam, vals in fams.items():
-            table.add_row(f"family {fam}", "", "", "", f"{np.mean(vals):.3f}", *([""] if rates else []))
+            table.add_row(f"family {fam}", "", "", "", f"{np.mean(vals):.3f}", *[""] * (len(columns) - 5))
     Console().print(table)
 
 

@@ -130,3 +130,102 @@ def test_key_frame_codec_follows_vtm_dir(monkeypatch):
     assert DynamicsParams(vtm_dir="/opt/vtm").keyframe_codec == "vtm"
     monkeypatch.setenv("VTM_DIR", "/opt/vtm")
     assert DynamicsParams().keyframe_codec == "vtm" and DynamicsParams(keyframe_codec="vvenc").keyframe_codec == "vvenc"
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "5", True])
+def test_token_rate_budget_must_be_a_rate(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="token_kbps must be a rate in kbps >= 0.*0 turns rate control off"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "token_kbps": bad})
+    for off in (0, None):
+        assert make_codec("dynamics", {"keyframe_codec": "vvenc", "token_kbps": off}).params.token_kbps == off
+
+
+def test_token_rate_control_takes_the_finest_step_of_the_ladder_that_fits():
+    from gvcbench.codecs.dynamics.codec import STEP_LADDER, code_tokens, fit_token_rate
+    from gvcbench.codecs.dynamics.entropy import decode_residuals
+
+    rng = np.random.default_rng(3)
+    tokens = np.cumsum(rng.normal(0, 0.3, (24, 40)), axis=0).astype(np.float32)  # drifting tokens, 25 frames
+    seconds = 1.0
+
+    def kbps(payload):
+        return len(payload) * 8 / seconds / 1000
+
+    fixed = code_tokens(tokens, 0.2)
+    assert fit_token_rate(tokens, 0.2, None, seconds)[2] == fixed[2] == fit_token_rate(tokens, 0.2, 0, seconds)[2]
+    assert fit_token_rate(tokens, 0.2, 1e6, seconds)[2] == fixed[2]  # within budget: untouched
+    budget = kbps(fixed[2]) / 3
+    step, q, payload = fit_token_rate(tokens, 0.2, budget, seconds)
+    assert kbps(payload) <= budget
+    k = round(np.log(step / 0.2) / np.log(STEP_LADDER))
+    assert k >= 1 and step == pytest.approx(0.2 * STEP_LADDER**k, rel=1e-6)
+    assert kbps(code_tokens(tokens, 0.2 * STEP_LADDER ** (k - 1))[2]) > budget  # the finest that fits
+    assert np.array_equal(np.cumsum(decode_residuals(payload, 24, 40), axis=0), q)
+    assert np.array_equal(q, np.rint(tokens / step))
+    with pytest.raises(CodecError, match="token_kbps = 0.001 cannot be met: with every token quantised to zero"):
+        fit_token_rate(tokens, 0.2, 0.001, seconds)
+
+
+@pytest.mark.slow
+@needs_weights
+def test_a_clip_over_its_token_budget_is_coded_at_a_coarser_step_and_decodes(tmp_path):
+    from gvcbench.codecs.dynamics.codec import code_tokens
+
+    seq = generate("astronaut-breeze", size=128, frames=8)
+    seconds = seq.num_frames / float(seq.fps)
+    off = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_kbps": 0})
+    b_off = off.encode(seq, RatePoint(qp=42), tmp_path / "off", timeout=120)
+    assert bs.parse(b_off.path.read_bytes()).header.step == bs.step_as_sent(0.2)
+    assert bs.parse(b_off.path.read_bytes()).tokens == code_tokens(off.tokens(seq), 0.2)[2]  # step 0.2 as before
+    kbps_off = b_off.parts["tokens"] * 8 / seconds / 1000
+    budget = 0.6 * kbps_off
+    capped = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_kbps": budget})
+    b = capped.encode(seq, RatePoint(qp=42), tmp_path / "capped", timeout=120)
+    assert b.parts["tokens"] * 8 / seconds / 1000 <= budget < kbps_off
+    assert b.parts["keyframe"] == b_off.parts["keyframe"]
+    parsed = bs.parse(b.path.read_bytes())
+    assert parsed.header.step > 0.2
+    sent = np.array(json.loads((tmp_path / "capped" / "tokens.json").read_text()))
+    assert np.array_equal(capped.decode_tokens(parsed), sent)
+    dec = capped.decode(b, tmp_path / "capped", timeout=120)
+    assert dec.sequence.num_frames == 8 and PsnrY().frame_values(seq, dec.sequence).mean() > 20
+
+
+@pytest.mark.parametrize("bad", [-1, 13, 1.5, True, "2"])
+def test_token_smoothing_must_be_a_whole_number_of_frames(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="token_smoothing must be"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "token_smoothing": bad})
+
+
+def test_token_smoothing_removes_quantisation_jitter_within_the_sent_intervals():
+    from gvcbench.codecs.dynamics.codec import smooth_tokens
+
+    step = 0.2
+    truth = np.linspace(0, 1.5, 30)[:, None] + np.array([0.03, -0.41])  # two tokens moving steadily
+    q = np.rint(truth / step).astype(np.int64)
+    assert np.array_equal(smooth_tokens(q, step, 0), (q * step).astype(np.float32))
+    smoothed = smooth_tokens(q, step, 2).astype(np.float64)
+    assert np.all(np.abs(smoothed - q * step) <= step / 2 + 1e-6)  # never past what was sent
+    assert np.abs(smoothed - truth).mean() < 0.7 * np.abs(q * step - truth).mean()
+    assert np.allclose(smoothed[[0, -1]], (q * step)[[0, -1]])  # the ends keep their own values
+    line = np.arange(10)[:, None] * np.array([1, -2])  # a steady trajectory on the grid is left as it is
+    assert np.allclose(smooth_tokens(line, step, 3), line * step)
+
+
+@pytest.mark.slow
+@needs_weights
+def test_token_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
+    seq = generate("astronaut-breeze", size=128, frames=8)
+    plain = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_smoothing": 0})
+    smooth = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc"})  # default: 2
+    assert "token-smoothing" not in plain.version() and "generator=warp token-smoothing=2;" in smooth.version()
+    b = plain.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
+    assert smooth.encode(seq, RatePoint(qp=42), tmp_path / "s", timeout=120).path.read_bytes() == b.path.read_bytes()
+    a = plain.decode(b, tmp_path / "a", timeout=120).sequence
+    s = smooth.decode(b, tmp_path / "b", timeout=120).sequence
+    assert np.array_equal(a.y[:2], s.y[:2]) and not np.array_equal(a.y, s.y)  # key frame, frame 1 as they were
+    assert PsnrY().frame_values(seq, s).mean() > 20

@@ -37,6 +37,11 @@ MAX_TOKENS = 4096
 FLOW_SCALE = 4  # the tokens describe a flow on a grid of a quarter of the frame size
 
 
+def step_as_sent(step: float) -> float:
+    """The quantisation step as the header carries it (float32), so encoder and decoder agree."""
+    return struct.unpack(">f", struct.pack(">f", step))[0]
+
+
 def max_tokens_per_frame(width: int, height: int) -> int:
     return min(MAX_TOKENS, 2 * -(-width // FLOW_SCALE) * -(-height // FLOW_SCALE))
 
@@ -58,8 +63,7 @@ class Header:
     model_id: str
 
     def __post_init__(self):
-        # the step travels as float32: hold exactly that value, so encoder and decoder agree
-        object.__setattr__(self, "step", struct.unpack(">f", struct.pack(">f", self.step))[0])
+        object.__setattr__(self, "step", step_as_sent(self.step))
 
     def pack(self) -> bytes:
         return _HEADER.pack(
