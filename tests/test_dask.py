@@ -39,7 +39,8 @@ def cluster():
         yield c
 
 
-def _cfg(clips, out, executor, qps=(24, 30, 36, 42)):
+def _cfg(clips, out, executor, qps=(24, 30, 36, 42), codec=None, **settings):
+    """Two workers, PSNR-Y, no reconstructions; x264 ultrafast unless ``codec`` is given."""
     return config_from_mapping(
         {
             "dataset": {"source": str(clips)},
@@ -48,7 +49,8 @@ def _cfg(clips, out, executor, qps=(24, 30, 36, 42)):
             "metrics": ["psnr-y"],
             "keep_reconstructions": False,
             "executor": executor,
-            "codec": [{"name": "x264", "qps": list(qps), "params": {"preset": "ultrafast"}}],
+            "codec": [codec or {"name": "x264", "qps": list(qps), "params": {"preset": "ultrafast"}}],
+            **settings,
         }
     )
 
@@ -400,18 +402,7 @@ def _copy_codec(qps, encode=("cp", "{input}", "{bitstream}")):
 
 
 def _near_free_cfg(clips, out, executor, qps, **codec):
-    return config_from_mapping(
-        {
-            "dataset": {"source": str(clips)},
-            "output": str(out),
-            "jobs": 2,
-            "metrics": ["psnr-y"],
-            "keep_reconstructions": False,
-            "keep_bitstreams": False,
-            "executor": executor,
-            "codec": [_copy_codec(qps, **codec)],
-        }
-    )
+    return _cfg(clips, out, executor, codec=_copy_codec(qps, **codec), keep_bitstreams=False)
 
 
 def test_task_size_grows_with_cheap_jobs_and_shrinks_at_the_end():
