@@ -38,6 +38,9 @@ TRIALS = {
     "4x4 grid, 2 ch, expand 32 (64 tokens)": dict(grid=4, channels=2, expand=32),
     "6x6 grid, 1 ch, expand 32 (72 tokens)": dict(grid=6, channels=1, expand=32),
     "6x6 grid, 1 ch, expand 32 + Fourier, clip norm": dict(grid=6, channels=1, expand=32, fourier=4, norm="clip"),
+    "8x8 grid, 1 ch, expand 32 (128 tokens)": dict(grid=8, channels=1, expand=32),
+    "12x12 grid, 1 ch, expand 32 (288 tokens)": dict(grid=12, channels=1, expand=32),
+    "6x6 grid, 1 ch, expand 32, dense flow input (diagnosis)": dict(grid=6, channels=1, expand=32, dense_input=True),
 }
 DEV_SEED = "@1003"
 

@@ -216,13 +216,58 @@ def test_token_smoothing_removes_quantisation_jitter_within_the_sent_intervals()
     assert np.allclose(smooth_tokens(line, step, 3), line * step)
 
 
+@pytest.mark.parametrize("bad", [-0.5, 26, True, "3", float("nan")])
+def test_flow_smoothing_must_be_a_sigma_in_frames(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="flow_smoothing must be"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "flow_smoothing": bad})
+
+
+def test_flow_smoothing_removes_frame_to_frame_jitter_and_keeps_steady_motion():
+    from gvcbench.codecs.dynamics.codec import smooth_flows
+
+    rng = np.random.default_rng(0)
+    frames = np.arange(1, 50, dtype=np.float64)
+    truth = np.broadcast_to(0.4 * frames[:, None, None, None], (49, 2, 6, 6))  # drifting 0.4 px per frame
+    noisy = (truth + rng.normal(0, 1.0, truth.shape)).astype(np.float32)  # each frame's own error
+    smoothed = smooth_flows(noisy, 3.0)
+    assert smoothed.shape == noisy.shape and smoothed.dtype == np.float32
+    step_error = lambda f: np.abs(np.diff(f, axis=0) - 0.4).mean()  # noqa: E731 - decoded motion vs true motion
+    assert step_error(smoothed) < 0.25 * step_error(noisy)
+    assert np.abs(smoothed - truth).mean() < 0.5 * np.abs(noisy - truth).mean()
+    line = truth.astype(np.float32)  # steady motion away from the clip's ends is left as it is
+    assert np.allclose(smooth_flows(line, 3.0)[12:-12], line[12:-12], atol=1e-4)
+
+
+@pytest.mark.slow
+@needs_weights
+def test_flow_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
+    seq = generate("astronaut-breeze", size=128, frames=8)
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc"}
+    plain = make_codec("dynamics", opts | {"flow_smoothing": 0})
+    smooth = make_codec("dynamics", opts | {"flow_smoothing": 2.5})
+    assert "flow-smoothing" not in plain.version() and " flow-smoothing=2.5;" in smooth.version()
+    b = plain.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
+    assert smooth.encode(seq, RatePoint(qp=42), tmp_path / "s", timeout=120).path.read_bytes() == b.path.read_bytes()
+    a = plain.decode(b, tmp_path / "a", timeout=120).sequence
+    s = smooth.decode(b, tmp_path / "b", timeout=120).sequence
+    assert np.array_equal(a.y[:1], s.y[:1]) and not np.array_equal(a.y, s.y)  # the key frame as it was
+    assert PsnrY().frame_values(seq, s).mean() > 20
+
+
 @pytest.mark.slow
 @needs_weights
 def test_token_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
     seq = generate("astronaut-breeze", size=128, frames=8)
-    plain = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_smoothing": 0})
-    smooth = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc"})  # default: 2
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "flow_smoothing": 0}  # the tokens' filter alone
+    plain = make_codec("dynamics", opts | {"token_smoothing": 0})
+    smooth = make_codec("dynamics", opts)  # default: 2
     assert "token-smoothing" not in plain.version() and "generator=warp token-smoothing=2;" in smooth.version()
+    assert (
+        "generator=warp token-smoothing=2 flow-smoothing=3;"
+        in make_codec("dynamics", opts | {"flow_smoothing": 3}).version()
+    )
     b = plain.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
     assert smooth.encode(seq, RatePoint(qp=42), tmp_path / "s", timeout=120).path.read_bytes() == b.path.read_bytes()
     a = plain.decode(b, tmp_path / "a", timeout=120).sequence
