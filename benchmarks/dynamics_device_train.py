@@ -17,7 +17,8 @@ precomputed flows. In order:
 v3 was made by an earlier version of this script (trials of the token grid, then 4000
 steps of the 2 x 2 layout); v4 by this one: a run with the trials (6 x 6 chosen), then
 ``--layout "6x6 grid, 1 ch, expand 32 (72 tokens)" --main-steps 3000 --rate-weight 1 --rate-target 1.5``
-(weights/dynamics-v4.json).
+(weights/dynamics-v4.json). The 8 x 8, 12 x 12 and dense-input layouts were run with
+``--layout`` on 2026-11-26 (DEVELOPERS.md, "Finer token grids at 5 kbps"); none replaced v4.
 """
 
 from __future__ import annotations
