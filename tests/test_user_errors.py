@@ -214,6 +214,21 @@ def test_empty_or_garbage_lists_are_errors_not_defaults(tmp_path, args, says):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_refused_run_leaves_no_folders_it_created_behind(tmp_path):
+    """`-o runs/today/x` with a bad option: neither x nor the new runs/today/ stays behind;
+    folders that were there before stay."""
+    write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "c.toml").write_text(  # a codec option checked when the run plans its jobs
+        'output = "runs/today/x"\nmetrics = ["psnr-y"]\n[dataset]\nsource = "clip.y4m"\n'
+        '[[codec]]\nname = "x265"\nqps = [40]\nparams = { preset = "no-such-preset" }\n'
+    )
+    r = _gvcbench("run", "-c", "c.toml", cwd=tmp_path)
+    assert r.returncode == 2 and "preset" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "clip.y4m", "runs"]
+    assert not any((tmp_path / "runs").iterdir())
+
+
 def test_config_values_are_checked_by_type(tmp_path):
     for bad, says in (
         ({"jobs": True}, "jobs must be a whole number"),

@@ -65,7 +65,7 @@ def run_benchmark(config: RunConfig, force: bool = False, on_event: EventSink | 
     The run holds its output folder's lock from start to end: a second run on the same
     folder stops at once with a message instead of mixing rows into the same store."""
     out = Path(config.output)
-    existed = out.exists()
+    created = _first_missing(out)  # the folder this run creates (out or an ancestor), if any
     try:
         with RunLock(out) as lock:
             if lock.took_over:
@@ -75,16 +75,32 @@ def run_benchmark(config: RunConfig, force: bool = False, on_event: EventSink | 
                 )
             return _run_locked(config, force, on_event or (lambda event: None))
     except GvcbenchError:
-        if not existed:  # a bad config or dataset leaves no output folder behind
-            _remove_if_only_lock(out)
+        if created is not None:  # a bad config or dataset leaves no output folder behind
+            _remove_if_only_lock(out, created)
         raise
 
 
-def _remove_if_only_lock(folder: Path) -> None:
+def _first_missing(folder: Path) -> Path | None:
+    """The outermost of ``folder`` and its ancestors that does not exist yet (None: it exists)."""
+    missing = None
+    for path in (folder.absolute(), *folder.absolute().parents):
+        if path.exists():
+            return missing
+        missing = path
+    return missing
+
+
+def _remove_if_only_lock(folder: Path, created: Path) -> None:
+    """Remove ``folder`` when it holds only the lock, then its ancestors this run created
+    (``runs/`` of ``-o runs/x``) while they are empty."""
     try:
         if [p.name for p in folder.iterdir()] == [LOCK_NAME]:
             (folder / LOCK_NAME).unlink()
             folder.rmdir()
+            path = folder.absolute().parent
+            while created in (path, *path.parents) and not any(path.iterdir()):
+                path.rmdir()
+                path = path.parent
     except OSError:
         pass
 
