@@ -31,14 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
-# name: TrainConfig fields. Tokens per frame = 2 x channels x grid^2.
-TRIALS = {
+# name: TrainConfig fields. Tokens per frame = 2 x channels x grid^2. The trials a run makes
+# unless --trials names others (the v4 run's six).
+V4_TRIALS = {
     "2x2 grid, 5 ch (v3 layout, 40 tokens)": dict(grid=2),
     "2x2 grid, 5 ch, clip-normalised loss": dict(grid=2, norm="clip"),
     "4x4 grid, 1 ch, expand 32 (32 tokens)": dict(grid=4, channels=1, expand=32),
     "4x4 grid, 2 ch, expand 32 (64 tokens)": dict(grid=4, channels=2, expand=32),
     "6x6 grid, 1 ch, expand 32 (72 tokens)": dict(grid=6, channels=1, expand=32),
     "6x6 grid, 1 ch, expand 32 + Fourier, clip norm": dict(grid=6, channels=1, expand=32, fourier=4, norm="clip"),
+}
+# Layouts tried after v4 (DEVELOPERS.md, "Finer token grids at 5 kbps"): --layout or --trials 7,8.
+TRIALS = V4_TRIALS | {
     "8x8 grid, 1 ch, expand 32 (128 tokens)": dict(grid=8, channels=1, expand=32),
     "12x12 grid, 1 ch, expand 32 (288 tokens)": dict(grid=12, channels=1, expand=32),
     "6x6 grid, 1 ch, expand 32, dense flow input (diagnosis)": dict(grid=6, channels=1, expand=32, dense_input=True),
@@ -96,6 +100,10 @@ def main() -> None:
     ap.add_argument("--rate-target", type=float, default=1.2, help="rate proxy per token above which it acts")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
+    chosen = [list(TRIALS)[int(i) - 1] for i in args.trials.split(",")] if args.trials else list(V4_TRIALS)
+    chosen = [] if args.layout else chosen
+    if any(TRIALS[n].get("dense_input") for n in chosen):
+        ap.error("the dense-input layout is a diagnosis and runs only with --layout (the trials train sparse input)")
     began = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -164,8 +172,6 @@ def main() -> None:
         if args.device == "cuda":
             torch.cuda.synchronize()
         per_step = (time.time() - t0) / 60
-    chosen = [list(TRIALS)[int(i) - 1] for i in args.trials.split(",")] if args.trials else list(TRIALS)
-    chosen = [] if args.layout else chosen
     trial_steps = args.trial_steps or max(
         100, int(args.budget * args.trial_share / max(1, len(chosen)) / per_step / 50) * 50
     )

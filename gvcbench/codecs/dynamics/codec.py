@@ -94,8 +94,8 @@ class DynamicsParams:
                 f"token_smoothing must be 0 (off) to 12 frames each side of a frame, got {self.token_smoothing}"
             )
         sigma = self.flow_smoothing
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 <= sigma <= 25:
-            raise ConfigError(f"flow_smoothing must be a Gaussian sigma in frames from 0 (off) to 25, got {sigma!r}")
+        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not (sigma == 0 or 0.1 <= sigma <= 25):
+            raise ConfigError(f"flow_smoothing must be 0 (off) or a Gaussian sigma of 0.1 to 25 frames, got {sigma!r}")
         if self.generator not in GENERATORS:
             raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}")
         if not 0 <= self.diffusion_strength <= 1:
@@ -179,21 +179,34 @@ def smooth_flows(flows: np.ndarray, sigma: float) -> np.ndarray:
     from frame to frame is the difference of two such flows, and there that error is
     larger than the motion itself (on lake_boat the decoded video moved 3.2 px per frame
     where the original moves 0.8). Motion relative to the key frame changes slowly: the
-    filter keeps it and drops the jitter. The ends are padded by point reflection (about
-    the key frame's zero flow before frame 1, about the last flow after it), so steady
-    motion passes unchanged and the key frame's flow stays zero."""
-    f = flows.astype(np.float64)
+    filter keeps it and drops the jitter. The ends are padded by point reflection: before
+    frame 1 about the key frame's zero flow (known exactly), after the last frame about
+    the end of a straight line fitted to the last flows (the last flow itself is as noisy
+    as any), so steady motion passes unchanged over the whole clip."""
+    f = flows.astype(np.float32, copy=False)
     n = len(f)
     radius = min(math.ceil(3 * sigma), n - 1)  # a clip shorter than the kernel: the kernel cut to it
     if radius < 1:
-        return flows.astype(np.float32)
+        return f.copy()
     kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     kernel /= kernel.sum()
     before = np.concatenate([-f[: radius - 1][::-1], np.zeros_like(f[:1])])  # -flow(k), ..., -flow(1), key's 0
-    after = 2 * f[-1] - f[-radius - 1 : -1][::-1]
+    after = 2 * line_end(f[-radius - 1 :]) - f[-radius - 1 : -1][::-1]
     padded = np.concatenate([before, f, after])
-    out = sum(w * padded[k : k + n] for k, w in enumerate(kernel))
-    return np.asarray(out, dtype=np.float32)
+    out = np.zeros_like(f)
+    for k, w in enumerate(kernel):
+        out += np.float32(w) * padded[k : k + n]
+    return out
+
+
+def line_end(tail: np.ndarray) -> np.ndarray:
+    """The value at the last of ``tail``'s frames of the least-squares straight line
+    through them (per position and component)."""
+    m = len(tail)
+    t = np.arange(m, dtype=np.float64) - (m - 1) / 2
+    mean = tail.mean(axis=0)
+    slope = np.tensordot(t / (t * t).sum(), tail, axes=1)
+    return (mean + slope * t[-1]).astype(np.float32)
 
 
 @lru_cache(maxsize=4)
@@ -250,7 +263,7 @@ class DynamicsCodec(Codec):
     def _generator_version(self) -> str:
         p = self.params
         smoothing = f" token-smoothing={p.token_smoothing}" if p.token_smoothing else ""  # changes the output
-        smoothing += f" flow-smoothing={p.flow_smoothing:g}" if p.flow_smoothing else ""
+        smoothing += f" flow-smoothing={p.flow_smoothing:.12g}" if p.flow_smoothing else ""
         if p.generator == "warp":
             return f"generator=warp{smoothing}"
         return (
