@@ -47,7 +47,7 @@ WEIGHTS_VERSION = 4
 KEYFRAME_CODECS = ("vvenc", "vtm")
 GENERATORS = ("warp", "diffusion")
 STEP_LADDER = 1.25  # rate control: each retry codes the tokens at a step 1.25 x coarser
-FLOW_SMOOTHING = 3.0  # frames; chosen on 5 training clips (DEVELOPERS.md, "Decoded motion")
+FLOW_SMOOTHING = 3.0  # frames; chosen on 5 training clips (DEVELOPERS.md, "Decoded motion (flow_smoothing)")
 MAX_STEP_RETRIES = 48  # 1.25^48 ~ 45000 x the step: far past the step that makes every token zero
 
 
