@@ -98,7 +98,7 @@ def _remove_if_only_lock(folder: Path, created: Path) -> None:
             (folder / LOCK_NAME).unlink()
             folder.rmdir()
             path = folder.absolute().parent
-            while created in (path, *path.parents) and not any(path.iterdir()):
+            while path.is_relative_to(created) and not any(path.iterdir()):
                 path.rmdir()
                 path = path.parent
     except OSError:

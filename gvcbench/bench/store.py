@@ -328,13 +328,7 @@ class ResultStore:
     def put(self, result: JobResult | Mapping[str, Any]) -> bool:
         """Insert or replace one job's result in its own transaction; a finished row is never
         replaced by a failed one (returns False when the failed row was not written)."""
-        values = _column_values(_as_record(result))
-        try:
-            with self.db:
-                cur = self.db.execute(_UPSERT, values)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnwritable(f"cannot write the results store {self.path}: {exc}") from None
-        return cur.rowcount > 0
+        return self.put_rows([result])[0]
 
     def put_rows(self, results: Iterable[JobResult | Mapping[str, Any]]) -> list[bool]:
         """``put`` for many results in one transaction (one disk sync for all of them: the
