@@ -395,7 +395,9 @@ class DynamicsCodec(Codec):
             key_low = torch.from_numpy(low_res(key_rgb, SCALE)).permute(2, 0, 1)[None].float() / 255
             key_full = torch.from_numpy(key_rgb).permute(2, 0, 1)[None].float() / 255
             with torch.no_grad():
-                low = torch.cat([model.recovery(key_low, tokens[t : t + 1]) for t in range(len(q))]) * FLOW_NORM * SCALE
+                feats, basis = model.recovery.key_features(key_low)  # the same for every frame
+                recover = model.recovery.from_key_features
+                low = torch.cat([recover(feats, basis, tokens[t : t + 1]) for t in range(len(q))]) * FLOW_NORM * SCALE
                 if self.params.flow_smoothing:
                     low = torch.from_numpy(smooth_flows(low.numpy(), self.params.flow_smoothing))
                 for t in range(len(q)):

@@ -161,8 +161,16 @@ class FlowRecovery(nn.Module):
         self.generator = UNet(features + extra, 2)
 
     def forward(self, key, tokens):
+        return self.from_key_features(*self.key_features(key), tokens)
+
+    def key_features(self, key):
+        """(feature maps, Fourier basis list) of the key frame: the part of ``forward`` that
+        does not depend on the tokens (a decoder computes it once per clip)."""
         basis = [fourier_features(key, self.fourier)] if self.fourier else []
-        feats = self.image_features(torch.cat([key, *basis], 1))
+        return self.image_features(torch.cat([key, *basis], 1)), basis
+
+    def from_key_features(self, feats, basis, tokens):
+        """The dense flow from the key frame's ``key_features`` and one row of tokens per sample."""
         half = tokens.shape[1] // 2
         cells = self.grid * self.grid
         t = torch.cat(
