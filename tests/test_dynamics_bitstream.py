@@ -82,13 +82,14 @@ def test_token_decoder_never_hangs_or_crashes_on_garbage(blob, count, positions)
         pass
 
 
-def _with_valid_crc(header: B.Header, keyframe: bytes, tokens: bytes) -> bytes:
-    """A crafted stream: B.build packs any header and seals it with a valid CRC."""
+def _with_valid_crc(header: B.Header, keyframe: bytes, tokens: bytes, interval: int | None = None) -> bytes:
+    """A crafted stream sealed with a valid CRC: a version 1 header (no token interval) or,
+    with ``interval``, a version 2 header carrying any interval, valid or not."""
     import struct
     import zlib
 
     head = struct.pack(
-        ">HHHIIBBBBbHf16s",
+        ">HHHIIBBBBbHf16s" + ("B" if interval is not None else ""),
         header.width,
         header.height,
         header.frames,
@@ -102,10 +103,11 @@ def _with_valid_crc(header: B.Header, keyframe: bytes, tokens: bytes) -> bytes:
         header.tokens,
         header.step,
         header.model_id.encode(),
+        *([] if interval is None else [interval]),
     )
     body = (
         B.MAGIC
-        + bytes([B.VERSION])
+        + bytes([1 if interval is None else 2])
         + struct.pack(">H", len(head))
         + head
         + struct.pack(">I", len(keyframe))
@@ -120,7 +122,7 @@ def test_parser_refuses_token_counts_the_header_does_not_justify():
     tokens = encode_residuals([[0] * 40] * 3, 40)
     # 65534 inter frames x 4096 tokens from a few bytes of payload: refused before decoding
     huge = B.Header(16384, 16384, 65535, 25, 1, 8, "bt709", "limited", "vvenc", 37, 4096, 0.05, "dyn3-abcdef")
-    with pytest.raises(BitstreamError, match="claims 65534 inter frames x 4096 tokens"):
+    with pytest.raises(BitstreamError, match="claims 65534 sent inter frames x 4096 tokens"):
         B.parse(_with_valid_crc(huge, b"key", tokens))
     # more tokens per frame than a 16x16 frame's quarter-size flow has values (2 x 4 x 4)
     small = B.Header(16, 16, 4, 25, 1, 8, "bt709", "limited", "vvenc", 37, 33, 0.05, "dyn3-abcdef")
@@ -132,3 +134,25 @@ def test_parser_refuses_token_counts_the_header_does_not_justify():
     assert decode_residuals(parsed.tokens, 3, 40) == [[0] * 40] * 3
     with pytest.raises(BitstreamError, match="cannot be coded in"):
         decode_residuals(tokens, 10**6, 40)
+
+
+def test_token_interval_sent_frames_and_header():
+    # every k-th inter frame and the last: the decoder interpolates, never extrapolates
+    assert B.sent_frames(49, 1) == list(range(1, 50))
+    assert B.sent_frames(49, 4) == [4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 49]
+    assert B.sent_frames(48, 4)[-2:] == [44, 48]
+    assert B.sent_frames(3, 8) == [3] and B.sent_frames(1, 2) == [1] and B.sent_frames(0, 3) == []
+    # version 2 round trip carries the interval; version 1 streams still parse, as interval 1
+    tokens = encode_residuals([[1] * 40] * 13, 40)
+    header = B.Header(384, 384, 50, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn4-abcdef", 4)
+    parsed = B.parse(B.build(header, b"key", tokens))
+    assert parsed.header == header and parsed.header.interval == 4
+    old = B.parse(_with_valid_crc(header, b"key", encode_residuals([[1] * 40] * 49, 40)))
+    assert old.header.interval == 1 and old.header.frames == 50
+    for bad in (0, 9, 255):
+        with pytest.raises(BitstreamError, match=f"implausible token interval {bad} \\(1 to 8\\)"):
+            B.parse(_with_valid_crc(header, b"key", tokens, interval=bad))
+    # the count of values the header claims follows the interval: 13 rows here, not 49
+    many = B.Header(16384, 16384, 60001, 25, 1, 8, "bt709", "limited", "vvenc", 37, 4096, 0.05, "dyn4-abcdef", 8)
+    with pytest.raises(BitstreamError, match="claims 7500 sent inter frames x 4096 tokens"):
+        B.parse(B.build(many, b"key", tokens))

@@ -5,9 +5,12 @@ Layout (big-endian):
     magic "GVDC" | version u8 | header length u16 | header | key-frame length u32 |
     key-frame bytes | token length u32 | token bytes | CRC-32 of everything before it
 
-Header (version 1): width u16, height u16, frames u16, fps numerator u32, fps
+Header (version 2): width u16, height u16, frames u16, fps numerator u32, fps
 denominator u32, bit depth u8, colour matrix u8, colour range u8, key-frame codec u8,
-key-frame QP i8, tokens per frame u16, quantisation step f32, model id (16 bytes ASCII).
+key-frame QP i8, tokens per frame u16, quantisation step f32, model id (16 bytes ASCII),
+token interval u8. Tokens are sent for the inter frames ``sent_frames`` names (every
+``interval``-th and the last); version 1 headers (no interval: tokens for every inter
+frame) are still read, as interval 1.
 
 ``parse`` checks everything before anything is decoded: magic, version, lengths against
 the bytes present, sane sizes, the CRC, no trailing bytes, and token counts that the
@@ -26,8 +29,10 @@ from dataclasses import dataclass
 from .entropy import BitstreamError, max_symbols
 
 MAGIC = b"GVDC"
-VERSION = 1
-_HEADER = struct.Struct(">HHHIIBBBBbHf16s")
+VERSION = 2
+_HEADERS = {1: struct.Struct(">HHHIIBBBBbHf16s"), 2: struct.Struct(">HHHIIBBBBbHf16sB")}
+_HEADER = _HEADERS[VERSION]
+MAX_INTERVAL = 8
 KEYFRAME_CODECS = ("vvenc", "vtm")
 MATRICES = ("bt601", "bt709", "bt2020")
 RANGES = ("limited", "full")
@@ -40,6 +45,15 @@ FLOW_SCALE = 4  # the tokens describe a flow on a grid of a quarter of the frame
 def step_as_sent(step: float) -> float:
     """The quantisation step as the header carries it (float32), so encoder and decoder agree."""
     return struct.unpack(">f", struct.pack(">f", step))[0]
+
+
+def sent_frames(inter_frames: int, interval: int) -> list[int]:
+    """The inter frames (1 = the first after the key frame) whose tokens are sent: every
+    ``interval``-th and the last, so the decoder interpolates and never extrapolates."""
+    sent = list(range(interval, inter_frames + 1, interval))
+    if inter_frames and (not sent or sent[-1] != inter_frames):
+        sent.append(inter_frames)
+    return sent
 
 
 def max_tokens_per_frame(width: int, height: int) -> int:
@@ -61,6 +75,7 @@ class Header:
     tokens: int
     step: float
     model_id: str
+    interval: int = 1  # tokens of every interval-th inter frame (and the last) are sent
 
     def __post_init__(self):
         object.__setattr__(self, "step", step_as_sent(self.step))
@@ -80,11 +95,14 @@ class Header:
             self.tokens,
             self.step,
             self.model_id.encode("ascii")[:16].ljust(16, b"\0"),
+            self.interval,
         )
 
     @staticmethod
-    def unpack(raw: bytes) -> Header:
-        (w, h, frames, num, den, depth, matrix, rng, codec, qp, tokens, step, model) = _HEADER.unpack(raw)
+    def unpack(raw: bytes, version: int = VERSION) -> Header:
+        fields = _HEADERS[version].unpack(raw)
+        (w, h, frames, num, den, depth, matrix, rng, codec, qp, tokens, step, model), rest = fields[:13], fields[13:]
+        interval = rest[0] if rest else 1
         if not (2 <= w <= MAX_SIDE and 2 <= h <= MAX_SIDE and w % 2 == 0 and h % 2 == 0):
             raise BitstreamError(f"implausible frame size {w}x{h}")
         if not 1 <= frames <= MAX_FRAMES:
@@ -101,6 +119,8 @@ class Header:
             )
         if not (step > 0 and step < 1e6):
             raise BitstreamError(f"implausible quantisation step {step}")
+        if not 1 <= interval <= MAX_INTERVAL:
+            raise BitstreamError(f"implausible token interval {interval} (1 to {MAX_INTERVAL})")
         try:
             model_id = model.rstrip(b"\0").decode("ascii")
         except UnicodeDecodeError:
@@ -119,6 +139,7 @@ class Header:
             tokens,
             float(step),
             model_id,
+            interval,
         )
 
 
@@ -149,11 +170,13 @@ def parse(data: bytes) -> Parsed:
         raise BitstreamError(f"{len(data)} bytes: too short to be a Dynamics-Codec bitstream")
     if data[:4] != MAGIC:
         raise BitstreamError(f"not a Dynamics-Codec bitstream (magic {data[:4]!r})")
-    if data[4] != VERSION:
-        raise BitstreamError(f"bitstream version {data[4]}; this decoder reads version {VERSION}")
+    version = data[4]
+    if version not in _HEADERS:
+        known = ", ".join(map(str, _HEADERS))
+        raise BitstreamError(f"bitstream version {version}; this decoder reads versions {known}")
     (head_len,) = struct.unpack_from(">H", data, 5)
-    if head_len != _HEADER.size:
-        raise BitstreamError(f"header of {head_len} bytes; version {VERSION} headers have {_HEADER.size}")
+    if head_len != _HEADERS[version].size:
+        raise BitstreamError(f"header of {head_len} bytes; version {version} headers have {_HEADERS[version].size}")
     pos = 7
     parts = []
     header_raw = _take(data, pos, head_len, "header")
@@ -168,11 +191,12 @@ def parse(data: bytes) -> Parsed:
         raise BitstreamError(f"{len(data) - pos - 4} bytes after the end of the bitstream (oversized)")
     if zlib.crc32(data[:pos]) != crc:
         raise BitstreamError("checksum mismatch: the bitstream is corrupt")
-    header = Header.unpack(header_raw)
-    claimed = (header.frames - 1) * header.tokens
+    header = Header.unpack(header_raw, version)
+    rows = len(sent_frames(header.frames - 1, header.interval))
+    claimed = rows * header.tokens
     if claimed > max_symbols(len(parts[1])):
         raise BitstreamError(
-            f"the header claims {header.frames - 1} inter frames x {header.tokens} tokens = "
+            f"the header claims {rows} sent inter frames x {header.tokens} tokens = "
             f"{claimed} values, more than a token payload of {len(parts[1])} bytes can hold "
             f"({max_symbols(len(parts[1]))}): the bitstream is corrupt or crafted"
         )
