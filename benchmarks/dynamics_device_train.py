@@ -17,8 +17,12 @@ precomputed flows. In order:
 v3 was made by an earlier version of this script (trials of the token grid, then 4000
 steps of the 2 x 2 layout); v4 by this one: a run with the trials (6 x 6 chosen), then
 ``--layout "6x6 grid, 1 ch, expand 32 (72 tokens)" --main-steps 3000 --rate-weight 1 --rate-target 1.5``
-(weights/dynamics-v4.json). The 8 x 8, 12 x 12 and dense-input layouts were run with
-``--layout`` on 2026-11-26 (DEVELOPERS.md, "Finer token grids at 5 kbps"); none replaced v4.
+(git show be8a244:gvcbench/codecs/dynamics/weights/dynamics-v4.json). The 8 x 8, 12 x 12
+and dense-input layouts were run with ``--layout`` on 2026-11-26 (DEVELOPERS.md, "Finer
+token grids at 5 kbps"); v5 is the 12 x 12 run without the rate term,
+``--layout "12x12 grid, 1 ch, expand 32 (288 tokens)" --main-steps 3000 --reference
+dynamics-v4.pt`` (weights/dynamics-v5.json): its 288 tokens fit 5 kbps once the encoder
+sends them for every k-th frame (the codec's ``token_interval``).
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def main() -> None:
     ap.add_argument("--main-steps", type=int, default=0, help="override (a smoke test): steps of the main run")
     ap.add_argument("--trials", default="", help="comma-separated trial numbers (1-based) to run; default all")
     ap.add_argument("--layout", choices=list(TRIALS), default=None, help="skip the trials and train this layout")
-    ap.add_argument("--name", default="dynamics-v4.pt")
+    ap.add_argument("--name", default="dynamics-v5.pt")
     ap.add_argument("--rate-weight", type=float, default=0.0, help="token-rate penalty weight (train.rate_proxy)")
     ap.add_argument("--rate-target", type=float, default=1.2, help="rate proxy per token above which it acts")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -815,7 +815,7 @@ def dynamics_pack(
 @dynamics_app.command("train")
 def dynamics_train(
     output: Path = typer.Option(
-        Path("dynamics-v4.pt"),
+        Path("dynamics-v5.pt"),
         help="Weights file to write (a .json with the recipe and checksum goes beside it, the checkpoint as .ckpt).",
     ),
     packs: Path = typer.Option(Path("dynamics-packs"), help="Folder written by `gvcbench dynamics pack`."),
@@ -824,11 +824,13 @@ def dynamics_train(
     lr: float = typer.Option(1e-3),
     seed: int = typer.Option(0),
     step: float = typer.Option(0.2, help="Token quantisation step."),
-    grid: int = typer.Option(6, help="Token layout: grid x grid cells (1: global token vectors)."),
+    grid: int = typer.Option(12, help="Token layout: grid x grid cells (1: global token vectors)."),
     channels: int = typer.Option(1, help="Token values per cell and vector (0: 20 / grid^2, as v2 and v3)."),
     expand: int = typer.Option(32, help="Key-frame feature maps each cell's tokens drive (0: as many as tokens)."),
     coords: bool = typer.Option(True, help="Coordinate channels into the flow generator."),
-    rate_weight: float = typer.Option(1.0, help="Weight of the token-rate penalty (0: none)."),
+    rate_weight: float = typer.Option(
+        0.0, help="Weight of the token-rate penalty (0: none; the encoder's token_kbps holds the rate)."
+    ),
     rate_target: float = typer.Option(1.5, help="Mean log2(1 + |token| / step) above which the penalty acts."),
     val_every: int = typer.Option(400),
     checkpoint_every: int = typer.Option(200),

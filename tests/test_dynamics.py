@@ -1,6 +1,8 @@
 """Dynamics-Codec: flow and sampling, a short training run, the adapter end to end."""
 
 import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -82,7 +84,7 @@ def test_dynamics_in_a_harness_run_reports_token_rate_separately(tmp_path):
     assert len(rows) == 8
     for r in rows:
         assert r["parts"]["keyframe"] + r["parts"]["tokens"] + r["parts"]["header"] == r["bytes"]
-        assert r["codec_version"].startswith("dynamics dyn4-")
+        assert r["codec_version"].startswith("dynamics dyn5-")
 
 
 @pytest.mark.slow
@@ -110,15 +112,23 @@ def test_key_frame_by_vtm_intra(vtm_dir, tmp_path):
 
 
 @needs_weights
-def test_bitstreams_of_weights_v3_are_refused_with_a_clear_message(tmp_path):
+@pytest.mark.parametrize("version, model, tokens", [(3, "dyn3-74e872abc3", 40), (4, "dyn4-51bf5012e9", 72)])
+def test_bitstreams_of_older_weights_are_refused_with_a_clear_message(tmp_path, version, model, tokens):
     from gvcbench.codecs import Bitstream
     from gvcbench.codecs.dynamics.entropy import encode_residuals
 
     codec = make_codec("dynamics", {"keyframe_codec": "vvenc"})
-    header = bs.Header(64, 64, 3, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.2, "dyn3-74e872abc3")
-    path = tmp_path / "v3.gvdc"
-    path.write_bytes(bs.build(header, b"key", encode_residuals([[0] * 40] * 2, 40)))
-    with pytest.raises(CodecError, match="weights v3 .*decodes weights v4 only.*encode the source again"):
+    header = bs.Header(64, 64, 3, 25, 1, 8, "bt709", "limited", "vvenc", 37, tokens, 0.2, model)
+    path = tmp_path / f"v{version}.gvdc"
+    path.write_bytes(bs.build(header, b"key", encode_residuals([[0] * tokens] * 2, tokens)))
+    with pytest.raises(CodecError, match=f"weights v{version} .*decodes weights v5 only.*encode the source again"):
+        codec.decode(Bitstream(path, {}), tmp_path, timeout=60)
+    old = bytearray(path.read_bytes())  # as v4 and v3 wrote them: bitstream version 1, no interval byte
+    head = struct.unpack_from(">H", old, 5)[0]
+    body = old[:4] + bytes([1]) + struct.pack(">H", head - 1) + old[7 : 7 + head - 1] + old[7 + head : -4]
+    path.write_bytes(bytes(body) + struct.pack(">I", zlib.crc32(bytes(body))))
+    assert bs.parse(path.read_bytes()).header.interval == 1
+    with pytest.raises(CodecError, match=f"weights v{version} .*decodes weights v5 only"):
         codec.decode(Bitstream(path, {}), tmp_path, timeout=60)
 
 
@@ -175,13 +185,14 @@ def test_a_clip_over_its_token_budget_is_coded_at_a_coarser_step_and_decodes(tmp
 
     seq = generate("astronaut-breeze", size=128, frames=8)
     seconds = seq.num_frames / float(seq.fps)
-    off = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_kbps": 0})
+    every = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_interval": 1}  # rate control alone
+    off = make_codec("dynamics", {**every, "token_kbps": 0})
     b_off = off.encode(seq, RatePoint(qp=42), tmp_path / "off", timeout=120)
     assert bs.parse(b_off.path.read_bytes()).header.step == bs.step_as_sent(0.2)
     assert bs.parse(b_off.path.read_bytes()).tokens == code_tokens(off.tokens(seq), 0.2)[2]  # step 0.2 as before
     kbps_off = b_off.parts["tokens"] * 8 / seconds / 1000
     budget = 0.6 * kbps_off
-    capped = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_kbps": budget})
+    capped = make_codec("dynamics", {**every, "token_kbps": budget})
     b = capped.encode(seq, RatePoint(qp=42), tmp_path / "capped", timeout=120)
     assert b.parts["tokens"] * 8 / seconds / 1000 <= budget < kbps_off
     assert b.parts["keyframe"] == b_off.parts["keyframe"]
@@ -248,7 +259,7 @@ def test_flow_smoothing_removes_frame_to_frame_jitter_and_keeps_steady_motion():
 @needs_weights
 def test_flow_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
     seq = generate("astronaut-breeze", size=128, frames=8)
-    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc"}
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_interval": 1}  # auto asks the decoder
     plain = make_codec("dynamics", opts | {"flow_smoothing": 0})
     smooth = make_codec("dynamics", opts | {"flow_smoothing": 2.5})
     assert "flow-smoothing" not in plain.version() and " flow-smoothing=2.5;" in smooth.version()
@@ -264,7 +275,7 @@ def test_flow_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
 @needs_weights
 def test_token_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
     seq = generate("astronaut-breeze", size=128, frames=8)
-    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "flow_smoothing": 0}  # the tokens' filter alone
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "flow_smoothing": 0, "token_interval": 1}
     plain = make_codec("dynamics", opts | {"token_smoothing": 0})
     smooth = make_codec("dynamics", opts)  # default: 2
     assert "token-smoothing" not in plain.version() and "generator=warp token-smoothing=2;" in smooth.version()
@@ -278,3 +289,103 @@ def test_token_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
     s = smooth.decode(b, tmp_path / "b", timeout=120).sequence
     assert np.array_equal(a.y[:2], s.y[:2]) and not np.array_equal(a.y, s.y)  # key frame, frame 1 as they were
     assert PsnrY().frame_values(seq, s).mean() > 20
+
+
+@pytest.mark.parametrize("bad", [0, 9, -1, 1.5, True, "2", "fast", None])
+def test_token_interval_must_be_auto_or_whole_frames(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match='token_interval must be "auto".* from 1 .* to 8, got'):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "token_interval": bad})
+    for good in ("auto", 1, 8):
+        assert make_codec("dynamics", {"keyframe_codec": "vvenc", "token_interval": good}).params.token_interval == good
+
+
+def test_flows_between_sent_frames_are_interpolated_from_the_key_frames_zero():
+    from gvcbench.codecs.dynamics.codec import interpolate_flows
+
+    sent = bs.sent_frames(9, 4)  # [4, 8, 9]
+    flows = np.stack([np.full((2, 3, 3), v, np.float32) for v in (8.0, -4.0, 2.0)])
+    out = interpolate_flows(sent, flows, 9)
+    assert out.shape == (9, 2, 3, 3) and out.dtype == np.float32
+    assert np.allclose(out[:, 0, 0, 0], [2, 4, 6, 8, 5, 2, -1, -4, 2])  # 0 -> 8 over 4 frames, 8 -> -4, -4 -> 2
+    assert np.array_equal(interpolate_flows(list(range(1, 10)), out, 9), out)  # interval 1: what was sent
+    alone = interpolate_flows([3], flows[:1], 3)  # one sent frame, the last: a ramp from the key frame
+    assert np.allclose(alone[:, 0, 0, 0], [8 / 3, 16 / 3, 8])
+
+
+def test_auto_tries_each_set_of_sent_frames_once():
+    from gvcbench.codecs.dynamics.codec import TOKEN_INTERVALS, auto_intervals
+
+    assert auto_intervals(49) == list(TOKEN_INTERVALS) == [1, 2, 3, 4, 6, 8]
+    assert auto_intervals(6) == [1, 2, 3, 4, 6]  # 8 sends frame 6 alone, as 6 does
+    assert auto_intervals(2) == [1, 2] and auto_intervals(1) == [1] and auto_intervals(0) == [1]
+
+
+@pytest.mark.slow
+@needs_weights
+def test_auto_token_interval_keeps_the_interval_whose_decoded_flows_are_closest(tmp_path):
+    from gvcbench.codecs.dynamics.codec import TOKEN_INTERVALS, decoded_flows, flow_error, key_features, load_model
+
+    seq = generate("hubble-drift", size=128, frames=12)
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_kbps": 2}
+    auto = make_codec("dynamics", opts)
+    assert " token-interval=auto " in auto.version()
+    tokens, flows = auto.analyse(seq)
+    key, seconds = _rgb(seq, 0), seq.num_frames / float(seq.fps)
+    model = load_model(str(auto.weights_path))
+    errors = {}
+    for k in TOKEN_INTERVALS:
+        fixed = make_codec("dynamics", opts | {"token_interval": k})
+        used, step, q, payload = fixed.choose_tokens(tokens, flows, key, seconds)
+        assert used == k and len(q) == len(bs.sent_frames(11, k)) and len(payload) * 8 / seconds <= 2000
+        recovered = decoded_flows(model, key_features(model, key), q, step, bs.sent_frames(11, k), 11, fixed.params)
+        errors[k] = flow_error(recovered, flows)
+    chosen = auto.choose_tokens(tokens, flows, key, seconds)[0]
+    assert errors[chosen] == min(errors.values()) and len(set(errors.values())) > 1
+    assert chosen > 1 and errors[chosen] < 0.9 * errors[1]  # a steady drift: fewer frames, each more precise
+
+    b = auto.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
+    parsed = bs.parse(b.path.read_bytes())
+    assert parsed.header.interval == chosen
+    assert np.array_equal(auto.decode_tokens(parsed), np.array(json.loads((tmp_path / "tokens.json").read_text())))
+    dec = auto.decode(b, tmp_path / "d", timeout=120).sequence
+    assert dec.num_frames == 12 and PsnrY().frame_values(seq, dec).mean() > 20
+    three = make_codec("dynamics", opts | {"token_interval": 3})
+    b3 = three.encode(seq, RatePoint(qp=42), tmp_path / "3", timeout=120)
+    parsed = bs.parse(b3.path.read_bytes())
+    assert parsed.header.interval == 3 and len(three.decode_tokens(parsed)) == 4  # frames 3, 6, 9 and 11
+    assert three.decode(b3, tmp_path / "3d", timeout=120).sequence.num_frames == 12
+
+
+@needs_weights
+def test_frames_too_small_for_the_weights_tokens_are_refused_before_any_encoding(tmp_path):
+    codec = make_codec("dynamics", {"keyframe_codec": "vvenc"})
+    with pytest.raises(CodecError, match="288 tokens per frame, more than a 32x32 frame.*at least 48x48"):
+        codec.encode(generate("hubble-drift", size=32, frames=3), RatePoint(qp=42), tmp_path, timeout=60)
+    assert not (tmp_path / "keyframe").exists()
+
+
+@pytest.mark.slow
+@needs_weights
+@pytest.mark.parametrize("frames, fps", [(1, 120), (2, 25), (3, 25)])
+def test_the_shortest_clips_encode_and_decode_with_the_defaults(tmp_path, frames, fps):
+    seq = generate("hubble-drift", size=64, frames=frames, fps=fps)
+    codec = make_codec("dynamics", {"keyframe_preset": "faster", "keyframe_codec": "vvenc"})
+    b = codec.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
+    assert b.parts["tokens"] * 8 <= codec.params.token_kbps * 1000 * frames / fps or frames == 1
+    assert codec.decode(b, tmp_path / "d", timeout=120).sequence.num_frames == frames
+
+
+@needs_weights
+def test_a_budget_no_interval_can_meet_names_the_intervals_tried():
+    from gvcbench.codecs.dynamics.codec import TOKEN_INTERVALS
+
+    codec = make_codec("dynamics", {"keyframe_codec": "vvenc", "token_kbps": 0.01})
+    tokens = np.ones((49, codec.tokens_per_frame()), np.float32)
+    flows = np.zeros((49, 16, 16, 2), np.float32)
+    tried = ", ".join(map(str, TOKEN_INTERVALS))
+    with pytest.raises(
+        CodecError, match=f"token_kbps = 0.01 cannot be met.*raise token_kbps.*every token interval tried: {tried}"
+    ):
+        codec.choose_tokens(tokens, flows, np.zeros((64, 64, 3), np.uint8), 2.0)
