@@ -236,11 +236,11 @@ def line_end(tail: np.ndarray) -> np.ndarray:
     return (mean + slope * t[-1]).astype(np.float32)
 
 
-def decoded_flows(model, key_features, q: np.ndarray, step: float, sent: list[int], inter_frames: int, params):
+def decoded_flows(model, features, q: np.ndarray, step: float, sent: list[int], inter_frames: int, params):
     """The flows the decoder warps the key frame with: (inter_frames, 2, h, w) on the
     quarter-size grid, in full-size pixels. The sent frames' tokens (``q`` x ``step``,
     smoothed over time when ``params.token_smoothing``), their flows recovered with the key
-    frame's ``key_features``, interpolated to every inter frame, low-passed along time
+    frame's ``features`` (``key_features``), interpolated to every inter frame, low-passed along time
     when ``params.flow_smoothing``. The encoder runs the same path to choose the interval."""
     import torch
 
@@ -250,7 +250,7 @@ def decoded_flows(model, key_features, q: np.ndarray, step: float, sent: list[in
         tokens = torch.from_numpy(q.astype(np.float32) * step)
     with torch.no_grad():
         recover = model.recovery.from_key_features
-        low = torch.cat([recover(*key_features, tokens[i : i + 1]) for i in range(len(q))]) * FLOW_NORM * SCALE
+        low = torch.cat([recover(*features, tokens[i : i + 1]) for i in range(len(q))]) * FLOW_NORM * SCALE
     flows = interpolate_flows(sent, low.numpy(), inter_frames)
     return smooth_flows(flows, params.flow_smoothing) if params.flow_smoothing else flows
 
