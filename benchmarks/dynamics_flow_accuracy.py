@@ -8,6 +8,9 @@ rate in kbps (all inter frames tokenized, quantised, predicted and entropy coded
 encoder does; the key frame is not counted) and, with ``--token-kbps`` (the codec's rate
 control, 0 = off), the step it chooses per clip with that clip's ratio and rate. The pairs are those of the validation
 packs training reports on (``data.build_pack``, 12 inter frames per clip, seed 0).
+Tokens are sent for every inter frame here (``token_interval = 1``); what the codec does
+at its defaults, the interval chosen per clip and every frame of the clip measured, is
+``benchmarks/dynamics_token_interval.py``.
 
     python benchmarks/dynamics_flow_accuracy.py                       # scene-dynamics-synth, seed 0
     python benchmarks/dynamics_flow_accuracy.py --dataset ../shared/datasets/scene-dynamics --rate
