@@ -62,7 +62,7 @@ class DynamicsParams:
     keyframe_preset: str = "medium"
     vtm_dir: str | None = None
     flow: str = "dis"
-    step: float = 0.2  # token quantisation step: v3 loses no accuracy to it (0.669 at 0.05), 3.5 kbps
+    step: float = 0.2  # finest token quantisation step; rate control coarsens it (v5's tokens: always)
     token_kbps: float | None = TOKEN_KBPS  # most token kbps (key frame excluded): coarser steps to fit; 0/None: off
     token_smoothing: int = 2  # decoder: triangular filter over sent frames, R each side, within q +- step/2; 0: off
     flow_smoothing: float = FLOW_SMOOTHING  # decoder: Gaussian sigma in frames over the recovered flows; 0: off

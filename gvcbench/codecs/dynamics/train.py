@@ -128,7 +128,7 @@ class PackTensors:
 def rate_proxy(tokens, step: float):
     """Mean log2(1 + |token| / step): grows with the bits the range coder spends per token
     (on weights v3 and a v4 candidate the coded bits per token were about 2.3 x this
-    measure taken on the frame-to-frame token differences, benchmarks in dynamics-v4.json)."""
+    measure taken on the frame-to-frame token differences, benchmarks in dynamics-v4.json, in git history since v5)."""
     import torch
 
     return torch.log2(1 + tokens.abs() / step).mean()
