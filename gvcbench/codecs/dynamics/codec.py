@@ -232,12 +232,10 @@ def interpolate_flows(sent: list[int], flows: np.ndarray, inter_frames: int) -> 
     key frame's zero flow."""
     times = np.array([0, *sent], np.float64)
     known = np.concatenate([np.zeros_like(flows[:1]), flows.astype(np.float32, copy=False)])
-    out = np.empty((inter_frames, *flows.shape[1:]), np.float32)
-    for t in range(1, inter_frames + 1):
-        j = int(np.searchsorted(times, t))
-        a = np.float32((t - times[j - 1]) / (times[j] - times[j - 1]))
-        out[t - 1] = known[j] if a == 1 else (1 - a) * known[j - 1] + a * known[j]
-    return out
+    t = np.arange(1, inter_frames + 1)
+    j = np.searchsorted(times, t)  # times[j - 1] < t <= times[j]
+    a = ((t - times[j - 1]) / (times[j] - times[j - 1])).astype(np.float32).reshape(-1, *[1] * (flows.ndim - 1))
+    return (1 - a) * known[j - 1] + a * known[j]  # a = 1 at a sent frame: its own flow, exactly
 
 
 def line_end(tail: np.ndarray) -> np.ndarray:
