@@ -477,13 +477,12 @@ class DynamicsCodec(Codec):
     def encode(self, seq: Sequence, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:
         self.check_point(point)
         assert point.qp is not None  # check_point refuses target rates
-        self.check_frame_size(seq)
+        tokens, flows = self.analyse(seq)  # checks the frame size before anything is encoded
         kf_codec = self._keyframe_codec()
         key_dir = workdir / "keyframe"
         key_dir.mkdir(parents=True, exist_ok=True)
         key_bs = kf_codec.encode(seq.frames(0, 1), point, key_dir, timeout)
         seconds = seq.num_frames / float(seq.fps)
-        tokens, flows = self.analyse(seq)
         interval, step, q, token_bytes = self.choose_tokens(tokens, flows, rgb_uint8(seq, 0, 1)[0], seconds)
         header = bs.Header(
             seq.width,

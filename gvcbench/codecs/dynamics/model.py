@@ -4,8 +4,9 @@
   vectorizers (strided convolutions with GDN, then averaging) each giving ``channels``
   values on a ``grid`` x ``grid`` layout of cells: 2 x channels x grid^2 tokens per
   inter frame. v2: grid 1, 20 channels (global vectors: the layout of the motion had to
-  come from the key frame alone); v3: grid 2, 5 channels (40 tokens); v4: the layout
-  its ``layout`` buffer records (weights/dynamics-v5.json says which and why; older recipes in git history).
+  come from the key frame alone); v3: grid 2, 5 channels (40 tokens); v4 and v5: the
+  layout their ``layout`` buffer records (weights/dynamics-v5.json says which and why;
+  older recipes in git history).
 * ``FlowRecovery``: a U-Net image feature extractor on the decoded key frame (and,
   with ``fourier``, sine/cosine coordinate features) whose feature maps are multiplied
   by the tokens spread bilinearly over the grid (through a 1 x 1 convolution to
