@@ -15,6 +15,9 @@ clip, with the token rate in kbps (the key frame is not counted).
 
 ``--raw`` turns the decoder's smoothing off (token_smoothing = flow_smoothing = 0): the
 ratio of the tokens alone, as ``dynamics_flow_accuracy.py`` measures it on sampled frames.
+The estimator's flows are the encoder's: tracked from frame to frame by default
+(``flow_tracking``); ``--no-flow-tracking`` estimates each from zero, for both the tokens
+and the reference, as the encoder did before tracking.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def main() -> None:
         "--intervals", default=",".join(map(str, TOKEN_INTERVALS)), help="fixed intervals to compare with auto"
     )
     ap.add_argument("--raw", action="store_true", help="no token or flow smoothing (the tokens' own accuracy)")
+    ap.add_argument("--no-flow-tracking", action="store_true", help="each flow estimated from zero (flow_tracking off)")
     args = ap.parse_args()
 
     if args.dataset:
@@ -75,15 +79,18 @@ def main() -> None:
     options = {"weights": args.weights, "keyframe_codec": "vvenc", "token_kbps": args.token_kbps}
     if args.raw:
         options.update(token_smoothing=0, flow_smoothing=0)
+    if args.no_flow_tracking:
+        options.update(flow_tracking=False)
     intervals: list = [int(k) for k in args.intervals.split(",")] + ["auto"]
     codecs = {k: make_codec("dynamics", {**options, "token_interval": k}) for k in intervals}
     started = time.perf_counter()
     results = {clip.name: interval_ratios(codecs, clip.seq) for clip in clips}
     source = args.dataset or f"synthetic seed {args.synthetic_seed}"
     smoothing = "no smoothing" if args.raw else "decoder smoothing"
+    tracking = "flows estimated from zero" if args.no_flow_tracking else "flows tracked"
     table = Table(
         title=f"flow ratio by token interval, {source}, {args.frames} frames, <= {args.token_kbps:g} kbps, "
-        f"{smoothing}, weights {args.weights.split('/')[-1]}"
+        f"{smoothing}, {tracking}, weights {args.weights.split('/')[-1]}"
     )
     table.add_column("clip")
     table.add_column("family")

@@ -3,6 +3,7 @@
 import json
 import struct
 import zlib
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from gvcbench.codecs.dynamics import bitstream as bs
 from gvcbench.codecs.dynamics.codec import DEFAULT_WEIGHTS
 from gvcbench.codecs.dynamics.flow import DisFlow, warp
 from gvcbench.codecs.dynamics.sampling import sparsify
+from gvcbench.datasets.sequence import ColourInfo
 from gvcbench.datasets.synthetic import generate
 from gvcbench.errors import CodecError
 from gvcbench.metrics.psnr import PsnrY
@@ -32,6 +34,67 @@ def test_dis_flow_and_warp_recover_synthetic_motion():
     err_warp = np.abs(warped - _rgb(seq, 11)).mean()
     err_still = np.abs(_rgb(seq, 0).astype(float) - _rgb(seq, 11)).mean()
     assert err_warp < 0.6 * err_still
+
+
+def _translating(size: int, frames: int, px_per_frame: float):
+    """Gravel translating steadily: frame t = key shifted by (1, 0.3) x px_per_frame x t."""
+    from gvcbench.datasets.synthetic import animate, source_image
+
+    def motion(t):
+        shift = np.array([1.0, 0.3], np.float32) * px_per_frame * 25 * t
+        return np.broadcast_to(shift, (size, size, 2))
+
+    return animate(source_image("gravel", size), motion, frames, 25.0)
+
+
+@pytest.mark.parametrize("estimator", ["dis", "farneback"])
+def test_tracking_follows_a_motion_that_outgrows_the_search(estimator):
+    from gvcbench.codecs.dynamics.flow import make_estimator
+
+    rgb, disp = _translating(192, 25, 1.5)  # 43 px from the key frame by the last frame
+    est = make_estimator(estimator)
+    inner = (slice(32, -32), slice(32, -32))  # away from the reflected borders
+    error = lambda flow, t: np.linalg.norm(flow[inner] - disp[t][inner], axis=-1).mean()  # noqa: E731
+    independent = [error(est.backward(rgb[0], rgb[t]), t) for t in range(1, 25)]
+    previous, tracked = None, []
+    for t in range(1, 25):
+        kept = None if previous is None else previous.copy()
+        flow = est.backward(rgb[0], rgb[t], previous)
+        assert kept is None or np.array_equal(previous, kept)  # the start is not written into
+        previous = flow
+        tracked.append(error(flow, t))
+    assert max(independent[-5:]) > 10  # from zero, the search locks onto a wrong stone
+    assert max(tracked) < 0.5
+
+
+@pytest.mark.parametrize("bad", [1, 0, "yes", None])
+def test_flow_tracking_must_be_a_boolean(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="flow_tracking must be true or false"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "flow_tracking": bad})
+
+
+@needs_weights
+def test_the_encoder_tracks_the_flow_and_says_so_in_its_version():
+    from gvcbench.codecs.dynamics.frames import SCALE, low_res
+    from gvcbench.datasets.sequence import Sequence, rgb_to_yuv420
+
+    rgb, disp = _translating(192, 25, 1.5)
+    y, u, v = rgb_to_yuv420(rgb, 8, ColourInfo("bt709", "limited"))
+    seq = Sequence("gravel-pan", y, u, v, Fraction(25), 8, ColourInfo("bt709", "limited"))
+    truth = np.stack([low_res(d, SCALE, is_flow=True) for d in disp[1:]])[:, 8:-8, 8:-8]
+    errors, versions = {}, {}
+    for tracking in (True, False):
+        codec = make_codec("dynamics", {"keyframe_codec": "vvenc", "flow_tracking": tracking})
+        tokens, flows = codec.analyse(seq)
+        assert tokens.shape == (24, codec.tokens_per_frame()) and flows.shape == (24, 48, 48, 2)
+        errors[tracking] = np.linalg.norm(flows[:, 8:-8, 8:-8] - truth, axis=-1).mean()
+        versions[tracking] = codec.version()
+    assert errors[True] < 0.1 and errors[False] > 1  # quarter-size pixels
+    assert " flow=dis+tracking " in versions[True] and " flow=dis " in versions[False]
+    raft = make_codec("dynamics", {"keyframe_codec": "vvenc", "flow": "raft"})
+    assert not raft.tracks_flow and " flow=raft " in raft.version()  # RAFT takes no start
 
 
 def test_sparse_sampling_keeps_flow_at_mask_only():

@@ -5,7 +5,8 @@ Encoder: the key frame (frame 0) by VVC intra at the rate point's QP: VTM with
 ``encoder_intra_vtm.cfg`` (the paper's setting) when ``VTM_DIR`` or ``vtm_dir`` names a
 VTM, vvenc through FFmpeg otherwise (``keyframe_codec`` chooses explicitly; the codec
 version says which); for every inter frame the dense backward flow to the key frame
-(OpenCV DIS by default), watershed sparse sampling, the tokenizer's tokens (how many: the
+(OpenCV DIS by default; ``flow_tracking`` starts each frame's search from the previous
+frame's flow), watershed sparse sampling, the tokenizer's tokens (how many: the
 weights' token layout). The tokens of every k-th inter frame and of the last are sent
 (``token_interval``; "auto": the encoder decodes each k of ``TOKEN_INTERVALS`` and keeps
 the one whose flows are closest to its own), quantised with ``step``, predicted from the
@@ -62,6 +63,7 @@ class DynamicsParams:
     keyframe_preset: str = "medium"
     vtm_dir: str | None = None
     flow: str = "dis"
+    flow_tracking: bool = True  # each inter frame's flow search starts from the previous frame's (dis, farneback)
     step: float = 0.2  # finest token quantisation step; rate control coarsens it (v5's tokens: always)
     token_kbps: float | None = TOKEN_KBPS  # most token kbps (key frame excluded): coarser steps to fit; 0/None: off
     token_smoothing: int = 2  # decoder: triangular filter over sent frames, R each side, within q +- step/2; 0: off
@@ -84,6 +86,8 @@ class DynamicsParams:
             raise ConfigError(f"keyframe_codec must be auto or one of {', '.join(KEYFRAME_CODECS)}")
         if self.flow not in ESTIMATORS:
             raise ConfigError(f"flow must be one of {', '.join(ESTIMATORS)}")
+        if not isinstance(self.flow_tracking, bool):
+            raise ConfigError(f"flow_tracking must be true or false, got {self.flow_tracking!r}")
         if not 0 < self.step < 10:
             raise ConfigError(f"step must be in (0, 10), got {self.step}")
         kbps = self.token_kbps
@@ -386,12 +390,18 @@ class DynamicsCodec(Codec):
         """Tokens per inter frame: a property of the weights (their token layout)."""
         return load_model(str(self.weights_path)).tokens
 
+    @property
+    def tracks_flow(self) -> bool:
+        """Whether the encoder starts each inter frame's flow from the previous frame's."""
+        return self.params.flow_tracking and ESTIMATORS[self.params.flow].tracks
+
     def version(self) -> str:
         reason = self.availability()
         if reason:
             raise CodecUnavailable(f"dynamics: {reason}")
+        flow = self.params.flow + ("+tracking" if self.tracks_flow else "")
         return (
-            f"dynamics {self.model_id()} flow={self.params.flow} token-interval={self.params.token_interval} "
+            f"dynamics {self.model_id()} flow={flow} token-interval={self.params.token_interval} "
             f"{self._generator_version()}; "
             f"key frame {self.params.keyframe_codec}-intra {self._keyframe_codec().version()}"
         )
@@ -417,7 +427,8 @@ class DynamicsCodec(Codec):
     def analyse(self, seq: Sequence) -> tuple[np.ndarray, np.ndarray]:
         """(tokens, flows) of every inter frame: float tokens (T-1, tokens per frame) and the
         estimator's backward flows to the key frame on the quarter-size grid (T-1, h, w, 2),
-        in quarter-size pixels."""
+        in quarter-size pixels; with ``flow_tracking`` each flow's search starts from the
+        previous inter frame's (``flow.py``)."""
         import torch
 
         self.check_frame_size(seq)
@@ -425,8 +436,10 @@ class DynamicsCodec(Codec):
         estimator = make_estimator(self.params.flow)
         key = rgb_uint8(seq, 0, 1)[0]
         flows, sparse, masks = [], [], []
+        previous: np.ndarray | None = None
         for t in range(1, seq.num_frames):
-            _, flow_low, s, m = tokenizer_inputs(estimator, key, rgb_uint8(seq, t, t + 1)[0])
+            init = previous if self.tracks_flow else None
+            previous, flow_low, s, m = tokenizer_inputs(estimator, key, rgb_uint8(seq, t, t + 1)[0], init)
             flows.append(flow_low)
             sparse.append(s)
             masks.append(m)

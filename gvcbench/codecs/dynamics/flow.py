@@ -4,6 +4,13 @@ Flows here are *backward* flows on the inter frame's grid: ``frame_t(p) ≈ key(
 which is what warping the decoded key frame needs. ``dis`` (OpenCV DIS, no weights) is
 the default; ``farneback`` needs none either; ``raft`` (torchvision RAFT) loads local
 weights through the resolver and is an option for users who have them.
+
+DIS and Farneback can start from a given flow (``init``): the encoder tracks a clip by
+starting each inter frame's flow from the previous frame's (``codec.DynamicsParams.flow_tracking``).
+A motion that keeps going (water, a drifting cloud) is 20-50 px from the key frame by
+the end of a clip; estimated from zero each time, repetitive texture gets matched to
+the wrong wave or leaf in some frames and not in others, and the decoded video jitters.
+RAFT searches all displacements at once and takes no start (``tracks = False``).
 """
 
 from __future__ import annotations
@@ -24,10 +31,12 @@ def gray8(rgb: np.ndarray) -> np.ndarray:
 
 class FlowEstimator(ABC):
     name: str
+    tracks = True  # whether ``backward`` uses ``init``
 
     @abstractmethod
-    def backward(self, key: np.ndarray, frame: np.ndarray) -> np.ndarray:
-        """(H, W, 2) float32 flow F with frame(p) ≈ key(p + F(p)); inputs uint8 RGB."""
+    def backward(self, key: np.ndarray, frame: np.ndarray, init: np.ndarray | None = None) -> np.ndarray:
+        """(H, W, 2) float32 flow F with frame(p) ≈ key(p + F(p)); inputs uint8 RGB; the
+        search starts from ``init`` (a flow of the same shape) when given and ``tracks``."""
 
 
 class DisFlow(FlowEstimator):
@@ -46,23 +55,29 @@ class DisFlow(FlowEstimator):
         self.preset = preset
         self._dis = cv2.DISOpticalFlow_create(presets[preset])  # type: ignore[attr-defined]  # missing in cv2's stubs
 
-    def backward(self, key, frame):
-        return self._dis.calc(gray8(frame), gray8(key), None)
+    def backward(self, key, frame, init=None):
+        start = None if init is None else np.array(init, np.float32, copy=True)  # calc writes into it
+        return self._dis.calc(gray8(frame), gray8(key), start)
 
 
 class FarnebackFlow(FlowEstimator):
     name = "farneback"
 
-    def backward(self, key, frame):
+    def backward(self, key, frame, init=None):
         import cv2
 
-        return cv2.calcOpticalFlowFarneback(gray8(frame), gray8(key), None, 0.5, 4, 15, 3, 5, 1.1, 0)
+        if init is None:
+            return cv2.calcOpticalFlowFarneback(gray8(frame), gray8(key), None, 0.5, 4, 15, 3, 5, 1.1, 0)
+        start = np.array(init, np.float32, copy=True)
+        flags = cv2.OPTFLOW_USE_INITIAL_FLOW
+        return cv2.calcOpticalFlowFarneback(gray8(frame), gray8(key), start, 0.5, 4, 15, 3, 5, 1.1, flags)
 
 
 class RaftFlow(FlowEstimator):
     """torchvision's RAFT (large), weights resolved locally; needs a file the user provides."""
 
     name = "raft"
+    tracks = False
     weights_file = "raft_large_C_T_SKHT_V2-ff5fadd5.pth"
 
     def __init__(self, device: str = "cpu"):
@@ -77,7 +92,7 @@ class RaftFlow(FlowEstimator):
         self.model.eval().to(device)
         self._torch = torch
 
-    def backward(self, key, frame):
+    def backward(self, key, frame, init=None):
         torch = self._torch
 
         def prep(x):
@@ -94,7 +109,7 @@ class RaftFlow(FlowEstimator):
         return flow.permute(1, 2, 0).cpu().numpy().astype(np.float32)
 
 
-ESTIMATORS = {"dis": DisFlow, "farneback": FarnebackFlow, "raft": RaftFlow}
+ESTIMATORS: dict[str, type[FlowEstimator]] = {"dis": DisFlow, "farneback": FarnebackFlow, "raft": RaftFlow}
 
 
 def make_estimator(name: str) -> FlowEstimator:

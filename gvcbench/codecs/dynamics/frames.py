@@ -23,12 +23,13 @@ def low_res(rgb_or_flow: np.ndarray, scale: int, is_flow: bool = False) -> np.nd
     return out / scale if is_flow else out
 
 
-def tokenizer_inputs(estimator, key: np.ndarray, frame: np.ndarray):
+def tokenizer_inputs(estimator, key: np.ndarray, frame: np.ndarray, init: np.ndarray | None = None):
     """(full flow, quarter-size flow, sparse flow, mask) of one inter frame: the encoder's
-    path into the tokenizer, shared by training so both sample the flow the same way."""
+    path into the tokenizer, shared by training so both sample the flow the same way;
+    ``init``: the full flow the estimator starts from (the encoder's tracking)."""
     from .sampling import sparsify
 
-    flow = estimator.backward(key, frame)
+    flow = estimator.backward(key, frame, init)
     flow_low = low_res(flow, SCALE, is_flow=True).astype(np.float32)
     sparse, mask = sparsify(flow_low, min_distance=2, grid=8)
     return flow, flow_low, sparse, mask
