@@ -30,18 +30,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("store", help="run folder with dynamics jobs whose bitstreams were kept")
     ap.add_argument("--qp", type=int, default=42)
+    ap.add_argument("--codec", default="dynamics", help="the dynamics entry's label in the store")
     ap.add_argument("--sigmas", default="0,2,3,5")
     ap.add_argument("--sequences", default="", help="comma-separated clip names (default: all)")
     args = ap.parse_args()
     sigmas = [float(s) for s in args.sigmas.split(",")]
 
     with ResultStore(Path(args.store)) as store:
-        rows = [r for r in store.records() if r.codec == "dynamics" and r.qp == args.qp and r.status == "done"]
+        rows = [r for r in store.records() if r.codec == args.codec and r.qp == args.qp and r.status == "done"]
     if args.sequences:
         rows = [r for r in rows if r.sequence in args.sequences.split(",")]
     if not rows:
-        raise SystemExit(f"{args.store}: no finished dynamics job at QP {args.qp}")
-    table = Table(title=f"flow-epe px, dynamics QP {args.qp}, {args.store}")
+        raise SystemExit(f"{args.store}: no finished job of {args.codec!r} at QP {args.qp}")
+    table = Table(title=f"flow-epe px, {args.codec} QP {args.qp}, {args.store}")
     for col in ["clip", *[f"sigma {s:g}" for s in sigmas], "frozen key frame"]:
         table.add_column(col, justify="left" if col == "clip" else "right")
     sums = np.zeros(len(sigmas) + 1)
