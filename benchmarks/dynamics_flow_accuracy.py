@@ -51,10 +51,11 @@ def flow_ratios(weights: str, clips, pairs: int = 12, *steps: float | dict) -> l
 
 def token_rates(weights: str, seq, step: float, max_kbps: float | None) -> tuple[float, float, float]:
     """(kbps at ``step``, the step rate control chooses for ``max_kbps``, kbps at that step):
-    every inter frame tokenized once and coded as the encoder does."""
+    every inter frame tokenized once and coded as the encoder does, its flows estimated
+    from zero like the packs' (``flow_tracking`` off)."""
     from gvcbench.codecs.dynamics.codec import DynamicsCodec, code_tokens, fit_token_rate
 
-    tokens = DynamicsCodec(weights=weights, keyframe_codec="vvenc").tokens(seq)
+    tokens = DynamicsCodec(weights=weights, keyframe_codec="vvenc", flow_tracking=False).tokens(seq)
     seconds = seq.num_frames / float(seq.fps)
     fixed = len(code_tokens(tokens, step)[2]) * 8 / seconds / 1000
     chosen, _, payload = fit_token_rate(tokens, step, max_kbps, seconds)

@@ -5,6 +5,7 @@ training clips, not on the clips you report (DEVELOPERS.md, "Decoded motion (flo
 
     VTM_DIR=../shared/vtm gvcbench run -c dev.toml        # dynamics at the QPs you want
     python benchmarks/dynamics_flow_smoothing.py dev-run --qp 42 --sigmas 0,2,3,5
+    python benchmarks/dynamics_flow_smoothing.py dev-run --codec tracked   # an entry labelled "tracked"
 """
 
 from __future__ import annotations

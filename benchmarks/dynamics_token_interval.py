@@ -18,7 +18,8 @@ from frame to frame and those estimated from zero differ by about as much as the
 itself). The last columns do not: how much of each frame's change from the key frame
 the warp explains, mean |frame - key warped by the flow| / mean |frame - key| over the
 inter frames (luma, full size; 1.0 = no better than the key frame itself), for auto's
-decoded flows and for the estimator's own (what perfect tokens would reach).
+decoded flows and for the estimator's own (what perfect tokens would reach without the
+decoder's smoothing).
 
 ``--raw`` turns the decoder's smoothing off (token_smoothing = flow_smoothing = 0): the
 ratio of the tokens alone, as ``dynamics_flow_accuracy.py`` measures it on sampled frames.
@@ -58,7 +59,8 @@ def frame_error_ratio(seq, flows: np.ndarray) -> float:
 def interval_ratios(codecs: dict, seq) -> dict:
     """{interval or "auto": (ratio, token kbps, step, interval used)} for one clip, one
     dynamics codec per interval (the same weights and options otherwise), and under
-    "frame error" (auto's decoded flows, the estimator's flows): ``frame_error_ratio``."""
+    "frame error" the pair (``frame_error_ratio`` of auto's decoded flows, of the
+    estimator's flows)."""
     from gvcbench.codecs.dynamics import bitstream as bs
     from gvcbench.codecs.dynamics.codec import decoded_flows, flow_error, key_features, load_model
     from gvcbench.codecs.dynamics.frames import SCALE
@@ -72,7 +74,7 @@ def interval_ratios(codecs: dict, seq) -> dict:
     model = load_model(str(first.weights_path))
     features = key_features(model, key)
     zero = flow_error(np.zeros((n, 2, *flows.shape[1:3]), np.float32), flows)
-    out = {}
+    out: dict[int | str, tuple] = {}
     for k, codec in codecs.items():
         used, step, q, payload = codec.choose_tokens(tokens, flows, key, seconds)
         recovered = decoded_flows(model, features, q, step, bs.sent_frames(n, used), n, codec.params)

@@ -51,7 +51,7 @@ def _translating(size: int, frames: int, px_per_frame: float):
 def test_tracking_follows_a_motion_that_outgrows_the_search(estimator):
     from gvcbench.codecs.dynamics.flow import make_estimator
 
-    rgb, disp = _translating(192, 25, 1.5)  # 43 px from the key frame by the last frame
+    rgb, disp = _translating(192, 25, 1.5)  # 38 px from the key frame by the last frame
     est = make_estimator(estimator)
     inner = (slice(32, -32), slice(32, -32))  # away from the reflected borders
     error = lambda flow, t: np.linalg.norm(flow[inner] - disp[t][inner], axis=-1).mean()  # noqa: E731
@@ -65,9 +65,11 @@ def test_tracking_follows_a_motion_that_outgrows_the_search(estimator):
         tracked.append(error(flow, t))
     assert max(independent[-5:]) > 10  # from zero, the search locks onto a wrong stone
     assert max(tracked) < 0.5
+    with pytest.raises(ValueError, match="start flow must be 192x192x2"):  # e.g. a quarter-size flow
+        est.backward(rgb[0], rgb[1], np.zeros((48, 48, 2), np.float32))
 
 
-@pytest.mark.parametrize("bad", [1, 0, "yes", None])
+@pytest.mark.parametrize("bad", [1, 0, 1.0, "yes", "true", "false", None])
 def test_flow_tracking_must_be_a_boolean(bad):
     from gvcbench.errors import ConfigError
 
@@ -452,3 +454,22 @@ def test_a_budget_no_interval_can_meet_names_the_intervals_tried():
         CodecError, match=f"token_kbps = 0.01 cannot be met.*raise token_kbps.*every token interval tried: {tried}"
     ):
         codec.choose_tokens(tokens, flows, np.zeros((64, 64, 3), np.uint8), 2.0)
+
+
+def test_frame_error_ratio_of_the_token_interval_benchmark_is_one_for_zero_motion_and_small_for_the_truth():
+    import importlib.util
+
+    from gvcbench.codecs.dynamics.frames import SCALE, low_res
+
+    from .conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "dynamics_token_interval", ROOT / "benchmarks" / "dynamics_token_interval.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    seq, disp = generate("rocket-float", size=96, frames=6, with_flow=True)
+    quarter = np.stack([low_res(d, SCALE, is_flow=True).transpose(2, 0, 1) for d in disp[1:]]).astype(np.float32)
+    assert bench.frame_error_ratio(seq, np.zeros_like(quarter)) == 1.0  # the key frame itself
+    assert bench.frame_error_ratio(seq, quarter * SCALE) < 0.25  # the true motion, on the quarter grid: 0.15
+    assert bench.frame_error_ratio(seq, quarter) > 0.5  # flows left in quarter-size pixels: 0.82

@@ -29,9 +29,19 @@ def gray8(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
+def start_flow(init: np.ndarray | None, key: np.ndarray) -> np.ndarray | None:
+    """A copy of ``init`` for an OpenCV estimator to start from (it writes its result into
+    the array it is given), checked to be a full-size flow of ``key``."""
+    if init is None:
+        return None
+    if init.shape != (*key.shape[:2], 2):
+        raise ValueError(f"a start flow must be {key.shape[0]}x{key.shape[1]}x2 like the frames, got {init.shape}")
+    return np.array(init, np.float32, copy=True)
+
+
 class FlowEstimator(ABC):
     name: str
-    tracks = True  # whether ``backward`` uses ``init``
+    tracks = False  # whether ``backward`` uses ``init``
 
     @abstractmethod
     def backward(self, key: np.ndarray, frame: np.ndarray, init: np.ndarray | None = None) -> np.ndarray:
@@ -41,6 +51,7 @@ class FlowEstimator(ABC):
 
 class DisFlow(FlowEstimator):
     name = "dis"
+    tracks = True
 
     def __init__(self, preset: str = "medium"):
         import cv2
@@ -56,20 +67,18 @@ class DisFlow(FlowEstimator):
         self._dis = cv2.DISOpticalFlow_create(presets[preset])  # type: ignore[attr-defined]  # missing in cv2's stubs
 
     def backward(self, key, frame, init=None):
-        start = None if init is None else np.array(init, np.float32, copy=True)  # calc writes into it
-        return self._dis.calc(gray8(frame), gray8(key), start)
+        return self._dis.calc(gray8(frame), gray8(key), start_flow(init, key))
 
 
 class FarnebackFlow(FlowEstimator):
     name = "farneback"
+    tracks = True
 
     def backward(self, key, frame, init=None):
         import cv2
 
-        if init is None:
-            return cv2.calcOpticalFlowFarneback(gray8(frame), gray8(key), None, 0.5, 4, 15, 3, 5, 1.1, 0)
-        start = np.array(init, np.float32, copy=True)
-        flags = cv2.OPTFLOW_USE_INITIAL_FLOW
+        start = start_flow(init, key)
+        flags = 0 if start is None else cv2.OPTFLOW_USE_INITIAL_FLOW
         return cv2.calcOpticalFlowFarneback(gray8(frame), gray8(key), start, 0.5, 4, 15, 3, 5, 1.1, flags)
 
 
@@ -77,7 +86,6 @@ class RaftFlow(FlowEstimator):
     """torchvision's RAFT (large), weights resolved locally; needs a file the user provides."""
 
     name = "raft"
-    tracks = False
     weights_file = "raft_large_C_T_SKHT_V2-ff5fadd5.pth"
 
     def __init__(self, device: str = "cpu"):
