@@ -343,9 +343,11 @@ def test_token_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
     opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "flow_smoothing": 0, "token_interval": 1}
     plain = make_codec("dynamics", opts | {"token_smoothing": 0})
     smooth = make_codec("dynamics", opts)  # default: 2
-    assert "token-smoothing" not in plain.version() and "generator=warp token-smoothing=2;" in smooth.version()
     assert (
-        "generator=warp token-smoothing=2 flow-smoothing=3;"
+        "token-smoothing" not in plain.version() and "generator=warp refine=off token-smoothing=2;" in smooth.version()
+    )
+    assert (
+        "generator=warp refine=off token-smoothing=2 flow-smoothing=3;"
         in make_codec("dynamics", opts | {"flow_smoothing": 3}).version()
     )
     b = plain.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
@@ -354,6 +356,29 @@ def test_token_smoothing_is_a_decoder_choice_named_in_the_version(tmp_path):
     s = smooth.decode(b, tmp_path / "b", timeout=120).sequence
     assert np.array_equal(a.y[:2], s.y[:2]) and not np.array_equal(a.y, s.y)  # key frame, frame 1 as they were
     assert PsnrY().frame_values(seq, s).mean() > 20
+
+
+@pytest.mark.slow
+@needs_weights
+def test_the_refiner_is_a_decoder_choice_named_in_the_version(tmp_path):
+    seq = generate("astronaut-breeze", size=128, frames=8)
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc"}
+    plain, refined = make_codec("dynamics", opts), make_codec("dynamics", opts | {"refine": True})
+    assert " generator=warp refine=off " in plain.version() and " generator=warp refine=on " in refined.version()
+    b = plain.encode(seq, RatePoint(qp=42), tmp_path, timeout=120)
+    assert refined.encode(seq, RatePoint(qp=42), tmp_path / "r", timeout=120).path.read_bytes() == b.path.read_bytes()
+    a = plain.decode(b, tmp_path / "a", timeout=120).sequence
+    r = refined.decode(b, tmp_path / "b", timeout=120).sequence
+    assert np.array_equal(a.y[:1], r.y[:1]) and not np.array_equal(a.y[1:], r.y[1:])  # the network changes frames 1..
+    assert min(PsnrY().frame_values(seq, a).mean(), PsnrY().frame_values(seq, r).mean()) > 20
+
+
+@pytest.mark.parametrize("bad", [1, 0, "true", None])
+def test_refine_must_be_a_boolean(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="refine must be true or false"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "refine": bad})
 
 
 @pytest.mark.parametrize("bad", [0, 9, -1, 1.5, True, "2", "fast", None])
