@@ -12,8 +12,9 @@
   by the tokens spread bilinearly over the grid (through a 1 x 1 convolution to
   ``expand`` maps when set), and a U-Net dense-flow generator on [features x tokens,
   tokens, coordinates] back to a 2-channel flow.
-* ``Refiner``: a small residual CNN that fixes occlusions and warping artefacts of the
-  key frame warped by the recovered flow.
+* ``Refiner``: a small residual CNN meant to fix occlusions and warping artefacts of the
+  key frame warped by the recovered flow; v2's, never retrained, and run by the decoder
+  only with ``refine = true`` (DEVELOPERS.md, "The refiner").
 
 Flows and key frames enter the tokenizer and the recovery network at a quarter of the
 frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``
