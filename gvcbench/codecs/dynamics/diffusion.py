@@ -4,7 +4,7 @@ local diffusers model folder.
 The paper drives SVD with the recovered flow through a pre-trained ControlNet-like flow
 adaptor. No such adaptor is published for a diffusers SVD, so the flow enters here the
 way SDEdit puts structure into a diffusion model: the frames the ``warp`` generator made
-(key frame warped by the recovered flow, refined) are encoded by SVD's VAE, noised to
+(key frame warped by the recovered flow, refined when ``refine``) are encoded by SVD's VAE, noised to
 ``strength`` of the schedule, and denoised by SVD's spatio-temporal UNet conditioned, as
 SVD is, on the decoded key frame (CLIP image embedding + VAE latents). ``strength`` 0
 returns the warped frames through the VAE; 1 ignores the motion altogether. The inter
