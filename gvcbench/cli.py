@@ -200,25 +200,32 @@ def run(
             scheduler=scheduler,
         )
         cfg = overrides.apply(api.run_config(config))
-        with Progress(
+        bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=err,
             transient=False,
-        ) as bar:
-            task = bar.add_task("jobs", total=None)
+        )
+        tasks: list = []  # the bar appears with the first event: a plan refused (a bad option) shows no empty bar
 
-            def show(event) -> None:
-                if isinstance(event, JobsPlanned):
-                    bar.update(task, total=event.total)
-                    return
-                bar.advance(task)
-                if isinstance(event, JobFailed):
-                    bar.console.print(f"[red]failed[/] {escape(event.what)}: {escape(event.reason)}", highlight=False)
+        def show(event) -> None:
+            if not tasks:
+                bar.start()
+                tasks.append(bar.add_task("jobs", total=None))
+            if isinstance(event, JobsPlanned):
+                bar.update(tasks[0], total=event.total)
+                return
+            bar.advance(tasks[0])
+            if isinstance(event, JobFailed):
+                bar.console.print(f"[red]failed[/] {escape(event.what)}: {escape(event.reason)}", highlight=False)
 
+        try:
             summary = api.run(cfg, force=force, on_event=show)
+        finally:
+            if tasks:  # stopping a bar never started prints an empty line
+                bar.stop()
         results = api.open_store(summary.store, run=summary.run_id)  # this run's jobs only
         names, table = results.summary()
         _print_summary(names, table)

@@ -225,6 +225,7 @@ def test_a_refused_run_leaves_no_folders_it_created_behind(tmp_path):
     )
     r = _gvcbench("run", "-c", "c.toml", cwd=tmp_path)
     assert r.returncode == 2 and "preset" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.startswith("error: ") and len(r.stderr.strip().splitlines()) == 1, r.stderr  # no empty bar
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "clip.y4m", "runs"]
     assert not any((tmp_path / "runs").iterdir())
 
