@@ -802,6 +802,9 @@ def dynamics_pack(
     ),
     pairs_per_clip: int = typer.Option(32, help="Inter frames per real training clip."),
     seed: int = typer.Option(0),
+    flow_tracking: bool = typer.Option(
+        True, help="Flows as the encoder's flow_tracking makes them (off: each from zero, as for weights v5)."
+    ),
 ):
     """Precompute the flows and sampling masks training reads (DIS, watershed sampling)."""
     from .codecs.dynamics.data import write_packs
@@ -815,6 +818,7 @@ def dynamics_pack(
         validation_dataset or None,
         pairs_per_clip,
         seed=seed,
+        flow_tracking=flow_tracking,
     )
     console.print("wrote " + ", ".join(written.values()), highlight=False)
 

@@ -69,6 +69,24 @@ def test_tracking_follows_a_motion_that_outgrows_the_search(estimator):
         est.backward(rgb[0], rgb[1], np.zeros((48, 48, 2), np.float32))
 
 
+@needs_weights
+def test_training_packs_hold_the_flows_the_encoder_estimates():
+    from gvcbench.codecs.dynamics import data as D
+    from gvcbench.datasets.sequence import Sequence, rgb_to_yuv420
+
+    rgb, _ = _translating(192, 12, 1.5)
+    y, u, v = rgb_to_yuv420(rgb, 8, ColourInfo("bt709", "limited"))
+    seq = Sequence("gravel-pan", y, u, v, Fraction(25), 8, ColourInfo("bt709", "limited"))
+    clip = D.Clip("gravel-pan", "real", seq)
+    for tracking in (True, False):
+        pack = D.build_pack([clip], 4, np.random.default_rng(0), tracking=tracking)
+        times = pack["times"]
+        assert len(times) == 4 and times.max() < 12
+        _, flows = make_codec("dynamics", {"keyframe_codec": "vvenc", "flow_tracking": tracking}).analyse(seq)
+        encoder = flows[times - 1].astype(np.float16).astype(np.float32)
+        assert np.array_equal(pack["flows"].astype(np.float32), encoder), tracking
+
+
 @pytest.mark.parametrize("bad", [1, 0, 1.0, "yes", "true", "false", None])
 def test_flow_tracking_must_be_a_boolean(bad):
     from gvcbench.errors import ConfigError

@@ -115,3 +115,14 @@ def test_shipped_weights_reproduce_the_recorded_validation_ratio():
     ratios = T.validation_ratios(load_model(str(DEFAULT_WEIGHTS)), T.PackTensors(pack, "cpu"), check["step"])
     assert np.mean(list(ratios.values())) == pytest.approx(check["ratio"], abs=2e-3)
     assert check["ratio"] < 0.75  # the tokens carry motion of clips never trained on
+
+
+@pytest.mark.slow
+def test_training_copies_how_the_packs_were_made_into_the_recipe(tmp_path):
+    torch.set_num_threads(1)
+    D.save_pack(_pack(["rocket-float"], 1000, 4), tmp_path / "train.npz")
+    made = {"flow": "dis", "flow_tracking": True, "pairs_per_clip": 4}
+    (tmp_path / "packs.json").write_text(json.dumps(made))
+    cfg = T.TrainConfig(str(tmp_path / "train.npz"), steps=2, batch=2, warmup=1, val_every=100, checkpoint_every=100)
+    recipe = T.train(cfg, tmp_path / "w.pt", resume=False)
+    assert recipe["packs"] == made and json.loads((tmp_path / "w.json").read_text())["packs"] == made

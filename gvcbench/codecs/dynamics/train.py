@@ -286,6 +286,9 @@ def train(cfg: TrainConfig, out: Path, resume: bool = True, recipe: dict | None 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     train_pack = load_pack(Path(cfg.train_pack))
+    options = Path(cfg.train_pack).with_name("packs.json")  # how ``dynamics pack`` made them, when it says
+    if options.is_file():
+        recipe = {**(recipe or {}), "packs": json.loads(options.read_text())}
     train_data = PackTensors(train_pack, cfg.device)
     validation = {Path(p).stem: PackTensors(load_pack(Path(p)), cfg.device) for p in cfg.validation_packs}
     log.info(
