@@ -239,7 +239,8 @@ def main() -> None:
             f"--max-main-steps {args.max_main_steps} --reference {args.reference}"
             + (f" --layout '{args.layout}' --main-steps {args.main_steps}" if args.layout else "")
             + (f" --rate-weight {args.rate_weight} --rate-target {args.rate_target}" if args.rate_weight else ""),
-        },
+        }
+        | ({"packs": json.loads((packs / "packs.json").read_text())} if (packs / "packs.json").is_file() else {}),
     )
     log(
         f"done in {time.time() - began:.0f} s: "
