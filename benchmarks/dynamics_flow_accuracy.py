@@ -6,8 +6,11 @@ error of the recovered flow, of predicting zero flow, and their ratio (1.0 = the
 carry nothing; 0 = perfect), in full-resolution pixels, and with ``--rate`` the token
 rate in kbps (all inter frames tokenized, quantised, predicted and entropy coded as the
 encoder does; the key frame is not counted) and, with ``--token-kbps`` (the codec's rate
-control, 0 = off), the step it chooses per clip with that clip's ratio and rate. The pairs are those of the validation
-packs training reports on (``data.build_pack``, 12 inter frames per clip, seed 0).
+control, 0 = off), the step it chooses per clip with that clip's ratio and rate. The pairs
+are the frames of the validation packs training reports on (``data.build_pack``, 12 inter
+frames per clip, seed 0), their flows estimated from zero as in v5's packs (``dynamics pack
+--no-flow-tracking``); training on tracked packs (the default since) reports its ratio
+against tracked flows of the same frames.
 Tokens are sent for every inter frame here (``token_interval = 1``); what the codec does
 at its defaults, the interval chosen per clip and every frame of the clip measured, is
 ``benchmarks/dynamics_token_interval.py``.

@@ -793,7 +793,9 @@ app.add_typer(dynamics_app, name="dynamics")
 
 @dynamics_app.command("pack")
 def dynamics_pack(
-    output: Path = typer.Option(Path("dynamics-packs"), help="Folder for train.npz, val-real.npz, val-synth.npz."),
+    output: Path = typer.Option(
+        Path("dynamics-packs"), help="Folder for train.npz, val-real.npz, val-synth.npz and packs.json (the options)."
+    ),
     train_dataset: str = typer.Option(
         "../shared/datasets/scene-dynamics-train", help="Real clips to train on (never the evaluation set)."
     ),

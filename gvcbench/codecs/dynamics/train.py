@@ -13,7 +13,8 @@ masks, so the same run works on a CPU for hours or on a GPU machine for minutes.
 generators' states; ``resume`` continues from it and, on the CPU with a fixed seed,
 ends with the same weights, bit for bit, as an uninterrupted run. Every ``val_every``
 steps the validation flow-accuracy ratio (recovered-flow EPE / zero-flow EPE, per clip,
-as ``benchmarks/dynamics_flow_accuracy.py``) is reported for each validation pack.
+as ``benchmarks/dynamics_flow_accuracy.py``, against the pack's own flows: tracked or from
+zero as ``dynamics pack`` made them) is reported for each validation pack.
 
 The refinement network is not trained here: it is copied from ``refiner_from`` (a
 weights file) and recorded in the recipe.
