@@ -223,6 +223,7 @@ def main() -> None:
     )
     checkpoint = Path(f"/tmp/{args.name}.ckpt")
     checkpoint.unlink(missing_ok=True)  # a fresh run, never the continuation of an earlier one
+    made = D.pack_options(packs)  # how `gvcbench dynamics pack` made them, when it says
     meta = T.train_tensors(
         cfg,
         train_all,
@@ -240,7 +241,7 @@ def main() -> None:
             + (f" --layout '{args.layout}' --main-steps {args.main_steps}" if args.layout else "")
             + (f" --rate-weight {args.rate_weight} --rate-target {args.rate_target}" if args.rate_weight else ""),
         }
-        | ({"packs": json.loads((packs / "packs.json").read_text())} if (packs / "packs.json").is_file() else {}),
+        | ({"packs": made} if made else {}),
     )
     log(
         f"done in {time.time() - began:.0f} s: "

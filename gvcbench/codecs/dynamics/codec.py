@@ -559,13 +559,14 @@ class DynamicsCodec(Codec):
                 model, key_features(model, key_rgb), q, h.step, bs.sent_frames(inter, h.interval), inter, self.params
             )
             low = torch.from_numpy(flows)
-            key_full = torch.from_numpy(key_rgb).permute(2, 0, 1)[None].float() / 255
+            refine = self.params.refine
+            key_full = torch.from_numpy(key_rgb).permute(2, 0, 1)[None].float() / 255 if refine else None
             with torch.no_grad():
                 for t in range(inter):
                     flow = F.interpolate(low[t : t + 1], size=(h.height, h.width), mode="bilinear", align_corners=False)
                     flow_np = flow[0].permute(1, 2, 0).numpy()
                     warped = warp(key_rgb, flow_np)
-                    if self.params.refine:
+                    if refine:
                         warped_t = torch.from_numpy(warped).permute(2, 0, 1)[None].float() / 255
                         out = model.refiner(warped_t, key_full, flow)
                         warped = np.rint(out[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)

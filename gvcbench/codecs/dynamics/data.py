@@ -101,12 +101,13 @@ def build_pack(
     for c, clip in enumerate(clips):
         key = rgb_uint8(clip.seq, 0, 1)[0]
         keys.append(low_res(key, SCALE))
-        sampled = [int(t) for t in pair_times(clip.seq.num_frames, pairs_per_clip, rng)]
+        sampled = [int(t) for t in pair_times(clip.seq.num_frames, pairs_per_clip, rng)]  # ascending
+        keep = set(sampled)
         previous = None
         for t in range(1, max(sampled) + 1) if tracking and sampled else sampled:
             frame = rgb_uint8(clip.seq, t, t + 1)[0]
             previous, flow_low, _, mask = tokenizer_inputs(est, key, frame, previous if tracking else None)
-            if t not in sampled:
+            if t not in keep:
                 continue
             flows.append(flow_low.astype(np.float16))
             masks.append(np.packbits(mask.astype(bool), axis=None))
@@ -179,6 +180,17 @@ def merge_packs(packs: list[dict]) -> dict:
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
+PACK_OPTIONS = "packs.json"  # beside the packs: how ``write_packs`` made them
+
+
+def pack_options(folder: Path) -> dict:
+    """The options ``write_packs`` recorded in ``folder``; {} for packs made before it did."""
+    import json
+
+    path = Path(folder) / PACK_OPTIONS
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 TRAIN_SYNTHETIC_SEEDS = (1000, 1001, 1002, 1003)
 VALIDATION_SYNTHETIC_SEED = 0
 
@@ -240,8 +252,8 @@ def write_packs(
         "validation_pairs": validation_pairs,
         "seed": seed,
     }
-    (out_dir / "packs.json").write_text(json.dumps(options, indent=1))
-    written["options"] = str(out_dir / "packs.json")
+    (out_dir / PACK_OPTIONS).write_text(json.dumps(options, indent=1))
+    written["options"] = str(out_dir / PACK_OPTIONS)
     return written
 
 

@@ -282,14 +282,14 @@ def train(cfg: TrainConfig, out: Path, resume: bool = True, recipe: dict | None 
     the checkpoint ``out.ckpt`` lets an interrupted run continue."""
     import torch
 
-    from .data import load_pack
+    from .data import load_pack, pack_options
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     train_pack = load_pack(Path(cfg.train_pack))
-    options = Path(cfg.train_pack).with_name("packs.json")  # how ``dynamics pack`` made them, when it says
-    if options.is_file():
-        recipe = {**(recipe or {}), "packs": json.loads(options.read_text())}
+    made = pack_options(Path(cfg.train_pack).parent)  # how ``dynamics pack`` made them, when it says
+    if made:
+        recipe = {**(recipe or {}), "packs": made}
     train_data = PackTensors(train_pack, cfg.device)
     validation = {Path(p).stem: PackTensors(load_pack(Path(p)), cfg.device) for p in cfg.validation_packs}
     log.info(
