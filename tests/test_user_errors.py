@@ -350,3 +350,16 @@ def test_dask_executor_without_the_extra_says_which_extra_to_install(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert 'pip install "gvcbench[dask]"' in r.stderr and "distributed" in r.stderr
     assert not out.exists()  # stopped before anything was read or written
+
+
+def test_a_run_refused_by_a_codec_option_says_only_that_with_the_default_metrics(tmp_path):
+    """The default metric set names weights this machine may lack; a refused codec option
+    is reported before any of them is looked for, alone."""
+    write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
+    (tmp_path / "c.toml").write_text(
+        '[dataset]\nsource = "clip.y4m"\n[[codec]]\nname = "dynamics"\nqps = [40]\nparams = { refine = "yes" }\n'
+    )
+    r = _gvcbench("run", "-c", "c.toml", "-o", "runs/x", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == "error: refine must be true or false, got 'yes'\n" and r.stdout == ""
+    assert not (tmp_path / "runs").exists()

@@ -89,7 +89,7 @@ def plan_run(config: RunConfig) -> Plan:
     ds = config.dataset
     dataset = resolve_dataset(ds.source, start=ds.start, frames=ds.frames, crop=ds.crop, size=ds.size)
     codecs: dict[str, tuple] = {}  # label -> (config entry, codec, rate points, identity)
-    plan = Plan([], metrics=metrics, unavailable_metrics=prepare_metrics(metrics, config.device))
+    plan = Plan([], metrics=metrics)
     for cc in config.codecs:
         codec = make_codec(cc.name, cc.params)
         reason = codec.availability()
@@ -120,6 +120,8 @@ def plan_run(config: RunConfig) -> Plan:
             codec.identity(),
             codec_seeds(cc, codec),
         )
+    # after the codecs' options are checked: a refused option is an error before any weights are fetched
+    plan.unavailable_metrics = prepare_metrics(metrics, config.device)
     sequences = []
     for spec in dataset.specs:
         try:
