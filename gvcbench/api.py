@@ -319,6 +319,14 @@ class Gate:
         return failed(self.findings)
 
     @property
+    def uncomparable(self) -> list[Finding]:
+        """The values the gate could not check (the sequence content or a metric's version
+        differs from the baseline's): a gate with any of them does not pass."""
+        from .reports.regress import uncomparable
+
+        return uncomparable(self.findings)
+
+    @property
     def compared(self) -> int:
         """How many values were compared with the baseline (0: the gate checked nothing)."""
         from .reports.regress import compared

@@ -697,19 +697,24 @@ def regress(
     baseline: Path = typer.Option(..., help="Baseline JSON to compare with (or to write, with --save)."),
     save: bool = typer.Option(False, "--save", help="Write the store's results as the new baseline."),
     anchor: str | None = typer.Option(None, help="With --save: also keep BD-rates against this codec."),
-    tolerances: Path | None = typer.Option(None, help="TOML: [default], [metric.NAME] abs/rel, [bd] abs."),
+    tolerances: Path | None = typer.Option(
+        None,
+        help="TOML: \\[default] and \\[metric.NAME] with abs (in the metric's unit) and rel "
+        "(a fraction: 0.01 = 1 %), \\[bd] abs (BD-rate percentage points), \\[significance].",
+    ),
     junit: Path | None = typer.Option(None, help="Write the outcome as JUnit XML for CI systems."),
     run: str | None = typer.Option(None, "--run", help=RUN_HELP),
     test: str | None = typer.Option(
         None,
         help="Paired test across sequences: wilcoxon (default), bootstrap "
-        "or none (overrides [significance] of the tolerances).",
+        "or none (overrides \\[significance] of the tolerances).",
     ),
     alpha: float | None = typer.Option(None, help="Significance level of the paired test (default 0.05)."),
 ):
     """CI gate: exit 1 when a metric, the rate or a BD-rate got worse beyond tolerance (or is NaN or
     missing), or a paired test across sequences finds a significant regression; 2 on bad input (a
-    malformed or empty baseline, a store that cannot be read)."""
+    malformed or empty baseline, a store that cannot be read) or when values could not be
+    compared (other sequence content, a metric's new version): the gate cannot vouch for them."""
     _reader()
     from . import api
     from .reports.regress import write_junit
@@ -723,6 +728,15 @@ def regress(
             console.print(
                 f"saved {len(base['points'])} points and {len(base['bd'])} BD-rates to {baseline}", highlight=False
             )
+            unfinished = [p for p in base["points"] if p["status"] != "done"]
+            if unfinished:
+                err.print(
+                    f"[yellow]warning:[/] {len(unfinished)} of these points did not finish in this store "
+                    f"(e.g. {escape(unfinished[0]['codec'])} / {escape(unfinished[0]['sequence'])} / "
+                    f"{escape(unfinished[0]['point'])}: {unfinished[0]['status']}); the gate cannot check them: "
+                    "rerun them (`gvcbench run` resumes) and save the baseline again",
+                    highlight=False,
+                )
             return
         gate = api.regress(chosen, baseline, tolerances=tolerances, test=test, alpha=alpha)
         if junit:
@@ -750,6 +764,8 @@ def regress(
     if gate.failed:
         console.print("[red]regression against the baseline[/]")
         raise typer.Exit(1)
+    if gate.uncomparable:
+        _fail(GvcbenchError(uncomparable_summary(gate.uncomparable, baseline, store)))
     if not gate.compared:
         _fail(
             GvcbenchError(
@@ -757,6 +773,20 @@ def regress(
             )
         )
     console.print("[green]no regression against the baseline[/]")
+
+
+def uncomparable_summary(findings, baseline: Path, store: Path) -> str:
+    """Why a gate with values it could not check does not pass, and what to do."""
+    content = sum(f.check == "sequence" for f in findings)
+    versions = sorted({f"{f.check} ({f.message})" for f in findings if f.message.startswith("metric version")})
+    parts = [f"{content} points have other sequence content (another dataset, size or frame count?)"] if content else []
+    parts += [f"metric versions changed: {', '.join(versions)}"] if versions else []
+    parts += [f"{len(findings)} values in all, BD-rates included"]
+    return (
+        f"the gate cannot vouch for this run: {len(findings)} values could not be compared with "
+        f"the baseline ({'; '.join(parts)}); if the change is intended, write a new baseline with "
+        f"`gvcbench regress {store} --baseline {baseline} --save`"
+    )
 
 
 @app.command("weights")

@@ -374,7 +374,8 @@ def test_gate_that_compares_nothing_does_not_pass(base, tmp_path):
         p["sequence_hash"] = "other content"  # every point: not comparable
     (tmp_path / "b.json").write_text(json.dumps(data))
     r = gvcbench("regress", out, "--baseline", tmp_path / "b.json")
-    assert r.returncode == 2 and "checked nothing" in " ".join(r.stderr.split())
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "cannot vouch" in said and "other sequence content" in said
 
 
 # -- 11. summaries never overstate ----------------------------------------------------------------

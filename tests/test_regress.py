@@ -1,5 +1,6 @@
 """The regression gate on real runs: unchanged passes, an injected regression fails."""
 
+import json
 import subprocess
 import sys
 from dataclasses import replace
@@ -130,6 +131,10 @@ def test_new_failure_missing_and_tolerances(runs, tmp_path):
         ('[metric."psnr_y"]\nabs = 0.1\n', "did you mean 'psnr-y'"),
         ("[default]\nabs = -1\n", "must be a number >= 0"),
         ('[metric."psnr-y"]\nrel = "1%"\n', "must be a number >= 0"),
+        ("[default]\nrel = 1\n", "rel is a fraction of the baseline value"),
+        ("[metric]\npsnr-y = 0.5\n", "metric.psnr-y must be a table with abs and/or rel"),
+        ("default = 3\n", "default must be a table"),
+        ("bd = 0.5\n", "bd must be a table"),
     ],
 )
 def test_tolerances_with_a_misspelt_metric_or_a_negative_value_are_refused(tmp_path, text, message):
@@ -228,3 +233,89 @@ def test_a_bd_rate_that_went_missing_is_explained_by_every_note_of_its_table_ent
     (entry,) = bd_table(broken, "x265")
     assert lost.outcome == "missing" and lost.message == "; ".join(entry.notes)
     assert "x264 / a / psnr-y" in lost.message  # a per-sequence note
+
+
+def _gate(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "gvcbench", "regress", *map(str, args)], capture_output=True, text=True
+    )
+
+
+@pytest.mark.slow
+def test_a_baseline_of_other_content_or_metric_versions_does_not_pass(runs, tmp_path):
+    """A run on other frames (here 2 instead of 3) shares no comparable value with the
+    baseline but its BD-rates; those compare other content too, so the gate cannot vouch
+    for the run and exits 2 (it used to pass, the anchor's BD-rates reading "improved")."""
+    root, base, _ = runs
+    (root / "clips2").mkdir(exist_ok=True)
+    write_y4m(real_clip(frames=2, size="64x64"), root / "clips2" / "bunny.y4m")
+    other = _run(root / "clips2", tmp_path / "other", "ultrafast")
+    findings = compare(other, make_baseline(base, "x265"), load_tolerances(None))
+    bd = [f for f in findings if f.check.startswith("bd-rate")]
+    assert bd and all(f.outcome == "not comparable" and "sequence content" in f.message for f in bd)
+    assert _gate(root / "base", "--baseline", tmp_path / "b.json", "--save", "--anchor", "x265").returncode == 0
+    r = _gate(tmp_path / "other", "--baseline", tmp_path / "b.json", "--junit", tmp_path / "j.xml")
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "cannot vouch" in said and "other sequence content" in said, r.stdout + r.stderr
+    assert "--save" in said and "no regression" not in r.stdout
+    # a metric whose version changed: its values cannot be compared, whatever they are
+    data = json.loads((tmp_path / "b.json").read_text())
+    for p in data["points"]:
+        p["metric_versions"]["psnr-y"] = "0"
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    r = _gate(root / "base", "--baseline", tmp_path / "old.json")
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "metric versions changed: psnr-y (metric version 0 -> " in said, said
+
+
+@pytest.mark.slow
+def test_points_failed_in_the_baseline_are_reported_and_saving_them_warns(runs, tmp_path):
+    root, base, _ = runs
+    broken = [replace(base[0], status="failed", error="ToolError: x264 exited with status 1")] + list(base[1:])
+    findings = compare(base, make_baseline(broken, None), load_tolerances(None))
+    new = [f for f in findings if f.outcome == "new"]
+    assert len(new) == 1 and "failed in the baseline" in new[0].message
+    # --save on a store with a failed job says so
+    import shutil
+    import sqlite3
+
+    shutil.copytree(root / "base", tmp_path / "run")
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as db:
+        db.execute(
+            "UPDATE jobs SET status = 'failed', error = 'ToolError: boom' WHERE rowid = (SELECT min(rowid) FROM jobs)"
+        )
+    r = _gate(tmp_path / "run", "--baseline", tmp_path / "b.json", "--save")
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 0 and "1 of these points did not finish" in said and "save the baseline again" in said
+
+
+def test_a_bd_rate_change_is_said_in_percentage_points_and_direction():
+    from gvcbench.reports.regress import _compare_bd_value
+
+    f = _compare_bd_value("BD-rate x264 vs x265", "bd-rate:psnr-y", -56.1537, -49.0157, 0.25)
+    assert f.outcome == "regressed"
+    assert f.message == (
+        "-56.15 % -> -49.02 %, +7.14 percentage points (worse: more bits for the same quality), tolerance 0.25 points"
+    )
+    assert _compare_bd_value("s", "c", -10.0, -12.0, 0.25).outcome == "improved"
+
+
+def test_a_failure_reason_keeps_the_last_line_of_a_tool_log():
+    from gvcbench.reports.regress import failure_reason
+
+    error = "ToolError: python3 exited with status 1; last lines of its log:\n  step 1\n  deliberate failure at qp 40\n"
+    assert failure_reason(error) == (
+        "ToolError: python3 exited with status 1; last lines of its log: ... deliberate failure at qp 40"
+    )
+    assert failure_reason("CodecError: plain\nmore") == "CodecError: plain"
+    assert failure_reason(None) == ""
+
+
+@pytest.mark.slow
+def test_a_baseline_of_other_sequences_says_so(runs):
+    _, base, _ = runs
+    elsewhere = [replace(r, sequence="foreman") for r in base]
+    findings = compare(elsewhere, make_baseline(base, None), load_tolerances(None))
+    why = [f for f in findings if f.check == "coverage"]
+    assert failed(findings) and len(why) == 1
+    assert "sequences: baseline bunny; this run foreman" in why[0].message

@@ -4,10 +4,12 @@ Per (codec, sequence, rate point): every metric and the rate, direction-aware, w
 per-metric absolute and relative tolerances; per codec and metric: the BD-rate against
 the baseline's anchor. Outcomes: ok, improved, regressed, new failure (counts as
 regressed), missing (in the baseline, not in the run; counts as regressed), new (not in
-the baseline), not comparable (the sequence content or the metric's implementation
-changed). A value that is NaN, infinite or absent in the run is a regression; a baseline
-that is not one (another schema, no points, a value that is not a finite number) is an
-error, so the gate never passes on garbage.
+the baseline, or failed there), not comparable (the sequence content or the metric's
+implementation changed, or a BD-rate whose curves hold such a value; the gate cannot
+vouch for these, so it does not pass: `gvcbench regress` exits 2). A value that is
+NaN, infinite or absent in the run is a regression; a baseline that is not one (another
+schema, no points, a value that is not a finite number) is an error, so the gate never
+passes on garbage.
 
 Besides the tolerances, each (codec, metric) and the rate is tested across sequences
 (and seeds) with a paired test (Wilcoxon signed-rank or a paired bootstrap): ok (every
@@ -69,6 +71,7 @@ def load_tolerances(path: Path | None) -> Tolerances:
             f"tolerances file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
             f"use [default], [metric.NAME], [bd] and [significance]"
         )
+    _check_tables(data, path)
     sig = _significance(data.get("significance", {}), path)
     for where, table in [("default", data.get("default", {})), ("bd", data.get("bd", {}))] + [
         (f"metric.{k}", v) for k, v in data.get("metric", {}).items()
@@ -79,6 +82,12 @@ def load_tolerances(path: Path | None) -> Tolerances:
         for key, value in table.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ConfigError(f"tolerances file {path}: [{where}] {key} must be a number >= 0, got {value!r}")
+        if table.get("rel", 0) >= 1:
+            raise ConfigError(
+                f"tolerances file {path}: [{where}] rel = {table['rel']!r} would accept a change of "
+                f"{100 * table['rel']:g} % or more; rel is a fraction of the baseline value "
+                f"(rel = 0.01 for 1 %)"
+            )
     _check_metric_names(data.get("metric", {}), path)
     return Tolerances(
         {**DEFAULT_TOLERANCE, **data.get("default", {})},
@@ -86,6 +95,22 @@ def load_tolerances(path: Path | None) -> Tolerances:
         float(data.get("bd", {}).get("abs", DEFAULT_BD_TOLERANCE)),
         **sig,
     )
+
+
+def _check_tables(data: dict, path) -> None:
+    """[default], [bd] and [significance] are tables of values, [metric] a table of tables
+    (``[metric."psnr-y"]``): anything else would fail later with a Python error."""
+    for name in ("default", "bd", "significance", "metric"):
+        if name in data and not isinstance(data[name], dict):
+            raise ConfigError(
+                f"tolerances file {path}: {name} must be a table ([{name}] with its keys below it), got {data[name]!r}"
+            )
+    for name, table in data.get("metric", {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(
+                f"tolerances file {path}: metric.{name} must be a table with abs and/or rel, "
+                f'e.g. [metric."{name}"] then abs = {table!r} on the next line; got {table!r}'
+            )
 
 
 def _check_metric_names(tables: dict, path) -> None:
@@ -328,10 +353,19 @@ def compare(
             findings.append(Finding(subject, "status", "missing", message="in the baseline, not in this run"))
             continue
         if b["status"] != "done":
+            if r.done:
+                findings.append(
+                    Finding(
+                        subject,
+                        "status",
+                        "new",
+                        message="failed in the baseline, finished in this run: not checked "
+                        "(save a new baseline to guard it)",
+                    )
+                )
             continue
         if not r.done:
-            first = r.error.splitlines()[0] if r.error else ""
-            findings.append(Finding(subject, "status", "new failure", message=first))
+            findings.append(Finding(subject, "status", "new failure", message=failure_reason(r.error)))
             continue
         if r.sequence_hash != b["sequence_hash"]:
             findings.append(
@@ -380,14 +414,64 @@ def compare(
     for subject in now:
         if subject not in seen:
             findings.append(Finding(subject, "status", "new", message="not in the baseline"))
+    if now and not seen & set(now):
+        findings.append(_nothing_shared(baseline, rows))
     findings += _compare_sets(baseline, set_values or [], tolerances, directions)
-    findings += _compare_bd(rows, baseline, tolerances, set_values)
+    findings += _compare_bd(rows, baseline, tolerances, set_values, _unsound_bd(findings, baseline))
     findings += _significance_findings(rows, baseline, tolerances)
     for codec, (before, after) in version_changes(rows, baseline).items():
         findings.append(
             Finding(codec, "codec version", "version changed", message=f"{'; '.join(before)} -> {'; '.join(after)}")
         )
     return findings
+
+
+def failure_reason(error: str | None) -> str:
+    """A failed job's error in one line: its first line and, when the first line only
+    introduces a tool's log ("...; last lines of its log:"), the log's last line, which
+    usually says what went wrong."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} ... {lines[-1]}"
+    return lines[0]
+
+
+def _nothing_shared(baseline: dict, rows) -> Finding:
+    """Why every baseline point is missing: the run names other codecs, sequences or points."""
+
+    def names(values) -> str:
+        values = sorted(set(values))
+        return ", ".join(values[:6]) + (f" and {len(values) - 6} more" if len(values) > 6 else "")
+
+    points = baseline["points"]
+    parts = [
+        f"{what}: baseline {names(b[key] for b in points)}; this run {names(getattr(r, key) for r in rows)}"
+        for what, key in (("codecs", "codec"), ("sequences", "sequence"), ("rate points", "point"))
+        if {b[key] for b in points}.isdisjoint(getattr(r, key) for r in rows)
+    ]
+    return Finding(
+        "the baseline",
+        "coverage",
+        "not comparable",
+        message="no (codec, sequence, rate point) of this run is in the baseline"
+        + (f" ({'; '.join(parts)})" if parts else "")
+        + ": was it made from another dataset or config?",
+    )
+
+
+def _unsound_bd(findings: list[Finding], baseline: dict) -> dict[tuple[str, str], str]:
+    """{(codec, metric): why}: BD-rates that compare other content, or a metric's values
+    from another version; "*" as metric stands for every metric of that codec."""
+    out: dict[tuple[str, str], str] = {}
+    codec_of = {_base_key(b): b["codec"] for b in baseline["points"]}
+    for f in findings:
+        if f.outcome != "not comparable" or f.subject not in codec_of:
+            continue
+        key = (codec_of[f.subject], "*" if f.check == "sequence" else f.check)
+        out.setdefault(key, f"{f.subject}: {f.message}")
+    return out
 
 
 def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Finding]:
@@ -447,10 +531,13 @@ def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]
     return out
 
 
-def _compare_bd(rows, baseline, tolerances, set_values=None) -> list[Finding]:
+def _compare_bd(rows, baseline, tolerances, set_values=None, unsound=None) -> list[Finding]:
+    """The averaged curves' BD-rates against the baseline's; one whose curves hold a value
+    that is not comparable (other content, another metric version) is not comparable."""
     if not baseline.get("bd"):
         return []
     anchor = baseline["anchor"]
+    unsound = unsound or {}
     try:  # the averaged curves' BD-rates; per-sequence ones only to explain one that went missing
         current = {(e.codec, e.metric): e for e in bd_table(rows, anchor, set_values=set_values, per_sequence=False)}
         lost = [b for b in baseline["bd"] if b["value"] is not None and (b["codec"], b["metric"]) in current]
@@ -471,13 +558,40 @@ def _compare_bd(rows, baseline, tolerances, set_values=None) -> list[Finding]:
         if b["value"] is None:
             out.append(Finding(subject, check, "new", None, e.avg_curve))
             continue
-        # A higher BD-rate means more bits for the same quality: worse.
-        out.append(_compare_value(subject, check, b["value"], e.avg_curve, True, (tolerances.bd_abs, 0.0)))
+        held = [unsound[k] for c in (b["codec"], anchor) for k in ((c, "*"), (c, b["metric"])) if k in unsound]
+        if held:
+            out.append(Finding(subject, check, "not comparable", b["value"], e.avg_curve, f"its curves hold {held[0]}"))
+            continue
+        out.append(_compare_bd_value(subject, check, b["value"], e.avg_curve, tolerances.bd_abs))
     return out
+
+
+def _compare_bd_value(subject: str, check: str, base: float, cand: float, tol: float) -> Finding:
+    """A BD-rate against the baseline's, in percentage points; higher means more bits for
+    the same quality: worse."""
+    delta = cand - base
+    if abs(delta) <= tol:
+        return Finding(subject, check, "ok", base, cand)
+    worse = delta > 0
+    return Finding(
+        subject,
+        check,
+        "regressed" if worse else "improved",
+        base,
+        cand,
+        f"{base:+.2f} % -> {cand:+.2f} %, {delta:+.2f} percentage points "
+        f"({'worse: more' if worse else 'better: fewer'} bits for the same quality), tolerance {tol:g} points",
+    )
 
 
 def failed(findings: list[Finding]) -> bool:
     return any(f.outcome in FAILING for f in findings)
+
+
+def uncomparable(findings: list[Finding]) -> list[Finding]:
+    """The values the gate could not check (other content, another metric version): it
+    cannot vouch for them, so a gate with any of them does not pass."""
+    return [f for f in findings if f.outcome == "not comparable"]
 
 
 def compared(findings: list[Finding]) -> int:
