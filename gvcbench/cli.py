@@ -494,6 +494,11 @@ def bdrate(
             common=common,
             group_by=group_by,
         )
+        if not bd.entries:
+            raise GvcbenchError(
+                f"nothing to compare: the rows shown hold no codec besides the anchor {anchor}; "
+                f"run another codec into the store, or name more stores (gvcbench bdrate A B --anchor ...)"
+            )
     except GvcbenchError as exc:
         _fail(exc)
     tables = list(bd.by_class.items()) if group_by else [("", bd.entries)]

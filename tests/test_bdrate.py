@@ -345,3 +345,56 @@ def test_point_arrays_give_the_per_sequence_dicts_numbers_bit_for_bit():
         a, b = averaged_curve(pts[codec], axis, "kbps", codec), averaged_curve(plain[codec], axis, "kbps", codec)
         assert a.points == b.points and a.sequences == b.sequences
         assert a.curve.rates.tolist() == b.curve.rates.tolist() and a.curve.values.tolist() == b.curve.values.tolist()
+
+
+def test_the_cubic_fit_refuses_curves_of_three_points_that_pchip_takes():
+    """A least-squares cubic through 3 points is not determined: with --min-points 3 the
+    cubic BD-rate is n/a with a message (it used to raise numpy's LinAlgError)."""
+    from gvcbench.reports.bdrate import bd_rates_batch
+
+    a, t = Curve.of("a", [1, 2, 3], [28, 30, 33]), Curve.of("t", [1.2, 2.4, 3.6], [28, 30, 33])
+    assert bd_rate(a, t, "pchip", min_points=3).value == pytest.approx(20.0)
+    for bd in (bd_rate, bd_metric):
+        with pytest.raises(BDError, match="t: 3 rate points; the cubic fit needs at least 4"):
+            bd(Curve.of("a", *ANCHOR), t, "cubic", min_points=3)
+    rates = np.array([[1.0, 2, 3]])
+    assert bd_rates_batch(rates, rates + 27, rates * 1.2, rates + 27, "cubic", 3) == [None]
+    rows = [
+        _row(c, "a", q, r * k, v)
+        for c, k in (("anchor", 1), ("test", 0.9))
+        for q, r, v in ((52, 10, 0.5), (47, 20, 0.4), (42, 40, 0.3))
+    ]
+    (entry,) = bd_table(rows, "anchor", methods=("cubic",), min_points=3)
+    assert entry.avg_curve is None and any("the cubic fit needs at least 4" in n for n in entry.notes)
+
+
+def test_a_bd_metric_over_a_sliver_of_the_rates_says_so():
+    """The BD-metric integrates over the rate overlap; one over a small share of it gets a
+    note, as the BD-rate always did, and no-overlap messages give rates, not log10 rates."""
+    rates = np.array([10.0, 20.0, 40.0, 80.0])
+    rows = [_row("anchor", "a", q, r, 0.5 - 0.05 * np.log2(r / 10)) for q, r in zip((52, 47, 42, 37), rates)]
+    rows += [_row("test", "a", q, r * 6, 0.52 - 0.05 * np.log2(r / 10)) for q, r in zip((52, 47, 42, 37), rates)]
+    (entry,) = bd_table(rows, "anchor")
+    assert entry.bd_metric is not None and entry.rate_interval == pytest.approx((60.0, 80.0))
+    assert any(n.startswith("BD-1-lpips: averaged curves overlap only on 60..80 kbps (14 %") for n in entry.notes)
+    far = Curve.of("t", np.array(ANCHOR[0]) * 100, ANCHOR[1])
+    with pytest.raises(BDError, match=r"rate ranges do not overlap \(a: \[13.8, 67.7\]; t: \[1380, 6770\]\)"):
+        bd_metric(Curve.of("a", *ANCHOR), far)
+
+
+def test_bdrate_with_only_the_anchor_says_there_is_nothing_to_compare(tmp_path):
+    import subprocess
+    import sys
+
+    table = tmp_path / "only.csv"
+    table.write_text(
+        "codec,sequence,kbps,psnr-y,source\n"
+        + "".join(f"x264,s1,{r},{q},paper\n" for r, q in ((100, 30), (200, 33), (400, 36), (800, 38)))
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "bdrate", str(table), "--anchor", "x264"], capture_output=True, text=True
+    )
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "nothing to compare: the rows shown hold no codec besides the anchor x264" in said, (
+        r.stdout + r.stderr
+    )

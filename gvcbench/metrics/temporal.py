@@ -6,7 +6,9 @@ of consecutive frames, in the original and in the reconstruction, with OpenCV's
 Farneback method on luma (no downloaded weights), and reports the mean end-point error
 between the two flows in pixels: 0 when the reconstruction moves exactly like the
 original, large for frozen, jittering or flickering output. There is one value per
-frame transition (frames 1..T-1), so a clip of T frames gives T-1 values.
+frame transition, so a clip of T frames gives T-1 values: value t is the motion from
+frame t to frame t+1 (t = 0..T-2), and per-frame tables and plots put it on frame t and
+leave the last frame empty.
 """
 
 from __future__ import annotations

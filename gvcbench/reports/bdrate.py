@@ -52,13 +52,21 @@ class BDResult:
         return self.overlap < 0.999
 
 
-def check_curve(curve: Curve, min_points: int = MIN_POINTS) -> Curve:
+CUBIC_POINTS = 4  # a least-squares cubic through fewer points is not determined
+
+
+def check_curve(curve: Curve, min_points: int = MIN_POINTS, method: str = "pchip") -> Curve:
     """Validated and sorted by rate."""
     r, v = curve.rates, curve.values
     if r.shape != v.shape or r.ndim != 1:
         raise BDError(f"{curve.label}: rates and values differ in length")
     if len(r) < min_points:
         raise BDError(f"{curve.label}: {len(r)} rate points, BD needs at least {min_points}")
+    if method == "cubic" and len(r) < CUBIC_POINTS:
+        raise BDError(
+            f"{curve.label}: {len(r)} rate points; the cubic fit needs at least {CUBIC_POINTS} "
+            f"(pchip works from {min_points})"
+        )
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(v))):
         raise BDError(f"{curve.label}: NaN or infinite values in the curve ({list(zip(r, v))})")
     if np.any(r <= 0):
@@ -212,17 +220,26 @@ def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -
 def _overlap(
     a: np.ndarray, b: np.ndarray, what: str, la: str, lb: str, within: tuple[float, float] | None = None
 ) -> tuple[float, float, float]:
+    """The shared interval of two ranges and its share of the shorter one (or of ``within``).
+    Rates come in log10; messages give them as rates."""
+
+    def shown(x: float) -> float:
+        return float(10**x) if what == "rate" else float(x)
+
+    def span(lo, hi) -> str:
+        return f"[{shown(lo):.4g}, {shown(hi):.4g}]"
+
     lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
     if lo >= hi:
         raise BDError(
             f"{lb} vs {la}: the {what} ranges do not overlap "
-            f"({la}: [{a.min():.4g}, {a.max():.4g}]; {lb}: [{b.min():.4g}, {b.max():.4g}])"
+            f"({la}: {span(a.min(), a.max())}; {lb}: {span(b.min(), b.max())})"
         )
     if within is not None:  # a window / common interval (reports/window.py): the share of it covered
         wlo, whi = within
         lo, hi = max(lo, wlo), min(hi, whi)
         if lo >= hi:
-            raise BDError(f"{lb} vs {la}: no {what} inside the interval [{wlo:.4g}, {whi:.4g}]")
+            raise BDError(f"{lb} vs {la}: no {what} inside the interval {span(wlo, whi)}")
         return lo, hi, float((hi - lo) / (whi - wlo))
     extent = min(a.max() - a.min(), b.max() - b.min())
     return lo, hi, float((hi - lo) / extent)
@@ -237,7 +254,7 @@ def bd_rate(
 ) -> BDResult:
     """Average rate difference of ``test`` against ``anchor`` at equal quality, in percent;
     over the curves' overlap, or only its part inside the quality interval ``within``."""
-    a, t = check_curve(anchor, min_points), check_curve(test, min_points)
+    a, t = check_curve(anchor, min_points, method), check_curve(test, min_points, method)
     lo, hi, overlap = _overlap(a.values, t.values, "quality", a.label, t.label, within)
     ia = _integral(a.values, np.log10(a.rates), lo, hi, method)
     it = _integral(t.values, np.log10(t.rates), lo, hi, method)
@@ -254,7 +271,7 @@ def bd_metric(
     """Average quality difference of ``test`` against ``anchor`` at equal rate (metric units);
     over the curves' overlap, or only its part inside the rate interval ``within`` (in rate
     units, not log)."""
-    a, t = check_curve(anchor, min_points), check_curve(test, min_points)
+    a, t = check_curve(anchor, min_points, method), check_curve(test, min_points, method)
     la, lt = np.log10(a.rates), np.log10(t.rates)
     logs = None if within is None else (float(np.log10(within[0])), float(np.log10(within[1])))
     lo, hi, overlap = _overlap(la, lt, "rate", a.label, t.label, logs)
@@ -292,7 +309,8 @@ def bd_rate_arrays(
         raise BDError(f"unknown BD interpolation {method!r}; use one of {', '.join(METHODS)}")
     m = len(anchor_rates)
     value, lo, hi, overlap = (np.full(m, np.nan) for _ in range(4))
-    if min(anchor_rates.shape[1], test_rates.shape[1]) < min_points or m == 0:
+    fewest = max(min_points, CUBIC_POINTS) if method == "cubic" else min_points
+    if min(anchor_rates.shape[1], test_rates.shape[1]) < fewest or m == 0:
         return value, lo, hi, overlap
     ra, va, good_a = _rising(anchor_rates, anchor_values)
     rt, vt, good_t = _rising(test_rates, test_values)

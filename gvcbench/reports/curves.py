@@ -180,8 +180,9 @@ def averaged_curve(
 ) -> AveragedCurve:
     """Mean rate and mean metric over sequences at each rate point.
 
-    Only sequences with every rate point, and only points every such sequence has, take
-    part, so each averaged point is over the same clips.
+    Only the rate points every one of the sequences has take part (a point some sequence
+    lacks, say a failed job, is left out of the curve), so each averaged point is over the
+    same clips.
     """
     seqs = sorted(sequences if sequences is not None else per_seq)
     if not seqs:
@@ -355,6 +356,11 @@ def _set_level(
         entry.notes.append(f"averaged-curve value: set-level {metric} over the test set per rate point")
         if result.partial:
             entry.notes.append(f"set-level curves overlap only on {100 * result.overlap:.0f} % of the shorter range")
+        if metric_result.partial:
+            entry.notes.append(
+                f"BD-{axis.label}: set-level curves overlap only on {100 * metric_result.overlap:.0f} % "
+                f"of the shorter log-rate range"
+            )
     except BDError as exc:
         entry.avg_curve = entry.bd_metric = None
         entry.notes.append(str(exc))
@@ -444,6 +450,12 @@ def _averaged_values(entry, pts, anchor, codec, shared, axis, method, rate, min_
     try:  # at equal rate: possible where the qualities never meet (a generative codec's PSNR, say)
         metric_result = bd_metric(a.curve, t.curve, method, min_points, rate_limits(pair, others, scope, min_points))
         entry.bd_metric, entry.rate_interval = metric_result.value, _rates(metric_result.interval)
+        if metric_result.partial and not scope.active:
+            lo, hi = entry.rate_interval
+            entry.notes.append(
+                f"BD-{axis.label}: averaged curves overlap only on {lo:.4g}..{hi:.4g} {rate} "
+                f"({100 * metric_result.overlap:.0f} % of the shorter log-rate range)"
+            )
     except BDError as exc:
         if str(exc) not in entry.notes:
             entry.notes.append(str(exc))

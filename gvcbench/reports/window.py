@@ -98,9 +98,9 @@ def intersect(spans, what: str, labels: list[str]) -> Span:
     return lo, hi
 
 
-def _members(pair, others, scope: Scope, min_points: int) -> list[Curve]:
+def _members(pair, others, scope: Scope, min_points: int, method: str = "pchip") -> list[Curve]:
     members = list(pair) + (list(others) if scope.common else [])
-    members = [check_curve(c, min_points) for c in members]
+    members = [check_curve(c, min_points, method) for c in members]
     if scope.window:
         lo, hi = scope.window
         outside = [
@@ -125,7 +125,7 @@ def quality_limits(
     None: no limits beyond the pair's overlap."""
     if not scope.active:
         return None
-    members = _members(pair, others, scope, min_points)
+    members = _members(pair, others, scope, min_points, method)
     return intersect(
         [quality_span(c, scope.window, method) for c in members],
         f"qualities{_where(scope)}",
