@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import gvcbench
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.datasets.y4m import write_y4m
@@ -59,6 +60,11 @@ def test_report_files_and_content(report):
     assert set(data["curves"]["psnr-y"]) == {"x264", "x265"}
     md = report.markdown.read_text()
     assert "| x265 | psnr-y | pchip |" in md
+    # what a reader pasting the table into a paper needs: the sign convention and the BD-metric
+    assert "negative means fewer bits than the anchor for the same quality" in " ".join(md.split())
+    for e in data["bd"]:  # the HTML table shows the BD-metric too (n/a where the rates do not overlap)
+        if e["method"] == "pchip":
+            assert f"BD-{e['axis']} {'n/a' if e['bd_metric'] is None else format(e['bd_metric'], '+.2f')}<" in page
     assert report.csv.read_text().count("\n") == 17  # header + 16 jobs
     kinds = {p.suffix for p in report.images}
     assert {".png", ".webp"} <= kinds and ".svg" not in kinds  # SVG only on request (--svg)
@@ -205,3 +211,14 @@ def test_quality_over_time_at_matched_rates(run_folder, tmp_path):
     files = write_report(run_folder, "x264", tmp_path / "rep", metrics=["psnr-y"], sequences=["bunny"])
     assert tmp_path / "rep" / "figures" / "over_time_psnr-y.png" in files.images
     assert "psnr-y per frame, each codec at its rate point closest to" in files.html.read_text()
+
+
+@pytest.mark.slow
+def test_rd_axes_carry_the_metrics_unit(run_folder):
+    from gvcbench.metrics.axes import parse_axis
+    from gvcbench.reports.plots import rd_figure
+
+    rows = gvcbench.open_store(run_folder).rows
+    fig = rd_figure(rows, "psnr-y", parse_axis("x", "psnr-y"), "x264")
+    assert fig.axes[0].get_ylabel() == "psnr-y (dB)"
+    assert fig.axes[0].get_xlabel() == "rate (kbps, log scale)"

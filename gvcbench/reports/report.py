@@ -80,6 +80,7 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
             cells.append(
                 f"<td><b>{E(_fmt(e.avg_curve))}</b> <small>{E(avg_ci)}</small>{mark}<br>"
                 f"<small>mean per-seq {E(_fmt(e.per_sequence_mean))} ({E(e.share)} seqs) {E(per_ci)}<br>"
+                f"BD-{E(e.axis)} {E(_fmt(e.bd_metric, ''))}<br>"
                 f"on {E(e.interval_text())}</small>"
                 + (f"<br><small>per seed {E(seed_spread_text(e.per_seed))}</small>" if e.per_seed else "")
                 + "</td>"
@@ -99,6 +100,8 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
         f"PCHIP interpolation; negative means fewer bits than the anchor for the same quality. "
         f"Brackets: {_ci_methods(entries)}. Per seed: mean ± standard deviation of the averaged-curve "
         f"BD-rate computed with each seed of a stochastic codec alone. "
+        f"BD-metric (BD-axis): the mean quality difference at equal rate, in the axis' units "
+        f"(positive: better than the anchor). "
         f"Under each number: the quality interval of its BD-rate and the rate interval of its BD-metric, "
         f"limited by {E(entries[0].scope if entries else 'the overlap of each pair of curves')}. "
         f"<sup>*</sup>: see the notes below.</p>"
@@ -626,7 +629,7 @@ def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, miss
         "",
         f"## BD-rate against {anchor}",
         "",
-        "| codec | axis | method | BD-rate (averaged curve) | mean of per-sequence BD-rates | sequences (k of n) "
+        "| codec | axis | method | BD-rate % (averaged curve) | mean of per-sequence BD-rates % | sequences (k of n) "
         "| BD-metric | interval |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
@@ -639,6 +642,9 @@ def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, miss
     scope = entries[0].scope if entries else "the overlap of each pair of curves"
     lines += [
         "",
+        "BD-rate: the mean rate difference at equal quality, in percent; negative means fewer bits "
+        "than the anchor for the same quality. BD-metric: the mean quality difference at equal rate, "
+        "in the axis' units; positive means better than the anchor (every axis rises with quality). "
         "Averaged curve: rate and metric averaged over sequences at each rate point. The mean of "
         "per-sequence BD-rates is over the k of n sequences that gave one (n/a below the minimum share). "
         f"Intervals: {scope}.",
