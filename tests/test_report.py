@@ -208,9 +208,18 @@ def test_quality_over_time_at_matched_rates(run_folder, tmp_path):
     assert [list(line.get_ydata()) for line in lines if line.get_label().startswith("x265")] == [
         x265[1]["frame_metrics"]["psnr-y"]
     ]
+    assert fig.axes[0].get_ylabel() == "psnr-y (dB)"
     files = write_report(run_folder, "x264", tmp_path / "rep", metrics=["psnr-y"], sequences=["bunny"])
     assert tmp_path / "rep" / "figures" / "over_time_psnr-y.png" in files.images
     assert "psnr-y per frame, each codec at its rate point closest to" in files.html.read_text()
+    # without a stated rate each sequence's panel uses that sequence's own rate (the anchor's
+    # median point there), not the first sequence's: the clips' rates differ
+    seqs = sorted({r["sequence"] for r in rows})
+    median = {s: sorted(r["kbps"] for r in rows if r["codec"] == "x264" and r["sequence"] == s)[1] for s in seqs}
+    fig = overtime.quality_over_time(rows, seqs, "psnr-y", median, "x264")
+    for ax, s in zip(fig.axes, seqs):
+        x264 = next(line for line in ax.get_lines() if line.get_label().startswith("x264"))
+        assert x264.get_label().endswith(f"{median[s]:.1f} kbps") and f"closest to {median[s]:g} kbps" in ax.get_title()
 
 
 @pytest.mark.slow

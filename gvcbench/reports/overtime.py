@@ -9,7 +9,7 @@ import numpy as np
 
 from ..bench.records import JobResult
 from .curves import is_search_probe
-from .plots import MARKERS, _figure, _style
+from .plots import MARKERS, _figure, _style, axis_title
 
 
 def closest_rows(rows: list[JobResult], sequence: str, metric: str, target_kbps: float) -> dict[str, JobResult]:
@@ -31,10 +31,19 @@ def closest_rows(rows: list[JobResult], sequence: str, metric: str, target_kbps:
 
 
 def quality_over_time(
-    rows: list[JobResult], sequences: list[str], metric: str, target_kbps: float, anchor: str | None = None
+    rows: list[JobResult],
+    sequences: list[str],
+    metric: str,
+    target_kbps: float | dict[str, float],
+    anchor: str | None = None,
 ):
-    """One panel per sequence; None when no sequence has per-frame values of ``metric``."""
-    picked = {s: closest_rows(rows, s, metric, target_kbps) for s in sequences}
+    """One panel per sequence; None when no sequence has per-frame values of ``metric``.
+    ``target_kbps``: one rate for every sequence, or a rate per sequence (the anchor's
+    median rate point on each, say: sequences' rates can differ tenfold)."""
+    from matplotlib.ticker import MaxNLocator
+
+    targets = target_kbps if isinstance(target_kbps, dict) else dict.fromkeys(sequences, target_kbps)
+    picked = {s: closest_rows(rows, s, metric, targets[s]) for s in sequences if s in targets}
     picked = {s: p for s, p in picked.items() if p}
     if not picked:
         return None
@@ -45,9 +54,10 @@ def quality_over_time(
             style = _style(codec, anchor, i) | {"marker": MARKERS[i % len(MARKERS)], "markersize": 3}
             style["label"] = f"{style['label']}: {row['point']}, {row['kbps']:.1f} kbps"
             ax.plot(np.arange(len(values)), values, **style)
-        ax.set_title(f"{seq}: {metric} per frame, each codec closest to {target_kbps:g} kbps", fontsize=9)
+        ax.set_title(f"{seq}: {metric} per frame, each codec closest to {targets[seq]:g} kbps", fontsize=9)
         ax.set_xlabel("frame")
-        ax.set_ylabel(metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(axis_title(rows, metric, metric))
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -49,10 +49,10 @@ def _log_rate_axis(ax, minor_labels: bool = True) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def axis_title(rows: list[JobResult], metric: str, axis: Axis) -> str:
-    """The axis' label with the metric's unit from its spec, e.g. ``psnr-y (dB)``."""
+def axis_title(rows: list[JobResult], metric: str, label: str) -> str:
+    """``label`` with the metric's unit from its spec, e.g. ``psnr-y (dB)``."""
     unit = metric_specs(rows).get(metric, {}).get("unit")
-    return f"{axis.label} ({unit})" if unit and unit != "1" else axis.label
+    return f"{label} ({unit})" if unit and unit != "1" else label
 
 
 def rd_figure(
@@ -94,7 +94,7 @@ def rd_figure(
     if window:  # the rate window BD values were integrated in
         ax.axvspan(*window, color="0.85", alpha=0.5, zorder=0, label=f"BD window {window[0]:g}..{window[1]:g} {rate}")
     ax.set_xlabel(f"rate ({rate}{', log scale' if log_rate else ''})")
-    ax.set_ylabel(axis_title(rows, metric, axis))
+    ax.set_ylabel(axis_title(rows, metric, axis.label))
     ax.set_title(f"{axis.label} vs rate, " + ("set-level over the test set" if set_level else "mean over sequences"))
     if log_rate:
         _log_rate_axis(ax)

@@ -109,6 +109,12 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
     )
 
 
+def _target_text(target: float | dict[str, float]) -> str:
+    if isinstance(target, dict):
+        return "the anchor's median rate point on each sequence (its rate in each panel's title)"
+    return f"{target:g} kbps"
+
+
 def _ci(interval) -> str:
     if interval is None:
         return ""
@@ -429,7 +435,8 @@ def write_report(
 
     time_imgs = []
     for m in metrics:  # per-frame views at matched rates (reports/overtime.py)
-        target = targets[0] if targets else next((c.target_kbps for c, *_ in visuals), None)
+        # the first stated rate, or on each sequence the rate of its visual comparison (the anchor's median)
+        target = targets[0] if targets else {c.sequence: c.target_kbps for c, *_ in visuals}
         fig = overtime.quality_over_time(measured, seq_names, m, target, anchor) if target else None
         if fig is not None:
             paths = plots.save(fig, figdir / f"over_time_{_safe(m)}", svg)
@@ -580,7 +587,7 @@ def _html(
     )
     vis_html += "".join(
         f"<figure><img alt='{E(m)} over time' src='{_data_uri(path)}'><figcaption>{E(m)} per frame, each codec "
-        f"at its rate point closest to {target:g} kbps</figcaption></figure>"
+        f"at its rate point closest to {_target_text(target)}</figcaption></figure>"
         for m, path, target in time_imgs
     )
     note_html = "".join(f"<li>{E(n)}</li>" for n in notes)
