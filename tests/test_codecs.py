@@ -151,3 +151,21 @@ def test_precomputed_codec_reads_files_and_sizes(clip64, tmp_path):
     write_yuv(clip64, tmp_path / "bigbuckbunny_qp31.yuv")
     with pytest.raises(CodecError, match="no row for sequence 'bigbuckbunny', qp 31"):
         round_trip(codec, clip64, 31, tmp_path)
+
+
+def test_template_paths_that_name_files_here_are_made_absolute(tmp_path, monkeypatch):
+    """The programs run in each job's folder: a script named in a template relative to the
+    folder gvcbench started in must still be found there; bare words stay words."""
+    from gvcbench.codecs.external import _absolute_if_local
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "codec.py").write_text("")
+    (tmp_path / "encode").write_text("")
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "enc.sh").write_text("")
+    assert _absolute_if_local("codec.py", first=False) == str(tmp_path / "codec.py")
+    assert _absolute_if_local("tools/enc.sh", first=False) == str(tmp_path / "tools" / "enc.sh")
+    assert _absolute_if_local("tools/enc.sh", first=True) == str(tmp_path / "tools" / "enc.sh")
+    assert _absolute_if_local("encode", first=False) == "encode"  # a word, though a file has that name
+    assert _absolute_if_local("other.py", first=False) == "other.py"  # no such file: left as written
+    assert _absolute_if_local("{input}", first=False) == "{input}"

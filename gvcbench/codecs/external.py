@@ -155,8 +155,9 @@ class ExternalCodec(Codec):
 def _absolute_if_local(arg: str, first: bool) -> str:
     """The programs run in the job's folder, so a relative path written in a template (the
     program, or a script such as ``examples/codec.py``) is made absolute from the folder
-    gvcbench was started in, where the user wrote it: the program itself, or an argument
-    with a path separator, that names a file there."""
-    if os.path.isabs(arg) or not (first or os.sep in arg):
+    gvcbench was started in, where the user wrote it: the program itself, an argument with
+    a path separator, or a bare file name with an extension (``codec.py``), that names a
+    file there. A bare word (``encode``) stays a word even where a file has that name."""
+    if os.path.isabs(arg) or not (first or os.sep in arg or "." in arg.strip(".")):
         return arg
     return os.path.abspath(arg) if os.path.exists(arg) else arg
