@@ -47,10 +47,54 @@ def test_ffmpeg_adapter_real_encode(name, low, high, params, clip64, tmp_path):
 def test_vvenc_codes_ten_bit_low_delay(clip64, tmp_path):
     codec = make_codec("vvenc-ldb", {"preset": "faster"})
     args = codec.encoder_args(RatePoint(qp=37), clip64)
-    assert "PicReordering=0:GOPSize=8:DecodingRefreshType=none:IntraPeriod=0" in args
+    assert "PicReordering=0:GOPSize=8:DecodingRefreshType=none:IntraPeriod=-1" in args
     assert args[args.index("-qpa") + 1] == "0"
     bs, dec = round_trip(codec, clip64, 37, tmp_path)
     assert bs.info["coded_bit_depth"] == 10 and dec.sequence.bit_depth == 8
+
+
+SEI_NAL = {"x264": (lambda h: h[0] & 0x1F, {6}), "x265": (lambda h: (h[0] >> 1) & 0x3F, {39, 40})}
+SEI_NAL["vvenc-ldb"] = (lambda h: h[1] >> 3, {24, 25})  # VVC's two-byte NAL header
+
+
+def nal_types(data: bytes, kind) -> list[int]:
+    """The NAL unit types of an Annex B stream, in order."""
+    import re
+
+    return [kind(data[m.end() : m.end() + 2]) for m in re.finditer(b"\x00\x00\x01", data)]
+
+
+def intra_frames(path) -> list[int]:
+    """Indices of the decoded frames FFmpeg reports as intra (its showinfo filter)."""
+    import re
+    import subprocess
+
+    log = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-i", str(path), "-vf", "showinfo", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr
+    return [int(n) for n, kind in re.findall(r"n:\s*(\d+).*?type:([IPB])", log) if kind == "I"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,low,high,params", FFMPEG_CODECS)
+def test_low_delay_adapters_code_one_intra_frame_and_only_the_video(name, low, high, params, tmp_path):
+    """A low-delay anchor codes its first frame intra and no other (vvenc-ldb used to code one
+    every second: 3 intra frames in 50); its rate counts the coded video only, no encoder-info
+    SEI (x264, x265) and no container (svtav1's IVF)."""
+    from .conftest import real_clip
+
+    seq = real_clip(frames=40, size="64x64")
+    bs, dec = round_trip(make_codec(name, params), seq, high, tmp_path)
+    assert dec.sequence.num_frames == 40 and intra_frames(bs.path) == [0]
+    data = bs.path.read_bytes()
+    if name in SEI_NAL:
+        kind, sei = SEI_NAL[name]
+        types = nal_types(data, kind)
+        assert types and not sei & set(types), types
+    else:  # AV1: a bare OBU stream starts with a temporal delimiter OBU (type 2), not IVF's "DKIF"
+        assert not data.startswith(b"DKIF") and (data[0] >> 3) & 0xF == 2
 
 
 @pytest.mark.slow

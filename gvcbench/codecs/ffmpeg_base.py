@@ -57,6 +57,10 @@ class FFmpegCodec(Codec):
     suffix: ClassVar[str]
     version_pattern: ClassVar[str]  # regex with one group, matched on the probe's log and output
     probe_pix_fmt: ClassVar[str] = "yuv420p"
+    # How gvcbench drives the encoder; part of the version, so a store re-encodes when it
+    # changes. 2: vvenc-ldb codes one intra frame (was one a second), x264/x265 streams
+    # carry no encoder-info SEI, svtav1 writes bare OBUs (was IVF).
+    settings: ClassVar[int] = 2
 
     # (folder, content hash of the sequence being encoded): set by the harness so that the
     # jobs of a run encode from one shared Y4M per sequence and bit depth (input_cache.py)
@@ -87,7 +91,7 @@ class FFmpegCodec(Codec):
         if reason:
             raise CodecUnavailable(f"{self.name}: {reason}")
         lib = _probe_library_version(self.encoder, self.probe_pix_fmt, self.version_pattern)
-        return f"{self.encoder} {lib} (ffmpeg {ffmpeg_version()})"
+        return f"{self.encoder} {lib} (ffmpeg {ffmpeg_version()}; gvcbench settings {self.settings})"
 
     # -- encode / decode ------------------------------------------------------------
     def encode(self, seq: Sequence, point: RatePoint, workdir: Path, timeout: float) -> Bitstream:

@@ -25,8 +25,8 @@ class SvtAv1(FFmpegCodec):
     default_qps = (40, 47, 54, 61)
     qp_range = (1, 63)
     encoder = "libsvtav1"
-    raw_format = "ivf"
-    suffix = ".ivf"
+    raw_format = "obu"  # the bare low-overhead OBU stream: IVF's 32 + 12 bytes a frame are container, not AV1
+    suffix = ".obu"
     version_pattern = r"SVT-AV1 Encoder Lib (v\S+)"
 
     def coded_bit_depth(self, seq):

@@ -41,7 +41,9 @@ class VvencLDB(FFmpegCodec):
 
     def encoder_args(self, point: RatePoint, seq) -> list[str]:
         p = self.params
-        vvenc = f"PicReordering=0:GOPSize={p.gop_size}:DecodingRefreshType=none:IntraPeriod=0"
+        # IntraPeriod=-1: the first frame alone is intra. 0 would mean "every RefreshSec (1 s)",
+        # an intra frame every 24 frames at 25 fps, which a low-delay anchor must not have.
+        vvenc = f"PicReordering=0:GOPSize={p.gop_size}:DecodingRefreshType=none:IntraPeriod=-1"
         return [
             "-c:v",
             "libvvenc",

@@ -71,4 +71,8 @@ class X264(FFmpegCodec):
             "0",
             "-threads",
             "1",
+            # drop the SEI in which x264 writes its version and options (0.5 KB a stream that
+            # the decoder ignores and the rate would count); with no B-frames x264 writes no other SEI
+            "-bsf:v",
+            "filter_units=remove_types=6",
         ]
