@@ -39,6 +39,18 @@ class ToolError(CodecError):
         super().__init__(f"{head}; last lines of its log:\n{tail}" if tail else head)
 
 
+def error_summary(error: str | None) -> str:
+    """A stored job error in one line: its first line and, when that only introduces a
+    tool's log (a ToolError's "...; last lines of its log:"), the log's last line, which
+    usually says what went wrong."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} ... {lines[-1]}"
+    return lines[0]
+
+
 class MetricError(GvcbenchError):
     """A metric cannot be computed on the given input."""
 

@@ -249,3 +249,30 @@ def test_cli_bad_inputs_exit_2_with_a_message(tmp_path):
     cfg.write_text('outptu = "x"\n')
     r = subprocess.run([sys.executable, "-m", "gvcbench", "run", "-c", str(cfg)], capture_output=True, text=True)
     assert r.returncode == 2 and "unknown key 'outptu'" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_failed_job_line_says_what_the_codec_said(clips, tmp_path):
+    """The terminal's "failed" line of a crashing command-line codec ends with what it wrote
+    last, not with "last lines of its log:" and nothing after it."""
+    crash = "import sys; sys.stderr.write('encoder exploded on purpose'); sys.exit(3)"
+    (tmp_path / "run.toml").write_text(
+        f"""output = "{tmp_path / "run"}"
+metrics = ["psnr-y"]
+[dataset]
+source = "{clips}"
+[[codec]]
+name = "external"
+label = "crashes"
+qps = [30]
+[codec.params]
+encode = ["{sys.executable}", "-c", "{crash}"]
+decode = ["{sys.executable}", "-c", "pass"]
+version = "t"
+"""
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "run", "-c", str(tmp_path / "run.toml")], capture_output=True, text=True
+    )
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 1 and "last lines of its log: ... encoder exploded on purpose" in said, said

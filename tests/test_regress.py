@@ -301,7 +301,7 @@ def test_a_bd_rate_change_is_said_in_percentage_points_and_direction():
 
 
 def test_a_failure_reason_keeps_the_last_line_of_a_tool_log():
-    from gvcbench.reports.regress import failure_reason
+    from gvcbench.errors import error_summary as failure_reason
 
     error = "ToolError: python3 exited with status 1; last lines of its log:\n  step 1\n  deliberate failure at qp 40\n"
     assert failure_reason(error) == (
@@ -312,10 +312,19 @@ def test_a_failure_reason_keeps_the_last_line_of_a_tool_log():
 
 
 @pytest.mark.slow
-def test_a_baseline_of_other_sequences_says_so(runs):
-    _, base, _ = runs
+def test_a_baseline_of_other_sequences_says_so(runs, tmp_path):
+    root, base, _ = runs
     elsewhere = [replace(r, sequence="foreman") for r in base]
     findings = compare(elsewhere, make_baseline(base, None), load_tolerances(None))
     why = [f for f in findings if f.check == "coverage"]
     assert failed(findings) and len(why) == 1
     assert "sequences: baseline bunny; this run foreman" in why[0].message
+    # the command line: bad input (exit 2), not a regression of this run (exit 1)
+    (tmp_path / "clips").mkdir()
+    write_y4m(real_clip(frames=2, size="64x64", clip="bikes.mp4"), tmp_path / "clips" / "bikes.y4m")
+    _run(tmp_path / "clips", tmp_path / "other", "ultrafast")
+    _gate(root / "base", "--baseline", tmp_path / "b.json", "--save")
+    r = _gate(tmp_path / "other", "--baseline", tmp_path / "b.json")
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "no (codec, sequence, rate point) of this run is in the baseline" in said, said
+    assert "sequences: baseline bunny; this run bikes" in said

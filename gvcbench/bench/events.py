@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..errors import error_summary
 from .records import JobResult
 
 
@@ -41,11 +42,12 @@ class JobFinished(JobEnded):
 
 @dataclass(frozen=True)
 class JobFailed(JobEnded):
-    """The job failed; ``reason`` is the first line of its error (the result holds all of it)."""
+    """The job failed; ``reason`` is its error in one line (``errors.error_summary``; the
+    result holds all of it)."""
 
     @property
     def reason(self) -> str:
-        return self.result.error.splitlines()[0] if self.result.error else ""
+        return error_summary(self.result.error)
 
 
 RunEvent = JobsPlanned | JobFinished | JobFailed

@@ -30,7 +30,7 @@ from xml.etree import ElementTree as ET
 import tomllib
 
 from ..bench.records import JobResult, SetValue
-from ..errors import ConfigError, GvcbenchError
+from ..errors import ConfigError, GvcbenchError, error_summary
 from .curves import bd_table, metric_axes
 from .significance import paired_values, version_changes
 from .uncertainty import DEFAULT_ALPHA, MIN_PAIRS, TESTS, holm, paired_test
@@ -365,7 +365,7 @@ def compare(
                 )
             continue
         if not r.done:
-            findings.append(Finding(subject, "status", "new failure", message=failure_reason(r.error)))
+            findings.append(Finding(subject, "status", "new failure", message=error_summary(r.error)))
             continue
         if r.sequence_hash != b["sequence_hash"]:
             findings.append(
@@ -424,18 +424,6 @@ def compare(
             Finding(codec, "codec version", "version changed", message=f"{'; '.join(before)} -> {'; '.join(after)}")
         )
     return findings
-
-
-def failure_reason(error: str | None) -> str:
-    """A failed job's error in one line: its first line and, when the first line only
-    introduces a tool's log ("...; last lines of its log:"), the log's last line, which
-    usually says what went wrong."""
-    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
-    if not lines:
-        return ""
-    if len(lines) > 1 and lines[0].endswith(":"):
-        return f"{lines[0]} ... {lines[-1]}"
-    return lines[0]
 
 
 def _nothing_shared(baseline: dict, rows) -> Finding:
