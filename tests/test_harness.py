@@ -276,3 +276,21 @@ version = "t"
     )
     said = " ".join((r.stdout + r.stderr).split())
     assert r.returncode == 1 and "last lines of its log: ... encoder exploded on purpose" in said, said
+
+
+@pytest.mark.slow
+def test_a_renamed_codec_entry_reuses_its_jobs_under_the_new_label(clips, tmp_path):
+    """Same settings, new label: nothing is encoded again, and the rows carry the new label
+    (they kept the old one, so `bdrate --anchor NEW` failed)."""
+
+    def run(label):
+        cfg = _config(clips, tmp_path / "run", [{"name": "x264", "label": label, "qps": [30, 40]}])
+        with gvcbench_logs(logging.WARNING) as warnings:
+            return run_benchmark(cfg), warnings
+
+    first, _ = run("alpha")
+    second, warnings = run("beta")
+    assert first.done == 4 and second.done == 0 and second.skipped == 4
+    assert any("stored under the label 'alpha'" in w for w in warnings)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        assert {r["codec"] for r in store.rows()} == {"beta"}

@@ -58,6 +58,18 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
     return todo
 
 
+def _take_labels(store: ResultStore, jobs: list, todo: list) -> None:
+    """Jobs this run reuses keep their results but take this run's codec labels: a label is
+    the user's name for a setting, and the key (the settings) does not hold it."""
+    pending = {j.key for j in todo}
+    moved = store.relabel({j.key: j.codec_label for j in jobs if j.key not in pending})
+    for old, n in sorted(moved.items()):
+        log.warning(
+            f"{n} finished job(s) of the same settings were stored under the label {old!r}; "
+            f"they now carry this run's label (see `gvcbench results`)"
+        )
+
+
 def run_benchmark(config: RunConfig, force: bool = False, on_event: EventSink | None = None) -> RunSummary:
     """Run ``config``; ``on_event`` is told the progress (bench/events.py). Warnings and what
     the run is doing go to the ``gvcbench`` loggers (the command line shows them).
@@ -112,6 +124,7 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
     env = environment()
     with ResultStore(out) as store:
         todo = jobs_to_run(plan, store, force)
+        _take_labels(store, plan.jobs, todo)
         run_id = uuid.uuid4().hex
         dataset = dataset_identity(
             (j.sequence, j.sequence_hash) for j in plan.jobs + [s.template for s in plan.searches]

@@ -354,6 +354,19 @@ class ResultStore:
         with self.db:
             return sum(self.db.execute("DELETE FROM jobs WHERE job_key = ?", (k,)).rowcount for k in keys)
 
+    def relabel(self, labels: Mapping[str, str]) -> dict[str, int]:
+        """Give the stored jobs of ``labels`` (job key -> codec label) those labels: a run
+        that finds its jobs stored under another label (the same settings, renamed) shows
+        them under its own. {old label: jobs relabelled}."""
+        old: dict[str, int] = {}
+        with self.db:
+            for key, label in labels.items():
+                row = self.db.execute("SELECT codec FROM jobs WHERE job_key = ?", (key,)).fetchone()
+                if row is not None and row[0] != label:
+                    self.db.execute("UPDATE jobs SET codec = ? WHERE job_key = ?", (label, key))
+                    old[row[0]] = old.get(row[0], 0) + 1
+        return old
+
     def status_of(self, keys: Iterable[str]) -> dict[str, tuple[str, set[str], set[str]]]:
         """job_key -> (status, metrics settled, metrics that were unavailable on the machine) for keys
         with a row. A metric is settled when it was measured or failed on the job's own input."""
