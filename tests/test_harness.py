@@ -15,9 +15,10 @@ import pytest
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.bench.store import ResultStore
+from gvcbench.datasets.y4m import write_y4m
 from gvcbench.tools import ffmpeg_exe
 
-from .conftest import gvcbench_logs, write_two_clips
+from .conftest import gvcbench_logs, real_clip, write_two_clips
 
 FF = ffmpeg_exe()
 
@@ -294,3 +295,27 @@ def test_a_renamed_codec_entry_reuses_its_jobs_under_the_new_label(clips, tmp_pa
     assert any("stored under the label 'alpha'" in w for w in warnings)
     with ResultStore(tmp_path / "run", create=False) as store:
         assert {r["codec"] for r in store.rows()} == {"beta"}
+
+
+@pytest.mark.slow
+def test_a_killed_latest_run_is_said_to_be_unfinished(clips, tmp_path):
+    """The default view shows the latest run; when it was killed, the readers say so and
+    name the codec it planned but has no result of yet (they used to say that codec "was
+    not run on the dataset shown")."""
+    out = tmp_path / "run"
+    run_benchmark(_config(clips, out, [{"name": "x264", "qps": [30, 40], "params": {"preset": "ultrafast"}}]))
+    (tmp_path / "clips2").mkdir()
+    write_y4m(real_clip(frames=3, size="64x64", clip="bikes.mp4", start=30), tmp_path / "clips2" / "other.y4m")
+    args = ["run", "--dataset", str(tmp_path / "clips2"), "--codecs", "vvenc-ldb,x264", "--qps", "30,34,38,42,46,50"]
+    proc = _cli(*args, "--metrics", "psnr-y", "--jobs", "1", "--output", str(out))
+    deadline, count = time.time() + 120, 0
+    while time.time() < deadline and count < 1:
+        with sqlite3.connect(out / "results.sqlite") as con:
+            count = con.execute("SELECT COUNT(*) FROM jobs WHERE sequence = 'other'").fetchone()[0]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "results", str(out)], capture_output=True, text=True)
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 0 and "has not finished (still running, or stopped)" in said, said
+    assert "x264: not shown — the latest run planned it on the dataset shown" in said, said

@@ -36,6 +36,18 @@ class Run:
     config: dict
     jobs: set[str]  # keys of the rows in the store this run planned
     inferred: bool = False  # schema-1 run: jobs inferred, not recorded
+    planned: int = 0  # jobs it planned, with rows or not (0: not recorded)
+    finished: float | None = None  # None: still running, or stopped before its end
+
+    @property
+    def labels(self) -> set[str]:
+        """The codec labels its configuration named."""
+        codecs = [c for c in self.config.get("codecs") or [] if isinstance(c, dict)]
+        return {str(c.get("label") or c.get("name")) for c in codecs}
+
+    @property
+    def unfinished(self) -> bool:
+        return not self.inferred and self.finished is None
 
     @property
     def short(self) -> str:
@@ -97,7 +109,9 @@ def _runs(rows: list[JobResult], records: list[dict]) -> list[Run]:
     for rec in records:
         if rec.get("dataset") is not None:
             jobs = set(rec["jobs"]) & present
-            runs.append(Run(rec["run_id"], rec["started"] or 0, rec["dataset"], rec["config"], jobs))
+            run = Run(rec["run_id"], rec["started"] or 0, rec["dataset"], rec["config"], jobs)
+            run.planned, run.finished = len(rec["jobs"]), rec.get("finished")
+            runs.append(run)
             continue
         wrote = by_run.get(rec["run_id"], [])
         ident = (
@@ -148,13 +162,24 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
         owner: dict[str, Run] = {}
         per_codec = {r.run_id: _keys_by_codec(r.jobs, by_key) for r in runs}
         labels = {run_id: set(groups) for run_id, groups in per_codec.items()}
+        if latest.unfinished:
+            notes.append(
+                f"the latest run {latest.short} ({latest.when}) has not finished (still running, or "
+                f"stopped): {len(latest.jobs)} of its {latest.planned} planned jobs have results; run "
+                f"the same command again to finish it, or pick an earlier run with --run RUN_ID"
+            )
         for codec in sorted({r.codec for r in rows}):
             on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]
             if not on_ds:
                 elsewhere = sorted({r.short for r in runs if codec in labels[r.run_id]})
+                why = (
+                    f"the latest run planned it on the dataset shown ({label}) but has no result of it yet"
+                    if latest.unfinished and codec in latest.labels
+                    else f"it was not run on the dataset shown ({label})"
+                )
                 notes.append(
-                    f"{codec}: not shown — it was not run on the dataset shown ({label}); "
-                    f"its rows are from run(s) {', '.join(elsewhere)}: pick one with --run RUN_ID"
+                    f"{codec}: not shown — {why}; its rows are from run(s) {', '.join(elsewhere)}: "
+                    f"pick one with --run RUN_ID"
                 )
                 continue
             pick = on_ds[-1]
