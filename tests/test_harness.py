@@ -319,3 +319,25 @@ def test_a_killed_latest_run_is_said_to_be_unfinished(clips, tmp_path):
     said = " ".join((r.stdout + r.stderr).split())
     assert r.returncode == 0 and "has not finished (still running, or stopped)" in said, said
     assert "x264: not shown — the latest run planned it on the dataset shown" in said, said
+
+
+@pytest.mark.slow
+def test_values_of_an_older_metric_version_are_measured_again(clips, tmp_path):
+    """A store written when a metric had another version (here psnr-y "0", set in the stored
+    provenance as an older gvcbench would have left it) is not reused for that metric: the
+    jobs run again, with a warning, and the store then holds the current version."""
+    cfg = _config(clips, tmp_path / "run", [{"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}}])
+    run_benchmark(cfg)
+    db = tmp_path / "run" / "results.sqlite"
+    with sqlite3.connect(db) as con:
+        for key, prov in con.execute("SELECT job_key, provenance FROM jobs").fetchall():
+            old = json.loads(prov)
+            old["psnr-y"]["version"] = "0"
+            con.execute("UPDATE jobs SET provenance = ? WHERE job_key = ?", (json.dumps(old), key))
+    with gvcbench_logs(logging.WARNING) as warnings:
+        again = run_benchmark(cfg)
+    assert again.done == 2 and again.skipped == 0
+    assert any("2 stored job(s) hold psnr-y of version 0; this gvcbench measures version 1" in w for w in warnings)
+    with sqlite3.connect(db) as con:
+        assert {json.loads(p)["psnr-y"]["version"] for (p,) in con.execute("SELECT provenance FROM jobs")} == {"1"}
+    assert run_benchmark(cfg).skipped == 2  # and then they are reused

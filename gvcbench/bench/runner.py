@@ -43,10 +43,24 @@ class RunSummary:
         return not (self.failed or self.skipped_codecs or self.bad_sequences)
 
 
+def metric_versions(names) -> dict[str, str]:
+    """The version of each metric this gvcbench measures: a stored value of another version
+    is measured again (the job runs again), not reused."""
+    from ..metrics import METRICS
+
+    return {name: str(METRICS.get(name).spec.version) for name in names}
+
+
 def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
     if force:
         return list(plan.jobs)
-    have = store.status_of(j.key for j in plan.jobs)
+    versions = metric_versions(plan.metrics)
+    have = store.status_of((j.key for j in plan.jobs), versions)
+    for (metric, old), n in sorted(store.stale_versions.items()):
+        log.warning(
+            f"{n} stored job(s) hold {metric} of version {old}; this gvcbench measures version "
+            f"{versions[metric]}: they run again"
+        )
     todo = []
     for job in plan.jobs:
         status, measured, unavailable = have.get(job.key, (None, set(), set()))

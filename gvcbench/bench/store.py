@@ -23,6 +23,7 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from functools import cached_property
@@ -154,6 +155,15 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     return db
 
 
+def _stored_version(provenance: Mapping | None) -> str | None:
+    """The version of a metric a row was measured with (a failed metric's is in its spec);
+    None where the row does not say."""
+    if not provenance:
+        return None
+    version = provenance.get("version", (provenance.get("spec") or {}).get("version"))
+    return None if version is None else str(version)
+
+
 class ResultStore:
     """``create=True``: the writer (the run's driver), creating or migrating the store.
     ``create=False``: a reader; the file must exist and is opened read-only."""
@@ -161,6 +171,7 @@ class ResultStore:
     def __init__(self, path: str | Path, create: bool = True):
         self.path = store_path(path)
         self.read_only = not create
+        self.stale_versions: Counter[tuple[str, str]] = Counter()  # see status_of
         if not create and not self.path.is_file():
             raise StoreError(f"no results store at {self.path}; run `gvcbench run` first or name the file")
         try:
@@ -367,9 +378,14 @@ class ResultStore:
                     old[row[0]] = old.get(row[0], 0) + 1
         return old
 
-    def status_of(self, keys: Iterable[str]) -> dict[str, tuple[str, set[str], set[str]]]:
+    def status_of(
+        self, keys: Iterable[str], versions: Mapping[str, str] | None = None
+    ) -> dict[str, tuple[str, set[str], set[str]]]:
         """job_key -> (status, metrics settled, metrics that were unavailable on the machine) for keys
-        with a row. A metric is settled when it was measured or failed on the job's own input."""
+        with a row. A metric is settled when it was measured or failed on the job's own input,
+        by the version ``versions`` names for it (when given): a value of another version is
+        not settled, so the job runs again (``stale_versions`` counts them)."""
+        self.stale_versions = Counter()  # (metric, stored version) -> jobs
         wanted = set(keys)
         out = {}
         decode = _Decoder()
@@ -382,6 +398,11 @@ class ResultStore:
             prov = decode.shared(provenance)
             machine = {m for m, p in prov.items() if p.get("unavailable_here")}
             settled = (set(json.loads(metrics or "{}")) | set(decode.shared(errors))) - machine
+            if versions:
+                stale = {m for m in settled if _stored_version(prov.get(m)) not in (None, versions.get(m))}
+                for m in stale:
+                    self.stale_versions[(m, str(_stored_version(prov.get(m))))] += 1
+                settled -= stale
             out[key] = (status, settled, machine)
         return out
 
