@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -23,6 +24,13 @@ class _Entry:
     target: Any  # "module:attr" string, an entry point, or (once loaded) the object
     origin: str  # "built-in" or "plugin <dist>"
     loaded: bool = False
+
+
+def _own_name(obj) -> str | None:
+    """The name a codec (``name``) or a metric (``spec.name``) gives itself, if any."""
+    spec = getattr(obj, "spec", None)
+    name = getattr(spec, "name", None) if spec is not None else getattr(obj, "name", None)
+    return name if isinstance(name, str) else None
 
 
 class Registry(Generic[T]):
@@ -44,10 +52,15 @@ class Registry(Generic[T]):
             return
         self._plugins_loaded = True
         for ep in entry_points(group=self.group):
-            if ep.name in self._entries:
-                continue  # a built-in name wins; the plugin is reported by `origin`
             dist = getattr(ep, "dist", None)
-            self.register(ep.name, ep, origin=f"plugin {dist.name if dist else ep.value}")
+            origin = f"plugin {dist.name if dist else ep.value}"
+            if ep.name in self._entries:  # a built-in name wins, and the plugin's author hears of it
+                logging.getLogger("gvcbench").warning(
+                    f"{self.kind} {ep.name!r} of {origin} is not used: {self._entries[ep.name].origin} "
+                    f"already has that name; register it under another name"
+                )
+                continue
+            self.register(ep.name, ep, origin=origin)
 
     def names(self) -> list[str]:
         self._load_plugins()
@@ -73,6 +86,12 @@ class Registry(Generic[T]):
             obj = entry.target.load()
         if self.base is not None and isinstance(obj, type) and not issubclass(obj, self.base):
             raise GvcbenchError(f"{self.kind} {name!r} ({entry.origin}) is not a {self.base.__name__}")
+        own = _own_name(obj)
+        if own is not None and own != name:  # results would be stored under one name, provenance under the other
+            raise GvcbenchError(
+                f"{self.kind} {name!r} ({entry.origin}) is registered under another name than its own "
+                f"({own!r}); register it as {own!r} or change its name"
+            )
         entry.target, entry.loaded = obj, True
         return obj
 

@@ -213,3 +213,15 @@ def test_template_paths_that_name_files_here_are_made_absolute(tmp_path, monkeyp
     assert _absolute_if_local("encode", first=False) == "encode"  # a word, though a file has that name
     assert _absolute_if_local("other.py", first=False) == "other.py"  # no such file: left as written
     assert _absolute_if_local("{input}", first=False) == "{input}"
+
+
+@pytest.mark.parametrize("name", ["vvenc-ldb", "x265", "x264", "svtav1"])
+def test_developers_codec_table_shows_each_adapters_arguments(name, clip64):
+    """DEVELOPERS.md's table is what a reader of a paper's setup checks: it must not drift."""
+    from pathlib import Path
+
+    table = (Path(__file__).resolve().parents[1] / "DEVELOPERS.md").read_text()
+    codec = make_codec(name, {})
+    args = " ".join(codec.encoder_args(RatePoint(qp=37), clip64)).replace("37", "QP")
+    row = next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
+    assert f"`{args}`, then `-f {codec.raw_format}`" in row

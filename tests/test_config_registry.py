@@ -42,3 +42,24 @@ def test_registry_loads_entry_point_plugins(tmp_path, monkeypatch):
     assert reg.origin("mything") == "plugin myplugin"
     with pytest.raises(GvcbenchError, match="registered twice"):
         reg.register("builtin", "x:y")
+
+
+def test_a_plugin_shadowed_by_a_built_in_is_reported_and_a_misnamed_one_refused(tmp_path, monkeypatch, caplog):
+    """A plugin under a built-in's name used to be dropped without a word; one registered
+    under another name than its own stored its values under one name and its provenance
+    under the other."""
+    import logging
+
+    dist = tmp_path / "dupe-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dupe\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[gvcbench.testnames]\nbuiltin = dupe_mod:Thing\nalias = dupe_mod:Thing\n")
+    (tmp_path / "dupe_mod.py").write_text("class Thing:\n    name = 'thing'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("thing", "gvcbench.testnames")
+    reg.register("builtin", "collections:OrderedDict")
+    with caplog.at_level(logging.WARNING, logger="gvcbench"):
+        assert reg.names() == ["alias", "builtin"]
+    assert "thing 'builtin' of plugin dupe is not used: built-in already has that name" in caplog.text
+    with pytest.raises(GvcbenchError, match="registered under another name than its own \\('thing'\\)"):
+        reg.get("alias")
