@@ -366,6 +366,42 @@ def list_codecs():
     console.print(table)
 
 
+@app.command("metrics")
+def list_metrics():
+    """List quality metrics: direction, unit, BD-rate axis, granularity, whether each can
+    measure here (and why not), and whether it is in the default set."""
+    from .metrics import DEFAULT_METRICS, METRICS
+
+    table = Table()
+    for col in ("metric", "default", "better", "unit", "BD axis", "per", "usable here", "origin"):
+        table.add_column(col)
+    for name in METRICS.names():
+        origin = METRICS.origin(name)
+        try:
+            metric = METRICS.get(name)(device="cpu")
+            spec, reason = metric.spec, metric.availability()
+        except GvcbenchError as exc:
+            table.add_row(escape(name), "", "", "", "", "", f"[red]no[/]: {escape(str(exc))}", escape(origin))
+            continue
+        usable = "[green]yes[/]" if reason is None else f"[red]no[/]: {escape(reason.split('. ')[0])}"
+        table.add_row(
+            escape(name),
+            "yes" if name in DEFAULT_METRICS else "",
+            "lower" if spec.lower_better else "higher",
+            escape(spec.unit or ""),
+            escape(spec.bd_axis),
+            "set" if spec.granularity == "set" else spec.granularity,
+            usable,
+            escape(origin),
+        )
+    console.print(table)
+    console.print(
+        "BD axis: the transform BD-rates use so that quality rises with rate (1-x: 1 - LPIPS, "
+        "-x: minus the value); pretrained files, where to get them and where to put them: `gvcbench weights`.",
+        highlight=False,
+    )
+
+
 @app.command("datasets")
 def list_datasets(source: str | None = typer.Argument(None, help="A set, manifest or folder to list.")):
     """List built-in datasets, or the sequences of one set/manifest/folder."""

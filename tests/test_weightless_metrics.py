@@ -80,3 +80,26 @@ def test_every_metric_has_direction_and_axis():
     for name in METRICS.names():
         spec = METRICS.get(name).spec
         assert (spec.bd_axis != "x") == spec.lower_better, name
+
+
+def test_the_metrics_command_lists_every_metric_with_its_direction():
+    import os
+    import subprocess
+    import sys
+
+    from gvcbench.metrics import METRICS
+
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "metrics"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    for name in METRICS.names():
+        assert any(line.startswith(f"│ {name} ") for line in lines), name
+    psnr = next(line for line in lines if line.startswith("│ psnr-y "))
+    assert "higher" in psnr and "dB" in psnr and "yes" in psnr
+    lpips = next(line for line in lines if line.startswith("│ lpips "))
+    assert "lower" in lpips and "1-x" in lpips
