@@ -328,3 +328,12 @@ def test_a_baseline_of_other_sequences_says_so(runs, tmp_path):
     said = " ".join(r.stderr.split())
     assert r.returncode == 2 and "no (codec, sequence, rate point) of this run is in the baseline" in said, said
     assert "sequences: baseline bunny; this run bikes" in said
+
+
+@pytest.mark.slow
+def test_a_metric_the_baseline_does_not_hold_is_named_as_unchecked(runs):
+    _, base, _ = runs
+    baseline = make_baseline([replace(r, metrics={}) for r in base], None)  # a baseline of the rate alone
+    findings = compare(base, baseline, load_tolerances(None))
+    new = [f for f in findings if f.subject == "the baseline"]
+    assert [(f.check, f.outcome) for f in new] == [("psnr-y", "new")] and "not checked" in new[0].message

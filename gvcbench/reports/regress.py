@@ -407,7 +407,7 @@ def compare(
                         metric,
                         value,
                         r.metrics[metric],
-                        directions.get(metric, False),
+                        _lower_better(directions, metric),
                         tolerance(metric),
                     )
                 )
@@ -416,6 +416,7 @@ def compare(
             findings.append(Finding(subject, "status", "new", message="not in the baseline"))
     if now and not seen & set(now):
         findings.append(_nothing_shared(baseline, rows))
+    findings += _unguarded_metrics(baseline, rows)
     findings += _compare_sets(baseline, set_values or [], tolerances, directions)
     findings += _compare_bd(rows, baseline, tolerances, set_values, _unsound_bd(findings, baseline))
     findings += _significance_findings(rows, baseline, tolerances)
@@ -424,6 +425,33 @@ def compare(
             Finding(codec, "codec version", "version changed", message=f"{'; '.join(before)} -> {'; '.join(after)}")
         )
     return findings
+
+
+def _lower_better(directions: dict, metric: str) -> bool:
+    """The metric's direction as the baseline recorded it, else as its spec says."""
+    if metric in directions:
+        return bool(directions[metric])
+    from ..metrics import METRICS
+
+    try:
+        return bool(METRICS.get(metric).spec.lower_better)
+    except GvcbenchError:
+        return False
+
+
+def _unguarded_metrics(baseline: dict, rows) -> list[Finding]:
+    """Metrics this run measured that the baseline does not hold: nothing checks them."""
+    held = {m for b in baseline["points"] for m in b["metrics"]}
+    measured = sorted({m for r in rows if r.done for m in r.metrics} - held)
+    return [
+        Finding(
+            "the baseline",
+            m,
+            "new",
+            message="measured in this run, not in the baseline: not checked (save the baseline again to guard it)",
+        )
+        for m in measured
+    ]
 
 
 def _nothing_shared(baseline: dict, rows) -> Finding:
@@ -512,7 +540,7 @@ def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]
                     b["metric"],
                     b["value"],
                     value,
-                    directions.get(b["metric"], True),
+                    _lower_better(directions, b["metric"]),
                     tolerances.of(b["metric"]),
                 )
             )
