@@ -226,9 +226,11 @@ def run(
         finally:
             if tasks:  # stopping a bar never started prints an empty line
                 bar.stop()
-        results = api.open_store(summary.store, run=summary.run_id)  # this run's jobs only
-        names, table = results.summary()
-        _print_summary(names, table)
+        # this run's jobs only; a run that planned none (every sequence skipped) has no rows to show
+        results = api.open_store(summary.store, run=summary.run_id) if summary.planned else None
+        rows = results.rows if results is not None else []
+        if results is not None:
+            _print_summary(*results.summary())
         if summary.rate_targets:
             _print_rate_targets(summary.rate_targets)
         console.print(
@@ -249,7 +251,7 @@ def run(
                 f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).",
                 highlight=False,
             )
-        _print_unmeasured(results.rows, set(summary.unavailable_metrics))
+        _print_unmeasured(rows, set(summary.unavailable_metrics))
         if summary.skipped_codecs:
             console.print(
                 "Skipped codec(s) that cannot run here (warnings above): "
@@ -258,8 +260,8 @@ def run(
                 soft_wrap=True,
             )
         if summary.failed:
-            _print_failures(results.rows, summary.store)
-        _next_steps(cfg, results.rows)
+            _print_failures(rows, summary.store)
+        _next_steps(cfg, rows)
     except GvcbenchError as exc:
         _fail(exc)
     except KeyboardInterrupt:

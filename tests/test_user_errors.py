@@ -430,3 +430,9 @@ qps = [30]
     assert r.returncode == 0 and "3 job(s) failed" in " ".join(r.stdout.split())
     r = _gvcbench("results", tmp_path / "out", "-o", tmp_path / "t.txt")
     assert r.returncode == 0 and "mean over sequences" in (tmp_path / "t.txt").read_text()
+    # into the same store, a run whose every sequence is skipped: the usual closing line, exit 1
+    r = _gvcbench(
+        "run", "-o", tmp_path / "out", "--codecs", "x264", "--frames", "100000", "--qps", "30", "--metrics", "psnr-y"
+    )
+    assert r.returncode == 1 and "Skipped 3 sequence(s) that could not be read" in " ".join(r.stdout.split())
+    assert not any(line.startswith("error:") for line in r.stderr.splitlines()), r.stderr
