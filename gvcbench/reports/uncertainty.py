@@ -84,7 +84,9 @@ def bootstrap(
     if not 0 < level < 1:
         raise GvcbenchError(f"interval level must be between 0 and 1, got {level}")
     if resamples < 10:
-        raise GvcbenchError(f"bootstrap needs at least 10 resamples, got {resamples}")
+        raise GvcbenchError(
+            f"bootstrap needs at least 10 resamples, got {resamples}; --resamples 0 turns intervals off"
+        )
     if n < min_n:
         return _no_interval(f"too few {unit} for an interval: {n} < {min_n}", level, method, n)
     values = []
