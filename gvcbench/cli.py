@@ -349,21 +349,21 @@ def _print_summary(names: list[str], rows: list[dict], out: Console | None = Non
             col, justify="left" if col in ("codec", "point") else "right", no_wrap=col in ("codec", "point")
         )
 
-    def digits(v: float) -> int:
-        return 4 if abs(v) < 2 else 2
+    # one precision per column: 4 decimals where every value is small (MS-SSIM, LPIPS), else 2
+    column = {n: 4 if all(abs(r[n]) < 2 for r in rows if r[n] is not None) else 2 for n in names}
 
-    def pm(std: dict, n: str, v: float) -> str:
+    def pm(std: dict, n: str, d: int) -> str:
         """' ± std' across seeds, where the row has one."""
-        return f" ± {std[n]:.{digits(v)}f}" if n in std and std[n] == std[n] else ""
+        return f" ± {std[n]:.{d}f}" if n in std and std[n] == std[n] else ""
 
     for r in rows:
         std = r.get("std") or {}
-        vals = [f"{r[n]:.{digits(r[n])}f}{pm(std, n, r[n])}" if r[n] is not None else "-" for n in names]
+        vals = [f"{r[n]:.{column[n]}f}{pm(std, n, column[n])}" if r[n] is not None else "-" for n in names]
         table.add_row(
             escape(r["codec"]),
             r["point"] + (f" ({r['seeds']} seeds)" if r.get("seeds") else ""),
             str(r["sequences"]),
-            f"{r['kbps']:.1f}{pm(std, 'kbps', r['kbps'])}",
+            f"{r['kbps']:.1f}{pm(std, 'kbps', 1)}",
             *vals,
             f"{r['encode_s']:.1f}",
         )

@@ -22,7 +22,10 @@ class MetricSpec:
     averaged per sequence) or 'set' (one value over a set of videos, e.g. FVD).
     ``bd_axis`` is how RD curves and BD computations see the metric so that higher is
     better: 'x' as it is, or 'C-x' (the Dynamics-Codec paper uses 1-LPIPS, 1-DISTS,
-    5000-FVD); a lower-is-better metric must name one.
+    5000-FVD); a lower-is-better metric must name one. ``value_range`` documents the
+    values the metric can take; it is stored with every value's provenance and checked
+    by nothing. ``version``: raise it whenever the metric's values change, so that runs
+    measure stored jobs again instead of reusing them.
     """
 
     name: str
