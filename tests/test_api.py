@@ -43,7 +43,9 @@ def example_run(tmp_path_factory):
 def test_readme_python_example_runs(example_run):
     folder, out = example_run
     assert "24 jobs run, 0 failed []" in out
-    assert re.search(r"^x264 psnr-y pchip -\d+\.\d+ -\d+\.\d+$", out, re.M), out
+    # AVC needs more bits than HEVC for the same PSNR (this read negative while x265's rate
+    # counted its 2.3 KB encoder-info SEI)
+    assert re.search(r"^x264 psnr-y pchip \d+\.\d+ \d+\.\d+$", out, re.M), out
     assert (folder / "runs" / "notebook-report" / "report.html").is_file()
     assert (folder / "runs" / "baseline.json").is_file() and out.rstrip().endswith("passed")
 
