@@ -341,3 +341,35 @@ def test_values_of_an_older_metric_version_are_measured_again(clips, tmp_path):
     with sqlite3.connect(db) as con:
         assert {json.loads(p)["psnr-y"]["version"] for (p,) in con.execute("SELECT provenance FROM jobs")} == {"1"}
     assert run_benchmark(cfg).skipped == 2  # and then they are reused
+    # asking for fewer metrics than the store holds reuses the jobs (it crashed with KeyError)
+    fewer = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "codec": [{"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}}],
+        }
+    )
+    assert run_benchmark(fewer).skipped == 2
+
+
+@pytest.mark.slow
+def test_a_metric_that_failed_is_tried_again_under_a_new_version(clips, tmp_path):
+    """MS-SSIM cannot measure 64x64 frames: the failure is kept with the version it failed
+    under, so a new version of the metric tries again instead of reusing the failure."""
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y", "ms-ssim"],
+            "codec": [{"name": "x264", "qps": [30], "params": {"preset": "ultrafast"}}],
+        }
+    )
+    run_benchmark(cfg)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        keys = [r["job_key"] for r in store.rows()]
+        same = store.status_of(keys, {"psnr-y": "1", "ms-ssim": "1"})
+        assert all(settled == {"psnr-y", "ms-ssim"} for _, settled, _ in same.values())
+        stale = store.status_of(keys, {"psnr-y": "1", "ms-ssim": "2"})
+        assert all(settled == {"psnr-y"} for _, settled, _ in stale.values())
+        assert store.stale_versions == {("ms-ssim", "1"): 2}

@@ -108,6 +108,8 @@ def measure(
             errors[name] = f"{exc}{kept}"
         if name in means or name in features:
             provenance[name] = metric.provenance() | {"spec": metric.spec.to_dict()}
+        elif name in errors:  # the version it failed under: a new version measures it again
+            provenance[name] = {"version": metric.spec.version, "spec": metric.spec.to_dict()}
     return {
         "metrics": means,
         "frame_metrics": frames,

@@ -156,8 +156,8 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
 
 
 def _stored_version(provenance: Mapping | None) -> str | None:
-    """The version of a metric a row was measured with (a failed metric's is in its spec);
-    None where the row does not say."""
+    """The version of a metric a row was measured (or failed) with; None where the row does
+    not say (rows of older stores, and metrics that failed before this was recorded)."""
     if not provenance:
         return None
     version = provenance.get("version", (provenance.get("spec") or {}).get("version"))
@@ -399,7 +399,7 @@ class ResultStore:
             machine = {m for m, p in prov.items() if p.get("unavailable_here")}
             settled = (set(json.loads(metrics or "{}")) | set(decode.shared(errors))) - machine
             if versions:
-                stale = {m for m in settled if _stored_version(prov.get(m)) not in (None, versions.get(m))}
+                stale = {m for m in settled if m in versions and _stored_version(prov.get(m)) not in (None, versions[m])}
                 for m in stale:
                     self.stale_versions[(m, str(_stored_version(prov.get(m))))] += 1
                 settled -= stale
