@@ -392,3 +392,14 @@ def _toml(tmp_path):
         'params = { reconstructions = "r/{sequence}.yuv", sizes = "s.csv" }\n'
     )
     return path
+
+
+@pytest.mark.slow
+def test_a_renamed_rate_target_entry_takes_the_new_label(clips, tmp_path):
+    """Probes and target rows of an entry renamed between runs carry the new label, so
+    `bdrate --anchor NEW` finds them."""
+    for label in ("alpha", "beta"):
+        codec = {"name": "x264", "label": label, "kbps": [100, 200], "params": {"preset": "ultrafast"}}
+        run_benchmark(_config(clips, tmp_path / "run", codec))
+    with ResultStore(tmp_path / "run", create=False) as store:
+        assert {r["codec"] for r in store.rows()} == {"beta"}

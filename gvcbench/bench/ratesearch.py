@@ -326,6 +326,7 @@ def run_searches(
     for search in plan.searches:
         probes, rows = _stored_probes(store, search, fresh if force else None)
         seen.update(r.job_key for r in rows.values())
+        store.relabel({r.job_key: search.template.codec_label for r in rows.values()})  # a renamed entry
         results = choose(search, probes)
         outcomes.extend(results)
         per_search.append((search, results, rows))
@@ -353,6 +354,7 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             key = search.target_key(o.target)
             row = replace(
                 probe[0],
+                codec=search.template.codec_label,  # this run's label, whatever the probe was stored under
                 job_key=key,
                 point=point.label,
                 qp=o.value,

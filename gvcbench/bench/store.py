@@ -369,14 +369,19 @@ class ResultStore:
         """Give the stored jobs of ``labels`` (job key -> codec label) those labels: a run
         that finds its jobs stored under another label (the same settings, renamed) shows
         them under its own. {old label: jobs relabelled}."""
-        old: dict[str, int] = {}
-        with self.db:
-            for key, label in labels.items():
-                row = self.db.execute("SELECT codec FROM jobs WHERE job_key = ?", (key,)).fetchone()
-                if row is not None and row[0] != label:
-                    self.db.execute("UPDATE jobs SET codec = ? WHERE job_key = ?", (label, key))
-                    old[row[0]] = old.get(row[0], 0) + 1
-        return old
+        old: Counter[str] = Counter()
+        if not labels:
+            return {}
+        changes = []
+        for key, codec in self.db.execute("SELECT job_key, codec FROM jobs"):  # one scan, as status_of
+            label = labels.get(key)
+            if label is not None and codec != label:
+                changes.append((label, key))
+                old[codec] += 1
+        if changes:
+            with self.db:
+                self.db.executemany("UPDATE jobs SET codec = ? WHERE job_key = ?", changes)
+        return dict(old)
 
     def status_of(
         self, keys: Iterable[str], versions: Mapping[str, str] | None = None
