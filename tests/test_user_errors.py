@@ -371,6 +371,8 @@ def test_a_run_refused_by_a_codec_option_says_only_that_with_the_default_metrics
         ("{frame}", "uses unknown placeholder {frame}; known: {input}"),
         ('{"x": 1}', "a literal brace is written {{ or }}"),
         ("{output", "expected '}' before end of string"),
+        ("{qp:02d}", "placeholders are bare names such as {qp}, without a format"),
+        ("{output.stem}", "placeholders are bare names such as {qp}, without a format"),
     ],
 )
 def test_a_bad_external_template_stops_the_run_before_any_encode(tmp_path, argument, says):

@@ -404,7 +404,9 @@ class ResultStore:
             machine = {m for m, p in prov.items() if p.get("unavailable_here")}
             settled = (set(json.loads(metrics or "{}")) | set(decode.shared(errors))) - machine
             if versions:
-                stale = {m for m in settled if m in versions and _stored_version(prov.get(m)) not in (None, versions[m])}
+                stale = {
+                    m for m in settled if m in versions and _stored_version(prov.get(m)) not in (None, versions[m])
+                }
                 for m in stale:
                     self.stale_versions[(m, str(_stored_version(prov.get(m))))] += 1
                 settled -= stale

@@ -45,18 +45,26 @@ def check_template(key: str, template: tuple[str, ...]) -> None:
     planned, not after every job has encoded."""
     import string
 
+    known = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
     for arg in template:
         try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(str(arg)) if f is not None]
+            fields = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(str(arg)) if f is not None]
         except ValueError as exc:
             raise ConfigError(
                 f"external codec {key} argument {arg!r}: {exc}; a literal brace is written {{{{ or }}}}"
             ) from None
-        for name in fields:
-            if name.split(".")[0].split("[")[0] not in PLACEHOLDERS:
+        for name, spec, conversion in fields:
+            accessor = name not in PLACEHOLDERS and name.split(".")[0].split("[")[0] in PLACEHOLDERS
+            if accessor or spec or conversion:
+                raise ConfigError(
+                    f"external codec {key} argument {arg!r}: placeholders are bare names such as {{qp}}, "
+                    f"without a format, conversion, attribute or index (the decode step sees every value as "
+                    f"text); known: {known}"
+                )
+            if name not in PLACEHOLDERS:
                 raise ConfigError(
                     f"external codec {key} argument {arg!r} uses unknown placeholder {{{name}}}; known: "
-                    f"{', '.join('{' + p + '}' for p in PLACEHOLDERS)} (a literal brace is written {{{{ or }}}})"
+                    f"{known} (a literal brace is written {{{{ or }}}})"
                 )
 
 
