@@ -54,17 +54,16 @@ def check_template(key: str, template: tuple[str, ...]) -> None:
                 f"external codec {key} argument {arg!r}: {exc}; a literal brace is written {{{{ or }}}}"
             ) from None
         for name, spec, conversion in fields:
-            accessor = name not in PLACEHOLDERS and name.split(".")[0].split("[")[0] in PLACEHOLDERS
-            if accessor or spec or conversion:
+            if name.split(".")[0].split("[")[0] not in PLACEHOLDERS:
+                raise ConfigError(
+                    f"external codec {key} argument {arg!r} uses unknown placeholder {{{name}}}; known: "
+                    f"{known} (a literal brace is written {{{{ or }}}})"
+                )
+            if name not in PLACEHOLDERS or spec or conversion:
                 raise ConfigError(
                     f"external codec {key} argument {arg!r}: placeholders are bare names such as {{qp}}, "
                     f"without a format, conversion, attribute or index (the decode step sees every value as "
                     f"text); known: {known}"
-                )
-            if name not in PLACEHOLDERS:
-                raise ConfigError(
-                    f"external codec {key} argument {arg!r} uses unknown placeholder {{{name}}}; known: "
-                    f"{known} (a literal brace is written {{{{ or }}}})"
                 )
 
 
