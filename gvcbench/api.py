@@ -319,6 +319,14 @@ class Gate:
         return failed(self.findings)
 
     @property
+    def exit_code(self) -> int:
+        """What `gvcbench regress` exits with: 0 passed, 1 regression, 2 the gate cannot vouch
+        (values it could not compare, none compared, or a baseline of something else)."""
+        from .reports.regress import verdict
+
+        return verdict(self.findings)
+
+    @property
     def uncomparable(self) -> list[Finding]:
         """The values the gate could not check (the sequence content or a metric's version
         differs from the baseline's): a gate with any of them does not pass."""

@@ -813,7 +813,7 @@ def regress(
     compared (other sequence content, a metric's new version): the gate cannot vouch for them."""
     _reader()
     from . import api
-    from .reports.regress import write_junit
+    from .reports.regress import unrelated, write_junit
 
     try:
         chosen = _open(store, run)
@@ -857,9 +857,9 @@ def regress(
             table.add_row(f"[{colour}]{f.outcome}[/]", escape(f.subject), escape(f.check), escape(f.message))
         console.print(table)
     console.print(", ".join(f"{n} {k}" for k, n in gate.counts.items()), highlight=False)
-    unrelated = next((f for f in gate.findings if f.check == "coverage"), None)
-    if unrelated:  # not a regression of this run: a baseline of something else
-        _fail(GvcbenchError(f"{unrelated.message}; nothing was compared"))
+    other = unrelated(gate.findings)
+    if other:  # not a regression of this run: a baseline of something else
+        _fail(GvcbenchError(f"{other.message}; nothing was compared"))
     if gate.failed:
         console.print("[red]regression against the baseline[/]")
         raise typer.Exit(1)

@@ -258,6 +258,11 @@ def test_a_baseline_of_other_content_or_metric_versions_does_not_pass(runs, tmp_
     said = " ".join(r.stderr.split())
     assert r.returncode == 2 and "cannot vouch" in said and "other sequence content" in said, r.stdout + r.stderr
     assert "--save" in said and "no regression" not in r.stdout
+    suite = ET.parse(tmp_path / "j.xml").getroot()  # a CI reading JUnit must not show green either
+    assert int(suite.get("errors")) == len(suite.findall(".//error")) > 0 and suite.get("failures") == "0"
+    import gvcbench
+
+    assert gvcbench.regress(tmp_path / "other", tmp_path / "b.json").exit_code == 2
     # a metric whose version changed: its values cannot be compared, whatever they are
     data = json.loads((tmp_path / "b.json").read_text())
     for p in data["points"]:

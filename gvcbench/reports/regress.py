@@ -32,7 +32,7 @@ import tomllib
 from ..bench.records import JobResult, SetValue
 from ..errors import ConfigError, GvcbenchError, error_summary
 from .curves import bd_table, metric_axes
-from .significance import paired_values, version_changes
+from .significance import lower_better, paired_values, version_changes
 from .uncertainty import DEFAULT_ALPHA, MIN_PAIRS, TESTS, holm, paired_test
 
 BASELINE_SCHEMA = 1
@@ -309,7 +309,7 @@ class Finding:
         return self.candidate - self.baseline
 
 
-def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
+def _compare_value(subject, check, base, cand, lower, tol) -> Finding:
     if not _finite(cand):
         what = "absent" if cand is None else f"{cand} (not a finite number)"
         return Finding(subject, check, "regressed", base, None, f"{base:.6g} -> {what} in this run")
@@ -318,7 +318,7 @@ def _compare_value(subject, check, base, cand, lower_better, tol) -> Finding:
     limit = abs_tol + rel_tol * abs(base)
     if abs(delta) <= limit:
         return Finding(subject, check, "ok", base, cand)
-    worse = delta > 0 if lower_better else delta < 0
+    worse = delta > 0 if lower else delta < 0
     rel = f" ({100 * delta / base:+.2f} %)" if base else ""
     return Finding(
         subject,
@@ -407,7 +407,7 @@ def compare(
                         metric,
                         value,
                         r.metrics[metric],
-                        _lower_better(directions, metric),
+                        lower_better(directions, metric),
                         tolerance(metric),
                     )
                 )
@@ -417,26 +417,15 @@ def compare(
     if now and not seen & set(now):
         findings.append(_nothing_shared(baseline, rows))
     findings += _unguarded_metrics(baseline, rows)
-    findings += _compare_sets(baseline, set_values or [], tolerances, directions)
-    findings += _compare_bd(rows, baseline, tolerances, set_values, _unsound_bd(findings, baseline))
+    unsound = _unsound_bd(findings, baseline)
+    findings += _compare_sets(baseline, set_values or [], tolerances, directions, unsound)
+    findings += _compare_bd(rows, baseline, tolerances, set_values, unsound)
     findings += _significance_findings(rows, baseline, tolerances)
     for codec, (before, after) in version_changes(rows, baseline).items():
         findings.append(
             Finding(codec, "codec version", "version changed", message=f"{'; '.join(before)} -> {'; '.join(after)}")
         )
     return findings
-
-
-def _lower_better(directions: dict, metric: str) -> bool:
-    """The metric's direction as the baseline recorded it, else as its spec says."""
-    if metric in directions:
-        return bool(directions[metric])
-    from ..metrics import METRICS
-
-    try:
-        return bool(METRICS.get(metric).spec.lower_better)
-    except GvcbenchError:
-        return False
 
 
 def _unguarded_metrics(baseline: dict, rows) -> list[Finding]:
@@ -495,9 +484,9 @@ def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Findi
     if tolerances.test == "none":
         return []
     tests = []
-    for (codec, metric), (base, cand, lower_better) in paired_values(rows, baseline).items():
+    for (codec, metric), (base, cand, lower) in paired_values(rows, baseline).items():
         result = paired_test(
-            base, cand, lower_better, tolerances.test, tolerances.alpha, tolerances.of(metric), tolerances.min_pairs
+            base, cand, lower, tolerances.test, tolerances.alpha, tolerances.of(metric), tolerances.min_pairs
         )
         tests.append((codec, metric, base, cand, result))
     adjusted = (
@@ -523,15 +512,21 @@ def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Findi
     return out
 
 
-def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]:
+def _compare_sets(baseline, set_values, tolerances, directions, unsound=None) -> list[Finding]:
+    """Set-level values (FVD) against the baseline's; one of a codec whose points are not
+    comparable (other content) or of a metric of another version is not comparable."""
     now = {(s.codec, s.point, s.metric): s.value for s in set_values}
+    unsound = unsound or {}
     out = []
     for b in baseline.get("sets", []):
         subject = f"{b['codec']} / whole set / {b['point']}"
         value = now.get((b["codec"], b["point"], b["metric"]))
         if b["value"] is None:
             continue
-        if value is None:
+        held = [unsound[k] for k in ((b["codec"], "*"), (b["codec"], b["metric"])) if k in unsound]
+        if held and value is not None:
+            out.append(Finding(subject, b["metric"], "not comparable", b["value"], value, f"its clips hold {held[0]}"))
+        elif value is None:
             out.append(Finding(subject, b["metric"], "missing", b["value"], None, "no set-level value in this run"))
         else:
             out.append(
@@ -540,7 +535,7 @@ def _compare_sets(baseline, set_values, tolerances, directions) -> list[Finding]
                     b["metric"],
                     b["value"],
                     value,
-                    _lower_better(directions, b["metric"]),
+                    lower_better(directions, b["metric"]),
                     tolerances.of(b["metric"]),
                 )
             )
@@ -604,6 +599,21 @@ def failed(findings: list[Finding]) -> bool:
     return any(f.outcome in FAILING for f in findings)
 
 
+def unrelated(findings: list[Finding]) -> Finding | None:
+    """The finding that says the run shares nothing with the baseline, if any."""
+    return next((f for f in findings if f.subject == "the baseline" and f.outcome == "not comparable"), None)
+
+
+def verdict(findings: list[Finding]) -> int:
+    """The gate's exit status: 2 when the baseline is of something else (nothing shared),
+    1 on a regression, 2 when values could not be compared or none was, 0 when it passes."""
+    if unrelated(findings):
+        return 2
+    if failed(findings):
+        return 1
+    return 2 if uncomparable(findings) or not compared(findings) else 0
+
+
 def uncomparable(findings: list[Finding]) -> list[Finding]:
     """The values the gate could not check (other content, another metric version): it
     cannot vouch for them, so a gate with any of them does not pass."""
@@ -621,7 +631,8 @@ def write_junit(findings: list[Finding], path: Path) -> Path:
         name="gvcbench-regress",
         tests=str(len(findings)),
         failures=str(sum(f.outcome in FAILING for f in findings)),
-        skipped=str(sum(f.outcome in ("new", "not comparable") for f in findings)),
+        errors=str(sum(f.outcome == "not comparable" for f in findings)),
+        skipped=str(sum(f.outcome == "new" for f in findings)),
     )
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname=f.subject, name=f.check)
@@ -630,7 +641,9 @@ def write_junit(findings: list[Finding], path: Path) -> Path:
             ET.SubElement(case, "failure", message=f"{f.outcome}: {f.message}", type=f.outcome).text = json.dumps(
                 asdict(f)
             )
-        elif f.outcome in ("new", "not comparable"):
+        elif f.outcome == "not comparable":  # the gate cannot vouch for it: an error, not a pass
+            ET.SubElement(case, "error", message=f"{f.outcome}: {f.message}", type=f.outcome)
+        elif f.outcome == "new":
             ET.SubElement(case, "skipped", message=f"{f.outcome}: {f.message}")
         else:
             ET.SubElement(case, "system-out").text = f"{f.outcome}: {f.message}".strip()

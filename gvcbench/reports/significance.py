@@ -48,8 +48,22 @@ def paired_values(rows: list[JobResult], baseline: dict) -> dict[tuple[str, str]
         order = sorted(units, key=str)
         base = _means([units[u][0] for u in order])
         cand = _means([units[u][1] for u in order])
-        out[(codec, metric)] = (base, cand, True if metric == RATE else bool(directions.get(metric, False)))
+        out[(codec, metric)] = (base, cand, True if metric == RATE else lower_better(directions, metric))
     return out
+
+
+def lower_better(directions: dict, metric: str) -> bool:
+    """The metric's direction as the baseline recorded it, else as its spec says (else
+    higher is better)."""
+    if metric in directions:
+        return bool(directions[metric])
+    from ..errors import GvcbenchError
+    from ..metrics import METRICS
+
+    try:
+        return bool(METRICS.get(metric).spec.lower_better)
+    except GvcbenchError:
+        return False
 
 
 def _finite(v) -> bool:
