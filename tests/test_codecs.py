@@ -47,14 +47,16 @@ def test_ffmpeg_adapter_real_encode(name, low, high, params, clip64, tmp_path):
 def test_vvenc_codes_ten_bit_low_delay(clip64, tmp_path):
     codec = make_codec("vvenc-ldb", {"preset": "faster"})
     args = codec.encoder_args(RatePoint(qp=37), clip64)
-    assert "PicReordering=0:GOPSize=8:DecodingRefreshType=none:IntraPeriod=-1" in args
+    assert "PicReordering=0:GOPSize=8:DecodingRefreshType=none:IntraPeriod=-1:AccessUnitDelimiter=0" in args
     assert args[args.index("-qpa") + 1] == "0"
     bs, dec = round_trip(codec, clip64, 37, tmp_path)
     assert bs.info["coded_bit_depth"] == 10 and dec.sequence.bit_depth == 8
 
 
+# NAL unit types that carry no video: SEI (H.264 6; HEVC 39, 40; VVC 23, 24), and VVC's
+# access unit delimiter (20), which VTM does not write
 SEI_NAL = {"x264": (lambda h: h[0] & 0x1F, {6}), "x265": (lambda h: (h[0] >> 1) & 0x3F, {39, 40})}
-SEI_NAL["vvenc-ldb"] = (lambda h: h[1] >> 3, {24, 25})  # VVC's two-byte NAL header
+SEI_NAL["vvenc-ldb"] = (lambda h: h[1] >> 3, {20, 23, 24})  # VVC's two-byte NAL header
 
 
 def nal_types(data: bytes, kind) -> list[int]:

@@ -58,8 +58,8 @@ class FFmpegCodec(Codec):
     version_pattern: ClassVar[str]  # regex with one group, matched on the probe's log and output
     probe_pix_fmt: ClassVar[str] = "yuv420p"
     # How gvcbench drives the encoder; part of the version, so a store re-encodes when it
-    # changes. 2: vvenc-ldb codes one intra frame (was one a second), x264/x265 streams
-    # carry no encoder-info SEI, svtav1 writes bare OBUs (was IVF).
+    # changes. 2: vvenc-ldb codes one intra frame (was one a second) and no access unit
+    # delimiters, x264/x265 streams carry no encoder-info SEI, svtav1 writes bare OBUs (was IVF).
     settings: ClassVar[int] = 2
 
     # (folder, content hash of the sequence being encoded): set by the harness so that the
