@@ -2,7 +2,8 @@
 by the encoder's own flows (DIS, tracked, full size: what perfect tokens would give), with
 the decoder's temporal models, and from a key frame widened by what later frames show.
 
-flow-epe (px, mean over frame transitions, as the metric) of each decoded clip:
+flow-epe (px, the metric itself on the decoded frames converted to YUV as the decoder does) of
+each decoded clip:
 - ``exact``: each frame warped by its own flow back to the key frame;
 - ``sigma 3``: the flows low-passed along time as the decoder does (``flow_smoothing = 3``);
 - ``linear``: one velocity per pixel, the flows' least-squares line through the key
@@ -73,27 +74,17 @@ def warp_from(key: np.ndarray, flow: np.ndarray, margin: int = 0) -> np.ndarray:
     return cv2.remap(key, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
-def flow_epe(rgb: np.ndarray, decoded: list[np.ndarray]) -> float:
-    """The flow-epe metric's number for RGB clips (luma by OpenCV's BT.601 weights)."""
-    import cv2
+def flow_epe(source, decoded: list[np.ndarray]) -> float:
+    """The flow-epe metric of RGB frames decoded as the dynamics decoder returns them
+    (converted to YUV 4:2:0 in the source's colour and bit depth) against the source."""
+    from gvcbench.datasets.sequence import Sequence, rgb_to_yuv420
+    from gvcbench.metrics.temporal import flow_epe as metric
 
-    from gvcbench.metrics.temporal import farneback
-
-    def luma(frames):
-        return [cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
-
-    a, b = luma(rgb), luma(decoded)
-    return float(
-        np.mean(
-            [
-                np.linalg.norm(farneback(a[t - 1], a[t]) - farneback(b[t - 1], b[t]), axis=-1).mean()
-                for t in range(1, len(a))
-            ]
-        )
-    )
+    y, u, v = rgb_to_yuv420(np.stack(decoded), source.bit_depth, source.colour)
+    return float(metric(source, Sequence("decoded", y, u, v, source.fps, source.bit_depth, source.colour)).mean())
 
 
-def clip_row(rgb: np.ndarray, margin: int) -> list[float]:
+def clip_row(source, rgb: np.ndarray, margin: int) -> list[float]:
     from gvcbench.codecs.dynamics.codec import smooth_flows
 
     flows = tracked_flows(rgb)
@@ -107,7 +98,7 @@ def clip_row(rgb: np.ndarray, margin: int) -> list[float]:
         [warp_from(wide, np.ascontiguousarray(f), margin) for f in flows],
         [key] * (len(rgb) - 1),
     ]
-    return [flow_epe(rgb, [key, *frames]) for frames in variants]
+    return [flow_epe(source, [key, *frames]) for frames in variants]
 
 
 def main() -> None:
@@ -136,7 +127,8 @@ def main() -> None:
     for spec in specs:
         seq = load_sequence(spec)
         n = min(args.frames, seq.num_frames)
-        rows.append(clip_row(rgb_uint8(seq.frames(0, n), 0, n), args.margin))
+        source = seq.frames(0, n)
+        rows.append(clip_row(source, rgb_uint8(source, 0, n), args.margin))
         table.add_row(spec.name, *[f"{v:.3f}" for v in rows[-1]])
     if rows:
         table.add_row("mean", *[f"{v:.3f}" for v in np.mean(rows, axis=0)])
