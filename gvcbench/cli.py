@@ -437,7 +437,7 @@ def list_metrics():
             "lower" if spec.lower_better else "higher",
             escape(spec.unit or ""),
             escape(spec.bd_axis),
-            "set" if spec.granularity == "set" else spec.granularity,
+            spec.granularity,
             usable,
             escape(origin),
         )

@@ -86,7 +86,7 @@ class Registry(Generic[T]):
             obj = entry.target.load()
         if self.base is not None and isinstance(obj, type) and not issubclass(obj, self.base):
             raise GvcbenchError(f"{self.kind} {name!r} ({entry.origin}) is not a {self.base.__name__}")
-        own = _own_name(obj)
+        own = _own_name(obj) if self.base is not None else None  # codecs and metrics name themselves
         if own is not None and own != name:  # results would be stored under one name, provenance under the other
             raise GvcbenchError(
                 f"{self.kind} {name!r} ({entry.origin}) is registered under another name than its own "

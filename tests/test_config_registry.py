@@ -56,7 +56,7 @@ def test_a_plugin_shadowed_by_a_built_in_is_reported_and_a_misnamed_one_refused(
     (dist / "entry_points.txt").write_text("[gvcbench.testnames]\nbuiltin = dupe_mod:Thing\nalias = dupe_mod:Thing\n")
     (tmp_path / "dupe_mod.py").write_text("class Thing:\n    name = 'thing'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    reg = Registry("thing", "gvcbench.testnames")
+    reg = Registry("thing", "gvcbench.testnames", base=object)
     reg.register("builtin", "collections:OrderedDict")
     with caplog.at_level(logging.WARNING, logger="gvcbench"):
         assert reg.names() == ["alias", "builtin"]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..codecs import Codec, RatePoint
 from ..codecs.base import RateKnob
-from ..errors import ConfigError
+from ..errors import ConfigError, error_summary
 from .config import CodecConfig
 from .jobs import Job, Plan, job_key
 from .records import JobResult
@@ -288,7 +288,7 @@ def run_searches(
         run_batch(jobs)
         fresh.update(j.key for j in jobs)
         for row in store.records((job.key for job in jobs), done=False):
-            failed[row.job_key] = _short_error(row.error)
+            failed[row.job_key] = error_summary(row.error) or "failed"
 
     active = list(plan.searches)
     for round_no in range(1, MAX_ROUNDS + 1):
@@ -380,12 +380,6 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             keys.add(key)
     store.delete(stale)
     return keys
-
-
-def _short_error(error: str | None) -> str:
-    """The first line of a job's error and, for a program's log tail, its last line."""
-    lines = [line.strip() for line in (error or "failed").splitlines() if line.strip()]
-    return lines[0] if len(lines) == 1 else f"{lines[0]} … {lines[-1]}"
 
 
 def outcome_lines(outcomes: list[TargetOutcome]) -> list[str]:

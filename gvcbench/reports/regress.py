@@ -378,7 +378,7 @@ def compare(
         for metric, value in b["metrics"].items():
             version = r.provenance.get(metric, {}).get("version")
             if metric not in r.metrics:
-                why = (r.metric_errors.get(metric) or "").splitlines()[:1]
+                why = error_summary(r.metric_errors.get(metric))
                 findings.append(
                     Finding(
                         subject,
@@ -386,7 +386,7 @@ def compare(
                         "missing",
                         value,
                         None,
-                        "metric not measured in this run" + (f": {why[0]}" if why else ""),
+                        "metric not measured in this run" + (f": {why}" if why else ""),
                     )
                 )
             elif b.get("metric_versions", {}).get(metric) not in (None, version):
@@ -452,9 +452,10 @@ def _nothing_shared(baseline: dict, rows) -> Finding:
 
     points = baseline["points"]
     parts = [
-        f"{what}: baseline {names(b[key] for b in points)}; this run {names(getattr(r, key) for r in rows)}"
+        f"{what}: baseline {names(b[key] for b in points)}; "
+        f"this run {names(getattr(r, key) for r in rows if not r.is_search_probe)}"
         for what, key in (("codecs", "codec"), ("sequences", "sequence"), ("rate points", "point"))
-        if {b[key] for b in points}.isdisjoint(getattr(r, key) for r in rows)
+        if {b[key] for b in points}.isdisjoint(getattr(r, key) for r in rows if not r.is_search_probe)
     ]
     return Finding(
         "the baseline",

@@ -109,6 +109,15 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
     )
 
 
+def median_rates(rows, sequences: list[str], anchor: str) -> dict[str, float]:
+    """Per sequence with finished jobs, the rate its pictures are shown at by default."""
+    done: dict[str, list] = {}
+    for r in rows:
+        if r["status"] == "done" and r["sequence"] in sequences:
+            done.setdefault(r["sequence"], []).append(r)
+    return {s: visual.median_rate(rs, anchor) for s, rs in done.items()}
+
+
 def _target_text(target: float | dict[str, float]) -> str:
     if isinstance(target, dict):
         return "the anchor's median rate point on each sequence (its rate in each panel's title)"
@@ -435,8 +444,8 @@ def write_report(
 
     time_imgs = []
     for m in metrics:  # per-frame views at matched rates (reports/overtime.py)
-        # the first stated rate, or on each sequence the rate of its visual comparison (the anchor's median)
-        target = targets[0] if targets else {c.sequence: c.target_kbps for c, *_ in visuals}
+        # the first stated rate, or on each sequence the anchor's median rate point there
+        target = targets[0] if targets else median_rates(measured, seq_names, anchor)
         fig = overtime.quality_over_time(measured, seq_names, m, target, anchor) if target else None
         if fig is not None:
             paths = plots.save(fig, figdir / f"over_time_{_safe(m)}", svg)
@@ -577,6 +586,8 @@ def _html(
         f"</figcaption></figure>"
         for c, grid, yt, col, anim in visuals
     )
+    if not visuals:  # over-time plots need no reconstruction; the pictures do
+        vis_html = "<p>No visual comparison could be drawn (see notes).</p>"
     targets, matched_imgs = matched_rates
     vis_html += "".join(
         f"<h3>{E(seq)}: every codec at {E(', '.join(f'{t:g}' for t in targets))} kbps</h3>"
@@ -620,7 +631,7 @@ def _html(
 <h2>Rate-distortion curves</h2>
 {rd_html}
 <h2>Visual comparison</h2>
-{vis_html or "<p>No visual comparison could be drawn (see notes).</p>"}
+{vis_html}
 {f"<h3>Notes</h3><ul>{note_html}</ul>" if notes else ""}
 <h2>Per-sequence results</h2>
 {_rows_html(rows, metrics)}

@@ -163,10 +163,13 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
         per_codec = {r.run_id: _keys_by_codec(r.jobs, by_key) for r in runs}
         labels = {run_id: set(groups) for run_id, groups in per_codec.items()}
         if latest.unfinished:
+            counts = (  # a run of rate targets alone records its jobs as its searches end
+                f": {len(latest.jobs)} of its {latest.planned} planned jobs have results" if latest.planned else ""
+            )
             notes.append(
                 f"the latest run {latest.short} ({latest.when}) has not finished (still running, or "
-                f"stopped): {len(latest.jobs)} of its {latest.planned} planned jobs have results; run "
-                f"the same command again to finish it, or pick an earlier run with --run RUN_ID"
+                f"stopped){counts}; run the same command again to finish it, or pick an earlier run "
+                f"with --run RUN_ID"
             )
         for codec in sorted({r.codec for r in rows}):
             on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]

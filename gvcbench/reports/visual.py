@@ -76,6 +76,14 @@ def _original(row: JobResult, run_folder: Path):
     return original
 
 
+def median_rate(rows: list[JobResult], anchor: str | None) -> float:
+    """The rate a sequence's pictures are shown at by default: the anchor's median rate
+    point on it (every codec's, where the anchor has none). ``rows``: that sequence's
+    finished jobs."""
+    rates = sorted(r["kbps"] for r in rows if r["codec"] == anchor) or sorted(r["kbps"] for r in rows)
+    return rates[len(rates) // 2]
+
+
 def build_comparison(
     rows: list[JobResult], sequence: str, anchor: str, run_folder: Path, target_kbps: float | None = None
 ) -> Comparison:
@@ -85,8 +93,7 @@ def build_comparison(
     if not mine:
         raise GvcbenchError(f"no finished job for sequence {sequence!r}")
     if target_kbps is None:
-        anchor_rates = sorted(r["kbps"] for r in mine if r["codec"] == anchor) or sorted(r["kbps"] for r in mine)
-        target_kbps = anchor_rates[len(anchor_rates) // 2]
+        target_kbps = median_rate(mine, anchor)
     comp = Comparison(sequence, target_kbps)
     try:
         original = _original(mine[0], run_folder)
