@@ -373,3 +373,22 @@ def test_a_metric_that_failed_is_tried_again_under_a_new_version(clips, tmp_path
         stale = store.status_of(keys, {"psnr-y": "1", "ms-ssim": "2"})
         assert all(settled == {"psnr-y"} for _, settled, _ in stale.values())
         assert store.stale_versions == {("ms-ssim", "1"): 2}
+
+
+@pytest.mark.slow
+def test_a_failed_jobs_error_names_the_folder_its_files_are_in(clips, tmp_path):
+    """Errors name files of the job's staging folder (NAME.new), which is renamed when the
+    job ends; the stored error names the folder as it is afterwards."""
+    codec = {
+        "name": "external",
+        "label": "silent",
+        "qps": [30],
+        "params": {"encode": [sys.executable, "-c", "pass", "{bitstream}"], "decode": [sys.executable, "-c", "pass"]},
+    }
+    run_benchmark(_config(clips, tmp_path / "run", [codec]))
+    with ResultStore(tmp_path / "run", create=False) as store:
+        errors = [r["error"] for r in store.rows()]
+    assert errors and all("wrote no bitstream at" in e and ".new" not in e for e in errors), errors
+    for e in errors:
+        folder = Path(e.split("wrote no bitstream at ")[1].split(" ")[0]).parent
+        assert folder.is_dir(), folder

@@ -234,7 +234,9 @@ def execute_job(job: Job, source: Sequence | None = None) -> JobResult:
         tb = "".join(traceback.format_exception(exc)[-6:])
         error = f"unexpected {type(exc).__name__}: {exc}\n{tb}"
     try:
-        _settle_folder(workdir, final, done=error is None)
+        settled = _settle_folder(workdir, final, done=error is None)
+        if error and settled:  # name the folder the files are in now, not the staging one
+            error = error.replace(str(workdir), str(settled))
     except OSError as exc:
         error, fatal = _os_failure(exc, final)
     status = "done" if error is None else "failed"
@@ -259,22 +261,24 @@ def failed_row(job: Job, error: str) -> JobResult:
 DONE_MARK = ".done"  # in a job folder whose files belong to a finished row
 
 
-def _settle_folder(staging: Path, final: Path, done: bool) -> None:
+def _settle_folder(staging: Path, final: Path, done: bool) -> Path | None:
     """Move a finished job's files into its folder, replacing what was there. A failed
     attempt replaces only a folder without a finished row's files; beside such a folder
-    its files go to ``NAME.failed`` (the store keeps the finished row, and its files stay)."""
+    its files go to ``NAME.failed`` (the store keeps the finished row, and its files stay).
+    Returns where the files went (None: there were none)."""
     if not staging.exists():
-        return
+        return None
     if done:
         (staging / DONE_MARK).touch()
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
-        return
+        return final
     target = final.with_name(final.name + ".failed") if (final / DONE_MARK).exists() else final
     if target.exists():
         shutil.rmtree(target)
     staging.rename(target)
+    return target
 
 
 def environment() -> dict:
