@@ -231,3 +231,10 @@ def test_rd_axes_carry_the_metrics_unit(run_folder):
     fig = rd_figure(rows, "psnr-y", parse_axis("x", "psnr-y"), "x264")
     assert fig.axes[0].get_ylabel() == "psnr-y (dB)"
     assert fig.axes[0].get_xlabel() == "rate (kbps, log scale)"
+    # a codec keeps its colour whatever else is plotted (the colour cycle used to shift)
+    alone = rd_figure([r for r in rows if r["codec"] == "x265"], "psnr-y", parse_axis("x", "psnr-y"), None)
+
+    def colour(f, label):
+        return next(line.get_color() for line in f.axes[0].get_lines() if line.get_label().startswith(label))
+
+    assert colour(fig, "x265") == colour(alone, "x265") == "#ff7f0e"

@@ -25,8 +25,33 @@ def _figure(*args, **kw):
     return plt.subplots(*args, **kw)
 
 
+# matplotlib's tab10, fixed per codec so that a codec has one colour in every figure and
+# panel of a report and across reports (the colour cycle shifted when a codec was missing)
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+BUILT_IN_COLOURS = {"vvenc-ldb": 0, "x265": 1, "dynamics": 3, "x264": 2, "svtav1": 4, "vtm-ldb": 5}
+
+
+def codec_colour(codec: str) -> str:
+    """The colour of a codec's curves: built-in adapters' names have their own, other labels
+    one chosen by a hash of the label (stable across runs and machines)."""
+    import hashlib
+
+    index = BUILT_IN_COLOURS.get(codec)
+    if index is None:
+        index = int(hashlib.sha1(codec.encode()).hexdigest(), 16) % len(PALETTE)
+    return PALETTE[index]
+
+
 def _style(codec: str, anchor: str | None, index: int) -> dict:
-    style = {"marker": MARKERS[index % len(MARKERS)], "linewidth": 1.6, "markersize": 5, "label": codec}
+    style = {
+        "marker": MARKERS[index % len(MARKERS)],
+        "linewidth": 1.6,
+        "markersize": 5,
+        "label": codec,
+        "color": codec_colour(codec),
+    }
     if codec == anchor:
         style.update(linestyle="--", color="black", linewidth=2.2, label=f"{codec} (anchor)")
     return style
