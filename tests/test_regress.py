@@ -135,6 +135,7 @@ def test_new_failure_missing_and_tolerances(runs, tmp_path):
         ("[metric]\npsnr-y = 0.5\n", "metric.psnr-y must be a table with abs and/or rel"),
         ("default = 3\n", "default must be a table"),
         ("bd = 0.5\n", "bd must be a table"),
+        ("[metric.bpp]\nabs = 0\n", r"the gate checks the rate in kbps; write \[metric.kbps\]"),
     ],
 )
 def test_tolerances_with_a_misspelt_metric_or_a_negative_value_are_refused(tmp_path, text, message):
@@ -342,3 +343,16 @@ def test_a_metric_the_baseline_does_not_hold_is_named_as_unchecked(runs):
     findings = compare(base, baseline, load_tolerances(None))
     new = [f for f in findings if f.subject == "the baseline"]
     assert [(f.check, f.outcome) for f in new] == [("psnr-y", "new")] and "not checked" in new[0].message
+
+
+def test_junit_stays_valid_xml_with_an_encoders_colour_codes(tmp_path):
+    """A failure reason holding a terminal colour code (ESC) made the JUnit file unreadable."""
+    from gvcbench.reports.regress import Finding, write_junit
+
+    bad = Finding("x / clip / qp30", "status", "new failure", message="\x1b[31mERROR\x1b[0m: out of memory\x00")
+    write_junit(
+        [bad, Finding("x / clip / qp30", "psnr-y", "not comparable", message="\x1b[1mv2\x1b[0m")], tmp_path / "j.xml"
+    )
+    suite = ET.parse(tmp_path / "j.xml").getroot()
+    assert suite.find(".//failure").get("message") == "new failure: [31mERROR[0m: out of memory"
+    assert suite.get("failures") == "1" and suite.get("errors") == "1"

@@ -119,8 +119,10 @@ def _check_metric_names(tables: dict, path) -> None:
 
     from ..metrics import METRICS
 
-    known = set(METRICS.names()) | {"kbps", "bpp"}
+    known = set(METRICS.names()) | {"kbps"}
     for name in tables:
+        if name == "bpp":
+            raise ConfigError(f"tolerances file {path}: the gate checks the rate in kbps; write [metric.kbps]")
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
@@ -626,6 +628,12 @@ def compared(findings: list[Finding]) -> int:
     return sum(f.outcome in ("ok", "improved", "regressed") for f in findings)
 
 
+def _xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids (an encoder's colour codes in its
+    log tail made the JUnit file unreadable)."""
+    return "".join(c for c in text if c in "\t\n\r" or (ord(c) >= 0x20 and not 0xD800 <= ord(c) <= 0xDFFF))
+
+
 def write_junit(findings: list[Finding], path: Path) -> Path:
     suite = ET.Element(
         "testsuite",
@@ -636,17 +644,17 @@ def write_junit(findings: list[Finding], path: Path) -> Path:
         skipped=str(sum(f.outcome == "new" for f in findings)),
     )
     for f in findings:
-        case = ET.SubElement(suite, "testcase", classname=f.subject, name=f.check)
+        case = ET.SubElement(suite, "testcase", classname=_xml_text(f.subject), name=_xml_text(f.check))
         ET.SubElement(ET.SubElement(case, "properties"), "property", name="outcome", value=f.outcome)
         if f.outcome in FAILING:
-            ET.SubElement(case, "failure", message=f"{f.outcome}: {f.message}", type=f.outcome).text = json.dumps(
-                asdict(f)
-            )
+            ET.SubElement(
+                case, "failure", message=_xml_text(f"{f.outcome}: {f.message}"), type=f.outcome
+            ).text = _xml_text(json.dumps(asdict(f)))
         elif f.outcome == "not comparable":  # the gate cannot vouch for it: an error, not a pass
-            ET.SubElement(case, "error", message=f"{f.outcome}: {f.message}", type=f.outcome)
+            ET.SubElement(case, "error", message=_xml_text(f"{f.outcome}: {f.message}"), type=f.outcome)
         elif f.outcome == "new":
-            ET.SubElement(case, "skipped", message=f"{f.outcome}: {f.message}")
+            ET.SubElement(case, "skipped", message=_xml_text(f"{f.outcome}: {f.message}"))
         else:
-            ET.SubElement(case, "system-out").text = f"{f.outcome}: {f.message}".strip()
+            ET.SubElement(case, "system-out").text = _xml_text(f"{f.outcome}: {f.message}".strip())
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
     return Path(path)
