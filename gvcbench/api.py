@@ -383,4 +383,11 @@ def save_baseline(
     from .reports.regress import save_baseline as write
 
     results = store if isinstance(store, Results) else open_store(store, run)
+    unfinished = [r for r in results.runs if r.get("finished") is None and r.get("dataset") is not None]
+    if unfinished:
+        raise GvcbenchError(
+            f"run {unfinished[-1]['run_id'][:8]} of these results has not finished (still running, or "
+            f"stopped): a baseline of it would leave its missing points unchecked; run the same command "
+            f"again to finish it, then save the baseline"
+        )
     return write(results.rows, Path(baseline), anchor, results.set_values)

@@ -816,6 +816,8 @@ def regress(
     from .reports.regress import unrelated, write_junit
 
     try:
+        if anchor and not save:
+            raise GvcbenchError("--anchor goes with --save (the baseline records its anchor); drop it to compare")
         chosen = _open(store, run)
         _not_a_store(junit, "--junit")
         if save:

@@ -319,6 +319,14 @@ def test_a_killed_latest_run_is_said_to_be_unfinished(clips, tmp_path):
     said = " ".join((r.stdout + r.stderr).split())
     assert r.returncode == 0 and "has not finished (still running, or stopped)" in said, said
     assert "x264: not shown — the latest run planned it on the dataset shown" in said, said
+    # a baseline of an unfinished run would leave its missing points unchecked for good
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "regress", str(out), "--baseline", str(tmp_path / "b.json"), "--save"],
+        capture_output=True,
+        text=True,
+    )
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "has not finished" in said and not (tmp_path / "b.json").exists(), said
 
 
 @pytest.mark.slow

@@ -272,6 +272,8 @@ def test_a_baseline_of_other_content_or_metric_versions_does_not_pass(runs, tmp_
     r = _gate(root / "base", "--baseline", tmp_path / "old.json")
     said = " ".join(r.stderr.split())
     assert r.returncode == 2 and "metric versions changed: psnr-y (metric version 0 -> " in said, said
+    r = _gate(root / "base", "--baseline", tmp_path / "b.json", "--anchor", "x265")  # --anchor needs --save
+    assert r.returncode == 2 and "--anchor goes with --save" in " ".join(r.stderr.split())
 
 
 @pytest.mark.slow
