@@ -226,7 +226,9 @@ def _settings(rows: list[JobResult]) -> dict[str, str]:
 def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) -> list[str]:
     """A note per label about its rows left out: how many, from which run, what differed."""
     notes = []
-    outside = [r for r in rows if r.job_key not in keys]  # one pass; usually empty
+    # one pass; usually empty. A rate search's own encodes are never shown (never part of a
+    # curve), so they are not "left out" either
+    outside = [r for r in rows if r.job_key not in keys and not r.is_search_probe]
     for codec, pick in owner.items():
         left = [r for r in outside if r.codec == codec]
         if not left:
