@@ -372,6 +372,7 @@ def test_a_run_refused_by_a_codec_option_says_only_that_with_the_default_metrics
         ('{"x": 1}', "a literal brace is written {{ or }}"),
         ("{output", "expected '}' before end of string"),
         ("{qp:02d}", "placeholders are bare names such as {qp}, without a format"),
+        ("{kbps}", "there is no {kbps}; gvcbench hands a codec QPs"),
         ("{output.stem}", "placeholders are bare names such as {qp}, without a format"),
     ],
 )

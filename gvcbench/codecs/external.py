@@ -1,7 +1,7 @@
 """Any command-line codec described by encode/decode command templates.
 
 Placeholders in the templates: {input} (source file), {bitstream}, {output} (decoded
-file), {qp}, {kbps}, {width}, {height}, {fps}, {frames}, {bit_depth}, {workdir}, and
+file), {qp}, {width}, {height}, {fps}, {frames}, {bit_depth}, {workdir}, and
 {seed} for a codec declared ``stochastic`` (run once per seed of its entry); every path
 is absolute, and the programs run in the job's folder. The
 source is written as .y4m or .yuv (``input_format``) and the decoder must write
@@ -29,7 +29,6 @@ PLACEHOLDERS = (
     "bitstream",
     "output",
     "qp",
-    "kbps",
     "width",
     "height",
     "fps",
@@ -54,6 +53,11 @@ def check_template(key: str, template: tuple[str, ...]) -> None:
                 f"external codec {key} argument {arg!r}: {exc}; a literal brace is written {{{{ or }}}}"
             ) from None
         for name, spec, conversion in fields:
+            if name == "kbps":  # never filled: a target rate is reached by searching {qp}
+                raise ConfigError(
+                    f"external codec {key} argument {arg!r}: there is no {{kbps}}; gvcbench hands a codec QPs "
+                    f"({{qp}}), and an entry with kbps = [...] reaches each target by searching the QP"
+                )
             if name.split(".")[0].split("[")[0] not in PLACEHOLDERS:
                 raise ConfigError(
                     f"external codec {key} argument {arg!r} uses unknown placeholder {{{name}}}; known: "
@@ -155,7 +159,6 @@ class ExternalCodec(Codec):
             "bitstream": out,
             "output": workdir / f"decoded.{self.params.output_format}",
             "qp": point.qp,
-            "kbps": point.kbps,
             "width": seq.width,
             "height": seq.height,
             "fps": float(seq.fps),
