@@ -284,8 +284,8 @@ def test_a_renamed_codec_entry_reuses_its_jobs_under_the_new_label(clips, tmp_pa
     """Same settings, new label: nothing is encoded again, and the rows carry the new label
     (they kept the old one, so `bdrate --anchor NEW` failed)."""
 
-    def run(label):
-        cfg = _config(clips, tmp_path / "run", [{"name": "x264", "label": label, "qps": [30, 40]}])
+    def run(label, qps=(30, 40)):
+        cfg = _config(clips, tmp_path / "run", [{"name": "x264", "label": label, "qps": list(qps)}])
         with gvcbench_logs(logging.WARNING) as warnings:
             return run_benchmark(cfg), warnings
 
@@ -295,6 +295,13 @@ def test_a_renamed_codec_entry_reuses_its_jobs_under_the_new_label(clips, tmp_pa
     assert any("stored under the label 'alpha'" in w for w in warnings)
     with ResultStore(tmp_path / "run", create=False) as store:
         assert {r["codec"] for r in store.rows()} == {"beta"}
+    # renamed with another ladder: the shared jobs (QP 40) would split beta's curve, so they stay
+    third, warnings = run("gamma", (40, 50))
+    assert third.done == 2 and third.skipped == 2
+    assert any("keep it (renaming them would split an earlier run's curves)" in w for w in warnings)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        labels = {(r["codec"], r["qp"]) for r in store.rows()}
+    assert {("beta", 30), ("beta", 40), ("gamma", 50)} <= labels and ("gamma", 40) not in labels
 
 
 @pytest.mark.slow

@@ -323,14 +323,17 @@ def run_searches(
     outcomes: list[TargetOutcome] = []
     chosen: list[Job] = []
     per_search = []
+    labels: dict[str, str] = {}  # a renamed entry's encodes take its label (all of them at once)
     for search in plan.searches:
         probes, rows = _stored_probes(store, search, fresh if force else None)
         seen.update(r.job_key for r in rows.values())
-        store.relabel({r.job_key: search.template.codec_label for r in rows.values()})  # a renamed entry
+        labels.update((r.job_key, search.template.codec_label) for r in rows.values())
+        labels.update((search.target_key(t), search.template.codec_label) for t in search.targets)
         results = choose(search, probes)
         outcomes.extend(results)
         per_search.append((search, results, rows))
         chosen.extend(search.probe_job(o.value) for o in results if o.recorded)
+    store.relabel(labels)
     # The chosen encodes carry every metric of this run (an older probe may lack a new one).
     completing = [j for j in pending(chosen) if j.key not in fresh]
     if completing:

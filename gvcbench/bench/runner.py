@@ -76,11 +76,17 @@ def _take_labels(store: ResultStore, jobs: list, todo: list) -> None:
     """Jobs this run reuses keep their results but take this run's codec labels: a label is
     the user's name for a setting, and the key (the settings) does not hold it."""
     pending = {j.key for j in todo}
-    moved = store.relabel({j.key: j.codec_label for j in jobs if j.key not in pending})
+    moved, kept = store.relabel({j.key: j.codec_label for j in jobs if j.key not in pending})
     for old, n in sorted(moved.items()):
         log.warning(
             f"{n} finished job(s) of the same settings were stored under the label {old!r}; "
             f"they now carry this run's label (see `gvcbench results`)"
+        )
+    for old, n in sorted(kept.items()):
+        log.warning(
+            f"{n} finished job(s) of the same settings are stored under the label {old!r} with other "
+            f"jobs of that label; they keep it (renaming them would split an earlier run's curves) and "
+            f"show under it: give the entry its old label to see one curve"
         )
 
 

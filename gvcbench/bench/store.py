@@ -365,23 +365,33 @@ class ResultStore:
         with self.db:
             return sum(self.db.execute("DELETE FROM jobs WHERE job_key = ?", (k,)).rowcount for k in keys)
 
-    def relabel(self, labels: Mapping[str, str]) -> dict[str, int]:
+    def relabel(self, labels: Mapping[str, str]) -> tuple[dict[str, int], dict[str, int]]:
         """Give the stored jobs of ``labels`` (job key -> codec label) those labels: a run
         that finds its jobs stored under another label (the same settings, renamed) shows
-        them under its own. {old label: jobs relabelled}."""
-        old: Counter[str] = Counter()
+        them under its own. Only a label whose every stored job is among ``labels`` moves:
+        moving part of one would split an earlier run's curve between two labels.
+        Returns ({old label: jobs relabelled}, {old label: jobs left under it})."""
         if not labels:
-            return {}
-        changes = []
+            return {}, {}
+        held: dict[str, list[str]] = {}
         for key, codec in self.db.execute("SELECT job_key, codec FROM jobs"):  # one scan, as status_of
-            label = labels.get(key)
-            if label is not None and codec != label:
-                changes.append((label, key))
-                old[codec] += 1
+            held.setdefault(codec, []).append(key)
+        moved: Counter[str] = Counter()
+        kept: Counter[str] = Counter()
+        changes = []
+        for codec, keys in held.items():
+            mine = [k for k in keys if k in labels and labels[k] != codec]
+            if not mine:
+                continue
+            if len(mine) == len(keys):
+                changes += [(labels[k], k) for k in mine]
+                moved[codec] += len(mine)
+            else:
+                kept[codec] += len(mine)
         if changes:
             with self.db:
                 self.db.executemany("UPDATE jobs SET codec = ? WHERE job_key = ?", changes)
-        return dict(old)
+        return dict(moved), dict(kept)
 
     def status_of(
         self, keys: Iterable[str], versions: Mapping[str, str] | None = None
