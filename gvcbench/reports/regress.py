@@ -311,7 +311,21 @@ class Finding:
         return self.candidate - self.baseline
 
 
-def _compare_value(subject, check, base, cand, lower, tol) -> Finding:
+def _value_change(base: float, cand: float, delta: float, worse: bool, limit: float) -> str:
+    rel = f" ({100 * delta / base:+.2f} %)" if base else ""
+    return f"{base:.6g} -> {cand:.6g}, change {delta:+.4g}{rel}, tolerance {limit:.3g}"
+
+
+def _bd_change(base: float, cand: float, delta: float, worse: bool, limit: float) -> str:
+    return (
+        f"{base:+.2f} % -> {cand:+.2f} %, {delta:+.2f} percentage points "
+        f"({'worse: more' if worse else 'better: fewer'} bits for the same quality), tolerance {limit:g} points"
+    )
+
+
+def _compare_value(subject, check, base, cand, lower, tol, say=_value_change) -> Finding:
+    """ok within ``tol`` (abs, rel), else regressed or improved by the direction; ``say``
+    words the change."""
     if not _finite(cand):
         what = "absent" if cand is None else f"{cand} (not a finite number)"
         return Finding(subject, check, "regressed", base, None, f"{base:.6g} -> {what} in this run")
@@ -321,14 +335,8 @@ def _compare_value(subject, check, base, cand, lower, tol) -> Finding:
     if abs(delta) <= limit:
         return Finding(subject, check, "ok", base, cand)
     worse = delta > 0 if lower else delta < 0
-    rel = f" ({100 * delta / base:+.2f} %)" if base else ""
     return Finding(
-        subject,
-        check,
-        "regressed" if worse else "improved",
-        base,
-        cand,
-        f"{base:.6g} -> {cand:.6g}, change {delta:+.4g}{rel}, tolerance {limit:.3g}",
+        subject, check, "regressed" if worse else "improved", base, cand, say(base, cand, delta, worse, limit)
     )
 
 
@@ -482,6 +490,11 @@ def _unsound_bd(findings: list[Finding], baseline: dict) -> dict[tuple[str, str]
     return out
 
 
+def _unsound_reason(unsound: dict[tuple[str, str], str], codecs: list[str], metric: str) -> str | None:
+    """Why a value built from these codecs' points of ``metric`` is not comparable, if it is not."""
+    return next((unsound[k] for c in codecs for k in ((c, "*"), (c, metric)) if k in unsound), None)
+
+
 def _significance_findings(rows, baseline, tolerances: Tolerances) -> list[Finding]:
     """One finding per (codec, metric or rate): the paired test across sequences (and seeds)."""
     if tolerances.test == "none":
@@ -526,9 +539,9 @@ def _compare_sets(baseline, set_values, tolerances, directions, unsound=None) ->
         value = now.get((b["codec"], b["point"], b["metric"]))
         if b["value"] is None:
             continue
-        held = [unsound[k] for k in ((b["codec"], "*"), (b["codec"], b["metric"])) if k in unsound]
+        held = _unsound_reason(unsound, [b["codec"]], b["metric"])
         if held and value is not None:
-            out.append(Finding(subject, b["metric"], "not comparable", b["value"], value, f"its clips hold {held[0]}"))
+            out.append(Finding(subject, b["metric"], "not comparable", b["value"], value, f"its clips hold {held}"))
         elif value is None:
             out.append(Finding(subject, b["metric"], "missing", b["value"], None, "no set-level value in this run"))
         else:
@@ -572,9 +585,9 @@ def _compare_bd(rows, baseline, tolerances, set_values=None, unsound=None) -> li
         if b["value"] is None:
             out.append(Finding(subject, check, "new", None, e.avg_curve))
             continue
-        held = [unsound[k] for c in (b["codec"], anchor) for k in ((c, "*"), (c, b["metric"])) if k in unsound]
+        held = _unsound_reason(unsound, [b["codec"], anchor], b["metric"])
         if held:
-            out.append(Finding(subject, check, "not comparable", b["value"], e.avg_curve, f"its curves hold {held[0]}"))
+            out.append(Finding(subject, check, "not comparable", b["value"], e.avg_curve, f"its curves hold {held}"))
             continue
         out.append(_compare_bd_value(subject, check, b["value"], e.avg_curve, tolerances.bd_abs))
     return out
@@ -583,19 +596,7 @@ def _compare_bd(rows, baseline, tolerances, set_values=None, unsound=None) -> li
 def _compare_bd_value(subject: str, check: str, base: float, cand: float, tol: float) -> Finding:
     """A BD-rate against the baseline's, in percentage points; higher means more bits for
     the same quality: worse."""
-    delta = cand - base
-    if abs(delta) <= tol:
-        return Finding(subject, check, "ok", base, cand)
-    worse = delta > 0
-    return Finding(
-        subject,
-        check,
-        "regressed" if worse else "improved",
-        base,
-        cand,
-        f"{base:+.2f} % -> {cand:+.2f} %, {delta:+.2f} percentage points "
-        f"({'worse: more' if worse else 'better: fewer'} bits for the same quality), tolerance {tol:g} points",
-    )
+    return _compare_value(subject, check, base, cand, True, (tol, 0.0), say=_bd_change)
 
 
 def failed(findings: list[Finding]) -> bool:
