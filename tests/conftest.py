@@ -51,6 +51,23 @@ def clip192():
     return real_clip(frames=3, size="192x192", clip="bikes.mp4")
 
 
+def external_run(
+    folder: Path, output, source, encode: list, decode: list, label=None, metrics=None, dataset="", more=""
+) -> Path:
+    """A run config (``folder/run.toml``) of one `external` codec at QP 30 from command
+    templates (lists of arguments); ``dataset``: more [dataset] lines, ``more``: more TOML."""
+    import json
+
+    lines = [f"output = {json.dumps(str(output))}"]
+    lines += [f"metrics = {json.dumps(metrics)}"] if metrics else []
+    lines += ["[dataset]", f"source = {json.dumps(str(source))}", dataset, "[[codec]]", 'name = "external"']
+    lines += [f"label = {json.dumps(label)}"] if label else []
+    lines += ["qps = [30]", "[codec.params]", f"encode = {json.dumps(encode)}", f"decode = {json.dumps(decode)}"]
+    path = folder / "run.toml"
+    path.write_text("\n".join([*lines, 'version = "t"', more]))
+    return path
+
+
 def random_sequence(frames=3, width=32, height=16, bit_depth=8, seed=0, name="rand") -> Sequence:
     rng = np.random.default_rng(seed)
     dtype = np.uint8 if bit_depth == 8 else np.uint16

