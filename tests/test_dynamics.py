@@ -87,6 +87,25 @@ def test_training_packs_hold_the_flows_the_encoder_estimates():
         assert np.array_equal(pack["flows"].astype(np.float32), encoder), tracking
 
 
+def test_a_pack_is_built_with_the_estimator_object_it_is_given():
+    """Diagnoses (benchmarks/dynamics_synthetic_truth.py) pass an estimator with other settings."""
+    from gvcbench.codecs.dynamics import data as D
+    from gvcbench.codecs.dynamics.flow import DisFlow
+    from gvcbench.datasets.sequence import Sequence, rgb_to_yuv420
+
+    rgb, _ = _translating(192, 8, 1.5)
+    y, u, v = rgb_to_yuv420(rgb, 8, ColourInfo("bt709", "limited"))
+    clip = D.Clip(
+        "gravel-pan", "real", Sequence("gravel-pan", y, u, v, Fraction(25), 8, ColourInfo("bt709", "limited"))
+    )
+
+    def flows(flow):
+        return D.build_pack([clip], 3, np.random.default_rng(0), flow=flow)["flows"]
+
+    assert np.array_equal(flows(DisFlow("medium")), flows("dis"))
+    assert not np.array_equal(flows(DisFlow("ultrafast")), flows("dis"))
+
+
 @pytest.mark.parametrize("bad", [1, 0, 1.0, "yes", "true", "false", None])
 def test_flow_tracking_must_be_a_boolean(bad):
     from gvcbench.errors import ConfigError

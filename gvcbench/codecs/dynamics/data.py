@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ...datasets.sequence import Sequence, rgb_uint8
+from .flow import FlowEstimator, make_estimator
 from .frames import SCALE, low_res, tokenizer_inputs
 
 log = logging.getLogger(__name__)
@@ -88,15 +89,18 @@ def pair_times(num_frames: int, pairs: int, rng: np.random.Generator) -> np.ndar
 
 
 def build_pack(
-    clips: list[Clip], pairs_per_clip: int, rng: np.random.Generator, flow: str = "dis", tracking: bool = False
+    clips: list[Clip],
+    pairs_per_clip: int,
+    rng: np.random.Generator,
+    flow: str | FlowEstimator = "dis",
+    tracking: bool = False,
 ) -> dict:
     """The pairs of ``pair_times`` for every clip. With ``tracking`` the flows are the
     encoder's under ``flow_tracking``: every inter frame up to the last sampled one is
     estimated in order, each from the previous one's flow, and the sampled ones kept
-    (without it, each sampled frame from zero, as the packs of weights v5 and earlier)."""
-    from .flow import make_estimator
-
-    est = make_estimator(flow)
+    (without it, each sampled frame from zero, as the packs of weights v5 and earlier).
+    ``flow``: an estimator's name, or an estimator (a diagnosis with other settings)."""
+    est = make_estimator(flow) if isinstance(flow, str) else flow
     keys, flows, masks, clip_of, times = [], [], [], [], []
     for c, clip in enumerate(clips):
         key = rgb_uint8(clip.seq, 0, 1)[0]
