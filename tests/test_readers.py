@@ -156,6 +156,38 @@ def test_changed_settings_under_one_label_are_not_mixed(base, tmp_path):
     assert bad.returncode == 2 and "no run 'nosuchrun'" in bad.stderr and first[:8] in bad.stderr
 
 
+def test_an_earlier_run_is_read_under_its_own_labels_after_a_later_run_swapped_them(tmp_path):
+    """A later run of the same settings under other labels relabels the rows (its view is
+    right); the earlier run, picked with --run, still shows each label's own settings."""
+    from gvcbench.reports.selection import select
+
+    clips = make_clips(tmp_path / "clips", names=("bunny",))
+
+    def entries(ultrafast_label, medium_label):
+        return [
+            {"name": "x264", "label": label, "qps": QPS, "params": {"preset": preset}}
+            for label, preset in ((ultrafast_label, "ultrafast"), (medium_label, "medium"))
+        ]
+
+    ids = []
+    for codecs in (entries("A", "B"), entries("B", "A")):
+        cfg = config_from_mapping(
+            {"dataset": {"source": str(clips)}, "output": str(tmp_path / "run"), "metrics": ["psnr-y"], "codec": codecs}
+        )
+        ids.append(run_benchmark(cfg).run_id)
+    with ResultStore(tmp_path / "run", create=False) as st:
+        for run_id, preset_of_a in ((ids[0], "ultrafast"), (ids[1], "medium"), (None, "medium")):
+            rows = select(st, run=run_id).rows
+            assert len(rows) == 8
+            assert {r.codec_params["preset"] for r in rows if r.codec == "A"} == {preset_of_a}, run_id
+            assert {r.codec_params["preset"] for r in rows if r.codec == "B"} == {"ultrafast", "medium"} - {preset_of_a}
+    r = gvcbench("results", tmp_path / "run", "-f", "json", "--run", ids[0][:8])
+    assert {(x["codec"], x["codec_params"]) for x in json.loads(r.stdout)} == {
+        ("A", '{"preset": "ultrafast"}'),
+        ("B", '{"preset": "medium"}'),
+    }
+
+
 def test_two_datasets_in_one_store_are_not_averaged(base, tmp_path):
     out = copy_run(base, tmp_path)
     other = make_clips(tmp_path / "other", names=("bunny",))  # a subset: another dataset
@@ -221,7 +253,7 @@ def test_schema_1_store_is_read_and_migrated_without_rerunning(base, tmp_path):
     summary = run_benchmark(cfg)
     assert summary.skipped == summary.planned == 24  # job keys unchanged by the schema bump
     with ResultStore(cfg_out) as st:
-        assert st.schema_version == SCHEMA_VERSION == 3 and len(st.runs()[-1]["jobs"]) == 24
+        assert st.schema_version == SCHEMA_VERSION == 4 and len(st.runs()[-1]["jobs"]) == 24
 
 
 # -- 8. read-only stores -----------------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_schema_2_store_reads_as_it_is_and_migrates_packages_to_the_runs(tmp_pat
         assert store.schema_version == 2
         assert [r.job_key for r in store.records()] == ["k1", "k0"] and store.records()[0].metrics == {"psnr-y": 35.5}
     with ResultStore(tmp_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         envs = {r["run_id"]: r["environment"] for r in store.runs()}
         assert envs["r1"]["packages"] == {"numpy": "2"}  # the run's own record is kept
         assert envs["r0"]["packages"] == {"numpy": "1"}  # taken from its rows

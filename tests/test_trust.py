@@ -174,6 +174,34 @@ def test_a_finished_row_is_never_replaced_by_a_failed_one(tmp_path):
         assert (tmp_path / "out" / r["reconstruction"]).is_file()
 
 
+def test_a_forced_rerun_that_fails_reads_as_failed_and_fails_the_gate(tmp_path):
+    """The earlier result is kept, but what the latest run did is what its readers see: a
+    gate run after a `--force` whose every job failed must not pass on the old rows."""
+    enc, dec = _write_scripts(tmp_path)
+    config = _setup(tmp_path, "out", _codec_entry(enc, dec, qps=(30, 31)))
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))
+    assert code == 0, text
+    code, text = _finish(_gvcbench(["regress", "out", "--baseline", "base.json", "--save"], tmp_path))
+    assert code == 0, text
+    first = _run_ids(tmp_path / "out")[0]
+    code, text = _finish(_gvcbench(["run", "-c", str(config), "--force"], tmp_path, env={"TRUST_FAIL": "1"}))
+    assert code == 1 and "kept" in text
+    code, text = _finish(_gvcbench(["regress", "out", "--baseline", "base.json"], tmp_path))
+    assert code == 1 and "no regression" not in text, text
+    code, text = _finish(_gvcbench(["results", "out", "-f", "csv"], tmp_path))
+    assert code == 0 and "failed in the run shown while the store kept an earlier finished result" in text, text
+    code, text = _finish(_gvcbench(["results", "out", "-f", "csv", "--run", first[:8]], tmp_path))
+    assert code == 0 and "failed" not in text.split("\n", 1)[1], text  # the first run's view: both done
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))  # rerun, codec fixed: reused
+    code, text = _finish(_gvcbench(["regress", "out", "--baseline", "base.json"], tmp_path))
+    assert code == 0, text
+
+
+def _run_ids(store: Path) -> list[str]:
+    with ResultStore(store, create=False) as st:
+        return [r["run_id"] for r in st.runs()]
+
+
 def test_two_configurations_under_one_label_never_share_files(tmp_path):
     enc, dec = _write_scripts(tmp_path)
     first = _setup(tmp_path, "out", _codec_entry(enc, dec, version="script 1"))

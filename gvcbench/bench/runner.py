@@ -163,7 +163,7 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
             config.identity() | {"output": config.output, "jobs": config.jobs},
             config.config_hash(),
             env | {"codecs": {k: c.version() for k, c in plan.codecs.items()}, "executor": config.executor.kind},
-            job_keys=[j.key for j in plan.jobs],
+            job_keys={j.key: j.codec_label for j in plan.jobs},
             dataset=dataset,
         )
         on_event(JobsPlanned(len(todo)))
@@ -181,6 +181,8 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
                 ) from None
             for result, was_written in zip(rows, written):
                 count(result, was_written)
+            # a failed attempt that left an earlier finished row in place: this run shows it as failed
+            store.mark_failed(run_id, {r.job_key: r.error or "" for r, w in zip(rows, written) if not w})
             if cut < len(results):  # the machine, not the job: stop before every other job fails the same way
                 raise OutputUnwritable(
                     f"{results[cut].fatal}; the run stopped. Finished jobs are kept in {store.path}; "

@@ -12,6 +12,11 @@ explicitly (``gvcbench.reports.selection``).
 Version 3 keeps the package versions only in the run's environment (``runs.environment``),
 no longer copied into every job row, and indexes the rows in curve order, seeds included.
 
+Version 4 records, per run and job (``run_jobs``), the codec label that run gave the job
+(a later run of the same settings under another label relabels the row; the earlier run
+is still read under its own labels) and, where the run's attempt failed while an earlier
+finished row was kept, that failure (readers of that run show the job as failed).
+
 SQL lives in this module only: everyone else reads typed records (``records()``,
 ``set_values()``, ``runs()``) and writes them (``put``, ``put_many``, ``put_set``).
 """
@@ -33,7 +38,7 @@ from typing import Any
 from ..errors import StoreError
 from .records import EMPTY, FrozenMap, JobResult, LazyMap, SetValue, records_frame
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 JOB_KEY_VERSION = 1  # part of every job key: bump only when what a job key means changes
 STORE_NAME = "results.sqlite"
 
@@ -108,6 +113,8 @@ RUN_COLUMNS = (
     "run_id TEXT PRIMARY KEY, started REAL, finished REAL, config TEXT, config_hash TEXT, "
     "environment TEXT, dataset TEXT"
 )
+# codec: the label the run gave the job; failed: its attempt's error where an earlier finished row was kept
+RUN_JOB_COLUMNS = "run_id TEXT NOT NULL, job_key TEXT NOT NULL, codec TEXT, failed TEXT, PRIMARY KEY (run_id, job_key)"
 
 
 class StoreUnwritable(StoreError):
@@ -242,9 +249,7 @@ class ResultStore:
                 cols = ", ".join(f"{k} {v}" for k, v in JOB_COLUMNS.items())
                 self.db.execute(f"CREATE TABLE jobs ({cols})")
                 self.db.execute(f"CREATE TABLE runs ({RUN_COLUMNS})")
-                self.db.execute(
-                    "CREATE TABLE run_jobs (run_id TEXT NOT NULL, job_key TEXT NOT NULL, PRIMARY KEY (run_id, job_key))"
-                )
+                self.db.execute(f"CREATE TABLE run_jobs ({RUN_JOB_COLUMNS})")
                 cols = ", ".join(f"{k} {v}" for k, v in SET_COLUMNS.items())
                 self.db.execute(f"CREATE TABLE set_metrics ({cols}, PRIMARY KEY ({SET_KEY}))")
                 self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
@@ -281,10 +286,11 @@ class ResultStore:
         config: dict,
         config_hash: str,
         environment: dict,
-        job_keys: Iterable[str] = (),
+        job_keys: Iterable[str] | Mapping[str, str] = (),
         dataset: str = "",
     ) -> None:
-        """Record a run, the jobs it planned (run now or reused from the store) and its dataset."""
+        """Record a run, the jobs it planned (run now or reused from the store; a mapping:
+        job key -> the codec label the run gives it) and its dataset."""
         with self.db:
             self.db.execute(
                 "INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, ?)",
@@ -297,12 +303,35 @@ class ResultStore:
                     dataset,
                 ),
             )
-            self.db.executemany("INSERT OR IGNORE INTO run_jobs VALUES (?, ?)", ((run_id, k) for k in job_keys))
+            labels = job_keys if isinstance(job_keys, Mapping) else dict.fromkeys(job_keys)
+            self._insert_run_jobs(run_id, labels)
 
     def add_run_jobs(self, run_id: str, job_keys: Iterable[str]) -> None:
-        """Jobs a run settles only while it runs (the rows of its target-rate ladders)."""
+        """Jobs a run settles only while it runs (the rows of its target-rate ladders, which
+        it has just written: each keeps the label its row has now)."""
+        keys = set(job_keys)
+        labels: dict[str, str | None] = dict.fromkeys(keys)
+        for key, codec in self.db.execute("SELECT job_key, codec FROM jobs"):
+            if key in keys:
+                labels[key] = codec
         with self.db:
-            self.db.executemany("INSERT OR IGNORE INTO run_jobs VALUES (?, ?)", ((run_id, k) for k in job_keys))
+            self._insert_run_jobs(run_id, labels)
+
+    def _insert_run_jobs(self, run_id: str, labels: Mapping[str, str | None]) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO run_jobs (run_id, job_key, codec) VALUES (?, ?, ?)",
+            ((run_id, k, label) for k, label in labels.items()),
+        )
+
+    def mark_failed(self, run_id: str, failures: Mapping[str, str]) -> None:
+        """This run's attempts of these jobs (job key -> error) failed and were not stored,
+        an earlier finished row being kept: readers of the run show them as failed."""
+        if failures:
+            with self.db:
+                self.db.executemany(
+                    "UPDATE run_jobs SET failed = ? WHERE run_id = ? AND job_key = ?",
+                    ((error, run_id, key) for key, error in failures.items()),
+                )
 
     def finish_run(self, run_id: str) -> None:
         with self.db:
@@ -310,7 +339,8 @@ class ResultStore:
 
     def runs(self) -> list[dict]:
         """Every run, oldest first; ``dataset`` is None and ``jobs`` empty for runs recorded by
-        schema 1 (before runs recorded what they planned)."""
+        schema 1 (before runs recorded what they planned); ``labels`` (job key -> the label the
+        run gave it) and ``failed`` (job key -> its failed attempt's error) from schema 4."""
         dataset = "dataset" if self._version >= 2 else "NULL"
         cur = self.db.execute(
             f"SELECT run_id, started, finished, config, config_hash, environment, {dataset} FROM runs ORDER BY started"
@@ -325,14 +355,22 @@ class ResultStore:
                 "environment": json.loads(r[5]),
                 "dataset": r[6],
                 "jobs": set(),
+                "labels": {},
+                "failed": {},
             }
             for r in cur
         ]
         if self._version >= 2:
             by_id = {r["run_id"]: r for r in out}
-            for run_id, key in self.db.execute("SELECT run_id, job_key FROM run_jobs"):
+            extra = "codec, failed" if self._version >= 4 else "NULL, NULL"
+            for run_id, key, codec, failed in self.db.execute(f"SELECT run_id, job_key, {extra} FROM run_jobs"):
                 if run_id in by_id:
-                    by_id[run_id]["jobs"].add(key)
+                    run = by_id[run_id]
+                    run["jobs"].add(key)
+                    if codec is not None:
+                        run["labels"][key] = codec
+                    if failed is not None:
+                        run["failed"][key] = failed
         return out
 
     # -- jobs ---------------------------------------------------------------------
@@ -717,4 +755,13 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
         db.execute("UPDATE jobs SET packages = NULL")
 
 
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+    """Runs record the label they gave each job and their failed attempts. Earlier runs'
+    labels are unknown (NULL: readers use the row's label)."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(run_jobs)")}
+    for column in ("codec", "failed"):
+        if column not in have:
+            db.execute(f"ALTER TABLE run_jobs ADD COLUMN {column} TEXT")
+
+
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}

@@ -8,7 +8,12 @@ summary `run` prints) takes its rows from :func:`select`.
 * ``run=None`` (the default): the dataset of the latest run, and for each codec label
   the jobs of the latest run on that dataset that planned the label. Rows this leaves
   out are named in a note (how many, which run, what differed).
-* ``run=ID`` (a unique prefix will do): exactly the jobs that run planned.
+* ``run=ID`` (a unique prefix will do): exactly the jobs that run planned, under the
+  codec labels that run gave them (schema 4; a later run may have renamed the rows).
+
+A job whose attempt in the run shown failed while the store kept an earlier finished row
+(a ``--force`` rerun that failed) is shown as failed, with both runs named: what the run
+did is what its readers, and the regression gate, see.
 
 A run of schema 2 records the jobs it planned, run then or reused. For runs recorded
 by an older gvcbench the jobs are inferred: those it wrote, plus earlier rows with the
@@ -21,7 +26,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..bench.records import JobResult, SetValue
 from ..bench.store import ResultStore, collector_paused, dataset_identity
@@ -38,6 +43,8 @@ class Run:
     inferred: bool = False  # schema-1 run: jobs inferred, not recorded
     planned: int = 0  # jobs it planned, with rows or not (0: not recorded)
     finished: float | None = None  # None: still running, or stopped before its end
+    label_of: dict[str, str] = field(default_factory=dict)  # job key -> the label it gave (schema 4)
+    failed: dict[str, str] = field(default_factory=dict)  # job key -> error of its failed attempt (schema 4)
 
     @property
     def labels(self) -> set[str]:
@@ -111,6 +118,7 @@ def _runs(rows: list[JobResult], records: list[dict]) -> list[Run]:
             jobs = set(rec["jobs"]) & present
             run = Run(rec["run_id"], rec["started"] or 0, rec["dataset"], rec["config"], jobs)
             run.planned, run.finished = len(rec["jobs"]), rec.get("finished")
+            run.label_of, run.failed = dict(rec.get("labels") or {}), dict(rec.get("failed") or {})
             runs.append(run)
             continue
         wrote = by_run.get(rec["run_id"], [])
@@ -198,7 +206,17 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
                 f"the store holds {len(datasets)} datasets; showing {label}, the latest run's "
                 f"(pick another run with --run RUN_ID)",
             )
-    chosen_rows = [r for r in rows if r.job_key in keys]
+    if run is not None:
+        shown_by = dict.fromkeys(keys, chosen)
+    else:
+        shown_by = {key: owner[codec] for codec in owner for key in per_codec[owner[codec].run_id][codec]}
+    chosen_rows = [_as_run_saw_it(r, shown_by[r.job_key]) for r in rows if r.job_key in keys]
+    failed_now = sum(1 for key in keys if key in shown_by[key].failed)
+    if failed_now:
+        notes.append(
+            f"{failed_now} job(s) failed in the run shown while the store kept an earlier finished "
+            f"result; they are shown as failed (the earlier results: --run with the run their error names)"
+        )
     sets, set_notes = _set_values(set_values, chosen_rows, dataset)
     used.sort(key=lambda r: r.started)
     records_used = [
@@ -207,6 +225,20 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
         if rec["run_id"] in {r.run_id for r in used}
     ]
     return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
+
+
+def _as_run_saw_it(row: JobResult, run: Run) -> JobResult:
+    """The row under the label ``run`` gave it, and failed where that run's attempt failed."""
+    label = run.label_of.get(row.job_key, row.codec)
+    error = run.failed.get(row.job_key)
+    if error is None:
+        return row if label == row.codec else replace(row, codec=label)
+    return replace(
+        row,
+        codec=label,
+        status="failed",
+        error=f"failed in run {run.short}: {error} (run {str(row.run_id)[:8]}'s finished result is kept in the store)",
+    )
 
 
 def _keys_by_codec(jobs: set[str], by_key: dict[str, JobResult]) -> dict[str, set[str]]:
