@@ -339,6 +339,32 @@ def test_a_baseline_of_other_sequences_says_so(runs, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_bd_rate_is_compared_over_the_points_both_finished(runs):
+    """A sequence the baseline lacks changes the averaged curves' BD-rate without any codec
+    changing: the gate computes both BD-rates over the shared points, so it neither blames
+    the codec nor lets a real change through behind the new sequence."""
+    _, base, _ = runs
+
+    def other_sequence(r, x264_rate):  # a second clip on which x264 needs half the bits
+        return replace(
+            r, sequence="bikes", job_key=r.job_key + "-bikes", kbps=r.kbps * (x264_rate if r.codec == "x264" else 1)
+        )
+
+    baseline = make_baseline(base, "x265")
+    grown = base + [other_sequence(r, 0.5) for r in base]
+    bd = [f for f in compare(grown, baseline, load_tolerances(None)) if f.check.startswith("bd-rate")]
+    assert bd and {f.outcome for f in bd} == {"ok"}, bd
+    assert all(abs(f.delta) < 1e-9 and "over the 8 points both finished" in f.message for f in bd)
+    # a real change of x264 on the shared clip still fails, the added clip notwithstanding
+    worse = [replace(r, kbps=r.kbps * 1.2) if r.codec == "x264" else r for r in base]
+    bd = [f for f in compare(worse + [other_sequence(r, 0.3) for r in base], baseline, load_tolerances(None))]
+    assert [f.outcome for f in bd if f.check == "bd-rate:psnr-y"] == ["regressed"]
+    # the saved BD-rates stand where the run finished exactly the baseline's points
+    (same,) = [f for f in compare(base, baseline, load_tolerances(None)) if f.check == "bd-rate:psnr-y"]
+    assert "both finished" not in same.message
+
+
+@pytest.mark.slow
 def test_a_metric_the_baseline_does_not_hold_is_named_as_unchecked(runs):
     _, base, _ = runs
     baseline = make_baseline([replace(r, metrics={}) for r in base], None)  # a baseline of the rate alone

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -560,22 +560,32 @@ def _compare_sets(baseline, set_values, tolerances, directions, unsound=None) ->
 
 def _compare_bd(rows, baseline, tolerances, set_values=None, unsound=None) -> list[Finding]:
     """The averaged curves' BD-rates against the baseline's; one whose curves hold a value
-    that is not comparable (other content, another metric version) is not comparable."""
+    that is not comparable (other content, another metric version) is not comparable.
+    Where the run and the baseline finished other points (a sequence added or lost), both
+    BD-rates are computed again over the points both finished, so that a changed test set
+    is not read as a changed codec."""
     if not baseline.get("bd"):
         return []
     anchor = baseline["anchor"]
     unsound = unsound or {}
+    shared = _like_for_like(rows, baseline)
+    saved = {(b["codec"], b["metric"]): b["value"] for b in baseline["bd"]}
+    if shared is not None:
+        rows, base_rows, scope = shared
+        recomputed = {(e.codec, e.metric): e.avg_curve for e in _bd_entries(base_rows, anchor, set_values, False)}
+        saved = {k: (recomputed.get(k) if v is not None else None) for k, v in saved.items()}
     try:  # the averaged curves' BD-rates; per-sequence ones only to explain one that went missing
-        current = {(e.codec, e.metric): e for e in bd_table(rows, anchor, set_values=set_values, per_sequence=False)}
-        lost = [b for b in baseline["bd"] if b["value"] is not None and (b["codec"], b["metric"]) in current]
-        if any(current[(b["codec"], b["metric"])].avg_curve is None for b in lost):
-            current = {(e.codec, e.metric): e for e in bd_table(rows, anchor, set_values=set_values)}
+        current = {(e.codec, e.metric): e for e in _bd_entries(rows, anchor, set_values, False)}
+        lost = [k for k, v in saved.items() if v is not None and k in current]
+        if any(current[k].avg_curve is None for k in lost):
+            current = {(e.codec, e.metric): e for e in _bd_entries(rows, anchor, set_values, True)}
     except GvcbenchError as exc:
         return [Finding(f"BD-rate vs {anchor}", "bd-rate", "missing", message=str(exc))]
     out = []
     for b in baseline["bd"]:
         subject = f"BD-rate {b['codec']} vs {anchor}"
         e = current.get((b["codec"], b["metric"]))
+        base_value = saved[(b["codec"], b["metric"])]
         check = f"bd-rate:{b['metric']}"
         if e is None or e.avg_curve is None:
             if b["value"] is not None:
@@ -589,8 +599,38 @@ def _compare_bd(rows, baseline, tolerances, set_values=None, unsound=None) -> li
         if held:
             out.append(Finding(subject, check, "not comparable", b["value"], e.avg_curve, f"its curves hold {held}"))
             continue
-        out.append(_compare_bd_value(subject, check, b["value"], e.avg_curve, tolerances.bd_abs))
+        if base_value is None:  # the baseline's points that both finished no longer make a curve
+            why = f"the baseline's points that this run finished make no BD-rate ({scope})"
+            out.append(Finding(subject, check, "missing", b["value"], e.avg_curve, why))
+            continue
+        finding = _compare_bd_value(subject, check, base_value, e.avg_curve, tolerances.bd_abs)
+        if shared is not None:
+            finding = replace(finding, message=f"{finding.message}; {scope}")
+        out.append(finding)
     return out
+
+
+def _bd_entries(rows, anchor: str, set_values, per_sequence: bool):
+    return bd_table(rows, anchor, set_values=set_values, per_sequence=per_sequence)
+
+
+def _like_for_like(rows, baseline: dict) -> tuple[list[JobResult], list[JobResult], str] | None:
+    """None where the run finished exactly the points the baseline finished (its saved
+    BD-rates stand); else (the run's finished rows, the baseline's points as rows, both cut
+    to the points both finished, and a phrase saying so)."""
+    base = {_base_key(b): b for b in baseline["points"] if b["status"] == "done"}
+    now = {_key(r): r for r in rows if r.done and not r.is_search_probe}
+    if base.keys() == now.keys():
+        return None
+    both = [k for k in now if k in base]
+    # the baseline's values on the run's rows: the metric specs (directions) come with them
+    base_rows = [replace(now[k], kbps=base[k][RATE], bpp=None, metrics=dict(base[k]["metrics"])) for k in both]
+    extra, lacking = len(now.keys() - base.keys()), len(base.keys() - now.keys())
+    scope = (
+        f"both BD-rates over the {len(both)} points both finished (this run has {extra} the baseline "
+        f"lacks and lacks {lacking} it has)"
+    )
+    return [now[k] for k in both], base_rows, scope
 
 
 def _compare_bd_value(subject: str, check: str, base: float, cand: float, tol: float) -> Finding:
