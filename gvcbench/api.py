@@ -66,7 +66,7 @@ class RunOverrides:
     def apply(self, cfg: RunConfig) -> RunConfig:
         """``cfg`` with these options on top. Every value is checked by the config classes
         themselves, so an option gets the same checks as the same key in a config file."""
-        from .bench.config import CodecConfig, DatasetConfig
+        from .bench.config import CodecConfig
 
         if self.codecs is not None:
             by_label = {c.display: c for c in cfg.codecs}
@@ -84,7 +84,8 @@ class RunOverrides:
             if self.seeds < 1:
                 raise ConfigError(f"--seeds must be at least 1, got {self.seeds}")
             cfg = _each_codec(cfg, seeds=tuple(range(self.seeds)))
-        ds = DatasetConfig(source=self.dataset) if self.dataset is not None else cfg.dataset
+        # another source keeps the config's protocol (start, frames, crop, size): options change what they name
+        ds = replace(cfg.dataset, source=self.dataset) if self.dataset is not None else cfg.dataset
         cut: dict[str, Any] = {"frames": self.frames, "start": self.start, "crop": self.crop, "size": self.size}
         cfg = replace(cfg, dataset=replace(ds, **{k: v for k, v in cut.items() if v is not None}))
         if self.metrics is not None:

