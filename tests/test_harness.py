@@ -74,6 +74,27 @@ def test_run_stores_one_row_per_job_with_rates_and_metrics(clips, tmp_path):
 
 
 @pytest.mark.slow
+def test_asking_for_other_metrics_keeps_the_ones_measured_before(clips, tmp_path):
+    """A job runs again for a metric it lacks; the values of metrics not asked for this time
+    stay (they were deleted: a rerun with another metric list lost hours of LPIPS or VTM)."""
+    x264 = [{"name": "x264", "qps": [30, 40], "params": {"preset": "ultrafast"}}]
+    first = run_benchmark(_config(clips, tmp_path / "run", x264, metrics=["psnr-y", "flow-epe"]))
+    with ResultStore(tmp_path / "run", create=False) as store:
+        before = {r.job_key: r for r in store.records()}
+    second = run_benchmark(_config(clips, tmp_path / "run", x264, metrics=["psnr-y", "psnr-yuv"]))
+    assert first.done == second.done == 4  # psnr-yuv was missing: every job ran again
+    with ResultStore(tmp_path / "run", create=False) as store:
+        after = {r.job_key: r for r in store.records()}
+    for key, row in after.items():
+        assert set(row.metrics) == {"psnr-y", "flow-epe", "psnr-yuv"}
+        assert row.metrics["flow-epe"] == before[key].metrics["flow-epe"]
+        assert row.frame_metrics["flow-epe"] == before[key].frame_metrics["flow-epe"]
+        assert row.provenance["flow-epe"] == before[key].provenance["flow-epe"]
+    third = run_benchmark(_config(clips, tmp_path / "run", x264, metrics=["psnr-y", "flow-epe"]))
+    assert (third.done, third.skipped) == (0, 4)  # nothing to measure again
+
+
+@pytest.mark.slow
 def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
     dropper = [
         FF,

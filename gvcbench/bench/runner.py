@@ -72,6 +72,44 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
     return todo
 
 
+def with_earlier_metrics(store: ResultStore, results: list[JobResult]) -> list[JobResult]:
+    """Finished results, each with the values its stored row holds of metrics this run did
+    not measure: a job runs again for a metric it lacks, and asking for other metrics must
+    not delete what was measured (an LPIPS or a VTM run's hours). Kept only where the new
+    bitstream has the stored one's size (the same settings; a deterministic encoder)."""
+    done = {r.job_key: r for r in results if r.done}
+    if not done:
+        return results
+    earlier = {r.job_key: r for r in store.records(keys=done, done=True)}
+    out = []
+    for r in results:
+        old = earlier.get(r.job_key) if r.done else None
+        held = set(r.metrics) | set(r.metric_errors)
+        kept = [m for m in (*old.metrics, *old.metric_errors) if m not in held] if old else []
+        if old is None or not kept:
+            out.append(r)
+            continue
+        if old.bytes != r.bytes:
+            log.warning(
+                f"{r.codec} / {r.sequence} / {r.point}: the stored {', '.join(sorted(kept))} were measured on "
+                f"a bitstream of {old.bytes} bytes, this encode has {r.bytes}: they are not kept (ask for them "
+                f"again to measure them on this one)"
+            )
+            out.append(r)
+            continue
+        out.append(
+            replace(
+                r,
+                metrics={**{m: old.metrics[m] for m in kept if m in old.metrics}, **r.metrics},
+                frame_metrics={**{m: old.frame_metrics[m] for m in kept if m in old.frame_metrics}, **r.frame_metrics},
+                metric_errors={**{m: old.metric_errors[m] for m in kept if m in old.metric_errors}, **r.metric_errors},
+                provenance={**{m: old.provenance[m] for m in kept if m in old.provenance}, **r.provenance},
+                features={**{m: v for m, v in (old.features or {}).items() if m in kept}, **(r.features or {})} or None,
+            )
+        )
+    return out
+
+
 def _take_labels(store: ResultStore, jobs: list, todo: list) -> None:
     """Jobs this run reuses keep their results but take this run's codec labels: a label is
     the user's name for a setting, and the key (the settings) does not hold it."""
@@ -172,7 +210,7 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
             """Write a batch of finished rows in one transaction; a row whose machine failed
             (a full disk) stops the run after the rows before it are written."""
             cut = next((i for i, r in enumerate(results) if r.fatal), len(results))
-            rows = [replace(r, run_id=run_id) for r in results[:cut]]
+            rows = with_earlier_metrics(store, [replace(r, run_id=run_id) for r in results[:cut]])
             try:
                 written = store.put_rows(rows)
             except StoreUnwritable as exc:
