@@ -417,9 +417,14 @@ def test_the_run_and_results_say_what_failed_and_what_was_not_measured(tmp_path)
     assert r.returncode == 0 and "3 job(s) failed" in " ".join(r.stdout.split())
     r = _gvcbench("results", tmp_path / "out", "-o", tmp_path / "t.txt")
     assert r.returncode == 0 and "mean over sequences" in (tmp_path / "t.txt").read_text()
-    # into the same store, a run whose every sequence is skipped: the usual closing line, exit 1
+    # into the same store, a protocol no sequence fits: bad input (exit 2, one line), no run recorded
+    with ResultStore(tmp_path / "out", create=False) as store:
+        runs = len(store.runs())
     r = _gvcbench(
         "run", "-o", tmp_path / "out", "--codecs", "x264", "--frames", "100000", "--qps", "30", "--metrics", "psnr-y"
     )
-    assert r.returncode == 1 and "Skipped 3 sequence(s) that could not be read" in " ".join(r.stdout.split())
-    assert not any(line.startswith("error:") for line in r.stderr.splitlines()), r.stderr
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and "none of the 3 sequence(s) could be read, so nothing was run" in said, said
+    assert "frames" in said and "(and 2 more, in the warnings above)" in said
+    with ResultStore(tmp_path / "out", create=False) as store:
+        assert len(store.runs()) == runs

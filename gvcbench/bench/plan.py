@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..codecs import CODECS, Codec, RatePoint
 from ..datasets import SequenceSpec, load_sequence, resolve_dataset
-from ..errors import ConfigError, GvcbenchError
+from ..errors import ConfigError, DatasetError, GvcbenchError
 from ..metrics import DEFAULT_METRICS, METRICS
 from .config import RunConfig
 from .jobs import Job, Plan, job_key
@@ -132,6 +132,13 @@ def plan_run(config: RunConfig) -> Plan:
             continue
         seq_hash = seq.content_hash()
         sequences.append((spec, seq.name, seq_hash, _input_copy(config, spec, seq, seq_hash)))
+    if dataset.specs and not sequences:  # nothing can run: bad input, not a run of failures
+        name, why = next(iter(plan.bad_sequences.items()))
+        more = len(plan.bad_sequences) - 1
+        raise DatasetError(
+            f"none of the {len(dataset.specs)} sequence(s) could be read, so nothing was run: {name}: {why}"
+            + (f" (and {more} more, in the warnings above)" if more else "")
+        )
     root = Path(config.output) / "jobs"
     config_hash = config.config_hash()
     for label, (cc, codec, points, identity, seeds) in codecs.items():
