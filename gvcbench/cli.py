@@ -525,6 +525,7 @@ SOURCES_HELP = (
 
 
 # Options that `bdrate` and `report` share, declared once so their help cannot drift apart.
+MIN_POINTS_OPTION = typer.Option(4, help="Fewest rate points a curve may have (at least 2; the cubic fit needs 4).")
 MIN_SHARE_OPTION = typer.Option(
     0.5,
     help="Fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates (n/a below).",
@@ -540,7 +541,7 @@ def bdrate(
     metrics: str | None = typer.Option(None, help="Comma-separated metrics (default: all in the store)."),
     method: str = typer.Option("pchip", help="pchip (JVET CTC), cubic (VCEG-M33) or both."),
     rate: str = typer.Option("kbps", help="Rate axis: kbps or bpp."),
-    min_points: int = typer.Option(4, help="Fewest rate points a curve may have."),
+    min_points: int = MIN_POINTS_OPTION,
     min_share: float = MIN_SHARE_OPTION,
     run: str | None = typer.Option(None, "--run", help=RUN_HELP),
     resamples: int = RESAMPLES_OPTION,
@@ -743,6 +744,7 @@ def report(
     group_by: str | None = typer.Option(
         None, "--group-by", help="Also one BD table per value of this manifest field of the sequences, e.g. category."
     ),
+    min_points: int = MIN_POINTS_OPTION,
     min_share: float = MIN_SHARE_OPTION,
     run: str | None = typer.Option(None, "--run", help=RUN_HELP),
     resamples: int = RESAMPLES_OPTION,
@@ -768,6 +770,7 @@ def report(
             window=window,
             common=common,
             group_by=group_by,
+            min_points=min_points,
             min_share=min_share,
             run=run,
             resamples=resamples,

@@ -125,6 +125,32 @@ def test_report_cli(run_folder, tmp_path):
 
 
 @pytest.mark.slow
+def test_report_and_bdrate_take_the_same_fewest_points(run_folder, tmp_path):
+    """A 3-point curve gets a BD-rate from `report --min-points 3` as from `bdrate` (report had
+    no such option); fewer than 2 points is refused by both."""
+    three = tmp_path / "run"
+    shutil.copytree(run_folder, three)
+    import sqlite3
+
+    db = sqlite3.connect(three / "results.sqlite")
+    with db:
+        db.execute("DELETE FROM jobs WHERE codec = 'x265' AND qp = 44")
+    db.close()
+    bd = gvcbench.report(three, "x264", tmp_path / "rep", min_points=3, resamples=0).bd_csv.read_text()
+    header, *rows = [line.split(",") for line in bd.splitlines()]
+    (row,) = [r for r in rows if r[:2] == ["x265", "psnr-y"] and "pchip" in r]
+    assert float(row[header.index("avg_curve")]) < 0, bd  # a value, not n/a
+    for command in ("bdrate", "report"):
+        r = subprocess.run(
+            [sys.executable, "-m", "gvcbench", command, str(three), "--anchor", "x264", "--min-points", "1"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert r.returncode == 2 and "--min-points must be a whole number of at least 2" in r.stderr, r.stderr
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium and chromium-driver are not installed")
 def test_report_in_headless_chromium(report, tmp_path):
     from selenium import webdriver

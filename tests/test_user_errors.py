@@ -205,6 +205,7 @@ def test_bad_option_exits_2_with_the_same_one_line_message_as_the_config_key(tmp
     [
         (["--qps", ","], "--qps lists no QP"),
         (["--codecs", ","], "no codec to run"),
+        (["--qps", "30,30"], "QP 30 listed twice; give each QP once"),
     ],
 )
 def test_empty_or_garbage_lists_are_errors_not_defaults(tmp_path, args, says):
@@ -212,6 +213,13 @@ def test_empty_or_garbage_lists_are_errors_not_defaults(tmp_path, args, says):
     r = _gvcbench("run", "--dataset", clip, "--metrics", "psnr-y", *args, "-o", tmp_path / "run")
     assert r.returncode == 2 and says in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_config_listing_no_metric_is_an_error_not_a_rate_only_run(tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text('metrics = []\n[[codec]]\nname = "x264"\nqps = [30]\n')
+    r = _gvcbench("run", "-c", config, "-o", tmp_path / "run")
+    assert r.returncode == 2 and "metrics lists no metric" in r.stderr and not (tmp_path / "run").exists()
 
 
 def test_a_refused_run_leaves_no_folders_it_created_behind(tmp_path):

@@ -198,6 +198,12 @@ class CodecConfig:
                     f"codec {self.display}: QPs must be a non-empty list of whole numbers, got "
                     f"{list(qps) if isinstance(qps, tuple) else qps!r} {_where('qps', '[[codec]]')}"
                 )
+            twice = sorted({q for q in qps if list(qps).count(q) > 1})
+            if twice:
+                raise ConfigError(
+                    f"codec {self.display}: QP {', '.join(map(str, twice))} listed twice; give each QP once "
+                    f"{_where('qps', '[[codec]]')}"
+                )
             object.__setattr__(self, "qps", tuple(qps))
         if not isinstance(self.params, dict):
             raise ConfigError(f"codec {self.display}: 'params' must be a table, got {self.params!r}")
@@ -250,6 +256,11 @@ class RunConfig:
             if isinstance(self.metrics, str) or not all(isinstance(m, str) and m for m in self.metrics):
                 raise ConfigError(
                     f'metrics must be a list of metric names, e.g. ["psnr-y", "ms-ssim"], got {self.metrics!r}'
+                )
+            if not self.metrics:
+                raise ConfigError(
+                    'metrics lists no metric; name them, e.g. metrics = ["psnr-y"], or leave the key out '
+                    "for the default set"
                 )
             object.__setattr__(self, "metrics", tuple(self.metrics))
         if not isinstance(self.output, str) or not self.output.strip():

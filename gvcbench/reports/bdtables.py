@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..bench.records import JobResult, SetValue
+from ..errors import GvcbenchError
 from .curves import MIN_SHARE, BDEntry, bd_table, measured_metrics, points_for, unmeasured_metrics
 from .seeds import rows_for_seed, seeds_of
 from .sources import Sources
@@ -92,6 +93,11 @@ def bd_tables(
     bootstrap integrates each pair's whole overlap). Class tables pool set-level metrics
     from the per-sequence values of their class. ``points``: ``rd_points_of(sources.rows, ...)``
     where the caller has them already."""
+    if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
+        raise GvcbenchError(
+            f"--min-points must be a whole number of at least 2 (a BD integral needs two rate points of "
+            f"each curve; the cubic fit needs 4), got {min_points!r}"
+        )
     limited = window is not None or common
 
     def entries_of(rows: list[JobResult], set_values: list[SetValue], known: dict | None = None) -> list[BDEntry]:

@@ -67,6 +67,12 @@ def load_tolerances(path: Path | None) -> Tolerances:
         raise ConfigError(f"tolerances file {path}: {exc}") from None
     unknown = set(data) - {"default", "metric", "bd", "significance"}
     if unknown:
+        loose = sorted(k for k in unknown if not isinstance(data[k], dict))  # abs = 0.1 above any table
+        if loose:
+            raise ConfigError(
+                f"tolerances file {path}: {', '.join(loose)} is in no table; put it under [default] (every "
+                f"metric), [metric.NAME] or [bd], e.g. [default] then {loose[0]} = ... on the next line"
+            )
         raise ConfigError(
             f"tolerances file {path}: unknown table(s) {', '.join(sorted(unknown))}; "
             f"use [default], [metric.NAME], [bd] and [significance]"
@@ -76,12 +82,18 @@ def load_tolerances(path: Path | None) -> Tolerances:
     for where, table in [("default", data.get("default", {})), ("bd", data.get("bd", {}))] + [
         (f"metric.{k}", v) for k, v in data.get("metric", {}).items()
     ]:
-        bad = set(table) - {"abs", "rel"}
-        if bad or (where == "bd" and "rel" in table):
-            raise ConfigError(f"tolerances file {path}: [{where}] takes only abs{'' if where == 'bd' else ' and rel'}")
+        bad = sorted(set(table) - ({"abs"} if where == "bd" else {"abs", "rel"}))
+        if bad:
+            raise ConfigError(
+                f"tolerances file {path}: [{where}] has {', '.join(bad)}; it takes only "
+                f"abs{'' if where == 'bd' else ' and rel'}"
+            )
         for key, value in table.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ConfigError(f"tolerances file {path}: [{where}] {key} must be a number >= 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ConfigError(
+                    f"tolerances file {path}: [{where}] {key} must be a finite number >= 0 (an infinite "
+                    f"tolerance would pass every change), got {value!r}"
+                )
         if table.get("rel", 0) >= 1:
             raise ConfigError(
                 f"tolerances file {path}: [{where}] rel = {table['rel']!r} would accept a change of "
