@@ -176,3 +176,29 @@ def test_bd_metric_where_the_qualities_never_meet():
     assert e.avg_curve is None and any("do not overlap" in n for n in e.notes)
     assert e.bd_metric == pytest.approx(bd_metric_hand(5, 15, 1.0) - 20, abs=1e-9)
     assert e.rate_interval == pytest.approx((5, 15))
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+def test_a_windowed_bd_rate_integrates_exactly_between_the_windows_rates(method):
+    """The quality limits are where the interpolant the BD-rate integrates (log-rate over
+    quality) reaches the window's ends; reading them off the quality-over-rate interpolant
+    put a curve's limit at 165 kbps for a window from 170 (found by a numbers audit)."""
+    import numpy as np
+
+    from gvcbench.reports.bdrate import Curve, pchip_eval
+    from gvcbench.reports.window import Scope, quality_limits
+
+    anchor = Curve.of("A", [100, 200, 400, 800, 1600], [30.0, 34.0, 36.5, 38.0, 38.8])
+    test = Curve.of("T", [90, 150, 330, 700, 1500], [30.5, 33.0, 36.8, 38.4, 39.5])
+    window = (170.0, 600.0)
+    lo, hi = quality_limits((anchor, test), [], Scope(window=window), method, 4)
+
+    def rate(curve, q):
+        x, y = curve.values, np.log10(curve.rates)
+        if method == "cubic":
+            return 10 ** np.polyval(np.polyfit(x, y, 3), q)
+        return 10 ** pchip_eval(x[None], y[None], np.array([[q]]))[0, 0]
+
+    at_lo, at_hi = [rate(c, lo) for c in (anchor, test)], [rate(c, hi) for c in (anchor, test)]
+    assert min(at_lo) >= window[0] * (1 - 1e-9) and min(abs(r - window[0]) for r in at_lo) < 1e-6, at_lo
+    assert max(at_hi) <= window[1] * (1 + 1e-9) and min(abs(r - window[1]) for r in at_hi) < 1e-6, at_hi

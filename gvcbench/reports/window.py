@@ -3,9 +3,9 @@
 Generative codecs are compared at ultra-low rates (5–15 kbps in the Dynamics-Codec
 paper). ``--window 5:15`` integrates only there: BD-metric over log-rate in
 [5, 15] ∩ both curves; BD-rate over the qualities at which *both* curves' rates lie
-inside the window (each curve's quality at the window's ends, read from the same
-interpolation the BD method uses, clipped to the curve's own points — never
-extrapolated). ``--common`` intersects those intervals over every codec, so N codecs
+inside the window (each curve's quality at the window's ends, by inverting the
+interpolation of log-rate over quality that the BD-rate integrates, clipped to the
+curve's own points — never extrapolated). ``--common`` intersects those intervals over every codec, so N codecs
 are compared on one range instead of N pairwise ranges.
 """
 
@@ -58,13 +58,33 @@ def parse_window(text: str | None) -> Span | None:
 
 
 def quality_at(curve: Curve, rates, method: str) -> np.ndarray:
-    """Quality of ``curve`` at ``rates``, by the interpolation of quality over log10 rate that
-    ``method`` uses for BD-metric (PCHIP, or the cubic fit)."""
-    x, y = np.log10(curve.rates), curve.values
-    at = np.log10(np.asarray(rates, dtype=np.float64))
+    """The qualities at which ``curve`` has ``rates`` by the interpolation BD-rate integrates
+    (log10 rate over quality: PCHIP, or the cubic fit), so that the BD-rate's limits are
+    where that interpolant's rate is the window's end (its inverse; reading the BD-metric's
+    quality-over-rate interpolant instead put them up to 3 % off in rate). A rate beyond
+    what the interpolant reaches gives the curve's end quality."""
+    from scipy.optimize import brentq
+
+    q, log_rate = curve.values, np.log10(curve.rates)
     if method == "cubic":
-        return np.polyval(np.polyfit(x, y, 3), at)
-    return pchip_eval(x[None], y[None], np.atleast_1d(at)[None])[0].reshape(np.shape(at))
+        coef = np.polyfit(q, log_rate, 3)
+
+        def at(v: float) -> float:
+            return float(np.polyval(coef, v))
+    else:
+
+        def at(v: float) -> float:
+            return float(pchip_eval(q[None], log_rate[None], np.array([[v]]))[0, 0])
+
+    out = []
+    for target in np.log10(np.atleast_1d(np.asarray(rates, dtype=np.float64))):
+        if at(q[0]) >= target:
+            out.append(float(q[0]))
+        elif at(q[-1]) <= target:
+            out.append(float(q[-1]))
+        else:
+            out.append(brentq(lambda v, t=target: at(v) - t, q[0], q[-1], xtol=1e-12, rtol=1e-14))
+    return np.array(out)
 
 
 def rate_span(curve: Curve, window: Span | None) -> Span | None:
