@@ -319,7 +319,7 @@ def _print_failures(rows: list[JobResult], store) -> None:
             highlight=False,
             soft_wrap=True,
         )
-    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    more = f" ({len(failed) - 3} not listed above)" if len(failed) > 3 else ""
     console.print(
         f"{len(failed)} job(s) failed{more}; every error in full: `gvcbench results {escape(str(store))} -f csv` "
         f"(column error). A failed job runs again on the next run.",

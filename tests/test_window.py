@@ -202,3 +202,14 @@ def test_a_windowed_bd_rate_integrates_exactly_between_the_windows_rates(method)
     at_lo, at_hi = [rate(c, lo) for c in (anchor, test)], [rate(c, hi) for c in (anchor, test)]
     assert min(at_lo) >= window[0] * (1 - 1e-9) and min(abs(r - window[0]) for r in at_lo) < 1e-6, at_lo
     assert max(at_hi) <= window[1] * (1 + 1e-9) and min(abs(r - window[1]) for r in at_hi) < 1e-6, at_hi
+
+
+def test_a_curve_short_of_points_names_the_jobs_that_failed():
+    """'3 rate points, BD needs at least 4' alone hid why: the note names the failed jobs."""
+    rows = [r for r in _rows() if r.job_key not in ("T/seq0/3", "T/seq0/4")]
+    broken = [replace(r, job_key=r.job_key + "x", status="failed", error="boom") for r in _rows() if r.codec == "T"][3:]
+    (entry,) = [e for e in bd_table(rows + broken, "A", ["m"], ("pchip",)) if e.codec == "T"]
+    assert entry.avg_curve is None
+    assert "T: 2 job(s) failed; their rate points are missing from these curves" in " | ".join(entry.notes)
+    (clean,) = [e for e in bd_table(_rows(), "A", ["m"], ("pchip",)) if e.codec == "T"]
+    assert not any("failed" in n for n in clean.notes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
@@ -315,6 +315,7 @@ def bd_table(
             raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(measured)}")
     entries = []
     points = points_for(rows, names, points)
+    failed = Counter(r.codec for r in rows if r.status != "done" and not r.is_search_probe)
     for name in names:
         axis = axes[name]
         pts = points[name]
@@ -327,6 +328,12 @@ def bd_table(
                     _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points, scope)
                 entry.scope = scope.describe(rate)
                 entry.imported, entry.anchor_imported = imported.get(codec), imported.get(anchor)
+                entry.notes += [  # the cause of a curve with too few points, said where the curve is judged
+                    f"{c}: {failed[c]} job(s) failed; their rate points are missing from these curves "
+                    f"(`gvcbench results` lists them)"
+                    for c in (anchor, codec)
+                    if failed[c]
+                ]
                 entries.append(entry)
     return entries
 
