@@ -425,6 +425,9 @@ def test_the_run_and_results_say_what_failed_and_what_was_not_measured(tmp_path)
     assert r.returncode == 0 and "3 job(s) failed" in " ".join(r.stdout.split())
     r = _gvcbench("results", tmp_path / "out", "-o", tmp_path / "t.txt")
     assert r.returncode == 0 and "mean over sequences" in (tmp_path / "t.txt").read_text()
+    r = _gvcbench("report", tmp_path / "out", "--anchor", "x264", "-o", tmp_path / "rep")
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert r.returncode == 0 and "## Failed jobs (3)" in md and "- broken / " in md and "no luck" in md, md
     # into the same store, a protocol no sequence fits: bad input (exit 2, one line), no run recorded
     with ResultStore(tmp_path / "out", create=False) as store:
         runs = len(store.runs())

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..bench.records import JobResult
-from ..errors import GvcbenchError
+from ..errors import GvcbenchError, error_summary
 from . import matched, overtime, plots, uncertainty, visual
 from .bdtables import bd_tables
 from .curves import (
@@ -526,9 +526,22 @@ def write_report(
     )
     files.markdown.write_text(
         _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing)
+        + _markdown_failed(rows)
         + _markdown_uncertainty(entries, spread, sets, metrics)
     )
     return files
+
+
+def _markdown_failed(rows: list[JobResult], shown: int = 20) -> str:
+    """The failed jobs of the report, as the HTML page lists them (the first ``shown``)."""
+    failed = [r for r in rows if not r.done and not r.is_search_probe]
+    if not failed:
+        return ""
+    lines = ["", f"## Failed jobs ({len(failed)})", ""]
+    lines += [f"- {r.codec} / {r.sequence} / {_point(r)}: {error_summary(r.error)}" for r in failed[:shown]]
+    if len(failed) > shown:
+        lines.append(f"- {len(failed) - shown} more: `gvcbench results` with `-f csv` has every error")
+    return "\n".join(lines) + "\n"
 
 
 def _safe(text: str) -> str:
