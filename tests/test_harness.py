@@ -311,10 +311,15 @@ def test_a_renamed_codec_entry_reuses_its_jobs_under_the_new_label(clips, tmp_pa
     # renamed with another ladder: the shared jobs (QP 40) would split beta's curve, so they stay
     third, warnings = run("gamma", (40, 50))
     assert third.done == 2 and third.skipped == 2
-    assert any("keep it (renaming them would split an earlier run's curves)" in w for w in warnings)
+    assert any("keep it in the store (renaming them would split an earlier run's curve)" in w for w in warnings)
     with ResultStore(tmp_path / "run", create=False) as store:
         labels = {(r["codec"], r["qp"]) for r in store.rows()}
-    assert {("beta", 30), ("beta", 40), ("gamma", 50)} <= labels and ("gamma", 40) not in labels
+        assert {("beta", 30), ("beta", 40), ("gamma", 50)} <= labels and ("gamma", 40) not in labels
+        # ... and every view reads each run under its own labels
+        from gvcbench.reports.selection import select
+
+        assert {(r.codec, r.qp) for r in select(store).rows} == {("gamma", 40), ("gamma", 50)}
+        assert {(r.codec, r.qp) for r in select(store, run=second.run_id).rows} == {("beta", 30), ("beta", 40)}
 
 
 @pytest.mark.slow

@@ -123,8 +123,8 @@ def _take_labels(store: ResultStore, jobs: list, todo: list) -> None:
     for old, n in sorted(kept.items()):
         log.warning(
             f"{n} finished job(s) of the same settings are stored under the label {old!r} with other "
-            f"jobs of that label; they keep it (renaming them would split an earlier run's curves) and "
-            f"show under it: give the entry its old label to see one curve"
+            f"jobs of that label; they keep it in the store (renaming them would split an earlier run's "
+            f"curve) and this run's views show them under its own label"
         )
 
 

@@ -281,8 +281,12 @@ def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) ->
                 what.append(f"dataset {run.dataset_label}")
             where = f"run {run.short} ({run.when})" if run else "no recorded run"
             parts.append(f"{len(members)} row(s) of {where}" + (f" with {'; '.join(what)}" if what else ""))
+        renamed = sorted(
+            {pick.label_of.get(r.job_key, codec) for r in rows if r.job_key in keys and r.codec == codec} - {codec}
+        )
+        label = f"{codec} (shown as {', '.join(renamed)}, the label run {pick.short} gave it)" if renamed else codec
         notes.append(
-            f"{codec}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
+            f"{label}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
             f"{' | '.join(parts)}. Pick a run with --run RUN_ID"
         )
     return notes
