@@ -1,6 +1,7 @@
 """The regression gate on real runs: unchanged passes, an injected regression fails."""
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -358,7 +359,7 @@ def test_a_bd_rate_is_compared_over_the_points_both_finished(runs):
     grown = base + [other_sequence(r, 0.5) for r in base]
     bd = [f for f in compare(grown, baseline, load_tolerances(None)) if f.check.startswith("bd-rate")]
     assert bd and {f.outcome for f in bd} == {"ok"}, bd
-    assert all(abs(f.delta) < 1e-9 and "over the 8 points both finished" in f.message for f in bd)
+    assert all(abs(f.delta) < 1e-9 and "both over the 8 points both finished" in f.message for f in bd)
     # a real change of x264 on the shared clip still fails, the added clip notwithstanding
     worse = [replace(r, kbps=r.kbps * 1.2) if r.codec == "x264" else r for r in base]
     bd = [f for f in compare(worse + [other_sequence(r, 0.3) for r in base], baseline, load_tolerances(None))]
@@ -388,3 +389,62 @@ def test_junit_stays_valid_xml_with_an_encoders_colour_codes(tmp_path):
     suite = ET.parse(tmp_path / "j.xml").getroot()
     assert suite.find(".//failure").get("message") == "new failure: [31mERROR[0m: out of memory"
     assert suite.get("failures") == "1" and suite.get("errors") == "1"
+
+
+def _curves(codecs=(("anchor", 1.0), ("test", 0.5)), seqs=("a", "b"), metric="psnr-y", value=None):
+    """Synthetic RD rows: one curve per codec and sequence (the test codec needs ``scale`` x the rate)."""
+    from tests.test_bdrate import _row
+
+    rates = [10.0, 20.0, 40.0, 80.0]
+    rows = []
+    for codec, scale in codecs:
+        for seq in seqs:
+            for qp, r in zip((52, 47, 42, 37), rates):
+                v = value(r) if value else 30 + 3 * math.log2(r / 10)
+                row = _row(
+                    codec,
+                    seq,
+                    qp,
+                    r * scale,
+                    v,
+                    metric=metric,
+                    lower=metric == "fvd",
+                    axis="5000-x" if metric == "fvd" else "x",
+                )
+                rows.append(replace(row, job_key=f"{codec}/{seq}/{qp}"))
+    return rows
+
+
+def test_a_run_whose_anchor_failed_reports_the_bd_rate_missing_when_the_points_differ():
+    """The like-for-like recompute raised (anchor not among the rows) instead of a finding."""
+    rows = _curves()
+    baseline = make_baseline(rows, "anchor")
+    broken = [replace(r, status="failed", error="boom", metrics={}) if r.codec == "anchor" else r for r in rows]
+    bd = [f for f in compare(broken, baseline, load_tolerances(None)) if f.check.startswith("bd-rate")]
+    assert [f.outcome for f in bd] == ["missing"] and failed(bd)
+
+
+def test_a_set_level_bd_rate_over_another_test_set_is_not_comparable():
+    """FVD's BD-rate pools the whole set: with a sequence added it cannot be cut to the shared
+    points, and recomputing the baseline's from this run's set values hid a regression."""
+    from gvcbench.bench.records import SetValue
+
+    def build(shift, seqs):
+        rows = _curves(seqs=seqs, metric="fvd", value=lambda r: 450 - 100 * math.log2(r / 10))
+        for r in rows:
+            r.provenance["fvd"]["spec"]["granularity"] = "set"
+        sets = [
+            SetValue(c, f"qp{qp}", "fvd", 400 - 100 * math.log2(r / 10) + (shift if c == "test" else 0), tuple(seqs))
+            for c in ("anchor", "test")
+            for qp, r in zip((52, 47, 42, 37), (10.0, 20.0, 40.0, 80.0))
+        ]
+        return rows, sets
+
+    rows, sets = build(0.0, ("a", "b"))
+    baseline = make_baseline(rows, "anchor", sets)
+    same_rows, same_sets = build(60.0, ("a", "b"))
+    (same,) = [f for f in compare(same_rows, baseline, load_tolerances(None), same_sets) if f.check == "bd-rate:fvd"]
+    assert same.outcome == "regressed"
+    grown_rows, grown_sets = build(60.0, ("a", "b", "c"))
+    (grown,) = [f for f in compare(grown_rows, baseline, load_tolerances(None), grown_sets) if f.check == "bd-rate:fvd"]
+    assert grown.outcome == "not comparable" and "pools the whole test set, and the sets differ" in grown.message

@@ -582,11 +582,12 @@ def _compare_bd(rows, baseline, tolerances, set_values=None, unsound=None) -> li
     unsound = unsound or {}
     shared = _like_for_like(rows, baseline)
     saved = {(b["codec"], b["metric"]): b["value"] for b in baseline["bd"]}
-    if shared is not None:
-        rows, base_rows, scope = shared
-        recomputed = {(e.codec, e.metric): e.avg_curve for e in _bd_entries(base_rows, anchor, set_values, False)}
-        saved = {k: (recomputed.get(k) if v is not None else None) for k, v in saved.items()}
+    pooled = {s["metric"] for s in baseline.get("sets", []) if s["value"] is not None}  # set-level BD curves
     try:  # the averaged curves' BD-rates; per-sequence ones only to explain one that went missing
+        if shared is not None:
+            rows, base_rows, scope = shared
+            recomputed = {(e.codec, e.metric): e.avg_curve for e in _bd_entries(base_rows, anchor, None, False)}
+            saved = {k: (recomputed.get(k) if v is not None else None) for k, v in saved.items()}
         current = {(e.codec, e.metric): e for e in _bd_entries(rows, anchor, set_values, False)}
         lost = [k for k, v in saved.items() if v is not None and k in current]
         if any(current[k].avg_curve is None for k in lost):
@@ -611,13 +612,19 @@ def _compare_bd(rows, baseline, tolerances, set_values=None, unsound=None) -> li
         if held:
             out.append(Finding(subject, check, "not comparable", b["value"], e.avg_curve, f"its curves hold {held}"))
             continue
+        if (
+            shared is not None and b["metric"] in pooled
+        ):  # a value of the whole set: it cannot be cut to the shared points
+            why = f"a set-level {b['metric']} pools the whole test set, and the sets differ: {scope}"
+            out.append(Finding(subject, check, "not comparable", b["value"], e.avg_curve, why))
+            continue
         if base_value is None:  # the baseline's points that both finished no longer make a curve
             why = f"the baseline's points that this run finished make no BD-rate ({scope})"
             out.append(Finding(subject, check, "missing", b["value"], e.avg_curve, why))
             continue
         finding = _compare_bd_value(subject, check, base_value, e.avg_curve, tolerances.bd_abs)
         if shared is not None:
-            finding = replace(finding, message=f"{finding.message}; {scope}")
+            finding = replace(finding, message="; ".join(m for m in (finding.message, f"both over {scope}") if m))
         out.append(finding)
     return out
 
@@ -638,10 +645,7 @@ def _like_for_like(rows, baseline: dict) -> tuple[list[JobResult], list[JobResul
     # the baseline's values on the run's rows: the metric specs (directions) come with them
     base_rows = [replace(now[k], kbps=base[k][RATE], bpp=None, metrics=dict(base[k]["metrics"])) for k in both]
     extra, lacking = len(now.keys() - base.keys()), len(base.keys() - now.keys())
-    scope = (
-        f"both BD-rates over the {len(both)} points both finished (this run has {extra} the baseline "
-        f"lacks and lacks {lacking} it has)"
-    )
+    scope = f"the {len(both)} points both finished (this run has {extra} the baseline lacks and lacks {lacking} it has)"
     return [now[k] for k in both], base_rows, scope
 
 
