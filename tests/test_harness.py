@@ -95,6 +95,51 @@ def test_asking_for_other_metrics_keeps_the_ones_measured_before(clips, tmp_path
 
 
 @pytest.mark.slow
+def test_a_metric_unavailable_on_this_machine_keeps_its_stored_values(clips, tmp_path):
+    """A rerun where FFmpeg has no libvmaf (or LPIPS weights are missing) must not replace the
+    stored VMAF by "unavailable"; a bitstream of another size drops them, with a warning."""
+    x264 = [{"name": "x264", "qps": [30, 40], "params": {"preset": "ultrafast"}}]
+    run_benchmark(_config(clips, tmp_path / "run", x264, metrics=["psnr-y", "vmaf"]))
+    with ResultStore(tmp_path / "run", create=False) as store:
+        before = {r.job_key: r.metrics["vmaf"] for r in store.records()}
+    no_vmaf = tmp_path / "ffmpeg"
+    no_vmaf.write_text(
+        f'#!/bin/sh\nfor a in "$@"; do [ "$a" = "-filters" ] && {{ "{FF}" "$@" | grep -v libvmaf; exit 0; }}; done\n'
+        f'exec "{FF}" "$@"\n'
+    )
+    no_vmaf.chmod(0o755)
+    from gvcbench import tools
+    from gvcbench.metrics.vmaf import has_libvmaf
+
+    def forget():  # the driver probes FFmpeg once per process
+        tools.ffmpeg_exe.cache_clear()
+        has_libvmaf.cache_clear()
+
+    os.environ["GVCBENCH_FFMPEG"] = str(no_vmaf)  # the workers inherit it
+    forget()
+    try:
+        assert not has_libvmaf()
+        second = run_benchmark(_config(clips, tmp_path / "run", x264, metrics=["psnr-y", "vmaf", "psnr-yuv"]))
+    finally:
+        del os.environ["GVCBENCH_FFMPEG"]
+        forget()
+    assert second.done == 4
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = store.records()
+    assert {r.job_key: r.metrics["vmaf"] for r in rows} == before and all("vmaf" not in r.metric_errors for r in rows)
+    # another bitstream size: the stored values belong to another encode and go, said aloud
+    db = sqlite3.connect(tmp_path / "run" / "results.sqlite")
+    with db:
+        db.execute("UPDATE jobs SET bytes = bytes + 1")
+    db.close()
+    with gvcbench_logs(logging.WARNING) as warnings:
+        run_benchmark(_config(clips, tmp_path / "run", x264, metrics=["psnr-y", "ms-gmsd"]))
+    assert sum("are not kept" in w for w in warnings) == 4
+    with ResultStore(tmp_path / "run", create=False) as store:
+        assert all(set(r.metrics) == {"psnr-y", "ms-gmsd"} for r in store.records())
+
+
+@pytest.mark.slow
 def test_failures_are_rows_and_do_not_stop_other_jobs(clips, tmp_path):
     dropper = [
         FF,

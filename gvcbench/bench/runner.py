@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -74,9 +75,10 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
 
 def with_earlier_metrics(store: ResultStore, results: list[JobResult]) -> list[JobResult]:
     """Finished results, each with the values its stored row holds of metrics this run did
-    not measure: a job runs again for a metric it lacks, and asking for other metrics must
-    not delete what was measured (an LPIPS or a VTM run's hours). Kept only where the new
-    bitstream has the stored one's size (the same settings; a deterministic encoder)."""
+    not measure: a job runs again for a metric it lacks, and asking for other metrics (or
+    running where a metric's weights or FFmpeg filter are missing) must not delete what was
+    measured (an LPIPS or a VTM run's hours). Kept only where the new bitstream has the
+    stored one's size (the same settings; a deterministic encoder)."""
     done = {r.job_key: r for r in results if r.done}
     if not done:
         return results
@@ -84,8 +86,7 @@ def with_earlier_metrics(store: ResultStore, results: list[JobResult]) -> list[J
     out = []
     for r in results:
         old = earlier.get(r.job_key) if r.done else None
-        held = set(r.metrics) | set(r.metric_errors)
-        kept = [m for m in (*old.metrics, *old.metric_errors) if m not in held] if old else []
+        kept = _not_measured_now(r, old) if old else set()
         if old is None or not kept:
             out.append(r)
             continue
@@ -97,17 +98,32 @@ def with_earlier_metrics(store: ResultStore, results: list[JobResult]) -> list[J
             )
             out.append(r)
             continue
+        values = {m for m in kept if m in old.metrics or m in (old.features or {})}  # a value beats "unavailable"
+        old_errors = {m: e for m, e in old.metric_errors.items() if m not in values}
         out.append(
             replace(
                 r,
-                metrics={**{m: old.metrics[m] for m in kept if m in old.metrics}, **r.metrics},
-                frame_metrics={**{m: old.frame_metrics[m] for m in kept if m in old.frame_metrics}, **r.frame_metrics},
-                metric_errors={**{m: old.metric_errors[m] for m in kept if m in old.metric_errors}, **r.metric_errors},
-                provenance={**{m: old.provenance[m] for m in kept if m in old.provenance}, **r.provenance},
-                features={**{m: v for m, v in (old.features or {}).items() if m in kept}, **(r.features or {})} or None,
+                metrics=_merge(r.metrics, old.metrics, kept),
+                frame_metrics=_merge(r.frame_metrics, old.frame_metrics, kept),
+                metric_errors=_merge(r.metric_errors, old_errors, kept, drop=values),
+                provenance=_merge(r.provenance, old.provenance, kept),
+                features=_merge(r.features or {}, old.features or {}, kept) or None,
             )
         )
     return out
+
+
+def _merge(new: Mapping, before: Mapping, kept: set[str], drop: set[str] | None = None) -> dict:
+    """``new``'s entries (less ``drop``) with ``before``'s of the ``kept`` metrics."""
+    return {**{m: v for m, v in new.items() if m not in (drop or set())}, **{m: before[m] for m in kept if m in before}}
+
+
+def _not_measured_now(new: JobResult, old: JobResult) -> set[str]:
+    """The metrics ``old`` holds (a value, features, or why it has none) that ``new`` did not
+    measure: not asked for, or unavailable on this machine (no weights, no libvmaf)."""
+    here = {m for m in new.metric_errors if not (new.provenance.get(m) or {}).get("unavailable_here")}
+    measured = set(new.metrics) | set(new.features or {}) | here
+    return (set(old.metrics) | set(old.features or {}) | set(old.metric_errors)) - measured
 
 
 def _take_labels(store: ResultStore, jobs: list, todo: list) -> None:
