@@ -353,18 +353,41 @@ def test_a_renamed_codec_entry_reuses_its_jobs_under_the_new_label(clips, tmp_pa
     assert any("stored under the label 'alpha'" in w for w in warnings)
     with ResultStore(tmp_path / "run", create=False) as store:
         assert {r["codec"] for r in store.rows()} == {"beta"}
-    # renamed with another ladder: the shared jobs (QP 40) would split beta's curve, so they stay
+    # renamed with another ladder: the shared job (QP 40) takes gamma; beta keeps QP 30, and
+    # the second run's curve is read whole, under its labels, with --run
     third, warnings = run("gamma", (40, 50))
     assert third.done == 2 and third.skipped == 2
-    assert any("keep it in the store (renaming them would split an earlier run's curve)" in w for w in warnings)
-    with ResultStore(tmp_path / "run", create=False) as store:
-        labels = {(r["codec"], r["qp"]) for r in store.rows()}
-        assert {("beta", 30), ("beta", 40), ("gamma", 50)} <= labels and ("gamma", 40) not in labels
-        # ... and every view reads each run under its own labels
-        from gvcbench.reports.selection import select
+    assert any(
+        "the other jobs of 'beta' keep it, so its earlier curve shows whole only with --run" in w for w in warnings
+    )
+    from gvcbench.reports.selection import select
 
-        assert {(r.codec, r.qp) for r in select(store).rows} == {("gamma", 40), ("gamma", 50)}
+    with ResultStore(tmp_path / "run", create=False) as store:
+        assert {(r["codec"], r["qp"]) for r in store.rows()} == {("beta", 30), ("gamma", 40), ("gamma", 50)}
+        assert {(r.codec, r.qp) for r in select(store).rows} == {("beta", 30), ("gamma", 40), ("gamma", 50)}
         assert {(r.codec, r.qp) for r in select(store, run=second.run_id).rows} == {("beta", 30), ("beta", 40)}
+
+
+@pytest.mark.slow
+def test_a_partly_renamed_setting_never_shares_a_label_with_another(clips, tmp_path):
+    """Run 1: A = ultrafast, B = medium; run 2: B = ultrafast at two of A's QPs. No label may
+    then hold both settings (one curve averaged ultrafast and medium rows), in any view."""
+    from gvcbench.reports.selection import select
+
+    def entry(label, preset, qps=(30, 34, 38, 42)):
+        return {"name": "x264", "label": label, "qps": list(qps), "params": {"preset": preset}}
+
+    first = run_benchmark(_config(clips, tmp_path / "run", [entry("A", "ultrafast"), entry("B", "medium")]))
+    second = run_benchmark(_config(clips, tmp_path / "run", [entry("B", "ultrafast", (30, 34))]))
+    assert second.skipped == second.planned == 4
+    with ResultStore(tmp_path / "run", create=False) as store:
+        for run_id in (None, first.run_id, second.run_id):
+            presets: dict = {}
+            for r in select(store, run=run_id).rows:
+                presets.setdefault(r.codec, set()).add(r.codec_params["preset"])
+            assert all(len(p) == 1 for p in presets.values()), (run_id, presets)
+        assert {r.codec_params["preset"] for r in select(store).rows if r.codec == "B"} == {"ultrafast"}
+        assert len(select(store, run=first.run_id).rows) == 16
 
 
 @pytest.mark.slow

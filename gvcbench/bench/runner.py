@@ -130,17 +130,17 @@ def _take_labels(store: ResultStore, jobs: list, todo: list) -> None:
     """Jobs this run reuses keep their results but take this run's codec labels: a label is
     the user's name for a setting, and the key (the settings) does not hold it."""
     pending = {j.key for j in todo}
-    moved, kept = store.relabel({j.key: j.codec_label for j in jobs if j.key not in pending})
+    moved, split = store.relabel({j.key: j.codec_label for j in jobs if j.key not in pending})
     for old, n in sorted(moved.items()):
+        rest = (
+            f"; the other jobs of {old!r} keep it, so its earlier curve shows whole only with --run (the "
+            f"earlier run's id)"
+            if old in split
+            else ""
+        )
         log.warning(
             f"{n} finished job(s) of the same settings were stored under the label {old!r}; "
-            f"they now carry this run's label (see `gvcbench results`)"
-        )
-    for old, n in sorted(kept.items()):
-        log.warning(
-            f"{n} finished job(s) of the same settings are stored under the label {old!r} with other "
-            f"jobs of that label; they keep it in the store (renaming them would split an earlier run's "
-            f"curve) and this run's views show them under its own label"
+            f"they now carry this run's label (see `gvcbench results`){rest}"
         )
 
 

@@ -406,30 +406,30 @@ class ResultStore:
     def relabel(self, labels: Mapping[str, str]) -> tuple[dict[str, int], dict[str, int]]:
         """Give the stored jobs of ``labels`` (job key -> codec label) those labels: a run
         that finds its jobs stored under another label (the same settings, renamed) shows
-        them under its own. Only a label whose every stored job is among ``labels`` moves:
-        moving part of one would split an earlier run's curve between two labels.
-        Returns ({old label: jobs relabelled}, {old label: jobs left under it})."""
+        them under its own, in every view, and a label never holds two settings. Where only
+        part of an old label's jobs moves, its earlier run's curve is read whole with
+        ``--run`` (each run records its own labels, schema 4).
+        Returns ({old label: jobs relabelled}, {old label: of those, labels split by it})."""
         if not labels:
             return {}, {}
         held: dict[str, list[str]] = {}
         for key, codec in self.db.execute("SELECT job_key, codec FROM jobs"):  # one scan, as status_of
             held.setdefault(codec, []).append(key)
         moved: Counter[str] = Counter()
-        kept: Counter[str] = Counter()
+        split: Counter[str] = Counter()
         changes = []
         for codec, keys in held.items():
             mine = [k for k in keys if k in labels and labels[k] != codec]
             if not mine:
                 continue
-            if len(mine) == len(keys):
-                changes += [(labels[k], k) for k in mine]
-                moved[codec] += len(mine)
-            else:
-                kept[codec] += len(mine)
+            changes += [(labels[k], k) for k in mine]
+            moved[codec] += len(mine)
+            if len(mine) < len(keys):
+                split[codec] += len(mine)
         if changes:
             with self.db:
                 self.db.executemany("UPDATE jobs SET codec = ? WHERE job_key = ?", changes)
-        return dict(moved), dict(kept)
+        return dict(moved), dict(split)
 
     def status_of(
         self, keys: Iterable[str], versions: Mapping[str, str] | None = None

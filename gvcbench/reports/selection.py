@@ -206,11 +206,12 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
                 f"the store holds {len(datasets)} datasets; showing {label}, the latest run's "
                 f"(pick another run with --run RUN_ID)",
             )
-    if run is not None:
+    if run is not None:  # one run: under the labels it gave (a later run may have relabelled the rows)
         shown_by = dict.fromkeys(keys, chosen)
-    else:
+        chosen_rows = [_as_run_saw_it(r, chosen) for r in rows if r.job_key in keys]
+    else:  # the rows' own labels: the latest run that planned each job gave it (store.relabel)
         shown_by = {key: owner[codec] for codec in owner for key in per_codec[owner[codec].run_id][codec]}
-    chosen_rows = [_as_run_saw_it(r, shown_by[r.job_key]) for r in rows if r.job_key in keys]
+        chosen_rows = [_as_run_saw_it(r, shown_by[r.job_key], relabel=False) for r in rows if r.job_key in keys]
     failed_now = sum(1 for key in keys if key in shown_by[key].failed)
     if failed_now:
         notes.append(
@@ -227,9 +228,9 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
     return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
 
 
-def _as_run_saw_it(row: JobResult, run: Run) -> JobResult:
-    """The row under the label ``run`` gave it, and failed where that run's attempt failed."""
-    label = run.label_of.get(row.job_key, row.codec)
+def _as_run_saw_it(row: JobResult, run: Run, relabel: bool = True) -> JobResult:
+    """The row under the label ``run`` gave it (``relabel``), failed where that run's attempt failed."""
+    label = run.label_of.get(row.job_key, row.codec) if relabel else row.codec
     error = run.failed.get(row.job_key)
     if error is None:
         return row if label == row.codec else replace(row, codec=label)
@@ -281,12 +282,8 @@ def _superseded(rows, runs: list[Run], keys: set[str], owner: dict[str, Run]) ->
                 what.append(f"dataset {run.dataset_label}")
             where = f"run {run.short} ({run.when})" if run else "no recorded run"
             parts.append(f"{len(members)} row(s) of {where}" + (f" with {'; '.join(what)}" if what else ""))
-        renamed = sorted(
-            {pick.label_of.get(r.job_key, codec) for r in rows if r.job_key in keys and r.codec == codec} - {codec}
-        )
-        label = f"{codec} (shown as {', '.join(renamed)}, the label run {pick.short} gave it)" if renamed else codec
         notes.append(
-            f"{label}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
+            f"{codec}: showing run {pick.short} ({pick.when}, options {shown['options']}); not shown: "
             f"{' | '.join(parts)}. Pick a run with --run RUN_ID"
         )
     return notes
