@@ -129,6 +129,11 @@ def _hermite_coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([t / h, (secant - d[..., :-1]) / h - t, d[..., :-1], y[..., :-1]])
 
 
+def pchip_coefficients(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(4, m, n-1): the PCHIP interpolants' cubic pieces, c0 s^3 + c1 s^2 + c2 s + c3 in s = x - x_i."""
+    return _hermite_coefficients(x, y)
+
+
 def _piece(x: np.ndarray, at: np.ndarray) -> np.ndarray:
     """Index of the piece each ``at[k, j]`` falls in (the end pieces extend outwards)."""
     n = x.shape[-1]

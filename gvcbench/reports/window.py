@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GvcbenchError
-from .bdrate import BDError, Curve, check_curve, pchip_eval
+from .bdrate import BDError, Curve, check_curve, pchip_coefficients
 
 Span = tuple[float, float]
 
@@ -62,29 +62,38 @@ def quality_at(curve: Curve, rates, method: str) -> np.ndarray:
     (log10 rate over quality: PCHIP, or the cubic fit), so that the BD-rate's limits are
     where that interpolant's rate is the window's end (its inverse; reading the BD-metric's
     quality-over-rate interpolant instead put them up to 3 % off in rate). A rate beyond
-    what the interpolant reaches gives the curve's end quality."""
-    from scipy.optimize import brentq
-
+    what the interpolant reaches at the curve's ends gives the end quality. Each is a root
+    of one cubic."""
     q, log_rate = curve.values, np.log10(curve.rates)
+    targets = np.log10(np.atleast_1d(np.asarray(rates, dtype=np.float64)))
     if method == "cubic":
         coef = np.polyfit(q, log_rate, 3)
-
-        def at(v: float) -> float:
-            return float(np.polyval(coef, v))
+        first, last = np.polyval(coef, q[[0, -1]])
+        pieces = [(coef, 0.0, q[0], q[-1])] * len(targets)
     else:
-
-        def at(v: float) -> float:
-            return float(pchip_eval(q[None], log_rate[None], np.array([[v]]))[0, 0])
-
-    out = []
-    for target in np.log10(np.atleast_1d(np.asarray(rates, dtype=np.float64))):
-        if at(q[0]) >= target:
-            out.append(float(q[0]))
-        elif at(q[-1]) <= target:
-            out.append(float(q[-1]))
+        c = pchip_coefficients(q[None], log_rate[None])[:, 0]  # (4, pieces), each in s = q - q[k]
+        first, last = log_rate[0], log_rate[-1]  # PCHIP passes through the points
+        ks = np.clip(np.searchsorted(log_rate, targets) - 1, 0, len(q) - 2)
+        pieces = [(c[:, k], q[k], 0.0, q[k + 1] - q[k]) for k in ks]
+    out = np.empty(len(targets))
+    for i, (t, (poly, origin, lo, hi)) in enumerate(zip(targets, pieces)):
+        if t <= first:
+            out[i] = q[0]
+        elif t >= last:
+            out[i] = q[-1]
         else:
-            out.append(brentq(lambda v, t=target: at(v) - t, q[0], q[-1], xtol=1e-12, rtol=1e-14))
-    return np.array(out)
+            guess = float(np.interp(t, log_rate, q)) - origin  # the straight-line reading, to choose a root
+            out[i] = origin + _root_near(poly - np.array([0.0, 0.0, 0.0, t]), lo, hi, guess)
+    return out
+
+
+def _root_near(poly: np.ndarray, lo: float, hi: float, guess: float) -> float:
+    """The real root of the cubic ``poly`` in [lo, hi] nearest ``guess`` (``guess`` if none)."""
+    roots = np.roots(poly)
+    real = roots[np.abs(roots.imag) <= 1e-9 * (1 + np.abs(roots.real))].real
+    slack = 1e-9 * (1 + abs(hi) + abs(lo))
+    inside = real[(real >= lo - slack) & (real <= hi + slack)]
+    return float(np.clip(inside[np.argmin(np.abs(inside - guess))], lo, hi)) if len(inside) else guess
 
 
 def rate_span(curve: Curve, window: Span | None) -> Span | None:
