@@ -272,6 +272,49 @@ def test_external_template_with_qp_is_searched_and_a_failed_encode_stops_only_it
 
 
 @pytest.mark.slow
+def test_a_forced_search_whose_encodes_fail_reads_as_failed_and_fails_the_gate(clips, tmp_path):
+    """The failed encodes of a --force rerun are not stored (the earlier ones are kept): the
+    search must not take those earlier rows for this run's, and the target reads as failed
+    in this run (it was written as "ok" again from the old encodes, and the gate passed)."""
+    import os
+    import sys
+
+    from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
+    from gvcbench.reports.selection import select
+
+    enc = "import os, sys\nif os.environ.get('TOY_FAIL'): sys.exit('broken on purpose')\n" + ENC
+    codec = {
+        "name": "external",
+        "label": "toy",
+        "kbps": [50],
+        "params": {
+            "encode": [sys.executable, "-c", enc, "{input}", "{bitstream}", "{qp}", "{workdir}"],
+            "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"],
+            "output_format": "y4m",
+        },
+    }
+    cfg = _config(clips, tmp_path / "run", codec, jobs=1)
+    assert {o.status for o in run_benchmark(cfg).rate_targets} == {"ok"}
+    with ResultStore(tmp_path / "run", create=False) as store:
+        baseline = make_baseline(select(store).rows)
+    os.environ["TOY_FAIL"] = "1"  # the workers inherit it
+    try:
+        forced = run_benchmark(cfg, force=True)
+    finally:
+        del os.environ["TOY_FAIL"]
+    assert {o.status for o in forced.rate_targets} == {"failed"}
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = select(store).rows
+        assert len(rows) == 2 and all(r.status == "failed" and "broken on purpose" in r.error for r in rows)
+        assert failed(compare(rows, baseline, load_tolerances(None)))
+        assert all(r.done for r in select(store, run=store.runs()[0]["run_id"]).rows)  # the first run's, kept
+    again = run_benchmark(cfg)  # the codec fixed: the stored encodes serve again
+    assert {o.status for o in again.rate_targets} == {"ok"}
+    with ResultStore(tmp_path / "run", create=False) as store:
+        assert not failed(compare(select(store).rows, baseline, load_tolerances(None)))
+
+
+@pytest.mark.slow
 def test_dynamics_searches_its_key_frame_qp(tmp_path):
     folder = tmp_path / "one"
     folder.mkdir()

@@ -286,9 +286,15 @@ def run_searches(
 
     def committed(jobs: list[Job]) -> None:
         run_batch(jobs)
-        fresh.update(j.key for j in jobs)
         for row in store.records((job.key for job in jobs), done=False):
             failed[row.job_key] = error_summary(row.error) or "failed"
+        # a failed encode that left an earlier finished row in place (--force) failed all the same
+        failed.update(
+            (j.key, error_summary(store.failed_attempts[j.key]) or "failed")
+            for j in jobs
+            if j.key in store.failed_attempts
+        )
+        fresh.update(j.key for j in jobs if j.key not in failed)
 
     active = list(plan.searches)
     for round_no in range(1, MAX_ROUNDS + 1):
@@ -346,6 +352,11 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
     keys, stale = set(), []
     for search, results, _ in per_search:
         for o in results:
+            if o.status == "failed" and store.records([search.target_key(o.target)], done=True):
+                # an earlier run's result stays for that run; this run's reads as failed (mark_failed)
+                store.failed_attempts[search.target_key(o.target)] = o.message
+                keys.add(search.target_key(o.target))
+                continue
             if not o.recorded:  # a row an earlier run wrote for this target would now say something untrue
                 stale.append(search.target_key(o.target))
                 continue

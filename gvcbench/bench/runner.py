@@ -285,6 +285,7 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
                 if outcome.status != "ok":
                     log.warning(outcome.message)
             store.add_run_jobs(run_id, target_keys)  # readers select a run's rows by its jobs
+            store.mark_failed(run_id, {k: store.failed_attempts[k] for k in target_keys if k in store.failed_attempts})
         compute_set_metrics(store, {j.key for j in plan.jobs} | target_keys, plan.metrics, dataset)
         store.finish_run(run_id)
     summary.wall_seconds = time.perf_counter() - started

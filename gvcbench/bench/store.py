@@ -179,6 +179,7 @@ class ResultStore:
         self.path = store_path(path)
         self.read_only = not create
         self.stale_versions: Counter[tuple[str, str]] = Counter()  # see status_of
+        self.failed_attempts: dict[str, str] = {}  # job key -> error: see mark_failed
         if not create and not self.path.is_file():
             raise StoreError(f"no results store at {self.path}; run `gvcbench run` first or name the file")
         try:
@@ -325,7 +326,10 @@ class ResultStore:
 
     def mark_failed(self, run_id: str, failures: Mapping[str, str]) -> None:
         """This run's attempts of these jobs (job key -> error) failed and were not stored,
-        an earlier finished row being kept: readers of the run show them as failed."""
+        an earlier finished row being kept: readers of the run show them as failed (jobs the
+        run records in ``run_jobs``); ``failed_attempts`` holds them all for the driver (a
+        rate search's encodes)."""
+        self.failed_attempts.update(failures)
         if failures:
             with self.db:
                 self.db.executemany(
