@@ -1,4 +1,4 @@
-"""Reader commands on a large store: `results`, `bdrate`, `report` and `regress` at 100,000 rows.
+"""Reader commands on a large store: `results`, `bdrate` (also windowed), `report` and `regress` at 100,000 rows.
 
     python benchmarks/store_readers.py [--rows 100000] [--store PATH] [--code DIR] [--limit 600]
 
@@ -150,6 +150,15 @@ def main() -> None:
         commands = {
             "results -f csv": ["results", str(store), "-f", "csv", "-o", str(base / "r.csv")],
             "bdrate --anchor anchor": ["bdrate", str(store), "--anchor", "anchor"],
+            "bdrate --window 120:300 --common": [
+                "bdrate",
+                str(store),
+                "--anchor",
+                "anchor",
+                "--window",
+                "120:300",
+                "--common",
+            ],
             "report --anchor anchor": ["report", str(store), "--anchor", "anchor", "-o", str(base / "report")],
             "regress --save": [
                 "regress",
