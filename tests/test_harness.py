@@ -390,6 +390,29 @@ def test_a_partly_renamed_setting_never_shares_a_label_with_another(clips, tmp_p
         assert len(select(store, run=first.run_id).rows) == 16
 
 
+def test_a_run_from_before_schema_4_keeps_its_labels_after_a_later_rename(clips, tmp_path):
+    """A run recorded before schema 4 has no label per job; the migration gives it the
+    labels its rows carry then, so a later rename does not take its rows out of `--run`."""
+    from gvcbench.reports.selection import select
+
+    def entry(label, preset, qps=(30, 34)):
+        return {"name": "x264", "label": label, "qps": list(qps), "params": {"preset": preset}}
+
+    first = run_benchmark(_config(clips, tmp_path / "run", [entry("A", "ultrafast"), entry("B", "medium")]))
+    db = sqlite3.connect(tmp_path / "run" / "results.sqlite")  # back to the layout of schema 3
+    with db:
+        db.execute("ALTER TABLE run_jobs DROP COLUMN codec")
+        db.execute("ALTER TABLE run_jobs DROP COLUMN failed")
+        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.close()
+    run_benchmark(_config(clips, tmp_path / "run", [entry("C", "ultrafast", (30,))]))  # migrates, renames one
+    with ResultStore(tmp_path / "run", create=False) as store:
+        old = select(store, run=first.run_id).rows
+        assert sorted((r.codec, r.point) for r in old) == sorted(
+            (c, f"qp{q}") for c in "AB" for q in (30, 34) for _ in range(2)
+        ), [(r.codec, r.point) for r in old]
+
+
 @pytest.mark.slow
 def test_a_killed_latest_run_is_said_to_be_unfinished(clips, tmp_path):
     """The default view shows the latest run; when it was killed, the readers say so and

@@ -760,12 +760,17 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
 
 
 def _migrate_3_to_4(db: sqlite3.Connection) -> None:
-    """Runs record the label they gave each job and their failed attempts. Earlier runs'
-    labels are unknown (NULL: readers use the row's label)."""
+    """Runs record the label they gave each job and their failed attempts. Earlier runs
+    take the label their jobs carry now: it is the best record there is, and it keeps an
+    old run readable under `--run` after a later rename moves the rows to a new label."""
     have = {r[1] for r in db.execute("PRAGMA table_info(run_jobs)")}
     for column in ("codec", "failed"):
         if column not in have:
             db.execute(f"ALTER TABLE run_jobs ADD COLUMN {column} TEXT")
+    db.execute(
+        "UPDATE run_jobs SET codec = (SELECT codec FROM jobs WHERE jobs.job_key = run_jobs.job_key)"
+        " WHERE codec IS NULL"
+    )
 
 
 _MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
