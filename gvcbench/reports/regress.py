@@ -643,10 +643,23 @@ def _like_for_like(rows, baseline: dict) -> tuple[list[JobResult], list[JobResul
         return None
     both = [k for k in now if k in base]
     # the baseline's values on the run's rows: the metric specs (directions) come with them
-    base_rows = [replace(now[k], kbps=base[k][RATE], bpp=None, metrics=dict(base[k]["metrics"])) for k in both]
+    base_rows = [_as_baseline_row(now[k], base[k]) for k in both]
     extra, lacking = len(now.keys() - base.keys()), len(base.keys() - now.keys())
     scope = f"the {len(both)} points both finished (this run has {extra} the baseline lacks and lacks {lacking} it has)"
     return [now[k] for k in both], base_rows, scope
+
+
+def _as_baseline_row(row: JobResult, point: dict) -> JobResult:
+    """The run's row carrying the baseline point's rate and values; bits per pixel and
+    bytes scale with the rate (same clip, same frames), so the seeds still average."""
+    scale = point[RATE] / row.kbps if row.kbps else float("nan")
+    return replace(
+        row,
+        kbps=point[RATE],
+        bpp=row.bpp * scale if row.bpp is not None else None,
+        bytes=round(row.bytes * scale) if row.bytes is not None and scale == scale else row.bytes,
+        metrics=dict(point["metrics"]),
+    )
 
 
 def _compare_bd_value(subject: str, check: str, base: float, cand: float, tol: float) -> Finding:
