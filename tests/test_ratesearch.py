@@ -315,6 +315,43 @@ def test_a_forced_search_whose_encodes_fail_reads_as_failed_and_fails_the_gate(c
 
 
 @pytest.mark.slow
+def test_a_search_whose_chosen_encodes_fail_to_measure_a_new_metric_reads_as_failed(clips, tmp_path):
+    """A rerun that adds a metric encodes the chosen rates again; when the codec now fails
+    (the earlier rows are kept), the targets must read as failed, not "ok" from the old
+    encodes without the new metric (the gate passed)."""
+    import os
+    import sys
+
+    from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
+
+    enc = "import os, sys\nif os.environ.get('TOY_FAIL'): sys.exit('broken on purpose')\n" + ENC
+    codec = {
+        "name": "external",
+        "label": "toy",
+        "kbps": [50],
+        "params": {
+            "encode": [sys.executable, "-c", enc, "{input}", "{bitstream}", "{qp}", "{workdir}"],
+            "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"],
+            "output_format": "y4m",
+        },
+    }
+    assert {o.status for o in run_benchmark(_config(clips, tmp_path / "run", codec, jobs=1)).rate_targets} == {"ok"}
+    with ResultStore(tmp_path / "run", create=False) as store:
+        baseline = make_baseline(select(store).rows)
+    os.environ["TOY_FAIL"] = "1"  # the workers inherit it
+    try:
+        more = run_benchmark(_config(clips, tmp_path / "run", codec, jobs=1, metrics=["psnr-y", "ms-ssim"]))
+    finally:
+        del os.environ["TOY_FAIL"]
+    assert {o.status for o in more.rate_targets} == {"failed"}, [o.message for o in more.rate_targets]
+    assert all("broken on purpose" in o.message for o in more.rate_targets)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = select(store).rows
+        assert len(rows) == 2 and all(r.status == "failed" for r in rows)
+        assert failed(compare(rows, baseline, load_tolerances(None)))
+
+
+@pytest.mark.slow
 def test_dynamics_searches_its_key_frame_qp(tmp_path):
     folder = tmp_path / "one"
     folder.mkdir()

@@ -352,6 +352,7 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
     keys, stale = set(), []
     for search, results, _ in per_search:
         for o in results:
+            _fail_if_remeasure_failed(store, search, o)
             if o.status == "failed" and store.records([search.target_key(o.target)], done=True):
                 # an earlier run's result stays for that run; this run's reads as failed (mark_failed)
                 store.failed_attempts[search.target_key(o.target)] = o.message
@@ -394,6 +395,19 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             keys.add(key)
     store.delete(stale)
     return keys
+
+
+def _fail_if_remeasure_failed(store: ResultStore, search: Search, o: TargetOutcome) -> None:
+    """A chosen encode run again (for a metric it lacked) that failed keeps its earlier
+    row: the target must not be written from it as if this run had measured it."""
+    if not o.recorded or search.probe_key(o.value) not in store.failed_attempts:  # type: ignore[arg-type]
+        return
+    error = error_summary(store.failed_attempts[search.probe_key(o.value)]) or "failed"  # type: ignore[arg-type]
+    o.status = "failed"
+    o.message = (
+        f"{search.where}: no rate for target {o.target:g} {o.unit}: "
+        f"the chosen encode at {o.knob} {o.value} failed: {error}"
+    )
 
 
 def outcome_lines(outcomes: list[TargetOutcome]) -> list[str]:

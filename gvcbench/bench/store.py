@@ -768,8 +768,7 @@ def _migrate_3_to_4(db: sqlite3.Connection) -> None:
         if column not in have:
             db.execute(f"ALTER TABLE run_jobs ADD COLUMN {column} TEXT")
     db.execute(
-        "UPDATE run_jobs SET codec = (SELECT codec FROM jobs WHERE jobs.job_key = run_jobs.job_key)"
-        " WHERE codec IS NULL"
+        "UPDATE run_jobs SET codec = (SELECT codec FROM jobs WHERE jobs.job_key = run_jobs.job_key) WHERE codec IS NULL"
     )
 
 
