@@ -192,9 +192,17 @@ def test_a_forced_rerun_that_fails_reads_as_failed_and_fails_the_gate(tmp_path):
     assert code == 0 and "failed in the run shown while the store kept an earlier finished result" in text, text
     code, text = _finish(_gvcbench(["results", "out", "-f", "csv", "--run", first[:8]], tmp_path))
     assert code == 0 and "failed" not in text.split("\n", 1)[1], text  # the first run's view: both done
-    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))  # rerun, codec fixed: reused
+    # a plain rerun tries the failed jobs again (it reused the old rows, and the gate passed)
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_FAIL": "1"}))
+    assert code == 1 and "failed when last run" in " ".join(text.split()), text
+    code, text = _finish(_gvcbench(["regress", "out", "--baseline", "base.json"], tmp_path))
+    assert code == 1, text
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))  # the codec fixed: run again
+    assert code == 0 and "0 failed" in text, text
     code, text = _finish(_gvcbench(["regress", "out", "--baseline", "base.json"], tmp_path))
     assert code == 0, text
+    code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path))  # and now reused
+    assert code == 0 and "failed when last run" not in text, text
 
 
 def _run_ids(store: Path) -> list[str]:

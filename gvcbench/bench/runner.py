@@ -63,13 +63,17 @@ def jobs_to_run(plan: Plan, store: ResultStore, force: bool) -> list:
             f"{versions[metric]}: they run again"
         )
     todo = []
+    retry = store.last_attempt_failed()
     for job in plan.jobs:
         status, measured, unavailable = have.get(job.key, (None, set(), set()))
         # Done: every metric settled, or unavailable on the machine then and still now.
         missing = set(job.metrics) - measured - (unavailable & set(plan.unavailable_metrics))
-        if status == "done" and not missing:
+        if status == "done" and not missing and job.key not in retry:
             continue
         todo.append(job)
+    again = sum(j.key in retry for j in plan.jobs)
+    if again:
+        log.warning(f"{again} job(s) failed when last run (an earlier result was kept): they run again")
     return todo
 
 

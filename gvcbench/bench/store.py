@@ -465,6 +465,22 @@ class ResultStore:
             out[key] = (status, settled, machine)
         return out
 
+    def last_attempt_failed(self) -> set[str]:
+        """Keys of finished jobs whose latest attempt failed and kept the earlier row (a
+        ``--force`` rerun with a broken codec): no later run planned them without failing.
+        A plain rerun must try them again, not reuse a row the codec can no longer make."""
+        if "failed" not in {r[1] for r in self.db.execute("PRAGMA table_info(run_jobs)")}:
+            return set()  # a store of schema 3 or older, read read-only: no attempt recorded
+        return {
+            key
+            for (key,) in self.db.execute(
+                "SELECT f.job_key FROM run_jobs f JOIN runs fr ON fr.run_id = f.run_id "
+                "WHERE f.failed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run_jobs l JOIN runs lr "
+                "ON lr.run_id = l.run_id WHERE l.job_key = f.job_key AND l.failed IS NULL "
+                "AND lr.started > fr.started)"
+            )
+        }
+
     @cached_property
     def _job_columns(self) -> set[str]:
         """The columns of this store's ``jobs`` table: stores made before a nullable column was
