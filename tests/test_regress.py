@@ -115,6 +115,13 @@ def test_new_failure_missing_and_tolerances(runs, tmp_path):
     findings = compare(broken[:-1], baseline, load_tolerances(None))
     outcomes = {f.outcome for f in findings}
     assert {"new failure", "missing"} <= outcomes and failed(findings)
+    # a job the baseline never had fails the gate too when it fails (it read "new" and passed)
+    smaller = make_baseline(base[1:], None)
+    findings = compare(broken, smaller, load_tolerances(None))
+    lost = f"{broken[0].codec} / {broken[0].sequence} / {broken[0].point}"
+    (first,) = [f for f in findings if f.subject == lost and f.check == "status"]
+    assert first.outcome == "new failure" and "not in the baseline" in first.message and failed(findings)
+    assert not failed(compare(base, smaller, load_tolerances(None)))
     # a loose tolerance turns the injected shift into "ok"
     shifted = [replace(r, metrics={"psnr-y": r.metrics["psnr-y"] - 0.3}) for r in base]
     assert failed(compare(shifted, baseline, load_tolerances(None)))

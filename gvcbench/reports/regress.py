@@ -433,9 +433,14 @@ def compare(
                         tolerance(metric),
                     )
                 )
-    for subject in now:
-        if subject not in seen:
+    for subject, r in now.items():
+        if subject in seen:
+            continue
+        if r.done:
             findings.append(Finding(subject, "status", "new", message="not in the baseline"))
+        else:  # nothing to compare it with, but a job that fails is a failing run all the same
+            why = f"not in the baseline, and failed in this run: {error_summary(r.error) or 'failed'}"
+            findings.append(Finding(subject, "status", "new failure", message=why))
     if now and not seen & set(now):
         findings.append(_nothing_shared(baseline, rows))
     findings += _unguarded_metrics(baseline, rows)
