@@ -190,6 +190,11 @@ def test_a_forced_rerun_that_fails_reads_as_failed_and_fails_the_gate(tmp_path):
     assert code == 1 and "no regression" not in text, text
     code, text = _finish(_gvcbench(["results", "out", "-f", "csv"], tmp_path))
     assert code == 0 and "failed in the run shown while the store kept an earlier finished result" in text, text
+    code, text = _finish(_gvcbench(["results", "out", "-f", "json"], tmp_path))
+    seen = json.loads(text[: text.rindex("]") + 1])  # the failed run's rows: its id, no values of the kept ones
+    assert {(r["status"], r["run_id"], r["kbps"], r.get("psnr-y")) for r in seen} == {
+        ("failed", _run_ids(tmp_path / "out")[-1], None, None)
+    }, seen
     code, text = _finish(_gvcbench(["results", "out", "-f", "csv", "--run", first[:8]], tmp_path))
     assert code == 0 and "failed" not in text.split("\n", 1)[1], text  # the first run's view: both done
     # a plain rerun tries the failed jobs again (it reused the old rows, and the gate passed)

@@ -234,11 +234,19 @@ def _as_run_saw_it(row: JobResult, run: Run, relabel: bool = True) -> JobResult:
     error = run.failed.get(row.job_key)
     if error is None:
         return row if label == row.codec else replace(row, codec=label)
-    return replace(
+    return replace(  # what that run made: nothing (the kept row's values are another run's)
         row,
         codec=label,
         status="failed",
         error=f"failed in run {run.short}: {error} (run {str(row.run_id)[:8]}'s finished result is kept in the store)",
+        run_id=run.run_id,
+        metrics={},
+        bytes=None,
+        parts=None,
+        kbps=None,
+        bpp=None,
+        bitstream=None,
+        reconstruction=None,
     )
 
 
