@@ -388,6 +388,10 @@ def test_a_partly_renamed_setting_never_shares_a_label_with_another(clips, tmp_p
             assert all(len(p) == 1 for p in presets.values()), (run_id, presets)
         assert {r.codec_params["preset"] for r in select(store).rows if r.codec == "B"} == {"ultrafast"}
         assert len(select(store, run=first.run_id).rows) == 16
+        # A's curve in the default view lacks the 4 jobs now under B: a note says so and where
+        said = " ".join(" ".join(select(store).notes).split())
+        assert f"A: 4 job(s) of run {first.run_id[:8]} under this label now carry another" in said, said
+        assert "4 under 'B'" in said and f"--run {first.run_id[:8]} shows it whole" in said, said
 
 
 def test_a_run_from_before_schema_4_keeps_its_labels_after_a_later_rename(clips, tmp_path):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
 from ..bench.records import JobResult, SetValue
@@ -196,6 +196,7 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
             pick = on_ds[-1]
             owner[codec] = pick
             keys |= per_codec[pick.run_id][codec]
+            notes += _moved_away(codec, pick, by_key)
             if pick not in used:
                 used.append(pick)
         notes += _superseded(rows, runs, keys, owner)
@@ -248,6 +249,23 @@ def _as_run_saw_it(row: JobResult, run: Run, relabel: bool = True) -> JobResult:
         bitstream=None,
         reconstruction=None,
     )
+
+
+def _moved_away(codec: str, run: Run, by_key: dict[str, JobResult]) -> list[str]:
+    """A note where jobs ``run`` gave this label now carry another (a later run renamed part
+    of its settings): the curve shown under the label lacks them."""
+    moved = Counter(
+        by_key[k].codec
+        for k, given in run.label_of.items()
+        if given == codec and k in by_key and by_key[k].codec != codec
+    )
+    if not moved:
+        return []
+    where = ", ".join(f"{n} under {label!r}" for label, n in sorted(moved.items()))
+    return [
+        f"{codec}: {sum(moved.values())} job(s) of run {run.short} under this label now carry another "
+        f"(a later run gave them its label: {where}); the curve shown lacks them, --run {run.short} shows it whole"
+    ]
 
 
 def _keys_by_codec(jobs: set[str], by_key: dict[str, JobResult]) -> dict[str, set[str]]:
