@@ -210,6 +210,7 @@ def test_a_curve_short_of_points_names_the_jobs_that_failed():
     broken = [replace(r, job_key=r.job_key + "x", status="failed", error="boom") for r in _rows() if r.codec == "T"][3:]
     (entry,) = [e for e in bd_table(rows + broken, "A", ["m"], ("pchip",)) if e.codec == "T"]
     assert entry.avg_curve is None
-    assert "T: 2 job(s) failed; their rate points are missing from these curves" in " | ".join(entry.notes)
+    names = ", ".join(f"{r.sequence} / {r.point}" for r in broken)
+    assert f"T: 2 job(s) failed ({names}); their rate points are missing from these curves" in " | ".join(entry.notes)
     (clean,) = [e for e in bd_table(_rows(), "A", ["m"], ("pchip",)) if e.codec == "T"]
     assert not any("failed" in n for n in clean.notes)

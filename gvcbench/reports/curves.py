@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import chain
@@ -315,7 +315,7 @@ def bd_table(
             raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(measured)}")
     entries = []
     points = points_for(rows, names, points)
-    failed = Counter(r.codec for r in rows if r.status != "done" and not r.is_search_probe)
+    failed = _failed_points(rows)
     for name in names:
         axis = axes[name]
         pts = points[name]
@@ -329,13 +329,27 @@ def bd_table(
                 entry.scope = scope.describe(rate)
                 entry.imported, entry.anchor_imported = imported.get(codec), imported.get(anchor)
                 entry.notes += [  # the cause of a curve with too few points, said where the curve is judged
-                    f"{c}: {failed[c]} job(s) failed; their rate points are missing from these curves "
-                    f"(`gvcbench results` lists them)"
+                    f"{c}: {len(failed[c])} job(s) failed ({_first_few(failed[c])}); their rate points are "
+                    f"missing from these curves (`gvcbench results` lists them)"
                     for c in (anchor, codec)
-                    if failed[c]
+                    if failed.get(c)
                 ]
                 entries.append(entry)
     return entries
+
+
+def _failed_points(rows: list[JobResult]) -> dict[str, list[str]]:
+    """codec -> "sequence / point" of each failed job (rate-search encodes aside)."""
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        if r.status != "done" and not r.is_search_probe:
+            out.setdefault(r.codec, []).append(f"{r.sequence} / {r.point}")
+    return out
+
+
+def _first_few(items: list[str], shown: int = 3) -> str:
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 def _set_level(
