@@ -67,9 +67,10 @@ def quality_at(curve: Curve, rates, method: str) -> np.ndarray:
     q, log_rate = curve.values, np.log10(curve.rates)
     targets = np.log10(np.atleast_1d(np.asarray(rates, dtype=np.float64)))
     if method == "cubic":
-        coef = np.polyfit(q, log_rate, 3)
-        first, last = np.polyval(coef, q[[0, -1]])
-        pieces = [(coef, 0.0, q[0], q[-1])] * len(targets)
+        span = q[-1] - q[0]
+        coef = np.polyfit(q - q[0], log_rate, 3)  # the same cubic, in s = q - q[0]: better-conditioned roots
+        first, last = np.polyval(coef, [0.0, span])
+        pieces = [(coef, q[0], 0.0, span)] * len(targets)
     else:
         c = pchip_coefficients(q[None], log_rate[None])[:, 0]  # (4, pieces), each in s = q - q[k]
         first, last = log_rate[0], log_rate[-1]  # PCHIP passes through the points
