@@ -308,8 +308,17 @@ def test_a_forced_search_whose_encodes_fail_reads_as_failed_and_fails_the_gate(c
         assert len(rows) == 2 and all(r.status == "failed" and "broken on purpose" in r.error for r in rows)
         assert failed(compare(rows, baseline, load_tolerances(None)))
         assert all(r.done for r in select(store, run=store.runs()[0]["run_id"]).rows)  # the first run's, kept
-    again = run_benchmark(cfg)  # the codec fixed: the stored encodes serve again
+    os.environ["TOY_FAIL"] = "1"  # a plain rerun, still broken: the targets that failed are tried again
+    try:
+        plain = run_benchmark(cfg)
+    finally:
+        del os.environ["TOY_FAIL"]
+    assert {o.status for o in plain.rate_targets} == {"failed"}, [o.message for o in plain.rate_targets]
+    with ResultStore(tmp_path / "run", create=False) as store:
+        assert failed(compare(select(store).rows, baseline, load_tolerances(None)))
+    again = run_benchmark(cfg)  # the codec fixed: the chosen encodes run again, and serve
     assert {o.status for o in again.rate_targets} == {"ok"}
+    assert {o.status for o in run_benchmark(cfg).rate_targets} == {"ok"}  # and the next run reuses them
     with ResultStore(tmp_path / "run", create=False) as store:
         assert not failed(compare(select(store).rows, baseline, load_tolerances(None)))
 

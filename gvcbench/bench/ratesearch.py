@@ -340,8 +340,17 @@ def run_searches(
         per_search.append((search, results, rows))
         chosen.extend(search.probe_job(o.value) for o in results if o.recorded)
     store.relabel(labels)
-    # The chosen encodes carry every metric of this run (an older probe may lack a new one).
-    completing = [j for j in pending(chosen) if j.key not in fresh]
+    # The chosen encodes carry every metric of this run (an older probe may lack a new one),
+    # and a target whose latest attempt failed (a --force rerun that kept the earlier rows) is
+    # encoded again, not written from the kept rows as if the codec still worked.
+    retry = store.last_attempt_failed()
+    redo = [
+        search.probe_job(o.value)
+        for search, results, _ in per_search
+        for o in results
+        if o.recorded and search.target_key(o.target) in retry
+    ]
+    completing = list({j.key: j for j in pending(chosen) + redo if j.key not in fresh}.values())
     if completing:
         log.info(f"rate search: measuring {len(completing)} chosen encode(s) that miss a metric")
         committed(completing)
