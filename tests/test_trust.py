@@ -197,6 +197,15 @@ def test_a_forced_rerun_that_fails_reads_as_failed_and_fails_the_gate(tmp_path):
     }, seen
     code, text = _finish(_gvcbench(["results", "out", "-f", "csv", "--run", first[:8]], tmp_path))
     assert code == 0 and "failed" not in text.split("\n", 1)[1], text  # the first run's view: both done
+    # a plain rerun stopped before it tried anything (Ctrl-C) is no proof the jobs work again
+    kids = tmp_path / "kids"
+    kids.mkdir()
+    env = {"TRUST_FAIL": "1", "TRUST_SLEEP": "100", "TRUST_GRANDCHILD_DIR": str(kids)}
+    driver = _gvcbench(["run", "-c", str(config)], tmp_path, env=env)
+    _wait_for(lambda: len(list(kids.glob("*.pid"))) >= 1, what="the first encode")
+    driver.send_signal(signal.SIGINT)
+    driver.communicate(timeout=60)
+    assert len(_run_ids(tmp_path / "out")) == 3
     # a plain rerun tries the failed jobs again (it reused the old rows, and the gate passed)
     code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_FAIL": "1"}))
     assert code == 1 and "failed when last run" in " ".join(text.split()), text

@@ -471,15 +471,25 @@ class ResultStore:
         A plain rerun must try them again, not reuse a row the codec can no longer make."""
         if "failed" not in {r[1] for r in self.db.execute("PRAGMA table_info(run_jobs)")}:
             return set()  # a store of schema 3 or older, read read-only: no attempt recorded
-        return {
-            key
-            for (key,) in self.db.execute(
-                "SELECT f.job_key FROM run_jobs f JOIN runs fr ON fr.run_id = f.run_id "
-                "WHERE f.failed IS NOT NULL AND NOT EXISTS (SELECT 1 FROM run_jobs l JOIN runs lr "
-                "ON lr.run_id = l.run_id WHERE l.job_key = f.job_key AND l.failed IS NULL "
-                "AND lr.started > fr.started)"
-            )
+        failed = self.db.execute("SELECT job_key, run_id FROM run_jobs WHERE failed IS NOT NULL").fetchall()
+        if not failed:
+            return set()
+        runs = {
+            run_id: (t or 0.0, end) for run_id, t, end in self.db.execute("SELECT run_id, started, finished FROM runs")
         }
+        since = min(runs.get(run_id, (0.0, None))[0] for _, run_id in failed)
+        candidates = {key for key, _ in failed}
+        wrote = {
+            key: run_id for key, run_id in self.db.execute("SELECT job_key, run_id FROM jobs") if key in candidates
+        }
+        failing: dict[str, bool] = {}  # key -> whether its latest attempt failed
+        for run_id in sorted((r for r, (t, _) in runs.items() if t >= since), key=lambda r: runs[r][0]):
+            for key, error in self.db.execute("SELECT job_key, failed FROM run_jobs WHERE run_id = ?", (run_id,)):
+                # runs in start order, the last one seen wins; a run that stopped before its end
+                # (killed, Ctrl-C) planned every job but tried only those whose row it wrote
+                if key in candidates and (error is not None or runs[run_id][1] is not None or wrote.get(key) == run_id):
+                    failing[key] = error is not None
+        return {key for key, did_fail in failing.items() if did_fail}
 
     @cached_property
     def _job_columns(self) -> set[str]:
