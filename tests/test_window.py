@@ -212,5 +212,8 @@ def test_a_curve_short_of_points_names_the_jobs_that_failed():
     assert entry.avg_curve is None
     names = ", ".join(f"{r.sequence} / {r.point}" for r in broken)
     assert f"T: 2 job(s) failed ({names}); their rate points are missing from these curves" in " | ".join(entry.notes)
+    seeded = [replace(r, job_key=r.job_key + "s", seed=7) for r in broken]  # a stochastic codec: which seed
+    (entry,) = [e for e in bd_table(rows + seeded, "A", ["m"], ("pchip",)) if e.codec == "T"]
+    assert f"({names.replace(', ', ' / seed 7, ')} / seed 7)" in " | ".join(entry.notes), entry.notes
     (clean,) = [e for e in bd_table(_rows(), "A", ["m"], ("pchip",)) if e.codec == "T"]
     assert not any("failed" in n for n in clean.notes)

@@ -343,7 +343,8 @@ def _failed_points(rows: list[JobResult]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for r in rows:
         if r.status != "done" and not r.is_search_probe:
-            out.setdefault(r.codec, []).append(f"{r.sequence} / {r.point}")
+            seed = "" if r.seed is None else f" / seed {r.seed}"
+            out.setdefault(r.codec, []).append(f"{r.sequence} / {r.point}{seed}")
     return out
 
 
