@@ -269,6 +269,17 @@ def test_external_template_with_qp_is_searched_and_a_failed_encode_stops_only_it
         assert failed.status == "failed" and "this codec fails below QP 10" in failed.message
         assert f"toy / {seq}: no rate for target 1000 kbps: the search encode at QP" in failed.message
         assert by[(seq, 0.01)].status == "unreachable" and "QP 63, its highest" in by[(seq, 0.01)].message
+    # the failed targets have rows, so the readers and the gate see them (a gate whose baseline
+    # lacked them passed: nothing of the failure was stored but the search's own encodes)
+    from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
+
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = select(store).rows
+    broken = sorted((r.sequence, r.point) for r in rows if not r.done)
+    assert broken == [("bigbuckbunny", "1000kbps"), ("bikes", "1000kbps")], broken
+    assert all("this codec fails below QP 10" in r.error for r in rows if not r.done)
+    findings = compare(rows, make_baseline([r for r in rows if r.done]), load_tolerances(None))
+    assert failed(findings) and sum(f.outcome == "new failure" for f in findings) == 2
 
 
 @pytest.mark.slow

@@ -21,6 +21,7 @@ from ..errors import CodecError, DatasetError, GvcbenchError, MetricError
 from ..metrics import METRICS
 from ..metrics.reference_cache import ReferenceCache
 from ..metrics.setmetric import SetMetric
+from .jobs import job_result
 from .plan import Job, make_codec
 from .records import JobResult, kbps_of
 
@@ -117,39 +118,6 @@ def measure(
         "provenance": provenance,
         "features": features or None,
     }
-
-
-def job_result(job: Job, status: str, **fields) -> JobResult:
-    """The one constructor of a job's result: the job's identity, then what running it gave
-    (``fields``: rate, sizes, times, scores, kept files, or the error)."""
-    point, search = job.point.label, None
-    if job.search:  # an encode of a target-rate search: its own point label, never a ladder point
-        point, search = f"search-{job.point.label}", job.search
-    return JobResult(
-        job_key=job.key,
-        codec=job.codec_label,
-        codec_name=job.codec_name,
-        codec_version=job.codec_version,
-        codec_params=job.codec_params,
-        sequence=job.sequence,
-        sequence_hash=job.sequence_hash,
-        sequence_spec=_spec_dict(job.spec),
-        point=point,
-        qp=job.point.qp,
-        target_kbps=job.point.kbps,
-        seed=job.seed,
-        rate_search=search,
-        config_hash=job.config_hash,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
-        status=status,
-        **({"finished_at": time.time()} | fields),
-    )
-
-
-def _spec_dict(spec: SequenceSpec) -> dict:
-    from dataclasses import asdict
-
-    return {k: v for k, v in asdict(spec).items() if v not in (None, {}, 0) or k == "start"}
 
 
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT}  # a full or read-only disk, not the job's fault

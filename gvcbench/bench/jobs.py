@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import time
 from dataclasses import dataclass, field
 
 from ..codecs import Codec, RatePoint
 from ..datasets import SequenceSpec
+from .records import JobResult
 from .store import JOB_KEY_VERSION
 
 
@@ -55,3 +59,36 @@ def job_key(codec_identity: dict, sequence_hash: str, point: RatePoint, seed: in
     if seed is not None:  # deterministic jobs keep the keys they always had
         payload["seed"] = seed
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def job_result(job: Job, status: str, **fields) -> JobResult:
+    """The one constructor of a job's result: the job's identity, then what running it gave
+    (``fields``: rate, sizes, times, scores, kept files, or the error)."""
+    point, search = job.point.label, None
+    if job.search:  # an encode of a target-rate search: its own point label, never a ladder point
+        point, search = f"search-{job.point.label}", job.search
+    return JobResult(
+        job_key=job.key,
+        codec=job.codec_label,
+        codec_name=job.codec_name,
+        codec_version=job.codec_version,
+        codec_params=job.codec_params,
+        sequence=job.sequence,
+        sequence_hash=job.sequence_hash,
+        sequence_spec=_spec_dict(job.spec),
+        point=point,
+        qp=job.point.qp,
+        target_kbps=job.point.kbps,
+        seed=job.seed,
+        rate_search=search,
+        config_hash=job.config_hash,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        status=status,
+        **({"finished_at": time.time()} | fields),
+    )
+
+
+def _spec_dict(spec: SequenceSpec) -> dict:
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(spec).items() if v not in (None, {}, 0) or k == "start"}

@@ -29,7 +29,7 @@ from ..codecs import Codec, RatePoint
 from ..codecs.base import RateKnob
 from ..errors import ConfigError, error_summary
 from .config import CodecConfig
-from .jobs import Job, Plan, job_key
+from .jobs import Job, Plan, job_key, job_result
 from .records import JobResult
 from .store import ResultStore
 
@@ -362,17 +362,20 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
     for search, results, _ in per_search:
         for o in results:
             _fail_if_remeasure_failed(store, search, o)
-            if o.status == "failed" and store.records([search.target_key(o.target)], done=True):
-                # an earlier run's result stays for that run; this run's reads as failed (mark_failed)
-                store.failed_attempts[search.target_key(o.target)] = o.message
-                keys.add(search.target_key(o.target))
+            probe = store.records([search.probe_key(o.value)]) if o.recorded else []
+            if o.recorded and (not probe or not probe[0].done):
+                o.status, o.message = "failed", f"{search.where}: the chosen encode at {o.knob} {o.value} failed"
+            if o.status == "failed":
+                key = search.target_key(o.target)
+                if store.records([key], done=True):
+                    # an earlier run's result stays for that run; this run's reads as failed (mark_failed)
+                    store.failed_attempts[key] = o.message
+                else:  # a failed row, so that readers and the gate see the failure
+                    store.put(_failed_target_row(search, o, run_id))
+                keys.add(key)
                 continue
             if not o.recorded:  # a row an earlier run wrote for this target would now say something untrue
                 stale.append(search.target_key(o.target))
-                continue
-            probe = store.records([search.probe_key(o.value)])
-            if not probe or not probe[0].done:
-                o.status, o.message = "failed", f"{search.where}: the chosen encode at {o.knob} {o.value} failed"
                 continue
             point = search.target_point(o.target)
             key = search.target_key(o.target)
@@ -404,6 +407,17 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             keys.add(key)
     store.delete(stale)
     return keys
+
+
+def _failed_target_row(search: Search, o: TargetOutcome, run_id: str) -> JobResult:
+    """The row of a target this run could not reach because an encode failed."""
+    point = search.target_point(o.target)
+    job = replace(search.template, key=search.target_key(o.target), point=point)
+    row = job_result(job, "failed", error=o.message, run_id=run_id)
+    rate_search = {"role": "target", "unit": o.unit, "target": o.target, "knob": o.knob, "tolerance": search.tolerance}
+    return replace(
+        row, target_bpp=point.bpp, rate_search=rate_search | {"probes": {str(q): r for q, r in o.probes.items()}}
+    )
 
 
 def _fail_if_remeasure_failed(store: ResultStore, search: Search, o: TargetOutcome) -> None:
