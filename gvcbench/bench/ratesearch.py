@@ -352,7 +352,9 @@ def run_searches(
     ]
     completing = list({j.key: j for j in pending(chosen) + redo if j.key not in fresh}.values())
     if completing:
-        log.info(f"rate search: measuring {len(completing)} chosen encode(s) that miss a metric")
+        log.info(
+            f"rate search: {len(completing)} chosen encode(s) run again (a metric missing, or the last attempt failed)"
+        )
         committed(completing)
     return outcomes, _write_targets(store, per_search, run_id), len(seen - fresh)
 

@@ -657,12 +657,12 @@ def _like_for_like(rows, baseline: dict) -> tuple[list[JobResult], list[JobResul
 def _as_baseline_row(row: JobResult, point: dict) -> JobResult:
     """The run's row carrying the baseline point's rate and values; bits per pixel and
     bytes scale with the rate (same clip, same frames), so the seeds still average."""
-    scale = point[RATE] / row.kbps if row.kbps else float("nan")
+    scale = point[RATE] / row.kbps if row.kbps else None
     return replace(
         row,
         kbps=point[RATE],
-        bpp=row.bpp * scale if row.bpp is not None else None,
-        bytes=round(row.bytes * scale) if row.bytes is not None and scale == scale else row.bytes,
+        bpp=row.bpp * scale if row.bpp is not None and scale is not None else row.bpp,
+        bytes=round(row.bytes * scale) if row.bytes is not None and scale is not None else row.bytes,
         metrics=dict(point["metrics"]),
     )
 

@@ -242,12 +242,15 @@ def _as_run_saw_it(row: JobResult, run: Run, relabel: bool = True) -> JobResult:
         error=f"failed in run {run.short}: {error} (run {str(row.run_id)[:8]}'s finished result is kept in the store)",
         run_id=run.run_id,
         metrics={},
+        frame_metrics={},
+        features=None,
         bytes=None,
         parts=None,
         kbps=None,
         bpp=None,
         bitstream=None,
         reconstruction=None,
+        **dict.fromkeys(("encode_seconds", "decode_seconds", "tool_seconds", "metric_seconds", "job_seconds")),
     )
 
 
