@@ -5,7 +5,8 @@
 Builds a store of ``--rows`` synthetic done rows (as ``store_readers.py`` does), then adds
 ``--runs`` runs that each planned every job, with ``--failed`` failed attempts spread over
 two of them (a ``--force`` rerun with a broken codec keeps the earlier rows and records the
-attempt in ``run_jobs.failed``). Prints the time of the two reads ``runner.jobs_to_run``
+attempt in ``run_jobs.failed``); a run between them rewrites every other row (a successful
+retry), which clears the failures on those rows. Prints the time of the two reads ``runner.jobs_to_run``
 makes: each job's stored status (``status_of``) and the jobs whose latest attempt failed
 (``last_attempt_failed``), best of three.
 """
@@ -30,7 +31,8 @@ from gvcbench.bench.store import ResultStore
 
 def add_runs(path: Path, runs: int, failed: int) -> None:
     """``runs`` later runs planning every job; ``failed`` failed attempts, most in the middle
-    run and the rest in the last (the failures a later run cleared and those still standing)."""
+    run and the rest in the last. The run after the middle one rewrites every other row (a
+    successful retry): the failures on those rows are cleared, the others still stand."""
     db = sqlite3.connect(path / "results.sqlite")
     (started,) = db.execute("SELECT max(started) FROM runs").fetchone()
     keys = [k for (k,) in db.execute("SELECT job_key FROM jobs")]
@@ -53,6 +55,7 @@ def add_runs(path: Path, runs: int, failed: int) -> None:
                 "INSERT INTO run_jobs (run_id, job_key, codec, failed) VALUES (?,?,?,?)",
                 ((f"run{i}", k, "x", error(j)) for j, k in enumerate(keys)),
             )
+        db.executemany("UPDATE jobs SET run_id = ? WHERE job_key = ?", ((f"run{middle + 1}", k) for k in keys[::2]))
     db.close()
 
 

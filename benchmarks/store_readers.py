@@ -98,6 +98,7 @@ def synthetic_store(path: Path, rows: int) -> None:
         store.start_run("synthetic", {"synthetic": True}, "cfg", env)
         store.put_many(results())
         store.add_run_jobs("synthetic", keys)
+        store.finish_run("synthetic")
 
 
 def timed_command(argv: list[str], cwd: Path, limit: float, code: str) -> tuple[float, float, int | None]:

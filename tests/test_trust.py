@@ -197,6 +197,16 @@ def test_a_forced_rerun_that_fails_reads_as_failed_and_fails_the_gate(tmp_path):
     }, seen
     code, text = _finish(_gvcbench(["results", "out", "-f", "csv", "--run", first[:8]], tmp_path))
     assert code == 0 and "failed" not in text.split("\n", 1)[1], text  # the first run's view: both done
+    # a finished run that planned the jobs and reused the kept rows (what gvcbench did before it
+    # retried failed attempts) is no proof the jobs work again either
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as db:
+        db.execute(
+            "INSERT INTO runs (run_id, started, finished, config, config_hash, environment, dataset) "
+            "SELECT 'reused', ?, ?, config, config_hash, environment, dataset FROM runs LIMIT 1",
+            (time.time(), time.time() + 1),
+        )
+        db.execute("INSERT INTO run_jobs (run_id, job_key, codec) SELECT 'reused', job_key, codec FROM jobs")
+    db.close()
     # a plain rerun stopped before it tried anything (Ctrl-C) is no proof the jobs work again
     kids = tmp_path / "kids"
     kids.mkdir()
@@ -205,7 +215,7 @@ def test_a_forced_rerun_that_fails_reads_as_failed_and_fails_the_gate(tmp_path):
     _wait_for(lambda: len(list(kids.glob("*.pid"))) >= 1, what="the first encode")
     driver.send_signal(signal.SIGINT)
     driver.communicate(timeout=60)
-    assert len(_run_ids(tmp_path / "out")) == 3
+    assert len(_run_ids(tmp_path / "out")) == 4
     # a plain rerun tries the failed jobs again (it reused the old rows, and the gate passed)
     code, text = _finish(_gvcbench(["run", "-c", str(config)], tmp_path, env={"TRUST_FAIL": "1"}))
     assert code == 1 and "failed when last run" in " ".join(text.split()), text

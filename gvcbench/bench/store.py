@@ -467,29 +467,27 @@ class ResultStore:
 
     def last_attempt_failed(self) -> set[str]:
         """Keys of finished jobs whose latest attempt failed and kept the earlier row (a
-        ``--force`` rerun with a broken codec): no later run planned them without failing.
-        A plain rerun must try them again, not reuse a row the codec can no longer make."""
+        ``--force`` rerun with a broken codec): a run recorded a failed attempt after the run
+        that wrote the row. A plain rerun must try them again, not reuse a row the codec can
+        no longer make. Decided by the row itself, since only a successful attempt rewrites
+        it: runs that planned the job without trying it (stopped early, or an older gvcbench
+        that reused the row) do not clear the failure."""
         if "failed" not in {r[1] for r in self.db.execute("PRAGMA table_info(run_jobs)")}:
             return set()  # a store of schema 3 or older, read read-only: no attempt recorded
-        failed = self.db.execute("SELECT job_key, run_id FROM run_jobs WHERE failed IS NOT NULL").fetchall()
-        if not failed:
+        last_failed = dict(
+            self.db.execute(
+                "SELECT f.job_key, max(r.started) FROM run_jobs f JOIN runs r ON r.run_id = f.run_id "
+                "WHERE f.failed IS NOT NULL GROUP BY f.job_key"
+            )
+        )
+        if not last_failed:
             return set()
-        runs = {
-            run_id: (t or 0.0, end) for run_id, t, end in self.db.execute("SELECT run_id, started, finished FROM runs")
+        started = {run_id: t or 0.0 for run_id, t in self.db.execute("SELECT run_id, started FROM runs")}
+        return {
+            key
+            for key, run_id in self.db.execute("SELECT job_key, run_id FROM jobs WHERE status = 'done'")
+            if key in last_failed and (last_failed[key] or 0.0) > started.get(run_id, 0.0)
         }
-        since = min(runs.get(run_id, (0.0, None))[0] for _, run_id in failed)
-        candidates = {key for key, _ in failed}
-        wrote = {
-            key: run_id for key, run_id in self.db.execute("SELECT job_key, run_id FROM jobs") if key in candidates
-        }
-        failing: dict[str, bool] = {}  # key -> whether its latest attempt failed
-        for run_id in sorted((r for r, (t, _) in runs.items() if t >= since), key=lambda r: runs[r][0]):
-            for key, error in self.db.execute("SELECT job_key, failed FROM run_jobs WHERE run_id = ?", (run_id,)):
-                # runs in start order, the last one seen wins; a run that stopped before its end
-                # (killed, Ctrl-C) planned every job but tried only those whose row it wrote
-                if key in candidates and (error is not None or runs[run_id][1] is not None or wrote.get(key) == run_id):
-                    failing[key] = error is not None
-        return {key for key, did_fail in failing.items() if did_fail}
 
     @cached_property
     def _job_columns(self) -> set[str]:
