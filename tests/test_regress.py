@@ -122,6 +122,10 @@ def test_new_failure_missing_and_tolerances(runs, tmp_path):
     (first,) = [f for f in findings if f.subject == lost and f.check == "status"]
     assert first.outcome == "new failure" and "not in the baseline" in first.message and failed(findings)
     assert not failed(compare(base, smaller, load_tolerances(None)))
+    # a point that failed in the baseline and fails again is listed, not silent, and not a regression
+    findings = compare(broken, make_baseline(broken, None), load_tolerances(None))
+    (still,) = [f for f in findings if f.subject == lost and f.check == "status"]
+    assert still.outcome == "still failing" and "ToolError" in still.message and not failed(findings)
     # a loose tolerance turns the injected shift into "ok"
     shifted = [replace(r, metrics={"psnr-y": r.metrics["psnr-y"] - 0.3}) for r in base]
     assert failed(compare(shifted, baseline, load_tolerances(None)))

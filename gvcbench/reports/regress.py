@@ -385,6 +385,9 @@ def compare(
                         "(save a new baseline to guard it)",
                     )
                 )
+            else:  # not a regression, but never silent: the baseline guards nothing here
+                why = f"failed in the baseline and in this run: {error_summary(r.error) or 'failed'}"
+                findings.append(Finding(subject, "status", "still failing", message=why))
             continue
         if not r.done:
             findings.append(Finding(subject, "status", "new failure", message=error_summary(r.error)))
@@ -716,7 +719,7 @@ def write_junit(findings: list[Finding], path: Path) -> Path:
         tests=str(len(findings)),
         failures=str(sum(f.outcome in FAILING for f in findings)),
         errors=str(sum(f.outcome == "not comparable" for f in findings)),
-        skipped=str(sum(f.outcome == "new" for f in findings)),
+        skipped=str(sum(f.outcome in ("new", "still failing") for f in findings)),
     )
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname=_xml_text(f.subject), name=_xml_text(f.check))
@@ -727,7 +730,7 @@ def write_junit(findings: list[Finding], path: Path) -> Path:
             ).text = _xml_text(json.dumps(asdict(f)))
         elif f.outcome == "not comparable":  # the gate cannot vouch for it: an error, not a pass
             ET.SubElement(case, "error", message=_xml_text(f"{f.outcome}: {f.message}"), type=f.outcome)
-        elif f.outcome == "new":
+        elif f.outcome in ("new", "still failing"):
             ET.SubElement(case, "skipped", message=_xml_text(f"{f.outcome}: {f.message}"))
         else:
             ET.SubElement(case, "system-out").text = _xml_text(f"{f.outcome}: {f.message}".strip())
