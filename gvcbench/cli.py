@@ -314,8 +314,10 @@ def _print_failures(rows: list[JobResult], store) -> None:
     if not failed:
         return
     for r in failed[:3]:
+        seed = "" if r.seed is None else f" / seed {r.seed}"
         console.print(
-            f"failed: {escape(r.codec)} / {escape(r.sequence)} / {escape(r.point)}: {escape(error_summary(r.error))}",
+            f"failed: {escape(r.codec)} / {escape(r.sequence)} / {escape(r.point)}{seed}: "
+            f"{escape(error_summary(r.error))}",
             highlight=False,
             soft_wrap=True,
         )
