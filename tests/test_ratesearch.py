@@ -372,6 +372,67 @@ def test_a_search_whose_chosen_encodes_fail_to_measure_a_new_metric_reads_as_fai
 
 
 @pytest.mark.slow
+def test_a_forced_search_stopped_on_the_way_leaves_its_targets_to_be_redone(clips, tmp_path):
+    """A `--force` run stopped (Ctrl-C) during its search recorded nothing of the targets, so a
+    plain rerun with the codec still broken reused the kept rows and the gate passed."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    enc = tmp_path / "enc.py"
+    enc.write_text(
+        "import os, sys, time\n"
+        "open(sys.argv[4] + '/../started', 'w').close()\n"
+        "time.sleep(float(os.environ.get('TOY_SLEEP', 0)))\n"
+        "if os.environ.get('TOY_FAIL'): sys.exit('broken on purpose')\n" + ENC
+    )
+    encode = json.dumps([sys.executable, str(enc), "{input}", "{bitstream}", "{qp}", "{workdir}"])
+    decode = json.dumps([sys.executable, "-c", DEC, "{workdir}", "{output}"])
+    (tmp_path / "run.toml").write_text(
+        f'output = "out"\njobs = 1\nmetrics = ["psnr-y"]\n[dataset]\nsource = "{clips}"\n'
+        f'[[codec]]\nname = "external"\nlabel = "toy"\nkbps = [50]\n'
+        f'params = {{ encode = {encode}, decode = {decode}, output_format = "y4m" }}\n'
+    )
+
+    def gvcbench(*args, **env):
+        return subprocess.run(
+            [sys.executable, "-m", "gvcbench", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            env=os.environ | {"GVCBENCH_OFFLINE": "1"} | env,
+        )
+
+    assert gvcbench("run", "-c", "run.toml").returncode == 0
+    assert gvcbench("regress", "out", "--baseline", "b.json", "--save").returncode == 0
+    for started in (tmp_path / "out").rglob("started"):
+        started.unlink()
+    forced = subprocess.Popen(
+        [sys.executable, "-m", "gvcbench", "run", "-c", "run.toml", "--force"],
+        cwd=tmp_path,
+        env=os.environ | {"GVCBENCH_OFFLINE": "1", "TOY_FAIL": "1", "TOY_SLEEP": "100"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not any((tmp_path / "out").rglob("started")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    forced.send_signal(signal.SIGINT)
+    forced.communicate(timeout=60)
+    plain = gvcbench("run", "-c", "run.toml", TOY_FAIL="1")
+    said = " ".join((plain.stdout + plain.stderr).split())
+    assert plain.returncode == 1 and "broken on purpose" in said, said
+    gate = gvcbench("regress", "out", "--baseline", "b.json")
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    assert gvcbench("run", "-c", "run.toml").returncode == 0  # fixed: redone once, then reused
+    again = gvcbench("run", "-c", "run.toml")
+    assert again.returncode == 0 and "0 run now" in " ".join(again.stdout.split()), again.stdout
+
+
+@pytest.mark.slow
 def test_dynamics_searches_its_key_frame_qp(tmp_path):
     folder = tmp_path / "one"
     folder.mkdir()

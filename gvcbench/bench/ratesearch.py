@@ -296,6 +296,8 @@ def run_searches(
         )
         fresh.update(j.key for j in jobs if j.key not in failed)
 
+    if force:  # every target is redone: until it is written, the kept rows are not this run's
+        _mark_unfinished(store, run_id, [s.target_key(t) for s in plan.searches for t in s.targets])
     active = list(plan.searches)
     for round_no in range(1, MAX_ROUNDS + 1):
         batch: dict[str, Job] = {}
@@ -351,12 +353,28 @@ def run_searches(
         if o.recorded and search.target_key(o.target) in retry
     ]
     completing = list({j.key: j for j in pending(chosen) + redo if j.key not in fresh}.values())
+    again = {j.key for j in completing}
+    _mark_unfinished(
+        store,
+        run_id,
+        [
+            s.target_key(o.target)
+            for s, results, _ in per_search
+            for o in results
+            if o.recorded and s.probe_key(o.value) in again
+        ],  # type: ignore[arg-type]
+    )
     if completing:
         log.info(
             f"rate search: {len(completing)} chosen encode(s) run again (a metric missing, or the last attempt failed)"
         )
         committed(completing)
     return outcomes, _write_targets(store, per_search, run_id), len(seen - fresh)
+
+
+def _mark_unfinished(store: ResultStore, run_id: str, targets: list[str]) -> None:
+    done = [r.job_key for r in store.records(targets, done=True)]
+    store.mark_unfinished(run_id, done, "the run stopped before this target's search ended")
 
 
 def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
@@ -408,6 +426,8 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             store.put(row)
             keys.add(key)
     store.delete(stale)
+    written = {s.target_key(o.target) for s, results, _ in per_search for o in results if o.status != "failed"}
+    store.clear_unfinished(run_id, written)  # the failed ones are marked again by the driver
     return keys
 
 

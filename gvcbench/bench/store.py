@@ -315,8 +315,12 @@ class ResultStore:
         for key, codec in self.db.execute("SELECT job_key, codec FROM jobs"):
             if key in keys:
                 labels[key] = codec
-        with self.db:
-            self._insert_run_jobs(run_id, labels)
+        with self.db:  # a job recorded earlier in the run (mark_unfinished) takes its label now
+            self.db.executemany(
+                "INSERT INTO run_jobs (run_id, job_key, codec) VALUES (?, ?, ?) "
+                "ON CONFLICT (run_id, job_key) DO UPDATE SET codec = excluded.codec",
+                ((run_id, k, label) for k, label in labels.items()),
+            )
 
     def _insert_run_jobs(self, run_id: str, labels: Mapping[str, str | None]) -> None:
         self.db.executemany(
@@ -330,6 +334,20 @@ class ResultStore:
         run records in ``run_jobs``); ``failed_attempts`` holds them all for the driver (a
         rate search's encodes)."""
         self.failed_attempts.update(failures)
+        self._set_run_failures(run_id, failures)
+
+    def mark_unfinished(self, run_id: str, keys: Iterable[str], why: str) -> None:
+        """Record finished jobs this run is about to redo as failed in it until it writes them
+        (``clear_unfinished``): a run stopped on the way (Ctrl-C) must not leave their earlier
+        rows looking as if they still held (``last_attempt_failed``)."""
+        keys = list(keys)
+        self.add_run_jobs(run_id, keys)
+        self._set_run_failures(run_id, dict.fromkeys(keys, why))
+
+    def clear_unfinished(self, run_id: str, keys: Iterable[str]) -> None:
+        self._set_run_failures(run_id, dict.fromkeys(keys))
+
+    def _set_run_failures(self, run_id: str, failures: Mapping[str, str | None]) -> None:
         if failures:
             with self.db:
                 self.db.executemany(
