@@ -319,6 +319,20 @@ def test_a_forced_search_whose_encodes_fail_reads_as_failed_and_fails_the_gate(c
         assert len(rows) == 2 and all(r.status == "failed" and "broken on purpose" in r.error for r in rows)
         assert failed(compare(rows, baseline, load_tolerances(None)))
         assert all(r.done for r in select(store, run=store.runs()[0]["run_id"]).rows)  # the first run's, kept
+    # what an older gvcbench's plain run did next: it wrote the targets again from the kept
+    # encodes, so the target rows are that later run's; the chosen encodes still decide
+    import sqlite3
+    import time
+
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as db:
+        db.execute(
+            "INSERT INTO runs (run_id, started, finished, config, config_hash, environment, dataset) "
+            "SELECT 'older', ?, ?, config, config_hash, environment, dataset FROM runs LIMIT 1",
+            (time.time(), time.time() + 1),
+        )
+        db.execute("UPDATE jobs SET run_id = 'older' WHERE rate_search LIKE '%\"role\": \"target\"%'")
+        assert db.total_changes == 3
+    db.close()
     os.environ["TOY_FAIL"] = "1"  # a plain rerun, still broken: the targets that failed are tried again
     try:
         plain = run_benchmark(cfg)
@@ -378,6 +392,7 @@ def test_a_forced_search_stopped_on_the_way_leaves_its_targets_to_be_redone(clip
     import json
     import os
     import signal
+    import sqlite3
     import subprocess
     import sys
     import time
@@ -410,8 +425,10 @@ def test_a_forced_search_stopped_on_the_way_leaves_its_targets_to_be_redone(clip
     assert gvcbench("regress", "out", "--baseline", "b.json", "--save").returncode == 0
     for started in (tmp_path / "out").rglob("started"):
         started.unlink()
+    # the forced run renames the entry: what it records is under its own label
+    (tmp_path / "renamed.toml").write_text((tmp_path / "run.toml").read_text().replace('"toy"', '"toy2"'))
     forced = subprocess.Popen(
-        [sys.executable, "-m", "gvcbench", "run", "-c", "run.toml", "--force"],
+        [sys.executable, "-m", "gvcbench", "run", "-c", "renamed.toml", "--force"],
         cwd=tmp_path,
         env=os.environ | {"GVCBENCH_OFFLINE": "1", "TOY_FAIL": "1", "TOY_SLEEP": "100"},
         stdout=subprocess.PIPE,
@@ -422,6 +439,13 @@ def test_a_forced_search_stopped_on_the_way_leaves_its_targets_to_be_redone(clip
         time.sleep(0.1)
     forced.send_signal(signal.SIGINT)
     forced.communicate(timeout=60)
+    with sqlite3.connect(tmp_path / "out" / "results.sqlite") as db:
+        marked = db.execute(
+            "SELECT DISTINCT codec, failed FROM run_jobs WHERE run_id = "
+            "(SELECT run_id FROM runs ORDER BY started DESC LIMIT 1) AND failed IS NOT NULL"
+        ).fetchall()
+    db.close()
+    assert marked == [("toy2", "the run stopped before this target's search ended")], marked
     plain = gvcbench("run", "-c", "run.toml", TOY_FAIL="1")
     said = " ".join((plain.stdout + plain.stderr).split())
     assert plain.returncode == 1 and "broken on purpose" in said, said

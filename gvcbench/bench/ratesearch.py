@@ -297,7 +297,9 @@ def run_searches(
         fresh.update(j.key for j in jobs if j.key not in failed)
 
     if force:  # every target is redone: until it is written, the kept rows are not this run's
-        _mark_unfinished(store, run_id, [s.target_key(t) for s in plan.searches for t in s.targets])
+        _mark_unfinished(
+            store, run_id, {s.target_key(t): s.template.codec_label for s in plan.searches for t in s.targets}
+        )
     active = list(plan.searches)
     for round_no in range(1, MAX_ROUNDS + 1):
         batch: dict[str, Job] = {}
@@ -357,12 +359,12 @@ def run_searches(
     _mark_unfinished(
         store,
         run_id,
-        [
-            s.target_key(o.target)
+        {
+            s.target_key(o.target): s.template.codec_label
             for s, results, _ in per_search
             for o in results
             if o.recorded and s.probe_key(o.value) in again
-        ],  # type: ignore[arg-type]
+        },
     )
     if completing:
         log.info(
@@ -372,8 +374,9 @@ def run_searches(
     return outcomes, _write_targets(store, per_search, run_id), len(seen - fresh)
 
 
-def _mark_unfinished(store: ResultStore, run_id: str, targets: list[str]) -> None:
-    done = [r.job_key for r in store.records(targets, done=True)]
+def _mark_unfinished(store: ResultStore, run_id: str, targets: dict[str, str]) -> None:
+    """Mark the targets (key -> this run's label) that have a finished row (mark_unfinished)."""
+    done = {r.job_key: targets[r.job_key] for r in store.records(targets, done=True)}
     store.mark_unfinished(run_id, done, "the run stopped before this target's search ended")
 
 

@@ -307,14 +307,17 @@ class ResultStore:
             labels = job_keys if isinstance(job_keys, Mapping) else dict.fromkeys(job_keys)
             self._insert_run_jobs(run_id, labels)
 
-    def add_run_jobs(self, run_id: str, job_keys: Iterable[str]) -> None:
+    def add_run_jobs(self, run_id: str, job_keys: Iterable[str] | Mapping[str, str]) -> None:
         """Jobs a run settles only while it runs (the rows of its target-rate ladders, which
-        it has just written: each keeps the label its row has now)."""
-        keys = set(job_keys)
-        labels: dict[str, str | None] = dict.fromkeys(keys)
-        for key, codec in self.db.execute("SELECT job_key, codec FROM jobs"):
-            if key in keys:
-                labels[key] = codec
+        it has just written: each keeps the label its row has now, or the one given)."""
+        if isinstance(job_keys, Mapping):
+            labels: dict[str, str | None] = dict(job_keys)
+        else:
+            keys = set(job_keys)
+            labels = dict.fromkeys(keys)
+            for key, codec in self.db.execute("SELECT job_key, codec FROM jobs"):
+                if key in keys:
+                    labels[key] = codec
         with self.db:  # a job recorded earlier in the run (mark_unfinished) takes its label now
             self.db.executemany(
                 "INSERT INTO run_jobs (run_id, job_key, codec) VALUES (?, ?, ?) "
@@ -336,13 +339,13 @@ class ResultStore:
         self.failed_attempts.update(failures)
         self._set_run_failures(run_id, failures)
 
-    def mark_unfinished(self, run_id: str, keys: Iterable[str], why: str) -> None:
-        """Record finished jobs this run is about to redo as failed in it until it writes them
-        (``clear_unfinished``): a run stopped on the way (Ctrl-C) must not leave their earlier
-        rows looking as if they still held (``last_attempt_failed``)."""
-        keys = list(keys)
-        self.add_run_jobs(run_id, keys)
-        self._set_run_failures(run_id, dict.fromkeys(keys, why))
+    def mark_unfinished(self, run_id: str, labels: Mapping[str, str], why: str) -> None:
+        """Record finished jobs this run is about to redo (job key -> the label it gives them)
+        as failed in it until it writes them (``clear_unfinished``): a run stopped on the way
+        (Ctrl-C) must not leave their earlier rows looking as if they still held
+        (``last_attempt_failed``)."""
+        self.add_run_jobs(run_id, labels)
+        self._set_run_failures(run_id, dict.fromkeys(labels, why))
 
     def clear_unfinished(self, run_id: str, keys: Iterable[str]) -> None:
         self._set_run_failures(run_id, dict.fromkeys(keys))
@@ -501,10 +504,20 @@ class ResultStore:
         if not last_failed:
             return set()
         started = {run_id: t or 0.0 for run_id, t in self.db.execute("SELECT run_id, started FROM runs")}
+        writer: dict[str, str] = {}  # job key -> the run that wrote its row
+        chosen: dict[str, str] = {}  # a rate target's key -> the key of the encode it was written from
+        for key, run_id, search in self.db.execute(
+            "SELECT job_key, run_id, rate_search FROM jobs WHERE status = 'done'"
+        ):
+            writer[key] = run_id
+            if key in last_failed and search:
+                probe = (json.loads(search) or {}).get("probe_key")
+                if probe:  # a target row can be written again from a kept encode: the encode decides
+                    chosen[key] = probe
         return {
             key
-            for key, run_id in self.db.execute("SELECT job_key, run_id FROM jobs WHERE status = 'done'")
-            if key in last_failed and (last_failed[key] or 0.0) > started.get(run_id, 0.0)
+            for key, when in last_failed.items()
+            if key in writer and (when or 0.0) > started.get(writer.get(chosen.get(key, key), writer[key]), 0.0)
         }
 
     @cached_property

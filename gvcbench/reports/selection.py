@@ -250,7 +250,11 @@ def _as_run_saw_it(row: JobResult, run: Run, relabel: bool = True) -> JobResult:
         bpp=None,
         bitstream=None,
         reconstruction=None,
-        **dict.fromkeys(("encode_seconds", "decode_seconds", "tool_seconds", "metric_seconds", "job_seconds")),
+        encode_seconds=None,
+        decode_seconds=None,
+        tool_seconds=None,
+        metric_seconds=None,
+        job_seconds=None,
     )
 
 
