@@ -1,7 +1,10 @@
 """Target-rate ladders: the knob search, its rows in the store, resume, unreachable targets."""
 
+import contextlib
 import logging
 import math
+import os
+import sys
 
 import pytest
 
@@ -15,7 +18,7 @@ from gvcbench.errors import ConfigError
 from gvcbench.reports.curves import bd_table, rd_points
 from gvcbench.reports.selection import select
 
-from .conftest import gvcbench_logs, real_clip, write_two_clips
+from .conftest import add_finished_run, gvcbench_logs, real_clip, write_two_clips
 
 
 def _search_all(rate, targets, knob):
@@ -243,11 +246,34 @@ ENC = (
     "open(sys.argv[2], 'wb').write(b'x' * int(20000 * 2 ** (-q / 6)))\n"
 )
 DEC = "import shutil, sys; shutil.copy(sys.argv[1] + '/keep.y4m', sys.argv[2])"
+BREAKABLE_ENC = "import os, sys\nif os.environ.get('TOY_FAIL'): sys.exit('broken on purpose')\n" + ENC
+
+
+def _breakable_toy() -> dict:
+    """The toy codec searched for 50 kbps; every encode fails while TOY_FAIL is set (_broken)."""
+    return {
+        "name": "external",
+        "label": "toy",
+        "kbps": [50],
+        "params": {
+            "encode": [sys.executable, "-c", BREAKABLE_ENC, "{input}", "{bitstream}", "{qp}", "{workdir}"],
+            "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"],
+            "output_format": "y4m",
+        },
+    }
+
+
+@contextlib.contextmanager
+def _broken():
+    os.environ["TOY_FAIL"] = "1"  # the workers inherit it
+    try:
+        yield
+    finally:
+        del os.environ["TOY_FAIL"]
 
 
 @pytest.mark.slow
 def test_external_template_with_qp_is_searched_and_a_failed_encode_stops_only_its_target(clips, tmp_path):
-    import sys
 
     # Rate 1333 * 2^(-QP/6) kbps on 3 frames at 25 fps; the encoder fails below QP 10.
     codec = {
@@ -287,32 +313,17 @@ def test_a_forced_search_whose_encodes_fail_reads_as_failed_and_fails_the_gate(c
     """The failed encodes of a --force rerun are not stored (the earlier ones are kept): the
     search must not take those earlier rows for this run's, and the target reads as failed
     in this run (it was written as "ok" again from the old encodes, and the gate passed)."""
-    import os
-    import sys
 
     from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
     from gvcbench.reports.selection import select
 
-    enc = "import os, sys\nif os.environ.get('TOY_FAIL'): sys.exit('broken on purpose')\n" + ENC
-    codec = {
-        "name": "external",
-        "label": "toy",
-        "kbps": [50],
-        "params": {
-            "encode": [sys.executable, "-c", enc, "{input}", "{bitstream}", "{qp}", "{workdir}"],
-            "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"],
-            "output_format": "y4m",
-        },
-    }
+    codec = _breakable_toy()
     cfg = _config(clips, tmp_path / "run", codec, jobs=1)
     assert {o.status for o in run_benchmark(cfg).rate_targets} == {"ok"}
     with ResultStore(tmp_path / "run", create=False) as store:
         baseline = make_baseline(select(store).rows)
-    os.environ["TOY_FAIL"] = "1"  # the workers inherit it
-    try:
+    with _broken():
         forced = run_benchmark(cfg, force=True)
-    finally:
-        del os.environ["TOY_FAIL"]
     assert {o.status for o in forced.rate_targets} == {"failed"}
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = select(store).rows
@@ -322,22 +333,14 @@ def test_a_forced_search_whose_encodes_fail_reads_as_failed_and_fails_the_gate(c
     # what an older gvcbench's plain run did next: it wrote the targets again from the kept
     # encodes, so the target rows are that later run's; the chosen encodes still decide
     import sqlite3
-    import time
 
+    add_finished_run(tmp_path / "run", "older")
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as db:
-        db.execute(
-            "INSERT INTO runs (run_id, started, finished, config, config_hash, environment, dataset) "
-            "SELECT 'older', ?, ?, config, config_hash, environment, dataset FROM runs LIMIT 1",
-            (time.time(), time.time() + 1),
-        )
         db.execute("UPDATE jobs SET run_id = 'older' WHERE rate_search LIKE '%\"role\": \"target\"%'")
-        assert db.total_changes == 3
+        assert db.total_changes == 2
     db.close()
-    os.environ["TOY_FAIL"] = "1"  # a plain rerun, still broken: the targets that failed are tried again
-    try:
+    with _broken():  # a plain rerun, still broken: the targets that failed are tried again
         plain = run_benchmark(cfg)
-    finally:
-        del os.environ["TOY_FAIL"]
     assert {o.status for o in plain.rate_targets} == {"failed"}, [o.message for o in plain.rate_targets]
     with ResultStore(tmp_path / "run", create=False) as store:
         assert failed(compare(select(store).rows, baseline, load_tolerances(None)))
@@ -353,30 +356,15 @@ def test_a_search_whose_chosen_encodes_fail_to_measure_a_new_metric_reads_as_fai
     """A rerun that adds a metric encodes the chosen rates again; when the codec now fails
     (the earlier rows are kept), the targets must read as failed, not "ok" from the old
     encodes without the new metric (the gate passed)."""
-    import os
-    import sys
 
     from gvcbench.reports.regress import compare, failed, load_tolerances, make_baseline
 
-    enc = "import os, sys\nif os.environ.get('TOY_FAIL'): sys.exit('broken on purpose')\n" + ENC
-    codec = {
-        "name": "external",
-        "label": "toy",
-        "kbps": [50],
-        "params": {
-            "encode": [sys.executable, "-c", enc, "{input}", "{bitstream}", "{qp}", "{workdir}"],
-            "decode": [sys.executable, "-c", DEC, "{workdir}", "{output}"],
-            "output_format": "y4m",
-        },
-    }
+    codec = _breakable_toy()
     assert {o.status for o in run_benchmark(_config(clips, tmp_path / "run", codec, jobs=1)).rate_targets} == {"ok"}
     with ResultStore(tmp_path / "run", create=False) as store:
         baseline = make_baseline(select(store).rows)
-    os.environ["TOY_FAIL"] = "1"  # the workers inherit it
-    try:
+    with _broken():
         more = run_benchmark(_config(clips, tmp_path / "run", codec, jobs=1, metrics=["psnr-y", "ms-ssim"]))
-    finally:
-        del os.environ["TOY_FAIL"]
     assert {o.status for o in more.rate_targets} == {"failed"}, [o.message for o in more.rate_targets]
     assert all("broken on purpose" in o.message for o in more.rate_targets)
     with ResultStore(tmp_path / "run", create=False) as store:
@@ -390,19 +378,16 @@ def test_a_forced_search_stopped_on_the_way_leaves_its_targets_to_be_redone(clip
     """A `--force` run stopped (Ctrl-C) during its search recorded nothing of the targets, so a
     plain rerun with the codec still broken reused the kept rows and the gate passed."""
     import json
-    import os
     import signal
     import sqlite3
     import subprocess
-    import sys
     import time
 
     enc = tmp_path / "enc.py"
     enc.write_text(
         "import os, sys, time\n"
         "open(sys.argv[4] + '/../started', 'w').close()\n"
-        "time.sleep(float(os.environ.get('TOY_SLEEP', 0)))\n"
-        "if os.environ.get('TOY_FAIL'): sys.exit('broken on purpose')\n" + ENC
+        "time.sleep(float(os.environ.get('TOY_SLEEP', 0)))\n" + BREAKABLE_ENC
     )
     encode = json.dumps([sys.executable, str(enc), "{input}", "{bitstream}", "{qp}", "{workdir}"])
     decode = json.dumps([sys.executable, "-c", DEC, "{workdir}", "{output}"])
@@ -527,7 +512,6 @@ def test_bpp_targets(tmp_path):
 
 @pytest.mark.slow
 def test_a_target_no_longer_reached_loses_its_old_row(tmp_path):
-    import sys
 
     folder = tmp_path / "one"
     folder.mkdir()

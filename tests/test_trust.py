@@ -23,7 +23,7 @@ from gvcbench.bench.lock import LOCK_NAME
 from gvcbench.bench.store import ResultStore
 from gvcbench.datasets.y4m import write_y4m
 
-from .conftest import real_clip
+from .conftest import add_finished_run, real_clip
 
 pytestmark = pytest.mark.slow
 
@@ -199,12 +199,8 @@ def test_a_forced_rerun_that_fails_reads_as_failed_and_fails_the_gate(tmp_path):
     assert code == 0 and "failed" not in text.split("\n", 1)[1], text  # the first run's view: both done
     # a finished run that planned the jobs and reused the kept rows (what gvcbench did before it
     # retried failed attempts) is no proof the jobs work again either
+    add_finished_run(tmp_path / "out", "reused")
     with sqlite3.connect(tmp_path / "out" / "results.sqlite") as db:
-        db.execute(
-            "INSERT INTO runs (run_id, started, finished, config, config_hash, environment, dataset) "
-            "SELECT 'reused', ?, ?, config, config_hash, environment, dataset FROM runs LIMIT 1",
-            (time.time(), time.time() + 1),
-        )
         db.execute("INSERT INTO run_jobs (run_id, job_key, codec) SELECT 'reused', job_key, codec FROM jobs")
     db.close()
     # a plain rerun stopped before it tried anything (Ctrl-C) is no proof the jobs work again
