@@ -217,3 +217,56 @@ def test_a_curve_short_of_points_names_the_jobs_that_failed():
     assert f"({names.replace(', ', ' / seed 7, ')} / seed 7)" in " | ".join(entry.notes), entry.notes
     (clean,) = [e for e in bd_table(_rows(), "A", ["m"], ("pchip",)) if e.codec == "T"]
     assert not any("failed" in n for n in clean.notes)
+
+
+@pytest.mark.parametrize("method", ["pchip", "cubic"])
+@pytest.mark.parametrize("window, common", [((20.0, 200.0), False), (None, True), ((20.0, 200.0), True)])
+def test_windowed_per_sequence_bd_rates_in_batches_equal_one_bd_rate_per_pair(method, window, common):
+    """A windowed or --common table computes each sequence's limits and BD-rate in batches
+    (191 s for 6250 sequences one pair at a time); every number must be the one a pair
+    alone gets, and every pair without one must keep bd_rate's message."""
+    import numpy as np
+
+    from gvcbench.metrics.axes import parse_axis
+    from gvcbench.reports.bdrate import BDError, bd_rate
+    from gvcbench.reports.curves import _batched_scoped_bd_rates, _per_sequence, sequence_curve
+    from gvcbench.reports.window import Scope, quality_limits
+
+    rng = np.random.default_rng(3)
+    pts: dict = {c: {} for c in "ABCD"}
+    for k in range(240):
+        for j, c in enumerate("ABCD"):
+            if c == "D" and k % 5 == 0:
+                continue  # D lacks some sequences: their --common limits come from fewer curves
+            n = 4 + (k + j) % 2
+            rates = np.exp(rng.uniform(1, 6.5, n))
+            values = 3 * np.log(rates) + 0.5 * j + rng.normal(0, 0.6 if k % 7 == 0 else 0.02, n)
+            if k % 11 == 0 and c == "C":
+                values[1] = np.nan
+            if k % 13 == 0 and c == "B":
+                rates = rates * 50  # outside the window
+            pts[c][f"s{k}"] = {
+                f"p{i}": (float(r), float(r) / 100, float(v)) for i, (r, v) in enumerate(zip(rates, values))
+            }
+    axis, scope, shared = parse_axis("x", "m"), Scope(window=window, common=common), sorted(pts["A"])
+    errors = answered = 0
+    for codec in "BCD":
+        mine = [s for s in shared if s in pts[codec]]
+        batch = _batched_scoped_bd_rates(pts, "A", codec, mine, axis, method, "kbps", 4, scope)
+        answered += sum(r is not None for r in batch)
+        for seq, got in zip(mine, _per_sequence(pts, "A", codec, mine, axis, method, "kbps", 4, scope)):
+            a, t = (sequence_curve(pts[c][seq], axis, "kbps", f"{c} / {seq} / m") for c in ("A", codec))
+            others = [
+                sequence_curve(pts[o][seq], axis, "kbps", f"{o} / {seq} / m")
+                for o in "BCD"
+                if common and o != codec and seq in pts[o]
+            ]
+            try:
+                want = bd_rate(a, t, method, 4, quality_limits((a, t), others, scope, method, 4))
+            except BDError as exc:
+                errors += 1
+                assert isinstance(got, BDError) and str(got) == str(exc)
+                continue
+            assert got == want  # BDResult equality: every float identical
+    assert 20 < errors < 500  # both kinds are exercised
+    assert answered == 3 * 240 - 48 - errors  # every pair with a BD-rate came from a batch

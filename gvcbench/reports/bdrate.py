@@ -291,7 +291,7 @@ def bd_metric(
 # NumPy pass per curve length, with the same operations per pair (so the same floats).
 
 
-def _rising(rates: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rising_rows(rates: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows sorted by rate, and which rows check_curve accepts (its conditions, row by row)."""
     good = np.isfinite(rates).all(1) & np.isfinite(values).all(1) & (rates > 0).all(1)
     order = np.argsort(rates, axis=1)
@@ -307,9 +307,11 @@ def bd_rate_arrays(
     test_values: np.ndarray,
     method: str = "pchip",
     min_points: int = MIN_POINTS,
+    within: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """BD-rates (%) of the rows of (m, n) arrays, each pair over its overlap, as bd_rate gives
-    them; with each pair's quality interval (lo, hi) and overlap share. NaN where bd_rate raises a BDError."""
+    """BD-rates (%) of the rows of (m, n) arrays, each pair over its overlap (or its part
+    inside the pair's row of ``within``, (m, 2) quality limits), as bd_rate gives them;
+    with each pair's quality interval (lo, hi) and overlap share. NaN where bd_rate raises a BDError."""
     if method not in METHODS:
         raise BDError(f"unknown BD interpolation {method!r}; use one of {', '.join(METHODS)}")
     m = len(anchor_rates)
@@ -317,10 +319,14 @@ def bd_rate_arrays(
     fewest = max(min_points, CUBIC_POINTS) if method == "cubic" else min_points
     if min(anchor_rates.shape[1], test_rates.shape[1]) < fewest or m == 0:
         return value, lo, hi, overlap
-    ra, va, good_a = _rising(anchor_rates, anchor_values)
-    rt, vt, good_t = _rising(test_rates, test_values)
+    ra, va, good_a = rising_rows(anchor_rates, anchor_values)
+    rt, vt, good_t = rising_rows(test_rates, test_values)
     low, high = np.maximum(va[:, 0], vt[:, 0]), np.minimum(va[:, -1], vt[:, -1])
-    ok = np.flatnonzero(good_a & good_t & (low < high))
+    good = good_a & good_t & (low < high)
+    if within is not None:  # bd_rate's _overlap: the pair's overlap, then its part inside
+        low, high = np.maximum(low, within[:, 0]), np.minimum(high, within[:, 1])
+        good &= low < high  # False where within is NaN
+    ok = np.flatnonzero(good)
     if not len(ok):
         return value, lo, hi, overlap
     ya, yt = np.log10(ra[ok]), np.log10(rt[ok])
@@ -331,7 +337,10 @@ def bd_rate_arrays(
     pairs = zip(ia.tolist(), it.tolist(), low[ok].tolist(), high[ok].tolist())
     value[ok] = [(10 ** ((t - a) / (h - lw)) - 1) * 100 for a, t, lw, h in pairs]
     lo[ok], hi[ok] = low[ok], high[ok]
-    extent = np.minimum(va[ok, -1] - va[ok, 0], vt[ok, -1] - vt[ok, 0])
+    if within is None:
+        extent = np.minimum(va[ok, -1] - va[ok, 0], vt[ok, -1] - vt[ok, 0])
+    else:
+        extent = within[ok, 1] - within[ok, 0]
     overlap[ok] = (high[ok] - low[ok]) / extent
     return value, lo, hi, overlap
 
@@ -351,9 +360,12 @@ def bd_rates_batch(
     test_values: np.ndarray,
     method: str = "pchip",
     min_points: int = MIN_POINTS,
+    within: np.ndarray | None = None,
 ) -> list[BDResult | None]:
     """bd_rate_arrays as one BDResult per pair; None where bd_rate raises (ask it for the message)."""
-    value, lo, hi, overlap = bd_rate_arrays(anchor_rates, anchor_values, test_rates, test_values, method, min_points)
+    value, lo, hi, overlap = bd_rate_arrays(
+        anchor_rates, anchor_values, test_rates, test_values, method, min_points, within
+    )
     return [
         None if a != a else _result(v, method, (a, b), o)  # a != a: NaN, no result
         for v, a, b, o in zip(value.tolist(), lo.tolist(), hi.tolist(), overlap.tolist())

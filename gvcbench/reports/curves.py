@@ -13,12 +13,12 @@ import numpy as np
 from ..bench.records import JobResult, SetValue, point_order  # how rate points sort: decided there, once
 from ..errors import GvcbenchError
 from ..metrics.axes import Axis, axis_from_spec
-from .bdrate import BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_batch
+from .bdrate import CUBIC_POINTS, BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_batch, rising_rows
 from .seeds import mean_over_seeds
 
 if TYPE_CHECKING:
     from .uncertainty import Interval
-from .window import Scope, quality_limits, rate_limits
+from .window import Scope, quality_limits, quality_spans, rate_limits
 
 RATE_UNITS = ("kbps", "bpp")
 MIN_SHARE = 0.5  # fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates
@@ -497,14 +497,52 @@ def _per_sequence(pts, anchor, codec, shared, axis, method, rate, min_points, sc
             r if r is not None else _bd_rate_or_error(curve(anchor, seq), curve(codec, seq), method, min_points)
             for seq, r in zip(shared, batch)
         ]
-    out: list[BDResult | BDError] = []
-    for seq in shared:
+
+    def alone(seq) -> BDResult | BDError:  # bd_rate itself, for its message
         try:
             a, t = curve(anchor, seq), curve(codec, seq)
             others = [curve(o, seq) for o in _others(pts, anchor, codec, seq)] if scope.common else []
-            out.append(bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points)))
+            return bd_rate(a, t, method, min_points, quality_limits((a, t), others, scope, method, min_points))
         except BDError as exc:
-            out.append(exc)
+            return exc
+
+    batch = _batched_scoped_bd_rates(pts, anchor, codec, shared, axis, method, rate, min_points, scope)
+    return [r if r is not None else alone(seq) for seq, r in zip(shared, batch)]
+
+
+def _batched_scoped_bd_rates(
+    pts, anchor, codec, shared, axis, method, rate, min_points, scope: Scope
+) -> list[BDResult | None]:
+    """The BD-rates of _per_sequence under a window or ``common``, in batches: sequences
+    grouped by the curves their limits come from (the pair, and with ``common`` the other
+    codecs on that sequence) and those curves' lengths; each curve's quality span inside
+    the window at once (window.quality_spans), their intersection as each pair's limits
+    (bdrate.bd_rates_batch). None where a pair has no BD-rate: bd_rate says why."""
+    col = RATE_UNITS.index(rate)
+    fewest = max(min_points, CUBIC_POINTS) if method == "cubic" else min_points
+    groups: dict[tuple, list[int]] = {}
+    for k, seq in enumerate(shared):
+        codecs = [anchor, codec] + (_others(pts, anchor, codec, seq) if scope.common else [])
+        groups.setdefault(tuple((c, len(pts[c][seq])) for c in codecs), []).append(k)
+    out: list[BDResult | None] = [None] * len(shared)
+    for lengths, ks in groups.items():
+        if min(n for _, n in lengths) < fewest:
+            continue
+        arrays = [np.array([list(pts[c][shared[k]].values()) for k in ks], dtype=np.float64) for c, _ in lengths]
+        limits = np.full((len(ks), 2), np.nan)
+        limits[:, 0], limits[:, 1] = -np.inf, np.inf
+        for a in arrays:
+            rates, values, good = rising_rows(a[..., col], axis.apply(a[..., 2]))
+            spans = np.full((len(ks), 2), np.nan)
+            spans[good] = quality_spans(rates[good], values[good], scope.window, method)
+            limits[:, 0], limits[:, 1] = np.maximum(limits[:, 0], spans[:, 0]), np.minimum(limits[:, 1], spans[:, 1])
+        limits[~(limits[:, 0] < limits[:, 1])] = np.nan  # no shared interval: bd_rate's message
+        a, t = arrays[0], arrays[1]
+        results = bd_rates_batch(
+            a[..., col], axis.apply(a[..., 2]), t[..., col], axis.apply(t[..., 2]), method, min_points, limits
+        )
+        for k, result in zip(ks, results):
+            out[k] = result
     return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GvcbenchError
-from .bdrate import BDError, Curve, check_curve, pchip_coefficients
+from .bdrate import BDError, Curve, check_curve, cubic_fit, pchip_coefficients
 
 Span = tuple[float, float]
 
@@ -57,44 +57,95 @@ def parse_window(text: str | None) -> Span | None:
     return lo, hi
 
 
-def quality_at(curve: Curve, rates, method: str) -> np.ndarray:
-    """The qualities at which ``curve`` has ``rates`` by the interpolation BD-rate integrates
-    (log10 rate over quality: PCHIP, or the cubic fit), so that the BD-rate's limits are
-    where that interpolant's rate is the window's end (its inverse; reading the BD-metric's
+def qualities_at(q: np.ndarray, log_rate: np.ndarray, targets: np.ndarray, method: str) -> np.ndarray:
+    """The qualities at which curves (m, n) of quality ``q`` rising with ``log_rate`` (both
+    sorted) reach the (m, k) log10 rates ``targets``, by the interpolation the BD-rate
+    integrates (log10 rate over quality: PCHIP, or the cubic fit), so that a BD-rate's
+    limits are where that interpolant's rate is the window's end (reading the BD-metric's
     quality-over-rate interpolant instead put them up to 3 % off in rate). A rate beyond
-    what the interpolant reaches at the curve's ends gives the end quality. Each is a root
-    of one cubic."""
-    q, log_rate = curve.values, np.log10(curve.rates)
-    targets = np.log10(np.atleast_1d(np.asarray(rates, dtype=np.float64)))
+    what the interpolant reaches at a curve's ends gives the end quality.
+
+    Each is a root of one cubic: the PCHIP piece the target falls in (in s = q - q_i), or
+    the least-squares cubic the BD-rate integrates (bdrate.cubic_fit, in t = (q - centre)
+    / half-width, where it is well conditioned). One batch gives each curve the numbers it
+    gets alone."""
+    m, n = q.shape
+    rows = np.arange(m)[:, None].repeat(targets.shape[1], 1)
     if method == "cubic":
-        span = q[-1] - q[0]
-        coef = np.polyfit(q - q[0], log_rate, 3)  # the same cubic, in s = q - q[0]: better-conditioned roots
-        first, last = np.polyval(coef, [0.0, span])
-        pieces = [(coef, q[0], 0.0, span)] * len(targets)
+        coef, centre, half = cubic_fit(q, log_rate)
+        poly = np.broadcast_to(coef[:, None, ::-1], (*targets.shape, 4))  # t^3 .. t^0
+        origin, scale = centre[:, None], half[:, None]
+        lo, hi = (q[:, :1] - origin) / scale, (q[:, -1:] - origin) / scale
+        ends = np.stack([lo[:, 0], hi[:, 0]], 1)
+        first, last = ((coef[:, None, :] * ends[..., None] ** np.arange(4)).sum(-1)).T
+        lo, hi = np.broadcast_to(lo, targets.shape), np.broadcast_to(hi, targets.shape)
     else:
-        c = pchip_coefficients(q[None], log_rate[None])[:, 0]  # (4, pieces), each in s = q - q[k]
-        first, last = log_rate[0], log_rate[-1]  # PCHIP passes through the points
-        ks = np.clip(np.searchsorted(log_rate, targets) - 1, 0, len(q) - 2)
-        pieces = [(c[:, k], q[k], 0.0, q[k + 1] - q[k]) for k in ks]
-    out = np.empty(len(targets))
-    for i, (t, (poly, origin, lo, hi)) in enumerate(zip(targets, pieces)):
-        if t <= first:
-            out[i] = q[0]
-        elif t >= last:
-            out[i] = q[-1]
-        else:
-            guess = float(np.interp(t, log_rate, q)) - origin  # the straight-line reading, to choose a root
-            out[i] = origin + _root_near(poly - np.array([0.0, 0.0, 0.0, t]), lo, hi, guess)
+        c = pchip_coefficients(q, log_rate)  # (4, m, n-1), each piece in s = q - q_i
+        ks = np.clip((log_rate[:, None, :] < targets[..., None]).sum(-1) - 1, 0, n - 2)  # searchsorted - 1
+        poly = np.moveaxis(c[:, rows, ks], 0, -1)
+        origin, scale = q[rows, ks], np.ones(targets.shape)
+        lo, hi = np.zeros(targets.shape), q[rows, ks + 1] - q[rows, ks]
+        first, last = log_rate[:, 0], log_rate[:, -1]  # PCHIP passes through the points
+    guess = (_straight_line(q, log_rate, targets) - origin) / scale  # to choose among the roots
+    poly = poly.copy()
+    poly[..., 3] -= targets
+    out = origin + scale * _roots_near(poly, lo, hi, guess)
+    out = np.where(targets <= first[:, None], q[:, :1], out)
+    return np.where(targets >= last[:, None], q[:, -1:], out)
+
+
+def _straight_line(q: np.ndarray, log_rate: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """np.interp(target, log_rate, q) row by row (ends held)."""
+    n = q.shape[1]
+    k = np.clip((log_rate[:, None, :] <= targets[..., None]).sum(-1) - 1, 0, n - 2)
+    rows = np.arange(len(q))[:, None]
+    x0, x1, y0, y1 = log_rate[rows, k], log_rate[rows, k + 1], q[rows, k], q[rows, k + 1]
+    line = y0 + (y1 - y0) * (targets - x0) / (x1 - x0)
+    return np.clip(line, q[:, :1], q[:, -1:])
+
+
+def _roots_near(poly: np.ndarray, lo: np.ndarray, hi: np.ndarray, guess: np.ndarray) -> np.ndarray:
+    """For each cubic ``poly[..., :]`` (highest power first), its real root in [lo, hi]
+    nearest ``guess`` (``guess`` where there is none). The roots are np.roots's: the
+    eigenvalues of the companion matrix, here of all cubics at once; a cubic whose first
+    or last coefficient is zero goes through np.roots itself, which trims them."""
+    flat = poly.reshape(-1, 4)
+    roots = np.empty((len(flat), 3), complex)
+    plain = (flat[:, 0] != 0) & (flat[:, 3] != 0)
+    companion = np.zeros((int(plain.sum()), 3, 3))
+    companion[:, 0, :] = -flat[plain, 1:] / flat[plain, :1]
+    companion[:, 1, 0] = companion[:, 2, 1] = 1.0
+    roots[plain] = np.linalg.eigvals(companion) if len(companion) else roots[plain]
+    for i in np.flatnonzero(~plain):
+        r = np.roots(flat[i])
+        roots[i] = np.concatenate([r, np.full(3 - len(r), np.nan)])  # NaN: not a root
+    roots = roots.reshape(*poly.shape[:-1], 3)
+    lo, hi, guess = lo[..., None], hi[..., None], guess[..., None]
+    real = np.abs(roots.imag) <= 1e-9 * (1 + np.abs(roots.real))
+    slack = 1e-9 * (1 + np.abs(hi) + np.abs(lo))
+    r = roots.real
+    inside = real & (r >= lo - slack) & (r <= hi + slack)
+    distance = np.where(inside, np.abs(r - guess), np.inf)
+    best = np.take_along_axis(r, distance.argmin(-1)[..., None], -1)
+    return np.where(inside.any(-1, keepdims=True), np.clip(best, lo, hi), guess)[..., 0]
+
+
+def quality_spans(rates: np.ndarray, values: np.ndarray, window: Span | None, method: str) -> np.ndarray:
+    """quality_span of each row of (m, n) curves, sorted by rate and checked: (m, 2), NaN
+    where the curve has no rising quality interval inside the window."""
+    out = np.full((len(rates), 2), np.nan)
+    lo, hi = rates[:, 0], rates[:, -1]
+    if window:
+        lo, hi = np.maximum(lo, window[0]), np.minimum(hi, window[1])
+    ok = np.flatnonzero(lo < hi)
+    if not len(ok):
+        return out
+    if window is None:
+        out[ok] = values[ok][:, [0, -1]]
+        return out
+    span = qualities_at(values[ok], np.log10(rates[ok]), np.log10(np.stack([lo[ok], hi[ok]], 1)), method)
+    out[ok] = np.where((span[:, :1] < span[:, 1:]), span, np.nan)
     return out
-
-
-def _root_near(poly: np.ndarray, lo: float, hi: float, guess: float) -> float:
-    """The real root of the cubic ``poly`` in [lo, hi] nearest ``guess`` (``guess`` if none)."""
-    roots = np.roots(poly)
-    real = roots[np.abs(roots.imag) <= 1e-9 * (1 + np.abs(roots.real))].real
-    slack = 1e-9 * (1 + abs(hi) + abs(lo))
-    inside = real[(real >= lo - slack) & (real <= hi + slack)]
-    return float(np.clip(inside[np.argmin(np.abs(inside - guess))], lo, hi)) if len(inside) else guess
 
 
 def rate_span(curve: Curve, window: Span | None) -> Span | None:
@@ -107,13 +158,8 @@ def rate_span(curve: Curve, window: Span | None) -> Span | None:
 
 def quality_span(curve: Curve, window: Span | None, method: str) -> Span | None:
     """The qualities the curve has at rates inside the window."""
-    rates = rate_span(curve, window)
-    if rates is None:
-        return None
-    if window is None:
-        return float(curve.values.min()), float(curve.values.max())
-    lo, hi = (float(v) for v in quality_at(curve, rates, method))
-    return (lo, hi) if lo < hi else None
+    lo, hi = quality_spans(curve.rates[None], curve.values[None], window, method)[0].tolist()
+    return None if lo != lo else (lo, hi)  # lo != lo: NaN, none
 
 
 def intersect(spans, what: str, labels: list[str]) -> Span:
