@@ -398,3 +398,22 @@ def test_bdrate_with_only_the_anchor_says_there_is_nothing_to_compare(tmp_path):
     assert r.returncode == 2 and "nothing to compare: the rows shown hold no codec besides the anchor x264" in said, (
         r.stdout + r.stderr
     )
+
+
+def test_a_bd_rate_beyond_floating_point_is_refused_alike_in_a_batch_and_alone():
+    """Cubic fits through these points swing so far that the mean log-rate difference is above
+    308: the batch raised OverflowError out of the BD table (a whole `bdrate` command died)
+    and one bd_rate alone printed +inf% (found by a hostile tester)."""
+    a = Curve.of(
+        "A",
+        [1300, 2000, 2200, 3100, 4800],
+        [1.8017612487421482, 2.119411231270919, 2.481307296961395, 2.4866669594161785, 5.562926874569783],
+    )
+    t = Curve.of(
+        "B", [1600, 1900, 3000, 4000], [0.7987514966835937, 1.520952846849418, 1.5213590303416398, 13.59442973950911]
+    )
+    with pytest.raises(BDError, match="no finite BD-rate.*pchip does not"):
+        bd_rate(a, t, "cubic")
+    (got,) = bd_rates([(a, t)], "cubic")
+    assert isinstance(got, BDError) and "no finite BD-rate" in str(got)
+    assert np.isfinite(bd_rate(a, t, "pchip").value)

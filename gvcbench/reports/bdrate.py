@@ -52,6 +52,8 @@ class BDResult:
         return self.overlap < 0.999
 
 
+LARGEST_LOG_RATIO = float(np.log10(np.finfo(np.float64).max))  # 10 ** more overflows
+
 CUBIC_POINTS = 4  # a least-squares cubic through fewer points is not determined
 
 
@@ -263,6 +265,12 @@ def bd_rate(
     lo, hi, overlap = _overlap(a.values, t.values, "quality", a.label, t.label, within)
     ia = _integral(a.values, np.log10(a.rates), lo, hi, method)
     it = _integral(t.values, np.log10(t.rates), lo, hi, method)
+    if not (it - ia) / (hi - lo) <= LARGEST_LOG_RATIO:
+        raise BDError(
+            f"{t.label} vs {a.label}: no finite BD-rate: between qualities {lo:.4g} and {hi:.4g} the interpolated "
+            f"rates differ by a factor above 10^308 on average ({method} through these points swings far beyond "
+            f"them; pchip does not)"
+        )
     return BDResult(float((10 ** ((it - ia) / (hi - lo)) - 1) * 100), method, (float(lo), float(hi)), overlap)
 
 
@@ -296,7 +304,8 @@ def rising_rows(rates: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.n
     good = np.isfinite(rates).all(1) & np.isfinite(values).all(1) & (rates > 0).all(1)
     order = np.argsort(rates, axis=1)
     rates, values = np.take_along_axis(rates, order, 1), np.take_along_axis(values, order, 1)
-    good &= (np.diff(rates, axis=1) > 0).all(1) & (np.diff(values, axis=1) > 0).all(1)
+    with np.errstate(invalid="ignore"):  # inf - inf in a row already refused above
+        good &= (np.diff(rates, axis=1) > 0).all(1) & (np.diff(values, axis=1) > 0).all(1)
     return rates, values, good
 
 
@@ -335,7 +344,11 @@ def bd_rate_arrays(
     it = integral(vt[ok], yt, low[ok], high[ok])
     # bd_rate's own scalar arithmetic (Python floats: C's pow), pair by pair
     pairs = zip(ia.tolist(), it.tolist(), low[ok].tolist(), high[ok].tolist())
-    value[ok] = [(10 ** ((t - a) / (h - lw)) - 1) * 100 for a, t, lw, h in pairs]
+    value[ok] = [
+        (10 ** ((t - a) / (h - lw)) - 1) * 100 if (t - a) / (h - lw) <= LARGEST_LOG_RATIO else np.nan
+        for a, t, lw, h in pairs
+    ]
+    ok = ok[np.isfinite(value[ok])]  # no finite BD-rate: bd_rate says why
     lo[ok], hi[ok] = low[ok], high[ok]
     if within is None:
         extent = np.minimum(va[ok, -1] - va[ok, 0], vt[ok, -1] - vt[ok, 0])

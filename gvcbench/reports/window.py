@@ -86,7 +86,8 @@ def qualities_at(q: np.ndarray, log_rate: np.ndarray, targets: np.ndarray, metho
         origin, scale = q[rows, ks], np.ones(targets.shape)
         lo, hi = np.zeros(targets.shape), q[rows, ks + 1] - q[rows, ks]
         first, last = log_rate[:, 0], log_rate[:, -1]  # PCHIP passes through the points
-    guess = (_straight_line(q, log_rate, targets) - origin) / scale  # to choose among the roots
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 where two rates share a log: an end, replaced below
+        guess = (_straight_line(q, log_rate, targets) - origin) / scale  # to choose among the roots
     poly = poly.copy()
     poly[..., 3] -= targets
     out = origin + scale * _roots_near(poly, lo, hi, guess)
