@@ -304,6 +304,7 @@ def test_external_template_with_qp_is_searched_and_a_failed_encode_stops_only_it
     broken = sorted((r.sequence, r.point) for r in rows if not r.done)
     assert broken == [("bigbuckbunny", "1000kbps"), ("bikes", "1000kbps")], broken
     assert all("this codec fails below QP 10" in r.error for r in rows if not r.done)
+    assert all(r.error.startswith("no rate for target 1000 kbps") for r in rows if not r.done)  # no 'toy / seq: ' twice
     findings = compare(rows, make_baseline([r for r in rows if r.done]), load_tolerances(None))
     assert failed(findings) and sum(f.outcome == "new failure" for f in findings) == 2
 
@@ -328,6 +329,7 @@ def test_a_forced_search_whose_encodes_fail_reads_as_failed_and_fails_the_gate(c
     with ResultStore(tmp_path / "run", create=False) as store:
         rows = select(store).rows
         assert len(rows) == 2 and all(r.status == "failed" and "broken on purpose" in r.error for r in rows)
+        assert not any(f"toy / {r.sequence}:" in r.error for r in rows)  # the row names its job itself
         assert failed(compare(rows, baseline, load_tolerances(None)))
         assert all(r.done for r in select(store, run=store.runs()[0]["run_id"]).rows)  # the first run's, kept
     # what an older gvcbench's plain run did next: it wrote the targets again from the kept

@@ -94,6 +94,11 @@ class TargetOutcome:
     probes: dict[int, float] = field(default_factory=dict)
 
     @property
+    def reason(self) -> str:
+        """The message without its 'codec / sequence: ', for a row that names its job itself."""
+        return self.message.removeprefix(f"{self.codec} / {self.sequence}: ")
+
+    @property
     def recorded(self) -> bool:
         """Whether the target got a row (a rate outside tolerance is recorded, and flagged)."""
         return self.status in ("ok", "outside tolerance")
@@ -392,7 +397,7 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
                 key = search.target_key(o.target)
                 if store.records([key], done=True):
                     # an earlier run's result stays for that run; this run's reads as failed (mark_failed)
-                    store.failed_attempts[key] = o.message
+                    store.failed_attempts[key] = o.reason
                 else:  # a failed row, so that readers and the gate see the failure
                     store.put(_failed_target_row(search, o, run_id))
                 keys.add(key)
@@ -438,7 +443,7 @@ def _failed_target_row(search: Search, o: TargetOutcome, run_id: str) -> JobResu
     """The row of a target this run could not reach because an encode failed."""
     point = search.target_point(o.target)
     job = replace(search.template, key=search.target_key(o.target), point=point)
-    row = job_result(job, "failed", error=o.message, run_id=run_id)
+    row = job_result(job, "failed", error=o.reason, run_id=run_id)
     rate_search = {"role": "target", "unit": o.unit, "target": o.target, "knob": o.knob, "tolerance": search.tolerance}
     return replace(
         row, target_bpp=point.bpp, rate_search=rate_search | {"probes": {str(q): r for q, r in o.probes.items()}}
