@@ -535,3 +535,25 @@ def test_frame_error_ratio_of_the_token_interval_benchmark_is_one_for_zero_motio
     assert bench.frame_error_ratio(seq, np.zeros_like(quarter)) == 1.0  # the key frame itself
     assert bench.frame_error_ratio(seq, quarter * SCALE) < 0.25  # the true motion, on the quarter grid: 0.15
     assert bench.frame_error_ratio(seq, quarter) > 0.5  # flows left in quarter-size pixels: 0.82
+
+
+def test_the_wave_oracle_recovers_a_radial_wave_it_is_given(monkeypatch):
+    """benchmarks/dynamics_wave_oracle.py: a radial wave of known centre, wavenumber and decay,
+    its phase turning over the frames, is found again and explained almost whole."""
+    import importlib.util
+
+    from .conftest import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # it imports its sibling scripts
+    spec = importlib.util.spec_from_file_location(
+        "dynamics_wave_oracle", ROOT / "benchmarks" / "dynamics_wave_oracle.py"
+    )
+    oracle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(oracle)
+    basis = oracle.radial_basis(48, 0.43, 0.58, 9.3, 0.35)
+    phases = np.linspace(0, 3, 8)
+    rest = np.stack([np.cos(p) * basis[0] + np.sin(p) * basis[1] for p in phases])
+    flows, (cx, cy, k, decay) = oracle.fit_wave(rest)
+    assert abs(cx - 0.43) < 0.005 and abs(cy - 0.58) < 0.005 and abs(k - 9.3) < 0.02, (cx, cy, k, decay)
+    assert oracle.ratio(flows, rest) < 0.02
+    assert oracle.ratio(np.zeros_like(rest), rest) == 1.0
