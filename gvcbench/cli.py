@@ -332,14 +332,18 @@ def _print_failures(rows: list[JobResult], store) -> None:
 
 def _print_rate_targets(outcomes) -> None:
     table = Table(title="target rates: the knob value whose rate is closest, per sequence")
-    for col in ("codec", "sequence", "target", "achieved", "error", "knob", "outcome"):
-        table.add_column(col, justify="right" if col in ("target", "achieved", "error") else "left")
+    seeded = any(o.seed is not None for o in outcomes)  # a stochastic codec searches once per seed
+    for col in ("codec", "sequence", *(["seed"] if seeded else []), "target", "achieved", "error", "knob", "outcome"):
+        table.add_column(col, justify="right" if col in ("seed", "target", "achieved", "error") else "left")
     for o in outcomes:
         colour = {"ok": "green", "outside tolerance": "yellow"}.get(o.status, "red")
         achieved = "-" if o.achieved is None else f"{o.achieved:.4g} {o.unit}"
         error = "-" if o.achieved is None else f"{100 * (o.achieved / o.target - 1):+.1f} %"
         knob = "-" if o.value is None else f"{o.knob} {o.value}"
-        table.add_row(o.codec, o.sequence, f"{o.target:g} {o.unit}", achieved, error, knob, f"[{colour}]{o.status}[/]")
+        seed = ["-" if o.seed is None else str(o.seed)] if seeded else []
+        table.add_row(
+            o.codec, o.sequence, *seed, f"{o.target:g} {o.unit}", achieved, error, knob, f"[{colour}]{o.status}[/]"
+        )
     console.print(table)
 
 

@@ -578,3 +578,39 @@ def test_a_renamed_rate_target_entry_takes_the_new_label(clips, tmp_path):
 
     # the search's own encodes are not "rows left out" of the view
     assert not any("no recorded run" in n for n in gvcbench.open_store(tmp_path / "run").notes)
+
+
+@pytest.mark.slow
+def test_a_stochastic_codec_searches_each_seed_and_says_which(clips, tmp_path):
+    """Each seed of a stochastic codec has its own search; the messages and the run's
+    target table named only codec and sequence, so two seeds' lines read as one twice."""
+    from rich.console import Console
+
+    from gvcbench import cli
+
+    codec = _breakable_toy() | {"kbps": [50, 0.01], "seeds": [0, 3]}
+    codec["params"] = codec["params"] | {
+        "decode": [*codec["params"]["decode"], "{seed}"],  # a decoder that takes the seed
+        "stochastic": True,
+    }
+    outcomes = run_benchmark(_config(clips, tmp_path / "run", codec, jobs=1)).rate_targets
+    assert sorted((o.sequence, o.seed, o.target, o.status) for o in outcomes if o.sequence == "bikes") == [
+        ("bikes", 0, 0.01, "unreachable"),
+        ("bikes", 0, 50, "ok"),
+        ("bikes", 3, 0.01, "unreachable"),
+        ("bikes", 3, 50, "ok"),
+    ]
+    assert {o.message.split(": ")[0] for o in outcomes if o.sequence == "bikes" and o.status != "ok"} == {
+        "toy / bikes / seed 0",
+        "toy / bikes / seed 3",
+    }
+    shown = Console(width=200, record=True)
+    original, cli.console = cli.console, shown
+    try:
+        cli._print_rate_targets(outcomes)
+    finally:
+        cli.console = original
+    lines = shown.export_text().splitlines()
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines]
+    assert [c.strip() for c in lines[2].split("┃")[1:5]] == ["codec", "sequence", "seed", "target"], lines[2]
+    assert ["toy", "bikes", "3", "50 kbps", "52.47 kbps", "+4.9 %", "QP 28", "ok"] in rows

@@ -54,7 +54,8 @@ class Search:
 
     @property
     def where(self) -> str:
-        return f"{self.template.codec_label} / {self.template.sequence}"
+        """'codec / sequence' (and ' / seed N' for a stochastic codec), as messages name a search."""
+        return job_place(self.template.codec_label, self.template.sequence, self.template.seed)
 
     def probe_key(self, value: int) -> str:
         ladder = job_key(self.identity, self.template.sequence_hash, RatePoint(qp=value), self.template.seed)
@@ -80,6 +81,10 @@ class Search:
         return RatePoint(kbps=target) if self.unit == "kbps" else RatePoint(bpp=target)
 
 
+def job_place(codec: str, sequence: str, seed: int | None) -> str:
+    return f"{codec} / {sequence}" + ("" if seed is None else f" / seed {seed}")
+
+
 @dataclass
 class TargetOutcome:
     codec: str
@@ -92,11 +97,12 @@ class TargetOutcome:
     achieved: float | None = None
     message: str = ""
     probes: dict[int, float] = field(default_factory=dict)
+    seed: int | None = None  # of a stochastic codec: each seed has its own search
 
     @property
     def reason(self) -> str:
         """The message without its 'codec / sequence: ', for a row that names its job itself."""
-        return self.message.removeprefix(f"{self.codec} / {self.sequence}: ")
+        return self.message.removeprefix(f"{job_place(self.codec, self.sequence, self.seed)}: ")
 
     @property
     def recorded(self) -> bool:
@@ -194,7 +200,9 @@ def choose(search: Search, probes: dict[int, float]) -> list[TargetOutcome]:
     label, seq, unit, knob = search.template.codec_label, search.template.sequence, search.unit, search.knob
     out = []
     for target in search.targets:
-        base = TargetOutcome(label, seq, unit, target, "failed", knob.name, probes=dict(probes))
+        base = TargetOutcome(
+            label, seq, unit, target, "failed", knob.name, probes=dict(probes), seed=search.template.seed
+        )
         if target in search.failures or not probes:
             base.message = (
                 f"{search.where}: no rate for target {target:g} {unit}: "
