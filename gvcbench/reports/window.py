@@ -116,7 +116,8 @@ def _roots_near(poly: np.ndarray, lo: np.ndarray, hi: np.ndarray, guess: np.ndar
     companion = np.zeros((int(plain.sum()), 3, 3))
     companion[:, 0, :] = -flat[plain, 1:] / flat[plain, :1]
     companion[:, 1, 0] = companion[:, 2, 1] = 1.0
-    roots[plain] = np.linalg.eigvals(companion) if len(companion) else roots[plain]
+    if len(companion):
+        roots[plain] = np.linalg.eigvals(companion)
     for i in np.flatnonzero(~plain):
         r = np.roots(flat[i])
         roots[i] = np.concatenate([r, np.full(3 - len(r), np.nan)])  # NaN: not a root
