@@ -322,8 +322,14 @@ def _print_failures(rows: list[JobResult], store) -> None:
             soft_wrap=True,
         )
     more = f" ({len(failed) - 3} not listed above)" if len(failed) > 3 else ""
+    # a rate target is a row, not a job: the jobs counted above are its search encodes
+    targets = sum((r.rate_search or {}).get("role") == "target" for r in failed)
+    jobs = len(failed) - targets
+    counted = " and ".join(
+        part for part in (f"{jobs} job(s)" if jobs else "", f"{targets} rate target(s)" if targets else "") if part
+    )
     console.print(
-        f"{len(failed)} job(s) failed{more}; every error in full: `gvcbench results {escape(str(store))} -f csv` "
+        f"{counted} failed{more}; every error in full: `gvcbench results {escape(str(store))} -f csv` "
         f"(column error). A failed job runs again on the next run.",
         highlight=False,
         soft_wrap=True,
