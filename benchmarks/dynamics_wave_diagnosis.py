@@ -18,7 +18,7 @@ trial answers one of the issue's questions for the oscillating families:
 Each trial reports the ratio against the truth per family on seeds 0 and 1 (never
 trained on), at the quantisation step 0.2 and unquantised (the token step's share).
 
-    python benchmarks/dynamics_wave_diagnosis.py pack --packs wave-packs          # CPU, ~1 min
+    python benchmarks/dynamics_wave_diagnosis.py pack --packs wave-packs          # CPU, ~3 min, 18 MB
     python benchmarks/dynamics_wave_diagnosis.py train --packs wave-packs --out OUT  # H200: ~100-140 s a trial
 """
 
