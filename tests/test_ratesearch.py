@@ -35,7 +35,9 @@ def _search_all(rate, targets, knob):
 def _fake_search(targets, knob, tolerance=0.1):
     from types import SimpleNamespace
 
-    template = SimpleNamespace(codec_label="c", sequence="s", sequence_hash="h", workdir="/x/c/s/qp1", config_hash="")
+    template = SimpleNamespace(
+        codec_label="c", sequence="s", sequence_hash="h", workdir="/x/c/s/qp1", config_hash="", seed=None
+    )
     return Search(template, knob, {}, "kbps", tuple(targets), tolerance)
 
 
