@@ -48,7 +48,7 @@ TRIALS = {
 
 def truth_pack(seeds, pairs: int, rng: np.random.Generator) -> dict:
     """The procedural clips at ``seeds`` with their true displacement as the flows."""
-    from gvcbench.codecs.dynamics.data import pair_times
+    from gvcbench.codecs.dynamics.data import pack_of, pair_times
     from gvcbench.codecs.dynamics.frames import SCALE, low_res
     from gvcbench.codecs.dynamics.sampling import sparsify
     from gvcbench.datasets.sequence import rgb_uint8
@@ -68,15 +68,7 @@ def truth_pack(seeds, pairs: int, rng: np.random.Generator) -> dict:
                 times.append(int(t))
             names.append(f"{clip.name}@{seed}")
             families.append(clip.motion)
-    return {
-        "keys": np.stack(keys),
-        "flows": np.stack(flows),
-        "masks": np.stack(masks),
-        "clip_of": np.array(clip_of, np.int32),
-        "times": np.array(times, np.int32),
-        "names": np.array(names),
-        "families": np.array(families),
-    }
+    return pack_of(keys, flows, masks, clip_of, times, names, families)
 
 
 def make_packs(folder: Path) -> None:

@@ -52,11 +52,6 @@ class Search:
     tolerance: float | str
     failures: dict[float, str] = field(default_factory=dict)  # target -> the error of a probe it needed
 
-    @property
-    def where(self) -> str:
-        """'codec / sequence' (and ' / seed N' for a stochastic codec), as messages name a search."""
-        return job_place(self.template.codec_label, self.template.sequence, self.template.seed)
-
     def probe_key(self, value: int) -> str:
         ladder = job_key(self.identity, self.template.sequence_hash, RatePoint(qp=value), self.template.seed)
         return hashlib.sha256(f"{ladder}:rate-search".encode()).hexdigest()
@@ -81,10 +76,6 @@ class Search:
         return RatePoint(kbps=target) if self.unit == "kbps" else RatePoint(bpp=target)
 
 
-def job_place(codec: str, sequence: str, seed: int | None) -> str:
-    return f"{codec} / {sequence}" + ("" if seed is None else f" / seed {seed}")
-
-
 @dataclass
 class TargetOutcome:
     codec: str
@@ -95,14 +86,15 @@ class TargetOutcome:
     knob: str = "QP"
     value: int | None = None  # the chosen knob value
     achieved: float | None = None
-    message: str = ""
+    reason: str = ""  # what went wrong, for a row that names its job itself
     probes: dict[int, float] = field(default_factory=dict)
     seed: int | None = None  # of a stochastic codec: each seed has its own search
 
     @property
-    def reason(self) -> str:
-        """The message without its 'codec / sequence: ', for a row that names its job itself."""
-        return self.message.removeprefix(f"{job_place(self.codec, self.sequence, self.seed)}: ")
+    def message(self) -> str:
+        """The reason for people: after 'codec / sequence' (and ' / seed N' for a stochastic codec)."""
+        seed = "" if self.seed is None else f" / seed {self.seed}"
+        return f"{self.codec} / {self.sequence}{seed}: {self.reason}" if self.reason else ""
 
     @property
     def recorded(self) -> bool:
@@ -204,9 +196,8 @@ def choose(search: Search, probes: dict[int, float]) -> list[TargetOutcome]:
             label, seq, unit, target, "failed", knob.name, probes=dict(probes), seed=search.template.seed
         )
         if target in search.failures or not probes:
-            base.message = (
-                f"{search.where}: no rate for target {target:g} {unit}: "
-                f"{search.failures.get(target, 'no search encode finished')}"
+            base.reason = (
+                f"no rate for target {target:g} {unit}: {search.failures.get(target, 'no search encode finished')}"
             )
             out.append(base)
             continue
@@ -224,16 +215,16 @@ def choose(search: Search, probes: dict[int, float]) -> list[TargetOutcome]:
             end = f"{knob.name} {knob.hi}, its highest" if too_high else f"{knob.name} {knob.lo}, its lowest"
             why = "still too many bits" if too_high else "too few bits"
             base.status = "unreachable"
-            base.message = (
-                f"{search.where}: target {target:g} {unit} is out of reach ({why} at {end}); "
+            base.reason = (
+                f"target {target:g} {unit} is out of reach ({why} at {end}); "
                 f"the closest rate it reaches is {achieved:.4g} {unit} at {knob.name} {value}"
             )
         elif within:
             base.status = "ok"
         else:
             base.status = "outside tolerance"
-            base.message = (
-                f"{search.where}: target {target:g} {unit}: the closest rate is {achieved:.4g} {unit} "
+            base.reason = (
+                f"target {target:g} {unit}: the closest rate is {achieved:.4g} {unit} "
                 f"at {knob.name} {value} ({100 * error:+.1f} %, outside ±{100 * search.tolerance:g} %); "
                 f"recorded and flagged (neighbouring {knob.name} values give "
                 f"{_neighbours(probes, value, unit)})"
@@ -259,8 +250,8 @@ def _drop_shared_values(outcomes: list[TargetOutcome], search: Search) -> None:
         for o in group:
             if o is not keep:
                 o.status = "same value"
-                o.message = (
-                    f"{search.where}: target {o.target:g} {o.unit} lands on {o.knob} {value} "
+                o.reason = (
+                    f"target {o.target:g} {o.unit} lands on {o.knob} {value} "
                     f"({o.achieved:.4g} {o.unit}), already chosen for target {keep.target:g} "
                     f"{o.unit}; the targets are closer than one {o.knob} step"
                 )
@@ -400,7 +391,7 @@ def _write_targets(store: ResultStore, per_search, run_id: str) -> set[str]:
             _fail_if_remeasure_failed(store, search, o)
             probe = store.records([search.probe_key(o.value)]) if o.recorded else []
             if o.recorded and (not probe or not probe[0].done):
-                o.status, o.message = "failed", f"{search.where}: the chosen encode at {o.knob} {o.value} failed"
+                o.status, o.reason = "failed", f"the chosen encode at {o.knob} {o.value} failed"
             if o.status == "failed":
                 key = search.target_key(o.target)
                 if store.records([key], done=True):
@@ -465,10 +456,7 @@ def _fail_if_remeasure_failed(store: ResultStore, search: Search, o: TargetOutco
         return
     error = error_summary(store.failed_attempts[search.probe_key(o.value)]) or "failed"  # type: ignore[arg-type]
     o.status = "failed"
-    o.message = (
-        f"{search.where}: no rate for target {o.target:g} {o.unit}: "
-        f"the chosen encode at {o.knob} {o.value} failed: {error}"
-    )
+    o.reason = f"no rate for target {o.target:g} {o.unit}: the chosen encode at {o.knob} {o.value} failed: {error}"
 
 
 def outcome_lines(outcomes: list[TargetOutcome]) -> list[str]:

@@ -265,13 +265,14 @@ def bd_rate(
     lo, hi, overlap = _overlap(a.values, t.values, "quality", a.label, t.label, within)
     ia = _integral(a.values, np.log10(a.rates), lo, hi, method)
     it = _integral(t.values, np.log10(t.rates), lo, hi, method)
-    if not (it - ia) / (hi - lo) <= LARGEST_LOG_RATIO:
+    log_ratio = (it - ia) / (hi - lo)  # mean log10 of the rate ratio
+    if not log_ratio <= LARGEST_LOG_RATIO:
         raise BDError(
             f"{t.label} vs {a.label}: no finite BD-rate: between qualities {lo:.4g} and {hi:.4g} the interpolated "
             f"rates differ by a factor above 10^308 on average ({method} through these points swings far beyond "
             f"them; pchip does not)"
         )
-    return BDResult(float((10 ** ((it - ia) / (hi - lo)) - 1) * 100), method, (float(lo), float(hi)), overlap)
+    return BDResult(float((10**log_ratio - 1) * 100), method, (float(lo), float(hi)), overlap)
 
 
 def bd_metric(
@@ -344,10 +345,8 @@ def bd_rate_arrays(
     it = integral(vt[ok], yt, low[ok], high[ok])
     # bd_rate's own scalar arithmetic (Python floats: C's pow), pair by pair
     pairs = zip(ia.tolist(), it.tolist(), low[ok].tolist(), high[ok].tolist())
-    value[ok] = [
-        (10 ** ((t - a) / (h - lw)) - 1) * 100 if (t - a) / (h - lw) <= LARGEST_LOG_RATIO else np.nan
-        for a, t, lw, h in pairs
-    ]
+    ratios = [(t - a) / (h - lw) for a, t, lw, h in pairs]
+    value[ok] = [(10**r - 1) * 100 if r <= LARGEST_LOG_RATIO else np.nan for r in ratios]
     ok = ok[np.isfinite(value[ok])]  # no finite BD-rate: bd_rate says why
     lo[ok], hi[ok] = low[ok], high[ok]
     if within is None:

@@ -529,18 +529,15 @@ def _batched_scoped_bd_rates(
         if min(n for _, n in lengths) < fewest:
             continue
         arrays = [np.array([list(pts[c][shared[k]].values()) for k in ks], dtype=np.float64) for c, _ in lengths]
-        limits = np.full((len(ks), 2), np.nan)
-        limits[:, 0], limits[:, 1] = -np.inf, np.inf
-        for a in arrays:
-            rates, values, good = rising_rows(a[..., col], axis.apply(a[..., 2]))
+        curves = [(a[..., col], axis.apply(a[..., 2])) for a in arrays]  # (rates, values), the pair first
+        limits = np.tile([-np.inf, np.inf], (len(ks), 1))
+        for rates, values in curves:
+            rates, values, good = rising_rows(rates, values)
             spans = np.full((len(ks), 2), np.nan)
             spans[good] = quality_spans(rates[good], values[good], scope.window, method)
             limits[:, 0], limits[:, 1] = np.maximum(limits[:, 0], spans[:, 0]), np.minimum(limits[:, 1], spans[:, 1])
         limits[~(limits[:, 0] < limits[:, 1])] = np.nan  # no shared interval: bd_rate's message
-        a, t = arrays[0], arrays[1]
-        results = bd_rates_batch(
-            a[..., col], axis.apply(a[..., 2]), t[..., col], axis.apply(t[..., 2]), method, min_points, limits
-        )
+        results = bd_rates_batch(*curves[0], *curves[1], method, min_points, limits)
         for k, result in zip(ks, results):
             out[k] = result
     return out

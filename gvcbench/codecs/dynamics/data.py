@@ -118,14 +118,20 @@ def build_pack(
             clip_of.append(c)
             times.append(t)
         log.info("pack: %s (%d/%d)", clip.name, c + 1, len(clips))
+    return pack_of(keys, flows, masks, clip_of, times, [c.name for c in clips], [c.family for c in clips])
+
+
+def pack_of(keys, flows, masks, clip_of, times, names, families) -> dict:
+    """A pack from per-clip lists (key frames, names, families) and per-pair lists (flows,
+    bit-packed masks, clip index, frame time)."""
     return {
         "keys": np.stack(keys),
         "flows": np.stack(flows),
         "masks": np.stack(masks),
         "clip_of": np.array(clip_of, np.int32),
         "times": np.array(times, np.int32),
-        "names": np.array([c.name for c in clips]),
-        "families": np.array([c.family for c in clips]),
+        "names": np.array(names),
+        "families": np.array(families),
     }
 
 
