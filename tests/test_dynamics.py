@@ -557,3 +557,71 @@ def test_the_wave_oracle_recovers_a_radial_wave_it_is_given(monkeypatch):
     assert abs(cx - 0.43) < 0.005 and abs(cy - 0.58) < 0.005 and abs(k - 9.3) < 0.02, (cx, cy, k, decay)
     assert oracle.ratio(flows, rest) < 0.02
     assert oracle.ratio(np.zeros_like(rest), rest) == 1.0
+
+
+@pytest.mark.parametrize("bad", [1, 0, "true", None])
+def test_motion_skip_must_be_a_boolean(bad):
+    from gvcbench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="motion_skip must be true or false"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "motion_skip": bad})
+
+
+def test_the_skip_gain_ramps_from_still_cell_centres_to_moving_ones():
+    from gvcbench.codecs.dynamics.codec import skip_gain
+
+    gain = skip_gain(np.array([[True, False, True]]), 8, 24)  # cells of 8 quarter-size pixels
+    assert gain.shape == (8, 24) and np.all(gain == gain[:1])  # one row of cells: constant down a column
+    row = gain[0]
+    assert np.all(row[:4] == 0) and row[11] == row[12] == 0.9375 and np.all(row[20:] == 0)
+    assert np.all(np.diff(row[3:12]) > 0) and np.all(np.diff(row[12:21]) < 0)  # rising to the centre, falling after
+    assert np.all(skip_gain(np.zeros((2, 3), bool), 13, 20) == 1)  # nothing still: the flows as decoded
+
+
+def test_still_cells_are_those_whose_decoded_motion_is_worse_than_none():
+    from gvcbench.codecs.dynamics.codec import still_cells
+    from gvcbench.datasets.synthetic import source_image
+
+    texture = np.rint(source_image("gravel", 128) * 255).astype(np.uint8)
+    rng = np.random.default_rng(0)
+    source, decoded = [texture], [texture]
+    for t in range(1, 7):
+        frame = texture.copy()
+        frame[:, :64] = np.roll(texture, t, axis=1)[:, :64]  # the left half pans 1 px a frame, the right is still
+        source.append(frame)
+        wrong = frame.copy()
+        wrong[:, 64:] = np.roll(texture, tuple(rng.integers(-2, 3, 2)), axis=(0, 1))[:, 64:]  # jitters
+        decoded.append(wrong)
+    source_clip, decoded_clip = np.stack(source), np.stack(decoded)
+    assert not still_cells(source_clip, source_clip, DisFlow()).any()  # the source's own motion: keep it all
+    still = still_cells(source_clip, decoded_clip, DisFlow())
+    assert still.shape == (4, 4) and not still[:, 0].any() and still[:, 3].all()
+
+
+@pytest.mark.slow
+@needs_weights
+def test_motion_skip_sends_the_cells_whose_decoded_motion_is_worse_than_none(tmp_path):
+    from gvcbench.codecs.dynamics.codec import still_cells
+    from gvcbench.datasets.sequence import rgb_uint8
+
+    seq = generate("astronaut-breeze", size=128, frames=8)
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc", "token_interval": 1}
+    plain, skip = make_codec("dynamics", opts), make_codec("dynamics", opts | {"motion_skip": True})
+    assert "motion-skip" not in plain.version() and " token-interval=1 motion-skip=on " in skip.version()
+    b_plain = plain.encode(seq, RatePoint(qp=42), tmp_path / "p", timeout=120)
+    b_skip = skip.encode(seq, RatePoint(qp=42), tmp_path / "s", timeout=120)
+    p_plain, p_skip = bs.parse(b_plain.path.read_bytes()), bs.parse(b_skip.path.read_bytes())
+    assert (p_plain.keyframe, p_plain.tokens, p_plain.header) == (p_skip.keyframe, p_skip.tokens, p_skip.header)
+    moving = plain.decode(b_plain, tmp_path / "dp", timeout=120).sequence
+    expected = still_cells(rgb_uint8(seq, 0, 8), rgb_uint8(moving, 0, 8), DisFlow())
+    assert expected.any() and not expected.all()  # the clip has cells of both kinds
+    assert np.array_equal(bs.unpack_skip(p_skip.skip, 128, 128), expected)
+    assert b_skip.parts["skip"] == len(p_skip.skip) == 2 and sum(b_skip.parts.values()) == b_skip.num_bytes
+    assert "skip" not in b_plain.parts and b_plain.path.read_bytes()[4] == 2  # as before skip maps existed
+    kept = skip.decode(b_skip, tmp_path / "ds", timeout=120).sequence
+    assert np.array_equal(kept.y[:1], moving.y[:1]) and not np.array_equal(kept.y, moving.y)
+    # every cell still: the key frame repeated
+    key = rgb_uint8(moving, 0, 1)[0]
+    all_still = bs.Parsed(p_skip.header, p_skip.keyframe, p_skip.tokens, bs.pack_skip(np.ones((4, 4), bool)))
+    frames = skip.inter_frames(all_still, key, skip.decode_tokens(p_skip))
+    assert all(np.array_equal(f, key) for f in frames)

@@ -47,15 +47,19 @@ def test_bitstream_round_trip_and_header():
     assert parsed.header == HEADER and parsed.keyframe == b"\x00\x01key" and parsed.tokens == tokens
 
 
-def _valid():
-    return B.build(HEADER, bytes(range(50)), encode_residuals([[3, -1] * 20] * 4, 40))
+def _valid(skip: bool = False):
+    """A valid stream: version 2, or version 3 with a skip map of HEADER's 12 x 12 cells."""
+    still = np.arange(144).reshape(12, 12) % 5 == 0
+    return B.build(
+        HEADER, bytes(range(50)), encode_residuals([[3, -1] * 20] * 4, 40), B.pack_skip(still) if skip else b""
+    )
 
 
 @pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_parser_rejects_truncated_oversized_and_corrupt_input(data):
-    valid = _valid()
+    valid = _valid(skip=data.draw(st.booleans()))
     kind = data.draw(st.sampled_from(["truncate", "extend", "flip", "random"]))
     if kind == "truncate":
         blob = valid[: data.draw(st.integers(0, len(valid) - 1))]
@@ -156,3 +160,30 @@ def test_token_interval_sent_frames_and_header():
     many = B.Header(16384, 16384, 60001, 25, 1, 8, "bt709", "limited", "vvenc", 37, 4096, 0.05, "dyn4-abcdef", 8)
     with pytest.raises(BitstreamError, match="claims 7500 sent inter frames x 4096 tokens"):
         B.parse(B.build(many, b"key", tokens))
+
+
+def test_a_skip_map_round_trips_in_version_3_and_none_writes_version_2():
+    tokens = encode_residuals([[1, -2, 0] * 13 + [5]] * 3, 40)
+    plain = B.build(HEADER, b"key", tokens)
+    assert plain[4] == 2 and B.parse(plain).skip == b""  # byte for byte what the codec wrote before skip maps
+    assert not B.unpack_skip(b"", 384, 384).any() and B.unpack_skip(b"", 384, 384).shape == (12, 12)
+    assert B.build(HEADER, b"key", tokens, B.pack_skip(np.zeros((12, 12), bool))) == plain  # nothing still
+    still = np.zeros((12, 12), bool)
+    still[3:7, 8:] = True
+    data = B.build(HEADER, b"key", tokens, B.pack_skip(still))
+    parsed = B.parse(data)
+    assert data[4] == 3 and len(parsed.skip) == 18 and (parsed.header, parsed.tokens) == (HEADER, tokens)
+    assert np.array_equal(B.unpack_skip(parsed.skip, 384, 384), still)
+    # frames that are not whole cells: the last row and column are cut cells, still counted
+    assert B.skip_grid(400, 48) == (2, 13) and B.skip_grid(32, 32) == (1, 1)
+
+
+def test_a_skip_map_of_the_wrong_size_or_with_padding_bits_is_refused():
+    small = B.Header(80, 48, 4, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn5-abcdef")  # 2 x 3 cells
+    tokens = encode_residuals([[0] * 40] * 3, 40)
+    ok = B.parse(B.build(small, b"key", tokens, bytes([0b10010000])))
+    assert B.unpack_skip(ok.skip, 80, 48).tolist() == [[True, False, False], [True, False, False]]
+    with pytest.raises(BitstreamError, match="padding bits are not zero"):
+        B.parse(B.build(small, b"key", tokens, bytes([0b10010010])))
+    with pytest.raises(BitstreamError, match="a skip map of 2 bytes; a 80x48 frame has 6 cells of 32 px, which take 1"):
+        B.parse(B.build(small, b"key", tokens, bytes(2)))

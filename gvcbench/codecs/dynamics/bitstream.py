@@ -1,23 +1,31 @@
-"""The Dynamics-Codec bitstream: a versioned header, the key-frame payload, the token payload.
+"""The Dynamics-Codec bitstream: a versioned header, the key-frame payload, the token
+payload, the motion-skip map.
 
 Layout (big-endian):
 
     magic "GVDC" | version u8 | header length u16 | header | key-frame length u32 |
-    key-frame bytes | token length u32 | token bytes | CRC-32 of everything before it
+    key-frame bytes | token length u32 | token bytes | [version 3: skip length u32 |
+    skip bytes] | CRC-32 of everything before it
 
-Header (version 2): width u16, height u16, frames u16, fps numerator u32, fps
+Header (versions 2 and 3): width u16, height u16, frames u16, fps numerator u32, fps
 denominator u32, bit depth u8, colour matrix u8, colour range u8, key-frame codec u8,
 key-frame QP i8, tokens per frame u16, quantisation step f32, model id (16 bytes ASCII),
 token interval u8. Tokens are sent for the inter frames ``sent_frames`` names (every
 ``interval``-th and the last); version 1 headers (no interval: tokens for every inter
 frame) are still read, as interval 1.
 
+The skip map (version 3) is one bit per ``SKIP_CELL`` x ``SKIP_CELL`` cell of the frame,
+row by row, packed most significant bit first, the padding bits zero: 1 = the decoder
+keeps that cell still (the encoder found its decoded motion further from the original's
+than no motion). An empty map (and every version 1 or 2 bitstream) moves every cell.
+
 ``parse`` checks everything before anything is decoded: magic, version, lengths against
-the bytes present, sane sizes, the CRC, no trailing bytes, and token counts that the
-header justifies: at most two per quarter-size flow sample of the frame (the tokens code
-that flow; more values than it has are no compression), and no more in all than the
-token payload's length can hold (``entropy.max_symbols``), so a crafted stream cannot
-make the decoder run through millions of values it never sent.
+the bytes present, sane sizes, the CRC, no trailing bytes, a skip map of exactly the
+frame's cells, and token counts that the header justifies: at most two per quarter-size
+flow sample of the frame (the tokens code that flow; more values than it has are no
+compression), and no more in all than the token payload's length can hold
+(``entropy.max_symbols``), so a crafted stream cannot make the decoder run through
+millions of values it never sent.
 """
 
 from __future__ import annotations
@@ -26,11 +34,14 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
+
 from .entropy import BitstreamError, max_symbols
 
 MAGIC = b"GVDC"
-VERSION = 2
+VERSION = 3
 _HEADERS = {1: struct.Struct(">HHHIIBBBBbHf16s"), 2: struct.Struct(">HHHIIBBBBbHf16sB")}
+_HEADERS[3] = _HEADERS[2]  # version 3 adds the skip map after the token payload
 _HEADER = _HEADERS[VERSION]
 MAX_INTERVAL = 8
 KEYFRAME_CODECS = ("vvenc", "vtm")
@@ -40,6 +51,7 @@ MAX_SIDE = 16384
 MAX_FRAMES = 100000
 MAX_TOKENS = 4096
 FLOW_SCALE = 4  # the tokens describe a flow on a grid of a quarter of the frame size
+SKIP_CELL = 32  # full-size pixels per side of a motion-skip cell (the 12 x 12 token grid's at 384 x 384)
 
 
 def step_as_sent(step: float) -> float:
@@ -54,6 +66,35 @@ def sent_frames(inter_frames: int, interval: int) -> list[int]:
     if inter_frames and (not sent or sent[-1] != inter_frames):
         sent.append(inter_frames)
     return sent
+
+
+def skip_grid(width: int, height: int) -> tuple[int, int]:
+    """(rows, columns) of motion-skip cells: the frame in ``SKIP_CELL`` squares, the last
+    row and column cut by the frame's edge."""
+    return -(-height // SKIP_CELL), -(-width // SKIP_CELL)
+
+
+def pack_skip(still: np.ndarray) -> bytes:
+    """A (rows, columns) boolean map of the cells kept still -> the skip payload; no cell
+    still -> no payload at all (what a version 2 bitstream means)."""
+    return np.packbits(np.asarray(still, bool).ravel()).tobytes() if np.any(still) else b""
+
+
+def unpack_skip(payload: bytes, width: int, height: int) -> np.ndarray:
+    """The skip payload -> (rows, columns) boolean map of the cells kept still."""
+    rows, cols = skip_grid(width, height)
+    cells = rows * cols
+    if not payload:
+        return np.zeros((rows, cols), bool)
+    if len(payload) != -(-cells // 8):
+        raise BitstreamError(
+            f"a skip map of {len(payload)} bytes; a {width}x{height} frame has {cells} cells of "
+            f"{SKIP_CELL} px, which take {-(-cells // 8)} bytes"
+        )
+    bits = np.unpackbits(np.frombuffer(payload, np.uint8))
+    if bits[cells:].any():
+        raise BitstreamError("the skip map's padding bits are not zero: the bitstream is corrupt")
+    return bits[:cells].astype(bool).reshape(rows, cols)
 
 
 def max_tokens_per_frame(width: int, height: int) -> int:
@@ -148,20 +189,17 @@ class Parsed:
     header: Header
     keyframe: bytes
     tokens: bytes
+    skip: bytes = b""  # the motion-skip map (``unpack_skip``); empty: every cell moves
 
 
-def build(header: Header, keyframe: bytes, tokens: bytes) -> bytes:
+def build(header: Header, keyframe: bytes, tokens: bytes, skip: bytes = b"") -> bytes:
+    """The bitstream; version 2 (byte for byte what this codec wrote before skip maps) when
+    no cell is kept still, version 3 with the skip map otherwise."""
     head = header.pack()
-    body = (
-        MAGIC
-        + bytes([VERSION])
-        + struct.pack(">H", len(head))
-        + head
-        + struct.pack(">I", len(keyframe))
-        + keyframe
-        + struct.pack(">I", len(tokens))
-        + tokens
-    )
+    parts = (keyframe, tokens, skip) if skip else (keyframe, tokens)
+    body = MAGIC + bytes([VERSION if skip else 2]) + struct.pack(">H", len(head)) + head
+    for part in parts:
+        body += struct.pack(">I", len(part)) + part
     return body + struct.pack(">I", zlib.crc32(body))
 
 
@@ -181,7 +219,8 @@ def parse(data: bytes) -> Parsed:
     parts = []
     header_raw = _take(data, pos, head_len, "header")
     pos += head_len
-    for name in ("key-frame payload", "token payload"):
+    names = ["key-frame payload", "token payload"] + (["skip map"] if version >= 3 else [])
+    for name in names:
         (length,) = struct.unpack_from(">I", _take(data, pos, 4, f"{name} length"))
         pos += 4
         parts.append(_take(data, pos, length, name))
@@ -200,7 +239,9 @@ def parse(data: bytes) -> Parsed:
             f"{claimed} values, more than a token payload of {len(parts[1])} bytes can hold "
             f"({max_symbols(len(parts[1]))}): the bitstream is corrupt or crafted"
         )
-    return Parsed(header, parts[0], parts[1])
+    skip = parts[2] if len(parts) > 2 else b""
+    unpack_skip(skip, header.width, header.height)  # checked here, before anything is decoded
+    return Parsed(header, parts[0], parts[1], skip)
 
 
 def _take(data: bytes, pos: int, length: int, what: str) -> bytes:
