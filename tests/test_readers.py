@@ -361,6 +361,48 @@ def test_reader_sees_rows_still_in_the_write_ahead_log(base, tmp_path):
         writer.close()
 
 
+@pytest.mark.slow
+def test_a_store_damaged_behind_its_schema_is_one_clear_error_with_exit_2(base, tmp_path):
+    out = copy_run(base, tmp_path)
+    store = out / "results.sqlite"
+    with sqlite3.connect(store) as db:  # the page that holds the first jobs' rows
+        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'jobs'").fetchone()[0]
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(store.read_bytes())
+    data[(page - 1) * size : page * size] = b"\xff" * size
+    store.write_bytes(bytes(data))
+    before = store.read_bytes()
+    for args in (
+        ("results", out),
+        ("bdrate", out, "--anchor", "x264"),
+        ("report", out, "--anchor", "x264", "-o", tmp_path / "rep"),
+        ("regress", out, "--baseline", tmp_path / "b.json", "--save"),
+    ):
+        r = gvcbench(*args)
+        said = " ".join(r.stderr.split())
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stdout, r.stderr)
+        assert "cannot be read" in said and "the file is damaged; restore it from a copy" in said, said
+    assert store.read_bytes() == before
+
+
+def test_a_latest_run_with_no_finished_job_yet_is_noted(base, tmp_path):
+    """A run that has planned its jobs and finished none (starting, or stopped early) has no
+    rows: readers said nothing, so an empty table, or an earlier run's rows, came without a word."""
+    empty = tmp_path / "empty"
+    with ResultStore(empty) as st:
+        st.start_run("0123456789abcdef", {"dataset": {"source": "clips"}}, "h", {}, ["k1", "k2", "k3"], "d")
+    r = gvcbench("results", empty)
+    said = " ".join(r.stdout.split()) + " ".join(r.stderr.split())
+    assert r.returncode == 0 and "the latest run 01234567" in said, said
+    assert "has not finished (still running, or stopped): 0 of its 3 planned jobs have results;" in said, said
+    out = copy_run(base, tmp_path)
+    with ResultStore(out) as st:
+        st.start_run("fedcba9876543210", {"dataset": {"source": "clips"}}, "h", {}, ["k1", "k2"], "d")
+    r = gvcbench("bdrate", out, "--anchor", "x264")
+    said = " ".join((r.stdout + r.stderr).split())
+    assert "0 of its 2 planned jobs have results; the rows shown are from earlier runs" in said, said
+
+
 # -- 9. the gate never passes on garbage --------------------------------------------------------
 
 

@@ -165,6 +165,19 @@ def test_bad_imports_are_clear_errors(tmp_path, name, table, message):
         load_sources([a, imported])
 
 
+@pytest.mark.parametrize("content", ["", "codec,sequence,kbps,psnr-y,source\n", "[]"])
+def test_an_empty_import_is_noted_and_a_missing_one_is_not_called_a_store(tmp_path, content):
+    a = _store(tmp_path / "a", _rows("vvenc-ldb") + _rows("half", scale=0.5))
+    empty = tmp_path / ("empty.json" if content == "[]" else "empty.csv")
+    empty.write_text(content)
+    assert f"{empty} holds no rows (an empty table): nothing was imported from it" in load_sources([a, empty]).notes
+    r = CliRunner().invoke(app, ["bdrate", str(a), str(empty), "--anchor", "vvenc-ldb"])
+    assert r.exit_code == 0 and "holds no rows" in " ".join(r.output.split()), r.output
+    missing = tmp_path / "nowhere.csv"
+    with pytest.raises(GvcbenchError, match="no file .*nowhere.csv: a table to import"):
+        load_sources([a, missing])
+
+
 def test_report_of_a_store_and_an_import(tmp_path):
     from gvcbench.reports.report import write_report
 

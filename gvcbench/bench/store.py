@@ -31,9 +31,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
-from functools import cached_property
+from functools import cached_property, wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import StoreError
 from .records import EMPTY, FrozenMap, JobResult, LazyMap, SetValue, records_frame
@@ -171,6 +171,28 @@ def _stored_version(provenance: Mapping | None) -> str | None:
     return None if version is None else str(version)
 
 
+_Read = TypeVar("_Read", bound=Callable[..., Any])
+
+
+def _damage_is_a_store_error(read: _Read) -> _Read:
+    """A read of the store that meets a damaged file (SQLite's "database disk image is
+    malformed", text that is not UTF-8) raises ``StoreError``, which commands report in one
+    line with exit 2, instead of a traceback. Opening already checks the schema; damage in
+    the pages behind it shows only when a read reaches them."""
+
+    @wraps(read)
+    def checked(self, *args, **kwargs):
+        try:
+            return read(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} cannot be read ({exc}): the file is damaged; restore it from a copy, "
+                f"or run into a new folder"
+            ) from None
+
+    return checked  # type: ignore[return-value]
+
+
 class ResultStore:
     """``create=True``: the writer (the run's driver), creating or migrating the store.
     ``create=False``: a reader; the file must exist and is opened read-only."""
@@ -190,6 +212,12 @@ class ResultStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, timeout=30)
                 self.db.execute("PRAGMA journal_mode=WAL")
+                # Copy each commit into the main file at once (a passive checkpoint: readers are not
+                # blocked). SQLite's default waits for 1000 pages, more than most stores ever hold,
+                # so the schema and every finished job stayed in results.sqlite-wal until the run
+                # ended: a copy of results.sqlite alone, taken during a run or after a killed one,
+                # held nothing, and a run into that copy started again from zero.
+                self.db.execute("PRAGMA wal_autocheckpoint=1")
                 self.db.execute("PRAGMA synchronous=FULL")
                 self._ensure_schema()
         except sqlite3.DatabaseError as exc:
@@ -362,6 +390,7 @@ class ResultStore:
         with self.db:
             self.db.execute("UPDATE runs SET finished=? WHERE run_id=?", (time.time(), run_id))
 
+    @_damage_is_a_store_error
     def runs(self) -> list[dict]:
         """Every run, oldest first; ``dataset`` is None and ``jobs`` empty for runs recorded by
         schema 1 (before runs recorded what they planned); ``labels`` (job key -> the label the
@@ -456,6 +485,7 @@ class ResultStore:
                 self.db.executemany("UPDATE jobs SET codec = ? WHERE job_key = ?", changes)
         return dict(moved), dict(split)
 
+    @_damage_is_a_store_error
     def status_of(
         self, keys: Iterable[str], versions: Mapping[str, str] | None = None
     ) -> dict[str, tuple[str, set[str], set[str]]]:
@@ -486,6 +516,7 @@ class ResultStore:
             out[key] = (status, settled, machine)
         return out
 
+    @_damage_is_a_store_error
     def last_attempt_failed(self) -> set[str]:
         """Keys of finished jobs whose latest attempt failed and kept the earlier row (a
         ``--force`` rerun with a broken codec): a run recorded a failed attempt after the run
@@ -521,12 +552,14 @@ class ResultStore:
         }
 
     @cached_property
+    @_damage_is_a_store_error
     def _job_columns(self) -> set[str]:
         """The columns of this store's ``jobs`` table: stores made before a nullable column was
         added lack it when read read-only (``seed``, ``target_bpp``, ``rate_search``), and stores
         of schema 2 still hold ``packages``."""
         return {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
 
+    @_damage_is_a_store_error
     def records(
         self, keys: Iterable[str] | None = None, done: bool | None = None, extra: Mapping[str, Any] | None = None
     ) -> list[JobResult]:
@@ -612,6 +645,7 @@ class ResultStore:
             )
         )
 
+    @_damage_is_a_store_error
     def set_values(self) -> list[SetValue]:
         cur = self.db.execute("SELECT * FROM set_metrics ORDER BY codec, metric, point")
         names = [d[0] for d in cur.description]
@@ -635,6 +669,7 @@ class ResultStore:
             )
         return out
 
+    @_damage_is_a_store_error
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
 

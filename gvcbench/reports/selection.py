@@ -151,12 +151,30 @@ def find_run(runs: list[Run], wanted: str) -> Run:
     )
 
 
+def _latest_run_without_results(records: list[dict], runs: list[Run]) -> str | None:
+    """A note when the newest run recorded in the store has planned jobs but no result yet
+    (it is starting, or was stopped before its first job ended): readers drop runs without
+    rows, so without it an empty table, or an earlier run's rows, would come without a word."""
+    if not records:
+        return None
+    latest = max(records, key=lambda rec: rec["started"] or 0)
+    if latest.get("finished") or not latest.get("jobs") or latest["run_id"] in {r.run_id for r in runs}:
+        return None
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(latest["started"] or 0))
+    shown = "; the rows shown are from earlier runs" if runs else ""
+    return (
+        f"the latest run {latest['run_id'][:8]} ({when}) has not finished (still running, or stopped): "
+        f"0 of its {len(latest['jobs'])} planned jobs have results{shown}; run the same command again to finish it"
+    )
+
+
 def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue], run: str | None = None) -> Selection:
     runs = _runs(rows, records)
+    empty_latest = _latest_run_without_results(records, runs) if run is None else None
     if not runs:
-        return Selection([], [], [], notes=[])
+        return Selection([], [], [], notes=[empty_latest] if empty_latest else [])
     by_key = {r.job_key: r for r in rows}
-    notes: list[str] = []
+    notes: list[str] = [empty_latest] if empty_latest else []
     if run is not None:
         chosen = find_run(runs, run)
         keys = set(chosen.jobs)

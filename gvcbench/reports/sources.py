@@ -64,6 +64,8 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
         if path.suffix.lower() in (".csv", ".json") and path.is_file():
             _add_imported(out, path)
             continue
+        if path.suffix.lower() in (".csv", ".json"):
+            raise GvcbenchError(f"no file {path}: a table to import (.csv or .json) must exist; check the path")
         where = str(store_path(path))
         with ResultStore(path, create=False) as store:
             chosen = select(store, run, source_store=where)
@@ -152,6 +154,8 @@ def _check_sequences(rows: list[JobResult]) -> None:
 # -- imported curves ------------------------------------------------------------------------
 def _add_imported(out: Sources, path: Path) -> None:
     rows = import_file(path)
+    if not rows:
+        out.notes.append(f"{path} holds no rows (an empty table): nothing was imported from it")
     for label in sorted({r.codec for r in rows}):
         source = next(r.imported["source"] for r in rows if r.codec == label and r.imported)
         if label in out.imported and out.imported[label] != f"{source} ({path})":
