@@ -11,7 +11,7 @@ import gvcbench
 from gvcbench.bench.config import config_from_mapping
 from gvcbench.bench.runner import run_benchmark
 from gvcbench.datasets.y4m import write_y4m
-from gvcbench.reports.report import write_report
+from gvcbench.reports.report import clear_old_figures, write_report
 
 from .conftest import real_clip
 
@@ -93,6 +93,33 @@ def test_missing_reconstructions_are_a_note_not_a_crash(run_folder, tmp_path):
     files = write_report(tmp_path / "copy", "x264", tmp_path / "out")
     assert any("reconstruction" in n and "missing" in n for n in files.notes)
     assert "No visual comparison could be drawn" in files.html.read_text()
+
+
+@pytest.mark.slow
+def test_a_second_report_into_the_same_folder_leaves_only_its_own_figures(run_folder, tmp_path):
+    """A report used to leave the figures of an earlier one in figures/ (its SVGs, metrics and
+    sequences it no longer shows): stale numbers beside current ones. A user's files stay."""
+    figures = tmp_path / "rep" / "figures"
+    rows = gvcbench.open_store(run_folder).rows
+    kbps = sorted({round(r.kbps) for r in rows if r.codec == "x265" and r.sequence == "bunny"})
+    first = write_report(run_folder, "x264", tmp_path / "rep", resamples=0, svg=True, target_kbps=kbps[1:3])
+    assert {p.name for p in first.images} >= {"rd_psnr-yuv.svg", "matched_bunny.png", "strip_bunny.webp"}
+    (figures / "my notes.txt").write_text("mine")
+    (figures / "drafts").mkdir()
+    second = write_report(run_folder, "x264", tmp_path / "rep", resamples=0, metrics=["psnr-y"], sequences=["bunny"])
+    assert set(figures.iterdir()) == set(second.images) | {figures / "my notes.txt", figures / "drafts"}
+    assert len(second.images) < len(first.images) and (figures / "my notes.txt").read_text() == "mine"
+
+
+def test_only_the_figures_a_report_writes_are_cleared(tmp_path):
+    ours = ["rd_psnr-y.png", "rd_psnr-y.svg", "rd_ms-ssim_per_sequence.png", "over_time_vmaf.svg",
+            "matched_bunny.png", "frames_bunny.webp", "yt_a_b.webp", "strip_bunny.webp"]  # fmt: skip
+    theirs = ["rd_psnr-y.pdf", "my_rd_psnr-y.png", "frames_bunny.png", "rd_.png", "notes.txt", "rd_x y.png"]
+    for name in ours + theirs:
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "rd_sub.png").mkdir()  # a folder with a figure's name is not ours either
+    clear_old_figures(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*theirs, "rd_sub.png"])
 
 
 @pytest.mark.slow

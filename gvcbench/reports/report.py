@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -46,6 +47,26 @@ class ReportFiles:
     images: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     intervals: Path | None = None  # intervals.csv: every BD-rate and set-level interval, with its method
+
+
+# The names of the files a report writes into figures/: rd_, over_time_ and matched_ here,
+# frames_, yt_ and strip_ in visual.render (the part after the prefix made by _safe).
+FIGURE_NAME = re.compile(r"(?:rd|over_time)_[\w-]+\.(?:png|svg)|matched_[\w-]+\.png|(?:frames|yt|strip)_[\w-]+\.webp")
+
+
+def clear_old_figures(figdir: Path) -> None:
+    """Remove the figures an earlier report wrote into ``figdir``: a figure of a metric or
+    sequence this report leaves out (or an SVG it does not ask for) would pass for a current
+    one. Files of other names are the user's and stay."""
+    for path in figdir.iterdir():
+        if FIGURE_NAME.fullmatch(path.name) and (path.is_symlink() or path.is_file()):
+            try:
+                path.unlink()
+            except OSError as exc:
+                raise GvcbenchError(
+                    f"cannot remove the earlier report's figure {path} ({exc.strerror}); "
+                    "remove it yourself or write the report to another folder (-o)"
+                ) from exc
 
 
 def _data_uri(path: Path) -> str:
@@ -368,6 +389,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
+    clear_old_figures(figdir)
     files = ReportFiles(
         out / "report.html",
         out / "report.md",
