@@ -251,7 +251,7 @@ def run(
                 f"{', '.join(summary.unavailable_metrics)} (see `gvcbench weights`).",
                 highlight=False,
             )
-        _print_unmeasured(rows, set(summary.unavailable_metrics))
+        _print_unmeasured(rows, set(summary.metrics) - set(summary.unavailable_metrics))
         if summary.skipped_codecs:
             console.print(
                 "Skipped codec(s) that cannot run here (warnings above): "
@@ -292,12 +292,13 @@ def _next_steps(cfg, rows: list[JobResult]) -> None:
     console.print(f"Next: [bold]{escape(command)}[/] {what}.", highlight=False, soft_wrap=True)
 
 
-def _print_unmeasured(rows: list[JobResult], unavailable: set[str]) -> None:
-    """Metrics that could not be measured on some jobs' input (too small for MS-SSIM, say)."""
+def _print_unmeasured(rows: list[JobResult], asked: set[str]) -> None:
+    """Metrics of ``asked`` that could not be measured on some jobs' input (too small for
+    MS-SSIM, say). Reused rows may hold errors of metrics an earlier run asked for: not this run's."""
     why: dict[str, tuple[int, str]] = {}
     for r in rows:
         for name, reason in (r.metric_errors or {}).items():
-            if name not in unavailable:
+            if name in asked:
                 n, first = why.get(name, (0, reason))
                 why[name] = (n + 1, first)
     for name, (n, reason) in sorted(why.items()):

@@ -439,3 +439,19 @@ def test_the_run_and_results_say_what_failed_and_what_was_not_measured(tmp_path)
     assert "frames" in said and "(and 2 more, in the warnings above)" in said
     with ResultStore(tmp_path / "out", create=False) as store:
         assert len(store.runs()) == runs
+
+
+@pytest.mark.slow  # two runs in subprocesses: about 3.5 s
+def test_a_run_notes_only_the_metrics_it_asked_for(tmp_path):
+    """Rows reused from an earlier run keep that run's metric errors: a run that asks for
+    psnr-y alone printed a "Not measured: ms-ssim" paragraph it never asked for."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_y4m(real_clip(frames=2, size="64x64"), clips / "bunny.y4m")
+    common = ("run", "--codecs", "x264", "--dataset", clips, "--qps", "30", "-j", "1", "-o", tmp_path / "out")
+    first = _gvcbench(*common, "--metrics", "psnr-y,ms-ssim")
+    assert first.returncode == 0 and "Not measured: ms-ssim in 1 job(s)" in " ".join(first.stdout.split()), first
+    second = _gvcbench(*common, "--metrics", "psnr-y")
+    said = " ".join(second.stdout.split())
+    assert second.returncode == 0 and "1 already in the store" in said, said
+    assert "Not measured" not in said, said

@@ -35,6 +35,7 @@ class RunSummary:
     skipped_codecs: dict[str, str] = field(default_factory=dict)
     bad_sequences: dict[str, str] = field(default_factory=dict)
     unavailable_metrics: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[str, ...] = ()  # the metrics this run asked for (its config's, or the defaults)
     wall_seconds: float = 0.0
     tool_seconds: float = 0.0
     rate_targets: list = field(default_factory=list)  # TargetOutcome per target of a kbps/bpp ladder
@@ -215,6 +216,7 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
             skipped_codecs=plan.skipped_codecs,
             bad_sequences=plan.bad_sequences,
             unavailable_metrics=plan.unavailable_metrics,
+            metrics=plan.metrics,
         )
         store.start_run(
             run_id,
