@@ -224,6 +224,26 @@ def test_unavailable_metric_is_recorded_not_dropped(clips, tmp_path):
     assert "at least 161x161" in row["metric_errors"]["ms-ssim"]
 
 
+def test_frames_too_small_for_vmaf_keep_the_other_metrics(clips, tmp_path):
+    """libvmaf crashes FFmpeg on frames with a side under 18 px; that used to fail the whole
+    job, PSNR included. Now VMAF is recorded as not measurable and PSNR is kept."""
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips), "size": "64x16"},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y", "vmaf"],
+            "codec": [{"name": "x264", "qps": [30]}],
+        }
+    )
+    summary = run_benchmark(cfg)
+    assert (summary.done, summary.failed) == (2, 0)
+    with ResultStore(tmp_path / "run", create=False) as store:
+        rows = store.rows()
+    for row in rows:
+        assert row["status"] == "done" and "psnr-y" in row["metrics"] and "vmaf" not in row["metrics"]
+        assert "VMAF needs frames of at least 18x18" in row["metric_errors"]["vmaf"], row["metric_errors"]
+
+
 def _cli(*args, **kw):
     return subprocess.Popen(
         [sys.executable, "-m", "gvcbench", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw

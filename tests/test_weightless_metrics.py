@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gvcbench.datasets.y4m import write_y4m
+from gvcbench.errors import MetricError
 from gvcbench.metrics import METRICS
 from gvcbench.metrics.temporal import FlowEpe, farneback, luma8
 from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
@@ -51,6 +52,21 @@ def test_vmaf_equals_ffmpeg_libvmaf_called_directly(pair, tmp_path):
     assert np.allclose(ours, expected, atol=1e-6)
     assert 0 < ours.mean() < 100
     assert Vmaf().frame_values(ref, ref).mean() > 95
+
+
+@pytest.mark.parametrize("size", ["18x18", "64x18", "18x64"])
+def test_vmaf_scores_the_smallest_frames_it_allows(size):
+    """The limit is no stricter than libvmaf: 18 px sides score (16 px ones crash FFmpeg)."""
+    ref = real_clip(frames=2, size=size)
+    dist = ref.with_planes((ref.y // 8 * 8).astype(np.uint8), ref.u, ref.v)
+    assert 0 < Vmaf().frame_values(ref, dist).mean() < 100
+
+
+@pytest.mark.parametrize("size", ["16x16", "64x16", "16x64"])
+def test_vmaf_too_small_is_a_metric_error(size):
+    ref = real_clip(frames=2, size=size)
+    with pytest.raises(MetricError, match="at least 18x18"):
+        Vmaf().frame_values(ref, ref)
 
 
 @pytest.mark.parametrize("name,fn", [("ms-gmsd", "multi_scale_gmsd"), ("haarpsi", "haarpsi"), ("vif-p", "vif_p")])

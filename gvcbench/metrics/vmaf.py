@@ -21,6 +21,9 @@ from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version, run_tool
 from .base import Metric, MetricSpec
 
 MODEL = "vmaf_v0.6.1"  # libvmaf's built-in default model
+# Smaller frames crash FFmpeg (SIGSEGV) in libvmaf: measured with the bundled FFmpeg 9.0.2 on
+# 8- and 10-bit 4:2:0, 16x16, 16x18, 18x16, 16x64 and 64x16 crash, 18x18, 18x64 and 64x18 score.
+MIN_SIDE = 18
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +93,11 @@ class Vmaf(Metric):
         }
 
     def frame_values(self, reference, distorted) -> np.ndarray:
+        if min(reference.width, reference.height) < MIN_SIDE:
+            raise MetricError(
+                f"VMAF needs frames of at least {MIN_SIDE}x{MIN_SIDE} (libvmaf crashes on smaller ones); "
+                f"{reference.name} is {reference.width}x{reference.height}"
+            )
         with tempfile.TemporaryDirectory(prefix="gvcbench-vmaf-") as tmp_name:
             tmp = Path(tmp_name)
             ref = self.reference_file  # the encoder's input, when the harness has it
