@@ -1,14 +1,19 @@
+import logging
 import sys
 
 import numpy as np
 import pytest
 
-from gvcbench.bench.plan import make_codec
+from gvcbench.bench.config import config_from_mapping
+from gvcbench.bench.plan import make_codec, plan_run
 from gvcbench.codecs import CODECS, RatePoint
+from gvcbench.datasets.y4m import write_y4m
 from gvcbench.datasets.yuv import write_yuv
 from gvcbench.errors import CodecError, ConfigError, ToolError, UnknownNameError
 from gvcbench.metrics.psnr import PsnrY
 from gvcbench.tools import ffmpeg_exe
+
+from .conftest import gvcbench_logs, random_sequence
 
 FFMPEG_CODECS = [
     ("vvenc-ldb", 32, 42, {"preset": "faster"}),
@@ -143,6 +148,34 @@ ENC = [
     "{bitstream}",
 ]
 DEC = [FF, "-y", "-loglevel", "error", "-i", "{bitstream}", "-f", "rawvideo", "-pix_fmt", "yuv420p", "{output}"]
+
+
+def test_external_codec_without_version_warns_once_at_plan_time(tmp_path):
+    """Stored as 'unversioned', its old results would be reused after its programs change."""
+    write_y4m(random_sequence(frames=2), tmp_path / "r.y4m")
+    templates = {"encode": [sys.executable, "{input}"], "decode": [sys.executable, "{output}"]}
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(tmp_path / "r.y4m")},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "codec": [
+                {"name": "external", "label": "mycodec", "qps": [30], "params": templates},
+                {"name": "external", "label": "pinned", "qps": [30], "params": {**templates, "version": "p 1"}},
+                {
+                    "name": "external",
+                    "label": "asked",
+                    "qps": [30],
+                    "params": {**templates, "version_command": [sys.executable, "-c", "print('a 2')"]},
+                },
+            ],
+        }
+    )
+    with gvcbench_logs(logging.WARNING) as warnings:
+        plan = plan_run(cfg)
+    assert len(warnings) == 1, warnings
+    assert "codec mycodec has no 'version'" in warnings[0] and "set version" in warnings[0]
+    assert len(plan.jobs) == 3 and make_codec("external", templates).version() == "unversioned"
 
 
 def test_external_codec_from_templates(clip64, tmp_path):

@@ -97,6 +97,9 @@ def plan_run(config: RunConfig) -> Plan:
             plan.skipped_codecs[cc.display] = reason
             log.warning(f"skipping codec {cc.display}: {reason}")
             continue
+        note = codec.version_warning()
+        if note:
+            log.warning(f"codec {cc.display} {note}")
         if cc.targets:  # the search starts from one template job per sequence (bench/ratesearch.py)
             from .ratesearch import check_searchable
 

@@ -146,6 +146,10 @@ class Codec(ABC):
     def version(self) -> str:
         """The version as the tool itself reports it."""
 
+    def version_warning(self) -> str | None:
+        """None when ``version()`` changes with the codec, else why it may not (and what to do)."""
+        return None
+
     def check_point(self, point: RatePoint) -> None:
         if point.qp is None:
             raise ConfigError(f"codec {self.name!r} takes QPs, not target bitrates")

@@ -138,6 +138,14 @@ class ExternalCodec(Codec):
             return lines[0] if lines else "unknown"
         return self.params.version or "unversioned"
 
+    def version_warning(self) -> str | None:
+        if self.params.version or self.params.version_command:
+            return None
+        return (
+            "has no 'version' in [codec.params]: it is stored as 'unversioned', so stored results are reused even "
+            "after its programs change; set version (and change it with them) so a changed program is re-run"
+        )
+
     @staticmethod
     def _fill(template, values: dict) -> list[str]:
         try:
