@@ -385,6 +385,19 @@ def test_a_store_damaged_behind_its_schema_is_one_clear_error_with_exit_2(base, 
     assert store.read_bytes() == before
 
 
+def test_only_damage_is_called_damage(base, tmp_path):
+    """A programming error (a closed store) stays one; a store SQLite cannot lock is not "damaged"."""
+    from gvcbench.bench.store import _is_damage
+
+    store = ResultStore(copy_run(base, tmp_path), create=False)
+    store.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.count()
+    assert _is_damage(sqlite3.DatabaseError("database disk image is malformed"))
+    assert _is_damage(sqlite3.OperationalError("Could not decode to UTF-8 column 'job_key' with text 'x'"))
+    assert not _is_damage(sqlite3.OperationalError("database is locked"))
+
+
 def test_a_latest_run_with_no_finished_job_yet_is_noted(base, tmp_path):
     """A run that has planned its jobs and finished none (starting, or stopped early) has no
     rows: readers said nothing, so an empty table, or an earlier run's rows, came without a word."""

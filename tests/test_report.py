@@ -105,21 +105,40 @@ def test_a_second_report_into_the_same_folder_leaves_only_its_own_figures(run_fo
     first = write_report(run_folder, "x264", tmp_path / "rep", resamples=0, svg=True, target_kbps=kbps[1:3])
     assert {p.name for p in first.images} >= {"rd_psnr-yuv.svg", "matched_bunny.png", "strip_bunny.webp"}
     (figures / "my notes.txt").write_text("mine")
+    (figures / "rd_curve.png").write_text("mine too")  # named like a figure, but no report wrote it
     (figures / "drafts").mkdir()
     second = write_report(run_folder, "x264", tmp_path / "rep", resamples=0, metrics=["psnr-y"], sequences=["bunny"])
-    assert set(figures.iterdir()) == set(second.images) | {figures / "my notes.txt", figures / "drafts"}
-    assert len(second.images) < len(first.images) and (figures / "my notes.txt").read_text() == "mine"
+    users = {figures / "my notes.txt", figures / "rd_curve.png", figures / "drafts"}
+    assert set(figures.iterdir()) == set(second.images) | users
+    assert len(second.images) < len(first.images) and (figures / "rd_curve.png").read_text() == "mine too"
+    # a folder with no report of ours in it: its figures/ is the user's alone
+    paper = tmp_path / "paper"
+    (paper / "figures").mkdir(parents=True)
+    (paper / "figures" / "rd_psnr-y.png").write_text("the paper's")
+    write_report(run_folder, "x264", paper, resamples=0, metrics=["psnr-yuv"], sequences=["bunny"], max_visual=0)
+    assert (paper / "figures" / "rd_psnr-y.png").read_text() == "the paper's"
 
 
-def test_only_the_figures_a_report_writes_are_cleared(tmp_path):
+def test_only_the_figures_an_earlier_report_wrote_are_cleared(tmp_path):
+    figures = tmp_path / "figures"
+    figures.mkdir()
     ours = ["rd_psnr-y.png", "rd_psnr-y.svg", "rd_ms-ssim_per_sequence.png", "over_time_vmaf.svg",
             "matched_bunny.png", "frames_bunny.webp", "yt_a_b.webp", "strip_bunny.webp"]  # fmt: skip
     theirs = ["rd_psnr-y.pdf", "my_rd_psnr-y.png", "frames_bunny.png", "rd_.png", "notes.txt", "rd_x y.png"]
     for name in ours + theirs:
-        (tmp_path / name).write_bytes(b"x")
-    (tmp_path / "rd_sub.png").mkdir()  # a folder with a figure's name is not ours either
+        (figures / name).write_bytes(b"x")
+    (figures / "rd_sub.png").mkdir()  # a folder with a figure's name is not ours either
+    (tmp_path / "escape.png").write_bytes(b"x")
+    clear_old_figures(tmp_path)  # no report.json: no report of ours was written here
+    assert len(list(figures.iterdir())) == len(ours) + len(theirs) + 1
+    listed = ["rd_psnr-y.png", "yt_a_b.webp", "../escape.png", "never-written.png", 7]
+    (tmp_path / "report.json").write_text(json.dumps({"figures": listed}))
+    clear_old_figures(tmp_path)  # the figures its report.json lists, inside figures/ only
+    assert not (figures / "rd_psnr-y.png").exists() and not (figures / "yt_a_b.webp").exists()
+    assert (tmp_path / "escape.png").exists() and len(list(figures.iterdir())) == len(ours) + len(theirs) - 1
+    (tmp_path / "report.json").write_text(json.dumps({"anchor": "x264"}))  # written before reports listed them
     clear_old_figures(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*theirs, "rd_sub.png"])
+    assert sorted(p.name for p in figures.iterdir()) == sorted([*theirs, "rd_sub.png"])
 
 
 @pytest.mark.slow

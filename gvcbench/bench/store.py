@@ -172,23 +172,35 @@ def _stored_version(provenance: Mapping | None) -> str | None:
 
 
 _Read = TypeVar("_Read", bound=Callable[..., Any])
+_DAMAGE_WORDS = ("malformed", "not a database", "could not decode")  # SQLite's words for a damaged file
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file itself is damaged (not locked, not a failing disk)."""
+    name = getattr(exc, "sqlite_errorname", "")  # Python 3.11+
+    return name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or any(w in str(exc).lower() for w in _DAMAGE_WORDS)
 
 
 def _damage_is_a_store_error(read: _Read) -> _Read:
     """A read of the store that meets a damaged file (SQLite's "database disk image is
-    malformed", text that is not UTF-8) raises ``StoreError``, which commands report in one
-    line with exit 2, instead of a traceback. Opening already checks the schema; damage in
-    the pages behind it shows only when a read reaches them."""
+    malformed", text that is not UTF-8) or cannot get at it (locked past the wait, a disk
+    error) raises ``StoreError``, which commands report in one line with exit 2, instead of
+    a traceback. Opening already checks the schema; damage in the pages behind it shows only
+    when a read reaches them. Only damage is called damage: a locked store is not."""
 
     @wraps(read)
     def checked(self, *args, **kwargs):
         try:
             return read(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"{self.path} cannot be read ({exc}): the file is damaged; restore it from a copy, "
-                f"or run into a new folder"
-            ) from None
+            if _is_damage(exc):
+                raise StoreError(
+                    f"{self.path} cannot be read ({exc}): the file is damaged; restore it from a copy, "
+                    f"or run into a new folder"
+                ) from None
+            if isinstance(exc, sqlite3.OperationalError):
+                raise StoreError(f"{self.path} cannot be read ({exc}); try again, or read a copy of it") from None
+            raise
 
     return checked  # type: ignore[return-value]
 

@@ -50,23 +50,39 @@ class ReportFiles:
 
 
 # The names of the files a report writes into figures/: rd_, over_time_ and matched_ here,
-# frames_, yt_ and strip_ in visual.render (the part after the prefix made by _safe).
+# frames_, yt_ and strip_ in visual.render (the part after the prefix made by _safe). Used
+# only for a report folder whose report.json predates its "figures" list.
 FIGURE_NAME = re.compile(r"(?:rd|over_time)_[\w-]+\.(?:png|svg)|matched_[\w-]+\.png|(?:frames|yt|strip)_[\w-]+\.webp")
 
 
-def clear_old_figures(figdir: Path) -> None:
-    """Remove the figures an earlier report wrote into ``figdir``: a figure of a metric or
-    sequence this report leaves out (or an SVG it does not ask for) would pass for a current
-    one. Files of other names are the user's and stay."""
-    for path in figdir.iterdir():
-        if FIGURE_NAME.fullmatch(path.name) and (path.is_symlink() or path.is_file()):
-            try:
-                path.unlink()
-            except OSError as exc:
-                raise GvcbenchError(
-                    f"cannot remove the earlier report's figure {path} ({exc.strerror}); "
-                    "remove it yourself or write the report to another folder (-o)"
-                ) from exc
+def earlier_figures(out: Path) -> list[Path]:
+    """The figures an earlier report wrote into ``out``/figures, as its report.json lists
+    them (older report.json files list none: then the files named as a report names its
+    figures). A folder without report.json holds no report of ours: nothing there is ours."""
+    try:
+        listed = json.loads((out / "report.json").read_text()).get("figures")
+    except (OSError, ValueError, AttributeError):
+        return []
+    figdir = out / "figures"
+    if isinstance(listed, list):
+        names = [n for n in listed if isinstance(n, str) and n == Path(n).name]
+    else:
+        names = [p.name for p in figdir.iterdir() if FIGURE_NAME.fullmatch(p.name)] if figdir.is_dir() else []
+    return [figdir / n for n in names if (figdir / n).is_symlink() or (figdir / n).is_file()]
+
+
+def clear_old_figures(out: Path) -> None:
+    """Remove the figures an earlier report wrote (``earlier_figures``): a figure of a metric
+    or sequence this report leaves out (or an SVG it does not ask for) would pass for a
+    current one. Every other file is the user's and stays."""
+    for path in earlier_figures(out):
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise GvcbenchError(
+                f"cannot remove the earlier report's figure {path} ({exc.strerror}); "
+                "remove it yourself or write the report to another folder (-o)"
+            ) from exc
 
 
 def _data_uri(path: Path) -> str:
@@ -389,7 +405,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     figdir = out / "figures"
     figdir.mkdir(exist_ok=True)
-    clear_old_figures(figdir)
+    clear_old_figures(out)
     files = ReportFiles(
         out / "report.html",
         out / "report.md",
@@ -520,6 +536,7 @@ def write_report(
         if group_by
         else None,
         "imported": sources.imported,
+        "figures": sorted({p.name for p in files.images if p.parent == figdir}),  # what the next report clears
     }
     files.json.write_text(json.dumps(payload, indent=1, default=str))
     pchip = [e for e in entries if e.method == "pchip"]
