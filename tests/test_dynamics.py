@@ -567,15 +567,22 @@ def test_motion_skip_must_be_a_boolean(bad):
         make_codec("dynamics", {"keyframe_codec": "vvenc", "motion_skip": bad})
 
 
-def test_the_skip_gain_ramps_from_still_cell_centres_to_moving_ones():
+def test_the_skip_gain_is_zero_over_still_cells_and_ramps_inside_moving_ones():
+    import torch
+    import torch.nn.functional as F
+
     from gvcbench.codecs.dynamics.codec import skip_gain
 
     gain = skip_gain(np.array([[True, False, True]]), 8, 24)  # cells of 8 quarter-size pixels
     assert gain.shape == (8, 24) and np.all(gain == gain[:1])  # one row of cells: constant down a column
-    row = gain[0]
-    assert np.all(row[:4] == 0) and row[11] == row[12] == 0.9375 and np.all(row[20:] == 0)
-    assert np.all(np.diff(row[3:12]) > 0) and np.all(np.diff(row[12:21]) < 0)  # rising to the centre, falling after
-    assert np.all(skip_gain(np.zeros((2, 3), bool), 13, 20) == 1)  # nothing still: the flows as decoded
+    assert np.allclose(gain[0], [0] * 9 + [0.2, 0.6, 1, 1, 0.6, 0.2] + [0] * 9)
+    cut = skip_gain(np.array([[False, True], [False, False]]), 12, 12)  # 48 x 48 px: cut cells at the edges
+    assert np.all(cut[:8, 8:] == 0) and cut[11, 0] == 1 and cut[4, 4] == 1 and np.isclose(cut[4, 5], 0.6)
+    # brought to full size as the decoder does: zero over every full-size pixel of a still cell
+    flow = torch.from_numpy(np.ones((1, 2, 12, 12), np.float32) * cut)
+    full = F.interpolate(flow, size=(48, 48), mode="bilinear", align_corners=False)[0, 0].numpy()
+    assert np.all(full[:32, 32:] == 0) and np.all(full[:, :20] > 0)
+    assert np.all(skip_gain(np.zeros((2, 3), bool), 13, 20) == 1) and not skip_gain(np.ones((1, 1), bool), 4, 4).any()
 
 
 def test_still_cells_are_those_whose_decoded_motion_is_worse_than_none():

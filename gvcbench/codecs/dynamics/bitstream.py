@@ -40,6 +40,7 @@ from .entropy import BitstreamError, max_symbols
 
 MAGIC = b"GVDC"
 VERSION = 3
+VERSION_WITHOUT_SKIP = 2  # what a stream with no skip map is written as: byte for byte as before maps existed
 _HEADERS = {1: struct.Struct(">HHHIIBBBBbHf16s"), 2: struct.Struct(">HHHIIBBBBbHf16sB")}
 _HEADERS[3] = _HEADERS[2]  # version 3 adds the skip map after the token payload
 _HEADER = _HEADERS[VERSION]
@@ -84,12 +85,13 @@ def unpack_skip(payload: bytes, width: int, height: int) -> np.ndarray:
     """The skip payload -> (rows, columns) boolean map of the cells kept still."""
     rows, cols = skip_grid(width, height)
     cells = rows * cols
+    size = -(-cells // 8)
     if not payload:
         return np.zeros((rows, cols), bool)
-    if len(payload) != -(-cells // 8):
+    if len(payload) != size:
         raise BitstreamError(
             f"a skip map of {len(payload)} bytes; a {width}x{height} frame has {cells} cells of "
-            f"{SKIP_CELL} px, which take {-(-cells // 8)} bytes"
+            f"{SKIP_CELL} px, which take {size} bytes"
         )
     bits = np.unpackbits(np.frombuffer(payload, np.uint8))
     if bits[cells:].any():
@@ -197,7 +199,7 @@ def build(header: Header, keyframe: bytes, tokens: bytes, skip: bytes = b"") -> 
     no cell is kept still, version 3 with the skip map otherwise."""
     head = header.pack()
     parts = (keyframe, tokens, skip) if skip else (keyframe, tokens)
-    body = MAGIC + bytes([VERSION if skip else 2]) + struct.pack(">H", len(head)) + head
+    body = MAGIC + bytes([VERSION if skip else VERSION_WITHOUT_SKIP]) + struct.pack(">H", len(head)) + head
     for part in parts:
         body += struct.pack(">I", len(part)) + part
     return body + struct.pack(">I", zlib.crc32(body))

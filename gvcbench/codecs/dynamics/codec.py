@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -56,6 +57,8 @@ STEP_LADDER = 1.25  # rate control: each retry codes the tokens at a step 1.25 x
 FLOW_SMOOTHING = 3.0  # frames; chosen on 5 training clips (DEVELOPERS.md, "Decoded motion (flow_smoothing)")
 TOKEN_KBPS = 2.5  # chosen on 5 training clips by BD-rate (DEVELOPERS.md, "Weights v5 and the token interval")
 TOKEN_INTERVALS = (1, 2, 3, 4, 6, 8)  # what token_interval = "auto" tries; 8 = bitstream.MAX_INTERVAL
+SKIP_MARGIN = 1.5  # quarter-size pixels of a moving cell held still beside a still one: every pixel bilinear reads
+SKIP_RAMP = 2.5  # quarter-size pixels over which a moving cell's motion then fades in
 MAX_STEP_RETRIES = 48  # 1.25^48 ~ 45000 x the step: far past the step that makes every token zero
 
 
@@ -287,22 +290,22 @@ def flow_error(recovered: np.ndarray, flows: np.ndarray) -> float:
 
 def skip_gain(still: np.ndarray, h: int, w: int) -> np.ndarray:
     """(h, w) float32 factor on the quarter-size flows for a skip map (``bitstream.unpack_skip``):
-    0 at the centre of a cell kept still, 1 at a moving cell's, linear between neighbouring
-    centres and constant beyond the outer ones. A hard step would tear the warped picture
-    along the cell border; the ramp stretches it over a cell's width instead."""
-    move = (~np.asarray(still, bool)).astype(np.float64)
-    cell = bs.SKIP_CELL / SCALE  # quarter-size pixels per cell
+    exactly 0 over every cell kept still, and within ``SKIP_MARGIN`` of one (the moving
+    pixels that bilinear upsampling reads for a still cell's, diagonal ones included), so
+    that the flows brought to full size are zero everywhere in a still cell, as the encoder
+    decided; then rising linearly with the distance to the nearest still pixel, to 1 at 4
+    pixels (16 full-size). A hard step would tear the warped picture along the border; the
+    ramp stretches it over the edge of the moving cell."""
+    import cv2
 
-    def ramp(values: np.ndarray, size: int, axis: int) -> np.ndarray:
-        pos = np.clip((np.arange(size) + 0.5) / cell - 0.5, 0, values.shape[axis] - 1)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, values.shape[axis] - 1)
-        a = pos - lo
-        if axis == 0:
-            return (1 - a)[:, None] * values[lo] + a[:, None] * values[hi]
-        return (1 - a)[None, :] * values[:, lo] + a[None, :] * values[:, hi]
-
-    return ramp(ramp(move, h, 0), w, 1).astype(np.float32)
+    cell = bs.SKIP_CELL // SCALE  # quarter-size pixels per cell
+    rows = np.minimum(np.arange(h) // cell, still.shape[0] - 1)
+    cols = np.minimum(np.arange(w) // cell, still.shape[1] - 1)
+    moving = ~np.asarray(still, bool)[np.ix_(rows, cols)]
+    if moving.all() or not moving.any():
+        return moving.astype(np.float32)
+    distance = cv2.distanceTransform(moving.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return np.clip((distance - SKIP_MARGIN) / SKIP_RAMP, 0, 1).astype(np.float32)
 
 
 def cell_sums(values: np.ndarray) -> np.ndarray:
@@ -313,20 +316,26 @@ def cell_sums(values: np.ndarray) -> np.ndarray:
     return padded.reshape(rows, bs.SKIP_CELL, cols, bs.SKIP_CELL).sum(axis=(1, 3))
 
 
-def still_cells(source: np.ndarray, decoded: np.ndarray, estimator) -> np.ndarray:
+def still_cells(source: Iterable[np.ndarray], decoded: Iterable[np.ndarray], estimator) -> np.ndarray:
     """(rows, columns) boolean map of the cells to keep still: those where the decoded
     clip's motion from frame to frame is further from the source's than no motion at all.
-    ``source`` and ``decoded`` are (T, H, W, 3) uint8 RGB with the same key frame first;
-    each frame-to-frame motion is ``estimator``'s, on both clips alike, and a cell's
-    error is the end-point error summed over its pixels and all frames (no motion: the
-    source motion's own length). Ties move: motion is what the codec is for."""
-    rows, cols = bs.skip_grid(source.shape[2], source.shape[1])
-    moving, still = np.zeros((rows, cols)), np.zeros((rows, cols))
-    for t in range(1, len(source)):
-        original = estimator.backward(source[t - 1], source[t])
-        motion = estimator.backward(decoded[t - 1], decoded[t])
-        moving += cell_sums(np.linalg.norm(motion - original, axis=-1))
-        still += cell_sums(np.linalg.norm(original, axis=-1))
+    ``source`` and ``decoded``: the two clips' (H, W, 3) uint8 RGB frames in order, read one
+    at a time (each clip's own key frame first); each frame-to-frame motion is
+    ``estimator``'s, on both clips alike, and a cell's error is the end-point error summed
+    over its pixels and all frames (no motion: the source motion's own length). Ties move:
+    motion is what the codec is for."""
+    moving = still = np.zeros(0)
+    previous: tuple[np.ndarray, np.ndarray] | None = None
+    for pair in zip(source, decoded, strict=True):
+        if previous is None:
+            rows, cols = bs.skip_grid(pair[0].shape[1], pair[0].shape[0])
+            moving, still = np.zeros((rows, cols)), np.zeros((rows, cols))
+        else:
+            original = estimator.backward(previous[0], pair[0])
+            motion = estimator.backward(previous[1], pair[1])
+            moving += cell_sums(np.linalg.norm(motion - original, axis=-1))
+            still += cell_sums(np.linalg.norm(original, axis=-1))
+        previous = pair
     return np.asarray(still < moving, bool)
 
 
@@ -609,11 +618,14 @@ class DynamicsCodec(Codec):
     def choose_still_cells(
         self, seq: Sequence, parsed: bs.Parsed, q: np.ndarray, workdir: Path, timeout: float
     ) -> np.ndarray:
-        """The cells the skip map keeps still (``still_cells``): the clip decoded as the
-        decoder will (from the decoded key frame, every cell moving) against the source."""
-        key_rgb = rgb_uint8(self._decode_keyframe(parsed, workdir, timeout), 0, 1)[0]
-        decoded = np.stack([key_rgb, *self.inter_frames(parsed, key_rgb, q)])
-        return still_cells(rgb_uint8(seq, 0, seq.num_frames), decoded, make_estimator(self.params.flow))
+        """The cells the skip map keeps still (``still_cells``): the clip the decoder outputs
+        with every cell moving (the decoded key frame, the warp generator; ``output``)
+        against the source."""
+        key = self._decode_keyframe(parsed, workdir, timeout)
+        decoded = self.output(parsed.header, key, self.inter_frames(parsed, rgb_uint8(key, 0, 1)[0], q), seq.name)
+        source_frames = (rgb_uint8(seq, t, t + 1)[0] for t in range(seq.num_frames))
+        decoded_frames = (rgb_uint8(decoded, t, t + 1)[0] for t in range(decoded.num_frames))
+        return still_cells(source_frames, decoded_frames, make_estimator(self.params.flow))
 
     # -- decoder -------------------------------------------------------------------
     def decode_tokens(self, parsed: bs.Parsed) -> np.ndarray:
@@ -636,16 +648,20 @@ class DynamicsCodec(Codec):
         frames_rgb = self.inter_frames(parsed, key_rgb, q) if len(q) else []
         if frames_rgb and self.params.generator == "diffusion":
             frames_rgb = list(self._diffusion()(key_rgb, np.stack(frames_rgb), h.fps_num / h.fps_den))
+        seq = self.output(h, key, frames_rgb, bitstream.info.get("name", "decoded"))
+        return Decoded(seq, 0.0, 0.0, bitstream.path.stat().st_size)
+
+    @staticmethod
+    def output(h: bs.Header, key: Sequence, frames_rgb: list[np.ndarray], name: str) -> Sequence:
+        """The decoded clip: the key frame as decoded, then the inter frames (RGB) in the
+        bitstream's colour and bit depth (4:2:0)."""
         colour = ColourInfo(h.matrix, h.range)
         if frames_rgb:
             y, u, v = rgb_to_yuv420(np.stack(frames_rgb), h.bit_depth, colour)
             y, u, v = (np.concatenate([a, b]) for a, b in ((key.y, y), (key.u, u), (key.v, v)))
         else:
             y, u, v = key.y, key.u, key.v
-        seq = Sequence(
-            bitstream.info.get("name", "decoded"), y, u, v, Fraction(h.fps_num, h.fps_den), h.bit_depth, colour
-        )
-        return Decoded(seq, 0.0, 0.0, bitstream.path.stat().st_size)
+        return Sequence(name, y, u, v, Fraction(h.fps_num, h.fps_den), h.bit_depth, colour)
 
     def inter_frames(self, parsed: bs.Parsed, key_rgb: np.ndarray, q: np.ndarray) -> list[np.ndarray]:
         """The warp generator's inter frames from the decoded key frame and the sent tokens
