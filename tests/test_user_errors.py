@@ -436,7 +436,7 @@ def test_the_run_and_results_say_what_failed_and_what_was_not_measured(tmp_path)
     )
     said = " ".join(r.stderr.split())
     assert r.returncode == 2 and "none of the 3 sequence(s) could be read, so nothing was run" in said, said
-    assert "frames" in said and "(and 2 more, in the warnings above)" in said
+    assert "frames" in said and said.count("frames") >= 3 and "skipping sequence" not in said  # one error, each named
     with ResultStore(tmp_path / "out", create=False) as store:
         assert len(store.runs()) == runs
 

@@ -80,6 +80,14 @@ def _input_copy(config: RunConfig, spec: SequenceSpec, seq, seq_hash: str) -> st
         return None
 
 
+SEQUENCES_LISTED = 5  # unreadable sequences named in the error when none can be read
+
+
+def _without_name(name: str, message: str) -> str:
+    """A dataset error without a leading "name: " that the line naming the sequence already says."""
+    return message.removeprefix(f"{name}: ")
+
+
 def plan_run(config: RunConfig) -> Plan:
     metrics = resolve_metrics(config)
     if config.device != "cpu":
@@ -130,18 +138,20 @@ def plan_run(config: RunConfig) -> Plan:
         try:
             seq = load_sequence(spec)
         except GvcbenchError as exc:
-            plan.bad_sequences[spec.display_name] = str(exc)
-            log.warning(f"skipping sequence {spec.display_name}: {exc}")
+            plan.bad_sequences[spec.display_name] = _without_name(spec.display_name, str(exc))
             continue
         seq_hash = seq.content_hash()
         sequences.append((spec, seq.name, seq_hash, _input_copy(config, spec, seq, seq_hash)))
-    if dataset.specs and not sequences:  # nothing can run: bad input, not a run of failures
-        name, why = next(iter(plan.bad_sequences.items()))
-        more = len(plan.bad_sequences) - 1
+    if dataset.specs and not sequences:  # nothing can run: bad input, not a run of failures; one error says it all
+        listed = list(plan.bad_sequences.items())
+        more = len(listed) - SEQUENCES_LISTED
         raise DatasetError(
-            f"none of the {len(dataset.specs)} sequence(s) could be read, so nothing was run: {name}: {why}"
-            + (f" (and {more} more, in the warnings above)" if more else "")
+            f"none of the {len(dataset.specs)} sequence(s) could be read, so nothing was run: "
+            + "; ".join(f"{name}: {why}" for name, why in listed[:SEQUENCES_LISTED])
+            + (f"; and {more} more" if more > 0 else "")
         )
+    for name, why in plan.bad_sequences.items():  # the others run: each skipped one is said once
+        log.warning(f"skipping sequence {name}: {why}")
     root = Path(config.output) / "jobs"
     config_hash = config.config_hash()
     for label, (cc, codec, points, identity, seeds) in codecs.items():
