@@ -62,7 +62,7 @@ class Run:
 
     @property
     def when(self) -> str:
-        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.started))
+        return _utc(self.started)
 
     @property
     def dataset_label(self) -> str:
@@ -151,6 +151,19 @@ def find_run(runs: list[Run], wanted: str) -> Run:
     )
 
 
+def _utc(started: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+
+
+def _not_finished(short: str, when: str, counts: str, then: str) -> str:
+    """The note on a latest run that has not finished; ``counts`` and ``then`` follow its
+    first words and precede what to do."""
+    return (
+        f"the latest run {short} ({when}) has not finished (still running, or stopped){counts}{then}; "
+        f"run the same command again to finish it"
+    )
+
+
 def _latest_run_without_results(records: list[dict], runs: list[Run]) -> str | None:
     """A note when the newest run recorded in the store has planned jobs but no result yet
     (it is starting, or was stopped before its first job ended): readers drop runs without
@@ -160,12 +173,9 @@ def _latest_run_without_results(records: list[dict], runs: list[Run]) -> str | N
     latest = max(records, key=lambda rec: rec["started"] or 0)
     if latest.get("finished") or not latest.get("jobs") or latest["run_id"] in {r.run_id for r in runs}:
         return None
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(latest["started"] or 0))
+    counts = f": 0 of its {len(latest['jobs'])} planned jobs have results"
     shown = "; the rows shown are from earlier runs" if runs else ""
-    return (
-        f"the latest run {latest['run_id'][:8]} ({when}) has not finished (still running, or stopped): "
-        f"0 of its {len(latest['jobs'])} planned jobs have results{shown}; run the same command again to finish it"
-    )
+    return _not_finished(latest["run_id"][:8], _utc(latest["started"] or 0), counts, shown)
 
 
 def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue], run: str | None = None) -> Selection:
@@ -192,11 +202,8 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
             counts = (  # a run of rate targets alone records its jobs as its searches end
                 f": {len(latest.jobs)} of its {latest.planned} planned jobs have results" if latest.planned else ""
             )
-            notes.append(
-                f"the latest run {latest.short} ({latest.when}) has not finished (still running, or "
-                f"stopped){counts}; run the same command again to finish it, or pick an earlier run "
-                f"with --run RUN_ID"
-            )
+            earlier = ", or pick an earlier run with --run RUN_ID"
+            notes.append(_not_finished(latest.short, latest.when, counts, "") + earlier)
         for codec in sorted({r.codec for r in rows}):
             on_ds = [r for r in runs if r.dataset == dataset and codec in labels[r.run_id]]
             if not on_ds:

@@ -47,13 +47,18 @@ class Sources:
         return [r for r in self.rows if not r.imported]
 
 
+def _is_table(path: str | Path) -> bool:
+    """A table to import (by its name), not a results store."""
+    return Path(path).suffix.lower() in (".csv", ".json")
+
+
 def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
     """Every source's rows as one comparison; raises on labels that mean two things. From
     each store, the rows its readers show (reports/selection.py; ``run`` picks a run of a
     single store)."""
     if not paths:
         raise GvcbenchError("name at least one results store")
-    stores = [p for p in paths if not (Path(p).suffix.lower() in (".csv", ".json") and Path(p).is_file())]
+    stores = [p for p in paths if not (_is_table(p) and Path(p).is_file())]
     if run is not None and len(stores) > 1:
         raise GvcbenchError(f"--run picks a run of one store; {len(stores)} stores are named")
     out = Sources([], [], [], None)
@@ -61,11 +66,11 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
     keys: dict[str, str] = {}  # job key -> store
     for path in paths:
         path = Path(path)
-        if path.suffix.lower() in (".csv", ".json") and path.is_file():
+        if _is_table(path):
+            if not path.is_file():
+                raise GvcbenchError(f"no file {path}: a table to import (.csv or .json) must exist; check the path")
             _add_imported(out, path)
             continue
-        if path.suffix.lower() in (".csv", ".json"):
-            raise GvcbenchError(f"no file {path}: a table to import (.csv or .json) must exist; check the path")
         where = str(store_path(path))
         with ResultStore(path, create=False) as store:
             chosen = select(store, run, source_store=where)
