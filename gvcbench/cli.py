@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +25,23 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+PIPED_WIDTH = 160  # columns of tables written where no terminal gives a width
+
+
+def _stdout_console() -> Console:
+    """Rich falls back to 80 columns where no terminal gives it a width (CI logs, pipes,
+    files), and tables with long cells (`gvcbench codecs`, `metrics`) then wrap into narrow
+    columns; there, tables get ``PIPED_WIDTH``. ``COLUMNS`` still decides where it is set."""
+    return Console(width=None if _terminal_width() or os.environ.get("COLUMNS") else PIPED_WIDTH)
+
+
+def _terminal_width() -> int:
+    for fd in (0, 1, 2):  # as rich looks: stdin, stdout, stderr
+        try:
+            return os.get_terminal_size(fd).columns
+        except (OSError, ValueError):
+            continue
+    return 0
 
 
 def _fail(exc: Exception) -> None:
@@ -135,6 +153,8 @@ class _ConsoleHandler(logging.Handler):
 @app.callback()
 def _show_messages() -> None:
     """Library code logs; the command line shows the messages (installed once per process)."""
+    global console
+    console = _stdout_console()
     logger = logging.getLogger("gvcbench")
     if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
         logger.addHandler(_ConsoleHandler())

@@ -136,3 +136,29 @@ def test_codecs_that_need_options_are_listed_by_capability_not_name(monkeypatch)
     rows = {line.split("│")[1].strip(): line for line in shown.output.splitlines() if line.count("│") > 2}
     assert "needs config" in rows["external"] and "QP if the encode template has {qp}" in rows["external"]
     assert "needs config" in rows["precomputed"] and "│ none " in rows["precomputed"]
+
+
+def test_listings_written_to_a_pipe_keep_their_rows_on_one_line():
+    """Where no terminal gives a width (CI logs, `| less`, a file), rich falls back to 80
+    columns and `gvcbench metrics` wrapped each reason over five lines; COLUMNS still rules."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "COLUMNS"}
+    piped = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "metrics"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    rows = [line for line in piped.splitlines() if line.startswith("│ lpips ")]
+    assert len(rows) == 1 and "│ lpips  " in rows[0]
+    assert re.search(r"│ (yes|no: .*machine) +│ built-in", rows[0]), rows[0]
+    narrow = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "metrics"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env | {"COLUMNS": "70"},
+        check=True,
+    ).stdout
+    assert max(len(line) for line in narrow.splitlines()) <= 70
