@@ -18,7 +18,7 @@ v3 was made by an earlier version of this script (trials of the token grid, then
 steps of the 2 x 2 layout); v4 by this one: a run with the trials (6 x 6 chosen), then
 ``--layout "6x6 grid, 1 ch, expand 32 (72 tokens)" --main-steps 3000 --rate-weight 1 --rate-target 1.5``
 (git show be8a244:gvcbench/codecs/dynamics/weights/dynamics-v4.json). The 8 x 8, 12 x 12
-and dense-input layouts were run with ``--layout`` on 2026-11-26 (DEVELOPERS.md, "Finer
+and dense-input layouts were run with ``--layout`` on 2026-11-26 (docs/dynamics-codec.md, "Finer
 token grids at 5 kbps"); v5 is the 12 x 12 run without the rate term,
 ``--layout "12x12 grid, 1 ch, expand 32 (288 tokens)" --main-steps 3000 --reference
 dynamics-v4.pt`` (weights/dynamics-v5.json): its 288 tokens fit 5 kbps once the encoder
@@ -45,7 +45,7 @@ V4_TRIALS = {
     "6x6 grid, 1 ch, expand 32 (72 tokens)": dict(grid=6, channels=1, expand=32),
     "6x6 grid, 1 ch, expand 32 + Fourier, clip norm": dict(grid=6, channels=1, expand=32, fourier=4, norm="clip"),
 }
-# Layouts tried after v4 (DEVELOPERS.md, "Finer token grids at 5 kbps"): --layout or --trials 7,8.
+# Layouts tried after v4 (docs/dynamics-codec.md, "Finer token grids at 5 kbps"): --layout or --trials 7,8.
 TRIALS = V4_TRIALS | {
     "8x8 grid, 1 ch, expand 32 (128 tokens)": dict(grid=8, channels=1, expand=32),
     "12x12 grid, 1 ch, expand 32 (288 tokens)": dict(grid=12, channels=1, expand=32),

@@ -1,7 +1,7 @@
 """Decoded motion of Dynamics-Codec against ``flow_smoothing``: the dynamics bitstreams a
 run stored, decoded again with each sigma, flow-epe (px, mean over frame transitions)
 against the original clip; the last column is a frozen key frame's. Choose sigma on
-training clips, not on the clips you report (DEVELOPERS.md, "Decoded motion (flow_smoothing)").
+training clips, not on the clips you report (docs/dynamics-codec.md, "Decoded motion (flow_smoothing)").
 
     VTM_DIR=../shared/vtm gvcbench run -c dev.toml        # dynamics at the QPs you want
     python benchmarks/dynamics_flow_smoothing.py dev-run --qp 42 --sigmas 0,2,3,5

@@ -1,7 +1,7 @@
 """Would explicit wave parameters carry what the token grid cannot? An oracle, no training.
 
 The trials of `dynamics_wave_diagnosis.py` showed that no token layout carries the synthetic
-ripple, even trained on the truth (DEVELOPERS.md, "Ripple against the truth"). The step they
+ripple, even trained on the truth (docs/dynamics-codec.md, "Ripple against the truth"). The step they
 point to is a motion tool with explicit wave parameters: per clip a centre, a wavenumber and
 a decay, per frame two coefficients (the wave's amplitude and phase), fitted by the encoder
 to what the grid leaves and added to the grid's flow by the decoder. Before building it,

@@ -14,7 +14,7 @@
   tokens, coordinates] back to a 2-channel flow.
 * ``Refiner``: a small residual CNN meant to fix occlusions and warping artefacts of the
   key frame warped by the recovered flow; v2's, never retrained, and run by the decoder
-  only with ``refine = true`` (DEVELOPERS.md, "The refiner").
+  only with ``refine = true`` (docs/dynamics-codec.md, "The refiner").
 
 Flows and key frames enter the tokenizer and the recovery network at a quarter of the
 frame size (``SCALE``); flows are in pixels of that grid divided by ``FLOW_NORM``
