@@ -646,11 +646,6 @@ def bdrate(
         console.print(f"intervals: {pct}, {m}", highlight=False, markup=False)
     for note in no_interval:
         console.print(f"no interval: {note}", highlight=False, markup=False)
-    if bd.intervals_skipped:
-        console.print(
-            "no bootstrap intervals with --window/--common yet (the bootstrap integrates each pair's whole overlap)",
-            highlight=False,
-        )
     if seeded:
         console.print(
             "over seeds: mean ± standard deviation of the averaged-curve BD-rate of each seed alone", highlight=False

@@ -14,7 +14,7 @@ from .curves import MIN_SHARE, BDEntry, bd_table, measured_metrics, points_for, 
 from .seeds import rows_for_seed, seeds_of
 from .sources import Sources
 from .uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bd_intervals, set_intervals
-from .window import Span
+from .window import Scope, Span
 
 
 def bd_per_seed(
@@ -59,7 +59,6 @@ class BDTables:
     sets: list[dict] = field(default_factory=list)  # set-level values with a bootstrap interval over clips
     group_by: str | None = None
     by_class: dict[str, list[BDEntry]] = field(default_factory=dict)  # value of the manifest field -> entries
-    intervals_skipped: bool = False  # resamples asked for, but a window or --common limits the integration
     notes: list[str] = field(default_factory=list)  # what the stores' row selection left out
     imported: dict[str, str] = field(default_factory=dict)  # imported codec label -> where it was published
     not_measured: dict[str, str] = field(default_factory=dict)  # metric -> why it has no values
@@ -89,8 +88,7 @@ def bd_tables(
 ) -> BDTables:
     """BD tables of ``sources`` (reports/sources.py). ``metrics``: None for every measured
     metric, an empty list for none. Intervals come from a bootstrap over sequences
-    (``resamples`` 0: none); with a ``window`` or ``common`` they are not computed yet (the
-    bootstrap integrates each pair's whole overlap). Class tables pool set-level metrics
+    (``resamples`` 0: none), under the table's ``window`` and ``common``. Class tables pool set-level metrics
     from the per-sequence values of their class. ``points``: ``rd_points_of(sources.rows, ...)``
     where the caller has them already."""
     if isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2:
@@ -98,7 +96,6 @@ def bd_tables(
             f"--min-points must be a whole number of at least 2 (a BD integral needs two rate points of "
             f"each curve; the cubic fit needs 4), got {min_points!r}"
         )
-    limited = window is not None or common
 
     def entries_of(rows: list[JobResult], set_values: list[SetValue], known: dict | None = None) -> list[BDEntry]:
         if metrics is not None and not metrics:
@@ -118,7 +115,7 @@ def bd_tables(
             common=common,
             points=points,
         )
-        if resamples and not limited:
+        if resamples:
             bd_intervals(
                 rows,
                 entries,
@@ -131,6 +128,7 @@ def bd_tables(
                 set_level={s.metric for s in set_values},
                 set_values=set_values,
                 points=points,
+                scope=Scope(window, common, rate),
             )
         bd_per_seed(rows, entries, anchor, methods, rate, min_points, set_values, window=window, common=common)
         return entries
@@ -147,7 +145,6 @@ def bd_tables(
         level,
         entries_of(sources.rows, sources.set_values, points),
         group_by=group_by,
-        intervals_skipped=bool(resamples) and limited,
         notes=list(sources.notes),
         imported=dict(sources.imported),
         not_measured=unmeasured_metrics(sources.measured, sources.set_values),

@@ -13,12 +13,12 @@ import numpy as np
 from ..bench.records import JobResult, SetValue, point_order  # how rate points sort: decided there, once
 from ..errors import GvcbenchError
 from ..metrics.axes import Axis, axis_from_spec
-from .bdrate import CUBIC_POINTS, BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_batch, rising_rows
+from .bdrate import CUBIC_POINTS, BDError, BDResult, Curve, bd_metric, bd_rate, bd_rates_batch
 from .seeds import mean_over_seeds
 
 if TYPE_CHECKING:
     from .uncertainty import Interval
-from .window import Scope, quality_limits, quality_spans, rate_limits
+from .window import Scope, batch_limits, quality_limits, rate_limits
 
 RATE_UNITS = ("kbps", "bpp")
 MIN_SHARE = 0.5  # fewest sequences, as a share of those both codecs have, for a mean of per-sequence BD-rates
@@ -430,8 +430,7 @@ def _per_sequence_values(entry, pts, anchor, codec, shared, axis, method, rate, 
         else:
             per_seq.append(result.value)
             entry.per_sequence_intervals[seq] = result.interval
-    if not scope.active:  # what the bootstrap over sequences resamples (uncertainty.bd_intervals)
-        entry.per_sequence_values = per_seq
+    entry.per_sequence_values = per_seq  # what the bootstrap over sequences resamples (uncertainty.bd_intervals)
     entry.contributed = len(per_seq)
     if per_seq and len(per_seq) >= min_share * len(shared):
         entry.per_sequence_mean = float(np.mean(per_seq))
@@ -530,14 +529,7 @@ def _batched_scoped_bd_rates(
             continue
         arrays = [np.array([list(pts[c][shared[k]].values()) for k in ks], dtype=np.float64) for c, _ in lengths]
         curves = [(a[..., col], axis.apply(a[..., 2])) for a in arrays]  # (rates, values), the pair first
-        limits = np.tile([-np.inf, np.inf], (len(ks), 1))
-        for rates, values in curves:
-            rates, values, good = rising_rows(rates, values)
-            spans = np.full((len(ks), 2), np.nan)
-            spans[good] = quality_spans(rates[good], values[good], scope.window, method)
-            limits[:, 0], limits[:, 1] = np.maximum(limits[:, 0], spans[:, 0]), np.minimum(limits[:, 1], spans[:, 1])
-        limits[~(limits[:, 0] < limits[:, 1])] = np.nan  # no shared interval: bd_rate's message
-        results = bd_rates_batch(*curves[0], *curves[1], method, min_points, limits)
+        results = bd_rates_batch(*curves[0], *curves[1], method, min_points, batch_limits(curves, scope, method))
         for k, result in zip(ks, results):
             out[k] = result
     return out

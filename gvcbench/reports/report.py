@@ -415,11 +415,6 @@ def write_report(
         intervals=out / "intervals.csv",
     )
     files.notes += sources.notes
-    if bd.intervals_skipped:
-        files.notes.append(
-            "no bootstrap intervals with a rate window or --common yet (the bootstrap integrates "
-            "each pair's whole overlap)"
-        )
 
     # Pictures of the sequences are drawn in the background (decoding and image encoding
     # run in C, mostly without the GIL) while matplotlib draws the RD figures here.

@@ -2,7 +2,9 @@
 
 * BD-rate intervals: a seeded percentile bootstrap over sequences. For the curve averaged
   over sequences each resample averages the resampled sequences' curves again; for the
-  mean of per-sequence BD-rates each resample averages the resampled values.
+  mean of per-sequence BD-rates each resample averages the resampled values. Under a rate
+  window or ``--common`` each resample's limits are found again from its own averaged
+  curves (every codec's, with ``--common``), as the table found them from all sequences.
 * Set-level FVD intervals: a seeded percentile bootstrap over clips (reference and
   reconstruction clip resampled together).
 * Paired tests for the CI gate: Wilcoxon signed-rank (scipy) or a paired bootstrap of the
@@ -24,6 +26,7 @@ from ..errors import GvcbenchError
 from ..metrics.frechet import frechet_from_features
 from ..metrics.setmetric import decode_features
 from .bdrate import BDError, bd_rate, bd_rate_arrays, bd_rates
+from .window import Scope, batch_limits, quality_limits
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
@@ -164,13 +167,15 @@ def bd_intervals(
     set_level: AbstractSet[str] = frozenset(),
     set_values: list[SetValue] | None = None,
     points: dict | None = None,
+    scope: Scope = Scope(),
 ) -> list:
     """Fill ``avg_curve_ci`` and ``per_sequence_ci`` of every BDEntry of ``bd_table``.
 
     For a set-level metric (FVD) whose averaged-curve value is the set-level curve, each
     resample of sequences pools the resampled sequences' clips again at every rate point
     (needs the clip features the rows keep and the stored ``set_values``). ``points``: the
-    rows' ``rd_points_of``, where the caller has them already."""
+    rows' ``rd_points_of``, where the caller has them already. ``scope``: the window and
+    ``common`` the table was computed under (its per-sequence values carry them already)."""
     from .curves import metric_axes, points_for, sequence_curve
 
     axes = metric_axes(rows)
@@ -178,7 +183,9 @@ def bd_intervals(
     for e in entries:
         pts, axis = points[e.metric], axes[e.metric]
         shared = sorted(set(pts.get(anchor, {})) & set(pts.get(e.codec, {})))
-        per_seq = e.per_sequence_values  # bd_table's, when it integrated each pair's whole overlap
+        per_seq = e.per_sequence_values  # bd_table's, under its scope
+        if per_seq is None and scope.active:
+            raise GvcbenchError("BD intervals under a window or --common need bd_table's per-sequence values")
         if per_seq is None:
             pairs = [
                 (
@@ -197,7 +204,13 @@ def bd_intervals(
             if not members:
                 e.avg_curve_ci = _no_interval("set-level curve without stored members", level, "none", 0)
                 continue
-            stat = _set_level_bd(rows, anchor, e.codec, e.metric, members, axis, rate, e.method, min_points)
+            if scope.common and {s.codec for s in set_values or [] if s.metric == e.metric} - {anchor, e.codec}:
+                why = (
+                    "not computed for set-level curves under --common with other codecs (theirs would be pooled again)"
+                )
+                e.avg_curve_ci = _no_interval(why, level, "none", len(members))
+                continue
+            stat = _set_level_bd(rows, anchor, e.codec, e.metric, members, axis, rate, e.method, min_points, scope)
             e.avg_curve_ci = bootstrap(
                 len(members),
                 stat,
@@ -208,17 +221,33 @@ def bd_intervals(
             )
             continue
 
+        others = _common_others(pts, anchor, e.codec, shared) if scope.common else []
         if e.avg_curve is None:
             e.avg_curve_ci = _no_interval("no BD-rate to put an interval on", level, "none", len(shared))
+        elif others is None:
+            why = "not computed under --common: the codecs were not all measured on the same sequences"
+            e.avg_curve_ci = _no_interval(why, level, "none", len(shared))
         else:
-            averaged = _averaged_bd(pts, anchor, e.codec, shared, axis, rate, e.method, min_points)
+            averaged = _averaged_bd(pts, anchor, e.codec, shared, axis, rate, e.method, min_points, scope, others)
             e.avg_curve_ci = bootstrap(len(shared), averaged, resamples, seed, level, batched=True)
     return entries
 
 
-def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
+def _common_others(pts, anchor: str, codec: str, shared: list[str]) -> list[str] | None:
+    """The other codecs whose averaged curves set a ``--common`` table's limits; None when one
+    of them shares other sequences with the anchor than the pair does (its curve then averages
+    sequences a resample of the pair's cannot draw)."""
+    others = [c for c in sorted(pts) if c not in (anchor, codec)]
+    if any(set(pts[anchor]) & set(pts[o]) != set(shared) for o in others):
+        return None
+    return others
+
+
+def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points, scope: Scope = Scope(), others=()):
     """BD-rate of the averaged curves over a resample of ``shared`` (indices), on the rate
-    points every shared sequence has for both codecs, as ``averaged_curve`` uses them."""
+    points every shared sequence has for both codecs, as ``averaged_curve`` uses them. Under
+    ``scope`` the resample's limits come from its own averaged curves: the pair's, and with
+    ``common`` those of ``others`` (codecs with the pair's sequences) too."""
     from .bdrate import Curve
     from .curves import RATE_UNITS, CodecPoints, common_points
 
@@ -236,20 +265,25 @@ def _averaged_bd(pts, anchor, codec, shared, axis, rate, method, min_points):
         v = np.array([[seq[p][2] for p in common] for seq in per_seq], dtype=np.float64).reshape(shape)
         return r, axis.apply(v)
 
-    (ra, va), (rt, vt) = matrices(anchor), matrices(codec)
-    together = np.hstack([ra, va, rt, vt])
-    cut = np.cumsum([m.shape[1] for m in (ra, va, rt)])
+    labels = [anchor, codec, *(others if scope.common else ())]
+    curves = [m for c in labels for m in matrices(c)]
+    together = np.hstack(curves)
+    cut = np.cumsum([m.shape[1] for m in curves[:-1]])
     n = len(shared)
 
     def statistic(idx):
-        """One resample: its BD-rate; a batch of them (rows of idx): theirs, NaN where bd_rate raises.
-        A batch weighs each sequence by how often it was drawn (one matrix product instead of
-        gathering every drawn sequence's rows): the same means up to the order of the additions."""
+        """One resample: its BD-rate. A batch of them (rows of idx): theirs, NaN where bd_rate
+        raises. A batch weighs each sequence by how often it was drawn (one matrix product
+        instead of gathering every drawn sequence's rows): the same means up to the order of
+        the additions; its limits are window.batch_limits, quality_limits row by row."""
         if np.ndim(idx) == 1:
-            a = Curve.of(anchor, ra[idx].mean(0), va[idx].mean(0))
-            return bd_rate(a, Curve.of(codec, rt[idx].mean(0), vt[idx].mean(0)), method, min_points).value
-        mean = np.split(_counts(idx, n) @ together / n, cut, axis=1)
-        return bd_rate_arrays(*mean, method, min_points)[0]
+            a, t, *rest = (
+                Curve.of(c, r[idx].mean(0), v[idx].mean(0)) for c, r, v in zip(labels, *[curves[::2], curves[1::2]])
+            )
+            return bd_rate(a, t, method, min_points, quality_limits((a, t), rest, scope, method, min_points)).value
+        means = np.split(_counts(idx, n) @ together / n, cut, axis=1)
+        within = batch_limits(list(zip(means[::2], means[1::2])), scope, method) if scope.active else None
+        return bd_rate_arrays(*means[:4], method, min_points, within)[0]
 
     return statistic
 
@@ -264,8 +298,9 @@ def _set_members(set_values: list[SetValue], anchor: str, codec: str, metric: st
     return sorted(set.intersection(*groups)) if groups else []
 
 
-def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_points):
-    """BD-rate of set-level curves rebuilt from a resample of ``members`` (indices)."""
+def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_points, scope: Scope = Scope()):
+    """BD-rate of set-level curves rebuilt from a resample of ``members`` (indices); under a
+    window, between the qualities the resample's two curves have inside it."""
     from .bdrate import Curve
 
     def per_point(c):
@@ -293,7 +328,8 @@ def _set_level_bd(rows, anchor, codec, metric, members, axis, rate, method, min_
         return Curve.of(c, rates, axis.apply(values))
 
     def statistic(idx):
-        return bd_rate(curve(anchor, idx), curve(codec, idx), method, min_points).value
+        a, t = curve(anchor, idx), curve(codec, idx)
+        return bd_rate(a, t, method, min_points, quality_limits((a, t), [], scope, method, min_points)).value
 
     return statistic
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import GvcbenchError
-from .bdrate import BDError, Curve, check_curve, cubic_fit, pchip_coefficients
+from .bdrate import BDError, Curve, check_curve, cubic_fit, pchip_coefficients, rising_rows
 
 Span = tuple[float, float]
 
@@ -148,6 +148,20 @@ def quality_spans(rates: np.ndarray, values: np.ndarray, window: Span | None, me
     span = qualities_at(values[ok], np.log10(rates[ok]), np.log10(np.stack([lo[ok], hi[ok]], 1)), method)
     out[ok] = np.where((span[:, :1] < span[:, 1:]), span, np.nan)
     return out
+
+
+def batch_limits(curves: list[tuple[np.ndarray, np.ndarray]], scope: Scope, method: str) -> np.ndarray:
+    """quality_limits row by row: (m, 2) quality limits of m cases, each the intersection of
+    the quality spans inside ``scope.window`` of its row of every (rates, values) curve, all
+    (m, n_i). NaN where they do not overlap, or one is not rising or misses the window."""
+    limits = np.tile([-np.inf, np.inf], (len(curves[0][0]), 1))
+    for rates, values in curves:
+        rates, values, good = rising_rows(rates, values)
+        spans = np.full((len(rates), 2), np.nan)
+        spans[good] = quality_spans(rates[good], values[good], scope.window, method)
+        limits[:, 0], limits[:, 1] = np.maximum(limits[:, 0], spans[:, 0]), np.minimum(limits[:, 1], spans[:, 1])
+    limits[~(limits[:, 0] < limits[:, 1])] = np.nan  # no shared interval: bd_rate's message
+    return limits
 
 
 def rate_span(curve: Curve, window: Span | None) -> Span | None:
