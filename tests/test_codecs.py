@@ -20,6 +20,7 @@ FFMPEG_CODECS = [
     ("x265", 30, 45, {"preset": "ultrafast"}),
     ("x264", 30, 45, {"preset": "ultrafast"}),
     ("svtav1", 35, 60, {"preset": 12}),
+    ("aom", 35, 60, {"cpu_used": 6}),
 ]
 
 
@@ -89,7 +90,7 @@ def intra_frames(path) -> list[int]:
 def test_low_delay_adapters_code_one_intra_frame_and_only_the_video(name, low, high, params, tmp_path):
     """A low-delay anchor codes its first frame intra and no other (vvenc-ldb used to code one
     every second: 3 intra frames in 50); its rate counts the coded video only, no encoder-info
-    SEI (x264, x265) and no container (svtav1's IVF)."""
+    SEI (x264, x265) and no container (svtav1's and aom's IVF)."""
     from .conftest import real_clip
 
     seq = real_clip(frames=40, size="64x64")
@@ -102,6 +103,46 @@ def test_low_delay_adapters_code_one_intra_frame_and_only_the_video(name, low, h
         assert types and not sei & set(types), types
     else:  # AV1: a bare OBU stream starts with a temporal delimiter OBU (type 2), not IVF's "DKIF"
         assert not data.startswith(b"DKIF") and (data[0] >> 3) & 0xF == 2
+
+
+def av1_frame_headers(path) -> list[dict[str, int]]:
+    """The frame headers of a bare OBU stream as FFmpeg's trace_headers filter reads them."""
+    import re
+    import subprocess
+
+    fields = ("show_existing_frame", "frame_type", "show_frame", "base_q_idx", "delta_q_present")
+    log = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-f", "obu", "-i", str(path), "-c", "copy", "-bsf:v", "trace_headers"]
+        + ["-f", "null", "-"],
+        capture_output=True,
+        text=True,
+    ).stderr
+    headers: list[dict[str, int]] = []
+    for name, value in re.findall(rf"\d+\s+({'|'.join(fields)})\s+\S* = (\d+)", log):
+        if name == "show_existing_frame":
+            headers.append({})
+        headers[-1][name] = int(value)
+    return headers
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,params", [("aom", {}), ("svtav1", {"preset": 12})])
+def test_av1_adapters_show_every_frame_in_coding_order(name, params, tmp_path):
+    """No reordering and no hidden frames: one frame header per frame, each shown as it is
+    coded (no show_existing_frame), a key frame first and inter frames after it."""
+    from .conftest import real_clip
+
+    seq = real_clip(frames=12, size="64x64")
+    qp = 47
+    bs, _ = round_trip(make_codec(name, params), seq, qp, tmp_path)
+    headers = av1_frame_headers(bs.path)
+    assert len(headers) == 12
+    assert all(h["show_existing_frame"] == 0 and h.get("show_frame") == 1 for h in headers)
+    assert [h["frame_type"] for h in headers] == [0] + [1] * 11  # KEY_FRAME, then INTER_FRAME
+    assert all(h["delta_q_present"] == 0 for h in headers)  # no adaptive quantisation
+    if name == "aom":  # constant Q: inter frames at qindex 4 x QP, the key frame lower
+        inter = [h["base_q_idx"] for h in headers[1:]]
+        assert inter.count(4 * qp) >= 10 and max(inter) == 4 * qp > headers[0]["base_q_idx"]
 
 
 @pytest.mark.slow
@@ -250,7 +291,7 @@ def test_template_paths_that_name_files_here_are_made_absolute(tmp_path, monkeyp
     assert _absolute_if_local("{input}", first=False) == "{input}"
 
 
-@pytest.mark.parametrize("name", ["vvenc-ldb", "x265", "x264", "svtav1"])
+@pytest.mark.parametrize("name", [entry[0] for entry in FFMPEG_CODECS])
 def test_developers_codec_table_shows_each_adapters_arguments(name, clip64):
     """DEVELOPERS.md's table is what a reader of a paper's setup checks: it must not drift."""
     from pathlib import Path
@@ -258,5 +299,6 @@ def test_developers_codec_table_shows_each_adapters_arguments(name, clip64):
     table = (Path(__file__).resolve().parents[1] / "DEVELOPERS.md").read_text()
     codec = make_codec(name, {})
     args = " ".join(codec.encoder_args(RatePoint(qp=37), clip64)).replace("37", "QP")
-    row = next(line for line in table.splitlines() if line.startswith(f"| `{name}` |"))
+    row = next((line for line in table.splitlines() if line.startswith(f"| `{name}` |")), None)
+    assert row is not None, f"DEVELOPERS.md's Codec settings table has no row for `{name}`"
     assert f"`{args}`, then `-f {codec.raw_format}`" in row

@@ -13,6 +13,7 @@ for _name, _target in {
     "x265": "gvcbench.codecs.x265:X265",
     "x264": "gvcbench.codecs.x264:X264",
     "svtav1": "gvcbench.codecs.svtav1:SvtAv1",
+    "aom": "gvcbench.codecs.aom:Aom",
     "vtm-ldb": "gvcbench.codecs.vtm:VtmLDB",
     "external": "gvcbench.codecs.external:ExternalCodec",
     "precomputed": "gvcbench.codecs.precomputed:Precomputed",

@@ -30,7 +30,7 @@ def _figure(*args, **kw):
 PALETTE = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )  # fmt: skip
-BUILT_IN_COLOURS = {"vvenc-ldb": 0, "x265": 1, "dynamics": 3, "x264": 2, "svtav1": 4, "vtm-ldb": 5}
+BUILT_IN_COLOURS = {"vvenc-ldb": 0, "x265": 1, "dynamics": 3, "x264": 2, "svtav1": 4, "vtm-ldb": 5, "aom": 6}
 
 
 def codec_colour(codec: str) -> str:
