@@ -1,4 +1,4 @@
-"""VMAF, the piq metrics and flow-epe on real clips, against the tools called directly."""
+"""VMAF, XPSNR, the piq metrics and flow-epe on real clips, against the tools called directly."""
 
 import json
 import subprocess
@@ -12,6 +12,7 @@ from gvcbench.metrics import METRICS
 from gvcbench.metrics.temporal import FlowEpe, farneback, luma8
 from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
 from gvcbench.metrics.vmaf import Vmaf
+from gvcbench.metrics.xpsnr import Xpsnr
 from gvcbench.tools import ffmpeg_exe
 
 from .conftest import real_clip
@@ -67,6 +68,74 @@ def test_vmaf_too_small_is_a_metric_error(size):
     ref = real_clip(frames=2, size=size)
     with pytest.raises(MetricError, match="at least 18x18"):
         Vmaf().frame_values(ref, ref)
+
+
+def ffmpeg_xpsnr_stats(first, second, tmp_path) -> np.ndarray:
+    """Per-frame XPSNR-Y from FFmpeg's xpsnr filter called directly, read from its stats file."""
+    import re
+
+    write_y4m(first, tmp_path / "first.y4m")
+    write_y4m(second, tmp_path / "second.y4m")
+    graph = "[0:v][1:v]xpsnr=stats_file=stats.txt"
+    argv = [ffmpeg_exe(), "-loglevel", "error", "-i", "first.y4m", "-i", "second.y4m", "-lavfi", graph]
+    subprocess.run([*argv, "-f", "null", "-"], cwd=tmp_path, check=True)
+    text = (tmp_path / "stats.txt").read_text()
+    return np.array([float(v) for v in re.findall(r"^n:\s*\d+\s+XPSNR y: (\S+)", text, re.MULTILINE)])
+
+
+@pytest.fixture(scope="module")
+def decoded(tmp_path_factory):
+    """A real clip and its real AV1 reconstruction (aom at QP 50)."""
+    from gvcbench.bench.plan import make_codec
+    from gvcbench.codecs import RatePoint
+
+    ref = real_clip(frames=6, size="96x96", clip="bikes.mp4")
+    work = tmp_path_factory.mktemp("aom")
+    codec = make_codec("aom", {})
+    return ref, codec.decode(codec.encode(ref, RatePoint(qp=50), work, 120), work, 120).sequence
+
+
+def test_xpsnr_equals_ffmpeg_xpsnr_called_directly(decoded, tmp_path):
+    """Same values as the filter's own stats file (4 decimals), the original as its first input:
+    the reverse order, libvmaf's, gives other values, so the order is what this pins."""
+    ref, dist = decoded
+    ours = Xpsnr().frame_values(ref, dist)
+    direct = ffmpeg_xpsnr_stats(ref, dist, tmp_path)
+    assert len(ours) == len(direct) == 6
+    assert np.allclose(ours, direct, atol=6e-5, rtol=0)
+    swapped = ffmpeg_xpsnr_stats(dist, ref, tmp_path)
+    assert np.abs(swapped - ours).max() > 0.5
+    assert 15 < ours.mean() < 60
+
+
+def test_xpsnr_falls_as_the_distortion_grows():
+    ref = real_clip(frames=3, size="64x64")
+    coarse = [ref.with_planes((ref.y // q * q).astype(np.uint8), ref.u, ref.v) for q in (4, 8, 16)]
+    values = [Xpsnr().frame_values(ref, dist) for dist in coarse]
+    assert np.all(values[0] > values[1]) and np.all(values[1] > values[2])
+    assert np.all(Xpsnr().frame_values(ref, ref) == 100.0)  # identical: capped as PSNR is
+
+
+def test_xpsnr_first_frame_is_ffmpegs():
+    """FFmpeg's filter takes the first frame's temporal activity against a black frame, so on a
+    still clip with the same error in every frame the first scores ~5 dB higher than the rest.
+    gvcbench keeps FFmpeg's values; this pins the behaviour (raise spec.version if it changes)."""
+    ref = real_clip(frames=1, size="64x64")
+    still = ref.with_planes(*(np.repeat(p, 3, axis=0) for p in (ref.y, ref.u, ref.v)))
+    values = Xpsnr().frame_values(still, still.with_planes((still.y // 8 * 8).astype(np.uint8), still.u, still.v))
+    assert values[1] == values[2] and values[0] - values[1] > 3
+
+
+@pytest.mark.parametrize("size,ok", [("32x32", False), ("44x46", False), ("46x46", True)])
+def test_xpsnr_refuses_frames_too_small_to_weight(size, ok):
+    """Below 2025 luma pixels FFmpeg's filter quietly computes plain PSNR: refused instead."""
+    ref = real_clip(frames=2, size=size)
+    dist = ref.with_planes((ref.y // 8 * 8).astype(np.uint8), ref.u, ref.v)
+    if ok:
+        assert 0 < Xpsnr().frame_values(ref, dist).mean() < 100
+    else:
+        with pytest.raises(MetricError, match="at least 2025 luma pixels"):
+            Xpsnr().frame_values(ref, dist)
 
 
 @pytest.mark.parametrize("name,fn", [("ms-gmsd", "multi_scale_gmsd"), ("haarpsi", "haarpsi"), ("vif-p", "vif_p")])

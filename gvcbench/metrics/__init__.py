@@ -17,6 +17,7 @@ for _name, _target in {
     "dists": "gvcbench.metrics.dists_metric:Dists",
     "dists-256": "gvcbench.metrics.dists_metric:Dists256",
     "vmaf": "gvcbench.metrics.vmaf:Vmaf",
+    "xpsnr": "gvcbench.metrics.xpsnr:Xpsnr",
     "ms-gmsd": "gvcbench.metrics.piq_metrics:MsGmsd",
     "haarpsi": "gvcbench.metrics.piq_metrics:HaarPsi",
     "vif-p": "gvcbench.metrics.piq_metrics:VifP",
