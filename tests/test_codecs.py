@@ -125,7 +125,6 @@ def av1_frame_headers(path) -> list[dict[str, int]]:
     return headers
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name,params", [("aom", {}), ("svtav1", {"preset": 12})])
 def test_av1_adapters_show_every_frame_in_coding_order(name, params, tmp_path):
     """No reordering and no hidden frames: one frame header per frame, each shown as it is
