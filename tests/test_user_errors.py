@@ -222,6 +222,21 @@ def test_a_config_listing_no_metric_is_an_error_not_a_rate_only_run(tmp_path):
     assert r.returncode == 2 and "metrics lists no metric" in r.stderr and not (tmp_path / "run").exists()
 
 
+def test_two_files_with_the_same_frames_are_named_in_the_duplicate_job_error(tmp_path):
+    """A folder holding one clip twice (a .y4m and a raw .yuv of the same frames): the error
+    says which two sequences, so the user knows what to remove."""
+    seq = random_sequence(frames=2, width=16, height=16)
+    write_y4m(seq, tmp_path / "first.y4m")
+    (tmp_path / "second_16x16_25.yuv").write_bytes(
+        b"".join(p[f].tobytes() for f in range(2) for p in (seq.y, seq.u, seq.v))
+    )
+    r = _gvcbench(
+        "run", "--codecs", "x264", "--qps", "40", "--metrics", "psnr-y", "--dataset", tmp_path, "-o", tmp_path / "run"
+    )
+    assert r.returncode == 2 and "identical" in r.stderr, r.stderr
+    assert "first" in r.stderr and "second_16x16_25" in r.stderr and "qp40" in r.stderr, r.stderr
+
+
 def test_a_refused_run_leaves_no_folders_it_created_behind(tmp_path):
     """`-o runs/today/x` with a bad option: neither x nor the new runs/today/ stays behind;
     folders that were there before stay."""

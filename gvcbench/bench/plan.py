@@ -189,10 +189,19 @@ def plan_run(config: RunConfig) -> Plan:
         from .ratesearch import split_searches
 
         split_searches(plan, {label: entry[0] for label, entry in codecs.items() if entry[0].targets})
-    keys = [j.key for j in plan.jobs]
-    if len(set(keys)) != len(keys):
-        raise ConfigError(
-            "two jobs of this run are identical (same codec settings, sequence content and "
-            "rate point); remove the duplicate codec entry or sequence"
-        )
+    _refuse_duplicate_jobs(plan.jobs)
     return plan
+
+
+def _refuse_duplicate_jobs(jobs: list[Job]) -> None:
+    """Two jobs with one key would overwrite each other's row: name both, so the user knows
+    which codec entries or sequences (two files with the same frames) to remove."""
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        first = seen.setdefault(job.key, job)
+        if first is not job:
+            raise ConfigError(
+                f"two jobs of this run are identical (same codec settings, sequence content and rate point): "
+                f"{first.codec_label} on {first.sequence} and {job.codec_label} on {job.sequence} at "
+                f"{job.point.label}; remove the duplicate codec entry or sequence"
+            )
