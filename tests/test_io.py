@@ -155,3 +155,15 @@ def test_scene_dynamics_manifest_reads():
     assert len(ds.specs) == 8
     seq = load_sequence(ds.specs[0])
     assert (seq.width, seq.height, seq.fps) == (384, 384, 25)
+
+
+def test_manifest_giving_size_and_rate_keeps_the_names_bit_depth(tmp_path):
+    """A manifest entry with width, height and fps but no bit_depth, for a file named
+    ..._10bit.yuv: the name's depth counts (it was read as 8-bit: twice the frames, garbage)."""
+    seq = real_clip(frames=2, size="32x32").to_bit_depth(10)
+    write_yuv(seq, tmp_path / "clip_32x32_25_10bit.yuv")
+    (tmp_path / "set.toml").write_text(
+        '[[clip]]\nfile = "clip_32x32_25_10bit.yuv"\nwidth = 32\nheight = 32\nfps = 25\n'
+    )
+    back = load_sequence(resolve_dataset(str(tmp_path / "set.toml")).specs[0])
+    assert back.bit_depth == 10 and back.num_frames == 2 and np.array_equal(back.y, seq.y)

@@ -29,6 +29,11 @@ def parse_yuv_name(path: str | Path) -> dict:
     return info
 
 
+def _named_bit_depth(path: Path) -> int | None:
+    m = _NAME.search(path.name)
+    return int(m.group(4)) if m and m.group(4) else None
+
+
 def _frame_geometry(width: int, height: int, bit_depth: int) -> tuple[int, np.dtype]:
     bytes_per_sample = 1 if bit_depth == 8 else 2
     return width * height * 3 // 2 * bytes_per_sample, np.dtype(np.uint8 if bit_depth == 8 else "<u2")
@@ -52,6 +57,8 @@ def read_yuv(
         height = height or parsed["height"]
         fps = fps or parsed["fps"]
         bit_depth = bit_depth or parsed.get("bit_depth")
+    elif bit_depth is None:  # size and rate given (a manifest): a name's _10bit still counts
+        bit_depth = _named_bit_depth(path)
     bit_depth = bit_depth or 8
     if width <= 0 or height <= 0:
         raise DatasetError(
