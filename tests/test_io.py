@@ -167,3 +167,16 @@ def test_manifest_giving_size_and_rate_keeps_the_names_bit_depth(tmp_path):
     )
     back = load_sequence(resolve_dataset(str(tmp_path / "set.toml")).specs[0])
     assert back.bit_depth == 10 and back.num_frames == 2 and np.array_equal(back.y, seq.y)
+
+
+@pytest.mark.parametrize("name", ["clip_32x32_25.yuv", "clip_32x32_25_yuv420p10le.yuv"])
+def test_a_10_bit_yuv_whose_depth_nobody_names_is_an_error_not_8_bit_garbage(tmp_path, name):
+    """Read as 8-bit, a 10-bit file fits twice the frames and gives plausible numbers; its
+    high bytes (every second byte below 16) give it away."""
+    path = write_yuv(real_clip(frames=2, size="32x32").to_bit_depth(10), tmp_path / name)
+    with pytest.raises(DatasetError, match="every second byte is below 16.*_10bit"):
+        read_yuv(path)
+    assert read_yuv(path, bit_depth=10).num_frames == 2
+    dark = real_clip(frames=2, size="32x32")  # 8-bit content stays readable, a black frame included
+    dark.y[0], dark.u[0], dark.v[0] = 0, 0, 0
+    assert read_yuv(write_yuv(dark, tmp_path / "dark_32x32_25.yuv")).num_frames == 2

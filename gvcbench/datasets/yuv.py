@@ -59,6 +59,7 @@ def read_yuv(
         bit_depth = bit_depth or parsed.get("bit_depth")
     elif bit_depth is None:  # size and rate given (a manifest): a name's _10bit still counts
         bit_depth = _named_bit_depth(path)
+    depth_named = bit_depth is not None
     bit_depth = bit_depth or 8
     if width <= 0 or height <= 0:
         raise DatasetError(
@@ -86,10 +87,25 @@ def read_yuv(
     raw: np.ndarray = np.fromfile(
         path, dtype=dtype, count=count * frame_bytes // np.dtype(dtype).itemsize, offset=start * frame_bytes
     )
+    if not depth_named:
+        _refuse_deep_samples_read_as_8_bit(path, raw, width, height)
     y, u, v = split_planes(raw, count, width, height)
     if bit_depth > 8:
         y, u, v = (p.astype(np.uint16) for p in (y, u, v))
     return Sequence(name or path.stem, y, u, v, Fraction(fps), bit_depth, colour or ColourInfo())
+
+
+def _refuse_deep_samples_read_as_8_bit(path: Path, raw: np.ndarray, width: int, height: int) -> None:
+    """A 10-bit file whose bit depth nobody named is read as 8-bit: twice the frames, each
+    half garbage, and plausible numbers. Its every second byte is the high byte of a sample
+    (below 16 up to 12 bits) while the others span the range; 8-bit pictures never look so."""
+    high, low = raw[1::2], raw[::2]
+    if high.size and int(high.max()) < 16 and int(low.max()) >= 16:
+        raise DatasetError(
+            f"{path}: read as 8-bit (no bit depth given), but every second byte is below 16, as in "
+            f"16-bit little-endian samples of 9 to 12 bits; name the file like "
+            f"'clip_{width}x{height}_25_10bit.yuv' or give bit_depth = 10 in the manifest"
+        )
 
 
 def split_planes(raw: np.ndarray, count: int, width: int, height: int):
