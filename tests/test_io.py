@@ -180,3 +180,13 @@ def test_a_10_bit_yuv_whose_depth_nobody_names_is_an_error_not_8_bit_garbage(tmp
     dark = real_clip(frames=2, size="32x32")  # 8-bit content stays readable, a black frame included
     dark.y[0], dark.u[0], dark.v[0] = 0, 0, 0
     assert read_yuv(write_yuv(dark, tmp_path / "dark_32x32_25.yuv")).num_frames == 2
+
+
+def test_a_folder_with_two_files_of_one_name_names_the_files_to_rename(tmp_path):
+    """clip.y4m beside clip.mp4 in a folder: there is no 'name' key to give there, so the
+    error names both files and says to rename one (or use a manifest)."""
+    seq = random_sequence(frames=2)
+    write_y4m(seq, tmp_path / "clip.y4m")
+    write_container(seq, tmp_path / "clip.mkv")
+    with pytest.raises(DatasetError, match=r"clip \(clip.mkv, clip.y4m\); rename the files"):
+        resolve_dataset(str(tmp_path))

@@ -98,10 +98,20 @@ def resolve_dataset(source: str | SyntheticSet, **overrides) -> Dataset:
     except OSError as exc:  # an unreadable folder or manifest
         raise DatasetError(f"dataset {source!r} cannot be read: {exc}") from None
     changes = {k: v for k, v in overrides.items() if v is not None}
+    _refuse_names_alike(name, specs)
+    return Dataset(name, tuple(replace(s, **changes) for s in specs))
+
+
+def _refuse_names_alike(dataset: str, specs: list[SequenceSpec]) -> None:
+    """Two sequences of one name would share rows: name the files, since in a folder
+    (clip.mp4 beside clip.mkv) there is no 'name' key to give, only a file to rename."""
     names = [s.display_name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DatasetError(
-            f"dataset {name!r} names several sequences alike: {', '.join(dupes)}; give each a unique 'name'"
-        )
-    return Dataset(name, tuple(replace(s, **changes) for s in specs))
+    if not dupes:
+        return
+    files = [Path(s.path).name for s in specs if s.path and s.display_name in dupes]
+    raise DatasetError(
+        f"dataset {dataset!r} names several sequences alike: {', '.join(dupes)}"
+        + (f" ({', '.join(files)})" if files else "")
+        + "; rename the files, or give each a unique 'name' in a manifest"
+    )
