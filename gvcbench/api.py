@@ -63,6 +63,10 @@ class RunOverrides:
     executor: str | None = None  # local or dask
     scheduler: str | None = None  # with dask: tcp://HOST:PORT of a running scheduler
 
+    def __post_init__(self):
+        for name in ("codecs", "qps", "kbps", "metrics"):
+            _check_list_option(name, getattr(self, name))
+
     def apply(self, cfg: RunConfig) -> RunConfig:
         """``cfg`` with these options on top. Every value is checked by the config classes
         themselves, so an option gets the same checks as the same key in a config file."""
@@ -108,6 +112,25 @@ class RunOverrides:
                 chosen["scheduler"] = self.scheduler
             cfg = replace(cfg, executor=replace(cfg.executor, **chosen))
         return cfg
+
+
+# the options that take a list in Python (comma-separated text on the command line), with an example
+LIST_OPTIONS = {
+    "codecs": '["x264", "x265"]',
+    "qps": "[22, 27, 32, 37]",
+    "kbps": "[5, 8, 12]",
+    "metrics": '["psnr-y"]',
+    "methods": '["pchip", "cubic"]',
+    "sequences": '["campfire_pot"]',
+}
+
+
+def _check_list_option(name: str, value: Any) -> None:
+    """A bare string or number where a list belongs: the string was taken letter by letter
+    ("unknown codec 'x'") and a number raised a TypeError. Say what to give instead."""
+    if value is None or (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
+        return
+    raise ConfigError(f"{name} must be a list, e.g. {name}={LIST_OPTIONS[name]}, got {value!r}")
 
 
 def _each_codec(cfg: RunConfig, **values: Any) -> RunConfig:
@@ -238,6 +261,8 @@ def bd_table(
     from .reports.sources import Sources as Compared
     from .reports.window import parse_window
 
+    _check_list_option("metrics", metrics)
+    _check_list_option("methods", methods)
     chosen = tuple(methods)
     if not chosen or any(m not in METHODS for m in chosen):
         raise GvcbenchError(f"unknown method {', '.join(chosen) or 'none'!r}; use pchip, cubic or both")
@@ -284,6 +309,8 @@ def report(
     from .reports.report import write_report
     from .reports.window import parse_window
 
+    _check_list_option("metrics", metrics)
+    _check_list_option("sequences", sequences)
     targets = [target_kbps] if isinstance(target_kbps, (int, float)) else list(target_kbps or [])
     return write_report(
         _paths(sources),

@@ -109,6 +109,25 @@ def test_run_options_are_the_command_lines(tmp_path):
     assert not (tmp_path / "a").exists()
 
 
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (lambda: gvcbench.run_config(codecs="x264"), r"codecs must be a list, e\.g\. codecs=\[.*got 'x264'"),
+        (lambda: gvcbench.run_config(metrics="psnr-y"), r"metrics must be a list.*got 'psnr-y'"),
+        (lambda: gvcbench.run_config(qps=30), r"qps must be a list.*got 30"),
+        (lambda: gvcbench.run_config(kbps=5.0), r"kbps must be a list.*got 5\.0"),
+        (lambda: gvcbench.bd_table("nowhere", anchor="x265", methods="cubic"), r"methods must be a list.*'cubic'"),
+        (lambda: gvcbench.bd_table("nowhere", anchor="x265", metrics="psnr-y"), r"metrics must be a list"),
+        (lambda: gvcbench.report("nowhere", anchor="x265", sequences="clip"), r"sequences must be a list"),
+    ],
+)
+def test_a_bare_string_or_number_where_a_list_belongs_says_so(call, says):
+    """codecs="x264" was read letter by letter ("unknown codec 'x'") and qps=30 raised a
+    TypeError; each is now a ConfigError saying to give a list."""
+    with pytest.raises(gvcbench.ConfigError, match=says):
+        call()
+
+
 def test_another_dataset_keeps_the_configs_protocol():
     """--dataset names a source: the config's start, frames, crop and size still hold (they
     were silently dropped, and a 4-frame protocol ran 50 frames at full size)."""
