@@ -271,3 +271,6 @@ def test_report_grouped_by_a_manifest_field(tmp_path):
     assert by_class["classes"]["fire"][0]["avg_curve"] == pytest.approx(-50.0)
     assert by_class["classes"]["water"][0]["avg_curve"] == pytest.approx(-75.0)
     assert "<h3>category = water</h3>" in files.html.read_text()
+    markdown = files.markdown.read_text()  # report.md has the class tables too (it had none)
+    fire, water = markdown.split("## BD-rate against anchor, category = water")
+    assert "## BD-rate against anchor, category = fire" in fire and "-75.00%" in water.split("\n## ")[0]

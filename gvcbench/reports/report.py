@@ -560,6 +560,7 @@ def write_report(
     )
     files.markdown.write_text(
         _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, files.notes, missing)
+        + _markdown_by_class(anchor, group_by, classes)
         + _markdown_failed(rows)
         + _markdown_uncertainty(entries, spread, sets, metrics)
     )
@@ -690,12 +691,8 @@ def _html(
 """
 
 
-def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, missing) -> str:
+def _markdown_bd_table(entries) -> list[str]:
     lines = [
-        "# gvcbench report",
-        "",
-        f"## BD-rate against {anchor}",
-        "",
         "| codec | axis | method | BD-rate % (averaged curve) | mean of per-sequence BD-rates % | sequences (k of n) "
         "| BD-metric | interval |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
@@ -706,6 +703,21 @@ def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, miss
             f"| {codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
             f"{e.share} | {_fmt(e.bd_metric, '')} | {e.interval_text()} |"
         )
+    return lines
+
+
+def _markdown_by_class(anchor, group_by, classes) -> str:
+    """One BD table per value of the ``--group-by`` field, as report.html has them."""
+    if not group_by:
+        return ""
+    lines = []
+    for value, es in classes.items():
+        lines += ["", f"## BD-rate against {anchor}, {group_by} = {value}", "", *_markdown_bd_table(es)]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, missing) -> str:
+    lines = ["# gvcbench report", "", f"## BD-rate against {anchor}", "", *_markdown_bd_table(entries)]
     scope = entries[0].scope if entries else "the overlap of each pair of curves"
     lines += [
         "",
