@@ -274,3 +274,18 @@ def test_report_grouped_by_a_manifest_field(tmp_path):
     markdown = files.markdown.read_text()  # report.md has the class tables too (it had none)
     fire, water = markdown.split("## BD-rate against anchor, category = water")
     assert "## BD-rate against anchor, category = fire" in fire and "-75.00%" in water.split("\n## ")[0]
+
+
+def test_a_report_with_a_codec_at_zero_rate_is_written(tmp_path):
+    """An external codec that writes an empty bitstream (its decoder reads a side file) has
+    0 kbps: its BD-rates are n/a with a note, and the report was a ValueError (math domain
+    error) in the quality-over-time figure."""
+    from gvcbench.reports.report import write_report
+
+    rows = _rows("anchor") + _rows("empty", scale=0.0)
+    for r in rows:
+        r.update(frames=2, frame_metrics={"psnr-y": [r["metrics"]["psnr-y"]] * 2})
+    a = _store(tmp_path / "a", rows)
+    files = write_report(a, "anchor", tmp_path / "rep", metrics=["psnr-y"], sequences=["s1"], resamples=0)
+    assert "rates must be positive" in files.markdown.read_text()
+    assert (tmp_path / "rep" / "figures" / "over_time_psnr-y.png").is_file()
