@@ -289,3 +289,22 @@ def test_a_report_with_a_codec_at_zero_rate_is_written(tmp_path):
     files = write_report(a, "anchor", tmp_path / "rep", metrics=["psnr-y"], sequences=["s1"], resamples=0)
     assert "rates must be positive" in files.markdown.read_text()
     assert (tmp_path / "rep" / "figures" / "over_time_psnr-y.png").is_file()
+
+
+def test_a_report_against_an_anchor_at_zero_rate_is_written(tmp_path):
+    """The anchor's median rate is where pictures are shown; at 0 kbps (an empty bitstream)
+    picking each codec's closest rate point divided by zero and the report stopped."""
+    from gvcbench.datasets import SequenceSpec, load_sequence
+    from gvcbench.datasets.y4m import write_y4m
+    from gvcbench.reports.report import write_report
+
+    from .conftest import random_sequence
+
+    clip = write_y4m(random_sequence(frames=2, width=16, height=16, name="s1"), tmp_path / "s1.y4m")
+    content = load_sequence(SequenceSpec(path=str(clip))).content_hash()
+    rows = _rows("empty", seqs=("s1",), scale=0.0) + _rows("other", seqs=("s1",))
+    for r in rows:
+        r.update(sequence_hash=content, sequence_spec={"path": str(clip)})
+    a = _store(tmp_path / "a", rows)
+    files = write_report(a, "empty", tmp_path / "rep", metrics=["psnr-y"], sequences=["s1"], resamples=0)
+    assert "rates must be positive" in files.markdown.read_text()

@@ -13,6 +13,7 @@ against the dict rows of earlier versions; new code reads attributes.
 from __future__ import annotations
 
 import json
+import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -99,6 +100,12 @@ class LazyMap(Mapping):
 def kbps_of(n_bytes: float, frames: int, fps: float) -> float:
     """The rate of ``n_bytes`` over ``frames`` frames at ``fps``, in kbit/s (1000 bit)."""
     return n_bytes * 8 / (frames / fps) / 1000.0
+
+
+def rate_distance(kbps: float, target_kbps: float) -> float:
+    """How far a rate lies from a target, in log-rate (the closest rate point to show); a
+    rate or target of 0 (an empty bitstream) is infinitely far, never a math error."""
+    return abs(math.log(kbps / target_kbps)) if kbps > 0 and target_kbps > 0 else math.inf
 
 
 def point_order(r: JobResult) -> float:

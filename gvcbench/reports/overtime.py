@@ -3,11 +3,9 @@ closest to a stated rate, one panel per sequence (flicker and drift show here, n
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ..bench.records import JobResult
+from ..bench.records import JobResult, rate_distance
 from .curves import is_search_probe
 from .plots import MARKERS, _figure, _style, axis_title
 
@@ -25,15 +23,9 @@ def closest_rows(rows: list[JobResult], sequence: str, metric: str, target_kbps:
         ):
             continue
         best = out.get(r["codec"])
-        if best is None or _log_distance(r["kbps"], target_kbps) < _log_distance(best["kbps"], target_kbps):
+        if best is None or rate_distance(r["kbps"], target_kbps) < rate_distance(best["kbps"], target_kbps):
             out[r["codec"]] = r
     return dict(sorted(out.items()))
-
-
-def _log_distance(kbps: float, target_kbps: float) -> float:
-    """How far a rate lies from the target, in log-rate; a rate of 0 (an empty bitstream) is
-    infinitely far, not a math domain error that stops the report."""
-    return abs(math.log(kbps / target_kbps)) if kbps > 0 and target_kbps > 0 else math.inf
 
 
 def quality_over_time(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bench.records import JobResult
+from ..bench.records import JobResult, rate_distance
 from ..datasets import SequenceSpec, load_sequence
 from ..datasets.container import read_container
 from ..errors import GvcbenchError
@@ -108,7 +108,7 @@ def build_comparison(
         candidates = [r for r in mine if r["codec"] == codec]
         if not candidates:
             continue
-        row = min(candidates, key=lambda r: abs(np.log(r["kbps"] / target_kbps)))
+        row = min(candidates, key=lambda r: rate_distance(r["kbps"], target_kbps))
         if not row.get("reconstruction"):
             comp.notes.append(f"{codec}: the run kept no reconstruction (keep_reconstructions = false)")
             continue
