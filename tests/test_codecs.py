@@ -301,3 +301,62 @@ def test_developers_codec_table_shows_each_adapters_arguments(name, clip64):
     row = next((line for line in table.splitlines() if line.startswith(f"| `{name}` |")), None)
     assert row is not None, f"DEVELOPERS.md's Codec settings table has no row for `{name}`"
     assert f"`{args}`, then `-f {codec.raw_format}`" in row
+
+
+class _JpegCodec:
+    """A plugin as a user writes one on FFmpegCodec: Motion JPEG, whose encoder takes full-range
+    samples only, so FFmpeg converts a limited-range source before encoding."""
+
+    @staticmethod
+    def make():
+        from gvcbench.codecs.ffmpeg_base import FFmpegCodec
+
+        class Jpeg(FFmpegCodec):
+            name = "jpeg-plugin"
+            description = "Motion JPEG"
+            default_qps = (2,)
+            qp_range = (2, 31)
+            encoder = "mjpeg"
+            raw_format = "mjpeg"
+            suffix = ".mjpeg"
+            version_pattern = r"(Lavc[\d.]+)"
+
+            def encoder_args(self, point, seq):
+                return ["-c:v", "mjpeg", "-q:v", str(point.qp)]
+
+        return Jpeg()
+
+
+@pytest.mark.parametrize("colour_range", ["limited", "full"])
+def test_a_plugin_whose_encoder_takes_another_colour_range_is_decoded_back_to_the_sources(tmp_path, colour_range):
+    """FFmpeg converts a limited-range source to full range for the JPEG encoder, and the
+    decoder hands full range back: read as the source's limited range, PSNR-Y was 16 dB low."""
+    from dataclasses import replace
+
+    from gvcbench.datasets.sequence import ColourInfo
+
+    from .conftest import real_clip
+
+    seq = replace(real_clip(frames=2), colour=ColourInfo("bt709", colour_range))
+    codec = _JpegCodec.make()
+    bitstream = codec.encode(seq, RatePoint(qp=2), tmp_path, 60)
+    assert ("coded_range" in bitstream.info) == (colour_range == "limited")
+    decoded = codec.decode(bitstream, tmp_path, 60).sequence
+    assert decoded.colour.range == colour_range
+    assert PsnrY().frame_values(seq, decoded).mean() > 38
+
+
+def test_built_in_encoders_code_the_sources_colour_range_so_nothing_is_converted(tmp_path):
+    from dataclasses import replace
+
+    from gvcbench.datasets.sequence import ColourInfo
+
+    from .conftest import real_clip
+
+    for colour_range in ("limited", "full"):
+        seq = replace(real_clip(frames=1, size="32x32"), colour=ColourInfo("bt709", colour_range))
+        for name in ("x264", "x265", "svtav1"):
+            workdir = tmp_path / name / colour_range
+            workdir.mkdir(parents=True)
+            info = make_codec(name, {}).encode(seq, RatePoint(qp=40), workdir, 60).info
+            assert "coded_range" not in info, (name, colour_range)

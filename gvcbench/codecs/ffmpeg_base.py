@@ -117,6 +117,9 @@ class FFmpegCodec(Codec):
         if own_copy:
             source.unlink()
         info = source_info(seq) | {"coded_bit_depth": depth}
+        coded = _coded_range(workdir / "encode.log")
+        if coded is not None and coded != FFMPEG_RANGE[seq.colour.range]:
+            info["coded_range"] = coded  # FFmpeg converted the samples for the encoder: decode converts back
         return Bitstream(out, info, run.seconds, run.cpu_seconds)
 
     def _input_file(self, seq: Sequence, depth: int, workdir: Path) -> tuple[Path, bool]:
@@ -148,10 +151,28 @@ class FFmpegCodec(Codec):
             "rawvideo",
             "-pix_fmt",
             self._pix_fmt(depth),
+            *(["-color_range", FFMPEG_RANGE[info["range"]]] if info.get("coded_range") else []),
             out,
         ]
         run = run_tool(argv, workdir / "decode.log", timeout)
         return Decoded(read_decoded_yuv(out, info, depth), run.seconds, run.cpu_seconds, bitstream.path.stat().st_size)
+
+
+FFMPEG_RANGE = {"limited": "tv", "full": "pc"}  # gvcbench's colour range -> FFmpeg's name for it
+_ENCODED_STREAM = re.compile(r"^Output #0.*?^\s*Stream #0:0\S*: Video: [^\n]*?, \w+\((tv|pc)[,)]", re.S | re.M)
+
+
+def _coded_range(log: Path) -> str | None:
+    """The colour range FFmpeg gave the encoder ('tv' or 'pc'; None where the log does not
+    say). It differs from the source's where the encoder takes one range only, as the JPEG
+    encoders take full range: FFmpeg then converts the samples before encoding, and a
+    decoder hands that range back. Read without converting back, a limited-range source's
+    reconstruction scored as limited range loses about 16 dB of PSNR-Y."""
+    try:
+        found = _ENCODED_STREAM.search(log.read_text(errors="replace"))
+    except OSError:
+        return None
+    return found.group(1) if found else None
 
 
 def read_decoded_yuv(path: Path, info: dict, depth: int) -> Sequence:
