@@ -811,9 +811,10 @@ def report(
     except OSError as exc:  # the report folder, not the store: readers never write there
         _fail(GvcbenchError(f"cannot write the report to {output}: {exc}; give --output a writable folder"))
     _notes(files.notes)
+    by_class = f"{files.bd_by_class_csv}, " if files.bd_by_class_csv else ""
     console.print(
-        f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {files.intervals}, {files.json} "
-        f"and {len(files.images)} figures",
+        f"wrote {files.html}, {files.markdown}, {files.csv}, {files.bd_csv}, {by_class}{files.intervals}, "
+        f"{files.json} and {len(files.images)} figures",
         highlight=False,
     )
 

@@ -274,6 +274,17 @@ def test_report_grouped_by_a_manifest_field(tmp_path):
     markdown = files.markdown.read_text()  # report.md has the class tables too (it had none)
     fire, water = markdown.split("## BD-rate against anchor, category = water")
     assert "## BD-rate against anchor, category = fire" in fire and "-75.00%" in water.split("\n## ")[0]
+    import pandas as pd
+
+    table = pd.read_csv(files.bd_by_class_csv)  # the class tables as CSV too, the class first
+    assert files.bd_by_class_csv.name == "bdrate_by_class.csv" and list(table.columns)[:3] == [
+        "category",
+        "codec",
+        "metric",
+    ]
+    assert dict(zip(table["category"], table["avg_curve"])) == pytest.approx({"fire": -50.0, "water": -75.0})
+    again = write_report(a, "anchor", tmp_path / "rep", metrics=["psnr-y"], max_visual=0)
+    assert again.bd_by_class_csv is None and not (tmp_path / "rep" / "bdrate_by_class.csv").exists()
 
 
 def test_a_report_with_a_codec_at_zero_rate_is_written(tmp_path):

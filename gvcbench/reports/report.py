@@ -47,6 +47,7 @@ class ReportFiles:
     images: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     intervals: Path | None = None  # intervals.csv: every BD-rate and set-level interval, with its method
+    bd_by_class_csv: Path | None = None  # bdrate_by_class.csv: with --group-by, bdrate.csv's rows per class
 
 
 # The names of the files a report writes into figures/: rd_, over_time_ and matched_ here,
@@ -69,6 +70,25 @@ def earlier_figures(out: Path) -> list[Path]:
     else:
         names = [p.name for p in figdir.iterdir() if FIGURE_NAME.fullmatch(p.name)] if figdir.is_dir() else []
     return [figdir / n for n in names if (figdir / n).is_symlink() or (figdir / n).is_file()]
+
+
+BY_CLASS_CSV = "bdrate_by_class.csv"
+
+
+def _write_by_class_csv(path: Path, group_by: str | None, classes: dict) -> Path | None:
+    """bdrate.csv's columns for each class of ``--group-by``, the class first (a column named
+    after the manifest field). Without classes, one an earlier report of ours left is removed:
+    it would pass for this report's."""
+    import pandas as pd
+
+    if not group_by or not classes:
+        if path.exists() and (path.parent / "report.json").exists():
+            path.unlink()
+        return None
+    frames = [bd_frame(es).assign(**{group_by: value}) for value, es in classes.items()]
+    table = pd.concat(frames, ignore_index=True)
+    table[[group_by, *(c for c in table.columns if c != group_by)]].to_csv(path, index=False)
+    return path
 
 
 def clear_old_figures(out: Path) -> None:
@@ -489,6 +509,7 @@ def write_report(
 
     frame_table(measured).to_csv(files.csv, index=False)
     bd_frame(entries).to_csv(files.bd_csv, index=False)
+    files.bd_by_class_csv = _write_by_class_csv(out / BY_CLASS_CSV, group_by, classes)
     _write_intervals_csv(out / "intervals.csv", entries, sets)
     prov = _provenance(measured)
     curves: dict[str, dict] = {}
