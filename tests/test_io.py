@@ -89,6 +89,32 @@ def test_png_folder_writes_documented_rgb_and_reads_it_back(tmp_path):
     assert diff.max() <= 6 and diff.mean() < 0.5
 
 
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_a_folder_of_16_bit_png_frames_is_a_10_bit_sequence_of_their_samples(tmp_path, channels):
+    """Pillow clipped 16-bit grey to 255 (a dark gradient read as white) and kept 8 bits of
+    16-bit RGB: the frames are read as they are and make a 10-bit sequence."""
+    import cv2
+
+    seq = real_clip(frames=2, size="32x32")
+    rgb16 = np.rint(seq.rgb() * 65535).astype(np.uint16)
+    if channels == 1:
+        rgb16 = np.repeat(rgb16[..., 1:2] // 8, 3, axis=3)  # dark grey: every sample below 8192
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    for i, frame in enumerate(rgb16):
+        image = frame[..., ::-1] if channels > 1 else frame[..., 0]
+        if channels == 4:
+            image = np.concatenate([image, np.full(image.shape[:2] + (1,), 65535, np.uint16)], axis=2)
+        cv2.imwrite(str(folder / f"{i:04d}.png"), np.ascontiguousarray(image))
+    back = read_png_folder(folder, fps=25)
+    y, u, v = rgb_to_yuv420(rgb16 / 65535.0, 10, back.colour)
+    assert back.bit_depth == 10 and all(np.array_equal(a, b) for a, b in zip((back.y, back.u, back.v), (y, u, v)))
+    if channels == 1:
+        assert back.y.max() < 16 * 4 + 219 * 4 // 8 + 8  # dark stays dark
+    else:
+        assert np.abs(back.to_bit_depth(8).y.astype(int) - seq.y).mean() < 0.5
+
+
 def test_rgb_yuv_conversion_known_values():
     white = np.ones((1, 2, 2, 3), np.float32)
     y, u, v = rgb_to_yuv420(white, 8, ColourInfo("bt709", "limited"))
