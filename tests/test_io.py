@@ -216,3 +216,28 @@ def test_a_folder_with_two_files_of_one_name_names_the_files_to_rename(tmp_path)
     write_container(seq, tmp_path / "clip.mkv")
     with pytest.raises(DatasetError, match=r"clip \(clip.mkv, clip.y4m\); rename the files"):
         resolve_dataset(str(tmp_path))
+
+
+def test_a_container_whose_frames_are_not_4_2_0_is_converted_with_a_warning(tmp_path, caplog):
+    """A 4:4:4 or RGB file was silently subsampled to 4:2:0 (a 4:4:4 .y4m is refused outright)."""
+    import logging
+    import subprocess
+
+    from gvcbench.tools import ffmpeg_exe
+
+    made = {}
+    for pix_fmt in ("yuv444p", "yuv420p"):
+        made[pix_fmt] = tmp_path / f"{pix_fmt}.mkv"
+        subprocess.run(
+            [ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=32x32:rate=25", "-frames:v", "2"]
+            + ["-pix_fmt", pix_fmt, "-c:v", "ffv1", str(made[pix_fmt])],
+            check=True,
+        )
+    with caplog.at_level(logging.WARNING, logger="gvcbench"):
+        seq = read_container(made["yuv444p"])
+        assert seq.u.shape == (2, 16, 16)
+        read_container(made["yuv420p"])
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "yuv444p.mkv: its frames are yuv444p; gvcbench converts them to 4:2:0 (yuv420p) and measures that"
+    ]

@@ -1,12 +1,14 @@
 """Compressed containers (.mp4, .mkv, .webm, .avi, .mov) through PyAV.
 
 Reading converts each decoded frame to yuv420p (8-bit sources) or yuv420p10le/16le
-(deeper sources) without any other processing. Writing is lossless: FFV1 in .mkv,
+(deeper sources) without any other processing; a file whose frames are not 4:2:0 (4:4:4,
+4:2:2, RGB, grey) gets a warning that its converted copy is what is measured. Writing is lossless: FFV1 in .mkv,
 x264 at QP 0 in .mp4 (8-bit only), so a write/read round trip is bit exact.
 """
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +20,16 @@ from .sequence import ColourInfo, Sequence
 _MATRIX = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
 _AV_MATRIX = {"bt709": 1, "bt601": 6, "bt2020": 9}
 CONTAINER_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
+_FOUR_TWO_ZERO = ("420", "nv12", "nv21", "p010", "p016")  # pixel formats that are 4:2:0 YUV already
+
+log = logging.getLogger(__name__)
+
+
+def _note_conversion(path: Path, pix_fmt: str, fmt: str) -> None:
+    """Codecs and metrics see 4:2:0: say so where the file's frames are not (4:4:4, 4:2:2,
+    RGB or grey), since its chroma is then measured on a converted copy."""
+    if not any(tag in pix_fmt for tag in _FOUR_TWO_ZERO):
+        log.warning(f"{path.name}: its frames are {pix_fmt}; gvcbench converts them to 4:2:0 ({fmt}) and measures that")
 
 
 def _plane(frame, index: int, dtype) -> np.ndarray:
@@ -53,6 +65,7 @@ def read_container(
             raise DatasetError(f"{path}: the container states no frame rate; convert it to .y4m with -r")
         depth = _depth_of(stream.codec_context.pix_fmt or "yuv420p")
         fmt = "yuv420p" if depth == 8 else ("yuv420p10le" if depth <= 10 else "yuv420p16le")
+        _note_conversion(path, stream.codec_context.pix_fmt or "yuv420p", fmt)
         out_depth = 8 if depth == 8 else (10 if depth <= 10 else 16)
         dtype = np.uint8 if out_depth == 8 else np.dtype("<u2")
         ys, us, vs, colour = [], [], [], None
