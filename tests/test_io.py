@@ -241,3 +241,25 @@ def test_a_container_whose_frames_are_not_4_2_0_is_converted_with_a_warning(tmp_
     assert warned == [
         "yuv444p.mkv: its frames are yuv444p; gvcbench converts them to 4:2:0 (yuv420p) and measures that"
     ]
+
+
+@pytest.mark.parametrize(
+    "written, rate",
+    [("29.97", Fraction(30000, 1001)), ("59.94", Fraction(60000, 1001)), ("23.976", Fraction(24000, 1001))]
+    + [("25", Fraction(25)), ("12.5", Fraction(25, 2)), ("2997/100", Fraction(2997, 100))],
+)
+def test_ntsc_rates_written_as_decimals_are_the_ntsc_rates(tmp_path, written, rate):
+    """clip_..._29.97.yuv or fps = 29.97 was read as 2997/100: every kbps 0.003 % off."""
+    from dataclasses import replace
+
+    from gvcbench.datasets import SequenceSpec, load_sequence
+    from gvcbench.datasets.spec import _fraction
+    from gvcbench.datasets.yuv import parse_yuv_name
+
+    assert _fraction(written) == rate
+    if "/" not in written:  # as a number in a manifest, and in a file name
+        assert _fraction(float(written)) == rate and replace(random_sequence(), fps=float(written)).fps == rate
+        assert parse_yuv_name(f"clip_64x48_{written}.yuv")["fps"] == rate
+        path = write_yuv(random_sequence(frames=1, width=32, height=16), tmp_path / "m.yuv")
+        spec = SequenceSpec(path=str(path), width=32, height=16, fps=float(written))  # a manifest's number
+        assert load_sequence(spec).fps == rate

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-from .sequence import ColourInfo, Sequence, rgb_to_yuv420
+from .sequence import ColourInfo, Sequence, frame_rate, rgb_to_yuv420
 
 
 def png_files(folder: Path) -> list[Path]:
@@ -88,7 +88,7 @@ def read_png_folder(
     rgb = np.stack([im.astype(np.float64) / np.iinfo(im.dtype).max for im in images]) if deep else np.stack(images)
     colour = colour or ColourInfo()
     y, u, v = rgb_to_yuv420(rgb, depth, colour)
-    return Sequence(name or folder.name, y, u, v, Fraction(fps), depth, colour)
+    return Sequence(name or folder.name, y, u, v, frame_rate(fps), depth, colour)
 
 
 def write_png_folder(seq: Sequence, folder: str | Path) -> Path:

@@ -27,6 +27,28 @@ class ColourInfo:
             raise DatasetError(f"unknown colour range {self.range!r}; use 'limited' or 'full'")
 
 
+NTSC_BASES = (24, 30, 48, 60, 120, 240)  # rates whose NTSC variants are 1000/1001 of them
+
+
+def decimal_rate(value: float | str) -> Fraction:
+    """A frame rate written as a decimal: 29.97, 59.94 and 23.976 (and the like) are the
+    NTSC rates 30000/1001, 60000/1001 and 24000/1001, which they abbreviate (read as 2997/100,
+    a rate differs by 0.003 %, and so does every kbps); any other decimal is itself."""
+    rate = Fraction(str(value))
+    if "/" in str(value):  # a fraction, as written
+        return rate
+    for base in NTSC_BASES:
+        ntsc = Fraction(base * 1000, 1001)
+        if rate != base and abs(rate - ntsc) < Fraction(1, 200):
+            return ntsc
+    return rate
+
+
+def frame_rate(value: float | str | Fraction) -> Fraction:
+    """A frame rate from a Fraction or an int as it is, from a decimal by ``decimal_rate``."""
+    return decimal_rate(value) if isinstance(value, float | str) else Fraction(value)
+
+
 @dataclass(frozen=True, eq=False)
 class Sequence:
     """Frames as three plane arrays: y (T, H, W), u and v (T, H/2, W/2).
@@ -61,7 +83,7 @@ class Sequence:
                 raise DatasetError(
                     f"{self.name}: {self.bit_depth}-bit planes must be {want.__name__}, got {plane.dtype}"
                 )
-        object.__setattr__(self, "fps", Fraction(self.fps).limit_denominator(1001000))
+        object.__setattr__(self, "fps", frame_rate(self.fps).limit_denominator(1001000))
         if self.fps <= 0:
             raise DatasetError(f"{self.name}: fps must be positive, got {self.fps}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
-from .sequence import MATRICES, RANGES
+from .sequence import MATRICES, RANGES, decimal_rate
 from .synthetic import CLIP_BY_NAME
 from .transform import protocol_problem
 
@@ -145,7 +145,9 @@ def _fraction(value) -> Fraction | None:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
     try:
-        return Fraction(value) if not isinstance(value, float) or math.isfinite(value) else None
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return Fraction(value) if isinstance(value, int) or "/" in str(value) else decimal_rate(value)
     except (ValueError, ZeroDivisionError):
         return None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-from .sequence import ColourInfo, Sequence
+from .sequence import ColourInfo, Sequence, decimal_rate, frame_rate
 
 # name_WxH_FPS[_10bit|_8bit] as used in JVET/MPEG test material, e.g. BasketballDrive_1920x1080_50.yuv
 _NAME = re.compile(r"_(\d+)x(\d+)_(\d+(?:\.\d+)?)(?:fps)?(?:_(\d+)bit)?(?:_|\.|$)", re.IGNORECASE)
@@ -23,7 +23,7 @@ def parse_yuv_name(path: str | Path) -> dict:
             f"{path}: cannot tell the size of a raw .yuv file from its name; name it like "
             f"'clip_1920x1080_25.yuv' or give width, height and fps explicitly"
         )
-    info = {"width": int(m.group(1)), "height": int(m.group(2)), "fps": Fraction(m.group(3))}
+    info = {"width": int(m.group(1)), "height": int(m.group(2)), "fps": decimal_rate(m.group(3))}
     if m.group(4):
         info["bit_depth"] = int(m.group(4))
     return info
@@ -92,7 +92,7 @@ def read_yuv(
     y, u, v = split_planes(raw, count, width, height)
     if bit_depth > 8:
         y, u, v = (p.astype(np.uint16) for p in (y, u, v))
-    return Sequence(name or path.stem, y, u, v, Fraction(fps), bit_depth, colour or ColourInfo())
+    return Sequence(name or path.stem, y, u, v, frame_rate(fps), bit_depth, colour or ColourInfo())
 
 
 def _refuse_deep_samples_read_as_8_bit(path: Path, raw: np.ndarray, width: int, height: int) -> None:
