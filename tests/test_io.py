@@ -263,3 +263,13 @@ def test_ntsc_rates_written_as_decimals_are_the_ntsc_rates(tmp_path, written, ra
         path = write_yuv(random_sequence(frames=1, width=32, height=16), tmp_path / "m.yuv")
         spec = SequenceSpec(path=str(path), width=32, height=16, fps=float(written))  # a manifest's number
         assert load_sequence(spec).fps == rate
+
+
+def test_an_odd_crop_offset_is_refused_not_rounded():
+    """64x48+7+3 was cut at +6+2 without a word: the crop would not be the one asked for."""
+    from gvcbench.datasets.transform import crop, parse_crop
+
+    with pytest.raises(DatasetError, match=r"even offsets .* e\.g\. 64x48\+6\+2"):
+        parse_crop("64x48+7+3")
+    seq = random_sequence(frames=1, width=96, height=64)
+    assert np.array_equal(crop(seq, "64x48+6+2").y, seq.y[:, 2:50, 6:70])

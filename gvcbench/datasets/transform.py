@@ -34,6 +34,9 @@ def parse_crop(spec: str) -> tuple[int, int, int | None, int | None] | None:
         raise DatasetError(f"invalid crop {spec!r}; 4:2:0 needs even, positive sizes")
     x = int(m.group(3)) if m.group(3) is not None else None
     y = int(m.group(4)) if m.group(4) is not None else None
+    if (x or 0) % 2 or (y or 0) % 2:  # it was rounded down without a word
+        even = f"{w}x{h}+{(x or 0) // 2 * 2}+{(y or 0) // 2 * 2}"
+        raise DatasetError(f"invalid crop {spec!r}; 4:2:0 needs even offsets (one chroma sample per two), e.g. {even}")
     return w, h, x, y
 
 
