@@ -65,7 +65,7 @@ class RunOverrides:
 
     def __post_init__(self):
         for name in ("codecs", "qps", "kbps", "metrics"):
-            _check_list_option(name, getattr(self, name))
+            object.__setattr__(self, name, _list_option(name, getattr(self, name)))
 
     def apply(self, cfg: RunConfig) -> RunConfig:
         """``cfg`` with these options on top. Every value is checked by the config classes
@@ -125,11 +125,15 @@ LIST_OPTIONS = {
 }
 
 
-def _check_list_option(name: str, value: Any) -> None:
-    """A bare string or number where a list belongs: the string was taken letter by letter
-    ("unknown codec 'x'") and a number raised a TypeError. Say what to give instead."""
+def _list_option(name: str, value: Any) -> Any:
+    """``value`` where a list belongs: a list, tuple or range as given, a 1-D NumPy array
+    (``kbps=np.linspace(5, 15, 4)``) as a list of Python numbers. A bare string or number
+    is refused: the string was taken letter by letter ("unknown codec 'x'") and a number
+    raised a TypeError. Say what to give instead."""
+    if getattr(value, "ndim", None) == 1 and hasattr(value, "tolist"):
+        value = value.tolist()
     if value is None or (isinstance(value, Sequence) and not isinstance(value, str | bytes)):
-        return
+        return value
     raise ConfigError(f"{name} must be a list, e.g. {name}={LIST_OPTIONS[name]}, got {value!r}")
 
 
@@ -261,8 +265,7 @@ def bd_table(
     from .reports.sources import Sources as Compared
     from .reports.window import parse_window
 
-    _check_list_option("metrics", metrics)
-    _check_list_option("methods", methods)
+    metrics, methods = _list_option("metrics", metrics), _list_option("methods", methods)
     chosen = tuple(methods)
     if not chosen or any(m not in METHODS for m in chosen):
         raise GvcbenchError(f"unknown method {', '.join(chosen) or 'none'!r}; use pchip, cubic or both")
@@ -309,8 +312,7 @@ def report(
     from .reports.report import write_report
     from .reports.window import parse_window
 
-    _check_list_option("metrics", metrics)
-    _check_list_option("sequences", sequences)
+    metrics, sequences = _list_option("metrics", metrics), _list_option("sequences", sequences)
     targets = [target_kbps] if isinstance(target_kbps, (int, float)) else list(target_kbps or [])
     return write_report(
         _paths(sources),

@@ -128,6 +128,17 @@ def test_a_bare_string_or_number_where_a_list_belongs_says_so(call, says):
         call()
 
 
+def test_numpy_arrays_are_lists_of_rate_points():
+    """kbps=np.linspace(...) ran before lists were checked; qps=np.array([...]) raised numpy's
+    'truth value of an array is ambiguous'. Both give the rate points as Python numbers."""
+    import numpy as np
+
+    cfg = gvcbench.run_config(kbps=np.array([5.0, 8.0, 12.0]))
+    assert all(c.kbps == (5.0, 8.0, 12.0) for c in cfg.codecs)
+    cfg = gvcbench.run_config(qps=np.array([22, 27]))
+    assert all(c.qps == (22, 27) and all(type(q) is int for q in c.qps) for c in cfg.codecs)
+
+
 def test_another_dataset_keeps_the_configs_protocol():
     """--dataset names a source: the config's start, frames, crop and size still hold (they
     were silently dropped, and a 4-frame protocol ran 50 frames at full size)."""
