@@ -386,3 +386,16 @@ def test_set_level_interval_under_a_window_pools_again_and_limits_again():
     table = bd_table(rows, "anchor", set_values=sets, common=True)
     e = next(x for x in bd_intervals(rows, table, "anchor", scope=Scope(None, True), **kw) if x.codec == "test")
     assert e.avg_curve is not None and not e.avg_curve_ci.ok and "--common with other codecs" in e.avg_curve_ci.note
+
+
+def test_no_per_sequence_interval_beside_a_mean_that_is_n_a():
+    """In a rate window 6 of 13 sequences have a BD-rate: the mean of per-sequence BD-rates is
+    n/a (under half), and so is its interval (report.md and intervals.csv showed one beside the n/a)."""
+    from gvcbench.reports.window import Scope
+
+    rows = _rows(np.random.default_rng(0), 13, -0.1, 0.05, 0.3)
+    rows = [replace(r, kbps=r.kbps * 10) if int(r.sequence[1:]) < 8 else r for r in rows]  # above the window
+    window = (100.0, 900.0)
+    e = bd_intervals(rows, bd_table(rows, "anchor", window=window), "anchor", resamples=100, scope=Scope(window))[0]
+    assert e.share == "6 of 13" and e.per_sequence_mean is None
+    assert not e.per_sequence_ci.ok and "no mean of per-sequence BD-rates (6 of 13" in e.per_sequence_ci.note

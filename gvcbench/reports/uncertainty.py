@@ -195,10 +195,7 @@ def bd_intervals(
                 for s in shared
             ]
             per_seq = [r.value for r in bd_rates(pairs, e.method, min_points) if not isinstance(r, BDError)]
-        values = np.asarray(per_seq)
-        e.per_sequence_ci = bootstrap(
-            len(values), lambda idx, values=values: values[idx].mean(1), resamples, seed, level, batched=True
-        )
+        e.per_sequence_ci = _per_sequence_interval(e, per_seq, resamples, seed, level)
         if e.metric in set_level and e.avg_curve is not None:
             members = _set_members(set_values or [], anchor, e.codec, e.metric)
             if not members:
@@ -231,6 +228,16 @@ def bd_intervals(
             averaged = _averaged_bd(pts, anchor, e.codec, shared, axis, rate, e.method, min_points, scope, others)
             e.avg_curve_ci = bootstrap(len(shared), averaged, resamples, seed, level, batched=True)
     return entries
+
+
+def _per_sequence_interval(e, per_seq: list[float], resamples: int, seed: int, level: float) -> Interval:
+    """The bootstrap interval of the mean of per-sequence BD-rates; none where bd_table left
+    that mean n/a (too few sequences with a BD-rate, common in a rate window), as report.md's
+    and intervals.csv's interval would stand beside an 'n/a'."""
+    if e.per_sequence_mean is None and e.per_sequence_values is not None:
+        return _no_interval(f"no mean of per-sequence BD-rates ({e.share} sequences)", level, "none", len(per_seq))
+    values = np.asarray(per_seq)
+    return bootstrap(len(values), lambda idx: values[idx].mean(1), resamples, seed, level, batched=True)
 
 
 def _common_others(pts, anchor: str, codec: str, shared: list[str]) -> list[str] | None:
