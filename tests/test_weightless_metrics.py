@@ -108,6 +108,22 @@ def test_xpsnr_equals_ffmpeg_xpsnr_called_directly(decoded, tmp_path):
     assert 15 < ours.mean() < 60
 
 
+@pytest.mark.parametrize("metric", [Vmaf, Xpsnr])
+def test_file_metrics_read_the_harness_reference_file(metric, tmp_path):
+    """The harness hands over the encoder's input Y4M (bench/job.measure): it is what the
+    program reads as the original, with the same values as a copy written here."""
+    ref = real_clip(frames=2, size="64x64")
+    dist = ref.with_planes((ref.y // 8 * 8).astype(np.uint8), ref.u, ref.v)
+    m = metric()
+    copied = m.frame_values(ref, dist)
+    m.reference_file = write_y4m(ref, tmp_path / "input.y4m")
+    assert np.array_equal(m.frame_values(ref, dist), copied)
+    m.reference_file = write_y4m(dist, tmp_path / "other.y4m")  # read, not the sequence passed
+    assert not np.array_equal(m.frame_values(ref, dist), copied)
+    m.reference_file = tmp_path / "gone.y4m"  # no such file: a copy of the reference
+    assert np.array_equal(m.frame_values(ref, dist), copied)
+
+
 def test_xpsnr_falls_as_the_distortion_grows():
     ref = real_clip(frames=3, size="64x64")
     coarse = [ref.with_planes((ref.y // q * q).astype(np.uint8), ref.u, ref.v) for q in (4, 8, 16)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -61,6 +62,17 @@ class Metric(ABC):
         # The reference as a Y4M file at its own bit depth, when the harness has one
         # (the encoder's input): metrics that read files use it instead of writing a copy.
         self.reference_file = None
+
+    def y4m_files(self, reference: Sequence, distorted: Sequence, folder: Path) -> tuple[Path, Path]:
+        """The two sequences as Y4M files for a program that reads files (libvmaf, FFmpeg's
+        xpsnr): the harness's ``reference_file`` where it has one, else a copy in ``folder``,
+        as is the distorted sequence."""
+        from ..datasets.y4m import write_y4m
+
+        ref = self.reference_file
+        if ref is None or not Path(ref).is_file():
+            ref = write_y4m(reference, folder / "ref.y4m")
+        return Path(ref).absolute(), write_y4m(distorted, folder / "dist.y4m")
 
     def availability(self) -> str | None:
         """None when the metric can run here, else why not (missing weights, say).

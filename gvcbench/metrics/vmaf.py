@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.y4m import write_y4m
 from ..errors import MetricError
 from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version, run_tool
 from .base import Metric, MetricSpec
@@ -100,11 +99,8 @@ class Vmaf(Metric):
             )
         with tempfile.TemporaryDirectory(prefix="gvcbench-vmaf-") as tmp_name:
             tmp = Path(tmp_name)
-            ref = self.reference_file  # the encoder's input, when the harness has it
-            if ref is None or not Path(ref).is_file():
-                ref = write_y4m(reference, tmp / "ref.y4m")
-            dist = write_y4m(distorted, tmp / "dist.y4m")
-            data = libvmaf_frames(Path(ref).absolute(), dist, Path("vmaf.json"), tmp, threads=spare_threads())
+            ref, dist = self.y4m_files(reference, distorted, tmp)
+            data = libvmaf_frames(ref, dist, Path("vmaf.json"), tmp, threads=spare_threads())
         self._libvmaf_version = data.get("version", "unknown")
         frames = sorted(data.get("frames", []), key=lambda f: f["frameNum"])
         if len(frames) != reference.num_frames:

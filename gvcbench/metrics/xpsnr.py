@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets.y4m import write_y4m
 from ..errors import MetricError, ToolError
 from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version, run_tool
 from .base import Metric, MetricSpec
@@ -89,11 +88,7 @@ class Xpsnr(Metric):
             )
         with tempfile.TemporaryDirectory(prefix="gvcbench-xpsnr-") as tmp_name:
             tmp = Path(tmp_name)
-            ref = self.reference_file  # the encoder's input, when the harness has it
-            if ref is None or not Path(ref).is_file():
-                ref = write_y4m(reference, tmp / "ref.y4m")
-            dist = write_y4m(distorted, tmp / "dist.y4m")
-            values = xpsnr_luma(Path(ref).absolute(), dist, tmp)
+            values = xpsnr_luma(*self.y4m_files(reference, distorted, tmp), tmp)
         if len(values) != reference.num_frames:
             raise MetricError(f"FFmpeg's xpsnr filter scored {len(values)} frames of {reference.num_frames}")
         return np.minimum(values, PSNR_CAP_DB)
