@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
@@ -23,16 +23,29 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Benchmark (generative) video codecs: RD points, metrics, resumable results.",
 )
-console = Console()
-err = Console(stderr=True)
 PIPED_WIDTH = 160  # columns of tables written where no terminal gives a width
 
 
-def _stdout_console() -> Console:
+class _WideWhenPiped(Console):
     """Rich falls back to 80 columns where no terminal gives it a width (CI logs, pipes,
     files), and tables with long cells (`gvcbench codecs`, `metrics`) then wrap into narrow
-    columns; there, tables get ``PIPED_WIDTH``. ``COLUMNS`` still decides where it is set."""
-    return Console(width=None if _terminal_width() or os.environ.get("COLUMNS") else PIPED_WIDTH)
+    columns; there, tables get ``PIPED_WIDTH``. A width set on the console, ``COLUMNS`` or a
+    terminal still decides, read at each print as rich reads them."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self._width is None and not os.environ.get("COLUMNS") and not _terminal_width():
+            return ConsoleDimensions(PIPED_WIDTH, size.height)
+        return size
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self.width, self.height = new_size
+
+
+console = _WideWhenPiped()
+err = Console(stderr=True)
 
 
 def _terminal_width() -> int:
@@ -153,8 +166,6 @@ class _ConsoleHandler(logging.Handler):
 @app.callback()
 def _show_messages() -> None:
     """Library code logs; the command line shows the messages (installed once per process)."""
-    global console
-    console = _stdout_console()
     logger = logging.getLogger("gvcbench")
     if not any(isinstance(h, _ConsoleHandler) for h in logger.handlers):
         logger.addHandler(_ConsoleHandler())

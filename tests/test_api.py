@@ -192,3 +192,15 @@ def test_listings_written_to_a_pipe_keep_their_rows_on_one_line():
         check=True,
     ).stdout
     assert max(len(line) for line in narrow.splitlines()) <= 70
+
+
+def test_a_width_set_on_the_console_holds_for_commands_run_in_process(monkeypatch):
+    """The piped-width fallback replaced the console at every command, undoing a width a
+    caller (a test fixture, a notebook) had set on it."""
+    from gvcbench import cli
+
+    monkeypatch.setattr(cli.console, "width", 300)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    shown = CliRunner().invoke(app, ["codecs"])
+    assert shown.exit_code == 0 and max(len(line) for line in shown.output.splitlines()) > 160
+    assert cli.console.width == 300
