@@ -1,5 +1,6 @@
 """Running jobs on a real Dask LocalCluster of worker processes."""
 
+import json
 import os
 import re
 import shutil
@@ -494,3 +495,53 @@ def test_a_job_that_kills_its_worker_inside_a_task_of_many_costs_only_itself(tmp
     assert summary.done == 59 and summary.failed == 1
     # the killer shared its task with other jobs, which ran again uncharged
     assert any(re.search(r"a worker died; \d+ other job\(s\) of its task run again", m) for m in logs), logs
+
+
+def _dask_process(folder: Path, cli: str, *args: str) -> subprocess.Popen:
+    """``dask scheduler``/``dask worker`` (``cli``: dask_scheduler or dask_worker) as a process group of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"distributed.cli.{cli}", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=folder,
+    )
+
+
+def _scheduler_address(file: Path, timeout: float = 30) -> str:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            return json.loads(file.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            time.sleep(0.1)
+    raise AssertionError(f"the scheduler wrote no {file.name}")
+
+
+def test_a_scheduler_lost_mid_run_stops_it_with_a_message_and_no_failed_rows(clips, cluster, tmp_path):
+    file = tmp_path / "scheduler.json"
+    scheduler = _dask_process(tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0")
+    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
+    try:
+        address = _scheduler_address(file)
+        slow = _script_codec(tmp_path, "slow", '#!/bin/sh\nsleep 0.3\ncp "$1" "$2"\n', range(20, 30))
+        cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": address}, codec=slow)
+
+        def kill_the_scheduler(event):
+            if isinstance(event, JobEnded):
+                os.killpg(scheduler.pid, signal.SIGKILL)
+
+        started = time.perf_counter()
+        with pytest.raises(GvcbenchError, match=f"connection to the Dask scheduler at {address} was lost mid-run"):
+            run_benchmark(cfg, on_event=kill_the_scheduler)
+        assert time.perf_counter() - started < 20  # not the client's reconnection time (30 s)
+    finally:
+        for proc in (scheduler, worker):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    rows = _rows(tmp_path / "run")
+    assert rows and all(r["status"] == "done" for r in rows.values())  # none recorded as failed
+    cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": cluster.scheduler_address}, codec=slow)
+    summary = run_benchmark(cfg)  # resumes on another scheduler
+    assert summary.skipped == len(rows) and summary.done == 20 - len(rows) and summary.failed == 0
+    assert len(_rows(tmp_path / "run")) == 20

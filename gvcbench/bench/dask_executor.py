@@ -22,6 +22,7 @@ that fails for its own reasons comes back as a failed row and is not retried.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -400,22 +401,53 @@ class DaskExecutor:
                 for spec in {j.spec for j in jobs}:
                     dispatch.sources[spec] = client.scatter(_cached_sequence(spec), broadcast=False)
             dispatch.run(on_results)
+            if dispatch.lost:
+                raise GvcbenchError(self._lost_message())
             if dispatch.refused:
                 raise GvcbenchError(
                     NOT_READY + "\n".join(dispatch.refused) + "\nThe jobs that finished are kept; "
                     "run again once the workers match."
                 )
         finally:
-            client.unsubscribe_topic(PROGRESS_TOPIC)
-            client.unsubscribe_topic(REFUSED_TOPIC)
-            if self.cfg.scheduler:  # a shared scheduler outlives the run: leave no check behind
-                try:
-                    client.unregister_worker_plugin(LateWorkerCheck.name)
-                except Exception:  # never registered (the preflight stopped the run)
-                    pass
-            client.close()
+            if dispatch.lost:  # nobody to tell; the client's reconnection, cut short, is no news
+                with _quiet("distributed.client", "distributed.utils"):
+                    client.close()
+            else:
+                self._leave_scheduler(client)
+                client.close()
             if cluster is not None:
                 _close_cluster(cluster)
+
+    def _lost_message(self) -> str:
+        where = f"at {self.cfg.scheduler}" if self.cfg.scheduler else "of the cluster this run started"
+        return (
+            f"the connection to the Dask scheduler {where} was lost mid-run (it stopped, or the "
+            f"network failed); the jobs that finished are kept in the store: start the scheduler and "
+            f"its workers again and run the same command to resume"
+        )
+
+    def _leave_scheduler(self, client) -> None:
+        """Stop listening to this run's events and, on a shared scheduler, remove its worker check."""
+        client.unsubscribe_topic(PROGRESS_TOPIC)
+        client.unsubscribe_topic(REFUSED_TOPIC)
+        if self.cfg.scheduler:  # a shared scheduler outlives the run: leave no check behind
+            try:
+                client.unregister_worker_plugin(LateWorkerCheck.name)
+            except Exception:  # never registered (the preflight stopped the run)
+                pass
+
+
+@contextlib.contextmanager
+def _quiet(*loggers: str):
+    """Silence ``loggers`` (Dask's own) for the block."""
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _what(job: Job) -> str:
@@ -438,6 +470,7 @@ class _Dispatch:
         self.in_flight: dict = {}  # future -> its jobs
         self.progress: dict[str, tuple[int, bool]] = {}  # task -> (index of its latest job, whether that job ended)
         self.refused: list[str] = []  # why late workers were not ready
+        self.lost = False  # the client lost the scheduler: its tasks are gone, the run stops
         self.deaths: dict[str, int] = {}  # worker deaths charged to the job (it was running there)
         self.bounced: dict[str, int] = {}  # reruns because a worker died with the job queued or its row unsent
         self.errors: dict[str, int] = {}  # Dask errors that were not the job's own failure
@@ -484,8 +517,10 @@ class _Dispatch:
 
     def fill(self) -> None:
         """Submit tasks until the window is full or no job waits."""
+        if self.lost:  # no scheduler to ask for its workers' threads
+            return
         window = TASKS_PER_THREAD * self.threads()
-        while (self.alone or self.waiting) and len(self.in_flight) < window and not self.refused:
+        while (self.alone or self.waiting) and len(self.in_flight) < window and not (self.refused or self.lost):
             if self.alone:
                 self.submit([self.alone.popleft()])
                 continue
@@ -512,6 +547,9 @@ class _Dispatch:
             self._learn_cost(result)
             return result
         if self.refused:  # the run stops: unfinished jobs stay unrecorded and run next time
+            return []
+        if future.status == "cancelled" and getattr(result, "reason", None) == "scheduler-connection-lost":
+            self.lost = True  # the run stops: its unfinished jobs stay unrecorded and run next time
             return []
         if future.status == "cancelled":
             return [failed_row(job, "the Dask scheduler cancelled this job") for job in jobs]
