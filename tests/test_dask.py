@@ -545,3 +545,41 @@ def test_a_scheduler_lost_mid_run_stops_it_with_a_message_and_no_failed_rows(cli
     summary = run_benchmark(cfg)  # resumes on another scheduler
     assert summary.skipped == len(rows) and summary.done == 20 - len(rows) and summary.failed == 0
     assert len(_rows(tmp_path / "run")) == 20
+
+
+def _within(seconds: float, call):
+    """What ``call`` raised (None if nothing), failing the test when it still runs after ``seconds``."""
+    raised: list = [None]
+
+    def target():
+        try:
+            call()
+        except BaseException as exc:
+            raised[0] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    return raised[0]
+
+
+def test_a_scheduler_without_workers_waits_start_timeout_then_says_what_to_do(clips, tmp_path):
+    file = tmp_path / "scheduler.json"
+    scheduler = _dask_process(tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0")
+    worker = None
+    try:
+        address = _scheduler_address(file)
+        executor = {"kind": "dask", "scheduler": address, "start_timeout": 1}
+        error = _within(30, lambda: run_benchmark(_cfg(clips, tmp_path / "first", executor, qps=(30,))))
+        assert isinstance(error, GvcbenchError), error
+        assert f"no Dask worker joined the scheduler at {address} within 1 s" in str(error)
+        worker = _dask_process(tmp_path, "dask_worker", address, "--nthreads", "1", "--no-nanny")
+        with gvcbench_logs() as logs:  # a worker that joins while the run waits takes its jobs
+            summary = run_benchmark(_cfg(clips, tmp_path / "run", executor | {"start_timeout": 60}, qps=(30,)))
+    finally:
+        for proc in (scheduler, worker):
+            if proc is not None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert summary.done == 2 and any("has no worker yet; waiting up to 60 s" in m for m in logs)

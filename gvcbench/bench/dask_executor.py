@@ -321,9 +321,11 @@ class DaskExecutor:
 
         if self.cfg.scheduler:
             try:
-                return Client(self.cfg.scheduler, timeout="30s"), None
+                client = Client(self.cfg.scheduler, timeout="30s")
             except (OSError, TimeoutError) as exc:
                 raise ConfigError(f"cannot reach the Dask scheduler at {self.cfg.scheduler}: {exc}") from None
+            self._wait_for_a_worker(client)
+            return client, None
         # The driver charges worker deaths itself (see run): the scheduler it starts must not
         # give up on a task because a worker it was merely queued on died, and hands each
         # worker one job at a time.
@@ -340,6 +342,22 @@ class DaskExecutor:
             _close_cluster(cluster)
             raise GvcbenchError(message) from None
         return client, cluster
+
+    def _wait_for_a_worker(self, client) -> None:
+        """A scheduler with no worker would hold the run's tasks forever: wait ``start_timeout``
+        for one to join, then stop with what to do."""
+        if client.nthreads():
+            return
+        where, wait = self.cfg.scheduler, self.cfg.start_timeout
+        log.warning(f"the Dask scheduler at {where} has no worker yet; waiting up to {wait:g} s (start_timeout)")
+        try:
+            client.wait_for_workers(1, timeout=wait)
+        except TimeoutError:
+            client.close()
+            raise GvcbenchError(
+                f"no Dask worker joined the scheduler at {where} within {wait:g} s (start_timeout): "
+                f"start workers (`dask worker {where}`), or raise start_timeout in the executor table"
+            ) from None
 
     def _no_worker_message(self, cluster) -> str:
         if self.cfg.cluster == "local":
