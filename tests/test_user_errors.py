@@ -375,6 +375,24 @@ def test_dask_executor_without_the_extra_says_which_extra_to_install(tmp_path):
     assert not out.exists()  # stopped before anything was read or written
 
 
+@pytest.mark.parametrize("address", ["foo", "http://127.0.0.1:8786", "tcp://127.0.0.1", "tcp://host:port"])
+def test_a_malformed_scheduler_address_is_one_line_before_anything_is_written(tmp_path, address):
+    clip = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
+    out = tmp_path / "run"
+    r = _gvcbench("run", "--scheduler", address, "--dataset", clip, "--codecs", "x265", "-o", out)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert (
+        r.stderr == f"error: executor scheduler must be a Dask scheduler's address, tcp://HOST:PORT (or tls://, "
+        f"ws://, wss://), got {address!r}\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "127.0.0.1:8786", "tls://[::1]:8786", "ws://a-b.c:1"])
+def test_a_scheduler_address_dask_takes_is_taken(address):
+    assert config_from_mapping({"executor": {"kind": "dask", "scheduler": address}}).executor.scheduler == address
+
+
 def test_a_run_refused_by_a_codec_option_says_only_that_with_the_default_metrics(tmp_path):
     """The default metric set names weights this machine may lack; a refused codec option
     is reported before any of them is looked for, alone."""

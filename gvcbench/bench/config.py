@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ DEFAULT_CODECS = ("vvenc-ldb", "x265")
 
 
 CLUSTER_KINDS = ("local", "slurm", "pbs", "sge")
+# What Dask connects to: an optional scheme, a host name or address ([::1] for IPv6), a port
+SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class ExecutorConfig:
         for key in ("scheduler", "queue", "account", "python", "log_directory"):
             if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
                 raise ConfigError(f"executor {key} must be a string, got {getattr(self, key)!r}")
+        if self.scheduler is not None and not SCHEDULER_ADDRESS.fullmatch(self.scheduler):
+            raise ConfigError(
+                f"executor scheduler must be a Dask scheduler's address, tcp://HOST:PORT (or tls://, ws://, "
+                f"wss://), got {self.scheduler!r}"
+            )
 
     def require_packages(self) -> None:
         """Stop with the pip command when ``kind = "dask"`` and the ``dask`` extra is not installed."""
