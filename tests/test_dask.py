@@ -583,3 +583,34 @@ def test_a_scheduler_without_workers_waits_start_timeout_then_says_what_to_do(cl
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
     assert summary.done == 2 and any("has no worker yet; waiting up to 60 s" in m for m in logs)
+
+
+def test_every_worker_gone_mid_run_is_waited_on_then_stops_the_run(clips, tmp_path, monkeypatch):
+    from gvcbench.bench import dask_executor
+
+    monkeypatch.setattr(dask_executor, "WORKERS_WATCH_SECONDS", 0.2, raising=False)
+    file = tmp_path / "scheduler.json"
+    scheduler = _dask_process(tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0")
+    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
+    try:
+        address = _scheduler_address(file)
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=30)
+        slow = _script_codec(tmp_path, "slow", '#!/bin/sh\nsleep 0.3\ncp "$1" "$2"\n', range(20, 30))
+        cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": address, "start_timeout": 1}, codec=slow)
+
+        def kill_the_only_worker(event):
+            if isinstance(event, JobEnded):
+                os.killpg(worker.pid, signal.SIGKILL)
+
+        with gvcbench_logs() as logs:
+            error = _within(30, lambda: run_benchmark(cfg, on_event=kill_the_only_worker))
+    finally:
+        for proc in (scheduler, worker):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert isinstance(error, GvcbenchError), error
+    assert f"the Dask scheduler at {address} had no worker for 1 s (start_timeout)" in str(error)
+    assert any("has no worker left (killed, or at their walltime); the run waits up to 1 s" in m for m in logs)
+    rows = _rows(tmp_path / "run")
+    assert rows and all(r["status"] == "done" for r in rows.values())

@@ -56,6 +56,7 @@ TARGET_TASK_SECONDS = 1.0  # a worker's time per task, once the jobs' cost is kn
 MAX_TASK_JOBS = 256
 TASKS_PER_THREAD = 2  # tasks in flight per worker thread: each has its next one waiting
 THREADS_REFRESH_SECONDS = 10.0  # how often the driver asks how many threads the workers have
+WORKERS_WATCH_SECONDS = 5.0  # while no task finishes, how often the driver checks that a worker is left
 # Dask keeps this many recent messages per connection, task specs included, for debugging
 # (default 1000): during a run, fewer, so that the driver's memory stays flat.
 RECENT_MESSAGES = 100
@@ -409,6 +410,8 @@ class DaskExecutor:
     def _run(self, jobs: list[Job], on_results: Callable[[list[JobResult]], None]) -> None:
         client, cluster = self._client()
         dispatch = _Dispatch(client, jobs, self.cfg.retries, self._threads_started())
+        dispatch.no_worker_limit = self.cfg.start_timeout
+        dispatch.where = f"at {self.cfg.scheduler}" if self.cfg.scheduler else "of this run's cluster"
         client.subscribe_topic(PROGRESS_TOPIC, dispatch.on_progress)
         client.subscribe_topic(REFUSED_TOPIC, dispatch.on_refused)
         try:
@@ -497,6 +500,10 @@ class _Dispatch:
         self.prefix = f"gvcbench-{uuid.uuid4().hex[:12]}-"  # this run's task keys
         self.counter = itertools.count()
         self._threads, self._threads_at = 1, -math.inf
+        self.no_worker_limit = math.inf  # seconds without any worker before the run stops
+        self.where = "?"  # the scheduler, for messages
+        self._watched_at = time.monotonic()
+        self._no_worker_since: float | None = None  # when the scheduler was first seen without a worker
 
     def on_progress(self, event) -> None:
         """A job of a task started or ended (a shared scheduler sends other runs' events too)."""
@@ -549,11 +556,45 @@ class _Dispatch:
         self.fill()
         while not self.queue.is_empty():
             rows: list[JobResult] = []
-            for future, result in self.queue.next_batch(block=True):
+            for future, result in self._next_batch():
                 rows += self.settle(future, result)
             self.fill()  # workers get their next tasks before the driver writes the rows
             if rows:
                 on_results(rows)
+
+    def _next_batch(self) -> list:
+        """The tasks that finished; while none does, check now and then that a worker is left."""
+        while not self.queue.has_ready():
+            with self.queue.thread_condition:
+                self.queue.thread_condition.wait(timeout=0.1)
+            if time.monotonic() - self._watched_at > WORKERS_WATCH_SECONDS:
+                self._watch_workers()
+        return self.queue.next_batch(block=False)
+
+    def _watch_workers(self) -> None:
+        """Every worker gone (killed, walltime) leaves the tasks waiting: warn, wait
+        ``no_worker_limit`` seconds for one to join, then stop the run."""
+        self._watched_at = time.monotonic()
+        try:
+            workers = len(self.client.nthreads())
+        except Exception:  # the scheduler is out of reach: its futures are cancelled (settle says so)
+            return
+        if workers:
+            if self._no_worker_since is not None:
+                log.warning(f"a Dask worker joined the scheduler {self.where}; the run goes on")
+            self._no_worker_since = None
+            return
+        if self._no_worker_since is None:
+            self._no_worker_since = time.monotonic()
+            log.warning(
+                f"the Dask scheduler {self.where} has no worker left (killed, or at their walltime); the run "
+                f"waits up to {self.no_worker_limit:g} s (start_timeout) for one to join"
+            )
+        elif time.monotonic() - self._no_worker_since > self.no_worker_limit:
+            raise GvcbenchError(
+                f"the Dask scheduler {self.where} had no worker for {self.no_worker_limit:g} s (start_timeout); "
+                f"the jobs that finished are kept in the store: start workers and run the same command to resume"
+            )
 
     def settle(self, future, result) -> list[JobResult]:
         """The rows a finished task gives; its jobs that must run again go back in line."""
