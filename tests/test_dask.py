@@ -520,7 +520,9 @@ def _scheduler_address(file: Path, timeout: float = 30) -> str:
 
 def test_a_scheduler_lost_mid_run_stops_it_with_a_message_and_no_failed_rows(clips, cluster, tmp_path):
     file = tmp_path / "scheduler.json"
-    scheduler = _dask_process(tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0")
+    scheduler = _dask_process(
+        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
+    )
     worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
     try:
         address = _scheduler_address(file)
@@ -566,7 +568,9 @@ def _within(seconds: float, call):
 
 def test_a_scheduler_without_workers_waits_start_timeout_then_says_what_to_do(clips, tmp_path):
     file = tmp_path / "scheduler.json"
-    scheduler = _dask_process(tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0")
+    scheduler = _dask_process(
+        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
+    )
     worker = None
     try:
         address = _scheduler_address(file)
@@ -590,7 +594,9 @@ def test_every_worker_gone_mid_run_is_waited_on_then_stops_the_run(clips, tmp_pa
 
     monkeypatch.setattr(dask_executor, "WORKERS_WATCH_SECONDS", 0.2, raising=False)
     file = tmp_path / "scheduler.json"
-    scheduler = _dask_process(tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0")
+    scheduler = _dask_process(
+        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
+    )
     worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
     try:
         address = _scheduler_address(file)
@@ -614,3 +620,23 @@ def test_every_worker_gone_mid_run_is_waited_on_then_stops_the_run(clips, tmp_pa
     assert any("has no worker left (killed, or at their walltime); the run waits up to 1 s" in m for m in logs)
     rows = _rows(tmp_path / "run")
     assert rows and all(r["status"] == "done" for r in rows.values())
+
+
+def test_a_local_cluster_does_not_warn_when_another_holds_port_8787(clips, tmp_path):
+    import socket
+    import warnings
+
+    holder = socket.socket()
+    try:
+        holder.bind(("", 8787))
+        holder.listen()
+    except OSError:
+        pass  # something else holds it already
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            summary = run_benchmark(_cfg(clips, tmp_path / "run", {"kind": "dask"}, qps=(30,)))
+    finally:
+        holder.close()
+    assert summary.done == 2
+    assert not [w for w in caught if "8787" in str(w.message)], [str(w.message) for w in caught]

@@ -66,7 +66,15 @@ def _make_cluster(cfg: ExecutorConfig, workers: int):
     if cfg.cluster == "local":
         from distributed import LocalCluster
 
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        # No dashboard; the scheduler's HTTP server (health checks) takes a free port, not 8787,
+        # which another cluster on the machine may hold (Dask then warns "Port 8787 is already in use").
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": ":0"},
+        )
     try:
         import dask_jobqueue
     except ImportError:
