@@ -357,3 +357,57 @@ def test_no_sbatch_here_is_a_clear_error(clips, tmp_path, monkeypatch):
 def test_cluster_keys_are_checked(bad, said):
     with pytest.raises(ConfigError, match=said):
         config_from_mapping({"executor": {"kind": "dask", "cluster": "slurm"} | bad})
+
+
+def test_every_worker_job_cancelled_stops_the_run_with_how_to_resume(slurm, clips, tmp_path, monkeypatch):
+    from gvcbench.bench import dask_executor
+
+    monkeypatch.setattr(dask_executor, "WORKERS_WATCH_SECONDS", 0.5)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    script = tmp_path / "slow.sh"
+    script.write_text(SLOW_CODEC.format(grandchild=GRANDCHILD))
+    script.chmod(0o755)
+    codec = {
+        "name": "external",
+        "label": "slow",
+        "qps": [30, 31, 32],
+        "params": {
+            "encode": [str(script), "{input}", "{bitstream}", "{qp}", str(marks)],
+            "decode": ["cp", "{bitstream}", "{output}"],
+            "output_format": "y4m",
+            "version": "1",
+        },
+    }
+    executor = _executor(tmp_path, start_timeout=20)
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips)},
+            "output": str(tmp_path / "run"),
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "executor": executor,
+            "codec": [codec],
+        }
+    )
+
+    def cancel_every_worker_job():
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            for mark in marks.glob("running-*[0-9]"):
+                if mark.read_text().strip():
+                    subprocess.run(["scancel", "--name", "gvcbench-worker"], check=True)
+                    return
+            time.sleep(0.1)
+
+    killer = threading.Thread(target=cancel_every_worker_job, daemon=True)
+    killer.start()
+    with pytest.raises(GvcbenchError) as err:
+        run_benchmark(cfg)
+    killer.join()
+    assert (
+        "the Dask scheduler of this run's slurm cluster had no worker for 20 s (start_timeout); the jobs that "
+        "finished are kept in the store; to resume, run the same command again (it submits new worker jobs"
+    ) in str(err.value), str(err.value)
+    summary = run_benchmark(cfg)  # resumes with new worker jobs
+    assert summary.failed == 0 and summary.done + summary.skipped == 3

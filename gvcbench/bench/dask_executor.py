@@ -368,6 +368,25 @@ class DaskExecutor:
                 f"start workers (`dask worker {where}`), or raise start_timeout in the executor table"
             ) from None
 
+    def _no_worker_words(self) -> tuple[str, str, str]:
+        """Which scheduler, why its workers may be gone, and how to resume: for the messages of a
+        run whose every worker is gone."""
+        if self.cfg.scheduler:
+            where = self.cfg.scheduler
+            return (
+                f"at {where}",
+                "killed or stopped",
+                f"start workers (`dask worker {where}`) and run the same command again",
+            )
+        if self.cfg.cluster == "local":
+            return "of this run's local cluster", "killed", "run the same command again"
+        return (
+            f"of this run's {self.cfg.cluster} cluster",
+            f"their {self.cfg.cluster} jobs ended: cancelled, at their walltime or out of memory; "
+            f"their output ({self.cfg.log_directory or 'log_directory'}) says which",
+            "run the same command again (it submits new worker jobs; raise walltime if they reached it)",
+        )
+
     def _no_worker_message(self, cluster) -> str:
         if self.cfg.cluster == "local":
             return f"no Dask worker of the local cluster started within {self.cfg.start_timeout:g} s"
@@ -419,7 +438,7 @@ class DaskExecutor:
         client, cluster = self._client()
         dispatch = _Dispatch(client, jobs, self.cfg.retries, self._threads_started())
         dispatch.no_worker_limit = self.cfg.start_timeout
-        dispatch.where = f"at {self.cfg.scheduler}" if self.cfg.scheduler else "of this run's cluster"
+        dispatch.where, dispatch.why, dispatch.resume = self._no_worker_words()
         client.subscribe_topic(PROGRESS_TOPIC, dispatch.on_progress)
         client.subscribe_topic(REFUSED_TOPIC, dispatch.on_refused)
         try:
@@ -509,7 +528,7 @@ class _Dispatch:
         self.counter = itertools.count()
         self._threads, self._threads_at = 1, -math.inf
         self.no_worker_limit = math.inf  # seconds without any worker before the run stops
-        self.where = "?"  # the scheduler, for messages
+        self.where, self.why, self.resume = "?", "?", "?"  # for messages: the scheduler, why no worker, what to do
         self._watched_at = time.monotonic()
         self._no_worker_since: float | None = None  # when the scheduler was first seen without a worker
 
@@ -595,13 +614,13 @@ class _Dispatch:
         if self._no_worker_since is None:
             self._no_worker_since = time.monotonic()
             log.warning(
-                f"the Dask scheduler {self.where} has no worker left (killed, or at their walltime); the run "
+                f"the Dask scheduler {self.where} has no worker left ({self.why}); the run "
                 f"waits up to {self.no_worker_limit:g} s (start_timeout) for one to join"
             )
         elif time.monotonic() - self._no_worker_since > self.no_worker_limit:
             raise GvcbenchError(
                 f"the Dask scheduler {self.where} had no worker for {self.no_worker_limit:g} s (start_timeout); "
-                f"the jobs that finished are kept in the store: start workers and run the same command to resume"
+                f"the jobs that finished are kept in the store; to resume, {self.resume}"
             )
 
     def settle(self, future, result) -> list[JobResult]:
