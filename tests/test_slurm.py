@@ -7,6 +7,7 @@ they can (root and the Debian packages slurm-wlm and munge) and are skipped othe
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -411,3 +412,56 @@ def test_every_worker_job_cancelled_stops_the_run_with_how_to_resume(slurm, clip
     ) in str(err.value), str(err.value)
     summary = run_benchmark(cfg)  # resumes with new worker jobs
     assert summary.failed == 0 and summary.done + summary.skipped == 3
+
+
+def test_ctrl_c_still_interrupts_once_dask_jobqueue_is_imported():
+    # dask_jobqueue's import sets SIGINT to sys.exit(): Ctrl-C would end a run with status 0.
+    code = (
+        "import os, signal, time\n"
+        "from gvcbench.bench.config import ExecutorConfig\n"
+        "ExecutorConfig(kind='dask', cluster='slurm').require_packages()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+        "except KeyboardInterrupt:\n"
+        "    raise SystemExit(130)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 130, (r.returncode, r.stderr[-2000:])
+
+
+def test_ctrl_c_on_a_slurm_run_says_interrupted_exits_130_and_cancels_its_workers(slurm, clips, tmp_path):
+    (tmp_path / "run.toml").write_text(
+        "\n".join(
+            [
+                f'output = "{tmp_path / "run"}"',
+                'metrics = ["psnr-y"]',
+                "[dataset]",
+                f'source = "{clips}"',
+                "[[codec]]",
+                'name = "x265"',
+                "qps = [22, 26, 30, 34, 38, 42, 46, 50]",
+                "[executor]",
+                'kind = "dask"',
+                'cluster = "slurm"',
+                'memory = "1GB"',
+                "start_timeout = 120",
+                f'log_directory = "{tmp_path / "logs"}"',
+            ]
+        )
+    )
+    args = [sys.executable, "-m", "gvcbench", "run", "-c", str(tmp_path / "run.toml")]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db, deadline = tmp_path / "run" / "results.sqlite", time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(db) as con:
+                if con.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]:
+                    break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130 and "interrupted: every finished job is kept" in err, (proc.returncode, err)
+    queue = subprocess.run(["squeue", "-h", "-n", "gvcbench-worker", "-o", "%i %T"], capture_output=True, text=True)
+    assert "RUNNING" not in queue.stdout and "PENDING" not in queue.stdout, queue.stdout

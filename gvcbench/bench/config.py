@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import importlib
 import json
 import math
 import os
 import re
+import signal
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -95,13 +98,25 @@ class ExecutorConfig:
         needed = ["distributed"] + (["dask_jobqueue"] if self.cluster != "local" and not self.scheduler else [])
         for module in needed:
             try:
-                __import__(module)
+                import_keeping_ctrl_c(module)
             except ImportError as exc:
                 raise ConfigError(
                     f'the Dask executor (--executor dask, or kind = "dask" in [executor]) needs '
                     f"the optional Dask packages, and {module} cannot be imported ({exc}); "
                     f'install them with: pip install "gvcbench[dask]"'
                 ) from None
+
+
+def import_keeping_ctrl_c(module: str):
+    """Import ``module`` and keep Python's Ctrl-C handler: importing dask_jobqueue replaces it
+    with ``sys.exit()``, so that Ctrl-C would end a run with exit status 0 and no message."""
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        return importlib.import_module(module)
+    finally:
+        changed = signal.getsignal(signal.SIGINT) is not before
+        if changed and before is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, before)
 
 
 def _whole(value, least: int) -> bool:

@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import ConfigError, GvcbenchError
-from .config import ExecutorConfig
+from .config import ExecutorConfig, import_keeping_ctrl_c
 from .job import execute_job, failed_row
 from .plan import Job
 from .records import JobResult
@@ -76,7 +76,7 @@ def _make_cluster(cfg: ExecutorConfig, workers: int):
             scheduler_kwargs={"dashboard_address": ":0"},
         )
     try:
-        import dask_jobqueue
+        dask_jobqueue = import_keeping_ctrl_c("dask_jobqueue")
     except ImportError:
         raise ConfigError(
             "a SLURM/PBS/SGE cluster needs the package dask-jobqueue: `pip install dask-jobqueue`"
