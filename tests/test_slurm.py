@@ -353,6 +353,8 @@ def test_no_sbatch_here_is_a_clear_error(clips, tmp_path, monkeypatch):
         ({"start_timeout": 0}, "start_timeout must be a positive number of seconds"),
         ({"python": 3}, "python must be a string"),
         ({"log_directory": ["logs"]}, "log_directory must be a string"),
+        ({"memory": 4}, r'memory must be a size with a unit, e.g. "4GB" or "500MiB", got 4'),
+        ({"memory": "lots"}, "memory must be a size with a unit.*got 'lots'"),
     ],
 )
 def test_cluster_keys_are_checked(bad, said):

@@ -388,6 +388,20 @@ def test_a_malformed_scheduler_address_is_one_line_before_anything_is_written(tm
     assert not out.exists()
 
 
+def test_a_cluster_memory_dask_cannot_read_is_one_line_before_anything_is_written(tmp_path):
+    clip = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
+    (tmp_path / "c.toml").write_text('output = "run"\n[executor]\nkind = "dask"\ncluster = "slurm"\nmemory = 4\n')
+    r = _gvcbench("run", "-c", "c.toml", "--dataset", clip, "--codecs", "x265", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr == 'error: executor memory must be a size with a unit, e.g. "4GB" or "500MiB", got 4\n'
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("memory", ["4GB", "1.5 GiB", "500M", "1e9", "2048"])
+def test_a_cluster_memory_dask_reads_is_taken(memory):
+    assert config_from_mapping({"executor": {"memory": memory}}).executor.memory == memory
+
+
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:8786", "127.0.0.1:8786", "tls://[::1]:8786", "ws://a-b.c:1"])
 def test_a_scheduler_address_dask_takes_is_taken(address):
     assert config_from_mapping({"executor": {"kind": "dask", "scheduler": address}}).executor.scheduler == address

@@ -26,6 +26,8 @@ DEFAULT_CODECS = ("vvenc-ldb", "x265")
 
 
 CLUSTER_KINDS = ("local", "slurm", "pbs", "sge")
+# A size as Dask reads it (dask.utils.parse_bytes): a number and a unit, e.g. 4GB, 1.5 GiB, 500M
+MEMORY = re.compile(r"\s*(\d+(\.\d*)?|\.\d+)(e\d+)?\s*([kmgtpe]i?)?b?\s*", re.IGNORECASE)
 # What Dask connects to: an optional scheme, a host name or address ([::1] for IPv6), a port
 SCHEDULER_ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):\d{1,5}")
 
@@ -85,6 +87,10 @@ class ExecutorConfig:
         for key in ("scheduler", "queue", "account", "python", "log_directory"):
             if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
                 raise ConfigError(f"executor {key} must be a string, got {getattr(self, key)!r}")
+        if not isinstance(self.memory, str) or not MEMORY.fullmatch(self.memory):
+            raise ConfigError(
+                f'executor memory must be a size with a unit, e.g. "4GB" or "500MiB", got {self.memory!r}'
+            )
         if self.scheduler is not None and not SCHEDULER_ADDRESS.fullmatch(self.scheduler):
             raise ConfigError(
                 f"executor scheduler must be a Dask scheduler's address, tcp://HOST:PORT (or tls://, ws://, "
