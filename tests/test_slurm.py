@@ -467,3 +467,16 @@ def test_ctrl_c_on_a_slurm_run_says_interrupted_exits_130_and_cancels_its_worker
     assert proc.returncode == 130 and "interrupted: every finished job is kept" in err, (proc.returncode, err)
     queue = subprocess.run(["squeue", "-h", "-n", "gvcbench-worker", "-o", "%i %T"], capture_output=True, text=True)
     assert "RUNNING" not in queue.stdout and "PENDING" not in queue.stdout, queue.stdout
+
+
+def test_no_worker_message_names_the_default_partition_and_the_log_folder(slurm, tmp_path):
+    from types import SimpleNamespace
+
+    from gvcbench.bench.config import ExecutorConfig
+    from gvcbench.bench.dask_executor import DaskExecutor
+
+    cfg = ExecutorConfig(kind="dask", cluster="slurm", start_timeout=5, log_directory=str(tmp_path / "logs"))
+    gone = SimpleNamespace(workers={"w": SimpleNamespace(job_id="999999")})  # a job SLURM no longer knows
+    message = DaskExecutor(cfg, 1)._no_worker_message(gone)
+    assert message.startswith("no Dask worker started within 5 s (start_timeout) on slurm's default partition: ")
+    assert "squeue knows no job 999999 any more" in message and f"(in {tmp_path / 'logs'}) say why" in message

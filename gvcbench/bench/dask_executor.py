@@ -288,7 +288,7 @@ class LateWorkerCheck(WorkerPlugin):
             worker.loop.add_callback(worker.close, nanny=True, reason="gvcbench: worker not ready")
 
 
-def queue_report(job_ids: list[str]) -> str:
+def queue_report(job_ids: list[str], logs: str | None = None) -> str:
     """What ``squeue`` says about the worker jobs (state and reason), for a timeout message."""
     if not job_ids:
         return "no worker job was accepted (sbatch failed; its error is in the log above)"
@@ -305,7 +305,7 @@ def queue_report(job_ids: list[str]) -> str:
     if not lines:
         return (
             f"squeue knows no job {', '.join(job_ids)} any more ({proc.stderr.strip() or 'they ended'}); "
-            f"their output files (log_directory) say why"
+            f"their output files ({f'in {logs}' if logs else 'in the folder gvcbench was started in'}) say why"
         )
     return "; ".join(
         f"job {i} in partition {p} is {s} (reason: {r})"
@@ -391,10 +391,11 @@ class DaskExecutor:
         if self.cfg.cluster == "local":
             return f"no Dask worker of the local cluster started within {self.cfg.start_timeout:g} s"
         job_ids = [str(job.job_id) for job in getattr(cluster, "workers", {}).values() if getattr(job, "job_id", None)]
-        partition = f"partition {self.cfg.queue!r}" if self.cfg.queue else "the default partition"
+        kind = self.cfg.cluster
+        partition = f"{kind} partition {self.cfg.queue!r}" if self.cfg.queue else f"{kind}'s default partition"
         return (
             f"no Dask worker started within {self.cfg.start_timeout:g} s (start_timeout) on "
-            f"{self.cfg.cluster} {partition}: {queue_report(job_ids)}. The worker jobs are cancelled; "
+            f"{partition}: {queue_report(job_ids, self.cfg.log_directory)}. The worker jobs are cancelled; "
             f"check queue, account, cores, memory and walltime in the executor table of the config, "
             f"or raise start_timeout if the queue is just busy."
         )
