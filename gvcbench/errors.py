@@ -33,10 +33,29 @@ class ToolError(CodecError):
         self.timed_out = timed_out
         if timed_out:
             head = f"{program} timed out after {timeout:g} s"
+        elif status is not None and status < 0:  # Python's returncode for a program ended by a signal
+            head = f"{program} was killed by signal {_signal_name(-status)}"
         else:
             head = f"{program} exited with status {status}"
         tail = log_tail.strip()
         super().__init__(f"{head}; last lines of its log:\n{tail}" if tail else head)
+
+
+def _signal_name(number: int) -> str:
+    """``11 (SIGSEGV: it crashed)``: a signal's number and name, and what the usual ones mean."""
+    import signal
+
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return str(number)
+    meaning = {
+        "SIGSEGV": "it crashed",
+        "SIGBUS": "it crashed",
+        "SIGABRT": "it aborted",
+        "SIGKILL": "out of memory, or killed",
+    }
+    return f"{number} ({name}: {meaning[name]})" if name in meaning else f"{number} ({name})"
 
 
 def error_summary(error: str | None) -> str:

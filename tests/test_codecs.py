@@ -234,6 +234,14 @@ def test_external_codec_crash_names_program_status_and_log(clip64, tmp_path):
     assert "exited with status 3" in str(info.value) and "model exploded" in str(info.value)
 
 
+def test_external_codec_killed_by_a_signal_says_which(clip64, tmp_path):
+    script = tmp_path / "segv.sh"
+    script.write_text("#!/bin/sh\nkill -SEGV $$\n")
+    script.chmod(0o755)
+    with pytest.raises(ToolError, match=r"segv\.sh was killed by signal 11 \(SIGSEGV: it crashed\)"):
+        round_trip(_external([str(script)], DEC), clip64, 30, tmp_path)
+
+
 def test_external_codec_timeout(clip64, tmp_path):
     codec = _external([sys.executable, "-c", "import time; time.sleep(30)"], DEC)
     work = tmp_path / "w"
