@@ -388,6 +388,16 @@ def test_a_malformed_scheduler_address_is_one_line_before_anything_is_written(tm
     assert not out.exists()
 
 
+def test_executor_slurm_on_the_command_line_says_how_to_ask_for_it(tmp_path):
+    r = _gvcbench("run", "--executor", "slurm", "--codecs", "x265", "-o", tmp_path / "run")
+    assert r.returncode == 2 and r.stdout == "", r.stderr
+    assert r.stderr == (
+        "error: executor kind must be 'local' or 'dask', got 'slurm' (slurm runs on Dask: kind = \"dask\" and "
+        'cluster = "slurm" in the [executor] table of a config, see README.md, Running on a cluster)\n'
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_cluster_memory_dask_cannot_read_is_one_line_before_anything_is_written(tmp_path):
     clip = write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
     (tmp_path / "c.toml").write_text('output = "run"\n[executor]\nkind = "dask"\ncluster = "slurm"\nmemory = 4\n')

@@ -73,7 +73,13 @@ class ExecutorConfig:
                 f"executor start_timeout must be a positive number of seconds, got {self.start_timeout!r}"
             )
         if self.kind not in ("local", "dask"):
-            raise ConfigError(f"executor kind must be 'local' or 'dask', got {self.kind!r}")
+            hint = (
+                f' ({self.kind} runs on Dask: kind = "dask" and cluster = "{self.kind}" in the [executor] table '
+                f"of a config, see README.md, Running on a cluster)"
+                if self.kind in CLUSTER_KINDS[1:]
+                else ""
+            )
+            raise ConfigError(f"executor kind must be 'local' or 'dask', got {self.kind!r}{hint}")
         if self.cluster not in CLUSTER_KINDS:
             raise ConfigError(f"executor cluster must be one of {', '.join(CLUSTER_KINDS)}, got {self.cluster!r}")
         if self.shared_fs not in ("auto", "yes", "no"):
