@@ -497,7 +497,7 @@ def test_a_job_that_kills_its_worker_inside_a_task_of_many_costs_only_itself(tmp
     assert any(re.search(r"a worker died; \d+ other job\(s\) of its task run again", m) for m in logs), logs
 
 
-def _dask_process(folder: Path, cli: str, *args: str) -> subprocess.Popen:
+def _dask_process(folder: Path, cli: str, *args: str, env: dict | None = None) -> subprocess.Popen:
     """``dask scheduler``/``dask worker`` (``cli``: dask_scheduler or dask_worker) as a process group of its own."""
     return subprocess.Popen(
         [sys.executable, "-m", f"distributed.cli.{cli}", *args],
@@ -505,6 +505,7 @@ def _dask_process(folder: Path, cli: str, *args: str) -> subprocess.Popen:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         cwd=folder,
+        env=os.environ | (env or {}),
     )
 
 
@@ -640,3 +641,38 @@ def test_a_local_cluster_does_not_warn_when_another_holds_port_8787(clips, tmp_p
         holder.close()
     assert summary.done == 2
     assert not [w for w in caught if "8787" in str(w.message)], [str(w.message) for w in caught]
+
+
+def test_a_shared_schedulers_own_reruns_count_against_retries(clips, tmp_path):
+    # A scheduler started by hand reruns a task whose worker died (allowed-failures, 3 by default) before the
+    # driver hears of it: those deaths count, so a job that kills its worker kills retries + 1 workers, not more.
+    file, kills = tmp_path / "scheduler.json", tmp_path / "kills"
+    scheduler = _dask_process(
+        tmp_path,
+        "dask_scheduler",
+        *("--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"),
+        env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"},
+    )
+    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1")  # a nanny
+    try:
+        address = _scheduler_address(file)
+        killer = KILLER_CODEC.replace('kill -9 "$PPID"', f'echo x >> {kills}; kill -9 "$PPID"')
+        cfg = config_from_mapping(
+            {
+                "dataset": {"source": str(clips / "bikes.y4m")},
+                "output": str(tmp_path / "run"),
+                "metrics": ["psnr-y"],
+                "keep_reconstructions": False,
+                "executor": {"kind": "dask", "scheduler": address, "retries": 1},
+                "codec": [_script_codec(tmp_path, "killer", killer, (28, 30))],
+            }
+        )
+        summary = run_benchmark(cfg)
+    finally:
+        for proc in (scheduler, worker):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert summary.done == 1 and summary.failed == 1
+    failed = [r for r in _rows(tmp_path / "run").values() if r["status"] != "done"]
+    assert len(kills.read_text().split()) == 2  # retries + 1 deaths, not (retries + 1) * (allowed-failures + 1)
+    assert "the worker running this job died 2 times" in failed[0]["error"], failed[0]["error"]

@@ -368,6 +368,23 @@ class DaskExecutor:
                 f"start workers (`dask worker {where}`), or raise start_timeout in the executor table"
             ) from None
 
+    def _deaths_per_kill(self, client) -> int:
+        """The worker deaths one ``KilledWorker`` stands for: the scheduler a run starts gives a task up
+        at its worker's first death, a shared one (``--scheduler``) may rerun it elsewhere first."""
+        if not self.cfg.scheduler:
+            return 1
+        try:
+            allowed = int(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures))
+        except Exception:  # an older or locked-down scheduler: count one death per KilledWorker
+            return 1
+        if allowed:
+            log.info(
+                f"the Dask scheduler at {self.cfg.scheduler} reruns a task whose worker died {allowed} time(s) "
+                f"itself (distributed.scheduler.allowed-failures): a job whose worker dies is charged "
+                f"{allowed + 1} deaths at a time against retries = {self.cfg.retries}"
+            )
+        return allowed + 1
+
     def _no_worker_words(self) -> tuple[str, str, str]:
         """Which scheduler, why its workers may be gone, and how to resume: for the messages of a
         run whose every worker is gone."""
@@ -439,6 +456,7 @@ class DaskExecutor:
         client, cluster = self._client()
         dispatch = _Dispatch(client, jobs, self.cfg.retries, self._threads_started())
         dispatch.no_worker_limit = self.cfg.start_timeout
+        dispatch.deaths_per_kill = self._deaths_per_kill(client)
         dispatch.where, dispatch.why, dispatch.resume = self._no_worker_words()
         client.subscribe_topic(PROGRESS_TOPIC, dispatch.on_progress)
         client.subscribe_topic(REFUSED_TOPIC, dispatch.on_refused)
@@ -529,6 +547,7 @@ class _Dispatch:
         self.counter = itertools.count()
         self._threads, self._threads_at = 1, -math.inf
         self.no_worker_limit = math.inf  # seconds without any worker before the run stops
+        self.deaths_per_kill = 1  # worker deaths behind one KilledWorker (the scheduler's own reruns first)
         self.where, self.why, self.resume = "?", "?", "?"  # for messages: the scheduler, why no worker, what to do
         self._watched_at = time.monotonic()
         self._no_worker_since: float | None = None  # when the scheduler was first seen without a worker
@@ -693,7 +712,7 @@ class _Dispatch:
 
     def _charge(self, job: Job) -> list[JobResult]:
         """A worker died running ``job``: it runs again, alone, or fails after ``retries`` reruns."""
-        self.deaths[job.key] = self.deaths.get(job.key, 0) + 1
+        self.deaths[job.key] = self.deaths.get(job.key, 0) + self.deaths_per_kill
         if self.deaths[job.key] <= self.retries:
             log.info(f"rerunning {_what(job)}: the worker running it died")
             self.alone.append(job)
