@@ -676,3 +676,37 @@ def test_a_shared_schedulers_own_reruns_count_against_retries(clips, tmp_path):
     failed = [r for r in _rows(tmp_path / "run").values() if r["status"] != "done"]
     assert len(kills.read_text().split()) == 2  # retries + 1 deaths, not (retries + 1) * (allowed-failures + 1)
     assert "the worker running this job died 2 times" in failed[0]["error"], failed[0]["error"]
+
+
+def test_a_rate_search_keeps_one_cluster_for_all_its_rounds(clips, tmp_path, monkeypatch):
+    # Each round of a kbps search is a batch of jobs; a new cluster per batch would, on SLURM,
+    # queue for new worker jobs every round.
+    from gvcbench.bench import dask_executor
+
+    started, rounds, real_make, real_run = [], [], dask_executor._make_cluster, dask_executor.DaskExecutor._run
+
+    def make_cluster(*args):
+        started.append(real_make(*args))
+        return started[-1]
+
+    def run(self, jobs, on_results):
+        rounds.append(len(jobs))
+        return real_run(self, jobs, on_results)
+
+    monkeypatch.setattr(dask_executor, "_make_cluster", make_cluster)
+    monkeypatch.setattr(dask_executor.DaskExecutor, "_run", run)
+    cfg = config_from_mapping(
+        {
+            "dataset": {"source": str(clips / "bikes.y4m")},
+            "output": str(tmp_path / "run"),
+            "jobs": 1,
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "executor": {"kind": "dask"},
+            "codec": [{"name": "x264", "kbps": [60], "params": {"preset": "ultrafast"}}],
+        }
+    )
+    summary = run_benchmark(cfg)
+    assert len(rounds) >= 2 and summary.failed == 0 and summary.rate_targets[0].status == "ok"
+    assert len(started) == 1, f"{len(started)} clusters for {len(rounds)} rounds"
+    assert started[0].status.name == "closed"  # and the run closed it

@@ -319,6 +319,7 @@ class DaskExecutor:
     def __init__(self, cfg: ExecutorConfig, workers: int):
         self.cfg = cfg
         self.workers = cfg.workers or workers
+        self._held: tuple | None = None  # (client, cluster or None), kept from run to run until close()
 
     def describe(self) -> str:
         where = self.cfg.scheduler or f"a new {self.cfg.cluster} cluster of {self.workers} worker(s)"
@@ -452,8 +453,25 @@ class DaskExecutor:
         with dask.config.set({"distributed.admin.low-level-log-length": RECENT_MESSAGES}):
             self._run(list(jobs), on_results)
 
+    def _connect(self) -> tuple:
+        """The client (and the cluster this executor started): the first ``run`` connects, the
+        next ones (a rate search's rounds) reuse it, so a SLURM cluster is queued for once."""
+        if self._held is None:
+            self._held = self._client()
+        return self._held
+
+    def close(self) -> None:
+        """Disconnect, and stop the cluster this executor started (its worker jobs are cancelled)."""
+        if self._held is None:
+            return
+        client, cluster = self._held
+        self._held = None
+        client.close()
+        if cluster is not None:
+            _close_cluster(cluster)
+
     def _run(self, jobs: list[Job], on_results: Callable[[list[JobResult]], None]) -> None:
-        client, cluster = self._client()
+        client = self._connect()[0]
         dispatch = _Dispatch(client, jobs, self.cfg.retries, self._threads_started())
         dispatch.no_worker_limit = self.cfg.start_timeout
         dispatch.deaths_per_kill = self._deaths_per_kill(client)
@@ -478,12 +496,9 @@ class DaskExecutor:
         finally:
             if dispatch.lost:  # nobody to tell; the client's reconnection, cut short, is no news
                 with _quiet("distributed.client", "distributed.utils"):
-                    client.close()
+                    self.close()
             else:
                 self._leave_scheduler(client)
-                client.close()
-            if cluster is not None:
-                _close_cluster(cluster)
 
     def _lost_message(self) -> str:
         where = f"at {self.cfg.scheduler}" if self.cfg.scheduler else "of the cluster this run started"

@@ -1,7 +1,8 @@
 """Executors run jobs and hand finished rows back to the driver, which alone writes the store.
 
 An executor's ``run(jobs, on_results)`` calls ``on_results`` with each batch of finished rows
-(the driver writes a batch in one transaction)."""
+(the driver writes a batch in one transaction); a run may call ``run`` several times (a rate
+search's rounds) and calls ``close()`` once at its end."""
 
 from __future__ import annotations
 
@@ -136,6 +137,9 @@ class LocalPool:
                         queue.appendleft(job)
         finally:
             self._shut_down(pool)
+
+    def close(self) -> None:
+        """Nothing to release: each ``run`` starts and stops its own worker processes."""
 
     @staticmethod
     def _receive(worker: _Worker) -> JobResult | None:

@@ -262,36 +262,42 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
             on_event(ended(result))
 
         executor = None
-        if todo:
-            executor = make_executor(config)
-            log.info(f"running {len(todo)} job(s) on {executor.describe()}")
-            executor.run(todo, commit)
-        target_keys: set[str] = set()
-        if plan.searches:
-            from .ratesearch import run_searches
+        try:
+            if todo:
+                executor = make_executor(config)
+                log.info(f"running {len(todo)} job(s) on {executor.describe()}")
+                executor.run(todo, commit)
+            target_keys: set[str] = set()
+            if plan.searches:
+                from .ratesearch import run_searches
 
-            def run_batch(jobs):
-                nonlocal executor
-                executor = executor or make_executor(config)
-                summary.planned += len(jobs)
-                on_event(JobsPlanned(summary.planned - summary.skipped))
-                executor.run(jobs, commit)
+                def run_batch(jobs):
+                    nonlocal executor
+                    executor = executor or make_executor(config)
+                    summary.planned += len(jobs)
+                    on_event(JobsPlanned(summary.planned - summary.skipped))
+                    executor.run(jobs, commit)
 
-            summary.rate_targets, target_keys, reused = run_searches(
-                plan,
-                store,
-                run_batch,
-                force,
-                lambda jobs: jobs_to_run(replace(plan, jobs=jobs), store, False),
-                run_id,
-            )
-            summary.planned += reused  # search encodes of earlier runs, read and not redone
-            summary.skipped += reused
-            for outcome in summary.rate_targets:
-                if outcome.status != "ok":
-                    log.warning(outcome.message)
-            store.add_run_jobs(run_id, target_keys)  # readers select a run's rows by its jobs
-            store.mark_failed(run_id, {k: store.failed_attempts[k] for k in target_keys if k in store.failed_attempts})
+                summary.rate_targets, target_keys, reused = run_searches(
+                    plan,
+                    store,
+                    run_batch,
+                    force,
+                    lambda jobs: jobs_to_run(replace(plan, jobs=jobs), store, False),
+                    run_id,
+                )
+                summary.planned += reused  # search encodes of earlier runs, read and not redone
+                summary.skipped += reused
+                for outcome in summary.rate_targets:
+                    if outcome.status != "ok":
+                        log.warning(outcome.message)
+                store.add_run_jobs(run_id, target_keys)  # readers select a run's rows by its jobs
+                store.mark_failed(
+                    run_id, {k: store.failed_attempts[k] for k in target_keys if k in store.failed_attempts}
+                )
+        finally:
+            if executor is not None:  # one Dask cluster serves every batch of the run (rate searches run several)
+                executor.close()
         compute_set_metrics(store, {j.key for j in plan.jobs} | target_keys, plan.metrics, dataset)
         store.finish_run(run_id)
     summary.wall_seconds = time.perf_counter() - started
