@@ -380,9 +380,10 @@ class DaskExecutor:
             return 1
         if allowed:
             log.info(
-                f"the Dask scheduler at {self.cfg.scheduler} reruns a task whose worker died {allowed} time(s) "
-                f"itself (distributed.scheduler.allowed-failures): a job whose worker dies is charged "
-                f"{allowed + 1} deaths at a time against retries = {self.cfg.retries}"
+                f"the Dask scheduler at {self.cfg.scheduler} itself reruns a task whose worker died, up to "
+                f"{allowed} time(s) (allowed-failures): a job it gives up on is charged {allowed + 1} worker deaths "
+                f"against retries = {self.cfg.retries} (DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=0 on the "
+                f"scheduler leaves every rerun to retries)"
             )
         return allowed + 1
 
