@@ -710,3 +710,28 @@ def test_a_rate_search_keeps_one_cluster_for_all_its_rounds(clips, tmp_path, mon
     assert len(rounds) >= 2 and summary.failed == 0 and summary.rate_targets[0].status == "ok"
     assert len(started) == 1, f"{len(started)} clusters for {len(rounds)} rounds"
     assert started[0].status.name == "closed"  # and the run closed it
+
+
+def test_a_worker_without_ffmpeg_is_named_as_missing_it(clips, tmp_path):
+    # A worker whose FFmpeg is not there (GVCBENCH_FFMPEG names no program) joins an existing scheduler.
+    file = tmp_path / "scheduler.json"
+    scheduler = _dask_process(
+        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
+    )
+    worker = _dask_process(
+        tmp_path,
+        "dask_worker",
+        *("--scheduler-file", str(file), "--nthreads", "1", "--no-nanny"),
+        env={"GVCBENCH_FFMPEG": str(tmp_path / "no-ffmpeg")},
+    )
+    try:
+        address = _scheduler_address(file)
+        cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": address, "start_timeout": 30}, qps=(30,))
+        with pytest.raises(GvcbenchError) as err:
+            run_benchmark(cfg)
+    finally:
+        for proc in (scheduler, worker):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert re.search(r"runs a different environment from the driver: ffmpeg missing \(driver: \S+\)", str(err.value))
+    assert "cannot run x264: GVCBENCH_FFMPEG=" in str(err.value)

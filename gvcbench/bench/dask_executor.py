@@ -222,9 +222,16 @@ def task_size(job_seconds: float | None, remaining: int, threads: int) -> int:
 
 
 def environment_differences(worker: dict, driver: dict) -> list[str]:
+    """``"ffmpeg missing (driver: 7.1)"``: what the worker has, or lacks, where it differs from the driver."""
     return [
-        f"{name} {worker.get(name)} (driver: {driver[name]})" for name in driver if worker.get(name) != driver[name]
+        f"{name} {_version_or_missing(worker.get(name))} (driver: {_version_or_missing(driver[name])})"
+        for name in driver
+        if worker.get(name) != driver[name]
     ]
+
+
+def _version_or_missing(version: str | None) -> str:
+    return "missing" if version is None else str(version)
 
 
 def _worker_name(address: str, rep: dict) -> str:
