@@ -735,3 +735,38 @@ def test_a_worker_without_ffmpeg_is_named_as_missing_it(clips, tmp_path):
             proc.wait()
     assert re.search(r"runs a different environment from the driver: ffmpeg missing \(driver: \S+\)", str(err.value))
     assert "cannot run x264: GVCBENCH_FFMPEG=" in str(err.value)
+
+
+def test_a_dead_worker_is_reported_by_the_driver_not_by_a_scheduler_error(clips, tmp_path):
+    (tmp_path / "run.toml").write_text(
+        "\n".join(
+            [
+                f'output = "{tmp_path / "run"}"',
+                'metrics = ["psnr-y"]',
+                "jobs = 1",
+                "[dataset]",
+                f'source = "{clips / "bikes.y4m"}"',
+                "[executor]",
+                'kind = "dask"',
+                "retries = 0",
+                "[[codec]]",
+                'name = "external"',
+                'label = "killer"',
+                "qps = [30]",
+                "[codec.params]",
+                f'encode = ["{_script_codec(tmp_path, "killer", KILLER_CODEC, (30,))["params"]["encode"][0]}", '
+                '"{input}", "{bitstream}", "{qp}"]',
+                'decode = ["cp", "{bitstream}", "{output}"]',
+                'output_format = "y4m"',
+                'version = "1"',
+            ]
+        )
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "run", "-c", str(tmp_path / "run.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 1 and "the worker running this job died 1 times" in r.stdout + r.stderr, r.stderr
+    assert "marked as failed because" not in r.stderr, r.stderr

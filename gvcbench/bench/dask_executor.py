@@ -458,7 +458,7 @@ class DaskExecutor:
     def run(self, jobs: Iterable[Job], on_results: Callable[[list[JobResult]], None]) -> None:
         import dask
 
-        with dask.config.set({"distributed.admin.low-level-log-length": RECENT_MESSAGES}):
+        with dask.config.set({"distributed.admin.low-level-log-length": RECENT_MESSAGES}), _without_death_errors():
             self._run(list(jobs), on_results)
 
     def _connect(self) -> tuple:
@@ -525,6 +525,26 @@ class DaskExecutor:
                 client.unregister_worker_plugin(LateWorkerCheck.name)
             except Exception:  # never registered (the preflight stopped the run)
                 pass
+
+
+class _DeathErrors(logging.Filter):
+    """Drops the scheduler's "Task ... marked as failed because 1 workers died" ERROR: the driver
+    reruns or fails that job itself and says so ("rerunning ...: the worker running it died")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Task %s marked as failed because %d workers died")
+
+
+@contextlib.contextmanager
+def _without_death_errors():
+    """No scheduler ERROR for a worker's death while a run is on (the scheduler of a cluster the
+    run starts lives in the driver and logs to its terminal)."""
+    logger, only = logging.getLogger("distributed.scheduler"), _DeathErrors()
+    logger.addFilter(only)
+    try:
+        yield
+    finally:
+        logger.removeFilter(only)
 
 
 @contextlib.contextmanager
