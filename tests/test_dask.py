@@ -770,3 +770,36 @@ def test_a_dead_worker_is_reported_by_the_driver_not_by_a_scheduler_error(clips,
     )
     assert r.returncode == 1 and "the worker running this job died 1 times" in r.stdout + r.stderr, r.stderr
     assert "marked as failed because" not in r.stderr, r.stderr
+
+
+def test_a_scheduler_that_stops_answering_stops_the_run_after_start_timeout(clips, tmp_path, monkeypatch):
+    from gvcbench.bench import dask_executor
+
+    monkeypatch.setattr(dask_executor, "WORKERS_WATCH_SECONDS", 0.5, raising=False)
+    file = tmp_path / "scheduler.json"
+    scheduler = _dask_process(
+        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
+    )
+    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
+    try:
+        address = _scheduler_address(file)
+        slow = _script_codec(tmp_path, "slow", '#!/bin/sh\nsleep 0.3\ncp "$1" "$2"\n', range(20, 30))
+        with distributed.Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=30)
+        cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": address, "start_timeout": 2}, codec=slow)
+
+        def freeze_the_scheduler(event):
+            if isinstance(event, JobEnded):
+                os.kill(scheduler.pid, signal.SIGSTOP)  # alive and connected, but silent
+
+        with gvcbench_logs() as logs:
+            error = _within(40, lambda: run_benchmark(cfg, on_event=freeze_the_scheduler))
+    finally:
+        for proc in (scheduler, worker):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert isinstance(error, GvcbenchError), error
+    assert f"the Dask scheduler at {address} did not answer for 2 s (start_timeout)" in str(error)
+    assert any("does not answer; the run waits up to 2 s" in m for m in logs), logs
+    rows = _rows(tmp_path / "run")
+    assert rows and all(r["status"] == "done" for r in rows.values())

@@ -594,6 +594,7 @@ class _Dispatch:
         self.where, self.why, self.resume = "?", "?", "?"  # for messages: the scheduler, why no worker, what to do
         self._watched_at = time.monotonic()
         self._no_worker_since: float | None = None  # when the scheduler was first seen without a worker
+        self._silent_since: float | None = None  # when the scheduler first did not answer
 
     def on_progress(self, event) -> None:
         """A job of a task started or ended (a shared scheduler sends other runs' events too)."""
@@ -666,9 +667,13 @@ class _Dispatch:
         ``no_worker_limit`` seconds for one to join, then stop the run."""
         self._watched_at = time.monotonic()
         try:
-            workers = len(self.client.nthreads())
+            workers = len(self.client.nthreads(callback_timeout=WORKERS_WATCH_SECONDS))
+        except TimeoutError:  # connected, but no answer: frozen, overloaded or cut off
+            self._no_answer()
+            return
         except Exception:  # the scheduler is out of reach: its futures are cancelled (settle says so)
             return
+        self._silent_since = None
         if workers:
             if self._no_worker_since is not None:
                 log.warning(f"a Dask worker joined the scheduler {self.where}; the run goes on")
@@ -684,6 +689,23 @@ class _Dispatch:
             raise GvcbenchError(
                 f"the Dask scheduler {self.where} had no worker for {self.no_worker_limit:g} s (start_timeout); "
                 f"the jobs that finished are kept in the store; to resume, {self.resume}"
+            )
+
+    def _no_answer(self) -> None:
+        """The scheduler does not answer: warn, wait ``no_worker_limit`` seconds, then stop the run
+        (as for a lost scheduler: no further call to it, which would wait as long)."""
+        if self._silent_since is None:
+            self._silent_since = time.monotonic() - WORKERS_WATCH_SECONDS
+            log.warning(
+                f"the Dask scheduler {self.where} does not answer; the run waits up to "
+                f"{self.no_worker_limit:g} s (start_timeout) for it"
+            )
+        elif time.monotonic() - self._silent_since > self.no_worker_limit:
+            self.lost = True
+            raise GvcbenchError(
+                f"the Dask scheduler {self.where} did not answer for {self.no_worker_limit:g} s (start_timeout): it "
+                f"is frozen, overloaded or cut off; the jobs that finished are kept in the store; to resume, "
+                f"restart it if need be and run the same command again"
             )
 
     def settle(self, future, result) -> list[JobResult]:
