@@ -803,3 +803,12 @@ def test_a_scheduler_that_stops_answering_stops_the_run_after_start_timeout(clip
     assert any("does not answer; the run waits up to 2 s" in m for m in logs), logs
     rows = _rows(tmp_path / "run")
     assert rows and all(r["status"] == "done" for r in rows.values())
+
+
+def test_a_scheduler_and_a_jobqueue_cluster_both_given_says_which_is_used():
+    from gvcbench.bench.config import ExecutorConfig
+    from gvcbench.bench.dask_executor import DaskExecutor
+
+    with gvcbench_logs() as logs:
+        DaskExecutor(ExecutorConfig(kind="dask", cluster="slurm", scheduler="tcp://head:8786"), 2)
+    assert any("goes to the Dask scheduler at tcp://head:8786: cluster = 'slurm' and its settings" in m for m in logs)

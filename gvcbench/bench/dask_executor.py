@@ -327,6 +327,11 @@ class DaskExecutor:
         self.cfg = cfg
         self.workers = cfg.workers or workers
         self._held: tuple | None = None  # (client, cluster or None), kept from run to run until close()
+        if cfg.scheduler and cfg.cluster != "local":
+            log.warning(
+                f"the run goes to the Dask scheduler at {cfg.scheduler}: cluster = {cfg.cluster!r} and its "
+                f"settings in [executor] (workers, cores, memory, walltime, queue, ...) are not used"
+            )
 
     def describe(self) -> str:
         where = self.cfg.scheduler or f"a new {self.cfg.cluster} cluster of {self.workers} worker(s)"
