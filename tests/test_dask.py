@@ -1,5 +1,6 @@
 """Running jobs on a real Dask LocalCluster of worker processes."""
 
+import contextlib
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -519,29 +521,48 @@ def _scheduler_address(file: Path, timeout: float = 30) -> str:
     raise AssertionError(f"the scheduler wrote no {file.name}")
 
 
-def test_a_scheduler_lost_mid_run_stops_it_with_a_message_and_no_failed_rows(clips, cluster, tmp_path):
-    file = tmp_path / "scheduler.json"
+@contextlib.contextmanager
+def _scheduler_and_worker(folder: Path, scheduler_env: dict | None = None, worker_env: dict | None = None, nanny=False):
+    """A ``dask scheduler`` and one ``dask worker`` started by hand (each a process group of its
+    own, killed at the end): the processes and the scheduler's address."""
+    file = folder / "scheduler.json"
     scheduler = _dask_process(
-        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
+        folder,
+        "dask_scheduler",
+        "--scheduler-file",
+        str(file),
+        "--port",
+        "0",
+        "--dashboard-address",
+        ":0",
+        env=scheduler_env,
     )
-    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
+    no_nanny = () if nanny else ("--no-nanny",)
+    worker = _dask_process(
+        folder, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", *no_nanny, env=worker_env
+    )
     try:
-        address = _scheduler_address(file)
+        yield SimpleNamespace(address=_scheduler_address(file), scheduler=scheduler, worker=worker)
+    finally:
+        for proc in (scheduler, worker):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_a_scheduler_lost_mid_run_stops_it_with_a_message_and_no_failed_rows(clips, cluster, tmp_path):
+    with _scheduler_and_worker(tmp_path) as procs:
+        address = procs.address
         slow = _script_codec(tmp_path, "slow", '#!/bin/sh\nsleep 0.3\ncp "$1" "$2"\n', range(20, 30))
         cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": address}, codec=slow)
 
         def kill_the_scheduler(event):
             if isinstance(event, JobEnded):
-                os.killpg(scheduler.pid, signal.SIGKILL)
+                os.killpg(procs.scheduler.pid, signal.SIGKILL)
 
         started = time.perf_counter()
         with pytest.raises(GvcbenchError, match=f"connection to the Dask scheduler at {address} was lost mid-run"):
             run_benchmark(cfg, on_event=kill_the_scheduler)
         assert time.perf_counter() - started < 20  # not the client's reconnection time (30 s)
-    finally:
-        for proc in (scheduler, worker):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     rows = _rows(tmp_path / "run")
     assert rows and all(r["status"] == "done" for r in rows.values())  # none recorded as failed
     cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": cluster.scheduler_address}, codec=slow)
@@ -594,13 +615,8 @@ def test_every_worker_gone_mid_run_is_waited_on_then_stops_the_run(clips, tmp_pa
     from gvcbench.bench import dask_executor
 
     monkeypatch.setattr(dask_executor, "WORKERS_WATCH_SECONDS", 0.2, raising=False)
-    file = tmp_path / "scheduler.json"
-    scheduler = _dask_process(
-        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
-    )
-    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
-    try:
-        address = _scheduler_address(file)
+    with _scheduler_and_worker(tmp_path) as procs:
+        address = procs.address
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=30)
         slow = _script_codec(tmp_path, "slow", '#!/bin/sh\nsleep 0.3\ncp "$1" "$2"\n', range(20, 30))
@@ -608,14 +624,10 @@ def test_every_worker_gone_mid_run_is_waited_on_then_stops_the_run(clips, tmp_pa
 
         def kill_the_only_worker(event):
             if isinstance(event, JobEnded):
-                os.killpg(worker.pid, signal.SIGKILL)
+                os.killpg(procs.worker.pid, signal.SIGKILL)
 
         with gvcbench_logs() as logs:
             error = _within(30, lambda: run_benchmark(cfg, on_event=kill_the_only_worker))
-    finally:
-        for proc in (scheduler, worker):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert isinstance(error, GvcbenchError), error
     assert f"the Dask scheduler at {address} had no worker for 1 s (start_timeout)" in str(error)
     assert any("has no worker left (killed or stopped); the run waits up to 1 s" in m for m in logs)
@@ -646,16 +658,10 @@ def test_a_local_cluster_does_not_warn_when_another_holds_port_8787(clips, tmp_p
 def test_a_shared_schedulers_own_reruns_count_against_retries(clips, tmp_path):
     # A scheduler started by hand reruns a task whose worker died (allowed-failures, 3 by default) before the
     # driver hears of it: those deaths count, so a job that kills its worker kills retries + 1 workers, not more.
-    file, kills = tmp_path / "scheduler.json", tmp_path / "kills"
-    scheduler = _dask_process(
-        tmp_path,
-        "dask_scheduler",
-        *("--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"),
-        env={"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"},
-    )
-    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1")  # a nanny
-    try:
-        address = _scheduler_address(file)
+    kills = tmp_path / "kills"
+    allowed_failures = {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
+    with _scheduler_and_worker(tmp_path, scheduler_env=allowed_failures, nanny=True) as procs:
+        address = procs.address
         killer = KILLER_CODEC.replace('kill -9 "$PPID"', f'echo x >> {kills}; kill -9 "$PPID"')
         cfg = config_from_mapping(
             {
@@ -668,10 +674,6 @@ def test_a_shared_schedulers_own_reruns_count_against_retries(clips, tmp_path):
             }
         )
         summary = run_benchmark(cfg)
-    finally:
-        for proc in (scheduler, worker):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert summary.done == 1 and summary.failed == 1
     failed = [r for r in _rows(tmp_path / "run").values() if r["status"] != "done"]
     assert len(kills.read_text().split()) == 2  # retries + 1 deaths, not (retries + 1) * (allowed-failures + 1)
@@ -714,25 +716,12 @@ def test_a_rate_search_keeps_one_cluster_for_all_its_rounds(clips, tmp_path, mon
 
 def test_a_worker_without_ffmpeg_is_named_as_missing_it(clips, tmp_path):
     # A worker whose FFmpeg is not there (GVCBENCH_FFMPEG names no program) joins an existing scheduler.
-    file = tmp_path / "scheduler.json"
-    scheduler = _dask_process(
-        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
-    )
-    worker = _dask_process(
-        tmp_path,
-        "dask_worker",
-        *("--scheduler-file", str(file), "--nthreads", "1", "--no-nanny"),
-        env={"GVCBENCH_FFMPEG": str(tmp_path / "no-ffmpeg")},
-    )
-    try:
-        address = _scheduler_address(file)
+    no_ffmpeg = {"GVCBENCH_FFMPEG": str(tmp_path / "no-ffmpeg")}
+    with _scheduler_and_worker(tmp_path, worker_env=no_ffmpeg) as procs:
+        address = procs.address
         cfg = _cfg(clips, tmp_path / "run", {"kind": "dask", "scheduler": address, "start_timeout": 30}, qps=(30,))
         with pytest.raises(GvcbenchError) as err:
             run_benchmark(cfg)
-    finally:
-        for proc in (scheduler, worker):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert re.search(r"runs a different environment from the driver: ffmpeg missing \(driver: \S+\)", str(err.value))
     assert "cannot run x264: GVCBENCH_FFMPEG=" in str(err.value)
 
@@ -776,13 +765,8 @@ def test_a_scheduler_that_stops_answering_stops_the_run_after_start_timeout(clip
     from gvcbench.bench import dask_executor
 
     monkeypatch.setattr(dask_executor, "WORKERS_WATCH_SECONDS", 0.5, raising=False)
-    file = tmp_path / "scheduler.json"
-    scheduler = _dask_process(
-        tmp_path, "dask_scheduler", "--scheduler-file", str(file), "--port", "0", "--dashboard-address", ":0"
-    )
-    worker = _dask_process(tmp_path, "dask_worker", "--scheduler-file", str(file), "--nthreads", "1", "--no-nanny")
-    try:
-        address = _scheduler_address(file)
+    with _scheduler_and_worker(tmp_path) as procs:
+        address = procs.address
         slow = _script_codec(tmp_path, "slow", '#!/bin/sh\nsleep 0.3\ncp "$1" "$2"\n', range(20, 30))
         with distributed.Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=30)
@@ -790,14 +774,10 @@ def test_a_scheduler_that_stops_answering_stops_the_run_after_start_timeout(clip
 
         def freeze_the_scheduler(event):
             if isinstance(event, JobEnded):
-                os.kill(scheduler.pid, signal.SIGSTOP)  # alive and connected, but silent
+                os.kill(procs.scheduler.pid, signal.SIGSTOP)  # alive and connected, but silent
 
         with gvcbench_logs() as logs:
             error = _within(40, lambda: run_benchmark(cfg, on_event=freeze_the_scheduler))
-    finally:
-        for proc in (scheduler, worker):
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert isinstance(error, GvcbenchError), error
     assert f"the Dask scheduler at {address} did not answer for 2 s (start_timeout)" in str(error)
     assert any("does not answer; the run waits up to 2 s" in m for m in logs), logs

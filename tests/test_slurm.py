@@ -253,34 +253,40 @@ rm -f "$4/running-$3"
 """
 
 
-def test_scancel_of_a_worker_mid_job_reruns_its_job_and_kills_its_encoder(slurm, clips, tmp_path):
+def _slow_codec_run(clips, tmp_path, executor: dict):
+    """A run of SLOW_CODEC (three QPs on the two clips; each encode marks itself running in
+    ``marks``) on ``executor``: the config and the marks folder."""
     marks = tmp_path / "marks"
     marks.mkdir()
     script = tmp_path / "slow.sh"
     script.write_text(SLOW_CODEC.format(grandchild=GRANDCHILD))
     script.chmod(0o755)
+    codec = {
+        "name": "external",
+        "label": "slow",
+        "qps": [30, 31, 32],
+        "params": {
+            "encode": [str(script), "{input}", "{bitstream}", "{qp}", str(marks)],
+            "decode": ["cp", "{bitstream}", "{output}"],
+            "output_format": "y4m",
+            "version": "1",
+        },
+    }
     cfg = config_from_mapping(
         {
             "dataset": {"source": str(clips)},
             "output": str(tmp_path / "run"),
             "metrics": ["psnr-y"],
             "keep_reconstructions": False,
-            "executor": _executor(tmp_path, workers=2),
-            "codec": [
-                {
-                    "name": "external",
-                    "label": "slow",
-                    "qps": [30, 31, 32],
-                    "params": {
-                        "encode": [str(script), "{input}", "{bitstream}", "{qp}", str(marks)],
-                        "decode": ["cp", "{bitstream}", "{output}"],
-                        "output_format": "y4m",
-                        "version": "1",
-                    },
-                }
-            ],
+            "executor": executor,
+            "codec": [codec],
         }
     )
+    return cfg, marks
+
+
+def test_scancel_of_a_worker_mid_job_reruns_its_job_and_kills_its_encoder(slurm, clips, tmp_path):
+    cfg, marks = _slow_codec_run(clips, tmp_path, _executor(tmp_path, workers=2))
     cancelled = {}
 
     def cancel_a_running_worker():
@@ -366,33 +372,7 @@ def test_every_worker_job_cancelled_stops_the_run_with_how_to_resume(slurm, clip
     from gvcbench.bench import dask_executor
 
     monkeypatch.setattr(dask_executor, "WORKERS_WATCH_SECONDS", 0.5)
-    marks = tmp_path / "marks"
-    marks.mkdir()
-    script = tmp_path / "slow.sh"
-    script.write_text(SLOW_CODEC.format(grandchild=GRANDCHILD))
-    script.chmod(0o755)
-    codec = {
-        "name": "external",
-        "label": "slow",
-        "qps": [30, 31, 32],
-        "params": {
-            "encode": [str(script), "{input}", "{bitstream}", "{qp}", str(marks)],
-            "decode": ["cp", "{bitstream}", "{output}"],
-            "output_format": "y4m",
-            "version": "1",
-        },
-    }
-    executor = _executor(tmp_path, start_timeout=20)
-    cfg = config_from_mapping(
-        {
-            "dataset": {"source": str(clips)},
-            "output": str(tmp_path / "run"),
-            "metrics": ["psnr-y"],
-            "keep_reconstructions": False,
-            "executor": executor,
-            "codec": [codec],
-        }
-    )
+    cfg, marks = _slow_codec_run(clips, tmp_path, _executor(tmp_path, start_timeout=20))
 
     def cancel_every_worker_job():
         deadline = time.time() + 120
