@@ -792,3 +792,18 @@ def test_a_scheduler_and_a_jobqueue_cluster_both_given_says_which_is_used():
     with gvcbench_logs() as logs:
         DaskExecutor(ExecutorConfig(kind="dask", cluster="slurm", scheduler="tcp://head:8786"), 2)
     assert any("goes to the Dask scheduler at tcp://head:8786: cluster = 'slurm' and its settings" in m for m in logs)
+
+
+def test_a_tasks_rows_stand_when_its_futures_status_has_moved_on(cluster):
+    """as_completed hands over a finished task's rows; on a shared scheduler the future's status
+    could read 'cancelled' by the time the driver looked (a worker had died), and the rows
+    were taken for an error tuple (IndexError, one run in about ten under load)."""
+    from gvcbench.bench.dask_executor import _Dispatch
+    from gvcbench.bench.records import JobResult
+
+    with distributed.Client(cluster.scheduler_address) as client:
+        dispatch = _Dispatch(client, [], retries=1, threads=1)
+        future = type("Future", (), {"key": "gvcbench-x-0", "status": "cancelled"})()  # as the status read then
+        rows = [JobResult(job_key="k", codec="c", sequence="s", point="qp30", qp=30, job_seconds=2.0)]
+        dispatch.in_flight[future] = []
+        assert dispatch.settle(future, rows) == rows and dispatch.job_seconds == 2.0

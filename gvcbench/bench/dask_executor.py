@@ -719,7 +719,9 @@ class _Dispatch:
 
         jobs = self.in_flight.pop(future)
         progress = self.progress.pop(future.key, None)
-        if future.status == "finished":
+        if future.status == "finished" or isinstance(result, list):
+            # as_completed handed over the task's rows: they stand, even where the future's status
+            # has moved on since (a shared scheduler releasing it after a worker death, say)
             self._learn_cost(result)
             return result
         if self.refused:  # the run stops: unfinished jobs stay unrecorded and run next time
