@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
-from .sequence import MATRICES, RANGES, decimal_rate
+from .sequence import MATRICES, RANGES, frame_rate
 from .synthetic import CLIP_BY_NAME
 from .transform import protocol_problem
 
@@ -147,7 +147,7 @@ def _fraction(value) -> Fraction | None:
     try:
         if isinstance(value, float) and not math.isfinite(value):
             return None
-        return Fraction(value) if isinstance(value, int) or "/" in str(value) else decimal_rate(value)
+        return frame_rate(value)
     except (ValueError, ZeroDivisionError):
         return None
 
