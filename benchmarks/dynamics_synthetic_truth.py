@@ -28,17 +28,11 @@ from dynamics_oracles import cells, clip_ratios, truth_flows
 
 
 def full_scale_dis():
-    """OpenCV DIS down to the full-size level, denser patches, more refinement."""
+    """OpenCV DIS down to the full-size level, denser patches, more refinement (the codec's
+    ``DisFlow("fine")``, which the wave tool estimates with)."""
     from gvcbench.codecs.dynamics.flow import DisFlow
 
-    est = DisFlow("medium")
-    dis = est._dis
-    dis.setFinestScale(0)
-    dis.setPatchSize(6)
-    dis.setPatchStride(2)
-    dis.setVariationalRefinementIterations(10)
-    dis.setGradientDescentIterations(50)
-    return est
+    return DisFlow("fine")
 
 
 def recovered(model, pack: dict, step: float) -> np.ndarray:
