@@ -10,7 +10,9 @@ this measures what it could give at best, on the quarter-size grid the codec wor
 * ``grid``: the flow averaged over 12 x 12 cells and spread back (what v5's tokens carry at
   best, the cells oracle);
 * ``grid + wave``: plus the radial wave fitted, by least squares, to the rest of each frame,
-  its per-clip parameters fitted to explain most (``fit_wave``).
+  its per-clip parameters fitted to explain most (the codec's ``waves.fit_wave`` since the
+  wave tool was built from this oracle; the figures in docs/dynamics-codec.md, "What explicit
+  wave parameters could give", are the first version's, whose centre was not searched).
 
 Each is an error / |flow| (1.0 = no better than zero flow) against the truth on the
 procedural ripple clips (the wave fitted to full-scale DIS, an estimate an encoder can make,
@@ -31,65 +33,16 @@ from dynamics_synthetic_truth import full_scale_dis
 
 GRID = 12
 FRAMES = (3, 7, 11, 15, 19, 23, 27, 31, 35, 39, 43, 47)  # the inter frames fitted and scored
-WAVENUMBERS = np.arange(4.0, 30.01, 0.1)  # cycles per frame width (the generator's ripple: 12-22)
-DECAYS = (0.15, 0.35, 0.7, np.inf)  # e-folding distance in frame widths
 
 
-def radial_basis(size: int, cx: float, cy: float, k: float, decay: float) -> np.ndarray:
-    """(2, size, size, 2): the sine and cosine radial waves of wavenumber ``k`` from (cx, cy),
-    displacements along the radius, decaying as exp(-r / decay); coordinates in [0, 1)."""
-    y, x = np.mgrid[0:size, 0:size] / size
-    dx, dy = x - cx, y - cy
-    r = np.sqrt(dx * dx + dy * dy) + 1e-6
-    envelope = np.exp(-r / decay)
-    unit = np.stack([dx / r, dy / r], -1)
-    phase = 2 * np.pi * k * r
-    return np.stack([(envelope * np.sin(phase))[..., None] * unit, (envelope * np.cos(phase))[..., None] * unit])
+def wave_flows(rest: np.ndarray) -> tuple[np.ndarray, tuple]:
+    """The radial wave that explains most of ``rest`` (T, h, w, 2), fitted as the codec's
+    encoder fits it (``waves.fit_wave``; unquantised coefficients): its flows and parameters."""
+    from gvcbench.codecs.dynamics.waves import fit_wave, least_squares, radial_basis
 
-
-def centre_of(rest: np.ndarray) -> tuple[float, float]:
-    """Where radial displacements point: the least-squares meeting point of the lines
-    through each pixel along its displacement, weighted by its length (all frames)."""
-    size = rest.shape[1]
-    y, x = np.mgrid[0:size, 0:size] / size
-    v = rest.reshape(-1, 2)
-    w = np.linalg.norm(v, axis=1)
-    n = np.stack([-v[:, 1], v[:, 0]], 1) / (w[:, None] + 1e-12)  # normals to the lines
-    p = np.stack([np.tile(x.ravel(), len(rest)), np.tile(y.ravel(), len(rest))], 1)
-    a = (w[:, None, None] * n[:, :, None] * n[:, None, :]).sum(0)
-    b = (w[:, None] * n * (n * p).sum(1, keepdims=True)).sum(0)
-    cx, cy = np.linalg.solve(a + 1e-9 * np.eye(2), b)
-    return float(cx), float(cy)
-
-
-def explained(rest: np.ndarray, params) -> tuple[float, np.ndarray]:
-    """Energy of ``rest`` the wave of ``params`` explains (two coefficients per frame), and its flows."""
-    cx, cy, k, decay = params
-    basis = radial_basis(rest.shape[1], cx, cy, k, abs(decay) + 1e-3).reshape(2, -1)
-    target = rest.reshape(len(rest), -1)
-    proj = basis @ target.T
-    coef = np.linalg.solve(basis @ basis.T + 1e-9 * np.eye(2), proj)
-    return float((coef * proj).sum()), (coef.T @ basis).reshape(rest.shape)
-
-
-def fit_wave(rest: np.ndarray) -> tuple[np.ndarray, tuple]:
-    """The radial wave (per clip a centre, a wavenumber and a decay; per frame two
-    least-squares coefficients) that explains most of ``rest`` (T, h, w, 2): the centre where
-    the displacements point, the wavenumber and decay searched on a fine grid, then all four
-    polished (Nelder-Mead). Its flows and parameters."""
-    from scipy.optimize import minimize
-
-    cx, cy = centre_of(rest)
-    start = max(((cx, cy, k, d) for k in WAVENUMBERS for d in DECAYS), key=lambda p: explained(rest, p)[0])
-    start = (*start[:3], min(start[3], 5.0))
-    best = minimize(
-        lambda p: -explained(rest, p)[0],
-        np.array(start),
-        method="Nelder-Mead",
-        options={"xatol": 1e-4, "fatol": 1e-9, "maxiter": 400},
-    )
-    params = tuple(float(v) for v in best.x)
-    return explained(rest, params)[1], params
+    params = fit_wave(rest)
+    basis = radial_basis(rest.shape[1], rest.shape[2], *params)
+    return np.einsum("tb,bhwc->thwc", least_squares(rest, params), basis), params
 
 
 def ratio(estimate: np.ndarray, reference: np.ndarray) -> float:
@@ -115,7 +68,7 @@ def estimated(seq, est) -> np.ndarray:
 def scores(flow: np.ndarray, reference: np.ndarray) -> tuple[float, float, tuple]:
     """(grid, grid + wave) ratios against ``reference`` of what ``flow`` gives them, and the wave."""
     grid = cells(flow.astype(np.float32), GRID)
-    wave, params = fit_wave(flow - grid)
+    wave, params = wave_flows(flow - grid)
     return ratio(grid, reference), ratio(grid + wave, reference), params
 
 

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gvcbench.codecs.dynamics import bitstream as B
+from gvcbench.codecs.dynamics import waves as W
 from gvcbench.codecs.dynamics.entropy import BitstreamError, decode_residuals, encode_residuals
 
 HEADER = B.Header(384, 384, 50, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn-v1-abcdef")
@@ -47,11 +48,21 @@ def test_bitstream_round_trip_and_header():
     assert parsed.header == HEADER and parsed.keyframe == b"\x00\x01key" and parsed.tokens == tokens
 
 
-def _valid(skip: bool = False):
-    """A valid stream: version 2, or version 3 with a skip map of HEADER's 12 x 12 cells."""
+def _wave(inter_frames: int = 49) -> W.Wave:
+    coefficients = np.arange(2 * inter_frames).reshape(inter_frames, 2) % 255 - 127
+    return W.Wave(0.52, 0.47, 17.25, 0.35, 0.03125, coefficients.astype(np.int8))
+
+
+def _valid(skip: bool = False, wave: bool = False):
+    """A valid stream: version 2, version 3 with a skip map of HEADER's 12 x 12 cells, or
+    version 4 with a wave (and a map or none)."""
     still = np.arange(144).reshape(12, 12) % 5 == 0
     return B.build(
-        HEADER, bytes(range(50)), encode_residuals([[3, -1] * 20] * 4, 40), B.pack_skip(still) if skip else b""
+        HEADER,
+        bytes(range(50)),
+        encode_residuals([[3, -1] * 20] * 4, 40),
+        B.pack_skip(still) if skip else b"",
+        W.pack_wave(_wave()) if wave else b"",
     )
 
 
@@ -59,7 +70,7 @@ def _valid(skip: bool = False):
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_parser_rejects_truncated_oversized_and_corrupt_input(data):
-    valid = _valid(skip=data.draw(st.booleans()))
+    valid = _valid(skip=data.draw(st.booleans()), wave=data.draw(st.booleans()))
     kind = data.draw(st.sampled_from(["truncate", "extend", "flip", "random"]))
     if kind == "truncate":
         blob = valid[: data.draw(st.integers(0, len(valid) - 1))]
@@ -187,3 +198,37 @@ def test_a_skip_map_of_the_wrong_size_or_with_padding_bits_is_refused():
         B.parse(B.build(small, b"key", tokens, bytes([0b10010010])))
     with pytest.raises(BitstreamError, match="a skip map of 2 bytes; a 80x48 frame has 6 cells of 32 px, which take 1"):
         B.parse(B.build(small, b"key", tokens, bytes(2)))
+
+
+def test_a_wave_round_trips_in_version_4_with_or_without_a_skip_map():
+    tokens = encode_residuals([[1, -2, 0] * 13 + [5]] * 3, 40)
+    wave = _wave()
+    for still in (np.zeros((12, 12), bool), np.eye(12, dtype=bool)):
+        data = B.build(HEADER, b"key", tokens, B.pack_skip(still), W.pack_wave(wave))
+        parsed = B.parse(data)
+        assert data[4] == 4 and (parsed.header, parsed.keyframe, parsed.tokens) == (HEADER, b"key", tokens)
+        assert np.array_equal(B.unpack_skip(parsed.skip, 384, 384), still)
+        back = W.unpack_wave(parsed.wave, 49)
+        assert (back.cx, back.cy, back.k, back.decay, back.scale) == (wave.cx, wave.cy, wave.k, wave.decay, wave.scale)
+        assert np.array_equal(back.coefficients, wave.coefficients)
+        assert len(parsed.wave) == 20 + 2 * 49  # 0.47 kbps over 50 frames at 25 fps
+    # without a wave the stream is what it was: version 3 with a map, version 2 without
+    assert B.build(HEADER, b"key", tokens, B.pack_skip(np.eye(12, dtype=bool)))[4] == 3
+    assert B.build(HEADER, b"key", tokens)[4] == 2 and W.pack_wave(None) == b"" and W.unpack_wave(b"", 49) is None
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        (W.pack_wave(_wave(48)), "a wave of 116 bytes; with 49 inter frames it takes 118"),
+        (W.pack_wave(_wave())[:-1], "a wave of 117 bytes"),
+        (W.pack_wave(W.Wave(0.5, 0.5, float("nan"), 0.35, 1.0, np.zeros((49, 2), np.int8))), "implausible wave"),
+        (W.pack_wave(W.Wave(0.5, 0.5, 17.0, -1.0, 1.0, np.zeros((49, 2), np.int8))), "decay -1"),
+        (W.pack_wave(W.Wave(0.5, 0.5, 17.0, 0.35, 0.0, np.zeros((49, 2), np.int8))), "scale 0"),
+        (W.pack_wave(W.Wave(1e9, 0.5, 17.0, 0.35, 1.0, np.zeros((49, 2), np.int8))), "centre 1e\\+09"),
+    ],
+)
+def test_a_wave_of_the_wrong_length_or_with_impossible_parameters_is_refused(payload, message):
+    tokens = encode_residuals([[0] * 40] * 49, 40)
+    with pytest.raises(BitstreamError, match=message):
+        B.parse(B.build(HEADER, b"key", tokens, b"", payload))

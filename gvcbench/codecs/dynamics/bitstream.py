@@ -1,13 +1,13 @@
 """The Dynamics-Codec bitstream: a versioned header, the key-frame payload, the token
-payload, the motion-skip map.
+payload, the motion-skip map, the wave.
 
 Layout (big-endian):
 
     magic "GVDC" | version u8 | header length u16 | header | key-frame length u32 |
-    key-frame bytes | token length u32 | token bytes | [version 3: skip length u32 |
-    skip bytes] | CRC-32 of everything before it
+    key-frame bytes | token length u32 | token bytes | [versions 3 and 4: skip length u32 |
+    skip bytes] | [version 4: wave length u32 | wave bytes] | CRC-32 of everything before it
 
-Header (versions 2 and 3): width u16, height u16, frames u16, fps numerator u32, fps
+Header (versions 2 to 4): width u16, height u16, frames u16, fps numerator u32, fps
 denominator u32, bit depth u8, colour matrix u8, colour range u8, key-frame codec u8,
 key-frame QP i8, tokens per frame u16, quantisation step f32, model id (16 bytes ASCII),
 token interval u8. Tokens are sent for the inter frames ``sent_frames`` names (every
@@ -19,11 +19,15 @@ row by row, packed most significant bit first, the padding bits zero: 1 = the de
 keeps that cell still (the encoder found its decoded motion further from the original's
 than no motion). An empty map (and every version 1 or 2 bitstream) moves every cell.
 
+The wave (version 4; ``waves.py``) is one radial wave's parameters and two coefficients per
+inter frame, added to the flows recovered from the tokens. A stream is written as the lowest
+version that holds what it carries: 2 without a skip map or a wave, 3 with a map alone.
+
 ``parse`` checks everything before anything is decoded: magic, version, lengths against
 the bytes present, sane sizes, the CRC, no trailing bytes, a skip map of exactly the
-frame's cells, and token counts that the header justifies: at most two per quarter-size
-flow sample of the frame (the tokens code that flow; more values than it has are no
-compression), and no more in all than the token payload's length can hold
+frame's cells, a wave of exactly the clip's inter frames, and token counts that the
+header justifies: at most two per quarter-size flow sample of the frame (the tokens code
+that flow; more values than it has are no compression), and no more in all than the token payload's length can hold
 (``entropy.max_symbols``), so a crafted stream cannot make the decoder run through
 millions of values it never sent.
 """
@@ -37,12 +41,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .entropy import BitstreamError, max_symbols
+from .waves import unpack_wave
 
 MAGIC = b"GVDC"
-VERSION = 3
+VERSION = 4
+VERSION_WITH_SKIP = 3  # a skip map and no wave: byte for byte as before waves existed
 VERSION_WITHOUT_SKIP = 2  # what a stream with no skip map is written as: byte for byte as before maps existed
 _HEADERS = {1: struct.Struct(">HHHIIBBBBbHf16s"), 2: struct.Struct(">HHHIIBBBBbHf16sB")}
 _HEADERS[3] = _HEADERS[2]  # version 3 adds the skip map after the token payload
+_HEADERS[4] = _HEADERS[2]  # version 4 adds the wave after the skip map
 _HEADER = _HEADERS[VERSION]
 MAX_INTERVAL = 8
 KEYFRAME_CODECS = ("vvenc", "vtm")
@@ -192,14 +199,22 @@ class Parsed:
     keyframe: bytes
     tokens: bytes
     skip: bytes = b""  # the motion-skip map (``unpack_skip``); empty: every cell moves
+    wave: bytes = b""  # the wave (``waves.unpack_wave``); empty: none
 
 
-def build(header: Header, keyframe: bytes, tokens: bytes, skip: bytes = b"") -> bytes:
-    """The bitstream; version 2 (byte for byte what this codec wrote before skip maps) when
-    no cell is kept still, version 3 with the skip map otherwise."""
+def build(header: Header, keyframe: bytes, tokens: bytes, skip: bytes = b"", wave: bytes = b"") -> bytes:
+    """The bitstream, in the lowest version that holds its parts: 2 (byte for byte what this
+    codec wrote before skip maps) with neither a skip map nor a wave, 3 with a skip map alone,
+    4 with a wave."""
     head = header.pack()
-    parts = (keyframe, tokens, skip) if skip else (keyframe, tokens)
-    body = MAGIC + bytes([VERSION if skip else VERSION_WITHOUT_SKIP]) + struct.pack(">H", len(head)) + head
+    parts: tuple[bytes, ...]
+    if wave:
+        version, parts = VERSION, (keyframe, tokens, skip, wave)
+    elif skip:
+        version, parts = VERSION_WITH_SKIP, (keyframe, tokens, skip)
+    else:
+        version, parts = VERSION_WITHOUT_SKIP, (keyframe, tokens)
+    body = MAGIC + bytes([version]) + struct.pack(">H", len(head)) + head
     for part in parts:
         body += struct.pack(">I", len(part)) + part
     return body + struct.pack(">I", zlib.crc32(body))
@@ -222,6 +237,7 @@ def parse(data: bytes) -> Parsed:
     header_raw = _take(data, pos, head_len, "header")
     pos += head_len
     names = ["key-frame payload", "token payload"] + (["skip map"] if version >= 3 else [])
+    names += ["wave"] if version >= 4 else []
     for name in names:
         (length,) = struct.unpack_from(">I", _take(data, pos, 4, f"{name} length"))
         pos += 4
@@ -243,7 +259,9 @@ def parse(data: bytes) -> Parsed:
         )
     skip = parts[2] if len(parts) > 2 else b""
     unpack_skip(skip, header.width, header.height)  # checked here, before anything is decoded
-    return Parsed(header, parts[0], parts[1], skip)
+    wave = parts[3] if len(parts) > 3 else b""
+    unpack_wave(wave, header.frames - 1)
+    return Parsed(header, parts[0], parts[1], skip, wave)
 
 
 def _take(data: bytes, pos: int, length: int, what: str) -> bytes:

@@ -1,0 +1,135 @@
+"""Dynamics-Codec's wave tool: the fit finds a radial wave again, the encoder sends one where the
+motion is a ripple and none where it is not, and the decoder adds it."""
+
+import numpy as np
+import pytest
+
+from gvcbench.bench.plan import make_codec
+from gvcbench.codecs import RatePoint
+from gvcbench.codecs.dynamics import bitstream as bs
+from gvcbench.codecs.dynamics import waves as W
+from gvcbench.codecs.dynamics.codec import DEFAULT_WEIGHTS
+from gvcbench.errors import ConfigError
+
+needs_weights = pytest.mark.skipif(not DEFAULT_WEIGHTS.is_file(), reason="shipped weights missing")
+
+
+def _ripple(size: int, frames: int, centre=(0.43, 0.58), k=9.3, decay=0.35, amplitude=2.0) -> np.ndarray:
+    """(frames, size, size, 2) a travelling radial wave, its phase turning over the frames."""
+    basis = W.radial_basis(size, size, *centre, k, decay)
+    phases = np.linspace(0, 3, frames)
+    return amplitude * np.stack([np.cos(p) * basis[0] + np.sin(p) * basis[1] for p in phases])
+
+
+def test_the_fit_finds_a_radial_wave_again_under_noise():
+    rng = np.random.default_rng(0)
+    rest = _ripple(48, 8) + 0.3 * rng.normal(size=(8, 48, 48, 2))
+    cx, cy, k, decay = W.fit_wave(rest.astype(np.float32))
+    assert abs(cx - 0.43) < 0.005 and abs(cy - 0.58) < 0.005 and abs(k - 9.3) < 0.05, (cx, cy, k, decay)
+    energies = W.scorer(rest)
+    assert energies(cx, cy, k, decay)[0] > 0.95 * energies(0.43, 0.58, 9.3, 0.35)[0]
+
+
+def test_the_centre_search_finds_rings_whose_displacements_point_elsewhere():
+    """A wave plus a stronger inward motion towards another point: the lines of the
+    displacements meet near that point, a ring spacing and more from the wave's centre."""
+    size = 64
+    wave = _ripple(size, 8, centre=(0.5, 0.5), k=20.0, amplitude=1.0)
+    x, y = W.positions(size, size)
+    towards = np.stack([0.525 - x, 0.52 - y], -1).reshape(size, size, 2) * 3
+    rest = (wave + towards[None]).astype(np.float32)
+    start = W.pointed_centre(rest)
+    assert np.hypot(start[0] - 0.5, start[1] - 0.5) > 0.02  # more than a third of a ring off (1 / 20)
+    cx, cy, k, _ = W.fit_wave(rest)
+    assert abs(cx - 0.5) < 0.003 and abs(cy - 0.5) < 0.003 and abs(k - 20) < 0.1, (start, cx, cy, k)
+
+
+def test_energies_are_the_least_squares_fit_of_each_wave():
+    rng = np.random.default_rng(1)
+    rest = rng.normal(size=(5, 20, 28, 2))
+    params = (0.4, 0.45, 9.0, 0.35)
+    coef = W.least_squares(rest, params)
+    fitted = np.einsum("tb,bhwc->thwc", coef, W.radial_basis(20, 28, *params))
+    explained = float((rest * rest).sum() - ((rest - fitted) ** 2).sum())
+    many = W.scorer(rest)(np.array([0.3, 0.4, 0.5]), 0.45, np.array([8.0, 9.0, 10.0]), 0.35)
+    assert np.isclose(many[1], explained, rtol=1e-4)  # the basis is float32 and many.shape == (3,)
+
+
+def test_a_sent_wave_is_its_coefficients_times_its_basis():
+    coefficients = np.array([[127, -3], [0, 64], [-127, 127]], np.int8)
+    wave = W.Wave(0.5, 0.4, 12.0, 0.7, 0.02, coefficients)
+    flows = wave.flows(24, 32)
+    basis = W.radial_basis(24, 32, 0.5, 0.4, 12.0, 0.7)
+    assert flows.shape == (3, 2, 24, 32)
+    assert np.allclose(flows[1], (64 * 0.02 * basis[1]).transpose(2, 0, 1), atol=1e-6)
+    sent = W.quantised((0.5, 0.4, 12.0, 0.7), np.array([[1.0, -0.5], [0.25, 0.0]]))
+    assert np.abs(sent.coefficients.astype(float) * sent.scale - [[1.0, -0.5], [0.25, 0.0]]).max() <= sent.scale / 2
+
+
+def test_detection_frames_are_spread_over_the_clip_and_end_on_its_last_frame():
+    assert W.detection_frames(5) == [0, 1, 2, 3, 4]
+    frames = W.detection_frames(49)
+    assert len(frames) == W.DETECT_FRAMES and frames[-1] == 48 and np.all(np.diff(frames) >= 5)
+
+
+def test_the_encoder_sends_a_wave_for_a_ripple_and_none_for_other_motion():
+    size, n = 64, 12
+    truth = _ripple(size, n, k=12.0).transpose(0, 3, 1, 2)
+    decoded = np.zeros_like(truth)
+    rng = np.random.default_rng(2)
+    noisy = truth + 0.2 * rng.normal(size=truth.shape).astype(np.float32)
+    wave = W.choose_wave(lambda i: noisy[i], decoded)
+    assert wave is not None and wave.coefficients.shape == (n, 2)
+    assert W.end_point_error(decoded + wave.flows(size, size), truth) < 0.2 * W.end_point_error(decoded, truth)
+    # what the tokens already carry leaves nothing to send
+    assert W.choose_wave(lambda i: truth[i], truth.copy()) is None
+    # a sway (a wave travelling in x, not from a centre) and a steady pan are not radial waves
+    x = np.arange(size)[None, None, :] / size
+    swing = [3 * np.sin(2 * np.pi * (0.1 * t - 3 * x)).repeat(size, 1)[0] for t in range(n)]
+    sway = np.stack([np.stack([s, np.zeros_like(s)]) for s in swing])
+    assert W.choose_wave(lambda i: sway[i].astype(np.float32), np.zeros_like(sway, np.float32)) is None
+    pan = np.ones((n, 2, size, size), np.float32) * np.arange(1, n + 1)[:, None, None, None]
+    assert W.choose_wave(lambda i: pan[i], np.zeros_like(pan)) is None
+    # too small a grid or a single inter frame: nothing is fitted
+    assert W.choose_wave(lambda i: truth[i, :, :8, :8], decoded[:, :, :8, :8]) is None
+    assert W.choose_wave(lambda i: truth[i], decoded[:1]) is None
+
+
+@pytest.mark.parametrize("bad", [1, 0, "true", None])
+def test_waves_must_be_a_boolean(bad):
+    with pytest.raises(ConfigError, match="waves must be true or false"):
+        make_codec("dynamics", {"keyframe_codec": "vvenc", "waves": bad})
+
+
+@pytest.mark.slow
+@needs_weights
+def test_a_synthetic_ripple_is_sent_as_a_wave_and_decoded_closer_to_the_source(tmp_path):
+    from gvcbench.datasets.synthetic import generate
+    from gvcbench.metrics.psnr import PsnrY
+
+    seq = generate("gravel-ripple", seed=0, size=256, frames=12)
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc"}
+    plain, waves = make_codec("dynamics", opts | {"waves": False}), make_codec("dynamics", opts)
+    assert "waves=on" not in plain.version() and " waves=on " in waves.version()
+    b_plain = plain.encode(seq, RatePoint(qp=37), tmp_path / "p", timeout=120)
+    b_wave = waves.encode(seq, RatePoint(qp=37), tmp_path / "w", timeout=120)
+    p_plain, p_wave = bs.parse(b_plain.path.read_bytes()), bs.parse(b_wave.path.read_bytes())
+    assert (p_plain.keyframe, p_plain.tokens, p_plain.header) == (p_wave.keyframe, p_wave.tokens, p_wave.header)
+    assert b_wave.path.read_bytes()[4] == 4 and b_wave.parts["wave"] == len(p_wave.wave) == 20 + 2 * 11
+    assert sum(b_wave.parts.values()) == b_wave.num_bytes and "wave" not in b_plain.parts
+    psnr = PsnrY()
+    without = psnr.frame_values(seq, plain.decode(b_plain, tmp_path / "dp", timeout=120).sequence)
+    with_wave = psnr.frame_values(seq, waves.decode(b_wave, tmp_path / "dw", timeout=120).sequence)
+    assert with_wave[0] == without[0] and np.mean(with_wave[1:]) > np.mean(without[1:]) + 1.0, (with_wave, without)
+
+
+@pytest.mark.slow
+@needs_weights
+def test_real_footage_sends_no_wave_and_its_stream_is_as_before(tmp_path):
+    from .conftest import real_clip
+
+    seq = real_clip(frames=10, size="128x128")
+    opts = {"keyframe_preset": "faster", "keyframe_codec": "vvenc"}
+    b_plain = make_codec("dynamics", opts | {"waves": False}).encode(seq, RatePoint(qp=42), tmp_path / "p", 120)
+    b_wave = make_codec("dynamics", opts).encode(seq, RatePoint(qp=42), tmp_path / "w", 120)
+    assert b_wave.parts["wave"] == 0 and b_wave.path.read_bytes() == b_plain.path.read_bytes()
