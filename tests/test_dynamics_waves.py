@@ -133,3 +133,20 @@ def test_real_footage_sends_no_wave_and_its_stream_is_as_before(tmp_path):
     b_plain = make_codec("dynamics", opts | {"waves": False}).encode(seq, RatePoint(qp=42), tmp_path / "p", 120)
     b_wave = make_codec("dynamics", opts).encode(seq, RatePoint(qp=42), tmp_path / "w", 120)
     assert b_wave.parts["wave"] == 0 and b_wave.path.read_bytes() == b_plain.path.read_bytes()
+
+
+def test_a_wave_fitted_to_a_tall_frame_is_accepted_by_the_parser():
+    """The fit's centre may lie anywhere within half a frame width of the frame, in frame
+    widths: on a frame more than ~100 widths tall (64 x 6464 px, quarter grid 16 x 1616) that
+    is past the parser's fixed |cy| < 100, and the encoder wrote a stream its decoder refused."""
+    h, w = 1616, 16
+    basis = W.radial_basis(h, w, 0.5, 100.6, 12.0, 0.7)
+    rest = 2 * np.stack([np.cos(p) * basis[0] + np.sin(p) * basis[1] for p in np.linspace(0, 3, 4)])
+    rest = rest.astype(np.float32).transpose(0, 3, 1, 2)
+    wave = W.choose_wave(lambda i: rest[i], np.zeros_like(rest))
+    assert wave is not None and wave.cy > 100
+    header = bs.Header(64, 6464, 5, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn")
+    from gvcbench.codecs.dynamics.entropy import encode_residuals
+
+    parsed = bs.parse(bs.build(header, b"key", encode_residuals([[0] * 40] * 4, 40), b"", W.pack_wave(wave)))
+    assert W.unpack_wave(parsed.wave, 4, aspect=6464 / 64).cy == wave.cy

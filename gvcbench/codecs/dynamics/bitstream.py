@@ -260,7 +260,7 @@ def parse(data: bytes) -> Parsed:
     skip = parts[2] if len(parts) > 2 else b""
     unpack_skip(skip, header.width, header.height)  # checked here, before anything is decoded
     wave = parts[3] if len(parts) > 3 else b""
-    unpack_wave(wave, header.frames - 1)
+    unpack_wave(wave, header.frames - 1, header.height / header.width)
     return Parsed(header, parts[0], parts[1], skip, wave)
 
 

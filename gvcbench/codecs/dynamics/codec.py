@@ -700,7 +700,7 @@ class DynamicsCodec(Codec):
         inter = h.frames - 1
         sent = bs.sent_frames(inter, h.interval)
         flows = decoded_flows(model, key_features(model, key_rgb), q, h.step, sent, inter, self.params)
-        wave = unpack_wave(parsed.wave, inter)
+        wave = unpack_wave(parsed.wave, inter, h.height / h.width)
         if wave is not None:
             flows = flows + wave.flows(*flows.shape[2:])
         if parsed.skip:

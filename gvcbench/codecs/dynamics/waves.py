@@ -187,9 +187,10 @@ def pack_wave(wave: Wave | None) -> bytes:
     return head + wave.coefficients.astype(np.int8).tobytes()
 
 
-def unpack_wave(payload: bytes, inter_frames: int) -> Wave | None:
+def unpack_wave(payload: bytes, inter_frames: int, aspect: float = 1.0) -> Wave | None:
     """The wave payload -> the wave; empty -> None. Checked: its length for the clip's inter
-    frames and parameters a wave can have."""
+    frames and parameters a wave can have; ``aspect``: the frame's height / width, how far
+    down the frame reaches in frame widths (a tall frame's centre may lie past 100)."""
     if not payload:
         return None
     size = _PARAMS.size + 2 * inter_frames
@@ -200,7 +201,8 @@ def unpack_wave(payload: bytes, inter_frames: int) -> Wave | None:
         )
     cx, cy, k, decay, scale = _PARAMS.unpack_from(payload)
     finite = all(math.isfinite(v) for v in (cx, cy, k, decay, scale))
-    if not (finite and abs(cx) < 100 and abs(cy) < 100 and 0 < k <= 1000 and 0 < decay <= 1000 and 0 < scale < 1e6):
+    centre = abs(cx) < 100 and -100 < cy < aspect + 100
+    if not (finite and centre and 0 < k <= 1000 and 0 < decay <= 1000 and 0 < scale < 1e6):
         raise BitstreamError(
             f"implausible wave (centre {cx:g}, {cy:g}, wavenumber {k:g}, decay {decay:g}, scale {scale:g})"
         )
