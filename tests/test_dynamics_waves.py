@@ -150,3 +150,18 @@ def test_a_wave_fitted_to_a_tall_frame_is_accepted_by_the_parser():
 
     parsed = bs.parse(bs.build(header, b"key", encode_residuals([[0] * 40] * 4, 40), b"", W.pack_wave(wave)))
     assert W.unpack_wave(parsed.wave, 4, aspect=6464 / 64).cy == wave.cy
+
+
+def test_the_polish_starts_inside_the_bounds_it_keeps():
+    """Motion pointing at a point far outside the frame (a zoom about it): the centre is
+    clipped to the bounds, the grid around it reaches past them, and Nelder-Mead was started
+    outside its own bounds (scipy's 'Initial guess is not within the specified bounds')."""
+    import warnings
+
+    x, y = W.positions(32, 32)
+    towards = np.stack([5 - x, 0.5 - y], -1).reshape(32, 32, 2) * 0.3
+    rest = np.stack([towards * (t + 1) for t in range(4)]).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cx, cy, _, _ = W.fit_wave(rest)
+    assert -W.CENTRE_OUTSIDE <= cx <= 1 + W.CENTRE_OUTSIDE and -W.CENTRE_OUTSIDE <= cy <= 1 + W.CENTRE_OUTSIDE

@@ -161,9 +161,10 @@ def fit_wave(rest: np.ndarray) -> tuple[float, float, float, float]:
     offsets = np.arange(-CENTRE_SPAN, CENTRE_SPAN + 1e-9, CENTRE_STEP)
     xs, ys = (a.ravel() for a in np.meshgrid(cx + offsets, cy + offsets))
     best = int(np.argmax(energies(xs, ys, k, decay)))
-    found = minimize(
+    lower, upper = np.array(bounds).T
+    found = minimize(  # started inside its bounds: the centre grid reaches past them at the frame's margin
         lambda p: -float(energies(*p)[0]),
-        np.array([xs[best], ys[best], k, decay]),
+        np.clip([xs[best], ys[best], k, decay], lower, upper),
         method="Nelder-Mead",
         bounds=bounds,
         options={"xatol": 1e-4, "fatol": 1e-9, "maxiter": 400},
