@@ -346,24 +346,43 @@ def still_cells(source: Iterable[np.ndarray], decoded: Iterable[np.ndarray], est
     return np.asarray(still < moving, bool)
 
 
-def render(model, key_rgb: np.ndarray, flows: np.ndarray, refine: bool) -> list[np.ndarray]:
-    """The inter frames (H, W, 3) uint8: the key frame warped by each flow of ``flows``
-    (``decoded_flows``, quarter size) brought to full size, then through the weights'
-    refinement network when ``refine``."""
+def full_size(flow: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A quarter-size flow (2, h, w) brought to full size bilinearly (half-pixel centres), as
+    the decoder warps with it: (height, width, 2) float32."""
     import torch
     import torch.nn.functional as F
 
+    low = torch.from_numpy(np.ascontiguousarray(flow, np.float32))[None]
+    with torch.no_grad():
+        full = F.interpolate(low, size=(height, width), mode="bilinear", align_corners=False)
+    return full[0].permute(1, 2, 0).numpy()
+
+
+def render(
+    model, key_rgb: np.ndarray, flows: np.ndarray, refine: bool, wave: Wave | None = None, gain=None
+) -> list[np.ndarray]:
+    """The inter frames (H, W, 3) uint8: the key frame warped by each flow of ``flows``
+    (``decoded_flows``, quarter size) brought to full size, plus the ``wave``'s flow at full
+    size (times ``gain``, the skip map's at quarter size, brought up alike), then through the
+    weights' refinement network when ``refine``."""
+    import torch
+
     height, width = key_rgb.shape[:2]
-    low = torch.from_numpy(np.ascontiguousarray(flows))
     key_full = torch.from_numpy(key_rgb).permute(2, 0, 1)[None].float() / 255 if refine else None
+    basis = wave.basis(height, width) if wave is not None else None
+    wave_gain = full_size(np.stack([gain, gain]), height, width)[..., :1] if gain is not None else None
     frames = []
     with torch.no_grad():
         for t in range(len(flows)):
-            flow = F.interpolate(low[t : t + 1], size=(height, width), mode="bilinear", align_corners=False)
-            warped = warp(key_rgb, flow[0].permute(1, 2, 0).numpy())
+            flow = full_size(flows[t], height, width)
+            if wave is not None and basis is not None:
+                moved = wave.frame(t, basis)
+                flow = flow + (moved * wave_gain if wave_gain is not None else moved)
+            warped = warp(key_rgb, flow)
             if refine:
                 warped_t = torch.from_numpy(warped).permute(2, 0, 1)[None].float() / 255
-                out = model.refiner(warped_t, key_full, flow)
+                flow_t = torch.from_numpy(np.ascontiguousarray(flow.transpose(2, 0, 1)))[None]
+                out = model.refiner(warped_t, key_full, flow_t)
                 warped = np.rint(out[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
             frames.append(warped)
     return frames
@@ -628,8 +647,9 @@ class DynamicsCodec(Codec):
 
     def choose_wave(self, seq: Sequence, q: np.ndarray, step: float, interval: int) -> Wave | None:
         """The wave to send (``waves.choose_wave``), or None: fitted to what the decoder's
-        token flows (on the source key frame, as ``choose_tokens``) leave of the fine DIS
-        estimate of each inter frame's motion back to the key frame."""
+        token flows (on the source key frame, as ``choose_tokens``; brought to full size as the
+        decoder does) leave of the fine DIS estimate of each inter frame's motion back to the
+        key frame."""
         model = load_model(str(self.weights_path))
         key = rgb_uint8(seq, 0, 1)[0]
         inter = seq.num_frames - 1
@@ -638,11 +658,11 @@ class DynamicsCodec(Codec):
         )
         fine = DisFlow("fine")
 
-        def estimate(i: int) -> np.ndarray:
+        def residual(i: int) -> np.ndarray:
             flow = fine.backward(key, rgb_uint8(seq, i + 1, i + 2)[0])
-            return (low_res(flow, SCALE, is_flow=True) * SCALE).transpose(2, 0, 1).astype(np.float32)
+            return flow - full_size(decoded[i], seq.height, seq.width)
 
-        return choose_wave(estimate, decoded)
+        return choose_wave(residual, inter, seq.height, seq.width)
 
     def choose_still_cells(
         self, seq: Sequence, parsed: bs.Parsed, q: np.ndarray, workdir: Path, timeout: float
@@ -700,12 +720,11 @@ class DynamicsCodec(Codec):
         inter = h.frames - 1
         sent = bs.sent_frames(inter, h.interval)
         flows = decoded_flows(model, key_features(model, key_rgb), q, h.step, sent, inter, self.params)
+        gain = skip_gain(bs.unpack_skip(parsed.skip, h.width, h.height), *flows.shape[2:]) if parsed.skip else None
+        if gain is not None:
+            flows = flows * gain
         wave = unpack_wave(parsed.wave, inter, h.height / h.width)
-        if wave is not None:
-            flows = flows + wave.flows(*flows.shape[2:])
-        if parsed.skip:
-            flows = flows * skip_gain(bs.unpack_skip(parsed.skip, h.width, h.height), *flows.shape[2:])
-        return render(model, key_rgb, flows, self.params.refine)
+        return render(model, key_rgb, flows, self.params.refine, wave, gain)
 
     def _decode_keyframe(self, parsed: bs.Parsed, workdir: Path, timeout: float) -> Sequence:
         h = parsed.header
