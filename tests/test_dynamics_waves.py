@@ -52,7 +52,11 @@ def test_energies_are_the_least_squares_fit_of_each_wave():
     fitted = np.einsum("tb,bhwc->thwc", coef, W.radial_basis(20, 28, *params))
     explained = float((rest * rest).sum() - ((rest - fitted) ** 2).sum())
     many = W.scorer(rest)(np.array([0.3, 0.4, 0.5]), 0.45, np.array([8.0, 9.0, 10.0]), 0.35)
-    assert np.isclose(many[1], explained, rtol=1e-4)  # the basis is float32 and many.shape == (3,)
+    assert np.isclose(many[1], explained, rtol=1e-4) and many.shape == (3,)  # the basis is float32
+    # in batches (few waves at once on large grids) or one by one: the same energies
+    ks = np.linspace(4, 30, 150)
+    energies = W.scorer(rest)
+    assert np.allclose(energies(0.4, 0.45, ks, 0.35), [energies(0.4, 0.45, k, 0.35)[0] for k in ks], rtol=1e-9)
 
 
 def test_a_sent_wave_is_its_coefficients_times_its_basis():

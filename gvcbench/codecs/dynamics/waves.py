@@ -39,6 +39,7 @@ DECAYS = (0.15, 0.35, 0.7, 5.0)  # frame widths searched (5: nearly no decay)
 CENTRE_SPAN = 0.04  # the centre is searched this far (frame widths) around where the motion points
 CENTRE_OUTSIDE = 0.5  # frame widths: how far outside the frame a wave's centre may lie
 CENTRE_STEP = 0.005  # a quarter of a ring's spacing at k = 40: a wrong centre shifts the rings
+BATCH_VALUES = 2_000_000  # pixel values per array in one batch of the search (~160 MB in all)
 MIN_SIZE = 16  # quarter-size pixels: smaller flows hold too few rings to fit
 
 
@@ -102,12 +103,13 @@ def scorer(rest: np.ndarray):
     t, h, w, _ = rest.shape
     x, y = positions(h, w)
     rx, ry = (rest[..., i].reshape(t, -1).T.astype(np.float64) for i in (0, 1))
+    batch = max(1, min(64, BATCH_VALUES // (h * w)))  # waves at once: ~10 arrays of batch x h x w float64
 
     def energies(cx, cy, k, decay) -> np.ndarray:
         params = [np.atleast_1d(np.asarray(v, np.float64)) for v in (cx, cy, k, decay)]
         out = []
-        for i in range(0, max(len(v) for v in params), 64):
-            cx_, cy_, k_, decay_ = (v[i : i + 64, None] if len(v) > 1 else v[:, None] for v in params)
+        for i in range(0, max(len(v) for v in params), batch):
+            cx_, cy_, k_, decay_ = (v[i : i + batch, None] if len(v) > 1 else v[:, None] for v in params)
             dx, dy = x[None] - cx_, y[None] - cy_
             r = np.sqrt(dx * dx + dy * dy) + 1e-6
             envelope = np.exp(-r / decay_)
