@@ -232,3 +232,17 @@ def test_a_wave_of_the_wrong_length_or_with_impossible_parameters_is_refused(pay
     tokens = encode_residuals([[0] * 40] * 49, 40)
     with pytest.raises(BitstreamError, match=message):
         B.parse(B.build(HEADER, b"key", tokens, b"", payload))
+
+
+def test_a_version_4_stream_without_a_wave_and_a_wave_without_inter_frames_are_refused():
+    import struct
+    import zlib
+
+    tokens = encode_residuals([[0] * 40] * 49, 40)
+    plain = B.build(HEADER, b"key", tokens, B.pack_skip(np.eye(12, dtype=bool)))  # version 3
+    body = plain[:4] + bytes([4]) + plain[5:-4] + struct.pack(">I", 0)  # an empty wave section
+    with pytest.raises(BitstreamError, match="version 4 bitstream without a wave"):
+        B.parse(body + struct.pack(">I", zlib.crc32(body)))
+    single = B.Header(384, 384, 1, 25, 1, 8, "bt709", "limited", "vvenc", 37, 40, 0.05, "dyn5-abcdef")
+    with pytest.raises(BitstreamError, match="a wave in a clip of one frame"):
+        B.parse(B.build(single, b"key", encode_residuals([], 40), b"", W.pack_wave(_wave(0))))

@@ -260,6 +260,8 @@ def parse(data: bytes) -> Parsed:
     skip = parts[2] if len(parts) > 2 else b""
     unpack_skip(skip, header.width, header.height)  # checked here, before anything is decoded
     wave = parts[3] if len(parts) > 3 else b""
+    if version >= 4 and not wave:  # ``build`` writes version 3 or 2 when there is no wave
+        raise BitstreamError("a version 4 bitstream without a wave: the bitstream is corrupt or crafted")
     unpack_wave(wave, header.frames - 1, header.height / header.width)
     return Parsed(header, parts[0], parts[1], skip, wave)
 

@@ -209,6 +209,8 @@ def unpack_wave(payload: bytes, inter_frames: int, aspect: float = 1.0) -> Wave 
     down the frame reaches in frame widths (a tall frame's centre may lie past 100)."""
     if not payload:
         return None
+    if inter_frames < 1:
+        raise BitstreamError("a wave in a clip of one frame, which has no motion to add it to")
     size = _PARAMS.size + 2 * inter_frames
     if len(payload) != size:
         raise BitstreamError(
