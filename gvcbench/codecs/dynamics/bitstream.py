@@ -27,9 +27,9 @@ version that holds what it carries: 2 without a skip map or a wave, 3 with a map
 the bytes present, sane sizes, the CRC, no trailing bytes, a skip map of exactly the
 frame's cells, a wave of exactly the clip's inter frames, and token counts that the
 header justifies: at most two per quarter-size flow sample of the frame (the tokens code
-that flow; more values than it has are no compression), and no more in all than the token payload's length can hold
-(``entropy.max_symbols``), so a crafted stream cannot make the decoder run through
-millions of values it never sent.
+that flow; more values than it has are no compression), and no more in all than the
+token payload's length can hold (``entropy.max_symbols``), so a crafted stream cannot make
+the decoder run through millions of values it never sent.
 """
 
 from __future__ import annotations
