@@ -347,8 +347,8 @@ def still_cells(source: Iterable[np.ndarray], decoded: Iterable[np.ndarray], est
 
 
 def full_size(flow: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A quarter-size flow (2, h, w) brought to full size bilinearly (half-pixel centres), as
-    the decoder warps with it: (height, width, 2) float32."""
+    """A quarter-size flow (2, h, w), or any (C, h, w) map, brought to full size bilinearly
+    (half-pixel centres), as the decoder warps with it: (height, width, C) float32."""
     import torch
     import torch.nn.functional as F
 
@@ -370,7 +370,7 @@ def render(
     height, width = key_rgb.shape[:2]
     key_full = torch.from_numpy(key_rgb).permute(2, 0, 1)[None].float() / 255 if refine else None
     basis = wave.basis(height, width) if wave is not None else None
-    wave_gain = full_size(np.stack([gain, gain]), height, width)[..., :1] if gain is not None else None
+    wave_gain = full_size(gain[None], height, width) if gain is not None else None  # (H, W, 1)
     frames = []
     with torch.no_grad():
         for t in range(len(flows)):

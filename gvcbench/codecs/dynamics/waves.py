@@ -79,8 +79,8 @@ def radial_basis(height: int, width: int, cx: float, cy: float, k: float, decay:
     (cx, cy), displacement along the radius, decaying as exp(-r / decay); positions are pixel
     centres in frame widths, so that rings stay circles in any frame shape. One unit of
     displacement is one pixel of this grid."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    dx, dy = (x + 0.5) / width - cx, (y + 0.5) / width - cy
+    x, y = (v.reshape(height, width) for v in positions(height, width))
+    dx, dy = x - cx, y - cy
     r = np.sqrt(dx * dx + dy * dy) + 1e-6
     envelope = np.exp(-r / decay)
     unit = np.stack([dx / r, dy / r], -1)
@@ -125,14 +125,19 @@ def scorer(rest: np.ndarray):
     return energies
 
 
+def coefficient_fit(basis: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A function of one frame's motion (H, W, 2) that gives the (2,) least-squares
+    coefficients of the two waves of ``basis`` (2, H, W, 2) for it."""
+    flat = basis.reshape(2, -1).astype(np.float64)
+    gram = flat @ flat.T + 1e-9 * np.eye(2)
+    return lambda rest: np.linalg.solve(gram, flat @ rest.reshape(-1).astype(np.float64))
+
+
 def least_squares(rest: np.ndarray, params: tuple[float, float, float, float]) -> np.ndarray:
     """(T, 2) coefficients of the wave of ``params`` (cx, cy, k, decay) that fit ``rest``
     (T, h, w, 2) best, frame by frame."""
-    cx, cy, k, decay = params
-    basis = radial_basis(rest.shape[1], rest.shape[2], cx, cy, k, decay).reshape(2, -1)
-    basis = basis.astype(np.float64)
-    proj = basis @ rest.reshape(len(rest), -1).T.astype(np.float64)  # (2, T)
-    return np.linalg.solve(basis @ basis.T + 1e-9 * np.eye(2), proj).T
+    fit = coefficient_fit(radial_basis(rest.shape[1], rest.shape[2], *params))
+    return np.stack([fit(frame) for frame in rest])
 
 
 def pointed_centre(rest: np.ndarray) -> tuple[float, float]:
@@ -236,12 +241,6 @@ def detection_frames(inter_frames: int) -> list[int]:
     return sorted({round(i) for i in np.linspace(inter_frames / DETECT_FRAMES - 1, inter_frames - 1, DETECT_FRAMES)})
 
 
-def projections(basis: np.ndarray, rest: np.ndarray) -> np.ndarray:
-    """(2,) the inner products of ``rest`` (H, W, 2) with the two waves of ``basis`` (2, H, W, 2)."""
-    flat = basis.reshape(2, -1).astype(np.float64)
-    return flat @ rest.reshape(-1).astype(np.float64)
-
-
 def choose_wave(residual: Callable[[int], np.ndarray], inter_frames: int, height: int, width: int) -> Wave | None:
     """The wave the encoder sends, or None. ``residual(i)``: the motion the decoder's token flows
     leave of the fine estimate of inter frame i (0-based), at full size, (height, width, 2) in
@@ -258,12 +257,7 @@ def choose_wave(residual: Callable[[int], np.ndarray], inter_frames: int, height
     low = np.stack([low_res(rests[i], SCALE, is_flow=True) * SCALE for i in frames]).astype(np.float32)
     params = fit_wave(low, max_k=0.4 * w)  # the quarter grid holds w / 2 cycles a width
     basis = radial_basis(height, width, *params)
-    flat = basis.reshape(2, -1).astype(np.float64)
-    gram = flat @ flat.T + 1e-9 * np.eye(2)
-
-    def coefficients(rest: np.ndarray) -> np.ndarray:
-        return np.linalg.solve(gram, projections(basis, rest))
-
+    coefficients = coefficient_fit(basis)
     trial = quantised(params, np.stack([coefficients(rests[i]) for i in frames]))
     without = float(np.mean([np.linalg.norm(rests[i], axis=-1).mean() for i in frames]))
     with_wave = float(
