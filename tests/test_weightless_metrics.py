@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from gvcbench.errors import MetricError
 from gvcbench.metrics import METRICS
 from gvcbench.metrics.temporal import FlowEpe, farneback, luma8
 from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
-from gvcbench.metrics.vmaf import Vmaf
+from gvcbench.metrics.vmaf import Vmaf, libvmaf_frames
 from gvcbench.metrics.xpsnr import Xpsnr
 from gvcbench.tools import ffmpeg_exe
 
@@ -68,6 +69,17 @@ def test_vmaf_too_small_is_a_metric_error(size):
     ref = real_clip(frames=2, size=size)
     with pytest.raises(MetricError, match="at least 18x18"):
         Vmaf().frame_values(ref, ref)
+
+
+def test_vmaf_on_a_file_ffmpeg_cannot_read_is_a_metric_error(tmp_path):
+    """FFmpeg failing inside libvmaf is the metric's failure, not the codec's: a MetricError
+    (the job keeps its bitstream and other metrics), never a CodecError that fails the job."""
+    ref = real_clip(frames=2, size="64x64")
+    write_y4m(ref, tmp_path / "ref.y4m")
+    broken = tmp_path / "dist.y4m"
+    broken.write_bytes((tmp_path / "ref.y4m").read_bytes()[:40])  # the header cut short
+    with pytest.raises(MetricError, match="libvmaf filter failed"):
+        libvmaf_frames(tmp_path / "ref.y4m", broken, Path("vmaf.json"), tmp_path)
 
 
 def ffmpeg_xpsnr_stats(first, second, tmp_path) -> np.ndarray:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MetricError
+from ..errors import MetricError, ToolError
 from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version, run_tool
 from .base import Metric, MetricSpec
 
@@ -63,7 +63,10 @@ def libvmaf_frames(
         "null",
         "-",
     ]
-    run_tool(argv, workdir / "vmaf.log", timeout, cwd=workdir)
+    try:
+        run_tool(argv, workdir / "vmaf.log", timeout, cwd=workdir)
+    except ToolError as exc:  # a CodecError: the codec is not at fault here, and its other metrics stand
+        raise MetricError(f"FFmpeg's libvmaf filter failed: {exc}") from None
     try:
         return json.loads((workdir / log.name).read_text())
     except (OSError, json.JSONDecodeError) as exc:
