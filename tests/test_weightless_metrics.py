@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gvcbench.datasets.y4m import write_y4m
-from gvcbench.errors import MetricError
+from gvcbench.errors import MetricError, ToolError
 from gvcbench.metrics import METRICS
 from gvcbench.metrics.temporal import FlowEpe, farneback, luma8
 from gvcbench.metrics.torch_input import rgb_uint8, to_tensor
@@ -80,6 +80,17 @@ def test_vmaf_on_a_file_ffmpeg_cannot_read_is_a_metric_error(tmp_path):
     broken.write_bytes((tmp_path / "ref.y4m").read_bytes()[:40])  # the header cut short
     with pytest.raises(MetricError, match="libvmaf filter failed"):
         libvmaf_frames(tmp_path / "ref.y4m", broken, Path("vmaf.json"), tmp_path)
+
+
+def test_vmaf_timed_out_fails_the_job_so_a_rerun_measures_it(tmp_path):
+    """A timeout (or an outside kill: the OOM killer) is not the input's fault: it stays a
+    ToolError, so the job fails and the next run tries again instead of settling on "not
+    measurable"."""
+    ref = real_clip(frames=8, size="256x256")
+    write_y4m(ref, tmp_path / "ref.y4m")
+    with pytest.raises(ToolError, match="timed out") as caught:
+        libvmaf_frames(tmp_path / "ref.y4m", tmp_path / "ref.y4m", Path("vmaf.json"), tmp_path, timeout=0.01)
+    assert not isinstance(caught.value, MetricError)
 
 
 def ffmpeg_xpsnr_stats(first, second, tmp_path) -> np.ndarray:

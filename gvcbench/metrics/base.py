@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,7 +11,8 @@ from typing import ClassVar
 import numpy as np
 
 from ..datasets.sequence import Sequence
-from ..errors import GvcbenchError
+from ..errors import GvcbenchError, MetricError, ToolError
+from ..tools import Arg, run_tool
 from .axes import parse_axis
 
 
@@ -122,3 +124,19 @@ class Metric(ABC):
     ) -> np.ndarray:
         """``frame_values`` given the original's ``reference_features``; bit-identical to it."""
         raise NotImplementedError
+
+
+OUTSIDE_KILLS = {-signal.SIGKILL, -signal.SIGTERM}  # the out-of-memory killer, a stopped batch job
+
+
+def run_filter(argv: list[Arg], log: Path, timeout: float, cwd: Path, what: str) -> None:
+    """Run FFmpeg for a metric's filter (``what``: "libvmaf", "xpsnr"). Its failure on this
+    input is a MetricError: the job keeps its bitstream and its other metrics, and the metric
+    is recorded as not measurable. A timeout or a kill from outside is left a ToolError, so
+    the job fails and the next run measures it again."""
+    try:
+        run_tool(argv, log, timeout, cwd=cwd)
+    except ToolError as exc:
+        if exc.timed_out or exc.status in OUTSIDE_KILLS:
+            raise
+        raise MetricError(f"FFmpeg's {what} filter failed: {exc}") from None

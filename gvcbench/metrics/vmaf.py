@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MetricError, ToolError
-from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version, run_tool
-from .base import Metric, MetricSpec
+from ..errors import MetricError
+from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version
+from .base import Metric, MetricSpec, run_filter
 
 MODEL = "vmaf_v0.6.1"  # libvmaf's built-in default model
 # Smaller frames crash FFmpeg (SIGSEGV) in libvmaf: measured with the bundled FFmpeg 9.0.2 on
@@ -63,10 +63,7 @@ def libvmaf_frames(
         "null",
         "-",
     ]
-    try:
-        run_tool(argv, workdir / "vmaf.log", timeout, cwd=workdir)
-    except ToolError as exc:  # a CodecError: the codec is not at fault here, and its other metrics stand
-        raise MetricError(f"FFmpeg's libvmaf filter failed: {exc}") from None
+    run_filter(argv, workdir / "vmaf.log", timeout, workdir, "libvmaf")
     try:
         return json.loads((workdir / log.name).read_text())
     except (OSError, json.JSONDecodeError) as exc:

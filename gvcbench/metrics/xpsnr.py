@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MetricError, ToolError
-from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version, run_tool
-from .base import Metric, MetricSpec
+from ..errors import MetricError
+from ..tools import Arg, capture, ffmpeg_exe, ffmpeg_version
+from .base import Metric, MetricSpec, run_filter
 from .psnr import PSNR_CAP_DB
 
 # The filter's block size is 4 * round(32 * sqrt(W * H / 3840 / 2160)); below 2025 luma
@@ -48,10 +48,7 @@ def xpsnr_luma(original_y4m: Path, distorted_y4m: Path, workdir: Path, timeout: 
     )
     argv: list[Arg] = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", original_y4m, "-i", distorted_y4m]
     argv += ["-lavfi", graph, "-f", "null", "-"]
-    try:
-        run_tool(argv, workdir / "xpsnr.log", timeout, cwd=workdir)
-    except ToolError as exc:  # a CodecError: the codec is not at fault here
-        raise MetricError(f"FFmpeg's xpsnr filter failed: {exc}") from None
+    run_filter(argv, workdir / "xpsnr.log", timeout, workdir, "xpsnr")
     try:
         text = (workdir / "xpsnr.txt").read_text()
     except OSError as exc:
