@@ -226,6 +226,7 @@ def test_a_wave_round_trips_in_version_4_with_or_without_a_skip_map():
         (W.pack_wave(W.Wave(0.5, 0.5, 17.0, -1.0, 1.0, np.zeros((49, 2), np.int8))), "decay -1"),
         (W.pack_wave(W.Wave(0.5, 0.5, 17.0, 0.35, 0.0, np.zeros((49, 2), np.int8))), "scale 0"),
         (W.pack_wave(W.Wave(1e9, 0.5, 17.0, 0.35, 1.0, np.zeros((49, 2), np.int8))), "centre 1e\\+09"),
+        (W.pack_wave(W.Wave(0.5, 0.5, 17.0, 0.35, 1.0, np.full((49, 2), -128, np.int8))), "coefficient of -128"),
     ],
 )
 def test_a_wave_of_the_wrong_length_or_with_impossible_parameters_is_refused(payload, message):

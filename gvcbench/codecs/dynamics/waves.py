@@ -230,6 +230,8 @@ def unpack_wave(payload: bytes, inter_frames: int, aspect: float = 1.0) -> Wave 
             f"implausible wave (centre {cx:g}, {cy:g}, wavenumber {k:g}, decay {decay:g}, scale {scale:g})"
         )
     coefficients = np.frombuffer(payload, np.int8, offset=_PARAMS.size).reshape(inter_frames, 2).copy()
+    if (coefficients == -128).any():  # quantised() writes -127..127: the wave's sign is symmetric
+        raise BitstreamError("a wave coefficient of -128, outside the -127..127 the encoder writes")
     return Wave(cx, cy, k, decay, scale, coefficients)
 
 
