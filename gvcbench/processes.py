@@ -7,6 +7,8 @@ left running in the background is a stray that could later write into a resumed 
 folder. When the process that started a program dies without cleaning up (SIGKILL, a
 killed driver whose workers exit, a dead Dask worker), a small reaper process, one per
 process that runs programs, sees its pipe close and kills every group still registered.
+A Dask task tags the programs it starts (``owned_by``) so that a driver stopped with Ctrl-C
+can stop them on a shared scheduler's workers, which outlive it (``cancel_owned``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO
+
+from .errors import GvcbenchError
 
 # The reaper reads "+PGID" / "-PGID" lines; at end of input (its parent died or exited)
 # it kills every group still registered.
@@ -98,14 +102,60 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         pass
 
 
+_owner = threading.local()  # .tag: the Dask task whose programs this thread starts
+_owned: dict[str, set[int]] = {}  # tag -> process groups running now
+_cancelled: set[str] = set()  # tag prefixes (a run's) whose programs are stopped
+_owned_lock = threading.Lock()
+
+
+@contextmanager
+def owned_by(tag: str) -> Iterator[None]:
+    """Programs this thread starts inside belong to ``tag`` (a Dask task's key, which begins
+    with its run's prefix), so that ``cancel_owned`` can stop them from another thread."""
+    previous = getattr(_owner, "tag", None)
+    _owner.tag = tag
+    try:
+        yield
+    finally:
+        _owner.tag = previous
+
+
+def is_cancelled(tag: str) -> bool:
+    return any(tag.startswith(prefix) for prefix in _cancelled)
+
+
+def cancel_owned(prefix: str) -> int:
+    """Kill the programs of every task whose tag begins with ``prefix`` and refuse the ones they
+    would start next; returns how many were running. For a run whose driver was stopped: a
+    shared scheduler's workers would otherwise run its encodes to their end."""
+    with _owned_lock:
+        _cancelled.add(prefix)
+        groups = [pgid for tag, pgids in _owned.items() if tag.startswith(prefix) for pgid in pgids]
+    for pgid in groups:
+        kill_group(pgid)
+    return len(groups)
+
+
+def _refuse_if_cancelled(tag: str | None) -> None:
+    if tag is not None and is_cancelled(tag):
+        raise GvcbenchError("this run was stopped (its driver was interrupted): no program starts for it")
+
+
 @contextmanager
 def process_group(argv: list[str], **popen_args) -> Iterator[subprocess.Popen]:
     """Start ``argv`` as the leader of a new session; on leaving, kill whatever is left of
     its group (grandchildren included), whether the program finished, timed out or we
     were interrupted."""
+    tag = getattr(_owner, "tag", None)
+    _refuse_if_cancelled(tag)
     REAPER.start()
     proc = subprocess.Popen(argv, start_new_session=True, **popen_args)
     REAPER.watch(proc.pid)
+    if tag is not None:
+        with _owned_lock:
+            _owned.setdefault(tag, set()).add(proc.pid)
+            if is_cancelled(tag):  # cancelled between the check and the start
+                kill_group(proc.pid)
     try:
         yield proc
     finally:
@@ -114,6 +164,11 @@ def process_group(argv: list[str], **popen_args) -> Iterator[subprocess.Popen]:
             proc.wait()
         finally:
             REAPER.forget(proc.pid)
+            if tag is not None:
+                with _owned_lock:
+                    _owned.get(tag, set()).discard(proc.pid)
+                    if not _owned.get(tag, True):
+                        del _owned[tag]
 
 
 def _wait_unreaped(proc: subprocess.Popen, timeout: float | None) -> bool:

@@ -297,6 +297,57 @@ def test_a_dead_workers_encoder_group_dies_with_it(clips, tmp_path):
     assert not strays, "the dead worker's encoder or its grandchild is still running"
 
 
+STUCK_MARK = "86421.25"  # the `sleep` argument that marks the stuck encoder
+STUCK_CODEC = """#!/bin/sh
+# encode: stuck.sh INPUT BITSTREAM QP MARKS. An encode that would take a day.
+echo $$ > "$4/encoder.$3.pid"
+exec sleep {mark}
+"""
+
+
+def test_ctrl_c_on_the_driver_stops_its_encodes_on_a_shared_schedulers_workers(clips, cluster, tmp_path):
+    """A shared scheduler's workers outlive the driver; Ctrl-C (SIGINT to the driver, as a
+    terminal sends it) used to leave the run's encoders running there until they ended."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    codec = _script_codec(tmp_path, "stuck", STUCK_CODEC.format(mark=STUCK_MARK), (30, 32), str(marks))
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'output = {json.dumps(str(tmp_path / "run"))}\nmetrics = ["psnr-y"]\n'
+        f"[dataset]\nsource = {json.dumps(str(clips / 'bikes.y4m'))}\n"
+        f'[executor]\nkind = "dask"\nscheduler = {json.dumps(cluster.scheduler_address)}\n'
+        f'[[codec]]\nname = "external"\nlabel = "stuck"\nqps = [30, 32]\n'
+        f"[codec.params]\nencode = {json.dumps(codec['params']['encode'])}\n"
+        f'decode = ["cp", "{{bitstream}}", "{{output}}"]\noutput_format = "y4m"\nversion = "1"\n'
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while len(list(marks.glob("encoder.*.pid"))) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+        encoders = [int(f.read_text()) for f in marks.glob("encoder.*.pid")]
+        assert len(encoders) == 2, driver.stdout.read() if driver.poll() is not None else "no encoder started"
+        driver.send_signal(signal.SIGINT)
+        output = driver.communicate(timeout=60)[0]
+        assert driver.returncode == 130, output
+        assert "2 program(s) on its workers killed" in output, output
+        deadline = time.time() + 10
+        while _pids_with(STUCK_MARK) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _pids_with(STUCK_MARK), "the stopped run's encoders still run on the workers"
+    finally:
+        driver.kill()
+        for pid in _pids_with(STUCK_MARK):  # never leave them to other tests
+            os.kill(pid, signal.SIGKILL)
+    assert len(cluster.scheduler_info["workers"]) == 2, "the shared scheduler's workers stay"
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:

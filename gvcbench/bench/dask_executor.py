@@ -42,6 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import ConfigError, GvcbenchError
+from ..processes import cancel_owned, is_cancelled, owned_by
 from .config import ExecutorConfig, import_keeping_ctrl_c
 from .job import execute_job, failed_row
 from .plan import Job
@@ -200,13 +201,41 @@ def run_jobs(task: str, packed_jobs: bytes, sources: list | None = None) -> list
     except ValueError:  # not inside a worker (never in a run)
         worker = None
     rows = []
-    for index, job in enumerate(jobs):
-        if worker is not None:
-            worker.log_event(PROGRESS_TOPIC, {"task": task, "index": index, "done": False})
-        rows.append(execute_job(job, sources[index] if sources else None))
-        if worker is not None:
-            worker.log_event(PROGRESS_TOPIC, {"task": task, "index": index, "done": True})
+    with owned_by(task):  # the driver's Ctrl-C stops this task's programs (cancel_owned)
+        for index, job in enumerate(jobs):
+            if is_cancelled(task):  # nobody waits for the rest
+                break
+            if worker is not None:
+                worker.log_event(PROGRESS_TOPIC, {"task": task, "index": index, "done": False})
+            rows.append(execute_job(job, sources[index] if sources else None))
+            if worker is not None:
+                worker.log_event(PROGRESS_TOPIC, {"task": task, "index": index, "done": True})
     return rows
+
+
+STOP_SECONDS = 10  # how long a stopped driver waits for the workers to stop its programs
+
+
+def stop_run_on_workers(client, prefix: str, futures: list) -> None:
+    """Cancel a run's tasks and kill the programs they run on every worker (``cancel_owned``),
+    waiting at most ``STOP_SECONDS`` for a scheduler that may be slow or gone."""
+    stopped: list = []
+
+    def stop() -> None:
+        client.cancel(futures)
+        stopped.append(client.run(cancel_owned, prefix, on_error="return"))
+
+    thread = threading.Thread(target=stop, daemon=True)
+    thread.start()
+    thread.join(STOP_SECONDS)
+    if stopped:
+        count = sum(n for n in stopped[0].values() if isinstance(n, int))
+        log.warning(f"stopped this run's tasks on the Dask scheduler; {count} program(s) on its workers killed")
+    else:
+        log.warning(
+            f"the Dask scheduler did not answer within {STOP_SECONDS} s: encodes of this run that its "
+            f"workers started may run on until they end (their results are not stored)"
+        )
 
 
 def task_size(job_seconds: float | None, remaining: int, threads: int) -> int:
@@ -498,7 +527,12 @@ class DaskExecutor:
 
                 for spec in {j.spec for j in jobs}:
                     dispatch.sources[spec] = client.scatter(_cached_sequence(spec), broadcast=False)
-            dispatch.run(on_results)
+            try:
+                dispatch.run(on_results)
+            except KeyboardInterrupt:
+                if self.cfg.scheduler:  # its workers outlive this driver: stop what they run for it
+                    stop_run_on_workers(client, dispatch.prefix, list(dispatch.in_flight))
+                raise
             if dispatch.lost:
                 raise GvcbenchError(self._lost_message())
             if dispatch.refused:
