@@ -428,6 +428,50 @@ def test_a_late_worker_with_another_environment_stops_the_run(clips, tmp_path):
     assert [(r["qp"], r["status"]) for r in rows.values()] == [(24, "done")]
 
 
+def _late_checks(address: str) -> list[str]:
+    with distributed.Client(address) as client:
+        names = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.worker_plugins))
+    return [n for n in names if n.startswith("gvcbench-late-worker-check")]
+
+
+def test_two_runs_on_one_shared_scheduler_keep_their_own_late_worker_checks(clips, cluster, tmp_path):
+    """A second run that ends while the first runs used to replace the first's check for
+    workers that join late and then remove it, leaving the first run without any."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    executor = {"kind": "dask", "scheduler": cluster.scheduler_address}
+    first = config_from_mapping(
+        {
+            "dataset": {"source": str(clips / "bikes.y4m")},
+            "output": str(tmp_path / "first"),
+            "metrics": ["psnr-y"],
+            "keep_reconstructions": False,
+            "executor": executor,
+            "codec": [_script_codec(tmp_path, "slow", WAITING_CODEC, (24, 26), str(marks))],
+        }
+    )
+    started: list = []
+    summaries: list = []
+    thread = threading.Thread(
+        target=lambda: summaries.append(run_benchmark(first, on_event=lambda e: started.append(e))), daemon=True
+    )
+    thread.start()
+    try:
+        deadline = time.time() + 120
+        while not any(isinstance(e, JobEnded) for e in started) and time.time() < deadline:
+            time.sleep(0.1)  # QP 24 has ended: the first run's check is registered, QP 26 waits
+        checks = _late_checks(cluster.scheduler_address)
+        assert len(checks) == 1, checks
+        second = _near_free_cfg(_tiny_clips(tmp_path / "tiny"), tmp_path / "second", executor, range(4))
+        assert run_benchmark(second).done == 8
+        assert _late_checks(cluster.scheduler_address) == checks, "the second run removed the first's check"
+    finally:
+        (marks / "release").touch()
+        thread.join(timeout=120)
+    assert summaries and summaries[0].done == 2 and summaries[0].failed == 0
+    assert _late_checks(cluster.scheduler_address) == []
+
+
 def _tiny_clips(folder, count=2):
     from gvcbench.datasets.y4m import write_y4m
 

@@ -307,20 +307,25 @@ except ImportError:  # the dask extra is not installed; DaskExecutor says so whe
     WorkerPlugin = object  # type: ignore[misc,assignment]
 
 
+def late_check_name(run: str) -> str:
+    return f"gvcbench-late-worker-check-{run}"
+
+
 class LateWorkerCheck(WorkerPlugin):
     """The preflight check for workers that join after the run started (a busy queue starts
     them one by one): a worker that is not ready reports why and closes before taking a job."""
 
-    name = "gvcbench-late-worker-check"
-
-    def __init__(self, codecs, paths, versions, driver_env):
+    def __init__(self, run: str, codecs, paths, versions, driver_env):
+        # One check per run (``run``: its task-key prefix): two runs on a shared scheduler
+        # neither replace nor remove each other's, nor stop on each other's refusals.
+        self.run, self.name = run, late_check_name(run)
         self.codecs, self.paths, self.versions, self.driver_env = codecs, paths, versions, driver_env
 
     async def setup(self, worker):
         rep = check_worker(self.codecs, self.paths)
         problems = worker_problems(worker.address, rep, self.versions, self.driver_env, len(self.paths))
         if problems:  # closes before the worker reads its first task from the scheduler
-            worker.log_event(REFUSED_TOPIC, {"problems": problems})
+            worker.log_event(REFUSED_TOPIC, {"run": self.run, "problems": problems})
             worker.loop.add_callback(worker.close, nanny=True, reason="gvcbench: worker not ready")
 
 
@@ -460,9 +465,9 @@ class DaskExecutor:
             f"or raise start_timeout if the queue is just busy."
         )
 
-    def preflight(self, client, jobs: list[Job]) -> bool:
-        """Check every worker before the run (and, through a plugin, every worker that joins
-        later); returns whether inputs go by path."""
+    def preflight(self, client, jobs: list[Job], run: str) -> bool:
+        """Check every worker before the run (and, through a plugin named after ``run``, every
+        worker that joins later); returns whether inputs go by path."""
         codecs = sorted({(j.codec_label, j.codec_name, json.dumps(j.codec_params, sort_keys=True)) for j in jobs})
         codec_list = [(label, name, json.loads(params)) for label, name, params in codecs]
         versions = {j.codec_label: j.codec_version for j in jobs}
@@ -480,7 +485,7 @@ class DaskExecutor:
             f"{len(reports)} Dask worker(s) checked; inputs go by "
             f"{'path (every worker reads the files)' if by_path else 'value (scattered from the driver)'}"
         )
-        client.register_plugin(LateWorkerCheck(codec_list, paths if by_path else [], versions, driver_env))
+        client.register_plugin(LateWorkerCheck(run, codec_list, paths if by_path else [], versions, driver_env))
         return by_path
 
     def _threads_started(self) -> int:
@@ -521,7 +526,7 @@ class DaskExecutor:
         client.subscribe_topic(PROGRESS_TOPIC, dispatch.on_progress)
         client.subscribe_topic(REFUSED_TOPIC, dispatch.on_refused)
         try:
-            by_path = self.preflight(client, jobs)
+            by_path = self.preflight(client, jobs, dispatch.prefix)
             if not by_path:
                 from .job import _cached_sequence
 
@@ -545,7 +550,7 @@ class DaskExecutor:
                 with _quiet("distributed.client", "distributed.utils"):
                     self.close()
             else:
-                self._leave_scheduler(client)
+                self._leave_scheduler(client, dispatch.prefix)
 
     def _lost_message(self) -> str:
         where = f"at {self.cfg.scheduler}" if self.cfg.scheduler else "of the cluster this run started"
@@ -555,15 +560,15 @@ class DaskExecutor:
             f"its workers again and run the same command to resume"
         )
 
-    def _leave_scheduler(self, client) -> None:
-        """Stop listening to this run's events and, on a shared scheduler, remove its worker check."""
+    def _leave_scheduler(self, client, run: str) -> None:
+        """Stop listening to this run's events and remove its worker check (a shared scheduler
+        outlives the run; a rate search's next round registers its own)."""
         client.unsubscribe_topic(PROGRESS_TOPIC)
         client.unsubscribe_topic(REFUSED_TOPIC)
-        if self.cfg.scheduler:  # a shared scheduler outlives the run: leave no check behind
-            try:
-                client.unregister_worker_plugin(LateWorkerCheck.name)
-            except Exception:  # never registered (the preflight stopped the run)
-                pass
+        try:
+            client.unregister_worker_plugin(late_check_name(run))
+        except Exception:  # never registered (the preflight stopped the run)
+            pass
 
 
 class _DeathErrors(logging.Filter):
@@ -642,7 +647,10 @@ class _Dispatch:
             self.progress[msg["task"]] = (msg["index"], msg["done"])
 
     def on_refused(self, event) -> None:
-        """A late worker is not ready: stop the run, keep what finished."""
+        """A late worker is not ready for this run: stop the run, keep what finished (a shared
+        scheduler sends other runs' refusals too)."""
+        if event[1].get("run") != self.prefix:
+            return
         self.refused.extend(event[1]["problems"])
         # Runs on the client's event loop, where a blocking call would never return.
         threading.Thread(target=self.client.cancel, args=(self._futures(),), daemon=True).start()
