@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -253,7 +257,8 @@ def run(
                 bar.console.print(f"[red]failed[/] {escape(event.what)}: {escape(event.reason)}", highlight=False)
 
         try:
-            summary = api.run(cfg, force=force, on_event=show)
+            with _sigterm_stops_like_ctrl_c():
+                summary = api.run(cfg, force=force, on_event=show)
         finally:
             if tasks:  # stopping a bar never started prints an empty line
                 bar.stop()
@@ -295,15 +300,41 @@ def run(
         _next_steps(cfg, rows)
     except GvcbenchError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        how = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
         err.print(
-            "interrupted: every finished job is kept in the store; run the same command again to resume",
+            f"{how}: every finished job is kept in the store; run the same command again to resume",
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)) from None
     if not summary.ok:
         raise typer.Exit(1)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch system's scancel or time limit, `timeout`, `docker stop`) taken like
+    Ctrl-C: the run stops its workers and their programs, cancels the SLURM worker jobs it
+    started and says what it kept, instead of dying on the spot."""
+
+
+@contextmanager
+def _sigterm_stops_like_ctrl_c() -> Iterator[None]:
+    """A first SIGTERM raises Terminated in the main thread; a second one, during the cleanup,
+    ends the process at once (the default), as an insistent sender means."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _next_steps(cfg, rows: list[JobResult]) -> None:

@@ -411,7 +411,12 @@ def test_ctrl_c_still_interrupts_once_dask_jobqueue_is_imported():
     assert r.returncode == 130, (r.returncode, r.stderr[-2000:])
 
 
-def test_ctrl_c_on_a_slurm_run_says_interrupted_exits_130_and_cancels_its_workers(slurm, clips, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_on_a_slurm_run_says_so_exits_128_plus_it_and_cancels_its_workers(
+    slurm, clips, tmp_path, sig
+):
+    """SIGTERM is what the driver gets when its own batch job is cancelled or reaches its
+    time limit: it used to die on the spot and leave its worker jobs to start later."""
     (tmp_path / "run.toml").write_text(
         "\n".join(
             [
@@ -442,9 +447,10 @@ def test_ctrl_c_on_a_slurm_run_says_interrupted_exits_130_and_cancels_its_worker
         except sqlite3.OperationalError:
             pass
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     err = proc.communicate(timeout=60)[1]
-    assert proc.returncode == 130 and "interrupted: every finished job is kept" in err, (proc.returncode, err)
+    how = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    assert proc.returncode == 128 + sig and f"{how}: every finished job is kept" in err, (proc.returncode, err)
     queue = subprocess.run(["squeue", "-h", "-n", "gvcbench-worker", "-o", "%i %T"], capture_output=True, text=True)
     assert "RUNNING" not in queue.stdout and "PENDING" not in queue.stdout, queue.stdout
 

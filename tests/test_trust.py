@@ -302,9 +302,12 @@ def test_interrupted_driver_kills_the_codec_and_its_grandchildren(tmp_path, sig)
     )
     _wait_for(lambda: len(list(kids.glob("*.pid"))) >= 2, what="both encodes")
     driver.send_signal(sig)
-    driver.communicate(timeout=60)
+    output = "".join(driver.communicate(timeout=60))
     _wait_for(lambda: not _grandchildren_alive(kids), timeout=15, what="the codec's children to die")
     assert not [p for p in _codec_processes(enc)], "an encoder outlived the driver"
+    # SIGTERM (scancel, `timeout`, `docker stop`) stops the run like Ctrl-C, and says so
+    how = "interrupted" if sig == signal.SIGINT else "terminated (SIGTERM)"
+    assert driver.returncode == 128 + sig and f"{how}: every finished job is kept" in output, output
 
 
 def _codec_processes(script: Path) -> list[int]:
