@@ -121,7 +121,9 @@ def owned_by(tag: str) -> Iterator[None]:
 
 
 def is_cancelled(tag: str) -> bool:
-    return any(tag.startswith(prefix) for prefix in _cancelled)
+    # tuple() copies the set in one step: iterating it here while cancel_owned adds to it
+    # (the worker's event loop thread) raised "Set changed size during iteration"
+    return tag.startswith(tuple(_cancelled))
 
 
 def cancel_owned(prefix: str) -> int:

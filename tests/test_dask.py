@@ -902,3 +902,43 @@ def test_a_tasks_rows_stand_when_its_futures_status_has_moved_on(cluster):
         rows = [JobResult(job_key="k", codec="c", sequence="s", point="qp30", qp=30, job_seconds=2.0)]
         dispatch.in_flight[future] = []
         assert dispatch.settle(future, rows) == rows and dispatch.job_seconds == 2.0
+
+
+def test_a_killed_drivers_late_worker_check_is_removed_by_the_next_run(clips, cluster, tmp_path):
+    """A driver killed outright (SIGKILL: the OOM killer, SLURM's kill after its grace time)
+    cannot remove its check; with a name per run no later run replaced it either, and it went
+    on closing every worker that joined and failed the dead run's checks (its inputs deleted, an
+    upgraded environment) for as long as the scheduler lived."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    codec = _script_codec(tmp_path, "slow", WAITING_CODEC, (24, 26), str(marks))
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'output = {json.dumps(str(tmp_path / "dead"))}\nmetrics = ["psnr-y"]\n'
+        f"[dataset]\nsource = {json.dumps(str(clips / 'bikes.y4m'))}\n"
+        f'[executor]\nkind = "dask"\nscheduler = {json.dumps(cluster.scheduler_address)}\n'
+        f'[[codec]]\nname = "external"\nlabel = "slow"\nqps = [24, 26]\n'
+        f"[codec.params]\nencode = {json.dumps(codec['params']['encode'])}\n"
+        f'decode = ["cp", "{{bitstream}}", "{{output}}"]\noutput_format = "y4m"\nversion = "1"\n'
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not _late_checks(cluster.scheduler_address) and time.time() < deadline:
+            time.sleep(0.1)
+        assert len(_late_checks(cluster.scheduler_address)) == 1
+    finally:
+        driver.kill()
+        driver.wait()
+        (marks / "release").touch()
+    assert len(_late_checks(cluster.scheduler_address)) == 1, "the killed driver's check stays for now"
+    executor = {"kind": "dask", "scheduler": cluster.scheduler_address}
+    with gvcbench_logs() as logs:
+        assert run_benchmark(_near_free_cfg(_tiny_clips(tmp_path / "tiny"), tmp_path / "next", executor, range(2))).done
+    assert _late_checks(cluster.scheduler_address) == []
+    assert any("removed 1 late-worker check(s)" in m for m in logs), logs

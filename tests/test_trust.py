@@ -488,3 +488,37 @@ def test_a_run_that_cannot_start_leaves_no_output_folder(tmp_path):
         code, text = _finish(_gvcbench(["run", "--codecs", "x265", "--output", "out", *args], tmp_path))
         assert code == 2 and "Traceback" not in text, text
         assert not (tmp_path / "out").exists(), args
+
+
+def test_a_run_stopped_on_a_shared_worker_never_fails_another_runs_task(monkeypatch):
+    """cancel_owned (a stopped driver's client.run, on the worker's event loop thread) adds to the
+    set of cancelled runs while other runs' tasks ask is_cancelled in their own threads: iterating
+    the set there raised "Set changed size during iteration", failing another run's job."""
+    import threading
+
+    from gvcbench import processes
+
+    monkeypatch.setattr(processes, "_cancelled", {f"gvcbench-{i:012x}-" for i in range(200)})
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, as a busy worker does
+    errors: list = []
+    stop = threading.Event()
+
+    def other_runs_task():
+        while not stop.is_set():
+            try:
+                assert not processes.is_cancelled("gvcbench-ffffffffffff-7")
+            except RuntimeError as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=other_runs_task)
+    thread.start()
+    try:
+        for i in range(2000):
+            processes.cancel_owned(f"gvcbench-new{i:09x}-")
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(before)
+    assert not errors, errors[0]
+    assert processes.is_cancelled("gvcbench-new000000001-3") and not processes.is_cancelled("gvcbench-new-3")

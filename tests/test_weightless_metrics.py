@@ -227,3 +227,47 @@ def test_the_metrics_command_lists_every_metric_with_its_direction():
     assert "higher" in psnr and "dB" in psnr and "yes" in psnr
     lpips = next(line for line in lines if line.startswith("│ lpips "))
     assert "lower" in lpips and "1-x" in lpips
+
+
+@pytest.mark.parametrize("sig", ["TERM", "INT"])
+def test_vmaf_whose_ffmpeg_is_signalled_from_outside_fails_the_job(tmp_path, sig):
+    """FFmpeg catches SIGTERM and SIGINT and exits with status 255 ("received signal 15"), never
+    -15: a `kill` on a stuck FFmpeg, or a batch job being stopped, is no fault of the input and
+    must not be stored as "not measurable" (a MetricError, which no later run measures again)."""
+    import os
+    import signal
+    import threading
+    import time
+
+    ref = real_clip(frames=8, size="256x256")
+    write_y4m(ref, tmp_path / "ref.y4m")
+    many = tmp_path / "many.y4m"  # long enough to signal FFmpeg mid-run
+    head, _, body = (tmp_path / "ref.y4m").read_bytes().partition(b"\n")
+    many.write_bytes(head + b"\n" + body * 60)
+    caught: list = []
+
+    def measure():
+        try:
+            libvmaf_frames(many, many, Path("vmaf.json"), tmp_path, timeout=300)
+        except Exception as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=measure)
+    thread.start()
+    pid = None
+    deadline = time.time() + 30
+    while pid is None and time.time() < deadline:
+        for entry in os.listdir("/proc"):
+            try:
+                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if entry.isdigit() and "libvmaf" in cmdline and str(many) in cmdline:
+                pid = int(entry)
+        time.sleep(0.05)
+    assert pid is not None, "FFmpeg did not start"
+    time.sleep(0.3)
+    os.kill(pid, getattr(signal, f"SIG{sig}"))
+    thread.join(60)
+    assert caught and isinstance(caught[0], ToolError), caught
+    assert not isinstance(caught[0], MetricError), caught[0]

@@ -307,18 +307,35 @@ except ImportError:  # the dask extra is not installed; DaskExecutor says so whe
     WorkerPlugin = object  # type: ignore[misc,assignment]
 
 
-def late_check_name(run: str) -> str:
-    return f"gvcbench-late-worker-check-{run}"
+LATE_CHECK = "gvcbench-late-worker-check"
+
+
+def late_check_name(run: str, client_id: str = "") -> str:
+    """The name of ``run``'s late-worker check; it ends with its driver's client id, so that a
+    later run can tell the check of a driver that died (SIGKILL, the OOM killer) from a live one."""
+    return f"{LATE_CHECK}-{run}@{client_id}"
+
+
+def stale_late_checks(dask_scheduler) -> list[str]:
+    """Runs on the scheduler: the late-worker checks whose driver is no longer connected. Nobody
+    else removes them: they would check every worker that joins against a dead run's codecs,
+    environment and inputs, and close those that fail, for as long as the scheduler lives."""
+    live = set(dask_scheduler.clients)
+    return [
+        name
+        for name in dask_scheduler.worker_plugins
+        if name.startswith(LATE_CHECK + "-") and name.rpartition("@")[2] not in live
+    ]
 
 
 class LateWorkerCheck(WorkerPlugin):
     """The preflight check for workers that join after the run started (a busy queue starts
     them one by one): a worker that is not ready reports why and closes before taking a job."""
 
-    def __init__(self, run: str, codecs, paths, versions, driver_env):
+    def __init__(self, run: str, codecs, paths, versions, driver_env, client_id: str = ""):
         # One check per run (``run``: its task-key prefix): two runs on a shared scheduler
         # neither replace nor remove each other's, nor stop on each other's refusals.
-        self.run, self.name = run, late_check_name(run)
+        self.run, self.name = run, late_check_name(run, client_id)
         self.codecs, self.paths, self.versions, self.driver_env = codecs, paths, versions, driver_env
 
     async def setup(self, worker):
@@ -485,8 +502,23 @@ class DaskExecutor:
             f"{len(reports)} Dask worker(s) checked; inputs go by "
             f"{'path (every worker reads the files)' if by_path else 'value (scattered from the driver)'}"
         )
-        client.register_plugin(LateWorkerCheck(run, codec_list, paths if by_path else [], versions, driver_env))
+        if self.cfg.scheduler:
+            self._remove_stale_checks(client)
+        client.register_plugin(
+            LateWorkerCheck(run, codec_list, paths if by_path else [], versions, driver_env, client.id)
+        )
         return by_path
+
+    def _remove_stale_checks(self, client) -> None:
+        """Remove the late-worker checks that killed drivers left on the shared scheduler."""
+        try:
+            stale = client.run_on_scheduler(stale_late_checks)
+            for name in stale:
+                client.unregister_worker_plugin(name)
+        except Exception:  # an older or locked-down scheduler: leave them
+            return
+        if stale:
+            log.info(f"removed {len(stale)} late-worker check(s) of runs whose driver is gone")
 
     def _threads_started(self) -> int:
         """The worker threads of a cluster this run starts (its workers may join one by one)."""
@@ -566,7 +598,7 @@ class DaskExecutor:
         client.unsubscribe_topic(PROGRESS_TOPIC)
         client.unsubscribe_topic(REFUSED_TOPIC)
         try:
-            client.unregister_worker_plugin(late_check_name(run))
+            client.unregister_worker_plugin(late_check_name(run, client.id))
         except Exception:  # never registered (the preflight stopped the run)
             pass
 

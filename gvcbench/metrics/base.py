@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
@@ -127,6 +128,9 @@ class Metric(ABC):
 
 
 OUTSIDE_KILLS = {-signal.SIGKILL, -signal.SIGTERM}  # the out-of-memory killer, a stopped batch job
+# FFmpeg catches SIGINT, SIGTERM and SIGXCPU: it then exits with status 255 (never -15) and
+# says so as its last words: "Exiting normally, received signal 15."
+_FFMPEG_SIGNALLED = re.compile(r"received signal \d+")
 
 
 def run_filter(argv: list[Arg], log: Path, timeout: float, cwd: Path, what: str) -> None:
@@ -137,6 +141,6 @@ def run_filter(argv: list[Arg], log: Path, timeout: float, cwd: Path, what: str)
     try:
         run_tool(argv, log, timeout, cwd=cwd)
     except ToolError as exc:
-        if exc.timed_out or exc.status in OUTSIDE_KILLS:
+        if exc.timed_out or exc.status in OUTSIDE_KILLS or _FFMPEG_SIGNALLED.search(exc.log_tail):
             raise
         raise MetricError(f"FFmpeg's {what} filter failed: {exc}") from None
