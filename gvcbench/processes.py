@@ -130,11 +130,11 @@ def cancel_owned(prefix: str) -> int:
     """Kill the programs of every task whose tag begins with ``prefix`` and refuse the ones they
     would start next; returns how many were running. For a run whose driver was stopped: a
     shared scheduler's workers would otherwise run its encodes to their end."""
-    with _owned_lock:
+    with _owned_lock:  # under the lock: a group leaves _owned (below) before its leader is reaped
         _cancelled.add(prefix)
         groups = [pgid for tag, pgids in _owned.items() if tag.startswith(prefix) for pgid in pgids]
-    for pgid in groups:
-        kill_group(pgid)
+        for pgid in groups:
+            kill_group(pgid)
     return len(groups)
 
 
@@ -162,15 +162,15 @@ def process_group(argv: list[str], **popen_args) -> Iterator[subprocess.Popen]:
         yield proc
     finally:
         kill_group(proc.pid)
+        if tag is not None:  # before the reaping wait frees the group id for reuse
+            with _owned_lock:
+                _owned.get(tag, set()).discard(proc.pid)
+                if not _owned.get(tag, True):
+                    del _owned[tag]
         try:
             proc.wait()
         finally:
             REAPER.forget(proc.pid)
-            if tag is not None:
-                with _owned_lock:
-                    _owned.get(tag, set()).discard(proc.pid)
-                    if not _owned.get(tag, True):
-                        del _owned[tag]
 
 
 def _wait_unreaped(proc: subprocess.Popen, timeout: float | None) -> bool:

@@ -297,6 +297,20 @@ def test_a_dead_workers_encoder_group_dies_with_it(clips, tmp_path):
     assert not strays, "the dead worker's encoder or its grandchild is still running"
 
 
+def _shared_run_config(tmp_path: Path, address: str, codec: dict, qps, output: str, clips: Path) -> Path:
+    """A run.toml for the CLI: ``codec`` (a ``_script_codec``) on bikes.y4m, on the scheduler at ``address``."""
+    config = tmp_path / f"{output}.toml"
+    config.write_text(
+        f'output = {json.dumps(str(tmp_path / output))}\nmetrics = ["psnr-y"]\n'
+        f"[dataset]\nsource = {json.dumps(str(clips / 'bikes.y4m'))}\n"
+        f'[executor]\nkind = "dask"\nscheduler = {json.dumps(address)}\n'
+        f'[[codec]]\nname = "external"\nlabel = {json.dumps(codec["label"])}\nqps = {json.dumps(list(qps))}\n'
+        f"[codec.params]\nencode = {json.dumps(codec['params']['encode'])}\n"
+        f'decode = ["cp", "{{bitstream}}", "{{output}}"]\noutput_format = "y4m"\nversion = "1"\n'
+    )
+    return config
+
+
 STUCK_MARK = "86421.25"  # the `sleep` argument that marks the stuck encoder
 STUCK_CODEC = """#!/bin/sh
 # encode: stuck.sh INPUT BITSTREAM QP MARKS. An encode that would take a day.
@@ -311,15 +325,7 @@ def test_ctrl_c_on_the_driver_stops_its_encodes_on_a_shared_schedulers_workers(c
     marks = tmp_path / "marks"
     marks.mkdir()
     codec = _script_codec(tmp_path, "stuck", STUCK_CODEC.format(mark=STUCK_MARK), (30, 32), str(marks))
-    config = tmp_path / "run.toml"
-    config.write_text(
-        f'output = {json.dumps(str(tmp_path / "run"))}\nmetrics = ["psnr-y"]\n'
-        f"[dataset]\nsource = {json.dumps(str(clips / 'bikes.y4m'))}\n"
-        f'[executor]\nkind = "dask"\nscheduler = {json.dumps(cluster.scheduler_address)}\n'
-        f'[[codec]]\nname = "external"\nlabel = "stuck"\nqps = [30, 32]\n'
-        f"[codec.params]\nencode = {json.dumps(codec['params']['encode'])}\n"
-        f'decode = ["cp", "{{bitstream}}", "{{output}}"]\noutput_format = "y4m"\nversion = "1"\n'
-    )
+    config = _shared_run_config(tmp_path, cluster.scheduler_address, codec, (30, 32), "run", clips)
     driver = subprocess.Popen(
         [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
         stdout=subprocess.PIPE,
@@ -912,15 +918,7 @@ def test_a_killed_drivers_late_worker_check_is_removed_by_the_next_run(clips, cl
     marks = tmp_path / "marks"
     marks.mkdir()
     codec = _script_codec(tmp_path, "slow", WAITING_CODEC, (24, 26), str(marks))
-    config = tmp_path / "run.toml"
-    config.write_text(
-        f'output = {json.dumps(str(tmp_path / "dead"))}\nmetrics = ["psnr-y"]\n'
-        f"[dataset]\nsource = {json.dumps(str(clips / 'bikes.y4m'))}\n"
-        f'[executor]\nkind = "dask"\nscheduler = {json.dumps(cluster.scheduler_address)}\n'
-        f'[[codec]]\nname = "external"\nlabel = "slow"\nqps = [24, 26]\n'
-        f"[codec.params]\nencode = {json.dumps(codec['params']['encode'])}\n"
-        f'decode = ["cp", "{{bitstream}}", "{{output}}"]\noutput_format = "y4m"\nversion = "1"\n'
-    )
+    config = _shared_run_config(tmp_path, cluster.scheduler_address, codec, (24, 26), "dead", clips)
     driver = subprocess.Popen(
         [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
         stdout=subprocess.DEVNULL,
@@ -942,3 +940,35 @@ def test_a_killed_drivers_late_worker_check_is_removed_by_the_next_run(clips, cl
         assert run_benchmark(_near_free_cfg(_tiny_clips(tmp_path / "tiny"), tmp_path / "next", executor, range(2))).done
     assert _late_checks(cluster.scheduler_address) == []
     assert any("removed 1 late-worker check(s)" in m for m in logs), logs
+
+
+def test_ctrl_c_with_a_frozen_shared_scheduler_still_ends_the_driver(clips, tmp_path):
+    """A scheduler that stops answering (SIGSTOP: a stuck VM, a cut network) must not hold a
+    stopped driver: it gives up on the scheduler after STOP_SECONDS and says what may run on."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    codec = _script_codec(tmp_path, "stuck", STUCK_CODEC.format(mark=STUCK_MARK), (30,), str(marks))
+    with _scheduler_and_worker(tmp_path) as procs:
+        config = _shared_run_config(tmp_path, procs.address, codec, (30,), "run", clips)
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.time() + 120
+            while not list(marks.glob("encoder.*.pid")) and time.time() < deadline:
+                time.sleep(0.1)
+            assert list(marks.glob("encoder.*.pid")), "no encoder started"
+            os.kill(procs.scheduler.pid, signal.SIGSTOP)
+            driver.send_signal(signal.SIGINT)
+            output = driver.communicate(timeout=60)[0]  # hung for good before
+        finally:
+            driver.kill()
+            os.kill(procs.scheduler.pid, signal.SIGCONT)
+            for pid in _pids_with(STUCK_MARK):
+                os.kill(pid, signal.SIGKILL)
+    assert driver.returncode == 130, output
+    assert "the Dask scheduler did not answer within 10 s" in output and "Traceback" not in output, output

@@ -216,26 +216,44 @@ def run_jobs(task: str, packed_jobs: bytes, sources: list | None = None) -> list
 STOP_SECONDS = 10  # how long a stopped driver waits for the workers to stop its programs
 
 
-def stop_run_on_workers(client, prefix: str, futures: list) -> None:
+def within(seconds: float, call: Callable[[], Any]) -> bool:
+    """Run ``call`` in a daemon thread; True if it returned within ``seconds``, False if it
+    raised or has not returned (a frozen scheduler never answers, and the driver must still end;
+    a call that fails once the client has closed has nothing left to say)."""
+    done: list[bool] = []
+
+    def run() -> None:
+        try:
+            call()
+            done.append(True)
+        except Exception as exc:
+            log.debug(f"a call to the Dask scheduler failed while the run stopped: {exc!r}")
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return bool(done)
+
+
+def stop_run_on_workers(client, prefix: str, futures: list) -> bool:
     """Cancel a run's tasks and kill the programs they run on every worker (``cancel_owned``),
-    waiting at most ``STOP_SECONDS`` for a scheduler that may be slow or gone."""
+    waiting at most ``STOP_SECONDS`` for a scheduler that may be slow or gone; False when it
+    did not answer."""
     stopped: list = []
 
     def stop() -> None:
         client.cancel(futures)
         stopped.append(client.run(cancel_owned, prefix, on_error="return"))
 
-    thread = threading.Thread(target=stop, daemon=True)
-    thread.start()
-    thread.join(STOP_SECONDS)
-    if stopped:
+    if within(STOP_SECONDS, stop):
         count = sum(n for n in stopped[0].values() if isinstance(n, int))
         log.warning(f"stopped this run's tasks on the Dask scheduler; {count} program(s) on its workers killed")
-    else:
-        log.warning(
-            f"the Dask scheduler did not answer within {STOP_SECONDS} s: encodes of this run that its "
-            f"workers started may run on until they end (their results are not stored)"
-        )
+        return True
+    log.warning(
+        f"the Dask scheduler did not answer within {STOP_SECONDS} s: encodes of this run that its "
+        f"workers started may run on until they end (their results are not stored)"
+    )
+    return False
 
 
 def task_size(job_seconds: float | None, remaining: int, threads: int) -> int:
@@ -557,6 +575,7 @@ class DaskExecutor:
         dispatch.where, dispatch.why, dispatch.resume = self._no_worker_words()
         client.subscribe_topic(PROGRESS_TOPIC, dispatch.on_progress)
         client.subscribe_topic(REFUSED_TOPIC, dispatch.on_refused)
+        answered = True  # False once a stopped run's scheduler did not answer
         try:
             by_path = self.preflight(client, jobs, dispatch.prefix)
             if not by_path:
@@ -568,7 +587,7 @@ class DaskExecutor:
                 dispatch.run(on_results)
             except KeyboardInterrupt:
                 if self.cfg.scheduler:  # its workers outlive this driver: stop what they run for it
-                    stop_run_on_workers(client, dispatch.prefix, list(dispatch.in_flight))
+                    answered = stop_run_on_workers(client, dispatch.prefix, list(dispatch.in_flight))
                 raise
             if dispatch.lost:
                 raise GvcbenchError(self._lost_message())
@@ -578,7 +597,7 @@ class DaskExecutor:
                     "run again once the workers match."
                 )
         finally:
-            if dispatch.lost:  # nobody to tell; the client's reconnection, cut short, is no news
+            if dispatch.lost or not answered:  # nobody to tell; the client's reconnection, cut short, is no news
                 with _quiet("distributed.client", "distributed.utils"):
                     self.close()
             else:
@@ -597,10 +616,15 @@ class DaskExecutor:
         outlives the run; a rate search's next round registers its own)."""
         client.unsubscribe_topic(PROGRESS_TOPIC)
         client.unsubscribe_topic(REFUSED_TOPIC)
-        try:
-            client.unregister_worker_plugin(late_check_name(run, client.id))
-        except Exception:  # never registered (the preflight stopped the run)
-            pass
+
+        def unregister() -> None:
+            try:
+                client.unregister_worker_plugin(late_check_name(run, client.id))
+            except Exception:  # never registered (the preflight stopped the run)
+                pass
+
+        if not within(STOP_SECONDS, unregister):  # the next run removes it once this client is gone
+            log.warning(f"the Dask scheduler did not answer within {STOP_SECONDS} s; leaving it")
 
 
 class _DeathErrors(logging.Filter):
