@@ -311,6 +311,25 @@ def _shared_run_config(tmp_path: Path, address: str, codec: dict, qps, output: s
     return config
 
 
+def _driver(config: Path) -> subprocess.Popen:
+    """`gvcbench run -c CONFIG` in a session of its own, output (both streams) to a pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _wait_for_encoders(marks: Path, count: int, timeout: float = 120) -> list[Path]:
+    """The pid files STUCK_CODEC writes, once ``count`` of them exist (or what exists at the timeout)."""
+    deadline = time.time() + timeout
+    while len(list(marks.glob("encoder.*.pid"))) < count and time.time() < deadline:
+        time.sleep(0.1)
+    return list(marks.glob("encoder.*.pid"))
+
+
 STUCK_MARK = "86421.25"  # the `sleep` argument that marks the stuck encoder
 STUCK_CODEC = """#!/bin/sh
 # encode: stuck.sh INPUT BITSTREAM QP MARKS. An encode that would take a day.
@@ -326,17 +345,9 @@ def test_ctrl_c_on_the_driver_stops_its_encodes_on_a_shared_schedulers_workers(c
     marks.mkdir()
     codec = _script_codec(tmp_path, "stuck", STUCK_CODEC.format(mark=STUCK_MARK), (30, 32), str(marks))
     config = _shared_run_config(tmp_path, cluster.scheduler_address, codec, (30, 32), "run", clips)
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    driver = _driver(config)
     try:
-        deadline = time.time() + 120
-        while len(list(marks.glob("encoder.*.pid"))) < 2 and time.time() < deadline:
-            time.sleep(0.1)
+        _wait_for_encoders(marks, 2)
         encoders = [int(f.read_text()) for f in marks.glob("encoder.*.pid")]
         assert len(encoders) == 2, driver.stdout.read() if driver.poll() is not None else "no encoder started"
         driver.send_signal(signal.SIGINT)
@@ -950,18 +961,9 @@ def test_ctrl_c_with_a_frozen_shared_scheduler_still_ends_the_driver(clips, tmp_
     codec = _script_codec(tmp_path, "stuck", STUCK_CODEC.format(mark=STUCK_MARK), (30,), str(marks))
     with _scheduler_and_worker(tmp_path) as procs:
         config = _shared_run_config(tmp_path, procs.address, codec, (30,), "run", clips)
-        driver = subprocess.Popen(
-            [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        driver = _driver(config)
         try:
-            deadline = time.time() + 120
-            while not list(marks.glob("encoder.*.pid")) and time.time() < deadline:
-                time.sleep(0.1)
-            assert list(marks.glob("encoder.*.pid")), "no encoder started"
+            assert _wait_for_encoders(marks, 1), "no encoder started"
             os.kill(procs.scheduler.pid, signal.SIGSTOP)
             driver.send_signal(signal.SIGINT)
             output = driver.communicate(timeout=60)[0]  # hung for good before
