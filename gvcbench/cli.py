@@ -1058,7 +1058,7 @@ def dynamics_train(
     resume: bool = typer.Option(True, help="Continue from the checkpoint beside OUTPUT when there is one."),
 ):
     """Train the tokenizer and the flow recovery; report validation flow accuracy as it goes."""
-    from .codecs.dynamics.train import TrainConfig, train
+    from .codecs.dynamics.train import TrainConfig, TrainingStopped, train
 
     needed = [packs / "train.npz"]
     missing = [str(p) for p in needed if not p.is_file()]
@@ -1092,7 +1092,17 @@ def dynamics_train(
         rate_weight=rate_weight,
         rate_target=rate_target,
     )
-    meta = train(cfg, output, resume=resume)
+    try:
+        meta = train(cfg, output, resume=resume)
+    except TrainingStopped as stopped:
+        saved = f"its checkpoint is {stopped.checkpoint}" if stopped.checkpoint else "no checkpoint was asked for"
+        err.print(
+            f"training stopped at step {stopped.step} ({signal.Signals(stopped.signum).name}); {saved}: "
+            f"the same command resumes from it",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(128 + stopped.signum) from None
     console.print(f"wrote {output} (sha256 {meta['sha256']}) and {output.with_suffix('.json')}", highlight=False)
 
 

@@ -126,3 +126,55 @@ def test_training_copies_how_the_packs_were_made_into_the_recipe(tmp_path):
     cfg = T.TrainConfig(str(tmp_path / "train.npz"), steps=2, batch=2, warmup=1, val_every=100, checkpoint_every=100)
     recipe = T.train(cfg, tmp_path / "w.pt", resume=False)
     assert recipe["packs"] == made and json.loads((tmp_path / "w.json").read_text())["packs"] == made
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_training_at_a_step_boundary_with_a_checkpoint(tmp_path, sig):
+    """Ctrl-C or a batch job's SIGTERM used to lose everything since the last checkpoint
+    (`--checkpoint-every` steps: an hour on a CPU). Now the step ends, a checkpoint is written
+    and `gvcbench dynamics train` says so and exits 128 + the signal; the checkpoint is the
+    state of an uninterrupted run after that many steps, bit for bit."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    D.save_pack(_pack(["rocket-float", "grass-sway"], 1000, 4), tmp_path / "packs" / "train.npz")
+    out = tmp_path / "w" / "dyn.pt"
+    args = ["--packs", str(tmp_path / "packs"), "--output", str(out), "--steps", "100000", "--batch", "4"]
+    args += ["--grid", "2", "--channels", "0", "--val-every", "100000", "--checkpoint-every", "100000"]
+    args += ["--threads", "1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gvcbench", "dynamics", "train", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.time() + 180
+    while not any("training clips" in line for line in lines) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)  # the model built, some steps done
+    assert proc.poll() is None, lines
+    proc.send_signal(getattr(signal, sig))
+    proc.wait(timeout=120)
+    reader.join(10)
+    err = "".join(lines)
+    assert proc.returncode == 128 + getattr(signal, sig), err
+    saved = torch.load(out.with_suffix(".ckpt"), weights_only=True)
+    step = saved["step"]
+    assert f"training stopped at step {step} ({sig}); its checkpoint is {out.with_suffix('.ckpt')}" in " ".join(
+        err.split()
+    ), err
+    assert step >= 1 and not out.exists()
+    cfg = T.TrainConfig(**json.loads(saved["config"]))
+    torch.set_num_threads(1)
+    torch.manual_seed(cfg.seed)
+    model = DynamicsModel(cfg.grid, cfg.coords, cfg.channels or None, cfg.fourier, cfg.expand)
+    T.train_flow(model, cfg, T.PackTensors(D.load_pack(tmp_path / "packs" / "train.npz"), "cpu"), {}, None, False, step)
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, saved["model"][name]), name

@@ -26,7 +26,11 @@ import hashlib
 import json
 import logging
 import math
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -218,6 +222,38 @@ def _flip(key, sparse, mask, flow):
     return key, sparse * sign, mask, flow * sign
 
 
+class TrainingStopped(KeyboardInterrupt):
+    """Training stopped on Ctrl-C or SIGTERM at the end of a step, its checkpoint written."""
+
+    def __init__(self, step: int, checkpoint: Path | None, signum: int):
+        super().__init__(f"stopped at step {step}")
+        self.step, self.checkpoint, self.signum = step, checkpoint, signum
+
+
+@contextmanager
+def stop_at_step_end(requested: list[int]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (a batch job's time limit) append their number to ``requested``
+    instead of raising mid-step, so the loop can finish the step and write a checkpoint
+    at a step boundary; a second signal interrupts at once. Outside the main thread, nothing
+    changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def request(signum, frame) -> None:
+        if requested:  # asked twice: the user means now
+            raise KeyboardInterrupt
+        requested.append(signum)
+        log.warning("stopping after this step (a checkpoint is written); a second signal stops at once")
+
+    before = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def train_flow(
     model,
     cfg: TrainConfig,
@@ -240,40 +276,46 @@ def train_flow(
         log.info("resumed from %s at step %d", checkpoint, start)
     losses: list[float] = []
     began = time.time()
-    for step in range(start, min(cfg.steps, until or cfg.steps)):
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step)
-        idx = rng.choice(len(train_data), size=min(cfg.batch, len(train_data)), replace=False)
-        batch = train_data.batch(idx)
-        if rng.random() < 0.5:
-            batch = _flip(*batch)
-        key, sparse, mask, flow = batch
-        tokens, pred = tokens_and_flow(model, key, sparse, mask, cfg.step, noise=True)
-        loss = relative_epe(pred, flow, train_data.scale(idx, cfg.norm))
-        if cfg.rate_weight:
-            loss = loss + cfg.rate_weight * torch.relu(rate_proxy(tokens, cfg.step) - cfg.rate_target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        done = step + 1
-        if done % cfg.val_every == 0 or done == cfg.steps:
-            entry = {
-                "step": done,
-                "train_loss": float(np.mean(losses[-cfg.val_every :])),
-                "seconds": round(time.time() - began, 1),
-            }
-            for name, data in validation.items():
-                ratios = validation_ratios(model, data, cfg.step)
-                entry[name] = float(np.mean(list(ratios.values())))
-                entry[name + "_max"] = float(max(ratios.values()))
-            history.append(entry)
-            log.info(
-                "step {step}: train {train_loss:.4f}".format(**entry)
-                + "".join(f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation)
-            )
-        if checkpoint and (done % cfg.checkpoint_every == 0 or done in (cfg.steps, until)):
-            save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
+    requested: list[int] = []  # the signal that asked to stop, if one did
+    with stop_at_step_end(requested):
+        for step in range(start, min(cfg.steps, until or cfg.steps)):
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(cfg, step)
+            idx = rng.choice(len(train_data), size=min(cfg.batch, len(train_data)), replace=False)
+            batch = train_data.batch(idx)
+            if rng.random() < 0.5:
+                batch = _flip(*batch)
+            key, sparse, mask, flow = batch
+            tokens, pred = tokens_and_flow(model, key, sparse, mask, cfg.step, noise=True)
+            loss = relative_epe(pred, flow, train_data.scale(idx, cfg.norm))
+            if cfg.rate_weight:
+                loss = loss + cfg.rate_weight * torch.relu(rate_proxy(tokens, cfg.step) - cfg.rate_target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            done = step + 1
+            if done % cfg.val_every == 0 or done == cfg.steps:
+                entry = {
+                    "step": done,
+                    "train_loss": float(np.mean(losses[-cfg.val_every :])),
+                    "seconds": round(time.time() - began, 1),
+                }
+                for name, data in validation.items():
+                    ratios = validation_ratios(model, data, cfg.step)
+                    entry[name] = float(np.mean(list(ratios.values())))
+                    entry[name + "_max"] = float(max(ratios.values()))
+                history.append(entry)
+                log.info(
+                    "step {step}: train {train_loss:.4f}".format(**entry)
+                    + "".join(f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation)
+                )
+            if checkpoint and (done % cfg.checkpoint_every == 0 or done in (cfg.steps, until)):
+                save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
+            if requested:  # at a step boundary: the checkpoint resumes bit for bit
+                if checkpoint:
+                    save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
+                raise TrainingStopped(done, checkpoint, requested[0])
     return history
 
 
