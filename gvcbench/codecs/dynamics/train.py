@@ -310,11 +310,10 @@ def train_flow(
                     "step {step}: train {train_loss:.4f}".format(**entry)
                     + "".join(f", {n} ratio {entry[n]:.3f} (max {entry[n + '_max']:.3f})" for n in validation)
                 )
-            if checkpoint and (done % cfg.checkpoint_every == 0 or done in (cfg.steps, until)):
+            due = requested or done % cfg.checkpoint_every == 0 or done in (cfg.steps, until)
+            if checkpoint and due:  # at a step boundary: the checkpoint resumes bit for bit
                 save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
-            if requested:  # at a step boundary: the checkpoint resumes bit for bit
-                if checkpoint:
-                    save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
+            if requested:
                 raise TrainingStopped(done, checkpoint, requested[0])
     return history
 
