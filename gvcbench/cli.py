@@ -10,14 +10,14 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
-from .errors import ConfigError, GvcbenchError, error_summary
+from .errors import ConfigError, DatasetError, GvcbenchError, error_summary
 
 if TYPE_CHECKING:
     from .bench.records import JobResult
@@ -61,7 +61,7 @@ def _terminal_width() -> int:
     return 0
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(2)
 
@@ -1017,16 +1017,23 @@ def dynamics_pack(
     from .codecs.dynamics.data import write_packs
 
     train_path = Path(train_dataset).expanduser()
-    if validation_dataset and train_path.resolve() == Path(validation_dataset).expanduser().resolve():
-        raise GvcbenchError("the training and the validation dataset are the same: validate on clips never trained on")
-    written = write_packs(
-        output,
-        train_dataset,
-        validation_dataset or None,
-        pairs_per_clip,
-        seed=seed,
-        flow_tracking=flow_tracking,
-    )
+    try:
+        if validation_dataset and train_path.resolve() == Path(validation_dataset).expanduser().resolve():
+            raise ConfigError("the training and the validation dataset are the same: validate on clips not trained on")
+        if pairs_per_clip < 1:
+            raise ConfigError(f"--pairs-per-clip must be at least 1, got {pairs_per_clip}")
+        written = write_packs(
+            output,
+            train_dataset,
+            validation_dataset or None,
+            pairs_per_clip,
+            seed=seed,
+            flow_tracking=flow_tracking,
+        )
+    except GvcbenchError as exc:
+        _fail(exc)
+    except OSError as exc:
+        _fail(GvcbenchError(f"cannot write the packs to {output}: {exc}; give --output a writable folder"))
     console.print("wrote " + ", ".join(written.values()), highlight=False)
 
 
@@ -1060,16 +1067,11 @@ def dynamics_train(
     """Train the tokenizer and the flow recovery; report validation flow accuracy as it goes."""
     from .codecs.dynamics.train import TrainConfig, TrainingStopped, train
 
-    needed = [packs / "train.npz"]
-    missing = [str(p) for p in needed if not p.is_file()]
-    if missing:
-        raise GvcbenchError(
-            f"{', '.join(missing)} not found: make the packs first with `gvcbench dynamics pack --output {packs}`"
-        )
-    if not 1 <= grid <= 12 or channels < 0 or (not channels and 20 % (grid * grid)):
-        raise GvcbenchError(
-            f"grid must be 1 to 12 and channels at least 1 (or 0 with grid 1 or 2); "
-            f"got grid {grid}, channels {channels}"
+    if not (packs / "train.npz").is_file():
+        _fail(
+            DatasetError(
+                f"{packs / 'train.npz'} not found: make the packs first with `gvcbench dynamics pack --output {packs}`"
+            )
         )
     val = [str(p) for p in (packs / "val-real.npz", packs / "val-synth.npz") if p.is_file()]
     cfg = TrainConfig(
@@ -1094,6 +1096,11 @@ def dynamics_train(
     )
     try:
         meta = train(cfg, output, resume=resume)
+    except GvcbenchError as exc:
+        _fail(exc)
+    except OSError as exc:
+        where = exc.filename or output
+        _fail(GvcbenchError(f"cannot write {where}: {exc.strerror or exc}; give --output a writable file"))
     except TrainingStopped as stopped:
         saved = f"its checkpoint is {stopped.checkpoint}" if stopped.checkpoint else "no checkpoint was asked for"
         err.print(

@@ -274,4 +274,16 @@ def load_state_dict(path: Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors of many kinds
-        raise GvcbenchError(f"{path} cannot be loaded as a weights-only state dict: {exc}") from None
+        why = torch_load_failure(exc)
+        raise GvcbenchError(f"{path} cannot be loaded as a weights-only state dict: {why}") from None
+
+
+def torch_load_failure(exc: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in one line: torch's own text for
+    a pickle it will not run is a page that suggests ``weights_only=False``, wrong advice for a
+    damaged file."""
+    import pickle
+
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = "" if isinstance(exc, pickle.UnpicklingError) or not lines else f": {lines[0][:120]}"
+    return f"it is damaged, not a torch file, or holds more than plain tensors ({type(exc).__name__}{detail})"

@@ -177,3 +177,94 @@ def test_a_signal_stops_training_at_a_step_boundary_with_a_checkpoint(tmp_path, 
     T.train_flow(model, cfg, T.PackTensors(D.load_pack(tmp_path / "packs" / "train.npz"), "cpu"), {}, None, False, step)
     for name, value in model.state_dict().items():
         assert torch.equal(value, saved["model"][name]), name
+
+
+def _cli(*args, cwd):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run(
+        [sys.executable, "-m", "gvcbench", "dynamics", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["train", "--packs", "nowhere"], "nowhere/train.npz not found: make the packs first"),
+        (["train", "--steps", "0"], "--steps must be at least 1, got 0"),
+        (["train", "--batch", "0"], "--batch must be at least 1, got 0"),  # trained on NaN and wrote it
+        (["train", "--device", "cuda:99"], "--device cuda:99, but"),
+        (["train", "--device", "tpu"], "--device 'tpu' is not a torch device"),
+        (["train", "--grid", "5", "--channels", "0"], "--grid must be 1 to 12"),
+        (["train", "--packs", "junk"], "junk/train.npz is not a pack that `gvcbench dynamics pack` wrote"),
+        (["train", "--output", "old.pt"], "cannot read the checkpoint old.ckpt: it is damaged"),
+        (["train", "--refiner-from", "old.ckpt"], "old.ckpt cannot be loaded as a weights-only state dict"),
+        (["train", "--refiner-from", "pk/train.npz"], "cannot be loaded as a weights-only state dict"),
+        (["pack", "--train-dataset", "nowhere"], "dataset 'nowhere' is neither a built-in set"),
+        (["pack", "--pairs-per-clip", "0"], "--pairs-per-clip must be at least 1"),
+    ],
+)
+def test_training_commands_refuse_bad_input_in_one_line(tmp_path, args, says):
+    """`gvcbench dynamics train|pack` used to answer a missing packs folder, a bad device, a
+    damaged checkpoint or a wrong dataset with a traceback (exit 1), and `--batch 0` or
+    `--steps 0` with weights trained on NaN or not at all (exit 0)."""
+    D.save_pack(_pack(["rocket-float", "grass-sway"], 1000, 2, size=32, frames=4), tmp_path / "pk" / "train.npz")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "train.npz").write_bytes(b"not a pack")
+    (tmp_path / "old.ckpt").write_bytes(b"half a checkpoint")
+    base = {"train": ["--packs", "pk", "--steps", "2", "--batch", "2", "--grid", "2", "--channels", "0"]}
+    base["pack"] = ["--output", "packs-out", "--validation-dataset", ""]
+    done = _cli(args[0], *base[args[0]], *args[1:], cwd=tmp_path)
+    err = " ".join(done.stderr.split())
+    assert done.returncode == 2, done.stderr
+    assert f"error: {says}" in err or ("error:" in err and says in err), err
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr, done.stderr
+    assert not (tmp_path / "dynamics-v5.pt").exists() and not (tmp_path / "old.pt").exists()
+    assert (tmp_path / "old.ckpt").read_bytes() == b"half a checkpoint"
+
+
+def test_resume_refuses_a_checkpoint_of_another_training(tmp_path):
+    """Re-running into the same output with changed settings used to continue the old
+    checkpoint under the new settings: weights of neither run, a recipe that says otherwise."""
+    from gvcbench.errors import ConfigError
+
+    torch.set_num_threads(1)
+    pack = _pack(["rocket-float", "grass-sway"], 1000, 2, size=32, frames=4)
+    cfg = T.TrainConfig(steps=4, batch=2, warmup=1, val_every=100, checkpoint_every=100, grid=2)
+    ckpt = tmp_path / "w.ckpt"
+    _train(pack, cfg, ckpt, until=2)
+    saved = ckpt.read_bytes()
+    with pytest.raises(ConfigError, match=r"made by a different training \(lr 0.001 there, 0.002 now; grid 2 there"):
+        _train(pack, T.TrainConfig(**{**cfg.__dict__, "lr": 2e-3, "grid": 1}), ckpt, resume=True)
+    other = _pack(["rocket-float", "retina-drift"], 1001, 3, size=32, frames=4)
+    changed = r"training data 4 pairs of 2 clips there, 6 pairs of 2 clips now \(other clips\)"
+    with pytest.raises(ConfigError, match=changed):
+        _train(other, cfg, ckpt, resume=True)
+    assert ckpt.read_bytes() == saved  # refused before anything was written
+    whole, _ = _train(pack, cfg)
+    resumed, _ = _train(pack, T.TrainConfig(**{**cfg.__dict__, "val_every": 1, "threads": 1}), ckpt, resume=True)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name  # reporting more often changes nothing
+
+
+def test_a_diverged_training_stops_without_writing_weights(tmp_path):
+    """At a learning rate far too high the loss turns NaN; it used to train on and write NaN
+    weights with exit 0. Now the step that turned NaN is not applied and nothing after the
+    last checkpoint is written."""
+    D.save_pack(_pack(["rocket-float", "grass-sway"], 1000, 2, size=32, frames=4), tmp_path / "train.npz")
+    cfg = T.TrainConfig(str(tmp_path / "train.npz"), steps=5, batch=2, warmup=1, lr=1e6, val_every=100)
+    cfg.checkpoint_every = 1
+    with pytest.raises(T.TrainingDiverged, match="the loss is nan at step 2; its weights were not written"):
+        T.train(cfg, tmp_path / "w.pt", resume=False)
+    assert not (tmp_path / "w.pt").exists()
+    assert torch.load(tmp_path / "w.ckpt", weights_only=True)["step"] == 1

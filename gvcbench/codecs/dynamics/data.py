@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ...datasets.sequence import Sequence, rgb_uint8
+from ...errors import DatasetError
 from .flow import FlowEstimator, make_estimator
 from .frames import SCALE, low_res, tokenizer_inputs
 
@@ -167,9 +168,15 @@ def save_pack(pack: dict, path: Path) -> None:
 
 
 def load_pack(path: Path) -> dict:
-    with np.load(path, allow_pickle=False) as data:
-        pack = {k: data[k] for k in data.files}
-    pack["flows"] = _decompress_flows(pack.pop("flows_lzma"), tuple(pack.pop("flows_shape")))
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            pack = {k: data[k] for k in data.files}
+        pack["flows"] = _decompress_flows(pack.pop("flows_lzma"), tuple(pack.pop("flows_shape")))
+    except Exception as exc:  # missing, truncated, or not an npz of ours
+        raise DatasetError(
+            f"{path} is not a pack that `gvcbench dynamics pack` wrote ({type(exc).__name__}: {exc}); "
+            f"make the packs again"
+        ) from None
     return pack
 
 

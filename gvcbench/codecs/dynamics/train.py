@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ...errors import ConfigError, GvcbenchError
+
 log = logging.getLogger(__name__)
 
 FLOW_FLOOR = 0.05  # in normalised flow units (FLOW_NORM pixels of the quarter-size grid)
@@ -71,6 +73,72 @@ class TrainConfig:
             raise ValueError(f"norm must be 'frame' or 'clip', got {self.norm!r}")
 
     dense_input: bool = False  # diagnosis only: the whole flow into the tokenizer, not the sparse samples
+
+    def check(self) -> None:
+        """Refuse settings that would train nothing, train on NaN, or fail deep in torch."""
+        bad = [
+            f"--{name.replace('_', '-')} must be {rule}, got {value}"
+            for name, value, rule, ok in (
+                ("steps", self.steps, "at least 1", self.steps >= 1),
+                ("batch", self.batch, "at least 1", self.batch >= 1),
+                ("lr", self.lr, "above 0", self.lr > 0),
+                ("step", self.step, "above 0 (the token quantisation step)", self.step > 0),
+                ("val_every", self.val_every, "at least 1", self.val_every >= 1),
+                ("checkpoint_every", self.checkpoint_every, "at least 1", self.checkpoint_every >= 1),
+                ("threads", self.threads, "0 (torch's default) or more", self.threads >= 0),
+                ("expand", self.expand, "0 or more", self.expand >= 0),
+                ("rate_weight", self.rate_weight, "0 or more", self.rate_weight >= 0),
+            )
+            if not ok
+        ]
+        if not 1 <= self.grid <= 12 or self.channels < 0 or (not self.channels and 20 % (self.grid * self.grid)):
+            bad.append(
+                f"--grid must be 1 to 12 and --channels at least 1 (or 0 with grid 1 or 2); "
+                f"got grid {self.grid}, channels {self.channels}"
+            )
+        if bad:
+            raise ConfigError("; ".join(bad))
+        check_device(self.device)
+
+
+def check_device(name: str) -> None:
+    """A clear word for a device torch cannot parse or this machine does not have."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name!r} is not a torch device: use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name!r}: training runs on cpu or cuda (cuda:N) only")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(
+                f"--device {name}, but torch {torch.__version__} sees no CUDA device on this machine: "
+                f"train with --device cpu, or on a machine with a GPU"
+            )
+        if device.index is not None and device.index >= count:
+            raise ConfigError(
+                f"--device {name}, but this machine has {count} CUDA device(s): cuda:0 to cuda:{count - 1}"
+            )
+
+
+# Settings that may change between an interrupted run and its resumption: they decide
+# nothing about the weights (where the paths point is checked by the data itself).
+RESUMABLE_CHANGES = {
+    "val_every",
+    "checkpoint_every",
+    "threads",
+    "device",
+    "validation_packs",
+    "train_pack",
+    "refiner_from",
+}
+
+
+class TrainingDiverged(GvcbenchError):
+    """The training loss stopped being a finite number."""
 
 
 def relative_epe(pred, flow, scale=None):
@@ -185,7 +253,9 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def save_checkpoint(path: Path, model, opt, step: int, rng: np.random.Generator, history: list, cfg) -> None:
+def save_checkpoint(
+    path: Path, model, opt, step: int, rng: np.random.Generator, history: list, cfg, data: dict | None = None
+) -> None:
     import torch
 
     state = {
@@ -196,21 +266,57 @@ def save_checkpoint(path: Path, model, opt, step: int, rng: np.random.Generator,
         "torch_rng": torch.get_rng_state(),
         "history": json.dumps(history),
         "config": json.dumps(asdict(cfg)),
+        "data": json.dumps(data or {}),
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # a run killed while saving leaves the previous checkpoint intact
 
 
-def load_checkpoint(path: Path, model, opt, rng: np.random.Generator) -> tuple[int, list]:
+def load_checkpoint(
+    path: Path, model, opt, rng: np.random.Generator, cfg=None, data: dict | None = None
+) -> tuple[int, list]:
+    """Restore a checkpoint; with ``cfg`` (and ``data``) first refuse one made by a
+    different training, whose continuation would be neither run's weights."""
     import torch
 
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    start_over = "delete it, or pass --no-resume to start over (the checkpoint is then overwritten)"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved_cfg, saved_data = json.loads(state["config"]), json.loads(state.get("data", "{}"))
+    except Exception as exc:  # a truncated file, not a checkpoint, another torch's pickle
+        from ...weights import torch_load_failure
+
+        raise GvcbenchError(f"cannot read the checkpoint {path}: {torch_load_failure(exc)}; {start_over}") from None
+    changes = checkpoint_changes(saved_cfg, saved_data, cfg, data) if cfg is not None else []
+    if changes:
+        raise ConfigError(
+            f"the checkpoint {path} was made by a different training ({'; '.join(changes)}); resuming would mix "
+            f"the two: run with the settings it was made with, give --output another file, or {start_over}"
+        )
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     rng.bit_generator.state = json.loads(state["numpy_rng"])
     torch.set_rng_state(state["torch_rng"])
     return int(state["step"]), json.loads(state["history"])
+
+
+def checkpoint_changes(saved_cfg: dict, saved_data: dict, cfg, data: dict | None) -> list[str]:
+    """What differs between a checkpoint's training and this one, in words; a setting the
+    checkpoint does not record (an older one) counts as unchanged."""
+    now = asdict(cfg)
+    changes = [
+        f"{name.replace('_', '-')} {saved_cfg[name]!r} there, {now[name]!r} now"
+        for name in now
+        if name not in RESUMABLE_CHANGES and name in saved_cfg and saved_cfg[name] != now[name]
+    ]
+    if data and saved_data and saved_data != data:
+        other = " (other clips)" if saved_data.get("clips") != data["clips"] else ""
+        changes.append(
+            f"training data {saved_data.get('pairs')} pairs of {len(saved_data.get('clips', []))} clips there, "
+            f"{data['pairs']} pairs of {len(data['clips'])} clips now{other}"
+        )
+    return changes
 
 
 def _flip(key, sparse, mask, flow):
@@ -271,8 +377,9 @@ def train_flow(
     params = list(model.tokenizer.parameters()) + list(model.recovery.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     start, history = 0, list[dict]()
+    data = {"clips": train_data.names, "pairs": len(train_data)}
     if resume and checkpoint and checkpoint.is_file():
-        start, history = load_checkpoint(checkpoint, model, opt, rng)
+        start, history = load_checkpoint(checkpoint, model, opt, rng, cfg, data)
         log.info("resumed from %s at step %d", checkpoint, start)
     losses: list[float] = []
     began = time.time()
@@ -290,11 +397,17 @@ def train_flow(
             loss = relative_epe(pred, flow, train_data.scale(idx, cfg.norm))
             if cfg.rate_weight:
                 loss = loss + cfg.rate_weight * torch.relu(rate_proxy(tokens, cfg.step) - cfg.rate_target)
+            losses.append(loss.item())
+            done = step + 1
+            if not math.isfinite(losses[-1]):  # nothing of this step is applied or saved
+                raise TrainingDiverged(
+                    f"training diverged: the loss is {losses[-1]} at step {done}; its weights were not "
+                    f"written{' (the checkpoint holds an earlier step)' if checkpoint else ''}. Lower --lr "
+                    f"(now {cfg.lr:g}) and start over with --no-resume"
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(loss.item())
-            done = step + 1
             if done % cfg.val_every == 0 or done == cfg.steps:
                 entry = {
                     "step": done,
@@ -312,7 +425,7 @@ def train_flow(
                 )
             due = requested or done % cfg.checkpoint_every == 0 or done in (cfg.steps, until)
             if checkpoint and due:  # at a step boundary: the checkpoint resumes bit for bit
-                save_checkpoint(checkpoint, model, opt, done, rng, history, cfg)
+                save_checkpoint(checkpoint, model, opt, done, rng, history, cfg, data)
             if requested:
                 raise TrainingStopped(done, checkpoint, requested[0])
     return history
@@ -325,6 +438,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = True, recipe: dict | None 
 
     from .data import load_pack, pack_options
 
+    cfg.check()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     train_pack = load_pack(Path(cfg.train_pack))
@@ -375,9 +489,16 @@ def train_tensors(
         from ...weights import load_state_dict
 
         state = load_state_dict(refiner_from)
-        model.refiner.load_state_dict(
-            {k[len("refiner.") :]: v.float() for k, v in state.items() if k.startswith("refiner.")}
-        )
+        try:
+            model.refiner.load_state_dict(
+                {k[len("refiner.") :]: v.float() for k, v in state.items() if k.startswith("refiner.")}
+            )
+        except RuntimeError as exc:  # missing or misshapen refiner.* entries
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ConfigError(
+                f"--refiner-from {refiner_from} holds no refinement network this model can take ({first}): "
+                f"give a Dynamics-Codec weights file such as weights/dynamics-v5.pt"
+            ) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint or out.with_suffix(".ckpt")
     history = train_flow(model, cfg, train_data, validation, checkpoint, resume)
