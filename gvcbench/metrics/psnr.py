@@ -52,6 +52,7 @@ class PsnrY(Metric):
         granularity="frame",
         value_range=(0.0, PSNR_CAP_DB),
         description="luma PSNR per frame, peak (2^bitdepth - 1), capped at 100 dB",
+        ceiling=PSNR_CAP_DB,
     )
 
     def frame_values(self, reference: Sequence, distorted: Sequence) -> np.ndarray:
@@ -67,6 +68,7 @@ class PsnrYUV(Metric):
         granularity="frame",
         value_range=(0.0, PSNR_CAP_DB),
         description="(6 PSNR-Y + PSNR-U + PSNR-V) / 8 per frame",
+        ceiling=PSNR_CAP_DB,
     )
 
     def frame_values(self, reference: Sequence, distorted: Sequence) -> np.ndarray:

@@ -65,6 +65,7 @@ class Xpsnr(Metric):
         granularity="frame",
         value_range=(0.0, PSNR_CAP_DB),
         description="XPSNR of luma per frame (FFmpeg's xpsnr filter), capped at 100 dB",
+        ceiling=PSNR_CAP_DB,
     )
 
     def availability(self) -> str | None:

@@ -128,17 +128,55 @@ class CodecPoints(defaultdict):
 def rd_points_of(rows: list[JobResult], metrics: list[str]) -> dict[str, dict]:
     """metric -> rd_points(rows, metric), with the rows sorted (and seeds averaged) once.
     Readers that need several metrics' points (a BD table, its intervals, the plots) compute
-    them once and hand them on."""
+    them once and hand them on. A value at its metric's ceiling is no point of a curve
+    (``at_ceiling`` names them)."""
     out: dict = {m: defaultdict(CodecPoints) for m in metrics}
-    wanted = [(m, out[m]) for m in metrics]
+    ceilings = metric_ceilings(rows, metrics)
+    wanted = [(m, out[m], ceilings.get(m, np.inf)) for m in metrics]
     for row in sorted(mean_over_seeds([r for r in rows if not r.is_search_probe]), key=point_order):
         if row.status != "done":
             continue
         values, codec, sequence, point = row.metrics, row.codec, row.sequence, row.point
         kbps, bpp = row.kbps, row.bpp
-        for metric, per_codec in wanted:
-            if metric in values:
+        for metric, per_codec, ceiling in wanted:
+            if metric in values and not values[metric] >= ceiling:
                 per_codec[codec][sequence][point] = (kbps, bpp, values[metric])
+    return out
+
+
+def metric_ceilings(rows: list[JobResult], metrics: list[str]) -> dict[str, float]:
+    """metric -> the value it is clipped to (``MetricSpec.ceiling``: PSNR's 100 dB), for those
+    of ``metrics`` that have one. A spec stored before specs named their ceiling takes the
+    registered metric's, of the same version, once a value reaches the top of its range."""
+    specs = metric_specs(rows)
+    out = {}
+    for name in metrics:
+        spec = specs.get(name, {})
+        ceiling = spec.get("ceiling")
+        top = (spec.get("value_range") or [None, None])[1]
+        if "ceiling" not in spec and top is not None and any(r.metrics.get(name) == top for r in rows if r.done):
+            ceiling = _registered_ceiling(name, spec.get("version"))
+        if ceiling is not None:
+            out[name] = float(ceiling)
+    return out
+
+
+def _registered_ceiling(name: str, version) -> float | None:
+    from ..metrics import METRICS
+
+    try:
+        registered = METRICS.get(name).spec
+    except GvcbenchError:
+        return None
+    return registered.ceiling if registered.version == version else None
+
+
+def at_ceiling(rows: list[JobResult], metric: str, ceiling: float) -> dict[str, list[str]]:
+    """codec -> "sequence / point" of each finished job whose ``metric`` is at its ceiling."""
+    out: dict[str, list[str]] = {}
+    for r in mean_over_seeds([r for r in rows if not r.is_search_probe and r.done]):
+        if r.metrics.get(metric, -np.inf) >= ceiling:
+            out.setdefault(r.codec, []).append(f"{r.sequence} / {r.point}")
     return out
 
 
@@ -316,9 +354,11 @@ def bd_table(
     entries = []
     points = points_for(rows, names, points)
     failed = _failed_points(rows)
+    ceilings = metric_ceilings(rows, names)
     for name in names:
         axis = axes[name]
         pts = points[name]
+        capped = at_ceiling(rows, name, ceilings[name]) if name in ceilings else {}
         for codec in codecs:
             if codec == anchor:
                 continue
@@ -333,6 +373,13 @@ def bd_table(
                     f"missing from these curves (`gvcbench results` lists them)"
                     for c in (anchor, codec)
                     if failed.get(c)
+                ]
+                entry.notes += [
+                    f"{c}: {len(capped[c])} point(s) at {name}'s ceiling of {ceilings[name]:g} "
+                    f"({_first_few(capped[c])}; identical frames, e.g. lossless) are left out of these curves: "
+                    f"the value says 'at least', not how good"
+                    for c in (anchor, codec)
+                    if capped.get(c)
                 ]
                 entries.append(entry)
     return entries
