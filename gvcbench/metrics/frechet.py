@@ -67,7 +67,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     from scipy import linalg
 
     diff = np.asarray(mu1) - np.asarray(mu2)
-    covmean, _ = linalg.sqrtm(np.asarray(sigma1) @ np.asarray(sigma2), disp=False)
+    covmean = linalg.sqrtm(np.asarray(sigma1) @ np.asarray(sigma2))  # `disp` goes in SciPy 1.18
     if not np.isfinite(covmean).all():  # nearly singular product: regularise, as the common ports do
         eps = np.eye(len(sigma1)) * 1e-6
         covmean = linalg.sqrtm((sigma1 + eps) @ (sigma2 + eps))
