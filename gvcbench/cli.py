@@ -1065,6 +1065,7 @@ def dynamics_train(
     resume: bool = typer.Option(True, help="Continue from the checkpoint beside OUTPUT when there is one."),
 ):
     """Train the tokenizer and the flow recovery; report validation flow accuracy as it goes."""
+    from .bench.lock import RunLock
     from .codecs.dynamics.train import TrainConfig, TrainingStopped, train
 
     if not (packs / "train.npz").is_file():
@@ -1095,7 +1096,9 @@ def dynamics_train(
         rate_target=rate_target,
     )
     try:
-        meta = train(cfg, output, resume=resume)
+        lock = RunLock(output.parent, f".{output.name}.lock", "gvcbench dynamics train", output)
+        with lock:  # two trainings into one file would interleave their checkpoints
+            meta = train(cfg, output, resume=resume)
     except GvcbenchError as exc:
         _fail(exc)
     except OSError as exc:

@@ -128,21 +128,15 @@ def test_training_copies_how_the_packs_were_made_into_the_recipe(tmp_path):
     assert recipe["packs"] == made and json.loads((tmp_path / "w.json").read_text())["packs"] == made
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
-def test_a_signal_stops_training_at_a_step_boundary_with_a_checkpoint(tmp_path, sig):
-    """Ctrl-C or a batch job's SIGTERM used to lose everything since the last checkpoint
-    (`--checkpoint-every` steps: an hour on a CPU). Now the step ends, a checkpoint is written
-    and `gvcbench dynamics train` says so and exits 128 + the signal; the checkpoint is the
-    state of an uninterrupted run after that many steps, bit for bit."""
-    import signal
+def _training_under_way(tmp_path, out):
+    """A real `gvcbench dynamics train` process, returned once its loop reports step 5 (its
+    signal handlers and its lock are in place), with its stderr lines as they come."""
     import subprocess
     import sys
     import threading
     import time
 
     D.save_pack(_pack(["rocket-float", "grass-sway"], 1000, 4), tmp_path / "packs" / "train.npz")
-    out = tmp_path / "w" / "dyn.pt"
     args = ["--packs", str(tmp_path / "packs"), "--output", str(out), "--steps", "100000", "--batch", "4"]
     args += ["--grid", "2", "--channels", "0", "--val-every", "5", "--checkpoint-every", "100000"]
     args += ["--threads", "1"]
@@ -157,8 +151,22 @@ def test_a_signal_stops_training_at_a_step_boundary_with_a_checkpoint(tmp_path, 
     reader.start()
     deadline = time.time() + 180
     while not any("step 5: train" in line for line in lines) and time.time() < deadline:
-        time.sleep(0.1)  # the loop runs, its signal handlers installed
+        time.sleep(0.1)
     assert proc.poll() is None, lines
+    return proc, lines, reader
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_training_at_a_step_boundary_with_a_checkpoint(tmp_path, sig):
+    """Ctrl-C or a batch job's SIGTERM used to lose everything since the last checkpoint
+    (`--checkpoint-every` steps: an hour on a CPU). Now the step ends, a checkpoint is written
+    and `gvcbench dynamics train` says so and exits 128 + the signal; the checkpoint is the
+    state of an uninterrupted run after that many steps, bit for bit."""
+    import signal
+
+    out = tmp_path / "w" / "dyn.pt"
+    proc, lines, reader = _training_under_way(tmp_path, out)
     proc.send_signal(getattr(signal, sig))
     proc.wait(timeout=120)
     reader.join(10)
@@ -268,3 +276,26 @@ def test_a_diverged_training_stops_without_writing_weights(tmp_path):
         T.train(cfg, tmp_path / "w.pt", resume=False)
     assert not (tmp_path / "w.pt").exists()
     assert torch.load(tmp_path / "w.ckpt", weights_only=True)["step"] == 1
+
+
+@pytest.mark.slow
+def test_a_second_training_into_the_same_file_is_refused_while_the_first_runs(tmp_path):
+    """Two `dynamics train` into one --output used to interleave their checkpoints (one
+    temporary file, two writers). The second is refused while the first lives; the lock goes
+    with the first process however it ends, SIGKILL included."""
+    import signal
+
+    out = tmp_path / "w" / "dyn.pt"
+    first, _, _ = _training_under_way(tmp_path, out)
+    try:
+        args = ["--packs", tmp_path / "packs", "--output", out, "--steps", "2", "--batch", "2", "--grid", "2"]
+        second = _cli("train", *args, "--channels", "0", "--no-resume", cwd=tmp_path)
+        said = " ".join(second.stderr.split())
+        assert second.returncode == 2, said
+        assert f"error: another gvcbench dynamics train (pid {first.pid} on" in said, said
+        assert f"is writing to {out}; wait until it ends, or give this run another --output" in said, said
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(60)
+    again = _cli("train", *args, "--channels", "0", "--no-resume", cwd=tmp_path)
+    assert again.returncode == 0 and out.is_file(), again.stderr

@@ -34,8 +34,12 @@ def _describe(holder: dict) -> str:
 
 
 class RunLock:
-    def __init__(self, folder: str | Path):
-        self.path = Path(folder) / LOCK_NAME
+    """``RunLock(folder)``: a run's lock on its output folder. ``name`` and ``writer`` lock
+    one file for another kind of writer (``dynamics train`` on its weights file)."""
+
+    def __init__(self, folder: str | Path, name: str = LOCK_NAME, writer: str = "gvcbench run", target=None):
+        self.path = Path(folder) / name
+        self.writer, self.target = writer, target or self.path.parent
         self._fd: int | None = None
         self.took_over: str | None = None  # the holder a killed run left behind, if any
 
@@ -55,7 +59,7 @@ class RunLock:
             os.close(fd)
             who = _describe(holder) if holder else "another process"
             raise RunLocked(
-                f"another gvcbench run ({who}) is writing to {self.path.parent}; wait until it "
+                f"another {self.writer} ({who}) is writing to {self.target}; wait until it "
                 f"ends, or give this run another --output"
             ) from None
         previous = _read(fd)
