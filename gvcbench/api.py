@@ -269,7 +269,7 @@ def bd_table(
     chosen = tuple(methods)
     if not chosen or any(m not in METHODS for m in chosen):
         raise GvcbenchError(f"unknown method {', '.join(chosen) or 'none'!r}; use pchip, cubic or both")
-    span = parse_window(window) if isinstance(window, str) else window
+    span = parse_window(window)
     return bd_tables(
         sources if isinstance(sources, Compared) else compare(sources, run),
         anchor,
@@ -328,7 +328,7 @@ def report(
         resamples=resamples,
         seed=seed,
         lossless=lossless,
-        window=parse_window(window) if isinstance(window, str) else window,
+        window=parse_window(window),
         common=common,
         group_by=group_by,
         svg=svg,

@@ -270,3 +270,26 @@ def test_windowed_per_sequence_bd_rates_in_batches_equal_one_bd_rate_per_pair(me
             assert got == want  # BDResult equality: every float identical
     assert 20 < errors < 500  # both kinds are exercised
     assert answered == 3 * 240 - 48 - errors  # every pair with a BD-rate came from a batch
+
+
+@pytest.mark.parametrize("window", [(15, 5), (0, 10), (-5, 15), (float("nan"), 15), (5, float("inf")), [15, 5]])
+def test_the_python_api_checks_a_window_pair_as_the_command_line_checks_its_text(window):
+    """gvcbench.bd_table and gvcbench.report took a (LOW, HIGH) pair unchecked: (15, 5) gave
+    a table of n/a without a word, (0, 10) and (-5, 15) gave numbers for a window the
+    command line refuses (`--window 0:10`: "needs 0 < LOW < HIGH")."""
+    import gvcbench
+
+    with pytest.raises(GvcbenchError, match="0 < LOW < HIGH"):
+        gvcbench.bd_table("nowhere", anchor="A", window=window)
+    with pytest.raises(GvcbenchError, match="0 < LOW < HIGH"):
+        gvcbench.report("nowhere", anchor="A", window=window)
+
+
+def test_a_window_that_is_no_pair_is_a_gvcbench_error():
+    """window=(1, 2, 3) raised a bare ValueError (too many values to unpack)."""
+    import gvcbench
+
+    for window in [(1, 2, 3), (5,), ("a", "b"), 5]:
+        with pytest.raises(GvcbenchError, match=r"window takes \(LOW, HIGH\)"):
+            gvcbench.bd_table("nowhere", anchor="A", window=window)
+    assert parse_window((5, 15)) == (5.0, 15.0) == parse_window([5, 15]) == parse_window("5:15")

@@ -12,6 +12,7 @@ are compared on one range instead of N pairwise ranges.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,16 +45,27 @@ class Scope:
         return " and ".join(parts) or "the overlap of each pair of curves"
 
 
-def parse_window(text: str | None) -> Span | None:
-    """'5:15' -> (5.0, 15.0); None stays None."""
-    if text is None:
+def parse_window(window: str | Sequence[float] | None) -> Span | None:
+    """'5:15' (the command line's text) or (5, 15) (the Python API's pair) -> (5.0, 15.0);
+    None stays None. Either way the same check: 0 < LOW < HIGH, both finite."""
+    if window is None:
         return None
-    try:
-        lo, hi = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise GvcbenchError(f"--window takes LOW:HIGH in the rate unit, such as 5:15; got {text!r}") from None
+    if isinstance(window, str):
+        shown = window
+        try:
+            lo, hi = (float(v) for v in window.split(":"))
+        except ValueError:
+            raise GvcbenchError(f"--window takes LOW:HIGH in the rate unit, such as 5:15; got {window!r}") from None
+    else:
+        try:
+            lo, hi = (float(v) for v in window)
+        except (TypeError, ValueError):
+            raise GvcbenchError(
+                f"window takes (LOW, HIGH) in the rate unit, such as (5, 15) or '5:15'; got {window!r}"
+            ) from None
+        shown = f"{lo:g}:{hi:g}"
     if not (0 < lo < hi and math.isfinite(hi)):
-        raise GvcbenchError(f"--window {text}: needs 0 < LOW < HIGH")
+        raise GvcbenchError(f"--window {shown}: needs 0 < LOW < HIGH")
     return lo, hi
 
 
