@@ -511,3 +511,45 @@ def test_run_summary_shows_this_runs_rows_only(base, tmp_path):
     assert len(lines) == 4 and all(" 3 " in line for line in lines)  # 3 sequences, not 6 of two configurations
     assert not any(line.startswith("│ x264") for line in r.stdout.splitlines())
     assert f"gvcbench report {out} --anchor x265" in " ".join(r.stdout.split())
+
+
+def test_a_report_of_metrics_none_of_which_was_measured_says_so(tmp_path):
+    """`gvcbench report STORE --anchor A --metrics lpips` on a store where LPIPS was recorded
+    unavailable (no weights) wrote an empty report (a bdrate.csv of its header only, no RD
+    figure) and exited 0 without a word in the terminal; `bdrate --metrics lpips` stops with
+    the reason. Now report stops the same way, before writing anything."""
+    from gvcbench.bench.records import JobResult
+
+    why = "pretrained file alexnet-owt-7be5be79.pth is not on this machine"
+    with ResultStore(tmp_path / "run") as store:
+        for codec, scale in (("A", 1.0), ("B", 0.9)):
+            for k, qp in enumerate((22, 27, 32, 37)):
+                store.put(
+                    JobResult.from_dict(
+                        {
+                            "job_key": f"{codec}{qp}",
+                            "run_id": "r",
+                            "codec": codec,
+                            "codec_name": codec,
+                            "sequence": "s",
+                            "sequence_hash": "0" * 64,
+                            "point": f"qp{qp}",
+                            "qp": qp,
+                            "status": "done",
+                            "kbps": scale * 100 / (k + 1),
+                            "bpp": scale / (k + 1),
+                            "metrics": {"psnr-y": 40.0 - 3 * k},
+                            "metric_errors": {"lpips": why, "dists": why},
+                            "provenance": {"psnr-y": {"spec": {"lower_better": False}}},
+                        }
+                    )
+                )
+    for args in (["--metrics", "lpips"], ["--metrics", "lpips,dists"]):
+        r = gvcbench("report", tmp_path / "run", "--anchor", "A", "-o", tmp_path / "rep", *args)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert f"error: metric 'lpips' was not measured in these jobs: {why}" in r.stderr
+        assert not (tmp_path / "rep").exists()
+    # A metric with values beside it: the report is written and lists LPIPS as not measured.
+    r = gvcbench("report", tmp_path / "run", "--anchor", "A", "-o", tmp_path / "rep", "--metrics", "psnr-y,lpips")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"- lpips: {why}" in (tmp_path / "rep" / "report.md").read_text()

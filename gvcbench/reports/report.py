@@ -366,6 +366,9 @@ def _report_metrics(rows, set_values, asked: list[str] | None) -> tuple[list[str
                 f"metric(s) {', '.join(unknown)} have no values in the store; it holds {', '.join(measured) or 'none'}"
             )
         missing = {m: why for m, why in missing.items() if m in asked}
+        if not any(m in measured for m in asked):  # a report of nothing: say why, as `bdrate` does
+            name = next(m for m in asked if m in missing)
+            raise GvcbenchError(f"metric {name!r} was not measured in these jobs: {missing[name]}")
         return [m for m in asked if m in measured], missing
     return measured, missing
 
