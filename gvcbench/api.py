@@ -18,6 +18,7 @@ over these functions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -287,6 +288,26 @@ def bd_table(
     )
 
 
+def _target_rates(target_kbps: Any) -> list[float]:
+    """``target_kbps`` of ``report`` as a list of rates, each a finite positive number, as
+    `--target-kbps` requires (a NumPy number or array counts as one or a list)."""
+    if hasattr(target_kbps, "tolist"):
+        target_kbps = target_kbps.tolist()
+    if target_kbps is None:
+        return []
+    given = [target_kbps] if isinstance(target_kbps, (int, float)) else target_kbps
+    ok = isinstance(given, Sequence) and not isinstance(given, str | bytes)
+    ok = ok and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in given
+    )
+    if not ok:
+        raise ConfigError(
+            f"--target-kbps must be positive numbers separated by commas, e.g. 5,8,12,15 "
+            f"(target_kbps=[5, 8, 12, 15]); got {target_kbps!r}"
+        )
+    return [float(v) for v in given]
+
+
 def report(
     sources: Sources,
     anchor: str,
@@ -313,7 +334,7 @@ def report(
     from .reports.window import parse_window
 
     metrics, sequences = _list_option("metrics", metrics), _list_option("sequences", sequences)
-    targets = [target_kbps] if isinstance(target_kbps, (int, float)) else list(target_kbps or [])
+    targets = _target_rates(target_kbps)
     return write_report(
         _paths(sources),
         anchor,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import sys
@@ -128,7 +129,7 @@ def _floats(text: str, what: str) -> list[float]:
         values = [float(t) for t in _csv(text) or []]
     except ValueError:
         values = []
-    if not values or any(v <= 0 for v in values):
+    if not values or not all(math.isfinite(v) and v > 0 for v in values):
         raise ConfigError(f"{what} must be positive numbers separated by commas, e.g. 5,8,12,15; got {text!r}")
     return values
 

@@ -204,3 +204,22 @@ def test_a_width_set_on_the_console_holds_for_commands_run_in_process(monkeypatc
     shown = CliRunner().invoke(app, ["codecs"])
     assert shown.exit_code == 0 and max(len(line) for line in shown.output.splitlines()) > 160
     assert cli.console.width == 300
+
+
+@pytest.mark.parametrize("target", [-5, 0, float("nan"), float("inf"), [5, -1], ["5"], [True]])
+def test_report_checks_target_kbps_as_the_command_line_does(target, tmp_path):
+    """gvcbench.report(target_kbps=...) took any number: -5, 0 or NaN drew every visual
+    comparison "closest to nan kbps" (an arbitrary rate point) where `--target-kbps -5` stops.
+    `--target-kbps nan` itself passed the command line's check (NaN <= 0 is false)."""
+    with pytest.raises(gvcbench.ConfigError, match="--target-kbps must be positive numbers"):
+        gvcbench.report("nowhere", anchor="x265", target_kbps=target, output=tmp_path / "rep")
+    assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("text", ["nan", "5,nan", "inf", "-inf"])
+def test_target_kbps_nan_or_inf_on_the_command_line_is_a_one_line_error(text, tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--anchor", "x", "--target-kbps", text])
+    assert result.exit_code == 2, result.output
+    assert f"--target-kbps must be positive numbers separated by commas, e.g. 5,8,12,15; got {text!r}" in (
+        result.output
+    )
