@@ -319,3 +319,19 @@ def test_a_report_against_an_anchor_at_zero_rate_is_written(tmp_path):
     a = _store(tmp_path / "a", rows)
     files = write_report(a, "empty", tmp_path / "rep", metrics=["psnr-y"], sequences=["s1"], resamples=0)
     assert "rates must be positive" in files.markdown.read_text()
+
+
+def test_group_by_names_the_fields_of_the_sequences_that_lack_it(tmp_path):
+    """One clip of the manifest without `category`: the error said "carphone have no
+    'category'; their manifest fields: category", the fields of the other clips, as if
+    carphone had the field it lacks."""
+    rows = _rows("anchor", seqs=("s1", "s2", "s3")) + _rows("half", seqs=("s1", "s2", "s3"), scale=0.5)
+    for r in rows:
+        meta = {"category": "fire"} if r["sequence"] != "s3" else {}
+        r["sequence_spec"] = {"path": f"{r['sequence']}.y4m", "meta": meta}
+    a = _store(tmp_path / "a", rows)
+    bad = CliRunner().invoke(app, ["bdrate", str(a), "--anchor", "anchor", "--group-by", "category"])
+    said = " ".join(bad.output.split())
+    assert bad.exit_code == 2, bad.output
+    assert "sequence(s) s3 have no 'category'; no manifest fields were stored with them, while s1, s2 have one" in said
+    assert "their manifest fields" not in said

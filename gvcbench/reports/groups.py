@@ -9,23 +9,29 @@ from ..errors import GvcbenchError
 
 def sequence_classes(rows: list[JobResult], field: str) -> dict[str, str]:
     """sequence -> its value of the manifest field ``field``."""
-    classes, lacking, fields = {}, set(), set()
+    classes: dict[str, str] = {}
+    fields: dict[str, set[str]] = {}  # sequence -> the manifest fields stored with it
     for row in rows:
         if row.get("imported"):
             continue
         meta = (row.get("sequence_spec") or {}).get("meta") or {}
-        fields |= set(meta)
+        fields.setdefault(row["sequence"], set()).update(meta)
         if field in meta:
             classes[row["sequence"]] = str(meta[field])
-        else:
-            lacking.add(row["sequence"])
-    lacking -= set(classes)
+    lacking = set(fields) - set(classes)
     if lacking:
-        have = (
-            f"their manifest fields: {', '.join(sorted(fields))}"
-            if fields
-            else "no manifest fields were stored with them (a dataset read through a manifest keeps its clips' fields)"
-        )
+        theirs = set().union(*(fields[s] for s in lacking))
+        if theirs:
+            have = f"their manifest fields: {', '.join(sorted(theirs))}"
+        elif classes:
+            have = (
+                f"no manifest fields were stored with them, while {', '.join(sorted(classes))} "
+                f"{'has' if len(classes) == 1 else 'have'} one (the run stores the fields the manifest gives each clip)"
+            )
+        else:
+            have = (
+                "no manifest fields were stored with them (a dataset read through a manifest keeps its clips' fields)"
+            )
         raise GvcbenchError(f"--group-by {field}: sequence(s) {', '.join(sorted(lacking))} have no {field!r}; {have}")
     return classes
 
