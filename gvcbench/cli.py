@@ -544,10 +544,18 @@ def list_datasets(source: str | None = typer.Argument(None, help="A set, manifes
         _fail(exc)
 
 
+EXPORT_SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet"}  # `results -o FILE` without --format
+
+
 @app.command("results")
 def results(
     store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
-    format: str = typer.Option("table", "--format", "-f", help="table, csv, json or parquet."),
+    format: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="table, csv, json or parquet (default: the --output file's suffix .csv, .json or .parquet, else table).",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
     run: str | None = typer.Option(None, "--run", help=RUN_HELP),
     per_frame: bool = typer.Option(
@@ -556,6 +564,8 @@ def results(
 ):
     """Print or export the results store."""
     _reader()
+    if format is None:  # `-o sd.csv` wrote the terminal's box-drawn table into sd.csv
+        format = EXPORT_SUFFIXES.get(output.suffix.lower(), "table") if output is not None else "table"
     try:
         if format == "table" and per_frame:
             raise GvcbenchError("--per-frame exports: give --format csv, json or parquet")

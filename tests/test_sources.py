@@ -335,3 +335,24 @@ def test_group_by_names_the_fields_of_the_sequences_that_lack_it(tmp_path):
     assert bad.exit_code == 2, bad.output
     assert "sequence(s) s3 have no 'category'; no manifest fields were stored with them, while s1, s2 have one" in said
     assert "their manifest fields" not in said
+
+
+def test_results_output_without_format_takes_the_files_suffix(tmp_path):
+    """`gvcbench results STORE -o sd.csv` (the README's line without `-f csv`) wrote the
+    terminal's box-drawn table into sd.csv, which no CSV reader reads; .json likewise."""
+    import pandas as pd
+
+    rows = [dict(r, encode_seconds=0.1, decode_seconds=0.1) for r in _rows("anchor", seqs=("s1",))]
+    a = _store(tmp_path / "a", rows)
+    for name, read in (("r.csv", pd.read_csv), ("r.json", pd.read_json), ("r.parquet", pd.read_parquet)):
+        result = CliRunner().invoke(app, ["results", str(a), "-o", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        frame = read(tmp_path / name)
+        assert list(frame["codec"]) == ["anchor"] * len(rows)
+    result = CliRunner().invoke(app, ["results", str(a), "--per-frame", "-o", str(tmp_path / "frames.csv")])
+    assert result.exit_code == 0, result.output
+    # Another suffix, or --format table, is the table as before.
+    for args in (["-o", str(tmp_path / "t.txt")], ["-f", "table", "-o", str(tmp_path / "t.csv")]):
+        result = CliRunner().invoke(app, ["results", str(a), *args])
+        assert result.exit_code == 0 and "wrote the table to" in result.output, result.output
+    assert "mean over sequences" in (tmp_path / "t.csv").read_text()
