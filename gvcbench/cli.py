@@ -374,6 +374,8 @@ def _print_unmeasured(rows: list[JobResult], asked: set[str]) -> None:
 
 def _print_failures(rows: list[JobResult], store) -> None:
     """How many jobs of the rows shown failed, the first few reasons, and where the rest are."""
+    import shlex
+
     failed = [r for r in rows if not r.done]
     if not failed:
         return
@@ -393,7 +395,7 @@ def _print_failures(rows: list[JobResult], store) -> None:
         part for part in (f"{jobs} job(s)" if jobs else "", f"{targets} rate target(s)" if targets else "") if part
     )
     console.print(
-        f"{counted} failed{more}; every error in full: `gvcbench results {escape(str(store))} -f csv` "
+        f"{counted} failed{more}; every error in full: `gvcbench results {escape(shlex.quote(str(store)))} -f csv` "
         f"(column error). A failed job runs again on the next run.",
         highlight=False,
         soft_wrap=True,

@@ -356,3 +356,16 @@ def test_results_output_without_format_takes_the_files_suffix(tmp_path):
         result = CliRunner().invoke(app, ["results", str(a), *args])
         assert result.exit_code == 0 and "wrote the table to" in result.output, result.output
     assert "mean over sequences" in (tmp_path / "t.csv").read_text()
+
+
+def test_the_command_that_lists_every_error_can_be_pasted_for_a_folder_with_a_space(tmp_path):
+    """`gvcbench results 'runs/s2 ü'` printed `gvcbench results runs/s2 ü -f csv` to list every
+    error: pasted, that names two stores. The path is quoted as the run's `Next:` line quotes it."""
+    import shlex
+
+    rows = [dict(r, encode_seconds=0.1, decode_seconds=0.1) for r in _rows("anchor", seqs=("s1",))]
+    rows[0].update(status="failed", error="boom")
+    a = _store(tmp_path / "my runs", rows)
+    result = CliRunner().invoke(app, ["results", str(a)])
+    assert result.exit_code == 0, result.output
+    assert f"every error in full: `gvcbench results {shlex.quote(str(a))} -f csv`" in " ".join(result.output.split())
