@@ -64,6 +64,7 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
     out = Sources([], [], [], None)
     identities: dict[str, tuple[frozenset, str]] = {}  # label -> (its settings, the store they came from)
     keys: dict[str, str] = {}  # job key -> store
+    names: dict[str, tuple[str, str]] = {}  # content hash -> (sequence name, the store it came from first)
     for path in paths:
         path = Path(path)
         if _is_table(path):
@@ -90,6 +91,7 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
                 )
             identities[label] = (mine, where)
             out.origins.setdefault(label, []).append(where)
+        _one_name_per_clip(rows, where, names)
         for row in rows:  # each already says which store it came from (select's source_store)
             if row.job_key in keys:  # the same job (same codec settings, content, point) in both stores
                 continue
@@ -135,6 +137,23 @@ def _absolute_paths(row: JobResult, folder: Path) -> JobResult:
         reconstruction=str((folder / row.reconstruction).resolve()) if row.reconstruction else row.reconstruction,
         bitstream=str((folder / row.bitstream).resolve()) if row.bitstream else row.bitstream,
     )
+
+
+def _one_name_per_clip(rows: list[JobResult], where: str, names: dict[str, tuple[str, str]]) -> None:
+    """One content, one name across stores. The same job under two names (a clip a manifest
+    names otherwise than the built-in set does) would count once, under the name of the store
+    read first, and the other store's further rows of that clip under its own: the curves, and
+    so the BD-rates, would change with the order the stores are named in."""
+    for r in rows:
+        if r.imported or not r.sequence_hash:
+            continue
+        first, other = names.setdefault(r.sequence_hash, (r.sequence, where))
+        if first != r.sequence and other != where:
+            raise GvcbenchError(
+                f"one clip is sequence {first!r} in {other} and {r.sequence!r} in {where} (the same content); "
+                f"the same clip must have the same name in every store compared: name it alike in "
+                f"both datasets (a manifest's 'name'), or leave one store out"
+            )
 
 
 def _check_sequences(rows: list[JobResult]) -> None:
