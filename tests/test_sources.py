@@ -390,3 +390,26 @@ def test_one_clip_under_two_names_in_two_stores_is_an_error_not_an_order_depende
     # Names alike: the stores read as one, whatever the order.
     c = _store(tmp_path / "c", [dict(r) for r in rows] + extra)
     assert len(load_sources([a, c]).rows) == len(load_sources([c, a]).rows) == len(rows) + 1
+
+
+def test_an_imported_codec_without_the_rate_asked_for_says_so(tmp_path):
+    """A table published in kbps read with `--rate bpp`: its notes said only "NaN or
+    infinite values in the curve ([(np.float64(nan), np.float64(42.0)), ...])", as if the
+    numbers were broken, instead of that the table has no bpp."""
+    a = _store(tmp_path / "a", _rows("vvenc-ldb"))
+    table = tmp_path / "published.csv"
+    lines = ["codec,sequence,kbps,psnr-y,source"]
+    for seq in ("s1", "s2"):
+        lines += [f"glc-video,{seq},{0.25 * 2**k},{30 + k},GLC-video paper Table 2" for k in (4, 1, 3, 2)]
+    table.write_text("\n".join(lines) + "\n")
+    rows = load_sources([a, table]).rows
+    for anchor in ("vvenc-ldb", "glc-video"):
+        (e,) = bd_table(rows, anchor, ["psnr-y"], rate="bpp")
+        assert e.avg_curve is None
+        assert e.notes[0] == (
+            "glc-video: imported (from GLC-video paper Table 2) without bpp, so its curve has no rate on this "
+            "axis; compare on --rate kbps, or import its bpp too"
+        )
+        assert not any("np.float64" in n for n in e.notes)
+    (e,) = bd_table(rows, "vvenc-ldb", ["psnr-y"], rate="kbps")  # on its own axis, no such note
+    assert e.avg_curve == pytest.approx(-75.0) and not any("imported" in n for n in e.notes)

@@ -70,7 +70,8 @@ def check_curve(curve: Curve, min_points: int = MIN_POINTS, method: str = "pchip
             f"(pchip works from {min_points})"
         )
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(v))):
-        raise BDError(f"{curve.label}: NaN or infinite values in the curve ({list(zip(r, v))})")
+        points = ", ".join(f"({float(a):g}, {float(b):g})" for a, b in zip(r, v))
+        raise BDError(f"{curve.label}: NaN or infinite values in the curve (rate, value: {points})")
     if np.any(r <= 0):
         raise BDError(f"{curve.label}: rates must be positive")
     order = np.argsort(r)

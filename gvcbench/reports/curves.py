@@ -355,6 +355,9 @@ def bd_table(
     points = points_for(rows, names, points)
     failed = _failed_points(rows)
     ceilings = metric_ceilings(rows, names)
+    # imported codecs published on the other rate axis only: no point has a rate here
+    unitless = {r.codec for r in rows if r.imported}
+    unitless -= {r.codec for r in rows if r.imported and getattr(r, rate) is not None}
     for name in names:
         axis = axes[name]
         pts = points[name]
@@ -368,6 +371,12 @@ def bd_table(
                     _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points, scope)
                 entry.scope = scope.describe(rate)
                 entry.imported, entry.anchor_imported = imported.get(codec), imported.get(anchor)
+                entry.notes[:0] = [
+                    f"{c}: imported (from {imported[c]}) without {rate}, so its curve has no rate on this axis; "
+                    f"compare on --rate {'kbps' if rate == 'bpp' else 'bpp'}, or import its {rate} too"
+                    for c in (anchor, codec)
+                    if c in unitless
+                ]
                 entry.notes += [  # the cause of a curve with too few points, said where the curve is judged
                     f"{c}: {len(failed[c])} job(s) failed ({_first_few(failed[c])}); their rate points are "
                     f"missing from these curves (`gvcbench results` lists them)"
