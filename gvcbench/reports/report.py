@@ -495,7 +495,7 @@ def write_report(
             grid = None
             files.notes.append(f"matched-rate comparison of {seq}: {exc}")
         if grid is not None:
-            path = figdir / f"matched_{_safe(seq)}.png"
+            path = figdir / f"matched_{visual.figure_stem(seq)}.png"
             grid.save(path)
             files.images.append(path)
             matched_imgs.append((seq, path))

@@ -10,6 +10,7 @@ pixel-exact version (lossless WebP).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,13 +249,21 @@ def render(
     notes = [f"{sequence}: {n}" for n in comp.notes]
     if len(comp.panels) < 2:
         return None, notes
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in sequence)
+    safe = figure_stem(sequence)
     grid = save_still(frames_grid(comp), figdir / f"frames_{safe}", lossless)
     slices, column = yt_slices(comp)
     yt = save_still(slices, figdir / f"yt_{safe}", lossless)
     fps = next(r["fps"] for r in rows if r["sequence"] == sequence and r["status"] == "done")
     anim = save_animation(animation_frames(comp), figdir / f"strip_{safe}.webp", fps, lossless)
     return Rendered(comp, grid, yt, column, anim), notes
+
+
+def figure_stem(sequence: str) -> str:
+    """The part of a figure's file name that names ``sequence``: its letters, digits, '-' and
+    '_', others replaced by '_'; a name that needed replacing also gets a hash of itself, so
+    'a b' and 'a_b' (two clips of one folder) do not write, and show, one picture."""
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in sequence)
+    return safe if safe == sequence else f"{safe}-{hashlib.sha1(sequence.encode()).hexdigest()[:8]}"
 
 
 def render_all(
