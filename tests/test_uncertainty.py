@@ -158,6 +158,27 @@ def test_bootstrap_rejects_bad_settings():
         bootstrap(10, lambda i: 0.0, level=95)
     with pytest.raises(GvcbenchError, match="resamples"):
         bootstrap(10, lambda i: 0.0, resamples=1)
+    for seed in (-1, 1.5, "0"):  # -1 raised numpy's ValueError ("expected non-negative integer"), a traceback
+        with pytest.raises(GvcbenchError, match="--seed .* must be a whole number of at least 0"):
+            bootstrap(10, lambda i: 0.0, seed=seed)
+
+
+def test_a_negative_bootstrap_seed_is_a_one_line_error(tmp_path):
+    """`gvcbench bdrate STORE --anchor A --seed -1` on 5 sequences or more ended in a traceback."""
+    from typer.testing import CliRunner
+
+    from gvcbench.cli import app
+
+    _store(tmp_path / "s.sqlite", _rows(np.random.default_rng(0), 6, -0.1, 0.05, 0.3))
+    for command in ("bdrate", "report"):
+        r = CliRunner().invoke(
+            app,
+            [command, str(tmp_path / "s.sqlite"), "--anchor", "anchor", "--seed", "-1", "-o", str(tmp_path / "r")]
+            if command == "report"
+            else [command, str(tmp_path / "s.sqlite"), "--anchor", "anchor", "--seed", "-1"],
+        )
+        assert r.exit_code == 2, r.output
+        assert "--seed (of the bootstrap) must be a whole number of at least 0, got -1" in r.output
 
 
 def _store(path, rows):

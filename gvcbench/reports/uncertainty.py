@@ -90,6 +90,8 @@ def bootstrap(
         raise GvcbenchError(
             f"bootstrap needs at least 10 resamples, got {resamples}; --resamples 0 turns intervals off"
         )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise GvcbenchError(f"--seed (of the bootstrap) must be a whole number of at least 0, got {seed!r}")
     if n < min_n:
         return _no_interval(f"too few {unit} for an interval: {n} < {min_n}", level, method, n)
     values = []
