@@ -413,3 +413,23 @@ def test_an_imported_codec_without_the_rate_asked_for_says_so(tmp_path):
         assert not any("np.float64" in n for n in e.notes)
     (e,) = bd_table(rows, "vvenc-ldb", ["psnr-y"], rate="kbps")  # on its own axis, no such note
     assert e.avg_curve == pytest.approx(-75.0) and not any("imported" in n for n in e.notes)
+
+
+def test_a_codec_label_with_a_bar_keeps_report_md_tables_in_their_columns(tmp_path):
+    """A label 'x265 | slow' split its row of report.md's BD table: the axis read 'slow', the
+    method 'psnr-y', the BD-rate 'pchip', and every number sat a column to the right."""
+    import re
+
+    from gvcbench.reports.report import write_report
+
+    rows = _rows("anchor", seqs=tuple(f"s{i}" for i in range(5)))
+    rows += _rows("x265 | slow", seqs=tuple(f"s{i}" for i in range(5)), scale=0.5)
+    a = _store(tmp_path / "a", rows)
+    files = write_report([a], "anchor", tmp_path / "rep", metrics=["psnr-y"], max_visual=0, resamples=20)
+    md = files.markdown.read_text()
+    table_rows = [line for line in md.splitlines() if line.startswith("| x265")]
+    assert len(table_rows) == 4  # the BD table and the intervals table, pchip and cubic
+    for line in table_rows:
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+        assert cells[0] == "x265 \\| slow" and cells[1] == "psnr-y" and cells[2] in ("pchip", "cubic")
+        assert cells[3] == "-50.00%"

@@ -715,6 +715,12 @@ def _html(
 """
 
 
+def _cell(text: str) -> str:
+    """Text for a cell of a Markdown table: a '|' in a codec label ('x265 | slow') ended the
+    cell there and moved every number after it into the next column."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def _markdown_bd_table(entries) -> list[str]:
     lines = [
         "| codec | axis | method | BD-rate % (averaged curve) | mean of per-sequence BD-rates % | sequences (k of n) "
@@ -722,7 +728,7 @@ def _markdown_bd_table(entries) -> list[str]:
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for e in entries:
-        codec = e.codec + (f" (imported: {e.imported})" if e.imported else "")
+        codec = _cell(e.codec + (f" (imported: {e.imported})" if e.imported else ""))
         lines.append(
             f"| {codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_fmt(e.per_sequence_mean)} | "
             f"{e.share} | {_fmt(e.bd_metric, '')} | {e.interval_text()} |"
@@ -790,7 +796,7 @@ def _markdown_uncertainty(entries, spread, sets, metrics) -> str:
     ]
     for e in entries:
         lines.append(
-            f"| {e.codec} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_ci(e.avg_curve_ci)} | "
+            f"| {_cell(e.codec)} | {e.axis} | {e.method} | {_fmt(e.avg_curve)} | {_ci(e.avg_curve_ci)} | "
             f"{_fmt(e.per_sequence_mean)} | {_ci(e.per_sequence_ci)} | {seed_spread_text(e.per_seed)} |"
         )
     if spread:
@@ -807,7 +813,8 @@ def _markdown_uncertainty(entries, spread, sets, metrics) -> str:
             cells = [
                 "n/a" if s.get(m) is None else f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in ["kbps", *metrics]
             ]
-            lines.append(f"| {s['codec']} | {s['point']} | {len(s['seeds'])} | " + " | ".join(cells) + " |")
+            head = f"| {_cell(s['codec'])} | {_cell(s['point'])} | {len(s['seeds'])} | "
+            lines.append(head + " | ".join(cells) + " |")
     if sets:
         lines += [
             "",
@@ -819,7 +826,7 @@ def _markdown_uncertainty(entries, spread, sets, metrics) -> str:
         for s in sets:
             v = "n/a" if s["value"] is None else f"{s['value']:.3f}"
             lines.append(
-                f"| {s['codec']} | {s['metric']} | {s['point']} | {v} | {_ci(s['interval']).replace('%', '')} | "
-                f"{s['clips']} | {s['interval'].method} |"
+                f"| {_cell(s['codec'])} | {s['metric']} | {_cell(s['point'])} | {v} | "
+                f"{_ci(s['interval']).replace('%', '')} | {s['clips']} | {s['interval'].method} |"
             )
     return "\n".join(lines) + "\n"
