@@ -907,6 +907,11 @@ def regress(
             raise GvcbenchError("--anchor goes with --save (the baseline records its anchor); drop it to compare")
         chosen = _open(store, run)
         _not_a_store(junit, "--junit")
+        for option, path in (("--baseline", baseline), ("--tolerances", tolerances)):
+            if junit is not None and path is not None and junit.resolve() == path.resolve():
+                raise GvcbenchError(
+                    f"--junit {junit} is the {option} file: the JUnit XML would overwrite it; give --junit another file"
+                )
         if save:
             _not_a_store(baseline, "--baseline")
             base = api.save_baseline(chosen, baseline, anchor)

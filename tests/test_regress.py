@@ -459,3 +459,32 @@ def test_a_set_level_bd_rate_over_another_test_set_is_not_comparable():
     grown_rows, grown_sets = build(60.0, ("a", "b", "c"))
     (grown,) = [f for f in compare(grown_rows, baseline, load_tolerances(None), grown_sets) if f.check == "bd-rate:fvd"]
     assert grown.outcome == "not comparable" and "pools the whole test set, and the sets differ" in grown.message
+
+
+def test_junit_naming_the_baseline_or_the_tolerances_is_refused_before_it_overwrites_them(tmp_path):
+    """`gvcbench regress STORE --baseline b.json --junit b.json` wrote the JUnit XML over the
+    baseline, and the next gate stopped at "baseline b.json cannot be read"."""
+    from typer.testing import CliRunner
+
+    from gvcbench.cli import app
+
+    with ResultStore(tmp_path / "run") as store:
+        for row in _curves():
+            store.put(replace(row, run_id="r", codec_name=row.codec))
+    baseline, tolerances = tmp_path / "b.json", tmp_path / "tol.toml"
+    tolerances.write_text("[default]\nabs = 0.1\n")
+    saved = CliRunner().invoke(app, ["regress", str(tmp_path / "run"), "--baseline", str(baseline), "--save"])
+    assert saved.exit_code == 0, saved.output
+    before = baseline.read_text()
+    for junit, option in ((baseline, "--baseline"), (tmp_path / "." / "tol.toml", "--tolerances")):
+        r = CliRunner().invoke(
+            app,
+            ["regress", str(tmp_path / "run"), "--baseline", str(baseline), "--tolerances", str(tolerances)]
+            + ["--junit", str(junit)],
+        )
+        assert r.exit_code == 2, r.output
+        assert f"is the {option} file: the JUnit XML would overwrite it" in " ".join(r.output.split())
+    assert baseline.read_text() == before and tolerances.read_text() == "[default]\nabs = 0.1\n"
+    junit = tmp_path / "j.xml"
+    ok = CliRunner().invoke(app, ["regress", str(tmp_path / "run"), "--baseline", str(baseline), "--junit", str(junit)])
+    assert ok.exit_code == 0 and junit.is_file(), ok.output
