@@ -429,12 +429,29 @@ def regress(
     return Gate(findings, results.notes)
 
 
+def not_a_store(path: PathLike | None, option: str) -> None:
+    """Refuse to write a file over a results store (a typo such as `-o run/results.sqlite`
+    would lose every result)."""
+    if path is None:
+        return
+    try:
+        with open(path, "rb") as f:
+            is_sqlite = f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return
+    if is_sqlite:
+        raise GvcbenchError(
+            f"{option} {path} is a results store (SQLite file); writing there would destroy it. Name another file"
+        )
+
+
 def save_baseline(
     store: PathLike | Results, baseline: PathLike, anchor: str | None = None, run: str | None = None
 ) -> dict:
     """Write a store's results (and, with ``anchor``, its BD-rates) as the baseline of ``regress``."""
     from .reports.regress import save_baseline as write
 
+    not_a_store(baseline, "--baseline")  # as the command line refuses it: the store would be lost
     results = store if isinstance(store, Results) else open_store(store, run)
     unfinished = [r for r in results.runs if r.get("finished") is None and r.get("dataset") is not None]
     if unfinished:

@@ -95,19 +95,10 @@ def _open(store: Path, run: str | None):
 
 
 def _not_a_store(path: Path | None, option: str) -> None:
-    """Refuse to write an export over a results store (a typo such as `-o run/results.sqlite`
-    would lose every result)."""
-    if path is None:
-        return
-    try:
-        with open(path, "rb") as f:
-            is_sqlite = f.read(16) == b"SQLite format 3\x00"
-    except OSError:
-        return
-    if is_sqlite:
-        raise GvcbenchError(
-            f"{option} {path} is a results store (SQLite file); writing there would destroy it. Name another file"
-        )
+    """Refuse to write an export over a results store (api.not_a_store)."""
+    from .api import not_a_store
+
+    not_a_store(path, option)
 
 
 def _csv(text: str | None) -> list[str] | None:

@@ -223,3 +223,37 @@ def test_target_kbps_nan_or_inf_on_the_command_line_is_a_one_line_error(text, tm
     assert f"--target-kbps must be positive numbers separated by commas, e.g. 5,8,12,15; got {text!r}" in (
         result.output
     )
+
+
+def test_save_baseline_refuses_to_write_over_the_results_store(tmp_path):
+    """gvcbench.save_baseline("run", "run/results.sqlite") wrote the baseline JSON over the
+    store and every result was lost; `regress --save --baseline run/results.sqlite` refuses."""
+    from gvcbench.bench.records import JobResult
+    from gvcbench.bench.store import ResultStore
+
+    with ResultStore(tmp_path / "run") as store:
+        for qp, kbps in ((22, 100.0), (27, 60.0)):
+            store.put(
+                JobResult.from_dict(
+                    {
+                        "job_key": f"k{qp}",
+                        "run_id": "r",
+                        "codec": "x",
+                        "codec_name": "x",
+                        "sequence": "s",
+                        "point": f"qp{qp}",
+                        "qp": qp,
+                        "status": "done",
+                        "kbps": kbps,
+                        "metrics": {"psnr-y": 30.0 + kbps / 10},
+                        "provenance": {"psnr-y": {"spec": {"lower_better": False}}},
+                    }
+                )
+            )
+    target = tmp_path / "run" / "results.sqlite"
+    before = target.read_bytes()
+    with pytest.raises(gvcbench.GvcbenchError, match="is a results store .* would destroy it"):
+        gvcbench.save_baseline(tmp_path / "run", target)
+    assert target.read_bytes() == before and len(gvcbench.open_store(tmp_path / "run").rows) == 2
+    gvcbench.save_baseline(tmp_path / "run", tmp_path / "baseline.json")  # elsewhere, as before
+    assert json.loads((tmp_path / "baseline.json").read_text())["points"]
