@@ -433,3 +433,22 @@ def test_a_codec_label_with_a_bar_keeps_report_md_tables_in_their_columns(tmp_pa
         cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
         assert cells[0] == "x265 \\| slow" and cells[1] == "psnr-y" and cells[2] in ("pchip", "cubic")
         assert cells[3] == "-50.00%"
+
+
+def test_an_anchor_whose_every_job_failed_is_named_with_the_first_error(tmp_path):
+    """`bdrate --anchor broken` (a codec whose every job failed) printed a table of n/a with
+    exit 0, and `report` wrote such a report without a word in the terminal."""
+    from gvcbench.reports.report import write_report
+
+    rows = _rows("good", seqs=("s1", "s2")) + [
+        dict(r, status="failed", error="mycodec exited with status 1", metrics={}) for r in _rows("broken")
+    ]
+    a = _store(tmp_path / "a", rows)
+    says = "anchor codec 'broken' has no finished job among the rows shown: all 8 failed (e.g. s1 / qp36: mycodec"
+    out = CliRunner().invoke(app, ["bdrate", str(a), "--anchor", "broken"])
+    assert out.exit_code == 2 and says in " ".join(out.output.split()), out.output
+    with pytest.raises(GvcbenchError, match=r"anchor codec 'broken' has no finished job"):
+        write_report([a], "broken", tmp_path / "rep", max_visual=0)
+    # The failed codec beside a working anchor stays a row of n/a with its reason.
+    (e,) = bd_table(load_sources([a]).rows, "good", ["psnr-y"])
+    assert e.codec == "broken" and e.avg_curve is None and any("8 job(s) failed" in n for n in e.notes)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..bench.records import JobResult, SetValue
-from ..errors import GvcbenchError
+from ..errors import GvcbenchError, error_summary
 from .curves import MIN_SHARE, BDEntry, bd_table, measured_metrics, points_for, unmeasured_metrics
 from .seeds import rows_for_seed, seeds_of
 from .sources import Sources
@@ -95,6 +95,14 @@ def bd_tables(
         raise GvcbenchError(
             f"--min-points must be a whole number of at least 2 (a BD integral needs two rate points of "
             f"each curve; the cubic fit needs 4), got {min_points!r}"
+        )
+    tried = [r for r in sources.rows if r.codec == anchor and not r.is_search_probe]
+    if tried and not any(r.done for r in tried):  # a table of n/a, and the reason only in its notes
+        first = tried[0]
+        raise GvcbenchError(
+            f"anchor codec {anchor!r} has no finished job among the rows shown: all {len(tried)} failed "
+            f"(e.g. {first.sequence} / {first.point}: {error_summary(first.error)}); `gvcbench results` "
+            f"lists them. Pick another --anchor, run again to retry them, or show an earlier run with --run RUN_ID"
         )
 
     def entries_of(rows: list[JobResult], set_values: list[SetValue], known: dict | None = None) -> list[BDEntry]:
