@@ -3,7 +3,7 @@
 On the synthetic clips (``datasets/synthetic.py``) the true displacement of every frame
 back to the key frame is known. For each clip this runs the encoder's own path at the
 codec's options (defaults unless given): flow analysis, tokens and their interval and step
-within ``token_kbps`` (``choose_tokens``), the wave (``choose_wave``, when ``waves`` is on),
+within ``token_kbps`` (``choose_tokens``), the wave, radial or planar (``choose_wave``, when ``waves`` is on),
 then the flows the decoder warps the key frame with (``decoded_flows`` plus the wave; the
 source key frame). The ratio is their mean end-point error over every inter frame divided
 by that of zero flow (1.0 = the decoder moves nothing of it), against the truth and against
@@ -32,7 +32,6 @@ def decoder_flows(codec, seq) -> tuple[np.ndarray, np.ndarray, float, bool]:
     from gvcbench.codecs.dynamics import bitstream as bs
     from gvcbench.codecs.dynamics.codec import decoded_flows, key_features, load_model
     from gvcbench.codecs.dynamics.frames import SCALE, low_res
-    from gvcbench.codecs.dynamics.waves import pack_wave
     from gvcbench.datasets.sequence import rgb_uint8
 
     tokens, flows = codec.analyse(seq)
@@ -42,13 +41,13 @@ def decoder_flows(codec, seq) -> tuple[np.ndarray, np.ndarray, float, bool]:
     interval, step, q, payload = codec.choose_tokens(tokens, flows, key, seconds)
     model = load_model(str(codec.weights_path))
     recovered = decoded_flows(model, key_features(model, key), q, step, bs.sent_frames(n, interval), n, codec.params)
-    wave = codec.choose_wave(seq, q, step, interval) if codec.params.waves else None
+    wave = codec.choose_wave(seq, q, step, interval, flows) if codec.params.waves else None
     if wave is not None:  # the decoder adds it at full size: here area-averaged to the quarter grid
         basis = wave.basis(seq.height, seq.width)
         recovered = recovered + np.stack(
             [low_res(wave.frame(t, basis), SCALE, is_flow=True).transpose(2, 0, 1) * SCALE for t in range(n)]
         )
-    kbps = (len(payload) + len(pack_wave(wave))) * 8 / seconds / 1000
+    kbps = (len(payload) + (len(wave.pack()) if wave is not None else 0)) * 8 / seconds / 1000
     return recovered, flows.transpose(0, 3, 1, 2) * SCALE, kbps, wave is not None
 
 

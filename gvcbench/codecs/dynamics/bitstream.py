@@ -5,9 +5,9 @@ Layout (big-endian):
 
     magic "GVDC" | version u8 | header length u16 | header | key-frame length u32 |
     key-frame bytes | token length u32 | token bytes | [versions 3 and 4: skip length u32 |
-    skip bytes] | [version 4: wave length u32 | wave bytes] | CRC-32 of everything before it
+    skip bytes] | [versions 4 and 5: wave length u32 | wave bytes] | CRC-32 of everything before it
 
-Header (versions 2 to 4): width u16, height u16, frames u16, fps numerator u32, fps
+Header (versions 2 to 5): width u16, height u16, frames u16, fps numerator u32, fps
 denominator u32, bit depth u8, colour matrix u8, colour range u8, key-frame codec u8,
 key-frame QP i8, tokens per frame u16, quantisation step f32, model id (16 bytes ASCII),
 token interval u8. Tokens are sent for the inter frames ``sent_frames`` names (every
@@ -20,8 +20,10 @@ keeps that cell still (the encoder found its decoded motion further from the ori
 than no motion). An empty map (and every version 1 or 2 bitstream) moves every cell.
 
 The wave (version 4; ``waves.py``) is one radial wave's parameters and two coefficients per
-inter frame, added to the flows recovered from the tokens. A stream is written as the lowest
-version that holds what it carries: 2 without a skip map or a wave, 3 with a map alone.
+inter frame, added to the flows recovered from the tokens; in version 5 the wave is a planar
+one (``planar.py``: a direction, a wavenumber, an envelope and four coefficients per inter
+frame). A stream is written as the lowest version that holds what it carries: 2 without a
+skip map or a wave, 3 with a map alone, 4 with a radial wave.
 
 ``parse`` checks everything before anything is decoded: magic, version, lengths against
 the bytes present, sane sizes, the CRC, no trailing bytes, a skip map of exactly the
@@ -41,15 +43,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from .entropy import BitstreamError, max_symbols
-from .waves import unpack_wave
+from .planar import PlanarWave, unpack_planar
+from .waves import Wave, unpack_wave
 
 MAGIC = b"GVDC"
-VERSION = 4
+VERSION = 5
+VERSION_RADIAL = 4  # a radial wave: byte for byte as before planar waves existed
 VERSION_WITH_SKIP = 3  # a skip map and no wave: byte for byte as before waves existed
 VERSION_WITHOUT_SKIP = 2  # what a stream with no skip map is written as: byte for byte as before maps existed
 _HEADERS = {1: struct.Struct(">HHHIIBBBBbHf16s"), 2: struct.Struct(">HHHIIBBBBbHf16sB")}
 _HEADERS[3] = _HEADERS[2]  # version 3 adds the skip map after the token payload
 _HEADERS[4] = _HEADERS[2]  # version 4 adds the wave after the skip map
+_HEADERS[5] = _HEADERS[2]  # version 5: the wave is a planar one
 _HEADER = _HEADERS[VERSION]
 MAX_INTERVAL = 8
 KEYFRAME_CODECS = ("vvenc", "vtm")
@@ -199,17 +204,27 @@ class Parsed:
     keyframe: bytes
     tokens: bytes
     skip: bytes = b""  # the motion-skip map (``unpack_skip``); empty: every cell moves
-    wave: bytes = b""  # the wave (``waves.unpack_wave``); empty: none
+    wave: bytes = b""  # the wave (``waves.unpack_wave``, or ``planar.unpack_planar`` if planar); empty: none
+    planar: bool = False  # the wave is a planar one (version 5)
+
+    def decoded_wave(self) -> Wave | PlanarWave | None:
+        """The wave the decoder adds to the token flows, or None."""
+        inter, aspect = self.header.frames - 1, self.header.height / self.header.width
+        if self.planar:
+            return unpack_planar(self.wave, inter)
+        return unpack_wave(self.wave, inter, aspect)
 
 
-def build(header: Header, keyframe: bytes, tokens: bytes, skip: bytes = b"", wave: bytes = b"") -> bytes:
+def build(
+    header: Header, keyframe: bytes, tokens: bytes, skip: bytes = b"", wave: bytes = b"", planar: bool = False
+) -> bytes:
     """The bitstream, in the lowest version that holds its parts: 2 (byte for byte what this
     codec wrote before skip maps) with neither a skip map nor a wave, 3 with a skip map alone,
-    4 with a wave."""
+    4 with a radial wave, 5 with a planar one."""
     head = header.pack()
     parts: tuple[bytes, ...]
     if wave:
-        version, parts = VERSION, (keyframe, tokens, skip, wave)
+        version, parts = (VERSION if planar else VERSION_RADIAL), (keyframe, tokens, skip, wave)
     elif skip:
         version, parts = VERSION_WITH_SKIP, (keyframe, tokens, skip)
     else:
@@ -261,9 +276,10 @@ def parse(data: bytes) -> Parsed:
     unpack_skip(skip, header.width, header.height)  # checked here, before anything is decoded
     wave = parts[3] if len(parts) > 3 else b""
     if version >= 4 and not wave:  # ``build`` writes version 3 or 2 when there is no wave
-        raise BitstreamError("a version 4 bitstream without a wave: the bitstream is corrupt or crafted")
-    unpack_wave(wave, header.frames - 1, header.height / header.width)
-    return Parsed(header, parts[0], parts[1], skip, wave)
+        raise BitstreamError(f"a version {version} bitstream without a wave: the bitstream is corrupt or crafted")
+    parsed = Parsed(header, parts[0], parts[1], skip, wave, planar=version == 5)
+    parsed.decoded_wave()  # checked here, before anything is decoded
+    return parsed
 
 
 def _take(data: bytes, pos: int, length: int, what: str) -> bytes:

@@ -49,7 +49,8 @@ from . import bitstream as bs
 from .entropy import BitstreamError, decode_residuals, encode_residuals
 from .flow import ESTIMATORS, DisFlow, make_estimator, warp
 from .frames import FLOW_NORM, SCALE, low_res, tokenizer_inputs
-from .waves import Wave, choose_wave, pack_wave, unpack_wave
+from .planar import PlanarWave, choose_planar
+from .waves import Wave, choose_wave
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "dynamics-v5.pt"
@@ -359,7 +360,7 @@ def full_size(flow: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def render(
-    model, key_rgb: np.ndarray, flows: np.ndarray, refine: bool, wave: Wave | None = None, gain=None
+    model, key_rgb: np.ndarray, flows: np.ndarray, refine: bool, wave: Wave | PlanarWave | None = None, gain=None
 ) -> list[np.ndarray]:
     """The inter frames (H, W, 3) uint8: the key frame warped by each flow of ``flows``
     (``decoded_flows``, quarter size) brought to full size, plus the ``wave``'s flow at full
@@ -513,7 +514,7 @@ class DynamicsCodec(Codec):
             raise CodecUnavailable(f"dynamics: {reason}")
         flow = self.params.flow + ("+tracking" if self.tracks_flow else "")
         skip = " motion-skip=on" if self.params.motion_skip else ""  # the encoder's choice, in the bitstream
-        skip += " waves=on" if self.params.waves else ""
+        skip += " waves=radial+planar" if self.params.waves else ""
         return (
             f"dynamics {self.model_id()} flow={flow} token-interval={self.params.token_interval}{skip} "
             f"{self._generator_version()}; "
@@ -628,12 +629,13 @@ class DynamicsCodec(Codec):
             interval,
         )
         key_bytes = key_bs.path.read_bytes()
-        wave = pack_wave(self.choose_wave(seq, q, step, interval)) if self.params.waves and len(q) else b""
+        chosen = self.choose_wave(seq, q, step, interval, flows) if self.params.waves and len(q) else None
+        wave, planar = (chosen.pack(), chosen.kind == "planar") if chosen is not None else (b"", False)
         skip = b""
         if self.params.motion_skip and len(q):
-            parsed = bs.Parsed(header, key_bytes, token_bytes, wave=wave)
+            parsed = bs.Parsed(header, key_bytes, token_bytes, wave=wave, planar=planar)
             skip = bs.pack_skip(self.choose_still_cells(seq, parsed, q, workdir, timeout))
-        data = bs.build(header, key_bytes, token_bytes, skip, wave)
+        data = bs.build(header, key_bytes, token_bytes, skip, wave, planar)
         out = workdir / "bitstream.gvdc"
         out.write_bytes(data)
         (workdir / "tokens.json").write_text(json.dumps(q.tolist()))  # what the decoder must reproduce
@@ -645,17 +647,27 @@ class DynamicsCodec(Codec):
         parts["header"] = len(data) - sum(parts.values())
         return Bitstream(out, source_info(seq), key_bs.tool_seconds, key_bs.tool_cpu_seconds, parts)
 
-    def choose_wave(self, seq: Sequence, q: np.ndarray, step: float, interval: int) -> Wave | None:
-        """The wave to send (``waves.choose_wave``), or None: fitted to what the decoder's
-        token flows (on the source key frame, as ``choose_tokens``; brought to full size as the
-        decoder does) leave of the fine DIS estimate of each inter frame's motion back to the
-        key frame."""
+    def choose_wave(
+        self, seq: Sequence, q: np.ndarray, step: float, interval: int, flows: np.ndarray
+    ) -> Wave | PlanarWave | None:
+        """The wave to send, or None: a radial one (``waves.choose_wave``) fitted to what the
+        decoder's token flows (on the source key frame, as ``choose_tokens``; brought to full
+        size as the decoder does) leave of the fine DIS estimate of each inter frame's motion
+        back to the key frame; else a planar one (``planar.choose_planar``) fitted to what they
+        leave of the encoder's estimate ``flows`` (``analyse``: quarter-size grid and pixels)."""
         model = load_model(str(self.weights_path))
         key = rgb_uint8(seq, 0, 1)[0]
         inter = seq.num_frames - 1
         decoded = decoded_flows(
             model, key_features(model, key), q, step, bs.sent_frames(inter, interval), inter, self.params
         )
+        radial = self._radial_wave(seq, key, decoded)
+        if radial is not None:
+            return radial
+        return choose_planar(flows * SCALE - decoded.transpose(0, 2, 3, 1))
+
+    def _radial_wave(self, seq: Sequence, key: np.ndarray, decoded: np.ndarray) -> Wave | None:
+        inter = seq.num_frames - 1
         fine = DisFlow("fine")
 
         def residual(i: int) -> np.ndarray:
@@ -723,8 +735,7 @@ class DynamicsCodec(Codec):
         gain = skip_gain(bs.unpack_skip(parsed.skip, h.width, h.height), *flows.shape[2:]) if parsed.skip else None
         if gain is not None:
             flows = flows * gain
-        wave = unpack_wave(parsed.wave, inter, h.height / h.width)
-        return render(model, key_rgb, flows, self.params.refine, wave, gain)
+        return render(model, key_rgb, flows, self.params.refine, parsed.decoded_wave(), gain)
 
     def _decode_keyframe(self, parsed: bs.Parsed, workdir: Path, timeout: float) -> Sequence:
         h = parsed.header

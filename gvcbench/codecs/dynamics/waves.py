@@ -52,6 +52,8 @@ class Wave:
     scale: float  # the coefficients' quantisation step
     coefficients: np.ndarray  # (inter frames, 2) int8: a_t, b_t as multiples of scale
 
+    kind = "radial"
+
     def __post_init__(self):  # the parameters as the payload carries them, so encoder and decoder agree
         for name in ("cx", "cy", "k", "decay", "scale"):
             object.__setattr__(self, name, float(np.float32(getattr(self, name))))
@@ -72,6 +74,9 @@ class Wave:
         it holds them all at once)."""
         basis = self.basis(height, width)
         return np.stack([self.frame(t, basis).transpose(2, 0, 1) for t in range(len(self.coefficients))])
+
+    def pack(self) -> bytes:
+        return pack_wave(self)
 
 
 def radial_basis(height: int, width: int, cx: float, cy: float, k: float, decay: float) -> np.ndarray:
