@@ -113,3 +113,12 @@ def test_fitting_the_envelope_holds_no_array_per_node_of_every_frame():
     finally:
         tracemalloc.stop()
     assert peak < 12 * rest.nbytes, peak / rest.nbytes
+
+
+def test_no_wavenumber_is_searched_above_what_the_quarter_grid_holds():
+    """On a 16-pixel quarter grid (a 64-pixel frame) a wave of 7-8 cycles a width aliases: the
+    encoder would fit and judge the alias while the decoder adds the true wave at full size."""
+    rest = _travelling(size=16, k=7.0)
+    assert P.search(rest, max_k=0.4 * 16)[1] <= 6.4
+    wave = P.choose_planar(rest)
+    assert wave is None or wave.k <= 6.4

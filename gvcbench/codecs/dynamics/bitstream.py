@@ -4,7 +4,7 @@ payload, the motion-skip map, the wave.
 Layout (big-endian):
 
     magic "GVDC" | version u8 | header length u16 | header | key-frame length u32 |
-    key-frame bytes | token length u32 | token bytes | [versions 3 and 4: skip length u32 |
+    key-frame bytes | token length u32 | token bytes | [versions 3 to 5: skip length u32 |
     skip bytes] | [versions 4 and 5: wave length u32 | wave bytes] | CRC-32 of everything before it
 
 Header (versions 2 to 5): width u16, height u16, frames u16, fps numerator u32, fps

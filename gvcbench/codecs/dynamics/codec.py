@@ -15,7 +15,9 @@ arithmetic coder. Rate control (``token_kbps``): when the token payload exceeds 
 rate, the same tokens are coded again at the steps of the ladder ``step`` x 1.25^k until
 one fits; the header carries the step and the interval used. The wave tool (``waves``)
 fits one radial wave to what the decoded token flows leave of a finer estimate of the
-motion and sends it when it pays (water ripples; ``waves.py``).
+motion and sends it when it pays (water ripples; ``waves.py``); where none pays, one planar
+wave travelling across the frame, fitted to what they leave of the encoder's own estimate
+(sway; ``planar.py``). Both are fitted to the flows the decoder makes, its smoothing included.
 Decoder: the key frame; the tokens, smoothed over time within their quantisation
 intervals (``token_smoothing``); the dense flow recovered from tokens x key-frame
 features at the sent frames, interpolated linearly in time to every inter frame,
@@ -80,7 +82,7 @@ class DynamicsParams:
     flow_smoothing: float = FLOW_SMOOTHING  # decoder: Gaussian sigma in frames over the recovered flows; 0: off
     token_interval: int | str = "auto"  # tokens of every k-th inter frame; auto: the encoder's best k per clip
     motion_skip: bool = False  # encoder: keep still the 32 px cells whose decoded motion is worse than none
-    waves: bool = True  # encoder: fit one radial wave to what the tokens leave; sent when it pays (waves.py)
+    waves: bool = True  # encoder: fit a radial, else a planar wave to what the tokens leave; sent when it pays
     weights: str | None = None
     generator: str = "warp"
     refine: bool = False  # decoder: the weights' refinement network after the warp (v2's, never retrained)

@@ -111,13 +111,14 @@ def _moved(coefficients: np.ndarray, basis: np.ndarray) -> np.ndarray:
     return np.einsum("tcb,bp->tpc", c, basis)
 
 
-def search(rest: np.ndarray) -> tuple[float, float]:
-    """theta and k whose wave, under a constant envelope, explains most of ``rest`` (T, h, w, 2)."""
+def search(rest: np.ndarray, max_k: float = float(WAVENUMBERS[-1])) -> tuple[float, float]:
+    """theta and k (of ``WAVENUMBERS`` up to ``max_k``) whose wave, under a constant envelope,
+    explains most of ``rest`` (T, h, w, 2)."""
     t, h, w, _ = rest.shape
     target = rest.reshape(t, h * w, 2).astype(np.float64)
     best, found = -1.0, (0.0, float(WAVENUMBERS[0]))
     for theta in THETAS:
-        for k in WAVENUMBERS:
+        for k in WAVENUMBERS[WAVENUMBERS <= max_k]:
             basis = travelling(h, w, float(theta), float(k)).reshape(2, -1)
             gram = basis @ basis.T + 1e-9 * np.eye(2)
             proj = np.einsum("bp,tpc->tcb", basis, target)  # (T, 2, 2) projections
@@ -162,9 +163,10 @@ def choose_planar(rest: np.ndarray) -> PlanarWave | None:
     decoder's token flows leave of the encoder's estimate, on the quarter-size grid in
     full-size pixels. Sent when it lowers their mean end-point error by ``MIN_GAIN``."""
     t, h, w, _ = rest.shape
-    if t < 2 or min(h, w) < MIN_SIZE:
+    max_k = 0.4 * min(h, w)  # the quarter grid holds min(h, w) / 2 cycles: above, the fit sees an alias
+    if t < 2 or min(h, w) < MIN_SIZE or max_k < WAVENUMBERS[0]:
         return None
-    theta, k = search(rest[DETECT_EVERY - 1 :: DETECT_EVERY] if t >= 2 * DETECT_EVERY else rest)
+    theta, k = search(rest[DETECT_EVERY - 1 :: DETECT_EVERY] if t >= 2 * DETECT_EVERY else rest, max_k)
     envelope = fit_envelope(rest, theta, k)
     basis = planar_basis(h, w, theta, k, envelope)
     target = rest.reshape(t, h * w, 2).astype(np.float64)
@@ -190,7 +192,10 @@ def unpack_planar(payload: bytes, inter_frames: int) -> PlanarWave:
     envelope = np.frombuffer(payload, ">f4", nodes, _PARAMS.size).astype(np.float32)
     finite = all(math.isfinite(v) for v in (theta, k, scale)) and bool(np.isfinite(envelope).all())
     if not (finite and 0 <= theta < 4 and 0 < k <= 1000 and 0 < scale < 1e6 and np.abs(envelope).max() <= 1.0001):
-        raise BitstreamError(f"implausible planar wave (direction {theta:g}, wavenumber {k:g}, scale {scale:g})")
+        raise BitstreamError(
+            f"implausible planar wave (direction {theta:g}, wavenumber {k:g}, scale {scale:g}, "
+            f"envelope up to {float(np.abs(envelope).max()):g}; at most 1)"
+        )
     coefficients = np.frombuffer(payload, np.int8, offset=_PARAMS.size + 4 * nodes).reshape(inter_frames, 4).copy()
     if (coefficients == -128).any():
         raise BitstreamError("a wave coefficient of -128, outside the -127..127 the encoder writes")
