@@ -89,16 +89,22 @@ def test_a_label_with_two_meanings_is_an_error_naming_both_stores(tmp_path):
         load_sources([a, c])
 
 
-def test_imported_table_appears_in_bd_tables_marked_with_its_source(tmp_path, monkeypatch):
-    from gvcbench import cli
-
-    monkeypatch.setattr(cli.console, "width", 200)
-    a = _store(tmp_path / "a", _rows("vvenc-ldb"))
+def _published_table(tmp_path):
+    """A paper's table of glc-video in kbps (no bpp), two sequences, rates out of order."""
     table = tmp_path / "published.csv"
     lines = ["codec,sequence,kbps,psnr-y,source"]
     for seq in ("s1", "s2"):
         lines += [f"glc-video,{seq},{0.25 * 2**k},{30 + k},GLC-video paper Table 2" for k in (4, 1, 3, 2)]
     table.write_text("\n".join(lines) + "\n")
+    return table
+
+
+def test_imported_table_appears_in_bd_tables_marked_with_its_source(tmp_path, monkeypatch):
+    from gvcbench import cli
+
+    monkeypatch.setattr(cli.console, "width", 200)
+    a = _store(tmp_path / "a", _rows("vvenc-ldb"))
+    table = _published_table(tmp_path)
     sources = load_sources([a, table])
     imported = [r for r in sources.rows if r.get("imported")]
     assert len(imported) == 8 and all(r["imported"]["source"] == "GLC-video paper Table 2" for r in imported)
@@ -397,11 +403,7 @@ def test_an_imported_codec_without_the_rate_asked_for_says_so(tmp_path):
     infinite values in the curve ([(np.float64(nan), np.float64(42.0)), ...])", as if the
     numbers were broken, instead of that the table has no bpp."""
     a = _store(tmp_path / "a", _rows("vvenc-ldb"))
-    table = tmp_path / "published.csv"
-    lines = ["codec,sequence,kbps,psnr-y,source"]
-    for seq in ("s1", "s2"):
-        lines += [f"glc-video,{seq},{0.25 * 2**k},{30 + k},GLC-video paper Table 2" for k in (4, 1, 3, 2)]
-    table.write_text("\n".join(lines) + "\n")
+    table = _published_table(tmp_path)
     rows = load_sources([a, table]).rows
     for anchor in ("vvenc-ldb", "glc-video"):
         (e,) = bd_table(rows, anchor, ["psnr-y"], rate="bpp")
