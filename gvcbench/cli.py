@@ -540,6 +540,22 @@ def list_datasets(source: str | None = typer.Argument(None, help="A set, manifes
 EXPORT_SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet"}  # `results -o FILE` without --format
 
 
+def _export_format(format: str | None, output: Path | None) -> str:
+    """--format, else the format --output's suffix names, else the table (`-o sd.csv` wrote
+    the terminal's table into sd.csv). A --format other than the table that disagrees with
+    the suffix is refused: `-f csv -o x.parquet` wrote CSV into a file named .parquet."""
+    named = EXPORT_SUFFIXES.get(output.suffix.lower()) if output is not None else None
+    if format is None:
+        return named or "table"
+    if output is not None and named and format != named and format in EXPORT_SUFFIXES.values():
+        suffix = next(s for s, f in EXPORT_SUFFIXES.items() if f == format)
+        raise GvcbenchError(
+            f"--format {format} disagrees with --output {output}, whose suffix means {named}; "
+            f"drop --format to write {named}, or name the file {output.with_suffix(suffix).name}"
+        )
+    return format
+
+
 @app.command("results")
 def results(
     store: Path = typer.Argument(Path("gvcbench-runs"), help="Store file or run folder."),
@@ -557,9 +573,8 @@ def results(
 ):
     """Print or export the results store."""
     _reader()
-    if format is None:  # `-o sd.csv` wrote the terminal's box-drawn table into sd.csv
-        format = EXPORT_SUFFIXES.get(output.suffix.lower(), "table") if output is not None else "table"
     try:
+        format = _export_format(format, output)
         if format == "table" and per_frame:
             raise GvcbenchError("--per-frame exports: give --format csv, json or parquet")
         chosen = _open(store, run)

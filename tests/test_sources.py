@@ -454,3 +454,26 @@ def test_an_anchor_whose_every_job_failed_is_named_with_the_first_error(tmp_path
     # The failed codec beside a working anchor stays a row of n/a with its reason.
     (e,) = bd_table(load_sources([a]).rows, "good", ["psnr-y"])
     assert e.codec == "broken" and e.avg_curve is None and any("8 job(s) failed" in n for n in e.notes)
+
+
+def test_results_format_that_disagrees_with_the_output_suffix_is_refused(tmp_path):
+    """`gvcbench results STORE -f csv -o x.parquet` wrote CSV into a file named .parquet; now
+    it is one line naming both and how to fix it, and writes nothing. Where they agree, or
+    the suffix names no format, -f decides as before."""
+    rows = [dict(r, encode_seconds=0.1, decode_seconds=0.1) for r in _rows("anchor", seqs=("s1",))]
+    a = _store(tmp_path / "a", rows)
+    for fmt, name, named, fix in (
+        ("csv", "x.parquet", "parquet", "x.csv"),
+        ("json", "x.CSV", "csv", "x.json"),
+        ("parquet", "x.json", "json", "x.parquet"),
+    ):
+        result = CliRunner().invoke(app, ["results", str(a), "-f", fmt, "-o", str(tmp_path / name)])
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.split())
+        assert said.startswith(f"error: --format {fmt} disagrees with --output {tmp_path / name}"), said
+        assert f"suffix means {named}; drop --format to write {named}, or name the file {fix}" in said, said
+        assert not (tmp_path / name).exists()
+    for args, name in ((["-f", "csv"], "x.csv"), (["-f", "csv"], "x.txt"), (["-f", "json"], "x.JSON")):
+        result = CliRunner().invoke(app, ["results", str(a), *args, "-o", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / name).read_text().startswith("[" if "json" in args else "job_key,"), name
