@@ -553,3 +553,29 @@ def test_a_report_of_metrics_none_of_which_was_measured_says_so(tmp_path):
     r = gvcbench("report", tmp_path / "run", "--anchor", "A", "-o", tmp_path / "rep", "--metrics", "psnr-y,lpips")
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"- lpips: {why}" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_a_run_id_typed_in_other_case_is_refused_with_the_id_as_written(tmp_path):
+    """`--run AB12CD34` for run ab12cd34… said only 'no run'; ids are not folded (several runs
+    could match), so the error names the one run whose id matches but for case."""
+    clips = make_clips(tmp_path / "clips", names=("bunny",))
+    out = tmp_path / "run"
+    made = gvcbench(
+        "run", "--dataset", clips, "--codecs", "x264", "--qps", "40", "--metrics", "psnr-y", "-o", out, "--frames", 2
+    )
+    assert made.returncode == 0, made.stderr
+    with ResultStore(out, create=False) as st:
+        run_id = st.runs()[0]["run_id"]
+    first_letter = next(i for i, c in enumerate(run_id) if c.isalpha())  # uuid hex: all digits 1 in 3e6
+    meant = run_id[: max(8, first_letter + 1)]
+    typed = meant.upper()
+    for command in ("results", "bdrate", "regress"):
+        extra = {"bdrate": ["--anchor", "x264"], "regress": ["--baseline", tmp_path / "b.json", "--save"]}
+        bad = gvcbench(command, out, "--run", typed, *extra.get(command, []))
+        said = " ".join(bad.stderr.split())
+        assert bad.returncode == 2 and said.startswith(f"error: no run {typed!r} with rows in this store"), said
+        assert f"(run ids are case-sensitive); did you mean {meant!r}?" in said, said
+    assert not (tmp_path / "b.json").exists()
+    assert gvcbench("results", out, "--run", run_id[:8]).returncode == 0
+    other = gvcbench("results", out, "--run", "ffffffff" if not run_id.startswith("f") else "00000000")
+    assert other.returncode == 2 and "did you mean" not in other.stderr, other.stderr

@@ -145,10 +145,19 @@ def find_run(runs: list[Run], wanted: str) -> Run:
         return hits[0]
     listing = "; ".join(f"{r.short} ({r.when}, {r.dataset_label})" for r in reversed(runs)) or "none"
     if not hits:
-        raise GvcbenchError(f"no run {wanted!r} with rows in this store; runs: {listing}")
+        raise GvcbenchError(f"no run {wanted!r} with rows in this store{_case_hint(runs, wanted)}; runs: {listing}")
     raise GvcbenchError(
         f"run {wanted!r} is ambiguous ({len(hits)} runs start so); give more of its id. Runs: {listing}"
     )
+
+
+def _case_hint(runs: list[Run], wanted: str) -> str:
+    """A "did you mean" where ``wanted`` in other case starts exactly one run's id: ids are
+    matched as written (as codec and metric names are), so the error gives the right spelling."""
+    folded = [r for r in runs if r.run_id.lower().startswith(wanted.lower())]
+    if len(folded) != 1:
+        return ""
+    return f" (run ids are case-sensitive); did you mean {folded[0].run_id[: len(wanted)]!r}?"
 
 
 def _utc(started: float) -> str:
