@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Generic, TypeVar
@@ -17,6 +17,18 @@ from typing import Any, Generic, TypeVar
 from .errors import GvcbenchError, UnknownNameError
 
 T = TypeVar("T")
+
+
+def similar_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known names ``name`` may have meant, best first: those that start with it, then
+    those that hold it, then the closest in spelling. By spelling alone, 'psnr' is nearer
+    'xpsnr' than 'psnr-y'; a name typed short is more often the start of the one meant."""
+    names = sorted(known)
+    typed = name.lower()
+    starts = [k for k in names if typed and k.lower().startswith(typed)]
+    holds = [k for k in names if typed and typed in k.lower() and k not in starts]
+    close = [k for k in difflib.get_close_matches(name, names, n=n) if k not in starts and k not in holds]
+    return (starts + holds + close)[:n]
 
 
 @dataclass
@@ -74,7 +86,7 @@ class Registry(Generic[T]):
         self._load_plugins()
         entry = self._entries.get(name)
         if entry is None:
-            close = difflib.get_close_matches(name, self._entries, n=3)
+            close = similar_names(name, self._entries, n=3)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownNameError(f"unknown {self.kind} {name!r}.{hint} Known: {', '.join(sorted(self._entries))}.")
         if entry.loaded:

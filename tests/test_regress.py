@@ -488,3 +488,35 @@ def test_junit_naming_the_baseline_or_the_tolerances_is_refused_before_it_overwr
     junit = tmp_path / "j.xml"
     ok = CliRunner().invoke(app, ["regress", str(tmp_path / "run"), "--baseline", str(baseline), "--junit", str(junit)])
     assert ok.exit_code == 0 and junit.is_file(), ok.output
+
+
+@pytest.mark.slow
+def test_a_metric_name_typed_short_is_suggested_as_the_names_it_starts(runs, tmp_path):
+    """`[metric."psnr"]` in a tolerances file suggested 'xpsnr' (closest in spelling), as
+    `--metrics psnr` put it first; a name typed short is the start of the one meant."""
+    root, _, _ = runs
+    saved = _gate(root / "base", "--baseline", tmp_path / "b.json", "--save", "--anchor", "x265")
+    assert saved.returncode == 0, saved.stderr
+    (tmp_path / "t.toml").write_text('[metric."psnr"]\nabs = 0.1\n')
+    r = _gate(root / "base", "--baseline", tmp_path / "b.json", "--tolerances", tmp_path / "t.toml")
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 2 and said.endswith("[metric.psnr] names no metric; did you mean 'psnr-y'?"), said
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gvcbench",
+            "run",
+            "--dataset",
+            root / "clips",
+            "--metrics",
+            "psnr",
+            "-o",
+            tmp_path / "r",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    said = " ".join(run.stderr.split())
+    assert run.returncode == 2 and "unknown metric 'psnr'. Did you mean 'psnr-y', 'psnr-yuv', 'xpsnr'?" in said, said
+    assert not (tmp_path / "r").exists()

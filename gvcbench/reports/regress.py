@@ -127,16 +127,15 @@ def _check_tables(data: dict, path) -> None:
 
 def _check_metric_names(tables: dict, path) -> None:
     """A misspelt metric in [metric.NAME] would silently fall back to the default tolerance."""
-    import difflib
-
     from ..metrics import METRICS
+    from ..registry import similar_names
 
     known = set(METRICS.names()) | {"kbps"}
     for name in tables:
         if name == "bpp":
             raise ConfigError(f"tolerances file {path}: the gate checks the rate in kbps; write [metric.kbps]")
         if name not in known:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
+            close = similar_names(name, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(known))}"
             raise ConfigError(f"tolerances file {path}: [metric.{name}] names no metric{hint}")
 
