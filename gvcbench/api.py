@@ -192,6 +192,7 @@ class Results:
     runs: list[dict]
     dataset: str = ""
     notes: list[str] = field(default_factory=list)  # what the selection left out, and why
+    run_id: str | None = None  # the run asked for with ``run`` (its whole id); None: the default choice
 
     def frame(self) -> pd.DataFrame:
         """One row per job with its mean metrics as columns (`gvcbench results -f csv`)."""
@@ -221,7 +222,23 @@ def open_store(path: PathLike = "gvcbench-runs", run: str | None = None) -> Resu
     with ResultStore(Path(path), create=False) as store:
         chosen = select(store, run)
         where = store.path
-    return Results(where, chosen.rows, chosen.set_values, chosen.runs, chosen.dataset_label, chosen.notes)
+    return Results(
+        where, chosen.rows, chosen.set_values, chosen.runs, chosen.dataset_label, chosen.notes, chosen.run_id
+    )
+
+
+def _read_for_run(read: Results | Compared, run: str | None, again: str) -> None:
+    """Refuse ``run`` beside results already read, unless they were read for that very run:
+    they hold the rows of the selection they were read with and nothing else, so the run
+    cannot be picked from them (ignoring it showed another run's numbers without a word).
+    ``again``: the call that reads the run."""
+    if run is None or (read.run_id is not None and read.run_id.startswith(run)):
+        return
+    how = f"for run {read.run_id[:8]}" if read.run_id else "without run= (each codec's latest run)"
+    raise GvcbenchError(
+        f"run={run!r} cannot pick a run from results already read {how}: they hold only those rows. "
+        f"Read that run with {again}, or pass the store's path with run={run!r}"
+    )
 
 
 def _paths(sources: Sources) -> list[Path]:
@@ -260,7 +277,8 @@ def bd_table(
     intervals over sequences, per-seed values for stochastic codecs and, with ``group_by``,
     one table per class of sequences. ``sources``: stores (run folders or .sqlite files) and
     imported curves (.csv/.json), read as one comparison (or what ``compare`` read from
-    them). ``methods``: pchip and/or cubic."""
+    them; ``run`` then names no other run than the one they were read for). ``methods``:
+    pchip and/or cubic."""
     from .reports.bdrate import METHODS
     from .reports.bdtables import bd_tables
     from .reports.sources import Sources as Compared
@@ -271,6 +289,8 @@ def bd_table(
     if not chosen or any(m not in METHODS for m in chosen):
         raise GvcbenchError(f"unknown method {', '.join(chosen) or 'none'!r}; use pchip, cubic or both")
     span = parse_window(window)
+    if isinstance(sources, Compared):
+        _read_for_run(sources, run, f"gvcbench.api.compare(store, run={run!r})")
     return bd_tables(
         sources if isinstance(sources, Compared) else compare(sources, run),
         anchor,
@@ -403,6 +423,14 @@ class Gate:
         return dict(sorted(counts.items()))
 
 
+def _results(store: PathLike | Results, run: str | None) -> Results:
+    """The results of a store path for ``run``, or results already read (for that run, if one is named)."""
+    if not isinstance(store, Results):
+        return open_store(store, run)
+    _read_for_run(store, run, f"gvcbench.open_store({str(store.path)!r}, run={run!r})")
+    return store
+
+
 def regress(
     store: PathLike | Results,
     baseline: PathLike,
@@ -412,13 +440,13 @@ def regress(
     test: str | None = None,
     alpha: float | None = None,
 ) -> Gate:
-    """Compare a run (a store, or results from ``open_store``) with a baseline JSON (see
-    ``save_baseline``) under the tolerances of a TOML file; ``test`` and ``alpha`` override
-    its [significance] table."""
+    """Compare a run (a store, or results from ``open_store``: ``run`` then names no other
+    run than the one they were read for) with a baseline JSON (see ``save_baseline``) under
+    the tolerances of a TOML file; ``test`` and ``alpha`` override its [significance] table."""
     from .reports.regress import compare, load_baseline, load_tolerances
     from .reports.uncertainty import TESTS
 
-    results = store if isinstance(store, Results) else open_store(store, run)
+    results = _results(store, run)
     tol = load_tolerances(Path(tolerances) if tolerances is not None else None)
     if test is not None and test not in (*TESTS, "none"):
         raise GvcbenchError(f"--test must be wilcoxon, bootstrap or none, got {test!r}")
@@ -448,11 +476,12 @@ def not_a_store(path: PathLike | None, option: str) -> None:
 def save_baseline(
     store: PathLike | Results, baseline: PathLike, anchor: str | None = None, run: str | None = None
 ) -> dict:
-    """Write a store's results (and, with ``anchor``, its BD-rates) as the baseline of ``regress``."""
+    """Write a store's results (and, with ``anchor``, its BD-rates) as the baseline of ``regress``
+    (results from ``open_store``: ``run`` then names no other run than the one they were read for)."""
     from .reports.regress import save_baseline as write
 
     not_a_store(baseline, "--baseline")  # as the command line refuses it: the store would be lost
-    results = store if isinstance(store, Results) else open_store(store, run)
+    results = _results(store, run)
     unfinished = [r for r in results.runs if r.get("finished") is None and r.get("dataset") is not None]
     if unfinished:
         raise GvcbenchError(

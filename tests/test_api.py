@@ -257,3 +257,73 @@ def test_save_baseline_refuses_to_write_over_the_results_store(tmp_path):
     assert target.read_bytes() == before and len(gvcbench.open_store(tmp_path / "run").rows) == 2
     gvcbench.save_baseline(tmp_path / "run", tmp_path / "baseline.json")  # elsewhere, as before
     assert json.loads((tmp_path / "baseline.json").read_text())["points"]
+
+
+def _two_runs(folder):
+    """A store of two finished runs on one dataset: run aaaa... with 'half' at half the anchor's
+    bits, then run bbbb... with other 'half' settings at a quarter of them (BD-rates -50 % and -75 %)."""
+    from gvcbench.bench.records import JobResult
+    from gvcbench.bench.store import ResultStore
+
+    def rows(codec, scale, params):
+        return [
+            JobResult.from_dict(
+                {
+                    "job_key": f"{codec}-{json.dumps(params)}-{seq}-{k}",
+                    "run_id": "writer",
+                    "codec": codec,
+                    "codec_name": codec,
+                    "codec_params": params,
+                    "sequence": seq,
+                    "sequence_hash": f"{seq}-h",
+                    "point": f"qp{40 - k}",
+                    "qp": 40 - k,
+                    "status": "done",
+                    "kbps": scale * 2**k,
+                    "bpp": scale * 2**k / 1000,
+                    "metrics": {"psnr-y": 30.0 + k},
+                    "provenance": {"psnr-y": {"spec": {"lower_better": False}}},
+                }
+            )
+            for seq in ("s1", "s2")
+            for k in (1, 2, 3, 4)
+        ]
+
+    anchor = rows("anchor", 1.0, {})
+    with ResultStore(folder) as store:
+        for run_id, half in (("aaaa1111", rows("half", 0.5, {})), ("bbbb2222", rows("half", 0.25, {"v": 2}))):
+            store.put_many(anchor + half)
+            store.start_run(run_id, {"dataset": {"source": "clips"}}, "h", {}, [r.job_key for r in anchor + half], "d")
+            store.finish_run(run_id)
+    return folder
+
+
+def test_run_beside_results_already_read_is_honoured_or_refused(tmp_path):
+    """bd_table(compare(store), run=...), regress(open_store(store), ..., run=...) and
+    save_baseline(open_store(store), ..., run=...) ignored run=: they showed, gated or saved
+    the rows read (each codec's latest run) while the caller asked for another run."""
+    store = _two_runs(tmp_path / "run")
+
+    def half(bd):
+        return next(e.avg_curve for e in bd.entries if e.codec == "half")
+
+    assert half(gvcbench.bd_table(store, "anchor", run="aaaa", resamples=0)) == pytest.approx(-50.0)
+    assert half(gvcbench.bd_table(store, "anchor", resamples=0)) == pytest.approx(-75.0)
+    read_for_it = gvcbench.api.compare(store, run="aaaa")  # the same run: honoured
+    assert half(gvcbench.bd_table(read_for_it, "anchor", run="aaaa1", resamples=0)) == pytest.approx(-50.0)
+    with pytest.raises(gvcbench.GvcbenchError, match=r"run='aaaa' cannot pick a run from results already read "):
+        gvcbench.bd_table(gvcbench.api.compare(store), "anchor", run="aaaa", resamples=0)
+    with pytest.raises(gvcbench.GvcbenchError, match=r"already read for run aaaa1111"):
+        gvcbench.bd_table(read_for_it, "anchor", run="bbbb", resamples=0)
+
+    baseline = tmp_path / "baseline.json"
+    gvcbench.save_baseline(store, baseline, run="aaaa")
+    latest = gvcbench.open_store(store)
+    with pytest.raises(gvcbench.GvcbenchError, match=r"without run= .*open_store\(.*run='aaaa'\)"):
+        gvcbench.regress(latest, baseline, run="aaaa")
+    with pytest.raises(gvcbench.GvcbenchError, match=r"cannot pick a run from results already read"):
+        gvcbench.save_baseline(latest, tmp_path / "other.json", run="aaaa")
+    assert not (tmp_path / "other.json").exists()
+    gate = gvcbench.regress(gvcbench.open_store(store, run="aaaa"), baseline, run="aaaa")
+    assert gate.counts == gvcbench.regress(store, baseline, run="aaaa").counts and not gate.failed
+    assert gate.counts != gvcbench.regress(store, baseline).counts  # the latest run's half is another curve

@@ -81,6 +81,7 @@ class Selection:
     dataset: str | None = None  # identity of the dataset shown
     dataset_label: str = ""
     notes: list[str] = field(default_factory=list)
+    run_id: str | None = None  # the run asked for (``run``), its whole id; None: the default choice
 
 
 def select(store: ResultStore, run: str | None = None, source_store: str | None = None) -> Selection:
@@ -260,7 +261,8 @@ def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue
         for rec in records
         if rec["run_id"] in {r.run_id for r in used}
     ]
-    return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes)
+    asked = chosen.run_id if run is not None else None
+    return Selection(chosen_rows, sets, records_used, dataset, label, notes + set_notes, asked)
 
 
 def _as_run_saw_it(row: JobResult, run: Run, relabel: bool = True) -> JobResult:

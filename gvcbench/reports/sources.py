@@ -41,6 +41,7 @@ class Sources:
     imported: dict[str, str] = field(default_factory=dict)  # imported codec label -> its source
     notes: list[str] = field(default_factory=list)  # what each store's row selection left out
     dataset_label: str = ""
+    run_id: str | None = None  # the run ``load_sources`` was asked for, its whole id; None: each store's default
 
     @property
     def measured(self) -> list[JobResult]:
@@ -76,6 +77,7 @@ def load_sources(paths: list[str | Path], run: str | None = None) -> Sources:
         with ResultStore(path, create=False) as store:
             chosen = select(store, run, source_store=where)
         rows, sets, runs = chosen.rows, chosen.set_values, chosen.runs
+        out.run_id = chosen.run_id
         out.notes += [f"{where}: {n}" if len(stores) > 1 else n for n in chosen.notes]
         out.dataset_label = "; ".join(filter(None, [out.dataset_label, chosen.dataset_label]))
         folder = store_path(path).parent
