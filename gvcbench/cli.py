@@ -657,7 +657,8 @@ def bdrate(
     _reader()
     from . import api
     from .reports.bdrate import METHODS
-    from .reports.window import Scope, parse_window
+    from .reports.curves import scope_text
+    from .reports.window import parse_window
 
     try:
         if method not in (*METHODS, "both"):
@@ -715,8 +716,8 @@ def bdrate(
         f"rate in {rate}; 'avg curve' averages rate and metric over sequences at each rate point "
         f"(as the Dynamics-Codec paper does); 'mean per-seq' is over the k of n sequences that gave a "
         f"BD-rate (n/a below {100 * min_share:.0f} %); the axis column names the transform; intervals: "
-        f"{Scope(span, common).describe(rate)} (BD-rate over the quality interval, BD-metric over the "
-        f"rate interval).",
+        f"{scope_text([e for _, entries in tables for e in entries])} (BD-rate over the quality interval, "
+        f"BD-metric over the rate interval).",
         highlight=False,
     )
     if group_by:

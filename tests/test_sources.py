@@ -477,3 +477,43 @@ def test_results_format_that_disagrees_with_the_output_suffix_is_refused(tmp_pat
         result = CliRunner().invoke(app, ["results", str(a), *args, "-o", str(tmp_path / name)])
         assert result.exit_code == 0, result.output
         assert (tmp_path / name).read_text().startswith("[" if "json" in args else "job_key,"), name
+
+
+def test_common_with_an_imported_codec_on_fewer_sequences_says_which_sequences_each_curve_averages(tmp_path):
+    """--common with a published table of 2 of the 6 sequences: each pair averages its own
+    shared sequences and the curves that limit it average others, yet the caption of
+    `bdrate`, report.html and report.md said 'one interval shared by every codec'."""
+    from gvcbench.reports.report import write_report
+
+    seqs = tuple(f"s{i}" for i in range(1, 7))
+    a = _store(tmp_path / "a", _rows("vvenc-ldb", seqs=seqs) + _rows("half", seqs=seqs, scale=0.5))
+    table = _published_table(tmp_path)  # glc-video on s1 and s2
+    rows = load_sources([a, table]).rows
+    entries = {e.codec: e for e in bd_table(rows, "vvenc-ldb", ["psnr-y"], common=True)}
+    says = "--common: the codecs were not all measured on the same sequences, so the interval of this pair's"
+    half, glc = entries["half"], entries["glc-video"]
+    assert half.avg_curve == pytest.approx(-50.0) and glc.avg_curve == pytest.approx(-75.0)
+    assert any(
+        says in n and "(over its 6 shared sequence(s))" in n and "glc-video's over 2 (s1, s2)" in n for n in half.notes
+    )
+    assert any(
+        says in n and "(over its 2 shared sequence(s))" in n and "half's over 6 (s1, s2, s3 and 3 more)" in n
+        for n in glc.notes
+    )
+    shared_by_all = "one interval shared by every codec"
+    each_over_its_own = "every codec's averaged curve, each over the sequences it shares with the anchor"
+    assert half.scope.startswith(each_over_its_own) and shared_by_all not in half.scope
+    out = CliRunner().invoke(
+        app, ["bdrate", str(a), str(table), "--anchor", "vvenc-ldb", "--common", "--resamples", "0"]
+    )
+    said = " ".join(out.output.split())
+    # the published table has no ms-ssim: the measured codecs share one set there
+    assert out.exit_code == 0 and f"intervals: ms-ssim: {shared_by_all}; psnr-y: {each_over_its_own}" in said, said
+    files = write_report(
+        [a, table], "vvenc-ldb", tmp_path / "rep", metrics=["psnr-y"], common=True, max_visual=0, resamples=0
+    )
+    md = " ".join(files.markdown.read_text().split())
+    assert f"Intervals: {each_over_its_own}" in md and shared_by_all not in md
+    # Every codec on the same sequences: one interval, as before.
+    alone = bd_table([r for r in rows if r.codec != "glc-video"], "vvenc-ldb", ["psnr-y"], common=True)[0]
+    assert alone.scope == shared_by_all and not any(says in n for n in alone.notes)

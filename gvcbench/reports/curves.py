@@ -362,6 +362,8 @@ def bd_table(
         axis = axes[name]
         pts = points[name]
         capped = at_ceiling(rows, name, ceilings[name]) if name in ceilings else {}
+        coverage = _coverage(pts, anchor) if scope.common else {}
+        one_set = len(set(coverage.values())) <= 1
         for codec in codecs:
             if codec == anchor:
                 continue
@@ -369,7 +371,9 @@ def bd_table(
                 entry = _entry(pts, anchor, codec, name, axis, method, rate, min_points, min_share, scope, per_sequence)
                 if specs[name].get("granularity") == "set" and set_values:
                     _set_level(entry, rows, set_values, anchor, codec, name, axis, method, rate, min_points, scope)
-                entry.scope = scope.describe(rate)
+                entry.scope = scope.describe(rate, one_set)
+                if not one_set:
+                    entry.notes.append(_other_sequences_note(coverage, codec))
                 entry.imported, entry.anchor_imported = imported.get(codec), imported.get(anchor)
                 entry.notes[:0] = [
                     f"{c}: imported (from {imported[c]}) without {rate}, so its curve has no rate on this axis; "
@@ -392,6 +396,40 @@ def bd_table(
                 ]
                 entries.append(entry)
     return entries
+
+
+def _coverage(pts, anchor: str) -> dict[str, tuple[str, ...]]:
+    """codec -> the sequences it shares with ``anchor`` (what its averaged curve is over, as
+    the limits of a ``common`` table use it), for every codec with points besides the anchor."""
+    theirs = set(pts.get(anchor, {}))
+    return {c: tuple(sorted(theirs & set(pts[c]))) for c in sorted(pts) if c != anchor}
+
+
+def _other_sequences_note(coverage: dict[str, tuple[str, ...]], codec: str) -> str:
+    """Under ``common``, where the codecs were not measured on the same sequences: which
+    sequences the curves behind this pair's interval average."""
+    mine = coverage.get(codec, ())
+    others = "; ".join(
+        f"{o}'s over {len(seqs)} ({_first_few(list(seqs))})" for o, seqs in coverage.items() if seqs != mine
+    )
+    return (
+        f"--common: the codecs were not all measured on the same sequences, so the interval of this pair's "
+        f"averaged curves (over its {len(mine)} shared sequence(s)) is limited by averaged curves over other "
+        f"sequences: {others}; on each sequence, the codecs measured on it limit its BD-rate"
+    )
+
+
+def scope_text(entries: list[BDEntry]) -> str:
+    """What limits the intervals of a table of ``entries``, as its caption says it: their one
+    scope, or each metric's where they differ (``common`` over codecs measured on other sequences)."""
+    metrics_of: dict[str, list[str]] = {}
+    for e in entries:
+        names = metrics_of.setdefault(e.scope, [])
+        if e.metric not in names:
+            names.append(e.metric)
+    if len(metrics_of) <= 1:
+        return next(iter(metrics_of), "the overlap of each pair of curves")
+    return "; ".join(f"{', '.join(names)}: {scope}" for scope, names in metrics_of.items())
 
 
 def _failed_points(rows: list[JobResult]) -> dict[str, list[str]]:

@@ -28,6 +28,7 @@ from .curves import (
     measured_metrics,
     metric_axes,
     rd_points_of,
+    scope_text,
     unmeasured_metrics,
 )
 from .seeds import seed_spread_text, seed_table
@@ -160,7 +161,7 @@ def _bd_html(entries: list[BDEntry], anchor: str, metrics: list[str], axes) -> s
         f"BD-metric (BD-axis): the mean quality difference at equal rate, in the axis' units "
         f"(positive: better than the anchor). "
         f"Under each number: the quality interval of its BD-rate and the rate interval of its BD-metric, "
-        f"limited by {E(entries[0].scope if entries else 'the overlap of each pair of curves')}. "
+        f"limited by {E(scope_text(entries))}. "
         f"<sup>*</sup>: see the notes below.</p>"
         + (f"<h3>Notes per codec and metric</h3><ul class='notes'>{groups}</ul>" if groups else "")
     )
@@ -748,7 +749,7 @@ def _markdown_by_class(anchor, group_by, classes) -> str:
 
 def _markdown(anchor, metrics, axes, entries, rd_imgs, visuals, out, notes, missing) -> str:
     lines = ["# gvcbench report", "", f"## BD-rate against {anchor}", "", *_markdown_bd_table(entries)]
-    scope = entries[0].scope if entries else "the overlap of each pair of curves"
+    scope = scope_text(entries)
     lines += [
         "",
         "BD-rate: the mean rate difference at equal quality, in percent; negative means fewer bits "

@@ -35,13 +35,21 @@ class Scope:
     def active(self) -> bool:
         return self.window is not None or self.common
 
-    def describe(self, unit: str | None = None) -> str:
+    def describe(self, unit: str | None = None, one_set: bool = True) -> str:
+        """What limits the intervals. ``one_set`` False: under ``common``, the codecs were not
+        all measured on the same sequences, so each pair's interval comes from averaged curves
+        over different ones and is not one interval for all."""
         unit = unit or self.unit
         parts = []
         if self.window:
             parts.append(f"rate window {self.window[0]:g}..{self.window[1]:g} {unit}")
-        if self.common:
+        if self.common and one_set:
             parts.append("one interval shared by every codec")
+        elif self.common:
+            parts.append(
+                "every codec's averaged curve, each over the sequences it shares with the anchor "
+                "(the codecs do not share one set of sequences: see the notes)"
+            )
         return " and ".join(parts) or "the overlap of each pair of curves"
 
 
