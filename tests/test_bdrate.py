@@ -452,3 +452,52 @@ def test_a_lossless_point_at_the_psnr_ceiling_is_left_out_of_bd_curves_with_a_no
     for r in older:
         r.provenance["psnr-y"]["spec"].pop("ceiling", None)  # rows share their records
     assert bd_table(older, "x265", ["psnr-y"])[0].avg_curve == without.avg_curve
+
+
+def test_a_point_with_a_rate_of_0_is_left_out_of_the_averaged_curve_too(tmp_path):
+    """A row hand-edited to 0 kbps: its sequence's curve was refused ('rates must be
+    positive'), yet the point entered the curve averaged over sequences (and the plots),
+    pulling its mean rate down: the averaged-curve BD-rate read -52.59 % for -50 %."""
+    import sqlite3
+
+    import gvcbench
+    from gvcbench.bench.store import ResultStore
+    from gvcbench.reports.curves import rd_points
+
+    spec = {"psnr-y": {"spec": {"lower_better": False}}}
+    with ResultStore(tmp_path / "run") as store:
+        for codec, scale in (("anchor", 1.0), ("half", 0.5)):
+            for seq in [f"s{i}" for i in range(6)]:
+                for k in (1, 2, 3, 4, 5):
+                    store.put(
+                        JobResult.from_dict(
+                            {
+                                "job_key": f"{codec}/{seq}/{k}",
+                                "run_id": "r",
+                                "codec": codec,
+                                "codec_name": codec,
+                                "sequence": seq,
+                                "point": f"qp{40 - k}",
+                                "qp": 40 - k,
+                                "status": "done",
+                                "kbps": scale * 2**k,
+                                "bpp": scale * 2**k / 1000,
+                                "metrics": {"psnr-y": 30.0 + k + int(seq[1]) / 10},
+                                "provenance": spec,
+                            }
+                        )
+                    )
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as db:  # the hand edit
+        db.execute("UPDATE jobs SET kbps = 0 WHERE job_key = 'half/s0/2'")
+    rows = gvcbench.open_store(tmp_path / "run").rows
+    edited = bd_table(rows, "anchor", ["psnr-y"])[0]
+    without = bd_table([r for r in rows if r.job_key != "half/s0/2"], "anchor", ["psnr-y"])[0]
+    assert edited.avg_curve == without.avg_curve == pytest.approx(-50.0)
+    assert edited.bd_metric == without.bd_metric
+    assert edited.per_sequence_values == without.per_sequence_values and edited.share == "6 of 6"
+    assert "qp38" not in rd_points(rows, "psnr-y")["half"]["s0"]  # the plots' points too
+    assert any(
+        n.startswith("half: 1 point(s) with a rate of 0 or less (s0 / qp38: 0 kbps, 0.002 bpp) are left out of these ")
+        and "the averaged one included: rates must be positive" in n
+        for n in edited.notes
+    ), edited.notes

@@ -129,11 +129,13 @@ def rd_points_of(rows: list[JobResult], metrics: list[str]) -> dict[str, dict]:
     """metric -> rd_points(rows, metric), with the rows sorted (and seeds averaged) once.
     Readers that need several metrics' points (a BD table, its intervals, the plots) compute
     them once and hand them on. A value at its metric's ceiling is no point of a curve
-    (``at_ceiling`` names them)."""
+    (``at_ceiling`` names them), nor is a row whose rate is not positive (``unrated`` names
+    them): per sequence no BD could use it, and in the averaged curve it pulled the mean rate down."""
     out: dict = {m: defaultdict(CodecPoints) for m in metrics}
     ceilings = metric_ceilings(rows, metrics)
     wanted = [(m, out[m], ceilings.get(m, np.inf)) for m in metrics]
-    for row in sorted(mean_over_seeds([r for r in rows if not r.is_search_probe]), key=point_order):
+    kept = [r for r in rows if not r.is_search_probe and not _rate_not_positive(r)]
+    for row in sorted(mean_over_seeds(kept), key=point_order):
         if row.status != "done":
             continue
         values, codec, sequence, point = row.metrics, row.codec, row.sequence, row.point
@@ -141,6 +143,23 @@ def rd_points_of(rows: list[JobResult], metrics: list[str]) -> dict[str, dict]:
         for metric, per_codec, ceiling in wanted:
             if metric in values and not values[metric] >= ceiling:
                 per_codec[codec][sequence][point] = (kbps, bpp, values[metric])
+    return out
+
+
+def _rate_not_positive(row: JobResult) -> bool:
+    """A finished row with a rate of 0 or less (kbps or bpp; a hand-edited or broken row)."""
+    return row.done and ((row.kbps is not None and row.kbps <= 0) or (row.bpp is not None and row.bpp <= 0))
+
+
+def unrated(rows: list[JobResult]) -> dict[str, list[str]]:
+    """codec -> "sequence / point: its rates" of each finished row that ``rd_points_of`` leaves
+    out for a rate of 0 or less."""
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        if not r.is_search_probe and _rate_not_positive(r):
+            seed = "" if r.seed is None else f" / seed {r.seed}"
+            rates = ", ".join(f"{v:g} {unit}" for unit, v in (("kbps", r.kbps), ("bpp", r.bpp)) if v is not None)
+            out.setdefault(r.codec, []).append(f"{r.sequence} / {r.point}{seed}: {rates}")
     return out
 
 
@@ -354,6 +373,7 @@ def bd_table(
     entries = []
     points = points_for(rows, names, points)
     failed = _failed_points(rows)
+    no_rate = unrated(rows)
     ceilings = metric_ceilings(rows, names)
     # imported codecs published on the other rate axis only: no point has a rate here
     unitless = {r.codec for r in rows if r.imported}
@@ -386,6 +406,13 @@ def bd_table(
                     f"missing from these curves (`gvcbench results` lists them)"
                     for c in (anchor, codec)
                     if failed.get(c)
+                ]
+                entry.notes += [  # as a sequence's curve with them said it, for the averaged curve too
+                    f"{c}: {len(no_rate[c])} point(s) with a rate of 0 or less ({_first_few(no_rate[c])}) are left "
+                    f"out of these curves, the averaged one included: rates must be positive "
+                    f"(`gvcbench results` lists them)"
+                    for c in (anchor, codec)
+                    if no_rate.get(c)
                 ]
                 entry.notes += [
                     f"{c}: {len(capped[c])} point(s) at {name}'s ceiling of {ceilings[name]:g} "
