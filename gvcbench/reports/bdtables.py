@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from ..bench.records import JobResult, SetValue
 from ..errors import GvcbenchError, error_summary
-from .curves import MIN_SHARE, BDEntry, bd_table, measured_metrics, points_for, unmeasured_metrics
+from .curves import MIN_SHARE, BDEntry, bd_table, measured_metrics, metric_specs, points_for, unmeasured_metrics
 from .seeds import rows_for_seed, seeds_of
 from .sources import Sources
 from .uncertainty import DEFAULT_LEVEL, DEFAULT_RESAMPLES, DEFAULT_SEED, bd_intervals, set_intervals
@@ -109,7 +109,9 @@ def bd_tables(
         if metrics is not None and not metrics:
             return []
         # the RD points of every metric, found once for the table and its intervals
-        points = points_for(rows, metrics if metrics is not None else measured_metrics(rows, set_values), known)
+        specs = metric_specs(rows)
+        wanted = metrics if metrics is not None else measured_metrics(rows, set_values, specs)
+        points = points_for(rows, wanted, known, specs)
         entries = bd_table(
             rows,
             anchor,
@@ -122,6 +124,7 @@ def bd_tables(
             window=window,
             common=common,
             points=points,
+            specs=specs,
         )
         if resamples:
             bd_intervals(

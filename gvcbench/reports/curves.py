@@ -50,18 +50,23 @@ def metric_specs(rows: list[JobResult]) -> dict[str, dict]:
     return dict(sorted(specs.items()))
 
 
-def measured_metrics(rows: list[JobResult], set_values: list[SetValue] | None = None) -> list[str]:
-    """Metrics with at least one value (a finished job's, or a set-level one), in spec order."""
+def measured_metrics(
+    rows: list[JobResult], set_values: list[SetValue] | None = None, specs: dict[str, dict] | None = None
+) -> list[str]:
+    """Metrics with at least one value (a finished job's, or a set-level one), in spec order.
+    ``specs``: ``metric_specs(rows)``, where the caller has it."""
     have: set[str] = set()
     have.update(*[r.metrics for r in rows if r.done])
     have |= {s.metric for s in set_values or [] if s.value is not None}
-    specs = metric_specs(rows)
+    specs = metric_specs(rows) if specs is None else specs
     return [m for m in specs if m in have] + sorted(have - set(specs))
 
 
-def unmeasured_metrics(rows: list[JobResult], set_values: list[SetValue] | None = None) -> dict[str, str]:
+def unmeasured_metrics(
+    rows: list[JobResult], set_values: list[SetValue] | None = None, specs: dict[str, dict] | None = None
+) -> dict[str, str]:
     """Metrics the jobs asked for that have no value anywhere -> why (the first reason recorded)."""
-    have = set(measured_metrics(rows, set_values))
+    have = set(measured_metrics(rows, set_values, specs))
     out: dict[str, str] = {}
     for errors in _distinct([r.metric_errors for r in rows]):
         for name, reason in errors.items():
@@ -125,14 +130,15 @@ class CodecPoints(defaultdict):
         return PointTable(index, list(points), values.reshape(len(per_seq), len(points), 3))
 
 
-def rd_points_of(rows: list[JobResult], metrics: list[str]) -> dict[str, dict]:
+def rd_points_of(rows: list[JobResult], metrics: list[str], specs: dict[str, dict] | None = None) -> dict[str, dict]:
     """metric -> rd_points(rows, metric), with the rows sorted (and seeds averaged) once.
     Readers that need several metrics' points (a BD table, its intervals, the plots) compute
     them once and hand them on. A value at its metric's ceiling is no point of a curve
     (``at_ceiling`` names them), nor is a row whose rate is not positive (``unrated`` names
-    them): per sequence no BD could use it, and in the averaged curve it pulled the mean rate down."""
+    them): per sequence no BD could use it, and in the averaged curve it pulled the mean rate down.
+    ``specs``: ``metric_specs(rows)``, where the caller has it."""
     out: dict = {m: defaultdict(CodecPoints) for m in metrics}
-    ceilings = metric_ceilings(rows, metrics)
+    ceilings = metric_ceilings(rows, metrics, metric_specs(rows) if specs is None else specs)
     wanted = [(m, out[m], ceilings.get(m, np.inf)) for m in metrics]
     kept = [r for r in rows if not r.is_search_probe and not _rate_not_positive(r)]
     for row in sorted(mean_over_seeds(kept), key=point_order):
@@ -163,11 +169,11 @@ def unrated(rows: list[JobResult]) -> dict[str, list[str]]:
     return out
 
 
-def metric_ceilings(rows: list[JobResult], metrics: list[str]) -> dict[str, float]:
+def metric_ceilings(rows: list[JobResult], metrics: list[str], specs: dict[str, dict]) -> dict[str, float]:
     """metric -> the value it is clipped to (``MetricSpec.ceiling``: PSNR's 100 dB), for those
-    of ``metrics`` that have one. A spec stored before specs named their ceiling takes the
+    of ``metrics`` that have one; ``specs``: ``metric_specs(rows)``, which the callers have
+    (a read of every row's provenance). A spec stored before specs named their ceiling takes the
     registered metric's, of the same version, once a value reaches the top of its range."""
-    specs = metric_specs(rows)
     out = {}
     for name in metrics:
         spec = specs.get(name, {})
@@ -199,13 +205,15 @@ def at_ceiling(rows: list[JobResult], metric: str, ceiling: float) -> dict[str, 
     return out
 
 
-def points_for(rows: list[JobResult], metrics: list[str], known: dict | None = None) -> dict[str, dict]:
-    """``rd_points_of(rows, metrics)``, taking the metrics ``known`` (computed from the same
-    rows) holds from there."""
+def points_for(
+    rows: list[JobResult], metrics: list[str], known: dict | None = None, specs: dict[str, dict] | None = None
+) -> dict[str, dict]:
+    """``rd_points_of(rows, metrics, specs)``, taking the metrics ``known`` (computed from the
+    same rows) holds from there."""
     out = {m: known[m] for m in metrics if known and m in known}
     missing = [m for m in metrics if m not in out]
     if missing:
-        out.update(rd_points_of(rows, missing))
+        out.update(rd_points_of(rows, missing, specs))
     return out
 
 
@@ -338,6 +346,7 @@ def bd_table(
     common: bool = False,
     points: dict | None = None,
     per_sequence: bool = True,
+    specs: dict[str, dict] | None = None,
 ) -> list[BDEntry]:
     """BD-rates of every codec against ``anchor``. For set-level metrics (FVD) with values
     in ``set_values`` the 'averaged curve' is the set-level curve, as the paper reports.
@@ -346,14 +355,15 @@ def bd_table(
     and ``common`` limit every interval (reports/window.py). ``points``: the rows'
     ``rd_points_of`` (any metrics), where the caller has them already. ``per_sequence=False``:
     the averaged curves' values only (no per-sequence BD-rates, nor their notes), for readers
-    that need no more (the regression gate's BD-rates)."""
+    that need no more (the regression gate's BD-rates). ``specs``: ``metric_specs(rows)``,
+    where the caller has it; either way it is read once per table."""
     scope = Scope(window, common, rate)
     imported = {r.codec: r.imported["source"] for r in rows if r.imported}
     if rate not in RATE_UNITS:
         raise GvcbenchError(f"rate unit must be one of {', '.join(RATE_UNITS)}, got {rate!r}")
     if not 0 < min_share <= 1:
         raise GvcbenchError(f"the minimum share of sequences must be in (0, 1], got {min_share}")
-    specs = metric_specs(rows)
+    specs = metric_specs(rows) if specs is None else specs
     axes = {name: axis_from_spec(name, spec) for name, spec in specs.items()}
     codecs = sorted({r.codec for r in rows})
     if anchor not in codecs:
@@ -362,19 +372,19 @@ def bd_table(
             f"{', '.join(codecs) or 'nothing'} (a store may hold it for another dataset or run: "
             f"see the notes, and pick a run with --run RUN_ID)"
         )
-    measured = measured_metrics(rows, set_values)
+    measured = measured_metrics(rows, set_values, specs)
     names = metrics or [m for m in axes if m in measured]
-    missing = unmeasured_metrics(rows, set_values)
+    missing = unmeasured_metrics(rows, set_values, specs)
     for name in names:
         if name in missing:
             raise GvcbenchError(f"metric {name!r} was not measured in these jobs: {missing[name]}")
         if name not in axes or name not in measured:
             raise GvcbenchError(f"metric {name!r} has no values in the store; it holds {', '.join(measured)}")
     entries = []
-    points = points_for(rows, names, points)
+    points = points_for(rows, names, points, specs)
     failed = _failed_points(rows)
     no_rate = unrated(rows)
-    ceilings = metric_ceilings(rows, names)
+    ceilings = metric_ceilings(rows, names, specs)
     # imported codecs published on the other rate axis only: no point has a rate here
     unitless = {r.codec for r in rows if r.imported}
     unitless -= {r.codec for r in rows if r.imported and getattr(r, rate) is not None}
