@@ -519,7 +519,9 @@ def list_metrics():
 
 
 @app.command("datasets")
-def list_datasets(source: str | None = typer.Argument(None, help="A set, manifest or folder to list.")):
+def list_datasets(
+    source: str | None = typer.Argument(None, help="A built-in set, manifest, folder or video file to list."),
+):
     """List built-in datasets, or the sequences of one set/manifest/folder."""
     from .datasets import DATASETS, resolve_dataset
 

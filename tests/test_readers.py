@@ -416,6 +416,17 @@ def test_a_latest_run_with_no_finished_job_yet_is_noted(base, tmp_path):
     assert "0 of its 2 planned jobs have results; the rows shown are from earlier runs" in said, said
 
 
+def test_a_run_asked_for_in_a_store_without_runs_is_refused(tmp_path):
+    """A store that holds no run yet answered `--run abc` with an empty table and exit 0,
+    where a store with runs says there is no such run."""
+    with ResultStore(tmp_path / "fresh"):
+        pass
+    r = gvcbench("results", tmp_path / "fresh", "--run", "abc")
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 2 and "error: no run 'abc' with rows in this store; runs: none" in said, said
+    assert gvcbench("results", tmp_path / "fresh").returncode == 0
+
+
 # -- 9. the gate never passes on garbage --------------------------------------------------------
 
 

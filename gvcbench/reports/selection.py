@@ -191,7 +191,7 @@ def _latest_run_without_results(records: list[dict], runs: list[Run]) -> str | N
 def choose(rows: list[JobResult], records: list[dict], set_values: list[SetValue], run: str | None = None) -> Selection:
     runs = _runs(rows, records)
     empty_latest = _latest_run_without_results(records, runs) if run is None else None
-    if not runs:
+    if not runs and run is None:  # a run asked for by name is refused below, as in any store
         return Selection([], [], [], notes=[empty_latest] if empty_latest else [])
     by_key = {r.job_key: r for r in rows}
     notes: list[str] = [empty_latest] if empty_latest else []
