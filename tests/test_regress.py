@@ -435,6 +435,19 @@ def test_a_run_whose_anchor_failed_reports_the_bd_rate_missing_when_the_points_d
     assert [f.outcome for f in bd] == ["missing"] and failed(bd)
 
 
+def test_a_rate_of_0_or_less_in_the_run_is_a_regression_not_an_improvement():
+    """A finished row with 0 kbps (or less: a broken or hand-edited row) is no result, as every
+    curve leaves it out; the gate called it 'improved' (-100 %) and passed."""
+    rows = _curves()
+    baseline = make_baseline(rows, None)
+    for rate in (0.0, -5.0):
+        broken = [replace(r, kbps=rate) if r.job_key == "test/a/52" else r for r in rows]
+        findings = compare(broken, baseline, load_tolerances(None))
+        (f,) = [f for f in findings if f.subject == "test / a / qp52" and f.check == "kbps"]
+        assert f.outcome == "regressed" and failed(findings), f
+        assert f.message == f"5 -> {rate:g} in this run: a rate of 0 or less is no result (a broken row)"
+
+
 def test_a_set_level_bd_rate_over_another_test_set_is_not_comparable():
     """FVD's BD-rate pools the whole set: with a sequence added it cannot be cut to the shared
     points, and recomputing the baseline's from this run's set values hid a regression."""

@@ -7,7 +7,7 @@ regressed), missing (in the baseline, not in the run; counts as regressed), new 
 the baseline, or failed there), not comparable (the sequence content or the metric's
 implementation changed, or a BD-rate whose curves hold such a value; the gate cannot
 vouch for these, so it does not pass: `gvcbench regress` exits 2). A value that is
-NaN, infinite or absent in the run is a regression; a baseline that is not one (another
+NaN, infinite or absent in the run, or a rate of 0 or less, is a regression; a baseline that is not one (another
 schema, no points, a value that is not a finite number) is an error, so the gate never
 passes on garbage.
 
@@ -398,7 +398,11 @@ def compare(
                 )
             )
             continue
-        findings.append(_compare_value(subject, RATE, b[RATE], r.kbps, True, tolerance(RATE)))
+        if r.kbps is not None and r.kbps <= 0:  # "fewer bits" than any baseline: it passed as improved
+            why = f"{b[RATE]:.6g} -> {r.kbps:g} in this run: a rate of 0 or less is no result (a broken row)"
+            findings.append(Finding(subject, RATE, "regressed", b[RATE], r.kbps, why))
+        else:
+            findings.append(_compare_value(subject, RATE, b[RATE], r.kbps, True, tolerance(RATE)))
         for metric, value in b["metrics"].items():
             version = r.provenance.get(metric, {}).get("version")
             if metric not in r.metrics:
