@@ -448,6 +448,23 @@ def test_a_rate_of_0_or_less_in_the_run_is_a_regression_not_an_improvement():
         assert f.message == f"5 -> {rate:g} in this run: a rate of 0 or less is no result (a broken row)"
 
 
+def test_a_baseline_with_a_rate_of_0_or_less_is_refused_and_not_written(tmp_path):
+    """--save wrote a broken row's 0 kbps into the baseline, and every later run with a real
+    rate there 'regressed'; a hand-edited baseline with one is refused as well."""
+    from gvcbench.errors import GvcbenchError
+    from gvcbench.reports.regress import check_baseline, save_baseline
+
+    rows = [replace(r, kbps=0.0) if r.job_key == "test/a/52" else r for r in _curves()]
+    with pytest.raises(GvcbenchError) as exc:
+        save_baseline(rows, tmp_path / "b.json", "anchor")
+    assert "test / a / qp52 has a rate of 0 kbps; a baseline holds only positive rates" in str(exc.value)
+    assert not (tmp_path / "b.json").exists()
+    base = make_baseline(_curves(), None)
+    base["points"][0]["kbps"] = -1.0
+    with pytest.raises(GvcbenchError, match="has a rate of -1 kbps"):
+        check_baseline(base, "baseline b.json")
+
+
 def test_a_set_level_bd_rate_over_another_test_set_is_not_comparable():
     """FVD's BD-rate pools the whole set: with a sequence added it cannot be cut to the shared
     points, and recomputing the baseline's from this run's set values hid a regression."""

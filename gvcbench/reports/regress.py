@@ -8,7 +8,7 @@ the baseline, or failed there), not comparable (the sequence content or the metr
 implementation changed, or a BD-rate whose curves hold such a value; the gate cannot
 vouch for these, so it does not pass: `gvcbench regress` exits 2). A value that is
 NaN, infinite or absent in the run, or a rate of 0 or less, is a regression; a baseline that is not one (another
-schema, no points, a value that is not a finite number) is an error, so the gate never
+schema, no points, a value that is not a finite number, a rate of 0 or less) is an error, so the gate never
 passes on garbage.
 
 Besides the tolerances, each (codec, metric) and the rate is tested across sequences
@@ -287,6 +287,11 @@ def check_baseline(base, where: str) -> dict:
             raise GvcbenchError(
                 f"{where}: {_base_key(b)} has no finite value for {', '.join(bad)}; a baseline "
                 f"holds only finite numbers{hint}"
+            )
+        if b[RATE] <= 0:  # no curve takes it, and the gate would call any real rate a regression
+            raise GvcbenchError(
+                f"{where}: {_base_key(b)} has a rate of {b[RATE]:g} {RATE}; a baseline holds only "
+                f"positive rates (a broken row: run its job again with --force){hint}"
             )
     if not any(b["status"] == "done" for b in points):
         raise GvcbenchError(f"{where} holds no finished point: it would check nothing{hint}")
