@@ -147,6 +147,21 @@ def test_cli_bdrate_prints_the_interval_beside_every_number(tmp_path):
     assert bad.exit_code == 2 and "LOW:HIGH" in bad.output
 
 
+@pytest.mark.parametrize("scope", [["--common"], ["--window", "5:15"]])
+def test_a_codec_that_shares_no_sequence_with_the_anchor_is_n_a_under_a_window_or_common(tmp_path, scope):
+    """A codec measured on other sequences than the anchor (an imported table of other clips,
+    an anchor whose every rate is 0) stopped the table under --window or --common with
+    "BD intervals under a window or --common need bd_table's per-sequence values"."""
+    with ResultStore(tmp_path) as store:
+        for i, row in enumerate(_rows()):
+            seq = "other" if row.codec == "C" else row.sequence
+            store.put(replace(row, job_key=f"k{i}", run_id="r", codec_name=row.codec, sequence=seq))
+    result = CliRunner().invoke(app, ["bdrate", str(tmp_path), "--anchor", "A", *scope])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "no sequence has m results for both C and A" in said and "│ T " in result.output
+
+
 def test_report_honours_the_window_and_prints_intervals(tmp_path):
     from gvcbench.reports.report import write_report
 

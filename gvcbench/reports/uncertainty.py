@@ -186,7 +186,7 @@ def bd_intervals(
         pts, axis = points[e.metric], axes[e.metric]
         shared = sorted(set(pts.get(anchor, {})) & set(pts.get(e.codec, {})))
         per_seq = e.per_sequence_values  # bd_table's, under its scope
-        if per_seq is None and scope.active:
+        if per_seq is None and scope.active and shared:  # none shared: no value, and no interval, per sequence
             raise GvcbenchError("BD intervals under a window or --common need bd_table's per-sequence values")
         if per_seq is None:
             pairs = [
