@@ -567,7 +567,7 @@ def results(
         "-f",
         help="table, csv, json or parquet (default: the --output file's suffix .csv, .json or .parquet, else table).",
     ),
-    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="File to write (default or -: stdout)."),
     run: str | None = typer.Option(None, "--run", help=RUN_HELP),
     per_frame: bool = typer.Option(
         False, "--per-frame", help="One row per job and frame, with every per-frame metric (csv, json or parquet)."
@@ -576,7 +576,8 @@ def results(
     """Print or export the results store."""
     _reader()
     try:
-        format = _export_format(format, output)
+        output = None if output is not None and str(output) == "-" else output  # `-o -`: stdout, as in most tools
+        format = _export_format(format.lower() if format else format, output)
         if format == "table" and per_frame:
             raise GvcbenchError("--per-frame exports: give --format csv, json or parquet")
         chosen = _open(store, run)

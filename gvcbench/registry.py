@@ -24,7 +24,7 @@ def similar_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
     those that hold it, then the closest in spelling. By spelling alone, 'psnr' is nearer
     'xpsnr' than 'psnr-y'; a name typed short is more often the start of the one meant."""
     names = sorted(known)
-    typed = name.lower()
+    typed = name.strip().lower()  # ' psnr' from a list written with spaces
     starts = [k for k in names if typed and k.lower().startswith(typed)]
     holds = [k for k in names if typed and typed in k.lower() and k not in starts]
     close = [k for k in difflib.get_close_matches(name, names, n=n) if k not in starts and k not in holds]

@@ -71,3 +71,12 @@ def test_a_plugin_shadowed_by_a_built_in_is_reported_and_a_misnamed_one_refused(
     assert "thing 'builtin' of plugin dupe is not used: built-in already has that name" in caplog.text
     with pytest.raises(GvcbenchError, match="registered under another name than its own \\('thing'\\)"):
         reg.get("alias")
+
+
+def test_name_suggestions_start_with_what_was_typed_spaces_aside():
+    from gvcbench.registry import similar_names
+
+    known = ["xpsnr", "psnr-y", "psnr-yuv", "vmaf"]
+    assert similar_names("psnr", known) == ["psnr-y", "psnr-yuv", "xpsnr"]
+    assert similar_names(" psnr ", known)[0] == "psnr-y"
+    assert similar_names("", known) == []

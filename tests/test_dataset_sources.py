@@ -167,3 +167,18 @@ def test_the_datasets_command_lists_where_generated_clips_come_from():
     )
     assert out.returncode == 0, out.stderr
     assert "grass-sway: synthetic grass-sway, seed 0, 384x384, 50 frames at 25 fps" in out.stdout
+
+
+def test_a_folder_given_as_dot_is_named_after_the_folder(tmp_path, monkeypatch):
+    """`gvcbench datasets .` in a folder of clips named the set '' (and `clips/..` '..'):
+    the name reads in every report and store."""
+    from tests.conftest import real_clip
+
+    folder = tmp_path / "my-clips"
+    (folder / "sub").mkdir(parents=True)
+    write_y4m(real_clip(frames=2), folder / "bunny.y4m")
+    monkeypatch.chdir(folder)
+    assert resolve_dataset(".").name == "my-clips"
+    assert resolve_dataset("./").name == "my-clips"
+    assert resolve_dataset("sub/..").name == "my-clips"
+    assert resolve_dataset(str(folder)).name == "my-clips"

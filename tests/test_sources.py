@@ -479,6 +479,21 @@ def test_results_format_that_disagrees_with_the_output_suffix_is_refused(tmp_pat
         assert (tmp_path / name).read_text().startswith("[" if "json" in args else "job_key,"), name
 
 
+def test_results_to_dash_writes_stdout_and_format_names_take_any_case(tmp_path, monkeypatch):
+    """`results -o -` wrote a file named '-' (most tools read it as stdout), and `-f CSV`
+    was an unknown format."""
+    rows = [dict(r, encode_seconds=0.1, decode_seconds=0.1) for r in _rows("anchor", seqs=("s1",))]
+    a = _store(tmp_path / "a", rows)
+    monkeypatch.chdir(tmp_path)
+    for args in (["-f", "csv", "-o", "-"], ["-f", "CSV"], ["-o", "-", "-f", "Json"]):
+        result = CliRunner().invoke(app, ["results", str(a), *args])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith("[" if "Json" in args else "job_key,"), result.output[:200]
+    assert not (tmp_path / "-").exists()
+    result = CliRunner().invoke(app, ["results", str(a), "-f", "parquet", "-o", "-"])
+    assert result.exit_code == 2 and "Parquet is binary: give --output FILE" in result.output
+
+
 def test_common_with_an_imported_codec_on_fewer_sequences_says_which_sequences_each_curve_averages(tmp_path):
     """--common with a published table of 2 of the 6 sequences: each pair averages its own
     shared sequences and the curves that limit it average others, yet the caption of

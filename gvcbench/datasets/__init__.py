@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -77,13 +78,19 @@ def _specs_of(source: str | SyntheticSet) -> tuple[str, list[SequenceSpec]]:
     if path.is_dir() and not _is_png_folder(path):
         from .manifest import folder_specs
 
-        return path.name, folder_specs(path)
+        return _named(path).name, folder_specs(path)
     if path.exists():
         _refuse_unreadable_file(source, path)
-        return path.stem, [SequenceSpec(path=str(path.resolve()))]
+        return _named(path).stem, [SequenceSpec(path=str(path.resolve()))]
     raise DatasetError(
         f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) nor an existing file or folder"
     )
+
+
+def _named(path: Path) -> Path:
+    """The path as its name should read: `.`, `./` or `clips/..` named the set '' or '..'
+    (made absolute without following links, so a linked folder keeps the name it was given)."""
+    return Path(os.path.abspath(path))
 
 
 def _refuse_unreadable_file(source: str, path: Path) -> None:
