@@ -534,9 +534,27 @@ def list_datasets(
                 cut = ", ".join(
                     f"{k}={getattr(spec, k)}" for k in ("start", "frames", "crop", "size") if getattr(spec, k)
                 )
-                console.print(f"  {spec.display_name}: {spec.where}" + (f" [{cut}]" if cut else ""), highlight=False)
+                problem = _unreadable_clip(spec)
+                console.print(
+                    f"  {spec.display_name}: {spec.where}" + (f" [{cut}]" if cut else "") + problem, highlight=False
+                )
     except GvcbenchError as exc:
         _fail(exc)
+
+
+def _unreadable_clip(spec) -> str:
+    """What `datasets` says beside a manifest's clip that a run would skip (a missing file, a
+    file that is no sequence), so a listing does not look complete when it is not."""
+    from .datasets.manifest import SEQUENCE_SUFFIXES
+
+    if spec.path is None:
+        return ""
+    path = Path(spec.path)
+    if not path.exists():
+        return "  (missing: a run skips it)"
+    if path.is_file() and path.suffix.lower() not in SEQUENCE_SUFFIXES:
+        return f"  (a {path.suffix or 'suffix-less'} file, not a sequence: a run skips it)"
+    return ""
 
 
 EXPORT_SUFFIXES = {".csv": "csv", ".json": "json", ".parquet": "parquet"}  # `results -o FILE` without --format

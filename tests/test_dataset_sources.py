@@ -182,3 +182,23 @@ def test_a_folder_given_as_dot_is_named_after_the_folder(tmp_path, monkeypatch):
     assert resolve_dataset("./").name == "my-clips"
     assert resolve_dataset("sub/..").name == "my-clips"
     assert resolve_dataset(str(folder)).name == "my-clips"
+
+
+def test_datasets_marks_the_clips_a_run_would_skip(tmp_path):
+    """A manifest's clip whose file is missing, or is no sequence, was listed like any other,
+    and only a run's warnings said it was skipped."""
+    from typer.testing import CliRunner
+
+    from gvcbench.cli import app
+    from tests.conftest import real_clip
+
+    write_y4m(real_clip(frames=2), tmp_path / "bunny.y4m")
+    (tmp_path / "notes.txt").write_text("not a clip")
+    manifest = tmp_path / "set.toml"
+    manifest.write_text('[[clip]]\nfile = "bunny.y4m"\n[[clip]]\nfile = "notes.txt"\n[[clip]]\nfile = "gone.mp4"\n')
+    out = CliRunner().invoke(app, ["datasets", str(manifest)])
+    lines = {line.split(":")[0].strip(): line for line in out.output.splitlines()[1:]}
+    assert out.exit_code == 0, out.output
+    assert lines["bunny"].rstrip().endswith("bunny.y4m"), lines
+    assert lines["notes"].rstrip().endswith("(a .txt file, not a sequence: a run skips it)"), lines
+    assert lines["gone"].rstrip().endswith("(missing: a run skips it)"), lines
