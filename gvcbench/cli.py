@@ -49,8 +49,9 @@ class _WideWhenPiped(Console):
         self.width, self.height = new_size
 
 
-console = _WideWhenPiped()
-err = Console(stderr=True)
+# emoji=False: ":v:" in a logged `ffmpeg -map 0:v:0` (or any name) is text, not an emoji (it printed "0✌0")
+console = _WideWhenPiped(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 
 def _terminal_width() -> int:
@@ -604,7 +605,7 @@ def results(
                 _not_a_store(output, "--output")
                 names, table = chosen.summary()
                 with output.open("w") as f:
-                    _print_summary(names, table, out=Console(file=f, width=200))
+                    _print_summary(names, table, out=Console(file=f, width=200, emoji=False))
                 console.print(f"wrote the table to {output}", highlight=False)
             else:
                 _print_summary(*chosen.summary())

@@ -533,3 +533,19 @@ def test_a_run_notes_only_the_metrics_it_asked_for(tmp_path):
     said = " ".join(second.stdout.split())
     assert second.returncode == 0 and "1 already in the store" in said, said
     assert "Not measured" not in said, said
+
+
+def test_a_failed_jobs_log_is_printed_as_written_not_as_emoji(tmp_path):
+    """Every FFmpeg command line in a log holds `-map 0:v:0`; rich read ':v:' as an emoji
+    code and the failure line showed `-map 0✌0`, a command that cannot be pasted back."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_y4m(random_sequence(frames=2, width=16, height=16), clips / "rand.y4m")
+    crash = "import sys; sys.stderr.write('ran ffmpeg -map 0:v:0 :fire: [b]x[/b]'); sys.exit(2)"
+    external_run(
+        tmp_path, tmp_path / "out", clips, [sys.executable, "-c", crash, "{input}"], [sys.executable, "-c", "pass"]
+    )
+    r = _gvcbench("run", "-c", tmp_path / "run.toml", "--metrics", "psnr-y")
+    said = " ".join(r.stdout.split())
+    assert r.returncode == 1 and "1 job(s) failed" in said, said
+    assert "ffmpeg -map 0:v:0 :fire: [b]x[/b]" in said and "✌" not in said, said
