@@ -255,8 +255,9 @@ def run(
         finally:
             if tasks:  # stopping a bar never started prints an empty line
                 bar.stop()
-        # this run's jobs only; a run that planned none (every sequence skipped) has no rows to show
-        results = api.open_store(summary.store, run=summary.run_id) if summary.planned else None
+        # this run's jobs only; a run that planned none (every sequence skipped) or whose every
+        # rate target was out of reach (only search encodes) has no rows to show
+        results = api.open_store(summary.store, run=summary.run_id) if summary.rows else None
         rows = results.rows if results is not None else []
         if results is not None:
             _print_summary(*results.summary())
@@ -290,6 +291,16 @@ def run(
             )
         if summary.failed:
             _print_failures(rows, summary.store)
+        if summary.rate_targets and not summary.rows:  # no target got a row
+            if all(o.status == "unreachable" for o in summary.rate_targets):
+                console.print(
+                    "No rate target is within reach, so this run has no result: give targets between the "
+                    "rates each codec reaches (the warnings above name them); its search encodes are kept "
+                    "in the store and are reused.",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+            raise typer.Exit(1)
         _next_steps(cfg, rows)
     except GvcbenchError as exc:
         _fail(exc)

@@ -5,6 +5,7 @@ import logging
 import math
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -556,6 +557,33 @@ def test_cli_kbps_option_is_checked_like_the_config_key(tmp_path):
     pre = CliRunner().invoke(app, ["run", "-c", str(_toml(tmp_path)), "--kbps", "5,8", "-o", out])
     assert pre.exit_code == 2 and "declares no rate knob" in " ".join(pre.output.split())
     assert not (tmp_path / "run" / "results.sqlite").exists()
+
+
+@pytest.mark.slow  # two x264 search encodes and a run in a subprocess: about 3 s
+def test_a_run_whose_every_target_is_out_of_reach_says_so_not_no_run(tmp_path):
+    """`--kbps 1e9`: no target gets a row. The run ended with "error: no run '<its id>' with
+    rows in this store; runs: none" (exit 2), as if the store were broken."""
+    import subprocess
+
+    folder = tmp_path / "one"
+    folder.mkdir()
+    write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
+    args = ["run", "--codecs", "x264", "--dataset", folder, "--kbps", "1e9", "--metrics", "psnr-y", "-j", "1"]
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", *map(str, args), "-o", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(
+            os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
+        ),
+    )
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 1, said
+    assert "no run" not in said and "Traceback" not in said, said
+    assert "target 1e+09 kbps is out of reach" in said and "No rate target is within reach" in said, said
+    with ResultStore(tmp_path / "run", create=False) as store:  # the search encodes are kept
+        assert [r["point"] for r in store.records()] and not _target_rows(store)
 
 
 def _toml(tmp_path):

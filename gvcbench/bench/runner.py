@@ -39,6 +39,7 @@ class RunSummary:
     wall_seconds: float = 0.0
     tool_seconds: float = 0.0
     rate_targets: list = field(default_factory=list)  # TargetOutcome per target of a kbps/bpp ladder
+    rows: int = 0  # the rows readers show for this run: its QP-ladder jobs and the targets that got a row
 
     @property
     def ok(self) -> bool:
@@ -298,6 +299,7 @@ def _run_locked(config: RunConfig, force: bool, on_event: EventSink) -> RunSumma
         finally:
             if executor is not None:  # one Dask cluster serves every batch of the run (rate searches run several)
                 executor.close()
+        summary.rows = len(plan.jobs) + len(target_keys)
         compute_set_metrics(store, {j.key for j in plan.jobs} | target_keys, plan.metrics, dataset)
         store.finish_run(run_id)
     summary.wall_seconds = time.perf_counter() - started
