@@ -417,7 +417,14 @@ def _print_rate_targets(outcomes) -> None:
         knob = "-" if o.value is None else f"{o.knob} {o.value}"
         seed = ["-" if o.seed is None else str(o.seed)] if seeded else []
         table.add_row(
-            o.codec, o.sequence, *seed, f"{o.target:g} {o.unit}", achieved, error, knob, f"[{colour}]{o.status}[/]"
+            escape(o.codec),
+            escape(o.sequence),
+            *seed,
+            f"{o.target:g} {o.unit}",
+            achieved,
+            error,
+            knob,
+            f"[{colour}]{o.status}[/]",
         )
     console.print(table)
 

@@ -586,6 +586,35 @@ def test_a_run_whose_every_target_is_out_of_reach_says_so_not_no_run(tmp_path):
         assert [r["point"] for r in store.records()] and not _target_rows(store)
 
 
+@pytest.mark.slow  # an x264 search and a run in a subprocess: about 3 s
+def test_the_targets_table_prints_labels_and_sequence_names_as_written(tmp_path):
+    """A label or clip name with square brackets was read as rich markup in the targets
+    table: label 'x264[/]' stopped the finished run with a MarkupError traceback, clip
+    'take[red]2' was shown as 'take2'."""
+    import subprocess
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    write_y4m(real_clip(frames=3, size="64x64"), folder / "take[red]2.y4m")
+    config = tmp_path / "run.toml"
+    config.write_text(
+        f'output = "{tmp_path / "run"}"\njobs = 1\nmetrics = ["psnr-y"]\n[dataset]\nsource = "{folder}"\n'
+        '[[codec]]\nname = "x264"\nlabel = "x264[/]"\nkbps = [100]\ntolerance = "nearest"\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(
+            os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
+        ),
+    )
+    said = " ".join((r.stdout + r.stderr).split())
+    assert r.returncode == 0 and "Traceback" not in said and "MarkupError" not in said, said
+    assert "│ x264[/] │ take[red]2 │ 100 kbps │" in said, said
+
+
 def _toml(tmp_path):
     path = tmp_path / "pre.toml"
     path.write_text(
