@@ -189,7 +189,8 @@ def run(
     start: int | None = typer.Option(None, help="First frame (0-based)."),
     crop: str | None = typer.Option(None, help="'square', 'WxH' (centred) or 'WxH+X+Y'."),
     size: str | None = typer.Option(None, help="Resize to WxH after cropping, e.g. 384x384."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Run folder (default: gvcbench-runs)."),
+    # a str: typer makes Path("") of `-o ""` (an unset variable in a script), which is '.'
+    output: str | None = typer.Option(None, "--output", "-o", help="Run folder (default: gvcbench-runs)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per core)."),
     timeout: float | None = typer.Option(None, help="Seconds allowed for each program run."),
     device: str | None = typer.Option(None, help="Where metric networks run: cpu (default), cuda, cuda:N."),

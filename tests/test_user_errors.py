@@ -200,6 +200,20 @@ def test_bad_option_exits_2_with_the_same_one_line_message_as_the_config_key(tmp
     assert str(from_file.value) == lines[0].removeprefix("error: ")
 
 
+def test_an_empty_output_option_is_refused_not_read_as_the_current_folder(tmp_path):
+    """`-o "$RUN_DIR"` with the variable unset: typer made '.' of '' and the run wrote
+    results.sqlite, cache/ and jobs/ into the folder it was started in, as `output = ""` in a
+    config is refused."""
+    write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
+    r = _gvcbench(
+        "run", "--dataset", "clip.y4m", "--codecs", "x264", "--qps", "40", "--metrics", "psnr-y", "-o", "", cwd=tmp_path
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0] == "error: output must be a folder name, got '' (--output, or 'output' in the config)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.y4m"]
+
+
 @pytest.mark.parametrize(
     "args, says",
     [
