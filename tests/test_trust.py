@@ -452,6 +452,21 @@ def test_read_only_output_folder_is_one_clear_line(tmp_path):
         subprocess.run(["umount", "-l", str(ro)])
 
 
+def test_an_output_that_is_a_file_says_so_and_names_the_run_folder_of_a_store(tmp_path):
+    """`-o run/results.sqlite` (the path `gvcbench results` takes, and the run's last lines
+    print) said only 'cannot write to the output folder ...: File exists'."""
+    enc, dec = _write_scripts(tmp_path)
+    config = _setup(tmp_path, str(tmp_path / "run"), _codec_entry(enc, dec))
+    assert _finish(_gvcbench(["run", "-c", str(config)], tmp_path))[0] == 0
+    before = _rows(tmp_path / "run")
+    code, text = _finish(
+        _gvcbench(["run", "-c", str(config), "-o", str(tmp_path / "run" / "results.sqlite")], tmp_path)
+    )
+    assert code == 2 and "Traceback" not in text and len(text.strip().splitlines()) == 1, text
+    assert f"is a file (the store of the run folder {tmp_path / 'run'}), not a folder" in text, text
+    assert _rows(tmp_path / "run") == before  # the store is untouched
+
+
 def test_store_refuses_to_replace_done_by_failed_at_the_sql_level(tmp_path):
     with ResultStore(tmp_path) as store:
         base = {"job_key": "k", "run_id": "r1", "codec": "c", "codec_name": "x265", "sequence": "s", "point": "qp30"}

@@ -44,6 +44,12 @@ class RunLock:
         self.took_over: str | None = None  # the holder a killed run left behind, if any
 
     def acquire(self) -> RunLock:
+        folder = self.path.parent
+        if folder.exists() and not folder.is_dir():  # mkdir says only 'File exists'
+            store = f" (the store of the run folder {folder.parent})" if folder.name == "results.sqlite" else ""
+            raise OutputUnwritable(
+                f"the output folder {folder} is a file{store}, not a folder; give the run folder with --output"
+            )
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
