@@ -267,6 +267,30 @@ def test_a_refused_run_leaves_no_folders_it_created_behind(tmp_path):
     assert not any((tmp_path / "runs").iterdir())
 
 
+def test_a_run_none_of_whose_codecs_can_run_here_is_one_line_and_records_nothing(tmp_path):
+    """Every codec unavailable (VTM not built): the run made a store holding an empty run,
+    printed an empty table and '0 jobs', exit 1; as a dataset none of whose clips can be
+    read, it is bad input: one line naming each codec and why, exit 2, nothing written."""
+    write_y4m(random_sequence(frames=2, width=16, height=16), tmp_path / "clip.y4m")
+    (tmp_path / "c.toml").write_text(
+        'output = "out"\nmetrics = ["psnr-y"]\n[dataset]\nsource = "clip.y4m"\n'
+        f'[[codec]]\nname = "vtm-ldb"\nqps = [37]\nparams = {{ vtm_dir = "{tmp_path / "no-vtm"}" }}\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "VTM_DIR"}
+    r = subprocess.run(
+        [sys.executable, "-m", "gvcbench", "run", "-c", "c.toml"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env | {"PYTHONPATH": os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])},
+        timeout=300,
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and r.stdout == "", (r.stdout, r.stderr)
+    assert lines[0].startswith("error: none of the 1 codec(s) can run here, so nothing was run: vtm-ldb: "), lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "clip.y4m"]
+
+
 def test_config_values_are_checked_by_type(tmp_path):
     for bad, says in (
         ({"jobs": True}, "jobs must be a whole number"),

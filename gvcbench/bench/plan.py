@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..codecs import CODECS, Codec, RatePoint
 from ..datasets import SequenceSpec, load_sequence, resolve_dataset
-from ..errors import ConfigError, DatasetError, GvcbenchError
+from ..errors import CodecUnavailable, ConfigError, DatasetError, GvcbenchError
 from ..metrics import DEFAULT_METRICS, METRICS
 from .config import RunConfig
 from .jobs import Job, Plan, job_key
@@ -102,8 +102,7 @@ def plan_run(config: RunConfig) -> Plan:
         codec = make_codec(cc.name, cc.params)
         reason = codec.availability()
         if reason:
-            plan.skipped_codecs[cc.display] = reason
-            log.warning(f"skipping codec {cc.display}: {reason}")
+            plan.skipped_codecs[cc.display] = reason  # said below, once it is known that another codec runs
             continue
         note = codec.version_warning()
         if note:
@@ -131,6 +130,13 @@ def plan_run(config: RunConfig) -> Plan:
             codec.identity(),
             codec_seeds(cc, codec),
         )
+    if config.codecs and not codecs:  # nothing can run: one error, before anything is read or recorded
+        raise CodecUnavailable(
+            f"none of the {len(config.codecs)} codec(s) can run here, so nothing was run: "
+            + "; ".join(f"{label}: {why}" for label, why in plan.skipped_codecs.items())
+        )
+    for label, why in plan.skipped_codecs.items():  # the others run
+        log.warning(f"skipping codec {label}: {why}")
     # after the codecs' options are checked: a refused option is an error before any weights are fetched
     plan.unavailable_metrics = prepare_metrics(metrics, config.device)
     sequences = []
