@@ -177,6 +177,7 @@ def test_run_skips_broken_clips_with_a_clear_line_and_runs_the_others(mixed_fold
         ("--start", "-1", "start", "[dataset]\nstart = -1\n"),
         ("--jobs", "-1", "jobs", "jobs = -1\n"),
         ("--timeout", "0", "timeout", "timeout = 0\n"),
+        ("--timeout", "1e10", "timeout", "timeout = 1e10\n"),  # every job failed: OverflowError in select()
         ("--size", "12", "size", '[dataset]\nsize = "12"\n'),
         ("--crop", "9x9", "crop", '[dataset]\ncrop = "9x9"\n'),
     ],

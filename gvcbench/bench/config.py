@@ -23,6 +23,7 @@ from ..errors import ConfigError, DatasetError
 
 DEFAULT_OUTPUT = "gvcbench-runs"
 DEFAULT_CODECS = ("vvenc-ldb", "x265")
+MAX_TIMEOUT = 1e9  # seconds; select() and lock waits overflow past about 9.2e9
 
 
 CLUSTER_KINDS = ("local", "slurm", "pbs", "sge")
@@ -313,6 +314,10 @@ class RunConfig:
                 f"{timeout:g}" if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else repr(timeout)
             )
             raise ConfigError(f"timeout must be a positive number of seconds, got {shown} {_where('timeout')}")
+        if timeout > MAX_TIMEOUT:  # the waits on a program cannot take more: every job failed with an OverflowError
+            raise ConfigError(
+                f"timeout must be at most {MAX_TIMEOUT:g} seconds (about 31 years), got {timeout:g} {_where('timeout')}"
+            )
         for key in ("keep_bitstreams", "keep_reconstructions"):
             if not isinstance(getattr(self, key), bool):
                 raise ConfigError(f"'{key}' must be true or false, got {getattr(self, key)!r}")
