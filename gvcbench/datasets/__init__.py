@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import DatasetError
-from ..registry import Registry
+from ..registry import Registry, similar_names
 from .loader import load_sequence
 from .sequence import ColourInfo, Sequence
 from .spec import SequenceSpec, SyntheticSet, SyntheticSource
@@ -82,8 +82,11 @@ def _specs_of(source: str | SyntheticSet) -> tuple[str, list[SequenceSpec]]:
     if path.exists():
         _refuse_unreadable_file(source, path)
         return _named(path).stem, [SequenceSpec(path=str(path.resolve()))]
+    close = similar_names(source, DATASETS.names(), n=3)  # 'SKVIDEO', 'skvido'
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise DatasetError(
-        f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) nor an existing file or folder"
+        f"dataset {source!r} is neither a built-in set ({', '.join(DATASETS.names())}) nor an existing file or "
+        f"folder{hint}"
     )
 
 
