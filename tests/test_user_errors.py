@@ -569,6 +569,32 @@ def test_the_run_and_results_say_what_failed_and_what_was_not_measured(tmp_path)
         assert len(store.runs()) == runs
 
 
+def test_an_encoder_that_writes_an_empty_bitstream_fails_its_job(tmp_path):
+    """An encoder that wrote 0 bytes (its stream went elsewhere) gave a finished row of
+    0 kbps at PSNR 100 dB, exit 0; every curve leaves such a row out and the gate calls it a
+    regression, so it is a failed job saying why."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    write_y4m(random_sequence(frames=2, width=16, height=16), clips / "rand.y4m")
+    enc = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[3] + '/kept.y4m'); open(sys.argv[2], 'wb').close()"
+    dec = "import shutil, sys; shutil.copy(sys.argv[1] + '/kept.y4m', sys.argv[2])"
+    external_run(
+        tmp_path,
+        tmp_path / "out",
+        clips,
+        [sys.executable, "-c", enc, "{input}", "{bitstream}", "{workdir}"],
+        [sys.executable, "-c", dec, "{workdir}", "{output}"],
+        metrics=["psnr-y"],
+        more='output_format = "y4m"\n',
+    )
+    r = _gvcbench("run", "-c", tmp_path / "run.toml")
+    said = " ".join(r.stdout.split())
+    assert r.returncode == 1 and "1 job(s) failed" in said, said
+    assert "the encoder wrote an empty bitstream" in said, said
+    with ResultStore(tmp_path / "out", create=False) as store:
+        assert [row["status"] for row in store.rows()] == ["failed"]
+
+
 @pytest.mark.slow  # two runs in subprocesses: about 3.5 s
 def test_a_run_notes_only_the_metrics_it_asked_for(tmp_path):
     """Rows reused from an earlier run keep that run's metric errors: a run that asks for

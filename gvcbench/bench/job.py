@@ -158,6 +158,11 @@ def execute_job(job: Job, source: Sequence | None = None) -> JobResult:
         t1 = time.perf_counter()
         decoded = codec.decode(bitstream, workdir, job.timeout)
         t2 = time.perf_counter()
+        if decoded.bytes_read <= 0:  # a rate of 0 is no point of any curve: fail here, not as a finished row
+            raise CodecError(
+                f"the bitstream the decoder read is {decoded.bytes_read} bytes: the encoder wrote an empty "
+                f"bitstream (or the adapter does not set Decoded.bytes_read), so the job has no rate"
+            )
         _check_reconstruction(source, decoded.sequence)
         scores = measure(job, source, decoded.sequence, reference_cache(job), planned_copy)
         for record in scores["provenance"].values():  # e.g. the size policy that fitted the reconstruction
