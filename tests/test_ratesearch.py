@@ -4,6 +4,7 @@ import contextlib
 import logging
 import math
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -559,25 +560,25 @@ def test_cli_kbps_option_is_checked_like_the_config_key(tmp_path):
     assert not (tmp_path / "run" / "results.sqlite").exists()
 
 
+def _gvcbench(*args) -> subprocess.CompletedProcess:
+    """`python -m gvcbench ARGS` of this checkout in a subprocess."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "gvcbench", *map(str, args)], capture_output=True, text=True, timeout=300, env=env
+    )
+
+
 @pytest.mark.slow  # two x264 search encodes and a run in a subprocess: about 3 s
 def test_a_run_whose_every_target_is_out_of_reach_says_so_not_no_run(tmp_path):
     """`--kbps 1e9`: no target gets a row. The run ended with "error: no run '<its id>' with
     rows in this store; runs: none" (exit 2), as if the store were broken."""
-    import subprocess
-
     folder = tmp_path / "one"
     folder.mkdir()
     write_y4m(real_clip(frames=3, size="64x64"), folder / "bbb.y4m")
     args = ["run", "--codecs", "x264", "--dataset", folder, "--kbps", "1e9", "--metrics", "psnr-y", "-j", "1"]
-    r = subprocess.run(
-        [sys.executable, "-m", "gvcbench", *map(str, args), "-o", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(
-            os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
-        ),
-    )
+    r = _gvcbench(*args, "-o", tmp_path / "run")
     said = " ".join((r.stdout + r.stderr).split())
     assert r.returncode == 1, said
     assert "no run" not in said and "Traceback" not in said, said
@@ -591,8 +592,6 @@ def test_the_targets_table_prints_labels_and_sequence_names_as_written(tmp_path)
     """A label or clip name with square brackets was read as rich markup in the targets
     table: label 'x264[/]' stopped the finished run with a MarkupError traceback, clip
     'take[red]2' was shown as 'take2'."""
-    import subprocess
-
     folder = tmp_path / "clips"
     folder.mkdir()
     write_y4m(real_clip(frames=3, size="64x64"), folder / "take[red]2.y4m")
@@ -601,15 +600,7 @@ def test_the_targets_table_prints_labels_and_sequence_names_as_written(tmp_path)
         f'output = "{tmp_path / "run"}"\njobs = 1\nmetrics = ["psnr-y"]\n[dataset]\nsource = "{folder}"\n'
         '[[codec]]\nname = "x264"\nlabel = "x264[/]"\nkbps = [100]\ntolerance = "nearest"\n'
     )
-    r = subprocess.run(
-        [sys.executable, "-m", "gvcbench", "run", "-c", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(
-            os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])
-        ),
-    )
+    r = _gvcbench("run", "-c", config)
     said = " ".join((r.stdout + r.stderr).split())
     assert r.returncode == 0 and "Traceback" not in said and "MarkupError" not in said, said
     assert "│ x264[/] │ take[red]2 │ 100 kbps │" in said, said
