@@ -565,14 +565,14 @@ def list_datasets(
 def _unreadable_clip(spec) -> str:
     """What `datasets` says beside a manifest's clip that a run would skip (a missing file, a
     file that is no sequence), so a listing does not look complete when it is not."""
-    from .datasets.manifest import SEQUENCE_SUFFIXES
+    from .datasets.manifest import reads_as_sequence
 
     if spec.path is None:
         return ""
     path = Path(spec.path)
     if not path.exists():
         return "  (missing: a run skips it)"
-    if path.is_file() and path.suffix.lower() not in SEQUENCE_SUFFIXES:
+    if not reads_as_sequence(path):
         return f"  (a {path.suffix or 'suffix-less'} file, not a sequence: a run skips it)"
     return ""
 

@@ -99,9 +99,9 @@ def _named(path: Path) -> Path:
 def _refuse_unreadable_file(source: str, path: Path) -> None:
     """A single file is one sequence only in a format the loader reads (it goes by the
     suffix too): a README.md would be listed as a clip and fail only when read."""
-    from .manifest import SEQUENCE_SUFFIXES
+    from .manifest import SEQUENCE_SUFFIXES, reads_as_sequence
 
-    if path.is_dir() or path.suffix.lower() in SEQUENCE_SUFFIXES:
+    if reads_as_sequence(path):
         return
     kind = f"a {path.suffix} file" if path.suffix else "a file without a suffix"
     raise DatasetError(

@@ -13,6 +13,13 @@ from .spec import SequenceSpec, SyntheticSource, file_property_problem
 from .transform import protocol_problem
 
 SEQUENCE_SUFFIXES = (".yuv", ".y4m") + CONTAINER_SUFFIXES
+
+
+def reads_as_sequence(path: Path) -> bool:
+    """A folder (of PNG frames) or a file whose suffix the loader reads: it goes by the suffix."""
+    return path.is_dir() or path.suffix.lower() in SEQUENCE_SUFFIXES
+
+
 # What a manifest says about a file, in [set] (for every clip) or in a [[clip]] entry.
 _FILE_KEYS = {"name", "width", "height", "fps", "bit_depth", "matrix", "range", "sha256"}
 # How to cut the tested clip from it: only in a [protocol] table or a clip's own

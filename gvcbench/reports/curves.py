@@ -163,9 +163,8 @@ def unrated(rows: list[JobResult]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for r in rows:
         if not r.is_search_probe and _rate_not_positive(r):
-            seed = "" if r.seed is None else f" / seed {r.seed}"
             rates = ", ".join(f"{v:g} {unit}" for unit, v in (("kbps", r.kbps), ("bpp", r.bpp)) if v is not None)
-            out.setdefault(r.codec, []).append(f"{r.sequence} / {r.point}{seed}: {rates}")
+            out.setdefault(r.codec, []).append(f"{_point_name(r)}: {rates}")
     return out
 
 
@@ -474,9 +473,13 @@ def _failed_points(rows: list[JobResult]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for r in rows:
         if r.status != "done" and not r.is_search_probe:
-            seed = "" if r.seed is None else f" / seed {r.seed}"
-            out.setdefault(r.codec, []).append(f"{r.sequence} / {r.point}{seed}")
+            out.setdefault(r.codec, []).append(_point_name(r))
     return out
+
+
+def _point_name(r: JobResult) -> str:
+    """A point as the notes name it: "sequence / point", with " / seed N" for a stochastic codec's row."""
+    return f"{r.sequence} / {r.point}" + ("" if r.seed is None else f" / seed {r.seed}")
 
 
 def _first_few(items: list[str], shown: int = 3) -> str:
